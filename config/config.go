@@ -1,0 +1,165 @@
+// Package config is driftmon's configuration: the YAML schema, its defaults and its
+// validation. It is a leaf package: everything else may import it, it imports nothing of
+// driftmon's.
+//
+// Loading is strict and complete: unknown keys are errors, `${NAME}` is replaced by the
+// environment variable NAME, every `*_file` key reads a secret from a file, and every
+// problem in the file is reported at once, each prefixed with its path
+// (`streams[0].features.car_value.type: ...`).
+package config
+
+import (
+	"time"
+)
+
+// Config is a whole driftmon.yaml.
+type Config struct {
+	// Kafka says where the inference logs are.
+	Kafka Kafka `yaml:"kafka"`
+	// Streams are the topics to monitor, each with its own fields, windows and reference.
+	Streams []Stream `yaml:"streams"`
+	// Alerting says whom to tell when a stream drifts.
+	Alerting Alerting `yaml:"alerting"`
+}
+
+// Kafka is the connection to the cluster that carries the inference logs.
+type Kafka struct {
+	// Brokers are bootstrap addresses, host:port.
+	Brokers []string `yaml:"brokers"`
+	// GroupID is the consumer group driftmon joins. Default "driftmon".
+	GroupID string `yaml:"group_id"`
+	// StartOffset is where a group with no committed offset starts: "earliest" (default)
+	// or "latest".
+	StartOffset string `yaml:"start_offset"`
+}
+
+// Stream is one topic of inference events from one or more models.
+type Stream struct {
+	// Name identifies the stream in alerts and metrics. Required, unique.
+	Name string `yaml:"name"`
+	// Topic is the Kafka topic to read. Required.
+	Topic string `yaml:"topic"`
+	// Format is the message encoding. Only "json" (the default) for now.
+	Format string `yaml:"format"`
+	// Envelope is an optional dotted path to the object that holds the event inside each
+	// message, for wrappers such as CloudEvents ("data").
+	Envelope string `yaml:"envelope"`
+	// EventTime is the path of the event timestamp (RFC 3339 string or Unix seconds or
+	// milliseconds). Empty or absent in a message: the Kafka message time is used.
+	EventTime string `yaml:"event_time"`
+	// Model and ModelVersion are the paths of the model's name and version. Monitoring is
+	// per (stream, model, version). Empty: the stream's name, and "" for the version.
+	Model        string `yaml:"model"`
+	ModelVersion string `yaml:"model_version"`
+	// Features are the model's inputs, by name. Required, at least one (with Predictions).
+	Features map[string]Field `yaml:"features"`
+	// Predictions are the model's outputs, monitored like features.
+	Predictions map[string]Field `yaml:"predictions"`
+	// Window says how events are grouped before they are compared with the reference.
+	Window Window `yaml:"window"`
+	// Reference says what each window is compared with.
+	Reference Reference `yaml:"reference"`
+	// Detectors tunes the statistics and the decision rule.
+	Detectors Detectors `yaml:"detectors"`
+}
+
+// Field is one monitored feature or prediction.
+type Field struct {
+	// Path is the dotted path of the value in the event. Default "features.<name>" for
+	// features and "prediction.<name>" for predictions.
+	Path string `yaml:"path"`
+	// Type is "numeric" or "categorical". Required.
+	Type string `yaml:"type"`
+}
+
+// Window groups events. Exactly one of Size and Rows is set.
+type Window struct {
+	// Size makes tumbling windows on event time, e.g. 1h.
+	Size time.Duration `yaml:"size"`
+	// Rows makes count-based windows of this many events per model, for low-traffic
+	// streams, tests and demos.
+	Rows int `yaml:"rows"`
+}
+
+// Reference is what each closed window is compared with.
+type Reference struct {
+	// Baseline is a data file (.parquet, .csv, .jsonl) with the reference data, e.g. the
+	// training set, whose columns are named like the features. Relative paths are relative
+	// to the config file.
+	Baseline string `yaml:"baseline"`
+	// WarmupWindows, when no baseline is given, makes the first N closed windows of each
+	// model the reference. Default 1.
+	WarmupWindows int `yaml:"warmup_windows"`
+}
+
+// Detectors tunes the per-feature tests and the decision rule: a feature drifts when its
+// test is significant after Benjamini–Hochberg correction at FDR across the model's
+// features and its effect size reaches the minimum.
+type Detectors struct {
+	// FDR is the false discovery rate for the Benjamini–Hochberg correction. Default 0.05.
+	FDR float64 `yaml:"fdr"`
+	// MinRows is the fewest non-null values a window (and the reference) needs for a
+	// verdict; fewer gives "insufficient data". Default 100.
+	MinRows int64 `yaml:"min_rows"`
+	// PSI configures the population stability index.
+	PSI PSI `yaml:"psi"`
+	// KS configures the two-sample Kolmogorov–Smirnov test for numeric features.
+	KS KS `yaml:"ks"`
+}
+
+// PSI configures the population stability index.
+type PSI struct {
+	// Bins is the number of bins at the reference's quantiles. Default 10.
+	Bins int `yaml:"bins"`
+	// Min is the smallest PSI that counts as drift for categorical features. Default 0.1.
+	Min float64 `yaml:"min"`
+}
+
+// KS configures the Kolmogorov–Smirnov test.
+type KS struct {
+	// Min is the smallest KS statistic D that counts as drift. Default 0.1.
+	Min float64 `yaml:"min"`
+}
+
+// Alerting says whom to tell.
+type Alerting struct {
+	// DashboardURL is linked from alerts. Optional.
+	DashboardURL string `yaml:"dashboard_url"`
+	// Slack posts alerts to a channel. Optional.
+	Slack *Slack `yaml:"slack"`
+	// Webhooks are retraining endpoints called when a model drifts.
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// Slack is either a bot token with a channel, or an incoming-webhook URL.
+type Slack struct {
+	// Token is a bot token (xoxb-…); TokenFile reads it from a file instead.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// Channel is where the bot posts; required with a token.
+	Channel string `yaml:"channel"`
+	// WebhookURL is an incoming-webhook URL; WebhookURLFile reads it from a file instead.
+	WebhookURL     string `yaml:"webhook_url"`
+	WebhookURLFile string `yaml:"webhook_url_file"`
+	// APIURL overrides Slack's API base URL (it must end in "/"), for proxies and tests.
+	APIURL string `yaml:"api_url"`
+}
+
+// Webhook is a retraining endpoint.
+type Webhook struct {
+	// Name identifies the webhook in logs. Required, unique.
+	Name string `yaml:"name"`
+	// URL receives a signed JSON POST. Required, http or https.
+	URL string `yaml:"url"`
+	// Secret signs each call per the Standard Webhooks spec ("whsec_" + base64 key);
+	// SecretFile reads it from a file instead. Optional but recommended.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// BearerToken, when set, is sent as "Authorization: Bearer …"; or read from
+	// BearerTokenFile.
+	BearerToken     string `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// MinFeatures is how many features must drift in one window to call the webhook.
+	// Default 1.
+	MinFeatures int `yaml:"min_features"`
+}

@@ -1,0 +1,139 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func load(t *testing.T, name string, vars map[string]string) (*Config, error) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(data, ParseOptions{Dir: "testdata", LookupEnv: env(vars)})
+}
+
+func TestInvalidConfigsReportEveryProblemWithItsPath(t *testing.T) {
+	tests := []struct {
+		file string
+		want string // the whole error text, one problem a line
+	}{
+		{"unknown_keys.yaml", `kafka.grup_id: unknown field (line 3)
+streams[0].features.car_value.pth: unknown field (line 8)
+streams[0].window.sise: unknown field (line 9)`},
+		{"bad_type.yaml", `streams[0].window.rows: want a whole number, got "lots" (line 7)`},
+		{"many_errors.yaml", `kafka.brokers[0]: want host:port, got "localhost"
+kafka.start_offset: must be "earliest" or "latest", got "middle"
+streams[0].topic: is required
+streams[0].format: must be "json", got "avro"
+streams[0].features.__time: names starting with __ are reserved
+streams[0].features.car_value.type: must be "numeric" or "categorical", got "nmeric"
+streams[0].window: set either size or rows, not both
+streams[0].detectors.fdr: must be between 0 and 1, got 1.5
+streams[0].detectors.psi.bins: must be between 2 and 100, got 1
+streams[1].name: "credit" is used by another stream
+streams[1].features: at least one feature or prediction is required
+streams[1].window: set size (event-time windows, e.g. 1h) or rows (count windows)
+alerting.slack.channel: is required with a token
+alerting.webhooks[0].name: is required
+alerting.webhooks[0].url: must be an http(s) URL, got "ftp://host/x"
+alerting.webhooks[0].secret: must start with "whsec_" (Standard Webhooks secret)`},
+		{"missing_env.yaml", `kafka.brokers[0]: environment variable KAFKA_BROKER is not set
+alerting.slack.webhook_url: environment variable SLACK_WEBHOOK_URL is not set
+kafka.brokers[0]: want host:port, got ""
+alerting.slack: set token (with channel) or webhook_url`},
+		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
+		{"secret_unreadable.yaml", `alerting.slack.token_file: cannot read secret: open testdata/no-such-token.txt: no such file or directory
+alerting.slack: set token (with channel) or webhook_url`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			cfg, err := load(t, tt.file, nil)
+			if err == nil {
+				t.Fatalf("want an error, got config %+v", cfg)
+			}
+			if got := err.Error(); got != tt.want {
+				t.Errorf("error text:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
+	cfg, err := load(t, "valid.yaml", map[string]string{"TEST_SLACK_TOKEN": "xoxb-from-env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Streams[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"group id default", cfg.Kafka.GroupID, "driftmon"},
+		{"start offset default", cfg.Kafka.StartOffset, "earliest"},
+		{"format default", s.Format, "json"},
+		{"feature path default", s.Features["car_value"].Path, "features.car_value"},
+		{"feature path given", s.Features["salary_range"].Path, "features.salary"},
+		{"prediction path default", s.Predictions["y_pred_proba"].Path, "prediction.y_pred_proba"},
+		{"warm-up default", s.Reference.WarmupWindows, 1},
+		{"fdr default", s.Detectors.FDR, 0.05},
+		{"psi bins default", s.Detectors.PSI.Bins, 10},
+		{"ks min default", s.Detectors.KS.Min, 0.1},
+		{"min rows default", s.Detectors.MinRows, int64(100)},
+		{"token from env", cfg.Alerting.Slack.Token, "xoxb-from-env"},
+		{"secret from file", cfg.Alerting.Webhooks[0].Secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		{"webhook min features default", cfg.Alerting.Webhooks[0].MinFeatures, 1},
+		{"window rows", s.Window.Rows, 5000},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = []byte(strings.ReplaceAll(string(data), "/etc/driftmon/retrain-webhook-secret", secret))
+	cfg, err := Parse(data, ParseOptions{LookupEnv: env(map[string]string{"SLACK_BOT_TOKEN": "xoxb-x"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Streams[0].Window.Size; got != time.Hour {
+		t.Errorf("window size %v, want 1h", got)
+	}
+}
+
+func TestSecretsNeverAppearInErrors(t *testing.T) {
+	const secret = "https://hooks.slack.com/services/T000/B000/SECRETSECRET"
+	data := []byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+streams: [{name: s, topic: t, features: {a: {type: numeric}}, window: {rows: 10}}]
+alerting:
+  slack: {webhook_url: "` + secret + `", token: xoxb-also-secret, channel: "#c"}
+  webhooks: [{name: w, url: "http://127.0.0.1/", secret: not-whsec-SECRETSECRET}]
+`)
+	_, err := Parse(data, ParseOptions{})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "xoxb") {
+		t.Errorf("error leaks a secret: %v", err)
+	}
+}

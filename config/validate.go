@@ -1,0 +1,235 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Defaults, in one place so the README and the code agree.
+const (
+	DefaultGroupID       = "driftmon"
+	DefaultFormat        = "json"
+	DefaultWarmupWindows = 1
+	DefaultFDR           = 0.05
+	DefaultMinRows       = 100
+	DefaultPSIBins       = 10
+	DefaultPSIMin        = 0.1
+	DefaultKSMin         = 0.1
+)
+
+func (c *Config) setDefaults() {
+	if c.Kafka.GroupID == "" {
+		c.Kafka.GroupID = DefaultGroupID
+	}
+	if c.Kafka.StartOffset == "" {
+		c.Kafka.StartOffset = "earliest"
+	}
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		if s.Format == "" {
+			s.Format = DefaultFormat
+		}
+		defaultPaths(s.Features, "features.")
+		defaultPaths(s.Predictions, "prediction.")
+		if s.Reference.Baseline == "" && s.Reference.WarmupWindows == 0 {
+			s.Reference.WarmupWindows = DefaultWarmupWindows
+		}
+		d := &s.Detectors
+		if d.FDR == 0 {
+			d.FDR = DefaultFDR
+		}
+		if d.MinRows == 0 {
+			d.MinRows = DefaultMinRows
+		}
+		if d.PSI.Bins == 0 {
+			d.PSI.Bins = DefaultPSIBins
+		}
+		if d.PSI.Min == 0 {
+			d.PSI.Min = DefaultPSIMin
+		}
+		if d.KS.Min == 0 {
+			d.KS.Min = DefaultKSMin
+		}
+	}
+	for i := range c.Alerting.Webhooks {
+		if c.Alerting.Webhooks[i].MinFeatures == 0 {
+			c.Alerting.Webhooks[i].MinFeatures = 1
+		}
+	}
+}
+
+func defaultPaths(fields map[string]Field, prefix string) {
+	for name, f := range fields {
+		if f.Path == "" {
+			f.Path = prefix + name
+			fields[name] = f
+		}
+	}
+}
+
+// validate appends one error per problem, each starting with its path.
+func (c *Config) validate(errs *[]error) {
+	bad := func(path, format string, args ...any) {
+		*errs = append(*errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker is required")
+	}
+	for i, b := range c.Kafka.Brokers {
+		if !strings.Contains(b, ":") {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", b)
+		}
+	}
+	if o := c.Kafka.StartOffset; o != "earliest" && o != "latest" {
+		bad("kafka.start_offset", `must be "earliest" or "latest", got %q`, o)
+	}
+	if len(c.Streams) == 0 {
+		bad("streams", "at least one stream is required")
+	}
+	names := map[string]bool{}
+	for i := range c.Streams {
+		s := &c.Streams[i]
+		p := fmt.Sprintf("streams[%d]", i)
+		switch {
+		case s.Name == "":
+			bad(p+".name", "is required")
+		case names[s.Name]:
+			bad(p+".name", "%q is used by another stream", s.Name)
+		}
+		names[s.Name] = true
+		if s.Topic == "" {
+			bad(p+".topic", "is required")
+		}
+		if s.Format != "json" {
+			bad(p+".format", `must be "json", got %q`, s.Format)
+		}
+		if len(s.Features)+len(s.Predictions) == 0 {
+			bad(p+".features", "at least one feature or prediction is required")
+		}
+		for _, name := range SortedNames(s.Features) {
+			if _, dup := s.Predictions[name]; dup {
+				bad(p+".predictions."+name, "has the same name as a feature")
+			}
+		}
+		validateFields(p+".features", s.Features, bad)
+		validateFields(p+".predictions", s.Predictions, bad)
+		switch w := s.Window; {
+		case w.Size < 0:
+			bad(p+".window.size", "must be positive, got %s", w.Size)
+		case w.Rows < 0:
+			bad(p+".window.rows", "must be positive, got %d", w.Rows)
+		case w.Size > 0 && w.Rows > 0:
+			bad(p+".window", "set either size or rows, not both")
+		case w.Size == 0 && w.Rows == 0:
+			bad(p+".window", "set size (event-time windows, e.g. 1h) or rows (count windows)")
+		}
+		if s.Reference.WarmupWindows < 0 {
+			bad(p+".reference.warmup_windows", "must not be negative, got %d", s.Reference.WarmupWindows)
+		}
+		if s.Reference.Baseline != "" && s.Reference.WarmupWindows > 0 {
+			bad(p+".reference", "set either baseline or warmup_windows, not both")
+		}
+		d := s.Detectors
+		if d.FDR <= 0 || d.FDR >= 1 {
+			bad(p+".detectors.fdr", "must be between 0 and 1, got %g", d.FDR)
+		}
+		if d.MinRows < 2 {
+			bad(p+".detectors.min_rows", "must be at least 2, got %d", d.MinRows)
+		}
+		if d.PSI.Bins < 2 || d.PSI.Bins > 100 {
+			bad(p+".detectors.psi.bins", "must be between 2 and 100, got %d", d.PSI.Bins)
+		}
+		if d.PSI.Min < 0 {
+			bad(p+".detectors.psi.min", "must not be negative, got %g", d.PSI.Min)
+		}
+		if d.KS.Min < 0 || d.KS.Min > 1 {
+			bad(p+".detectors.ks.min", "must be between 0 and 1, got %g", d.KS.Min)
+		}
+	}
+	c.Alerting.validate(bad)
+}
+
+func validateFields(p string, fields map[string]Field, bad func(string, string, ...any)) {
+	for _, name := range SortedNames(fields) {
+		f := fields[name]
+		if strings.HasPrefix(name, "__") {
+			bad(p+"."+name, "names starting with __ are reserved")
+		}
+		if f.Type != "numeric" && f.Type != "categorical" {
+			bad(p+"."+name+".type", `must be "numeric" or "categorical", got %q`, f.Type)
+		}
+		if strings.HasPrefix(f.Path, ".") || strings.HasSuffix(f.Path, ".") || strings.Contains(f.Path, "..") {
+			bad(p+"."+name+".path", "is not a dotted path: %q", f.Path)
+		}
+	}
+}
+
+func (a *Alerting) validate(bad func(string, string, ...any)) {
+	if a.DashboardURL != "" {
+		checkURL("alerting.dashboard_url", a.DashboardURL, bad)
+	}
+	if s := a.Slack; s != nil {
+		switch {
+		case s.Token == "" && s.WebhookURL == "":
+			bad("alerting.slack", "set token (with channel) or webhook_url")
+		case s.Token != "" && s.WebhookURL != "":
+			bad("alerting.slack", "set token or webhook_url, not both")
+		case s.Token != "" && s.Channel == "":
+			bad("alerting.slack.channel", "is required with a token")
+		}
+		if s.WebhookURL != "" {
+			// The URL is a secret: say what is wrong, never what it is.
+			if u, err := url.Parse(s.WebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				bad("alerting.slack.webhook_url", "must be an http(s) URL")
+			}
+		}
+		if s.APIURL != "" {
+			checkURL("alerting.slack.api_url", s.APIURL, bad)
+			if !strings.HasSuffix(s.APIURL, "/") {
+				bad("alerting.slack.api_url", "must end in /")
+			}
+		}
+	}
+	names := map[string]bool{}
+	for i, w := range a.Webhooks {
+		p := fmt.Sprintf("alerting.webhooks[%d]", i)
+		switch {
+		case w.Name == "":
+			bad(p+".name", "is required")
+		case names[w.Name]:
+			bad(p+".name", "%q is used by another webhook", w.Name)
+		}
+		names[w.Name] = true
+		if w.URL == "" {
+			bad(p+".url", "is required")
+		} else {
+			checkURL(p+".url", w.URL, bad)
+		}
+		if w.Secret != "" && !strings.HasPrefix(w.Secret, "whsec_") {
+			bad(p+".secret", `must start with "whsec_" (Standard Webhooks secret)`)
+		}
+		if w.MinFeatures < 1 {
+			bad(p+".min_features", "must be at least 1, got %d", w.MinFeatures)
+		}
+	}
+}
+
+func checkURL(path, raw string, bad func(string, string, ...any)) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad(path, "must be an http(s) URL, got %q", raw)
+	}
+}
+
+// SortedNames returns the names of fields in order, so every consumer sees features in
+// the same, deterministic order.
+func SortedNames(fields map[string]Field) []string {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
