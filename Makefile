@@ -1,0 +1,37 @@
+# driftmon — the commands a developer needs. Nothing here needs more than Go.
+GO      ?= go
+PKGS    := ./...
+BENCH   ?= .
+
+.PHONY: demo test lint bench build fuzz
+
+## demo: everything in one process — embedded Kafka, traffic that drifts, fake Slack, webhook receiver
+demo:
+	$(GO) run ./cmd/driftmon demo $(ARGS)
+
+## test: every test, with the race detector, after gofmt and go vet
+test: lint
+	$(GO) test -race -count=1 $(PKGS)
+
+## lint: gofmt and go vet must be clean
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## bench: the benchmarks whose figures go into bench/README.md
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKGS)
+
+## fuzz: a short run of every fuzz target (FUZZTIME=30s by default)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## build: the driftmon binary
+build:
+	$(GO) build -o driftmon ./cmd/driftmon

@@ -1,0 +1,198 @@
+// Package alerting holds what every notifier needs to tell a person or a
+// system that a model's inputs drifted: the Alert value and its parts. It
+// knows nothing about sketches or detectors, so notifiers stay testable with
+// hand-written alerts and the statistics can change without touching them.
+package alerting
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Severity ranks an alert so receivers can route it (page or just post).
+type Severity string
+
+// The severities the monitor emits.
+const (
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// Alert is one decision to notify: the features of one model version that
+// drifted in one window, with enough context for a person to judge it
+// without opening the dashboard.
+type Alert struct {
+	// ID is stable: the same alert always has the same ID, so it serves as
+	// the webhook-id and as the dedupe key of receivers. See AlertID.
+	ID string
+	// Stream, Model and ModelVersion say whose inputs drifted.
+	Stream, Model, ModelVersion string
+	// WindowStart and WindowEnd bound the evaluated window; Rows is how many
+	// events it held.
+	WindowStart, WindowEnd time.Time
+	Rows                   int64
+	// Reference describes what the window was compared with, e.g.
+	// "baseline reference.profile (50,000 rows)".
+	Reference string
+	// Severity is SeverityWarning or SeverityCritical.
+	Severity Severity
+	// Drifted lists the features that drifted, strongest first is nice but
+	// not required: notifiers rank them themselves when they must truncate.
+	Drifted []Change
+	// Stable lists features that were checked and did not drift; showing
+	// them tells the reader the monitor did look.
+	Stable []string
+	// Insufficient lists features with too little data to decide.
+	Insufficient []string
+	// DashboardURL links to the window in the dashboard; it may be empty.
+	DashboardURL string
+}
+
+// Change is the evidence that one feature drifted.
+type Change struct {
+	Feature string
+	// Detector names the test that fired: "ks", "psi", "chi2", ...
+	Detector string
+	// Score is the detector's statistic and Threshold the value it had to
+	// exceed.
+	Score, Threshold float64
+	// PValue is the test's p-value; NaN (or negative) when the detector has
+	// none, as PSI does.
+	PValue float64
+	// Summary explains the shift in words, e.g. "p50 29.6k → 47.1k".
+	Summary string
+}
+
+// AlertID returns the stable identifier of the alert for a model version's
+// window: "msg_" followed by 32 hex digits of a SHA-256 over the inputs. The
+// same inputs always give the same ID, which is what makes webhook retries
+// and restarts deduplicable downstream.
+func AlertID(stream, model, version string, windowStart time.Time) string {
+	h := sha256.New()
+	for _, s := range []string{stream, model, version} {
+		// Length-prefix each part so ("a","bc") and ("ab","c") differ.
+		fmt.Fprintf(h, "%d:%s;", len(s), s)
+	}
+	fmt.Fprintf(h, "%d", windowStart.UnixNano())
+	return "msg_" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Title is the one-line headline of the alert, e.g.
+// "Drift in car-loan v3 — critical".
+func (a Alert) Title() string {
+	name := strings.TrimSpace(a.Model + " " + a.ModelVersion)
+	if name == "" {
+		name = a.Stream
+	}
+	if name == "" {
+		name = "unknown model"
+	}
+	if a.Severity == "" {
+		return "Drift in " + name
+	}
+	return "Drift in " + name + " — " + string(a.Severity)
+}
+
+// Headline states the evidence of a change compactly, e.g. "KS 0.43
+// (p<0.001)" or "PSI 0.61", for notifiers that show one line per feature.
+func (c Change) Headline() string {
+	s := DetectorLabel(c.Detector) + " " + FormatScore(c.Score)
+	if p := FormatPValue(c.PValue); p != "" {
+		s += " (" + p + ")"
+	}
+	return s
+}
+
+// DetectorLabel is how a detector name is shown to people: "ks" → "KS",
+// "chi2" → "χ²".
+func DetectorLabel(detector string) string {
+	switch strings.ToLower(detector) {
+	case "chi2":
+		return "χ²"
+	case "":
+		return "drift"
+	default:
+		return strings.ToUpper(detector)
+	}
+}
+
+// FormatScore prints a detector statistic with two decimals below 10 and
+// three significant digits above, so scores stay short in messages.
+func FormatScore(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case math.IsInf(v, 1):
+		return "∞"
+	case math.IsInf(v, -1):
+		return "-∞"
+	case math.Abs(v) < 10:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+}
+
+// FormatPValue prints a p-value as "p<0.001" or "p=0.012"; it returns ""
+// when there is none (NaN, negative or infinite).
+func FormatPValue(p float64) string {
+	switch {
+	case math.IsNaN(p) || math.IsInf(p, 0) || p < 0:
+		return ""
+	case p < 0.001:
+		return "p<0.001"
+	default:
+		return "p=" + strconv.FormatFloat(p, 'f', 3, 64)
+	}
+}
+
+// FormatCount prints an integer with thousands separators: 12345 → "12,345".
+func FormatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// FormatWindow prints a window in UTC, compactly when both ends fall on the
+// same day: "2024-05-01 10:00 → 11:00 UTC".
+func FormatWindow(start, end time.Time) string {
+	start, end = start.UTC(), end.UTC()
+	layout := "15:04"
+	if start.Second() != 0 || end.Second() != 0 {
+		layout = "15:04:05"
+	}
+	if start.IsZero() && end.IsZero() {
+		return "unknown window"
+	}
+	if start.Format(time.DateOnly) == end.Format(time.DateOnly) {
+		return start.Format(time.DateOnly+" "+layout) + " → " + end.Format(layout) + " UTC"
+	}
+	return start.Format(time.DateOnly+" "+layout) + " → " + end.Format(time.DateOnly+" "+layout) + " UTC"
+}
+
+// NotifierFunc adapts a function to the Notify method set, the way
+// http.HandlerFunc does for handlers; tests and simple wirings use it where a
+// consumer declares a Notifier interface.
+type NotifierFunc func(ctx context.Context, a Alert) error
+
+// Notify calls f(ctx, a).
+func (f NotifierFunc) Notify(ctx context.Context, a Alert) error { return f(ctx, a) }

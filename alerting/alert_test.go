@@ -1,0 +1,73 @@
+package alerting
+
+import (
+	"math"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestAlertIDStable(t *testing.T) {
+	start := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	id := AlertID("loans", "car-loan", "v3", start)
+	if !regexp.MustCompile(`^msg_[0-9a-f]{32}$`).MatchString(id) {
+		t.Fatalf("AlertID = %q, want msg_ + 32 hex digits", id)
+	}
+	if again := AlertID("loans", "car-loan", "v3", start.In(time.FixedZone("CET", 3600))); again != id {
+		t.Errorf("same instant in another zone gave %q, want %q", again, id)
+	}
+	for name, other := range map[string]string{
+		"stream":  AlertID("loans2", "car-loan", "v3", start),
+		"model":   AlertID("loans", "car-loan2", "v3", start),
+		"version": AlertID("loans", "car-loan", "v4", start),
+		"window":  AlertID("loans", "car-loan", "v3", start.Add(time.Hour)),
+		"split":   AlertID("loans", "car-loanv", "3", start),
+	} {
+		if other == id {
+			t.Errorf("changing the %s kept the ID %q", name, id)
+		}
+	}
+}
+
+func TestHeadline(t *testing.T) {
+	tests := []struct {
+		c    Change
+		want string
+	}{
+		{Change{Detector: "ks", Score: 0.4312, PValue: 1e-9}, "KS 0.43 (p<0.001)"},
+		{Change{Detector: "ks", Score: 0.12, PValue: 0.0234}, "KS 0.12 (p=0.023)"},
+		{Change{Detector: "psi", Score: 0.61, PValue: math.NaN()}, "PSI 0.61"},
+		{Change{Detector: "chi2", Score: 1234.5, PValue: 0}, "χ² 1.23e+03 (p<0.001)"},
+		{Change{Detector: "psi", Score: math.Inf(1), PValue: -1}, "PSI ∞"},
+	}
+	for _, tt := range tests {
+		if got := tt.c.Headline(); got != tt.want {
+			t.Errorf("Headline(%+v) = %q, want %q", tt.c, got, tt.want)
+		}
+	}
+}
+
+func TestFormatCount(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -12345: "-12,345"} {
+		if got := FormatCount(n); got != want {
+			t.Errorf("FormatCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestFormatWindow(t *testing.T) {
+	cet := time.FixedZone("CET", 3600)
+	tests := []struct {
+		start, end time.Time
+		want       string
+	}{
+		{time.Date(2024, 5, 1, 11, 0, 0, 0, cet), time.Date(2024, 5, 1, 12, 0, 0, 0, cet), "2024-05-01 10:00 → 11:00 UTC"},
+		{time.Date(2024, 5, 1, 23, 0, 0, 0, time.UTC), time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC), "2024-05-01 23:00 → 2024-05-02 00:00 UTC"},
+		{time.Date(2024, 5, 1, 10, 0, 30, 0, time.UTC), time.Date(2024, 5, 1, 10, 1, 30, 0, time.UTC), "2024-05-01 10:00:30 → 10:01:30 UTC"},
+	}
+	for _, tt := range tests {
+		if got := FormatWindow(tt.start, tt.end); got != tt.want {
+			t.Errorf("FormatWindow = %q, want %q", got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package webhook
+
+import (
+	"math"
+	"time"
+
+	"github.com/driftmon/driftmon/alerting"
+)
+
+// EventDrift is the type of the payload announcing drift.
+const EventDrift = "driftmon.drift"
+
+// Payload is the generic JSON body of a drift webhook. Field names are
+// snake_case and stable: receivers (retraining pipelines) depend on them.
+type Payload struct {
+	Type         string   `json:"type"`
+	ID           string   `json:"id"`
+	Model        string   `json:"model"`
+	ModelVersion string   `json:"model_version"`
+	Stream       string   `json:"stream"`
+	Window       Window   `json:"window"`
+	Rows         int64    `json:"rows"`
+	Reference    string   `json:"reference"`
+	Severity     string   `json:"severity"`
+	Drifted      []Change `json:"drifted"`
+	Stable       []string `json:"stable"`
+	Insufficient []string `json:"insufficient"`
+	DashboardURL string   `json:"dashboard_url,omitempty"`
+}
+
+// Window is the evaluated time window, in UTC RFC 3339.
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Change is one drifted feature. Numbers that are not finite (a missing
+// p-value is NaN) are sent as null, since JSON has no NaN.
+type Change struct {
+	Feature   string   `json:"feature"`
+	Detector  string   `json:"detector"`
+	Score     *float64 `json:"score"`
+	Threshold *float64 `json:"threshold"`
+	PValue    *float64 `json:"p_value"`
+	Summary   string   `json:"summary"`
+}
+
+// NewPayload converts an alert into the webhook body. Lists are never null,
+// so receivers can iterate without checks.
+func NewPayload(a alerting.Alert) Payload {
+	p := Payload{
+		Type:         EventDrift,
+		ID:           a.ID,
+		Model:        a.Model,
+		ModelVersion: a.ModelVersion,
+		Stream:       a.Stream,
+		Window:       Window{Start: a.WindowStart.UTC(), End: a.WindowEnd.UTC()},
+		Rows:         a.Rows,
+		Reference:    a.Reference,
+		Severity:     string(a.Severity),
+		Drifted:      make([]Change, 0, len(a.Drifted)),
+		Stable:       append([]string{}, a.Stable...),
+		Insufficient: append([]string{}, a.Insufficient...),
+		DashboardURL: a.DashboardURL,
+	}
+	for _, c := range a.Drifted {
+		pv := finite(c.PValue)
+		if pv != nil && *pv < 0 {
+			pv = nil
+		}
+		p.Drifted = append(p.Drifted, Change{
+			Feature:   c.Feature,
+			Detector:  c.Detector,
+			Score:     finite(c.Score),
+			Threshold: finite(c.Threshold),
+			PValue:    pv,
+			Summary:   c.Summary,
+		})
+	}
+	return p
+}
+
+func finite(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}

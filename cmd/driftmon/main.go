@@ -1,0 +1,172 @@
+// Command driftmon watches machine-learning models in production: it reads their
+// inference logs from Kafka, compares every window of features and predictions with a
+// reference, and tells Slack and retraining pipelines when they drift.
+//
+//	driftmon demo                      everything in one process, nothing to install
+//	driftmon check -c driftmon.yaml    validate a config, every problem at once
+//	driftmon run   -c driftmon.yaml    monitor the streams the config names
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/demo"
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `driftmon watches ML models in production for drift.
+
+Usage:
+  driftmon demo  [flags]             run everything in one process (embedded Kafka, fake Slack)
+  driftmon check -c driftmon.yaml    validate a config and report every problem at once
+  driftmon run   -c driftmon.yaml    monitor the streams in the config
+
+Run "driftmon <command> -h" for a command's flags.
+`
+
+// run is main without the exit, so tests can drive the real command line.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "check":
+		err = runCheck(args[1:], stdout, stderr)
+	case "run":
+		err = runMonitor(ctx, args[1:], stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "driftmon: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "driftmon %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// errUsage means the flags were wrong; the flag package has already said how.
+var errUsage = errors.New("usage")
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "driftmon.yaml", "config file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", *path, err)
+		return errors.New("invalid config")
+	}
+	// Build the monitor too: it loads baselines and checks notifier settings that
+	// the schema alone cannot.
+	if _, err := monitor.New(cfg, monitor.Options{}); err != nil {
+		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", *path, err)
+		return errors.New("invalid config")
+	}
+	fmt.Fprintf(stdout, "%s is valid: %d stream(s)\n", *path, len(cfg.Streams))
+	return nil
+}
+
+func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "driftmon.yaml", "config file")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return fmt.Errorf("%s is not valid:\n%w", *path, err)
+	}
+	mon, err := monitor.New(cfg, monitor.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("driftmon started", "config", *path, "streams", len(cfg.Streams))
+	err = mon.Run(ctx)
+	log.Info("driftmon stopped")
+	return err
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rate := fs.Int("rate", 500, "events per second")
+	shift := fs.Duration("shift-after", 30*time.Second, "how long before some features shift")
+	window := fs.Duration("window", 10*time.Second, "event-time window size")
+	exit := fs.Bool("exit-after-alert", false, "exit 0 once the first alert has reached Slack and the webhook")
+	seed := fs.Uint64("seed", 1, "seed of the traffic generator")
+	level := fs.String("log-level", "warn", "monitor log level: debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *rate <= 0 || *shift <= 0 || *window <= 0 {
+		fmt.Fprintln(stderr, "-rate, -shift-after and -window must be positive")
+		return errUsage
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		return err
+	}
+	return demo.Run(ctx, demo.Options{
+		Rate: *rate, ShiftAfter: *shift, Window: *window, ExitAfterAlert: *exit,
+		Out: stdout, Logger: log, Seed: *seed,
+	})
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad -log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

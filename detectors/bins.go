@@ -1,0 +1,222 @@
+package detectors
+
+import (
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// PSISmoothing is added to every bin count on both sides before PSI is
+// computed, so an empty bin gives a large but finite contribution instead
+// of ln(0). Half a count is the Jeffreys (Krichevsky–Trofimov) rule; it
+// vanishes as the samples grow and treats both sides alike.
+const PSISmoothing = 0.5
+
+// Labels of the pseudo-bins.
+const (
+	LabelNull     = "(null)"
+	LabelOtherNew = "(other/new)"
+)
+
+// Bins is a binned pair of distributions: the bin labels and the (possibly
+// fractional, for digests) counts of the reference and the current profile.
+type Bins struct {
+	Labels   []string
+	Ref, Cur []float64
+}
+
+func (b *Bins) refTotal() float64 { return sum(b.Ref) }
+func (b *Bins) curTotal() float64 { return sum(b.Cur) }
+
+func sum(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// NumericBins bins the values of both features at the reference's
+// quantiles, with open outer edges (−Inf joins the first bin, +Inf the
+// last) and a null bin (nulls and NaN) when either side has any.
+//
+// Bins are right-closed intervals (e₍ᵢ₋₁₎, eᵢ]. The edges are the reference
+// quantiles i/B, i = 1…B−1, deduplicated, so a value that holds much of the
+// mass gets one bin rather than several empty ones. When the reference
+// keeps exact counts and has at most B distinct values, the edges are those
+// values: each bin then holds exactly one reference value (a current value
+// between two reference values goes to the bin of the next one up), and the
+// bin is labelled by that value.
+func NumericBins(ref, cur *sketch.Numeric, nbins int) Bins {
+	var edges []float64
+	exactBins := false
+	if values, _, ok := ref.Exact(); ok && len(values) <= nbins {
+		exactBins = true
+		if len(values) > 0 {
+			edges = values[:len(values)-1]
+		}
+	} else if ref.Count() > 0 {
+		for i := 1; i < nbins; i++ {
+			edges = append(edges, ref.Quantile(float64(i)/float64(nbins)))
+		}
+		edges = slices.Compact(edges)
+		// The top quantile can equal the max, which would leave an
+		// empty last bin; drop it.
+		if k := len(edges); k > 0 && edges[k-1] >= ref.Max() {
+			edges = edges[:k-1]
+		}
+	}
+	var b Bins
+	for i := 0; i <= len(edges); i++ {
+		b.Labels = append(b.Labels, binLabel(edges, i, exactBins, ref))
+	}
+	b.Ref = numericCounts(ref, edges)
+	b.Cur = numericCounts(cur, edges)
+	if ref.Nulls()+ref.NaNs()+cur.Nulls()+cur.NaNs() > 0 {
+		b.Labels = append(b.Labels, LabelNull)
+		b.Ref = append(b.Ref, float64(ref.Nulls()+ref.NaNs()))
+		b.Cur = append(b.Cur, float64(cur.Nulls()+cur.NaNs()))
+	}
+	return b
+}
+
+func binLabel(edges []float64, i int, exact bool, ref *sketch.Numeric) string {
+	if exact {
+		if i < len(edges) {
+			return Compact(edges[i])
+		}
+		return Compact(ref.Max())
+	}
+	switch {
+	case len(edges) == 0:
+		return "all"
+	case i == 0:
+		return "≤ " + Compact(edges[0])
+	case i == len(edges):
+		return "> " + Compact(edges[i-1])
+	}
+	return "(" + Compact(edges[i-1]) + ", " + Compact(edges[i]) + "]"
+}
+
+// numericCounts returns the counts of n's values in the bins defined by
+// edges (plus ±Inf in the outer bins).
+func numericCounts(n *sketch.Numeric, edges []float64) []float64 {
+	out := make([]float64, len(edges)+1)
+	total := float64(n.Count())
+	prev := 0.0
+	for i, e := range edges {
+		c := total * n.CDF(e)
+		out[i] = max(0, c-prev)
+		prev = max(prev, c)
+	}
+	out[len(edges)] = max(0, total-prev)
+	out[0] += float64(n.NegInfs())
+	out[len(edges)] += float64(n.PosInfs())
+	return out
+}
+
+// CategoricalBins makes one bin per reference category (sorted by value),
+// one "(other/new)" bin for the reference's Other bucket plus the current
+// values of categories the reference has not counted, and a null bin when
+// either side has nulls.
+func CategoricalBins(ref, cur *sketch.Categorical) Bins {
+	rc := ref.Counts()
+	var b Bins
+	var known float64
+	for _, c := range rc {
+		b.Labels = append(b.Labels, c.Value)
+		b.Ref = append(b.Ref, float64(c.Count))
+		k := float64(cur.CountOf(c.Value))
+		b.Cur = append(b.Cur, k)
+		known += k
+	}
+	otherRef := float64(ref.Other())
+	otherCur := float64(cur.Count()) - known
+	if otherRef+otherCur > 0 {
+		b.Labels = append(b.Labels, LabelOtherNew)
+		b.Ref = append(b.Ref, otherRef)
+		b.Cur = append(b.Cur, otherCur)
+	}
+	if ref.Nulls()+cur.Nulls() > 0 {
+		b.Labels = append(b.Labels, LabelNull)
+		b.Ref = append(b.Ref, float64(ref.Nulls()))
+		b.Cur = append(b.Cur, float64(cur.Nulls()))
+	}
+	return b
+}
+
+// shares returns the smoothed shares (c+s)/(n+s·K).
+func shares(cs []float64, s float64) []float64 {
+	out := make([]float64, len(cs))
+	den := sum(cs) + s*float64(len(cs))
+	if den == 0 {
+		return out
+	}
+	for i, c := range cs {
+		out[i] = (c + s) / den
+	}
+	return out
+}
+
+// PSI returns the population stability index Σ (qᵢ−pᵢ)·ln(qᵢ/pᵢ) over the
+// bins (p reference, q current; counts smoothed by PSISmoothing) and the
+// three bins contributing most, with their unsmoothed shares.
+func (b Bins) PSI() (float64, []BinShift) {
+	if len(b.Ref) == 0 || sum(b.Ref) == 0 || sum(b.Cur) == 0 {
+		return 0, nil
+	}
+	p, q := shares(b.Ref, PSISmoothing), shares(b.Cur, PSISmoothing)
+	rawP, rawQ := shares(b.Ref, 0), shares(b.Cur, 0)
+	var psi float64
+	all := make([]BinShift, len(p))
+	for i := range p {
+		c := (q[i] - p[i]) * math.Log(q[i]/p[i])
+		psi += c
+		all[i] = BinShift{Label: b.Labels[i], RefShare: rawP[i], CurShare: rawQ[i], Contribution: c}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Contribution > all[j].Contribution })
+	if len(all) > 3 {
+		all = all[:3]
+	}
+	return psi, all
+}
+
+// JensenShannon returns the Jensen–Shannon divergence (base 2, in [0,1])
+// between the unsmoothed bin shares.
+func (b Bins) JensenShannon() float64 {
+	p, q := shares(b.Ref, 0), shares(b.Cur, 0)
+	var js float64
+	for i := range p {
+		m := (p[i] + q[i]) / 2
+		if p[i] > 0 {
+			js += p[i] / 2 * math.Log2(p[i]/m)
+		}
+		if q[i] > 0 {
+			js += q[i] / 2 * math.Log2(q[i]/m)
+		}
+	}
+	return clamp01(js)
+}
+
+// Hellinger returns the Hellinger distance (in [0,1]) between the
+// unsmoothed bin shares.
+func (b Bins) Hellinger() float64 {
+	p, q := shares(b.Ref, 0), shares(b.Cur, 0)
+	var bc float64
+	for i := range p {
+		bc += math.Sqrt(p[i] * q[i])
+	}
+	return math.Sqrt(clamp01(1 - bc))
+}
+
+// PSIThreshold returns the PSI that identical distributions exceed with
+// probability alpha: χ²₁₋α(K−1)·(1/n+1/m) for K bins and sample sizes n, m
+// (PSI is asymptotically (1/n+1/m)·χ²(K−1) under no drift).
+func PSIThreshold(k int, n, m, alpha float64) float64 {
+	if k < 2 || !(n > 0) || !(m > 0) {
+		return 0
+	}
+	return ChiSquareQuantile(1-alpha, float64(k-1)) * (1/n + 1/m)
+}

@@ -1,0 +1,204 @@
+package detectors
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// minExpected is the smallest expected count of a chi-square cell; rarer
+// categories are pooled so the χ² approximation holds (Cochran's rule).
+const minExpected = 5
+
+// categorical fills f for a categorical feature: PSI over one bin per
+// category (primary effect size), tested with a chi-square homogeneity test.
+func categorical(f *Finding, ref, cur *sketch.Categorical, opts Options) {
+	f.Detector = DetectorPSI
+	f.Threshold = opts.MinPSI
+	f.RefRows, f.CurRows = ref.Count(), cur.Count()
+	f.Explanation.RefNullRate = rate(ref.Nulls(), ref.Total())
+	f.Explanation.CurNullRate = rate(cur.Nulls(), cur.Total())
+	bins := CategoricalBins(ref, cur)
+	psi, top := bins.PSI()
+	f.PSI = psi
+	f.Explanation.Top = top
+	if ref.Count() < opts.MinRows || cur.Count() < opts.MinRows {
+		f.Verdict = InsufficientData
+		f.Note = fmt.Sprintf("%d reference and %d current values, need %d each", ref.Count(), cur.Count(), opts.MinRows)
+		return
+	}
+	stat, dof := ChiSquareHomogeneity(bins.Ref, bins.Cur)
+	f.Score = psi
+	f.PValue = ChiSquareSF(stat, dof)
+	f.PSIThreshold = PSIThreshold(len(bins.Ref), bins.refTotal(), bins.curTotal(), opts.FDR)
+	f.Scores = map[string]float64{
+		DetectorPSI:       psi,
+		DetectorChi2:      stat,
+		DetectorJS:        bins.JensenShannon(),
+		DetectorHellinger: bins.Hellinger(),
+	}
+}
+
+// ChiSquareHomogeneity returns Pearson's chi-square statistic for the 2×K
+// table of the two count vectors, and its degrees of freedom. Cells whose
+// expected count would be below 5 on the smaller side are pooled into one
+// cell first; if the pooled cell is still too small it joins the smallest
+// remaining cell.
+func ChiSquareHomogeneity(a, b []float64) (stat, dof float64) {
+	na, nb := sum(a), sum(b)
+	if na <= 0 || nb <= 0 {
+		return 0, 0
+	}
+	small := min(na, nb) / (na + nb) // expected count = small × cell total on the smaller side
+	type cell struct{ a, b float64 }
+	var cells []cell
+	var pooled cell
+	for i := range a {
+		t := a[i] + b[i]
+		if t == 0 {
+			continue
+		}
+		if small*t < minExpected {
+			pooled.a += a[i]
+			pooled.b += b[i]
+			continue
+		}
+		cells = append(cells, cell{a[i], b[i]})
+	}
+	if pooled.a+pooled.b > 0 {
+		if small*(pooled.a+pooled.b) < minExpected && len(cells) > 0 {
+			j := 0
+			for i := range cells {
+				if cells[i].a+cells[i].b < cells[j].a+cells[j].b {
+					j = i
+				}
+			}
+			cells[j].a += pooled.a
+			cells[j].b += pooled.b
+		} else {
+			cells = append(cells, pooled)
+		}
+	}
+	if len(cells) < 2 {
+		return 0, 0
+	}
+	n := na + nb
+	for _, c := range cells {
+		t := c.a + c.b
+		ea, eb := na*t/n, nb*t/n
+		stat += (c.a-ea)*(c.a-ea)/ea + (c.b-eb)*(c.b-eb)/eb
+	}
+	return stat, float64(len(cells) - 1)
+}
+
+// ChiSquareSF returns P(X > x) for X ~ χ²(k): the regularized upper
+// incomplete gamma function Q(k/2, x/2). It is 1 for k ≤ 0.
+func ChiSquareSF(x, k float64) float64 {
+	if !(k > 0) || !(x > 0) {
+		return 1
+	}
+	return GammaQ(k/2, x/2)
+}
+
+// ChiSquareQuantile returns x with P(X ≤ x) = p for X ~ χ²(k), by
+// bisection on the regularized gamma function.
+func ChiSquareQuantile(p, k float64) float64 {
+	if !(k > 0) || !(p > 0) {
+		return 0
+	}
+	if p >= 1 {
+		return math.Inf(1)
+	}
+	lo, hi := 0.0, k+10*math.Sqrt(2*k)+10
+	for GammaP(k/2, hi/2) < p {
+		hi *= 2
+	}
+	for i := 0; i < 200 && hi-lo > 1e-12*hi; i++ {
+		mid := (lo + hi) / 2
+		if GammaP(k/2, mid/2) < p {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// GammaP returns the regularized lower incomplete gamma function P(a, x).
+func GammaP(a, x float64) float64 {
+	switch {
+	case !(a > 0) || math.IsNaN(x):
+		return math.NaN()
+	case x <= 0:
+		return 0
+	case math.IsInf(x, 1):
+		return 1
+	case x < a+1:
+		return gammaSeries(a, x)
+	}
+	return 1 - gammaFraction(a, x)
+}
+
+// GammaQ returns the regularized upper incomplete gamma function
+// Q(a, x) = 1 − P(a, x), computed directly in the upper tail so small
+// p-values keep their precision.
+func GammaQ(a, x float64) float64 {
+	switch {
+	case !(a > 0) || math.IsNaN(x):
+		return math.NaN()
+	case x <= 0:
+		return 1
+	case math.IsInf(x, 1):
+		return 0
+	case x < a+1:
+		return 1 - gammaSeries(a, x)
+	}
+	return gammaFraction(a, x)
+}
+
+// gammaSeries evaluates P(a, x) by its power series (x < a+1).
+func gammaSeries(a, x float64) float64 {
+	lg, _ := math.Lgamma(a)
+	ap, del := a, 1/a
+	s := del
+	for i := 0; i < 10000; i++ {
+		ap++
+		del *= x / ap
+		s += del
+		if math.Abs(del) < math.Abs(s)*1e-15 {
+			break
+		}
+	}
+	return clamp01(s * math.Exp(-x+a*math.Log(x)-lg))
+}
+
+// gammaFraction evaluates Q(a, x) by its continued fraction (x ≥ a+1),
+// using the modified Lentz method.
+func gammaFraction(a, x float64) float64 {
+	const tiny = 1e-300
+	lg, _ := math.Lgamma(a)
+	b := x + 1 - a
+	c := 1 / tiny
+	d := 1 / b
+	h := d
+	for i := 1; i < 10000; i++ {
+		an := -float64(i) * (float64(i) - a)
+		b += 2
+		d = an*d + b
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		c = b + an/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		d = 1 / d
+		del := d * c
+		h *= del
+		if math.Abs(del-1) < 1e-15 {
+			break
+		}
+	}
+	return clamp01(math.Exp(-x+a*math.Log(x)-lg) * h)
+}

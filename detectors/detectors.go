@@ -1,0 +1,237 @@
+// Package detectors compares two profiles (a reference and a current window)
+// feature by feature and decides which features drifted.
+//
+// Numeric features are tested with the two-sample Kolmogorov–Smirnov test
+// (primary), categorical features with a chi-square homogeneity test whose
+// effect size is PSI (primary). The decision rule is DESIGN.md §5: a feature
+// drifts when its p-value survives Benjamini–Hochberg correction across all
+// features at Options.FDR and its effect size reaches the configured minimum
+// (KS D ≥ MinKS, PSI ≥ MinPSI). The first part stops noise in small windows,
+// the second stops trivial but "significant" shifts in huge ones. Features
+// with fewer than MinRows non-null values on either side get no verdict.
+//
+// Everything here is a pure function of the two profiles; it imports only
+// sketch.
+package detectors
+
+import (
+	"math"
+	"sort"
+
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// Default option values.
+const (
+	// DefaultPSIBins is the conventional 10 quantile bins.
+	DefaultPSIBins = 10
+	// DefaultFDR is the false discovery rate across the features of one
+	// comparison.
+	DefaultFDR = 0.05
+	// DefaultMinRows is the smallest number of non-null values on each side
+	// for a verdict. At 100 rows the KS test already has power ≥ 0.9 against
+	// D = 0.25, and D ≥ 0.1 (MinKS) cannot be estimated more finely anyway.
+	DefaultMinRows = 100
+	// DefaultMinPSI is the conventional "moderate shift" PSI cut.
+	DefaultMinPSI = 0.1
+	// DefaultMinKS means at least 10% of the mass moved across some value.
+	DefaultMinKS = 0.1
+)
+
+// Options tunes Evaluate. Zero fields mean defaults; a negative MinPSI or
+// MinKS disables that effect-size gate.
+type Options struct {
+	// PSIBins is the number of quantile bins of numeric PSI (default 10).
+	PSIBins int
+	// FDR is the Benjamini–Hochberg false discovery rate (default 0.05).
+	FDR float64
+	// MinRows is the minimum number of non-null values in both profiles
+	// for a verdict (default 100).
+	MinRows int64
+	// MinPSI is the effect-size minimum of categorical features (default 0.1).
+	MinPSI float64
+	// MinKS is the effect-size minimum (KS D) of numeric features (default 0.1).
+	MinKS float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.PSIBins < 2 {
+		o.PSIBins = DefaultPSIBins
+	}
+	if !(o.FDR > 0 && o.FDR < 1) {
+		o.FDR = DefaultFDR
+	}
+	if o.MinRows <= 0 {
+		o.MinRows = DefaultMinRows
+	}
+	if o.MinPSI == 0 || math.IsNaN(o.MinPSI) {
+		o.MinPSI = DefaultMinPSI
+	}
+	if o.MinKS == 0 || math.IsNaN(o.MinKS) {
+		o.MinKS = DefaultMinKS
+	}
+	return o
+}
+
+// Verdict is the outcome for one feature.
+type Verdict string
+
+// The possible verdicts.
+const (
+	Drift            Verdict = "drift"
+	Stable           Verdict = "stable"
+	InsufficientData Verdict = "insufficient_data"
+)
+
+// Names of the detectors and scores that appear in findings.
+const (
+	DetectorKS          = "ks"
+	DetectorPSI         = "psi"
+	DetectorChi2        = "chi2"
+	DetectorWasserstein = "wasserstein"
+	DetectorJS          = "jensen_shannon"
+	DetectorHellinger   = "hellinger"
+)
+
+// Finding is the comparison of one feature between the reference and the
+// current profile: the primary detector's score and p-value, the decision,
+// secondary scores and an explanation a person can act on.
+type Finding struct {
+	// Feature is the feature's name; Kind is "numeric" or "categorical".
+	Feature, Kind string
+	// Detector names the primary detector: "ks" for numeric features,
+	// "psi" (tested with chi-square) for categorical ones.
+	Detector string
+	// Score is the primary effect size (KS D or PSI); Threshold is the
+	// effect-size minimum it is compared with (MinKS or MinPSI).
+	Score, Threshold float64
+	// PValue is the primary test's p-value (KS or chi-square); AdjustedP
+	// the Benjamini–Hochberg adjusted p-value across the features.
+	PValue, AdjustedP float64
+	// Verdict is drift, stable or insufficient_data.
+	Verdict Verdict
+	// PSI is always computed (numeric: quantile bins; categorical: one bin
+	// per category), for explanation and dashboards.
+	PSI float64
+	// PSIThreshold is the calibrated no-drift PSI level
+	// χ²₁₋α(K−1)·(1/n+1/m) for K bins and α = FDR: under no drift PSI
+	// exceeds it with probability ≈ α. Useful to see whether a fixed PSI
+	// cut is meaningful at these sample sizes.
+	PSIThreshold float64
+	// RefRows and CurRows are the non-null values compared on each side.
+	RefRows, CurRows int64
+	// Scores holds every score computed: "ks", "psi", "chi2",
+	// "wasserstein" (W1 / reference std), "jensen_shannon" (base 2, in
+	// [0,1]), "hellinger" (in [0,1]).
+	Scores map[string]float64
+	// Note says why a finding is insufficient_data.
+	Note string
+	// Explanation travels with every finding.
+	Explanation Explanation
+}
+
+// Explanation says how the distribution moved.
+type Explanation struct {
+	// Quantiles and means of the finite values (numeric features only).
+	RefP5, RefP50, RefP95, CurP5, CurP50, CurP95, RefMean, CurMean float64
+	// RefNullRate and CurNullRate are the shares of null (and, for
+	// numeric features, NaN) values among all values.
+	RefNullRate, CurNullRate float64
+	// Top lists the (up to 3) bins or categories contributing most to PSI.
+	Top []BinShift
+}
+
+// BinShift is one PSI bin: its label, the share of values in it on each
+// side, and its contribution (q−p)·ln(q/p) to PSI (smoothed shares).
+type BinShift struct {
+	Label                            string
+	RefShare, CurShare, Contribution float64
+}
+
+// Evaluate compares cur with ref feature by feature (in cur's order) and
+// returns one finding per feature of cur, with Benjamini–Hochberg applied
+// across all features that have enough data. A feature missing from ref or
+// of a different kind gets insufficient_data.
+func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
+	opts = opts.withDefaults()
+	if cur == nil {
+		return nil
+	}
+	out := make([]Finding, 0, len(cur.Features))
+	for _, cf := range cur.Features {
+		var rf *sketch.Feature
+		if ref != nil {
+			rf = ref.Feature(cf.Name)
+		}
+		out = append(out, evaluateFeature(rf, cf, opts))
+	}
+	decide(out, opts)
+	return out
+}
+
+func evaluateFeature(rf, cf *sketch.Feature, opts Options) Finding {
+	f := Finding{Feature: cf.Name, Kind: cf.Kind.String(), PValue: 1, AdjustedP: 1}
+	switch {
+	case rf == nil:
+		f.Verdict, f.Note = InsufficientData, "feature not in reference"
+		return f
+	case rf.Kind != cf.Kind:
+		f.Verdict, f.Note = InsufficientData, "reference has kind "+rf.Kind.String()
+		return f
+	case cf.Cat != nil:
+		categorical(&f, rf.Cat, cf.Cat, opts)
+	default:
+		numeric(&f, rf.Num, cf.Num, opts)
+	}
+	return f
+}
+
+// decide applies Benjamini–Hochberg and the effect-size gates.
+func decide(fs []Finding, opts Options) {
+	idx := make([]int, 0, len(fs))
+	for i := range fs {
+		if fs[i].Verdict != InsufficientData {
+			idx = append(idx, i)
+		}
+	}
+	ps := make([]float64, len(idx))
+	for k, i := range idx {
+		ps[k] = fs[i].PValue
+	}
+	adj := BenjaminiHochberg(ps)
+	for k, i := range idx {
+		f := &fs[i]
+		f.AdjustedP = adj[k]
+		f.Verdict = Stable
+		if f.AdjustedP <= opts.FDR && f.Score >= f.Threshold {
+			f.Verdict = Drift
+		}
+	}
+}
+
+// BenjaminiHochberg returns the Benjamini–Hochberg adjusted p-values of ps
+// (in the same order): p₍ᵢ₎·m/i made monotone from the largest down and
+// capped at 1. A hypothesis is rejected at FDR q when its adjusted p ≤ q.
+func BenjaminiHochberg(ps []float64) []float64 {
+	m := len(ps)
+	order := make([]int, m)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return ps[order[a]] < ps[order[b]] })
+	adj := make([]float64, m)
+	running := 1.0
+	for r := m - 1; r >= 0; r-- {
+		i := order[r]
+		p := ps[i]
+		if math.IsNaN(p) {
+			p = 1
+		}
+		v := p * float64(m) / float64(r+1)
+		if v < running {
+			running = v
+		}
+		adj[i] = running
+	}
+	return adj
+}

@@ -1,0 +1,196 @@
+package detectors
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// numeric fills f for a numeric feature: KS (primary), PSI on reference
+// quantile bins, Wasserstein-1, Jensen–Shannon and Hellinger on the PSI bins.
+func numeric(f *Finding, ref, cur *sketch.Numeric, opts Options) {
+	f.Detector = DetectorKS
+	f.Threshold = opts.MinKS
+	f.RefRows, f.CurRows = ref.Count(), cur.Count()
+	f.Explanation.RefNullRate = rate(ref.Nulls()+ref.NaNs(), ref.Total())
+	f.Explanation.CurNullRate = rate(cur.Nulls()+cur.NaNs(), cur.Total())
+	if ref.Count() > 0 && cur.Count() > 0 {
+		e := &f.Explanation
+		e.RefP5, e.RefP50, e.RefP95 = ref.Quantile(0.05), ref.Quantile(0.5), ref.Quantile(0.95)
+		e.CurP5, e.CurP50, e.CurP95 = cur.Quantile(0.05), cur.Quantile(0.5), cur.Quantile(0.95)
+		e.RefMean, e.CurMean = ref.Mean(), cur.Mean()
+	}
+	if ref.Count() < opts.MinRows || cur.Count() < opts.MinRows {
+		f.Verdict = InsufficientData
+		f.Note = fmt.Sprintf("%d reference and %d current values, need %d each", ref.Count(), cur.Count(), opts.MinRows)
+		return
+	}
+	c := evalCurves(ref, cur)
+	d := c.ks()
+	f.Score = d
+	f.PValue = KSPValue(d, ref.Count(), cur.Count())
+
+	bins := NumericBins(ref, cur, opts.PSIBins)
+	psi, top := bins.PSI()
+	f.PSI = psi
+	f.PSIThreshold = PSIThreshold(len(bins.Ref), bins.refTotal(), bins.curTotal(), opts.FDR)
+	f.Explanation.Top = top
+	f.Scores = map[string]float64{
+		DetectorKS:          d,
+		DetectorPSI:         psi,
+		DetectorWasserstein: c.wasserstein(ref, cur),
+		DetectorJS:          bins.JensenShannon(),
+		DetectorHellinger:   bins.Hellinger(),
+	}
+}
+
+func rate(k, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(k) / float64(n)
+}
+
+// curves holds both CDFs evaluated at the union of their knots: the value
+// at the knot (le) and just below it (lt).
+type curves struct {
+	xs                 []float64
+	aLE, aLT, bLE, bLT []float64
+}
+
+func evalCurves(a, b *sketch.Numeric) curves {
+	xs := mergeSorted(a.Points(), b.Points())
+	buf := make([]float64, 4*len(xs))
+	c := curves{xs: xs, aLE: buf[:len(xs)], aLT: buf[len(xs) : 2*len(xs)], bLE: buf[2*len(xs) : 3*len(xs)], bLT: buf[3*len(xs):]}
+	a.CDFSorted(xs, c.aLE, c.aLT)
+	b.CDFSorted(xs, c.bLE, c.bLT)
+	return c
+}
+
+// mergeSorted returns the sorted union of two ascending slices, without
+// duplicates.
+func mergeSorted(p, q []float64) []float64 {
+	out := make([]float64, 0, len(p)+len(q))
+	i, j := 0, 0
+	for i < len(p) || j < len(q) {
+		var x float64
+		switch {
+		case j == len(q) || (i < len(p) && p[i] <= q[j]):
+			x = p[i]
+			i++
+		default:
+			x = q[j]
+			j++
+		}
+		if len(out) == 0 || out[len(out)-1] != x {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// KS returns the two-sample Kolmogorov–Smirnov statistic
+// D = sup |F_a − F_b| over the finite values. Both sketched CDFs are step
+// functions (exact counts) or piecewise linear between their knots
+// (digests), so evaluating both one-sided limits at the union of the knots
+// gives the exact supremum of the sketched CDFs; with exact counts on both
+// sides D is the exact two-sample statistic.
+func KS(a, b *sketch.Numeric) float64 {
+	if a.Count() == 0 || b.Count() == 0 {
+		return 0
+	}
+	return evalCurves(a, b).ks()
+}
+
+func (c curves) ks() float64 {
+	var d float64
+	for i := range c.xs {
+		d = max(d, math.Abs(c.aLE[i]-c.bLE[i]), math.Abs(c.aLT[i]-c.bLT[i]))
+	}
+	return min(d, 1)
+}
+
+// KSPValue returns the asymptotic p-value of a two-sample KS statistic d
+// with sample sizes n and m: Q_KS((√nₑ + 0.12 + 0.11/√nₑ)·d) with
+// nₑ = nm/(n+m) (Stephens' small-sample correction, as in Numerical
+// Recipes), where Q_KS(λ) = 2 Σ (−1)^(k−1) exp(−2k²λ²).
+func KSPValue(d float64, n, m int64) float64 {
+	if n <= 0 || m <= 0 || !(d > 0) {
+		return 1
+	}
+	ne := float64(n) * float64(m) / (float64(n) + float64(m))
+	s := math.Sqrt(ne)
+	return KolmogorovQ((s + 0.12 + 0.11/s) * d)
+}
+
+// KolmogorovQ is the survival function of the Kolmogorov distribution,
+// P(K > λ). It uses the Jacobi-theta form for small λ, where the
+// alternating series converges slowly.
+func KolmogorovQ(lambda float64) float64 {
+	if !(lambda > 0) {
+		return 1
+	}
+	if lambda < 1.18 {
+		// P(K ≤ λ) = √(2π)/λ Σ_{k≥1} exp(−(2k−1)²π²/(8λ²))
+		y := math.Exp(-math.Pi * math.Pi / (8 * lambda * lambda))
+		var s float64
+		for k := 1; k <= 6; k++ {
+			s += math.Pow(y, float64((2*k-1)*(2*k-1)))
+		}
+		return clamp01(1 - math.Sqrt(2*math.Pi)/lambda*s)
+	}
+	x := math.Exp(-2 * lambda * lambda)
+	var s float64
+	sign := 1.0
+	for k := 1; k <= 100; k++ {
+		t := math.Pow(x, float64(k*k))
+		s += sign * t
+		if t < 1e-17 {
+			break
+		}
+		sign = -sign
+	}
+	return clamp01(2 * s)
+}
+
+func clamp01(v float64) float64 { return max(0, min(1, v)) }
+
+// Wasserstein returns the Wasserstein-1 distance ∫|F_a − F_b| dx between
+// the finite values, divided by a's standard deviation (by b's when a's is
+// 0, unnormalised when both are 0), so it reads as "how many reference
+// standard deviations the mass moved". Between consecutive knots the
+// difference of the sketched CDFs is linear (or constant), so the integral
+// is computed exactly for the sketches.
+func Wasserstein(a, b *sketch.Numeric) float64 {
+	if a.Count() == 0 || b.Count() == 0 {
+		return 0
+	}
+	return evalCurves(a, b).wasserstein(a, b)
+}
+
+func (c curves) wasserstein(a, b *sketch.Numeric) float64 {
+	var w float64
+	for i := 0; i+1 < len(c.xs); i++ {
+		h := c.xs[i+1] - c.xs[i]
+		d0 := c.aLE[i] - c.bLE[i]
+		d1 := c.aLT[i+1] - c.bLT[i+1]
+		if (d0 >= 0) == (d1 >= 0) {
+			w += (math.Abs(d0) + math.Abs(d1)) / 2 * h
+		} else if s := math.Abs(d0) + math.Abs(d1); s > 0 {
+			w += (d0*d0 + d1*d1) / (2 * s) * h
+		}
+	}
+	scale := a.Std()
+	if !(scale > 0) {
+		scale = b.Std()
+	}
+	if !(scale > 0) || math.IsInf(scale, 0) {
+		scale = 1
+	}
+	w /= scale
+	if math.IsInf(w, 0) || math.IsNaN(w) {
+		return math.MaxFloat64
+	}
+	return w
+}

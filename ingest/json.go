@@ -1,0 +1,916 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+// maxDepth bounds object/array nesting so that hostile input cannot exhaust the stack.
+const maxDepth = 512
+
+// JSONDecoder decodes JSON events into Arrow records whose schema is Spec.Schema().
+//
+// It is schema-directed: one pass over each message extracts only the values the spec
+// names and skips (but still validates) everything else, so the cost per message does not
+// depend on how much else the producer logs. Values go into a per-row scratch first and
+// reach the Arrow builders only when the whole row is good, so a rejected message never
+// leaves a partial row behind.
+//
+// Conversion rules:
+//   - Number fields: JSON numbers (parsed as float64; out of range → ±Inf), true/false →
+//     1/0, the strings "NaN", "Infinity", "+Infinity", "-Infinity" (JSON cannot carry
+//     those values otherwise); any other string, an object or an array is wrong_type.
+//   - String fields (also model and model version): JSON strings (unescaped), true/false →
+//     "true"/"false", integer literals verbatim ("3", "-12"), other numbers as their
+//     shortest decimal text ("0.5", "3" for 3.0, exponent form outside 1e-6..1e21);
+//     objects and arrays are wrong_type.
+//   - null or absent → null. A parent that is not an object (e.g. "features": 3) makes
+//     its children absent.
+//   - Event time: an RFC 3339 string (fractional seconds optional), or the same with a
+//     space instead of "T" and/or without a zone (UTC assumed), or a number (also as a
+//     string) of unix time whose unit is guessed from its magnitude: |v| < 1e11 seconds,
+//     < 1e14 milliseconds, < 1e17 microseconds, otherwise nanoseconds (1e11 s is the
+//     year 5138 while 1e11 ms is 1973, so real timestamps are unambiguous). Fractions are
+//     kept. Null or absent → Message.Time (unix 0 if that is zero too), or bad_time with
+//     Spec.RequireEventTime. Anything else, or
+//     a time outside 1678..2262 (int64 nanoseconds), is bad_time.
+//
+// A JSONDecoder reuses its builders and scratch buffers between calls and is therefore
+// not safe for concurrent use; use one per goroutine. Call Release when done.
+type JSONDecoder struct {
+	spec   Spec
+	schema *arrow.Schema
+	maxLen int
+
+	root    *pathNode
+	slots   []slot    // 0 = event time, 1 = model, 2 = model version, then fields
+	caps    []capture // per slot, reset per message
+	vals    []rowValue
+	sc      scanner
+	envSeen bool
+
+	rb      *array.RecordBuilder
+	timeB   *array.Int64Builder
+	modelB  *array.StringBuilder
+	versB   *array.StringBuilder
+	numB    []*array.Float64Builder // per field; nil for string fields
+	strB    []*array.StringBuilder  // per field; nil for number fields
+	rowTime int64
+}
+
+// slot is one value the spec asks for.
+type slot struct {
+	path string
+	typ  slotType
+}
+
+type slotType uint8
+
+const (
+	slotNumber slotType = iota
+	slotString
+	slotTime
+)
+
+const (
+	slotEventTime = iota
+	slotModel
+	slotModelVersion
+	slotFirstField
+)
+
+// pathNode is a trie of path segments; slots lists the slot indices whose path ends here.
+type pathNode struct {
+	children map[string]*pathNode
+	slots    []int
+	envelope bool
+}
+
+func (n *pathNode) child(seg string) *pathNode {
+	if n.children == nil {
+		n.children = make(map[string]*pathNode)
+	}
+	c := n.children[seg]
+	if c == nil {
+		c = &pathNode{}
+		n.children[seg] = c
+	}
+	return c
+}
+
+// kind is the JSON type of a captured value; kindAbsent is the zero value.
+type kind uint8
+
+const (
+	kindAbsent kind = iota
+	kindNull
+	kindFalse
+	kindTrue
+	kindNumber
+	kindString
+	kindObject
+	kindArray
+)
+
+func (k kind) String() string {
+	return [...]string{"absent", "null", "boolean", "boolean", "number", "string", "object", "array"}[k]
+}
+
+// capture is the raw span of a value in the current message; for strings the span
+// excludes the quotes and esc says whether it contains escape sequences.
+type capture struct {
+	kind       kind
+	esc        bool
+	start, end int
+}
+
+// rowValue is the converted value of one slot for the current row.
+type rowValue struct {
+	valid bool
+	num   float64
+	str   []byte // points into the message or into buf
+	buf   []byte // reused storage for unescaped or formatted text
+}
+
+// NewJSONDecoder validates spec and returns a decoder that allocates Arrow memory from
+// mem (memory.DefaultAllocator when nil).
+func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot create JSON decoder: %w", err)
+	}
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	spec.Fields = append([]Field(nil), spec.Fields...)
+	d := &JSONDecoder{spec: spec, schema: spec.Schema(), root: &pathNode{}}
+	switch {
+	case spec.MaxMessageBytes == 0:
+		d.maxLen = DefaultMaxMessageBytes
+	case spec.MaxMessageBytes < 0:
+		d.maxLen = math.MaxInt
+	default:
+		d.maxLen = spec.MaxMessageBytes
+	}
+
+	event := d.root
+	if spec.Envelope != "" {
+		for _, seg := range strings.Split(spec.Envelope, ".") {
+			event = event.child(seg)
+		}
+		event.envelope = true
+	}
+	add := func(path string, typ slotType) {
+		i := len(d.slots)
+		d.slots = append(d.slots, slot{path: path, typ: typ})
+		if path == "" {
+			return
+		}
+		n := event
+		for _, seg := range strings.Split(path, ".") {
+			n = n.child(seg)
+		}
+		n.slots = append(n.slots, i)
+	}
+	add(spec.EventTime, slotTime)
+	add(spec.Model, slotString)
+	add(spec.ModelVersion, slotString)
+	for _, f := range spec.Fields {
+		typ := slotNumber
+		if f.Type == String {
+			typ = slotString
+		}
+		add(f.Path, typ)
+	}
+	d.caps = make([]capture, len(d.slots))
+	d.vals = make([]rowValue, len(d.slots))
+
+	d.rb = array.NewRecordBuilder(mem, d.schema)
+	d.timeB = d.rb.Field(0).(*array.Int64Builder)
+	d.modelB = d.rb.Field(1).(*array.StringBuilder)
+	d.versB = d.rb.Field(2).(*array.StringBuilder)
+	d.numB = make([]*array.Float64Builder, len(spec.Fields))
+	d.strB = make([]*array.StringBuilder, len(spec.Fields))
+	for i, f := range spec.Fields {
+		if f.Type == Number {
+			d.numB[i] = d.rb.Field(3 + i).(*array.Float64Builder)
+		} else {
+			d.strB[i] = d.rb.Field(3 + i).(*array.StringBuilder)
+		}
+	}
+	return d, nil
+}
+
+// Schema returns the schema of the records Decode returns.
+func (d *JSONDecoder) Schema() *arrow.Schema { return d.schema }
+
+// Release frees the decoder's builders. The decoder must not be used afterwards.
+func (d *JSONDecoder) Release() { d.rb.Release() }
+
+// Decode turns msgs into one record holding the good messages, in order, and reports
+// every other message as Rejected (in order, with its index in msgs). The record is
+// never nil (it may have zero rows) and must be released by the caller.
+func (d *JSONDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
+	var rejected []Rejected
+	d.rb.Reserve(len(msgs))
+	for i := range msgs {
+		if reason, err := d.decodeRow(&msgs[i]); err != nil {
+			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
+			continue
+		}
+		d.appendRow()
+	}
+	return d.rb.NewRecord(), rejected
+}
+
+// decodeRow parses one message into d.vals and d.rowTime without touching the builders.
+func (d *JSONDecoder) decodeRow(m *Message) (Reason, error) {
+	b := m.Value
+	if len(b) > d.maxLen {
+		return ReasonTooLarge, fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	}
+	clear(d.caps)
+	d.envSeen = false
+	d.sc = scanner{b: b, d: d, keyBuf: d.sc.keyBuf}
+	if !d.sc.message(d.root) {
+		return ReasonMalformed, fmt.Errorf("decode message: %s at byte %d", d.sc.errMsg, d.sc.errPos)
+	}
+	if d.spec.Envelope != "" && !d.envSeen {
+		return ReasonMissingEnvelope, fmt.Errorf("decode message: envelope %q is not an object", d.spec.Envelope)
+	}
+
+	// Event time.
+	c := d.caps[slotEventTime]
+	switch c.kind {
+	case kindAbsent, kindNull:
+		if d.spec.RequireEventTime {
+			return ReasonBadTime, fmt.Errorf("decode %q: event time is %s", d.spec.EventTime, c.kind)
+		}
+		d.rowTime = 0
+		if !m.Time.IsZero() {
+			d.rowTime = m.Time.UnixNano()
+		}
+	case kindNumber:
+		ns, ok := unixNanos(bytesString(b[c.start:c.end]))
+		if !ok {
+			return ReasonBadTime, fmt.Errorf("decode %q: number is not a unix time within 1678..2262", d.spec.EventTime)
+		}
+		d.rowTime = ns
+	case kindString:
+		v := &d.vals[slotEventTime]
+		s := d.stringBytes(v, b, c)
+		ns, ok := parseTimeText(bytesString(s))
+		if !ok {
+			return ReasonBadTime, fmt.Errorf("decode %q: string is not an RFC 3339 time or unix time within 1678..2262", d.spec.EventTime)
+		}
+		d.rowTime = ns
+	default:
+		return ReasonBadTime, fmt.Errorf("decode %q: event time is a %s", d.spec.EventTime, c.kind)
+	}
+
+	for i := slotModel; i < len(d.slots); i++ {
+		if reason, err := d.convert(i, b); err != nil {
+			return reason, err
+		}
+	}
+	return "", nil
+}
+
+// convert turns the capture of slot i into d.vals[i].
+func (d *JSONDecoder) convert(i int, b []byte) (Reason, error) {
+	c := d.caps[i]
+	v := &d.vals[i]
+	v.valid = false
+	if c.kind == kindAbsent || c.kind == kindNull {
+		return "", nil
+	}
+	sl := &d.slots[i]
+	raw := b[c.start:c.end]
+	if sl.typ == slotNumber {
+		switch c.kind {
+		case kindNumber:
+			f, err := strconv.ParseFloat(bytesString(raw), 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				// Unreachable: the scanner only captures valid JSON numbers.
+				return ReasonMalformed, fmt.Errorf("decode %q: %w", sl.path, err)
+			}
+			v.num = f
+		case kindTrue:
+			v.num = 1
+		case kindFalse:
+			v.num = 0
+		case kindString:
+			switch bytesString(d.stringBytes(v, b, c)) {
+			case "NaN":
+				v.num = math.NaN()
+			case "Infinity", "+Infinity":
+				v.num = math.Inf(1)
+			case "-Infinity":
+				v.num = math.Inf(-1)
+			default:
+				return ReasonWrongType, fmt.Errorf("decode %q: string in a number field", sl.path)
+			}
+		default:
+			return ReasonWrongType, fmt.Errorf("decode %q: %s in a number field", sl.path, c.kind)
+		}
+		v.valid = true
+		return "", nil
+	}
+	switch c.kind {
+	case kindString:
+		s := d.stringBytes(v, b, c)
+		if !utf8.Valid(s) {
+			return ReasonMalformed, fmt.Errorf("decode %q: string is not valid UTF-8", sl.path)
+		}
+		v.str = s
+	case kindTrue:
+		v.str = append(v.buf[:0], "true"...)
+	case kindFalse:
+		v.str = append(v.buf[:0], "false"...)
+	case kindNumber:
+		v.buf = appendNumberText(v.buf[:0], raw)
+		v.str = v.buf
+	default:
+		return ReasonWrongType, fmt.Errorf("decode %q: %s in a string field", sl.path, c.kind)
+	}
+	v.valid = true
+	return "", nil
+}
+
+// stringBytes returns the content of a captured string, unescaping into v.buf if needed.
+func (d *JSONDecoder) stringBytes(v *rowValue, b []byte, c capture) []byte {
+	if !c.esc {
+		return b[c.start:c.end]
+	}
+	v.buf = unescape(v.buf[:0], b[c.start:c.end])
+	return v.buf
+}
+
+// appendRow moves the current row from the scratch into the builders.
+func (d *JSONDecoder) appendRow() {
+	d.timeB.Append(d.rowTime)
+	appendString(d.modelB, &d.vals[slotModel])
+	appendString(d.versB, &d.vals[slotModelVersion])
+	for i := range d.spec.Fields {
+		v := &d.vals[slotFirstField+i]
+		if nb := d.numB[i]; nb != nil {
+			if v.valid {
+				nb.Append(v.num)
+			} else {
+				nb.AppendNull()
+			}
+			continue
+		}
+		appendString(d.strB[i], v)
+	}
+}
+
+func appendString(sb *array.StringBuilder, v *rowValue) {
+	if v.valid {
+		sb.BinaryBuilder.Append(v.str)
+	} else {
+		sb.AppendNull()
+	}
+}
+
+// bytesString views b as a string without copying; the string must not outlive b's
+// current contents.
+func bytesString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendNumberText appends the text form of a valid JSON number literal: integer literals
+// verbatim (so that large IDs stay exact; "-0" becomes "0"), anything else as the
+// shortest decimal of its float64 value.
+func appendNumberText(dst, lit []byte) []byte {
+	integer := true
+	for _, c := range lit {
+		if c == '.' || c == 'e' || c == 'E' {
+			integer = false
+			break
+		}
+	}
+	if integer {
+		if string(lit) == "-0" {
+			return append(dst, '0')
+		}
+		return append(dst, lit...)
+	}
+	f, _ := strconv.ParseFloat(bytesString(lit), 64)
+	return appendFloatText(dst, f)
+}
+
+// appendFloatText formats f as its shortest decimal text: plain notation for magnitudes in
+// [1e-6, 1e21), exponent notation otherwise, and "0" for both zeros.
+func appendFloatText(dst []byte, f float64) []byte {
+	if f == 0 {
+		return append(dst, '0')
+	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
+		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+}
+
+// parseTimeText parses an RFC 3339-like time ("2006-01-02", optionally followed by "T" or
+// " ", the time of day, fractional seconds and a zone; no zone means UTC) or a unix time
+// number given as text.
+func parseTimeText(s string) (int64, bool) {
+	if len(s) >= 10 && s[4] == '-' {
+		var layout string
+		zone := len(s) > 10 && strings.ContainsAny(s[10:], "Zz+-")
+		switch {
+		case len(s) == 10:
+			layout = "2006-01-02"
+		case s[10] == 'T' && zone:
+			layout = time.RFC3339 // also accepts fractional seconds
+		case s[10] == 'T':
+			layout = "2006-01-02T15:04:05"
+		case s[10] == ' ' && zone:
+			layout = "2006-01-02 15:04:05Z07:00"
+		case s[10] == ' ':
+			layout = "2006-01-02 15:04:05"
+		default:
+			return 0, false
+		}
+		t, err := time.Parse(layout, s)
+		// int64 nanoseconds cover 1677-09-21 .. 2262-04-11.
+		if y := t.Year(); err != nil || y < 1678 || y > 2261 {
+			return 0, false
+		}
+		return t.UnixNano(), true
+	}
+	if !validNumber(unsafe.Slice(unsafe.StringData(s), len(s))) {
+		return 0, false
+	}
+	return unixNanos(s)
+}
+
+// validNumber reports whether b is exactly one JSON number literal.
+func validNumber(b []byte) bool {
+	sc := scanner{b: b}
+	return len(b) > 0 && sc.number() && sc.i == len(b)
+}
+
+// unixNanos converts a valid JSON number literal of unix time to nanoseconds, guessing
+// the unit from the magnitude (see JSONDecoder). It works on the decimal digits, so
+// fractions such as 1764064800.25 s are exact; digits below a nanosecond are truncated.
+func unixNanos(lit string) (int64, bool) {
+	neg := strings.HasPrefix(lit, "-")
+	if neg {
+		lit = lit[1:]
+	}
+	mant, exp := lit, 0
+	if i := strings.IndexAny(lit, "eE"); i >= 0 {
+		e, err := strconv.Atoi(lit[i+1:])
+		switch {
+		case err != nil || e > 1000:
+			return 0, false
+		case e < -1000:
+			return 0, true // rounds to the epoch
+		}
+		mant, exp = lit[:i], e
+	}
+	// Significant digits d and exponent exp such that |v| = d × 10^exp.
+	var buf [40]byte
+	n, dot := 0, false
+	for i := 0; i < len(mant); i++ {
+		c := mant[i]
+		switch {
+		case c == '.':
+			dot = true
+		case n == 0 && c == '0':
+			if dot {
+				exp--
+			}
+		case n < len(buf):
+			buf[n] = c
+			n++
+			if dot {
+				exp--
+			}
+		case !dot:
+			exp++ // digits beyond 40 significant ones are far below a nanosecond
+		}
+	}
+	if n == 0 {
+		return 0, true
+	}
+	var unit int // decimal exponent of the unit: seconds 9, ms 6, µs 3, ns 0
+	switch intDigits := n + exp; {
+	case intDigits <= 11: // |v| < 1e11
+		unit = 9
+	case intDigits <= 14:
+		unit = 6
+	case intDigits <= 17:
+		unit = 3
+	}
+	d, p := buf[:n], exp+unit
+	if p < 0 {
+		if -p >= n {
+			return 0, true
+		}
+		d, p = d[:n+p], 0
+	}
+	if len(d)+p > 19 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(bytesString(d), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	for ; p > 0; p-- {
+		v *= 10 // cannot overflow: at most 19 digits
+	}
+	switch {
+	case !neg && v <= math.MaxInt64:
+		return int64(v), true
+	case neg && v <= 1<<63:
+		return int64(-v), true
+	}
+	return 0, false
+}
+
+// unescape appends the unescaped form of a JSON string body (already validated by the
+// scanner) to dst. Unpaired surrogates become U+FFFD, as in encoding/json.
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			j := i + 1
+			for j < len(s) && s[j] != '\\' {
+				j++
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
+		if i+1 >= len(s) {
+			return dst
+		}
+		switch s[i+1] {
+		case '"', '\\', '/':
+			dst = append(dst, s[i+1])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(s, i+2)
+			if !ok {
+				return dst
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r2, ok := hex4(s, i+2); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						dst = utf8.AppendRune(dst, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+			continue
+		}
+		i += 2
+	}
+	return dst
+}
+
+// hex4 decodes the four hex digits at s[i:i+4].
+func hex4(s []byte, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// scanner is a validating single-pass JSON walker that records the spans of the values
+// whose paths are in the decoder's trie and skips everything else.
+type scanner struct {
+	b      []byte
+	i      int
+	d      *JSONDecoder // receives captures; nil when only validating
+	keyBuf []byte       // reused for keys with escapes
+	errMsg string
+	errPos int
+}
+
+func (s *scanner) fail(msg string) bool {
+	s.errMsg, s.errPos = msg, s.i
+	return false
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// message parses a whole message, which must be one JSON object.
+func (s *scanner) message(root *pathNode) bool {
+	s.ws()
+	if s.i >= len(s.b) {
+		return s.fail("empty message")
+	}
+	if s.b[s.i] != '{' {
+		return s.fail("event is not a JSON object")
+	}
+	if !s.value(root, 0) {
+		return false
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return s.fail("trailing data after the object")
+	}
+	return true
+}
+
+// value parses one value; n is the trie node for its path, or nil when nothing below is
+// wanted.
+func (s *scanner) value(n *pathNode, depth int) bool {
+	s.ws()
+	if s.i >= len(s.b) {
+		return s.fail("unexpected end of input")
+	}
+	start := s.i
+	var k kind
+	esc := false
+	switch c := s.b[s.i]; {
+	case c == '{':
+		if depth >= maxDepth {
+			return s.fail("nesting too deep")
+		}
+		if n != nil && n.envelope {
+			s.d.envSeen = true
+		}
+		if !s.object(n, depth+1) {
+			return false
+		}
+		k = kindObject
+	case c == '[':
+		if depth >= maxDepth {
+			return s.fail("nesting too deep")
+		}
+		if !s.array(depth + 1) {
+			return false
+		}
+		k = kindArray
+	case c == '"':
+		s.i++
+		var ok bool
+		if esc, ok = s.str(); !ok {
+			return false
+		}
+		k = kindString
+		start++
+		if n != nil && len(n.slots) > 0 {
+			s.capture(n, capture{kind: k, esc: esc, start: start, end: s.i - 1})
+		}
+		return true
+	case c == 't':
+		if !s.literal("true") {
+			return false
+		}
+		k = kindTrue
+	case c == 'f':
+		if !s.literal("false") {
+			return false
+		}
+		k = kindFalse
+	case c == 'n':
+		if !s.literal("null") {
+			return false
+		}
+		k = kindNull
+	case c == '-' || (c >= '0' && c <= '9'):
+		if !s.number() {
+			return false
+		}
+		k = kindNumber
+	default:
+		return s.fail("unexpected character")
+	}
+	if n != nil && len(n.slots) > 0 {
+		s.capture(n, capture{kind: k, start: start, end: s.i})
+	}
+	return true
+}
+
+func (s *scanner) capture(n *pathNode, c capture) {
+	for _, i := range n.slots {
+		s.d.caps[i] = c
+	}
+}
+
+func (s *scanner) literal(lit string) bool {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return s.fail("invalid literal")
+	}
+	s.i += len(lit)
+	return true
+}
+
+func (s *scanner) object(n *pathNode, depth int) bool {
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return true
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.fail("unexpected end of input")
+		}
+		if s.b[s.i] != '"' {
+			return s.fail("expected an object key")
+		}
+		s.i++
+		ks := s.i
+		esc, ok := s.str()
+		if !ok {
+			return false
+		}
+		var child *pathNode
+		if n != nil && len(n.children) > 0 {
+			key := s.b[ks : s.i-1]
+			if esc {
+				s.keyBuf = unescape(s.keyBuf[:0], key)
+				key = s.keyBuf
+			}
+			child = n.children[string(key)]
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return s.fail("expected ':' after an object key")
+		}
+		s.i++
+		if !s.value(child, depth) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.fail("unexpected end of input")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return s.fail("expected ',' or '}' in an object")
+		}
+	}
+}
+
+func (s *scanner) array(depth int) bool {
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return true
+	}
+	for {
+		if !s.value(nil, depth) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.fail("unexpected end of input")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return s.fail("expected ',' or ']' in an array")
+		}
+	}
+}
+
+// str scans a string body starting after the opening quote and leaves s.i after the
+// closing quote. It reports whether the body contains escape sequences.
+func (s *scanner) str() (esc, ok bool) {
+	b := s.b
+	for i := s.i; i < len(b); {
+		c := b[i]
+		switch {
+		case c == '"':
+			s.i = i + 1
+			return esc, true
+		case c == '\\':
+			esc = true
+			if i+1 >= len(b) {
+				s.i = i
+				return esc, s.fail("unterminated string")
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if _, ok := hex4(b, i+2); !ok {
+					s.i = i
+					return esc, s.fail("invalid \\u escape")
+				}
+				i += 6
+			default:
+				s.i = i
+				return esc, s.fail("invalid escape")
+			}
+		case c < 0x20:
+			s.i = i
+			return esc, s.fail("control character in string")
+		default:
+			i++
+		}
+	}
+	s.i = len(b)
+	return esc, s.fail("unterminated string")
+}
+
+// number scans a strict JSON number.
+func (s *scanner) number() bool {
+	b, i := s.b, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		s.i = i
+		return s.fail("invalid number")
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			s.i = i
+			return s.fail("invalid number")
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			s.i = i
+			return s.fail("invalid number")
+		}
+	}
+	s.i = i
+	return true
+}

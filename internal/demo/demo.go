@@ -1,0 +1,269 @@
+// Package demo runs all of driftmon in one process with nothing to install: an embedded
+// Kafka-protocol broker (kfake), a traffic generator imitating a credit model's
+// inference log that shifts some features after a delay, the monitor, a Slack-compatible
+// sink that prints what a person would read, and a retraining-webhook receiver that
+// verifies signatures.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/driftmon/driftmon/alerting/slack/slacktest"
+	"github.com/driftmon/driftmon/alerting/webhook"
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+// Options shape a demo run.
+type Options struct {
+	// Rate is events per second. Default 500.
+	Rate int
+	// ShiftAfter is how long the traffic stays like the reference before some
+	// features shift. Default 30s.
+	ShiftAfter time.Duration
+	// Window is the event-time window size. Default 10s.
+	Window time.Duration
+	// ExitAfterAlert ends the run once the first alert has reached both the Slack sink
+	// and the webhook receiver.
+	ExitAfterAlert bool
+	// Out receives what a person watching the demo reads; Logger the monitor's logs.
+	Out    io.Writer
+	Logger *slog.Logger
+	// Seed makes the traffic reproducible.
+	Seed uint64
+}
+
+const (
+	topic       = "credit-inferences"
+	slackToken  = "xoxb-driftmon-demo"
+	slackChan   = "#ml-alerts"
+	retrainPath = "/retrain"
+)
+
+// Run runs the demo until ctx is done or, with ExitAfterAlert, until the first alert has
+// arrived at both sinks.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Rate <= 0 {
+		opts.Rate = 500
+	}
+	if opts.ShiftAfter <= 0 {
+		opts.ShiftAfter = 30 * time.Second
+	}
+	if opts.Window <= 0 {
+		opts.Window = 10 * time.Second
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	out := &lockedWriter{w: opts.Out}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	if err != nil {
+		return fmt.Errorf("cannot start the embedded broker: %w", err)
+	}
+	defer broker.Close()
+	brokers := broker.ListenAddrs()
+
+	slackSink := slacktest.NewServer(slacktest.Options{Token: slackToken, Out: out, Logger: opts.Logger})
+	defer slackSink.Close()
+
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		return err
+	}
+	retrained := make(chan struct{}, 1)
+	receiver, err := webhook.NewReceiver(webhook.ReceiverOptions{
+		Secret: secret,
+		OnDelivery: func(d webhook.Delivery) {
+			fmt.Fprintf(out, "\n[retraining webhook] POST %s  webhook-id %s  signature verified ✓  drifted: %s\n",
+				retrainPath, d.ID, strings.Join(driftedIn(d), ", "))
+			select {
+			case retrained <- struct{}{}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("BUG: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(retrainPath, receiver)
+	hooks := httptest.NewServer(mux)
+	defer hooks.Close()
+
+	cfg, err := config.Parse([]byte(configYAML(brokers, slackSink.URL(), hooks.URL+retrainPath, opts.Window)),
+		config.ParseOptions{LookupEnv: func(name string) (string, bool) {
+			switch name {
+			case "SLACK_BOT_TOKEN":
+				return slackToken, true
+			case "RETRAIN_SECRET":
+				return secret, true
+			}
+			return "", false
+		}})
+	if err != nil {
+		return fmt.Errorf("BUG: the demo's own config is invalid: %w", err)
+	}
+	mon, err := monitor.New(cfg, monitor.Options{Logger: opts.Logger, OnWindow: func(r monitor.Result) {
+		printWindow(out, r)
+	}})
+	if err != nil {
+		return err
+	}
+
+	gen := &generator{
+		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
+			BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne},
+		rate:    opts.Rate,
+		// Shift on a window boundary, so that one window is all before and the next all
+		// after: what a person sees is then the shift, not a blend.
+		shiftAt: ceil(time.Now().Add(opts.ShiftAfter), opts.Window),
+		rng:     rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
+	}
+	defer gen.w.Close()
+
+	fmt.Fprintf(out, `driftmon demo
+  broker        kafka://%s  topic %s (embedded, in-process)
+  traffic       %d events/s from model car-loan 3.2.0; %s shift at %s (in %s), %s stay put
+  windows       %s of event time; the first two windows are the reference
+  slack sink    %s  (token-checked chat.postMessage; messages print below)
+  webhook sink  %s  (Standard Webhooks signature verified)
+Ctrl-C stops.
+
+`, strings.Join(brokers, ","), topic, opts.Rate, strings.Join(Shifted, ", "),
+		gen.shiftAt.Format("15:04:05"), opts.ShiftAfter, strings.Join(Stable, ", "),
+		opts.Window, slackSink.URL(), hooks.URL+retrainPath)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- gen.run(ctx) }()
+	go func() { defer wg.Done(); errc <- mon.Run(ctx) }()
+	if opts.ExitAfterAlert {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-slackSink.Received():
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case <-retrained:
+				fmt.Fprintln(out, "\nThe alert reached Slack and the retraining webhook; exiting (--exit-after-alert).")
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	fmt.Fprintf(out, "stopped after %d events.\n", gen.sent.Load())
+	return errors.Join(errs...)
+}
+
+func configYAML(brokers []string, slackAPI, hookURL string, window time.Duration) string {
+	return fmt.Sprintf(`kafka:
+  brokers: [%q]
+  group_id: driftmon-demo
+streams:
+  - name: credit
+    topic: %s
+    event_time: ts
+    model: model
+    model_version: model_version
+    features:
+      car_value: {type: numeric}
+      debt_to_income_ratio: {type: numeric}
+      driver_tenure: {type: numeric}
+      loan_length: {type: numeric}
+      repaid_loan_on_prev_car: {type: categorical}
+      salary_range: {type: categorical}
+    predictions:
+      y_pred_proba: {type: numeric}
+      y_pred: {type: categorical}
+    window: {size: %s}
+    reference: {warmup_windows: 2}
+alerting:
+  dashboard_url: http://127.0.0.1:8080/
+  slack:
+    token: ${SLACK_BOT_TOKEN}
+    channel: %q
+    api_url: %s
+  webhooks:
+    - name: retrain
+      url: %s
+      secret: ${RETRAIN_SECRET}
+      min_features: 2
+`, brokers[0], topic, window, slackChan, slackAPI, hookURL)
+}
+
+// ceil rounds t up to a multiple of d.
+func ceil(t time.Time, d time.Duration) time.Time {
+	if r := t.Truncate(d); !r.Equal(t) {
+		return r.Add(d)
+	}
+	return t
+}
+
+func printWindow(w io.Writer, r monitor.Result) {
+	span := r.Start.Local().Format("15:04:05") + "–" + r.End.Local().Format("15:04:05")
+	switch {
+	case r.Warmup:
+		fmt.Fprintf(w, "window %s  %6d rows  → reference (%s)\n", span, r.Rows, r.Reference)
+	case len(r.Drifted()) == 0:
+		fmt.Fprintf(w, "window %s  %6d rows  no drift\n", span, r.Rows)
+	default:
+		fmt.Fprintf(w, "window %s  %6d rows  DRIFT: %s\n", span, r.Rows, strings.Join(r.Drifted(), ", "))
+	}
+}
+
+// lockedWriter lets the sinks, the monitor callback and Run print without interleaving
+// half lines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+
+// driftedIn reads the drifted feature names out of a retraining call's payload.
+func driftedIn(d webhook.Delivery) []string {
+	var p webhook.Payload
+	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return []string{"(unreadable payload: " + err.Error() + ")"}
+	}
+	names := make([]string, len(p.Drifted))
+	for i, c := range p.Drifted {
+		names[i] = c.Feature
+	}
+	return names
+}

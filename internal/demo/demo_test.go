@@ -1,0 +1,72 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer the demo's goroutines can write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoShowsTheAlertAndExitsAfterIt runs the demo as `make demo -exit-after-alert`
+// does, faster, and reads its output as a person would.
+func TestDemoShowsTheAlertAndExitsAfterIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out syncBuffer
+	err := Run(ctx, Options{Rate: 2000, ShiftAfter: 5 * time.Second, Window: 2 * time.Second,
+		ExitAfterAlert: true, Out: &out, Seed: 7})
+	text := out.String()
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, text)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("demo did not exit after the alert:\n%s", text)
+	}
+	if !strings.Contains(text, "exiting (--exit-after-alert)") {
+		t.Errorf("no exit line:\n%s", text)
+	}
+
+	// The Slack message as rendered: one "**feature** — detector score" line per drifted
+	// feature, then a line of the stable ones.
+	drifted := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\*\*([a-z_]+)\*\* — `).FindAllStringSubmatch(text, -1) {
+		drifted[m[1]] = true
+	}
+	for _, f := range Shifted {
+		if !drifted[f] {
+			t.Errorf("shifted feature %s not named as drifted in the Slack message:\n%s", f, text)
+		}
+	}
+	for _, f := range Stable {
+		if drifted[f] {
+			t.Errorf("stable feature %s named as drifted in the Slack message:\n%s", f, text)
+		}
+	}
+	if !regexp.MustCompile(`Stable \(checked, no drift\): .*debt_to_income_ratio`).MatchString(text) {
+		t.Errorf("the Slack message does not list the stable features:\n%s", text)
+	}
+	if !regexp.MustCompile(`\[retraining webhook\] POST /retrain  webhook-id \S+  signature verified ✓  drifted: .*car_value`).MatchString(text) {
+		t.Errorf("the webhook receiver did not report a verified retraining call:\n%s", text)
+	}
+}

@@ -1,0 +1,81 @@
+package sketch
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+// benchRecord has 20 numeric columns (10 continuous, 10 with 6 integer
+// values) and 5 categorical columns of 20 categories, rows rows.
+func benchRecord(b *testing.B, rows int) (arrow.Record, []Field) {
+	b.Helper()
+	r := rand.New(rand.NewPCG(1, 1))
+	var afields []arrow.Field
+	var fields []Field
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("n%d", i)
+		afields = append(afields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64, Nullable: true})
+		fields = append(fields, Field{name, KindNumeric})
+	}
+	for i := 0; i < 5; i++ {
+		name := fmt.Sprintf("c%d", i)
+		afields = append(afields, arrow.Field{Name: name, Type: arrow.BinaryTypes.String, Nullable: true})
+		fields = append(fields, Field{name, KindCategorical})
+	}
+	bld := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(afields, nil))
+	defer bld.Release()
+	for i := 0; i < 20; i++ {
+		fb := bld.Field(i).(*array.Float64Builder)
+		for j := 0; j < rows; j++ {
+			if i < 10 {
+				fb.Append(r.NormFloat64())
+			} else {
+				fb.Append(float64(r.IntN(6)))
+			}
+		}
+	}
+	for i := 0; i < 5; i++ {
+		sb := bld.Field(20 + i).(*array.StringBuilder)
+		for j := 0; j < rows; j++ {
+			sb.Append(fmt.Sprintf("category-%d", r.IntN(20)))
+		}
+	}
+	return bld.NewRecord(), fields
+}
+
+// BenchmarkUpdate measures sketching a 4096-row record of 20 numeric and 5
+// categorical features; ns/row is per row of all 25 features.
+func BenchmarkUpdate(b *testing.B) {
+	const rows = 4096
+	rec, fields := benchRecord(b, rows)
+	defer rec.Release()
+	p := NewProfile(fields, Options{})
+	p.Update(rec, nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		p.Update(rec, nil)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+}
+
+// BenchmarkMarshal measures encoding the 25-feature profile.
+func BenchmarkMarshal(b *testing.B) {
+	rec, fields := benchRecord(b, 4096)
+	defer rec.Release()
+	p := NewProfile(fields, Options{})
+	p.Update(rec, nil)
+	data, _ := p.MarshalBinary()
+	b.ReportAllocs()
+	b.ReportMetric(float64(len(data)), "bytes")
+	for b.Loop() {
+		if _, err := p.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,456 @@
+package sketch
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/axiomhq/hyperloglog"
+	"github.com/influxdata/tdigest"
+)
+
+// Encoding layout (all integers little-endian or varint):
+//
+//	magic "DMPF" | version (1 byte) | CRC-32C of the payload (4 bytes) | payload
+//
+// payload:
+//
+//	compression float64 | maxExact uvarint | maxCategories uvarint
+//	start time | end time | rows uvarint | features uvarint
+//	per feature: name string | kind byte | typeErrors uvarint | body
+//	numeric body: count nulls nans posInf negInf uvarint | min max mean m2 float64
+//	  | mode byte (0 exact, 1 digest) | k uvarint | k × (value float64, count uvarint)
+//	  or k × (mean float64, weight float64), ascending
+//	categorical body: count other nulls uvarint | k uvarint
+//	  | k × (value string, count uvarint) ascending by value | hll bytes
+//
+// A time is a flag byte (0 zero time, 1 set) then unix seconds varint and
+// nanoseconds uvarint; strings and byte blobs are a uvarint length then the
+// bytes. Every statistic is encoded in a canonical order, so equal profiles
+// give equal bytes.
+const (
+	encodingMagic   = "DMPF"
+	encodingVersion = 1
+	headerLen       = len(encodingMagic) + 1 + 4
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is wrapped by every error UnmarshalBinary returns for bytes
+// that are not a valid profile encoding.
+var ErrCorrupt = errors.New("corrupt profile encoding")
+
+// MarshalBinary encodes the profile in a versioned, checksummed, canonical
+// binary form (see UnmarshalBinary). It may compact internal buffers.
+func (p *Profile) MarshalBinary() ([]byte, error) {
+	b := make([]byte, headerLen, 256)
+	copy(b, encodingMagic)
+	b[len(encodingMagic)] = encodingVersion
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.opts.Compression))
+	b = binary.AppendUvarint(b, uint64(p.opts.MaxExact))
+	b = binary.AppendUvarint(b, uint64(p.opts.MaxCategories))
+	b = appendTime(b, p.Start)
+	b = appendTime(b, p.End)
+	b = binary.AppendUvarint(b, uint64(p.Rows))
+	b = binary.AppendUvarint(b, uint64(len(p.Features)))
+	for _, f := range p.Features {
+		b = appendString(b, f.Name)
+		b = append(b, byte(f.Kind))
+		b = binary.AppendUvarint(b, uint64(f.TypeErrors))
+		var err error
+		if f.Cat != nil {
+			b, err = f.Cat.appendBinary(b)
+		} else {
+			b = f.Num.appendBinary(b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot encode feature %q: %w", f.Name, err)
+		}
+	}
+	binary.LittleEndian.PutUint32(b[len(encodingMagic)+1:], crc32.Checksum(b[headerLen:], castagnoli))
+	return b, nil
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+func (n *Numeric) appendBinary(b []byte) []byte {
+	for _, v := range [...]int64{n.count, n.nulls, n.nans, n.posInf, n.negInf} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	for _, v := range [...]float64{n.min, n.max, n.mean, n.m2} {
+		b = appendFloat(b, v)
+	}
+	if values, counts, ok := n.Exact(); ok {
+		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(len(values)))
+		for i, v := range values {
+			b = appendFloat(b, v)
+			b = binary.AppendUvarint(b, uint64(counts[i]))
+		}
+		return b
+	}
+	cs := n.centroids()
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(cs)))
+	for _, c := range cs {
+		b = appendFloat(b, c.Mean)
+		b = appendFloat(b, c.Weight)
+	}
+	return b
+}
+
+func (c *Categorical) appendBinary(b []byte) ([]byte, error) {
+	for _, v := range [...]int64{c.count, c.other, c.nulls} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	cats := c.Counts()
+	b = binary.AppendUvarint(b, uint64(len(cats)))
+	for _, cc := range cats {
+		b = appendString(b, cc.Value)
+		b = binary.AppendUvarint(b, uint64(cc.Count))
+	}
+	// Estimate compacts the sparse representation, which makes the
+	// HyperLogLog bytes depend only on the set of values inserted.
+	c.hll.Estimate()
+	h, err := c.hll.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	return append(b, h...), nil
+}
+
+// UnmarshalBinary replaces p with the profile encoded in data by
+// MarshalBinary. Bytes that are truncated, corrupted or inconsistent give an
+// error wrapping ErrCorrupt (never a panic), and p is left unchanged.
+func (p *Profile) UnmarshalBinary(data []byte) error {
+	if len(data) < headerLen || string(data[:len(encodingMagic)]) != encodingMagic {
+		return fmt.Errorf("decode profile: bad magic: %w", ErrCorrupt)
+	}
+	if v := data[len(encodingMagic)]; v != encodingVersion {
+		return fmt.Errorf("decode profile: unsupported version %d: %w", v, ErrCorrupt)
+	}
+	want := binary.LittleEndian.Uint32(data[len(encodingMagic)+1:])
+	if got := crc32.Checksum(data[headerLen:], castagnoli); got != want {
+		return fmt.Errorf("decode profile: checksum mismatch: %w", ErrCorrupt)
+	}
+	r := &reader{b: data[headerLen:]}
+	q, err := r.profile()
+	if err != nil {
+		return fmt.Errorf("decode profile: %w: %w", ErrCorrupt, err)
+	}
+	*p = *q
+	return nil
+}
+
+// reader decodes the payload; every length is checked against the bytes
+// that remain before anything is allocated.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 1 {
+		r.fail("truncated")
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a non-negative int64.
+func (r *reader) count() int64 {
+	v := r.uvarint()
+	if v > math.MaxInt64 {
+		r.fail("count %d out of range", v)
+		return 0
+	}
+	return int64(v)
+}
+
+// length reads a length whose items need at least minSize bytes each.
+func (r *reader) length(minSize int) int {
+	v := r.uvarint()
+	if r.err != nil {
+		return 0
+	}
+	if v > uint64(len(r.b)/minSize) {
+		r.fail("length %d exceeds the %d bytes left", v, len(r.b))
+		return 0
+	}
+	return int(v)
+}
+
+func (r *reader) float() float64 {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 8 {
+		r.fail("truncated")
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.length(1)
+	if r.err != nil {
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) time() time.Time {
+	switch r.byte() {
+	case 0:
+		return time.Time{}
+	case 1:
+		sec, n := binary.Varint(r.b)
+		if r.err != nil {
+			return time.Time{}
+		}
+		if n <= 0 {
+			r.fail("bad varint")
+			return time.Time{}
+		}
+		r.b = r.b[n:]
+		ns := r.uvarint()
+		if ns >= 1e9 {
+			r.fail("nanoseconds %d out of range", ns)
+			return time.Time{}
+		}
+		return time.Unix(sec, int64(ns)).UTC()
+	}
+	r.fail("bad time flag")
+	return time.Time{}
+}
+
+func (r *reader) profile() (*Profile, error) {
+	opts := Options{Compression: r.float()}
+	maxExact, maxCats := r.uvarint(), r.uvarint()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if !(opts.Compression >= 10 && opts.Compression <= 1e5) || maxExact < 1 || maxExact > 1<<24 || maxCats < 1 || maxCats > 1<<24 {
+		return nil, errors.New("options out of range")
+	}
+	opts.MaxExact, opts.MaxCategories = int(maxExact), int(maxCats)
+	start, end := r.time(), r.time()
+	rows := r.count()
+	nf := r.length(3)
+	if r.err != nil {
+		return nil, r.err
+	}
+	fields := make([]Field, 0, nf)
+	feats := make([]*Feature, 0, nf)
+	for i := 0; i < nf && r.err == nil; i++ {
+		name := string(r.bytes())
+		kind := Kind(r.byte())
+		typeErrors := r.count()
+		if r.err != nil {
+			break
+		}
+		f := &Feature{Name: name, Kind: kind, TypeErrors: typeErrors}
+		switch kind {
+		case KindNumeric:
+			f.Num = r.numeric(opts)
+		case KindCategorical:
+			f.Cat = r.categorical(opts)
+		default:
+			r.fail("feature %d: bad kind %d", i, kind)
+		}
+		if r.err != nil {
+			return nil, fmt.Errorf("feature %q: %w", name, r.err)
+		}
+		fields = append(fields, Field{Name: name, Kind: kind})
+		feats = append(feats, f)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	}
+	p := NewProfile(fields, opts)
+	p.Features = feats
+	p.Start, p.End, p.Rows = start, end, rows
+	return p, nil
+}
+
+func (r *reader) numeric(opts Options) *Numeric {
+	n := newNumeric(opts)
+	n.count, n.nulls, n.nans, n.posInf, n.negInf = r.count(), r.count(), r.count(), r.count(), r.count()
+	n.min, n.max, n.mean, n.m2 = r.float(), r.float(), r.float(), r.float()
+	mode := r.byte()
+	if r.err != nil {
+		return nil
+	}
+	if n.count > 0 {
+		if !isFinite(n.min) || !isFinite(n.max) || n.min > n.max || !isFinite(n.mean) || !(n.m2 >= 0) || math.IsInf(n.m2, 0) {
+			r.fail("bad moments")
+			return nil
+		}
+	} else {
+		n.min, n.max, n.mean, n.m2 = math.Inf(1), math.Inf(-1), 0, 0
+	}
+	switch mode {
+	case 0:
+		k := r.length(9)
+		if k > opts.MaxExact {
+			r.fail("%d exact values, more than %d", k, opts.MaxExact)
+		}
+		var sum int64
+		prev := math.Inf(-1)
+		for i := 0; i < k && r.err == nil; i++ {
+			v, c := r.float(), r.count()
+			if r.err != nil {
+				break
+			}
+			if !isFinite(v) || v <= prev || c <= 0 || c > n.count-sum || v < n.min || v > n.max {
+				r.fail("bad exact value %d", i)
+				break
+			}
+			prev = v
+			sum += c
+			n.exact[v] = c
+		}
+		if r.err == nil && sum != n.count {
+			r.fail("exact counts sum to %d, want %d", sum, n.count)
+		}
+	case 1:
+		k := r.length(16)
+		n.exact = nil
+		n.cents = make([]tdigest.Centroid, 0, k)
+		var sum float64
+		prev := math.Inf(-1)
+		for i := 0; i < k && r.err == nil; i++ {
+			m, w := r.float(), r.float()
+			if r.err != nil {
+				break
+			}
+			if !isFinite(m) || m < prev || !(w > 0) || w > float64(n.count) || m < n.min || m > n.max {
+				r.fail("bad centroid %d", i)
+				break
+			}
+			prev = m
+			sum += w
+			n.cents = append(n.cents, tdigest.Centroid{Mean: m, Weight: w})
+		}
+		if r.err == nil && math.Abs(sum-float64(n.count)) > 1e-6*float64(n.count)+0.5 {
+			r.fail("centroid weights sum to %g, want %d", sum, n.count)
+		}
+		if r.err == nil && k == 0 && n.count > 0 {
+			r.fail("no centroids for %d values", n.count)
+		}
+	default:
+		r.fail("bad numeric mode %d", mode)
+	}
+	if r.err != nil {
+		return nil
+	}
+	return n
+}
+
+func (r *reader) categorical(opts Options) *Categorical {
+	c := newCategorical(opts)
+	c.count, c.other, c.nulls = r.count(), r.count(), r.count()
+	k := r.length(2)
+	if r.err != nil {
+		return nil
+	}
+	if k > opts.MaxCategories {
+		r.fail("%d categories, more than %d", k, opts.MaxCategories)
+		return nil
+	}
+	if c.other > c.count {
+		r.fail("other %d exceeds count %d", c.other, c.count)
+		return nil
+	}
+	cats := make([]CategoryCount, 0, k)
+	sum := c.other
+	for i := 0; i < k && r.err == nil; i++ {
+		v := string(r.bytes())
+		n := r.count()
+		if r.err != nil {
+			break
+		}
+		if n <= 0 || n > c.count-sum || (i > 0 && v <= cats[i-1].Value) {
+			r.fail("bad category %d", i)
+			break
+		}
+		sum += n
+		cats = append(cats, CategoryCount{Value: v, Count: n})
+	}
+	if r.err == nil && sum != c.count {
+		r.fail("category counts sum to %d, want %d", sum, c.count)
+	}
+	h := r.bytes()
+	if r.err != nil {
+		return nil
+	}
+	sk := new(hyperloglog.Sketch)
+	if err := sk.UnmarshalBinary(h); err != nil {
+		r.fail("distinct-count sketch: %w", err)
+		return nil
+	}
+	c.hll = sk
+	c.reset(cats)
+	return c
+}
+
+func isFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// Equal reports whether two profiles encode to the same bytes.
+func Equal(a, b *Profile) bool {
+	x, err1 := a.MarshalBinary()
+	y, err2 := b.MarshalBinary()
+	return err1 == nil && err2 == nil && slices.Equal(x, y)
+}

@@ -1,0 +1,332 @@
+package sketch
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+)
+
+// Update adds rows of rec to the profile: rows nil means every row,
+// otherwise the listed row indices (indices outside the record are
+// ignored). Each feature reads the column of the same name; a feature whose
+// column is missing from rec counts those rows as nulls, as does a column
+// whose Arrow type cannot be read as the feature's kind (also counted in
+// Feature.TypeErrors).
+//
+// Numeric features accept Float64, Float32, Int8–64, Uint8–64 and Bool
+// (false=0, true=1). Categorical features accept String, LargeString, Bool
+// ("true"/"false"), Int8–64 and Uint8–64 (decimal text), Float32/Float64
+// (shortest text as encoding/json writes it) and dictionaries of strings.
+//
+// There is one type switch per column and then a typed loop; counting a
+// numeric value or an already-known category does not allocate.
+func (p *Profile) Update(rec arrow.Record, rows []int) {
+	if rec == nil {
+		return
+	}
+	idx := p.rowIndex(rows, int(rec.NumRows()))
+	if len(idx) == 0 {
+		return
+	}
+	p.Rows += int64(len(idx))
+	cols := p.columns(rec.Schema())
+	for i, f := range p.Features {
+		if cols[i] < 0 {
+			f.addNulls(int64(len(idx)))
+			continue
+		}
+		col := rec.Column(cols[i])
+		var ok bool
+		if f.Cat != nil {
+			ok = p.updateCategorical(f.Cat, col, idx)
+		} else {
+			ok = updateNumeric(f.Num, col, idx)
+		}
+		if !ok {
+			f.addNulls(int64(len(idx)))
+			f.TypeErrors += int64(len(idx))
+		}
+	}
+}
+
+// rowIndex returns the valid row indices to read, reusing a buffer.
+func (p *Profile) rowIndex(rows []int, n int) []int {
+	buf := p.rowBuf[:0]
+	if rows == nil {
+		if cap(buf) < n {
+			buf = make([]int, 0, n)
+		}
+		for i := 0; i < n; i++ {
+			buf = append(buf, i)
+		}
+	} else {
+		for _, r := range rows {
+			if r >= 0 && r < n {
+				buf = append(buf, r)
+			}
+		}
+	}
+	p.rowBuf = buf
+	return buf
+}
+
+// columns maps each feature to its column in schema (-1 if missing),
+// cached by schema pointer.
+func (p *Profile) columns(schema *arrow.Schema) []int {
+	if schema == p.schema && len(p.cols) == len(p.Features) {
+		return p.cols
+	}
+	p.cols = p.cols[:0]
+	for _, f := range p.Features {
+		c := -1
+		if is := schema.FieldIndices(f.Name); len(is) > 0 {
+			c = is[0]
+		}
+		p.cols = append(p.cols, c)
+	}
+	p.schema = schema
+	return p.cols
+}
+
+type number interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
+}
+
+func addNumbers[T number](n *Numeric, col arrow.Array, vals []T, idx []int) {
+	if col.NullN() == 0 {
+		for _, r := range idx {
+			n.add(float64(vals[r]))
+		}
+		return
+	}
+	for _, r := range idx {
+		if col.IsNull(r) {
+			n.nulls++
+			continue
+		}
+		n.add(float64(vals[r]))
+	}
+}
+
+// updateNumeric reports false when col's type cannot be read as numbers.
+func updateNumeric(n *Numeric, col arrow.Array, idx []int) bool {
+	switch a := col.(type) {
+	case *array.Float64:
+		addNumbers(n, col, a.Float64Values(), idx)
+	case *array.Float32:
+		addNumbers(n, col, a.Float32Values(), idx)
+	case *array.Int64:
+		addNumbers(n, col, a.Int64Values(), idx)
+	case *array.Int32:
+		addNumbers(n, col, a.Int32Values(), idx)
+	case *array.Int16:
+		addNumbers(n, col, a.Int16Values(), idx)
+	case *array.Int8:
+		addNumbers(n, col, a.Int8Values(), idx)
+	case *array.Uint64:
+		addNumbers(n, col, a.Uint64Values(), idx)
+	case *array.Uint32:
+		addNumbers(n, col, a.Uint32Values(), idx)
+	case *array.Uint16:
+		addNumbers(n, col, a.Uint16Values(), idx)
+	case *array.Uint8:
+		addNumbers(n, col, a.Uint8Values(), idx)
+	case *array.Boolean:
+		for _, r := range idx {
+			switch {
+			case a.IsNull(r):
+				n.nulls++
+			case a.Value(r):
+				n.add(1)
+			default:
+				n.add(0)
+			}
+		}
+	case *array.Null:
+		n.nulls += int64(len(idx))
+	default:
+		return false
+	}
+	return true
+}
+
+// updateCategorical reports false when col's type cannot be read as
+// categories.
+func (p *Profile) updateCategorical(c *Categorical, col arrow.Array, idx []int) bool {
+	hasNulls := col.NullN() > 0
+	switch a := col.(type) {
+	case *array.String:
+		for _, r := range idx {
+			if hasNulls && a.IsNull(r) {
+				c.nulls++
+				continue
+			}
+			c.observe(a.Value(r))
+		}
+	case *array.LargeString:
+		for _, r := range idx {
+			if hasNulls && a.IsNull(r) {
+				c.nulls++
+				continue
+			}
+			c.observe(a.Value(r))
+		}
+	case *array.Boolean:
+		slots := [2]int32{-2, -2}
+		for _, r := range idx {
+			if hasNulls && a.IsNull(r) {
+				c.nulls++
+				continue
+			}
+			k := 0
+			if a.Value(r) {
+				k = 1
+			}
+			if slots[k] == -2 {
+				slots[k] = c.slot(strconv.FormatBool(k == 1))
+			}
+			c.countSlot(slots[k])
+		}
+	case *array.Dictionary:
+		var value func(int) string
+		var n int
+		switch d := a.Dictionary().(type) {
+		case *array.String:
+			value, n = d.Value, d.Len()
+		case *array.LargeString:
+			value, n = d.Value, d.Len()
+		default:
+			return false
+		}
+		slots := p.slotBuf(n)
+		for _, r := range idx {
+			if hasNulls && a.IsNull(r) {
+				c.nulls++
+				continue
+			}
+			k := a.GetValueIndex(r)
+			if k < 0 || k >= n {
+				c.nulls++
+				continue
+			}
+			if slots[k] == -2 {
+				slots[k] = c.slot(value(k))
+			}
+			c.countSlot(slots[k])
+		}
+	case *array.Int64:
+		observeInts(c, col, a.Int64Values(), idx)
+	case *array.Int32:
+		observeInts(c, col, a.Int32Values(), idx)
+	case *array.Int16:
+		observeInts(c, col, a.Int16Values(), idx)
+	case *array.Int8:
+		observeInts(c, col, a.Int8Values(), idx)
+	case *array.Uint64:
+		observeUints(c, col, a.Uint64Values(), idx)
+	case *array.Uint32:
+		observeUints(c, col, a.Uint32Values(), idx)
+	case *array.Uint16:
+		observeUints(c, col, a.Uint16Values(), idx)
+	case *array.Uint8:
+		observeUints(c, col, a.Uint8Values(), idx)
+	case *array.Float64:
+		observeFloats(c, col, a.Float64Values(), idx, 64)
+	case *array.Float32:
+		observeFloats(c, col, a.Float32Values(), idx, 32)
+	case *array.Null:
+		c.nulls += int64(len(idx))
+	default:
+		return false
+	}
+	return true
+}
+
+// countSlot counts one value whose slot (or -1 for Other) is known.
+func (c *Categorical) countSlot(s int32) {
+	c.count++
+	if s >= 0 {
+		c.counts[s]++
+		return
+	}
+	c.other++
+}
+
+// slotBuf returns n slots set to -2 ("not resolved yet").
+func (p *Profile) slotBuf(n int) []int32 {
+	if cap(p.slots) < n {
+		p.slots = make([]int32, n)
+	}
+	s := p.slots[:n]
+	for i := range s {
+		s[i] = -2
+	}
+	return s
+}
+
+func observeInts[T ~int8 | ~int16 | ~int32 | ~int64](c *Categorical, col arrow.Array, vals []T, idx []int) {
+	hasNulls := col.NullN() > 0
+	for _, r := range idx {
+		if hasNulls && col.IsNull(r) {
+			c.nulls++
+			continue
+		}
+		c.buf = strconv.AppendInt(c.buf[:0], int64(vals[r]), 10)
+		c.observeBytes(c.buf)
+	}
+}
+
+func observeUints[T ~uint8 | ~uint16 | ~uint32 | ~uint64](c *Categorical, col arrow.Array, vals []T, idx []int) {
+	hasNulls := col.NullN() > 0
+	for _, r := range idx {
+		if hasNulls && col.IsNull(r) {
+			c.nulls++
+			continue
+		}
+		c.buf = strconv.AppendUint(c.buf[:0], uint64(vals[r]), 10)
+		c.observeBytes(c.buf)
+	}
+}
+
+func observeFloats[T ~float32 | ~float64](c *Categorical, col arrow.Array, vals []T, idx []int, bits int) {
+	hasNulls := col.NullN() > 0
+	for _, r := range idx {
+		if hasNulls && col.IsNull(r) {
+			c.nulls++
+			continue
+		}
+		c.buf = AppendFloatText(c.buf[:0], float64(vals[r]), bits)
+		c.observeBytes(c.buf)
+	}
+}
+
+// AppendFloatText appends the shortest decimal text of f the way
+// encoding/json writes numbers ("3", "0.5", "1e-07", "1e+21"), so a number
+// read from a file and the same number decoded from JSON by ingest become
+// the same category. bits is 32 or 64. NaN and ±Inf become "NaN", "+Inf"
+// and "-Inf".
+func AppendFloatText(b []byte, f float64, bits int) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.AppendFloat(b, f, 'g', -1, 64)
+	}
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' {
+		// clean up e-09 to e-9, as encoding/json does
+		n := len(b) - start
+		if n >= 4 && b[len(b)-4] == 'e' && b[len(b)-3] == '-' && b[len(b)-2] == '0' {
+			b[len(b)-2] = b[len(b)-1]
+			b = b[:len(b)-1]
+		}
+	}
+	return b
+}
