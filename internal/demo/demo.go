@@ -133,7 +133,7 @@ func Run(ctx context.Context, opts Options) error {
 	gen := &generator{
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
 			BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne},
-		rate:    opts.Rate,
+		rate: opts.Rate,
 		// Shift on a window boundary, so that one window is all before and the next all
 		// after: what a person sees is then the shift, not a blend.
 		shiftAt: ceil(time.Now().Add(opts.ShiftAfter), opts.Window),
@@ -253,7 +253,6 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
-
 
 // driftedIn reads the drifted feature names out of a retraining call's payload.
 func driftedIn(d webhook.Delivery) []string {

@@ -52,7 +52,7 @@ type event struct {
 func (g *generator) event(now time.Time, shifted bool) event {
 	r := g.rng
 	carValue := math.Exp(10.2 + 0.45*r.NormFloat64()) // median ≈ 27k
-	loanLength := 12 + 6*r.IntN(9)                     // 12..60 months
+	loanLength := 12 + 6*r.IntN(9)                    // 12..60 months
 	salary := salaryRanges[pick(r, salaryBefore)]
 	if shifted {
 		carValue = math.Exp(10.65 + 0.45*r.NormFloat64()) // median ≈ 42k

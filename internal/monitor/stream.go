@@ -261,4 +261,3 @@ func (s *stream) countRejected(rejected []ingest.Rejected) {
 		s.log.Warn("messages rejected", "sample", rejected[0].Err, "in_batch", len(rejected), "totals", fmt.Sprint(s.rejected))
 	}
 }
-

@@ -1,0 +1,232 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/driftmon/driftmon/alerting/slack/slacktest"
+	"github.com/driftmon/driftmon/alerting/webhook"
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/ingest"
+)
+
+// The NannyML car-loan data: the monitoring file shifts abruptly at row 25,000
+// (testdata/nannyml_car_loan/ground_truth.json).
+const carLoanDir = "../../testdata/nannyml_car_loan/"
+
+var (
+	carLoanShifted = []string{"car_value", "loan_length", "salary_range", "repaid_loan_on_prev_car", "y_pred_proba"}
+	carLoanStable  = []string{"debt_to_income_ratio", "driver_tenure", "size_of_downpayment"}
+)
+
+// TestCarLoanEndToEnd sends the real monitoring data through Kafka (kfake) in time order
+// and checks every window's verdict, the Slack message and the signed webhook call.
+func TestCarLoanEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "car-loan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	produce(ctx, t, broker.ListenAddrs(), "car-loan", carLoanEvents(t))
+
+	slackSink := slacktest.NewServer(slacktest.Options{Token: "xoxb-test"})
+	defer slackSink.Close()
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver, err := webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(receiver)
+	defer hooks.Close()
+
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+kafka: {brokers: [%q], group_id: e2e}
+streams:
+  - name: loans
+    topic: car-loan
+    event_time: ts
+    model: model
+    model_version: model_version
+    features:
+      car_value: {type: numeric}
+      debt_to_income_ratio: {type: numeric}
+      driver_tenure: {type: numeric}
+      loan_length: {type: numeric}
+      repaid_loan_on_prev_car: {type: categorical}
+      salary_range: {type: categorical}
+      size_of_downpayment: {type: categorical}
+    predictions:
+      y_pred_proba: {type: numeric}
+    window: {rows: 5000}
+    reference: {baseline: reference.parquet}
+alerting:
+  slack: {token: xoxb-test, channel: "#ml", api_url: %q}
+  webhooks: [{name: retrain, url: %q, secret: %q, min_features: 3}]
+`, broker.ListenAddrs()[0], slackSink.URL(), hooks.URL, secret)), config.ParseOptions{Dir: carLoanDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var results []Result
+	runCtx, stop := context.WithCancel(ctx)
+	mon, err := New(cfg, Options{OnWindow: func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		results = append(results, r)
+		if len(results) == 10 {
+			// The last window's alert is queued before OnWindow returns for the next
+			// batch; stopping now still lets the dispatcher deliver it.
+			go func() { time.Sleep(500 * time.Millisecond); stop() }()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mon.Run(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("timed out with %d windows closed", len(results))
+	}
+
+	driftWindows := 0
+	for i, r := range results {
+		drifted := r.Drifted()
+		if r.Rows != 5000 {
+			t.Errorf("window %d has %d rows, want 5000", i, r.Rows)
+		}
+		if i < 5 {
+			if len(drifted) > 0 {
+				t.Errorf("window %d (before the shift) flags %v", i, drifted)
+			}
+			continue
+		}
+		driftWindows++
+		for _, f := range carLoanShifted {
+			if !slices.Contains(drifted, f) {
+				t.Errorf("window %d (after the shift) misses %s; drifted %v", i, f, drifted)
+			}
+		}
+		for _, f := range carLoanStable {
+			if slices.Contains(drifted, f) {
+				t.Errorf("window %d flags stable feature %s", i, f)
+			}
+		}
+	}
+
+	msgs := slackSink.Messages()
+	if len(msgs) != driftWindows {
+		t.Fatalf("Slack got %d messages, want one per drifting window (%d)", len(msgs), driftWindows)
+	}
+	text := slacktest.Render(msgs[0].Blocks)
+	t.Logf("first alert as Slack shows it:\n%s", text)
+	for _, f := range carLoanShifted {
+		if !strings.Contains(text, "*"+f+"*") {
+			t.Errorf("Slack message does not name %s as drifted:\n%s", f, text)
+		}
+	}
+	stableLine := text[strings.Index(text, "Stable"):]
+	for _, f := range carLoanStable {
+		if strings.Contains(text, "*"+f+"*") || !strings.Contains(stableLine, f) {
+			t.Errorf("Slack message does not list %s as stable:\n%s", f, text)
+		}
+	}
+	// The receiver answers 401 to a bad signature and records only verified calls.
+	if got := len(receiver.Deliveries()); got != driftWindows {
+		t.Errorf("webhook receiver verified %d calls, want %d", got, driftWindows)
+	}
+}
+
+// carLoanEvents turns monitoring.parquet into JSON inference events, in file order.
+func carLoanEvents(t *testing.T) [][]byte {
+	t.Helper()
+	r, err := ingest.ReadFile(carLoanDir+"monitoring.parquet", ingest.FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var events [][]byte
+	for r.Next() {
+		rec := r.Record()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			ev := map[string]any{"model": "car-loan", "model_version": "1"}
+			features, prediction := map[string]any{}, map[string]any{}
+			for c, f := range rec.Schema().Fields() {
+				v := value(rec.Column(c), i)
+				switch f.Name {
+				case "timestamp":
+					ev["ts"] = v
+				case "y_pred_proba", "y_pred":
+					prediction[f.Name] = v
+				case "repaid":
+				default:
+					features[f.Name] = v
+				}
+			}
+			ev["features"], ev["prediction"] = features, prediction
+			b, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, b)
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+func value(col arrow.Array, i int) any {
+	if col.IsNull(i) {
+		return nil
+	}
+	switch c := col.(type) {
+	case *array.Float64:
+		return c.Value(i)
+	case *array.Int64:
+		return c.Value(i)
+	case *array.String:
+		return c.Value(i)
+	case *array.Boolean:
+		return c.Value(i)
+	}
+	panic(fmt.Sprintf("BUG: car-loan column of type %s", col.DataType()))
+}
+
+func produce(ctx context.Context, t *testing.T, brokers []string, topic string, values [][]byte) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchSize: 1000, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	msgs := make([]kafka.Message, 0, 1000)
+	for len(values) > 0 {
+		n := min(1000, len(values))
+		msgs = msgs[:0]
+		for _, v := range values[:n] {
+			msgs = append(msgs, kafka.Message{Value: v})
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+		values = values[n:]
+	}
+}
