@@ -108,6 +108,9 @@ alerting:
 		t.Fatalf("timed out with %d windows closed", len(results))
 	}
 
+	if st := mon.Stats()["loans"]; st.Events != 50000 || len(st.Rejected) != 0 {
+		t.Errorf("stats %+v, want 50,000 events and no rejections", st)
+	}
 	driftWindows := 0
 	for i, r := range results {
 		drifted := r.Drifted()

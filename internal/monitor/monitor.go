@@ -113,6 +113,16 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	return m, nil
 }
 
+// Stats returns each stream's counters, by stream name. It is safe to call while Run
+// runs.
+func (m *Monitor) Stats() map[string]Stats {
+	out := make(map[string]Stats, len(m.streams))
+	for _, s := range m.streams {
+		out[s.cfg.Name] = s.stats()
+	}
+	return out
+}
+
 // Run consumes every stream until ctx is done. Alerts still queued when ctx ends get a
 // few seconds to be delivered.
 func (m *Monitor) Run(ctx context.Context) error {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -56,6 +57,8 @@ type stream struct {
 
 	models map[modelKey]*model
 
+	// Counters, written by the stream's goroutine once per batch and read by Stats.
+	mu       sync.Mutex
 	events   int64
 	rejected map[ingest.Reason]int64
 	lastLog  time.Time
@@ -132,8 +135,7 @@ func (s *stream) newProfile() *sketch.Profile { return sketch.NewProfile(s.field
 func (s *stream) handle(batch []ingest.Message) []Result {
 	rec, rejected := s.dec.Decode(batch)
 	defer rec.Release()
-	s.countRejected(rejected)
-	s.events += rec.NumRows()
+	s.count(rec.NumRows(), rejected)
 
 	times := rec.Column(0).(*array.Int64).Int64Values()
 	models := rec.Column(1).(*array.String)
@@ -250,14 +252,35 @@ func (s *stream) alert(r Result, dashboard string) (alerting.Alert, bool) {
 // decision itself.
 const criticalPSI = 0.25
 
-// countRejected counts undecodable messages per reason and logs a sample at most every
-// ten seconds.
-func (s *stream) countRejected(rejected []ingest.Rejected) {
+// count adds a batch's decoded rows and rejected messages (per reason) to the stream's
+// counters, and logs a sample of the rejections at most every ten seconds.
+func (s *stream) count(rows int64, rejected []ingest.Rejected) {
+	s.mu.Lock()
+	s.events += rows
 	for _, r := range rejected {
 		s.rejected[r.Reason]++
 	}
+	s.mu.Unlock()
 	if len(rejected) > 0 && time.Since(s.lastLog) > 10*time.Second {
 		s.lastLog = time.Now()
-		s.log.Warn("messages rejected", "sample", rejected[0].Err, "in_batch", len(rejected), "totals", fmt.Sprint(s.rejected))
+		s.log.Warn("messages rejected", "sample", rejected[0].Err, "in_batch", len(rejected))
 	}
+}
+
+// Stats are a stream's counters since start.
+type Stats struct {
+	// Events is how many messages were decoded into rows.
+	Events int64
+	// Rejected counts the messages that could not be decoded, by reason.
+	Rejected map[string]int64
+}
+
+func (s *stream) stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Events: s.events, Rejected: make(map[string]int64, len(s.rejected))}
+	for r, n := range s.rejected {
+		st.Rejected[string(r)] = n
+	}
+	return st
 }
