@@ -1,0 +1,16 @@
+// Package integration tests driftmon against a real Apache Kafka broker: detection and
+// alerting end to end, partitioned topics, messages compressed by a non-Go producer
+// (kcat), a broker restart and a consumer-group rebalance.
+//
+// The tests skip unless DRIFTMON_KAFKA_BROKERS names a broker. .ci/kafka.sh starts one
+// (a single KRaft node on 127.0.0.1, fetched through Maven on first use) and prints the
+// variable:
+//
+//	export "$(.ci/kafka.sh start)"
+//	DRIFTMON_KAFKA_SCRIPT=$PWD/.ci/kafka.sh go test -race -count=1 ./internal/integration/
+//	.ci/kafka.sh stop
+//
+// or, all in one, make test-kafka. DRIFTMON_KAFKA_SCRIPT lets the restart test stop and
+// start the broker itself; without it that test skips. Each test uses its own topics and
+// consumer group, so a broker can be reused between runs.
+package integration
