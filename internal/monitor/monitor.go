@@ -148,7 +148,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 					}
 					m.log.Info("window closed", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
 						"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted())
-					if a, ok := s.alert(r, m.cfg.Alerting.DashboardURL); ok {
+					if a, ok := r.Alert(m.cfg.Alerting.DashboardURL); ok {
 						select {
 						case alerts <- a:
 						case <-ctx.Done():

@@ -148,3 +148,21 @@ func floorDiv(a, b int64) int64 {
 	}
 	return q
 }
+
+// Flush closes every open window, however full, oldest first: the end of a finite
+// input such as a backtest's file. Count windows get bounds from their events.
+func (t *Tracker) Flush() []*Window {
+	var closed []*Window
+	if t.cur != nil && t.cur.Profile.Rows > 0 {
+		t.cur.Start, t.cur.End = time.Unix(0, t.curMin).UTC(), time.Unix(0, t.curMax).UTC()
+		t.cur.Profile.Start, t.cur.Profile.End = t.cur.Start, t.cur.End
+		closed = append(closed, t.cur)
+	}
+	t.cur = nil
+	for start, w := range t.open {
+		closed = append(closed, w)
+		delete(t.open, start)
+	}
+	sort.Slice(closed, func(i, j int) bool { return closed[i].Start.Before(closed[j].Start) })
+	return closed
+}

@@ -1,0 +1,281 @@
+package monitor
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/window"
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// Engine is one stream's windows, references and detectors: Arrow records in, window
+// results out. The monitor runs one per stream behind a Kafka source; a backtest runs
+// one over files. It is not safe for concurrent use: the sketches it owns are mutated
+// even by reads.
+type Engine struct {
+	cfg        *config.Stream
+	log        *slog.Logger
+	fields     []sketch.Field
+	spec       ingest.Spec
+	sketchOpts sketch.Options
+	detOpts    detectors.Options
+	window     window.Spec
+
+	// baseline is the reference of every model when the config names one. All models
+	// of the stream read it from the engine's one goroutine.
+	baseline     *sketch.Profile
+	baselineName string
+
+	models map[modelKey]*model
+	times  []int64 // scratch: event times when a record has none
+}
+
+// modelKey identifies what is monitored within a stream.
+type modelKey struct{ model, version string }
+
+// model is one (model, version)'s windows and reference.
+type model struct {
+	key     modelKey
+	windows *window.Tracker
+	// ref is what windows are compared with; nil while the warm-up builds it.
+	ref        *sketch.Profile
+	refName    string
+	warmup     *sketch.Profile
+	warmupLeft int
+	rows       []int // scratch: this batch's rows of this model
+}
+
+// NewEngine builds the engine of one configured stream and loads its baseline, if any.
+func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		cfg:    sc,
+		log:    log,
+		models: map[modelKey]*model{},
+		window: window.Spec{Size: sc.Window.Size, Rows: sc.Window.Rows},
+		detOpts: detectors.Options{
+			PSIBins: sc.Detectors.PSI.Bins,
+			FDR:     sc.Detectors.FDR,
+			MinRows: sc.Detectors.MinRows,
+			MinPSI:  sc.Detectors.PSI.Min,
+			MinKS:   sc.Detectors.KS.Min,
+		},
+		spec: ingest.Spec{EventTime: sc.EventTime, Model: sc.Model, ModelVersion: sc.ModelVersion, Envelope: sc.Envelope},
+	}
+	add := func(fields map[string]config.Field) {
+		for _, name := range config.SortedNames(fields) {
+			f := fields[name]
+			kind, typ := sketch.KindNumeric, ingest.Number
+			if f.Type == "categorical" {
+				kind, typ = sketch.KindCategorical, ingest.String
+			}
+			e.fields = append(e.fields, sketch.Field{Name: name, Kind: kind})
+			e.spec.Fields = append(e.spec.Fields, ingest.Field{Name: name, Path: f.Path, Type: typ})
+		}
+	}
+	add(sc.Features)
+	add(sc.Predictions)
+	if sc.Reference.Baseline != "" {
+		p, err := loadBaseline(sc.Reference.Baseline, e.fields, e.sketchOpts)
+		if err != nil {
+			return nil, fmt.Errorf("reference.baseline: %w", err)
+		}
+		e.baseline = p
+		e.baselineName = fmt.Sprintf("baseline %s (%s rows)", baseName(sc.Reference.Baseline), alerting.FormatCount(p.Rows))
+	}
+	return e, nil
+}
+
+// DecoderSpec is what a JSON decoder must extract for this engine.
+func (e *Engine) DecoderSpec() ingest.Spec { return e.spec }
+
+// Fields are the monitored features and predictions, in order.
+func (e *Engine) Fields() []sketch.Field { return e.fields }
+
+func baseName(path string) string {
+	if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+func (e *Engine) newProfile() *sketch.Profile { return sketch.NewProfile(e.fields, e.sketchOpts) }
+
+// Process feeds each row of rec to its model's window and returns the results of the
+// windows that closed. Columns are found by name: the features, and optionally
+// ingest.ColEventTime (Int64 Unix nanoseconds; without it every row has time 0, which
+// suits count windows only), ingest.ColModel and ingest.ColModelVersion (String;
+// without them, or where null, the model is the stream's name and the version "").
+func (e *Engine) Process(rec arrow.Record) []Result {
+	n := int(rec.NumRows())
+	times := e.timesOf(rec)
+	models := stringColumn(rec, ingest.ColModel)
+	versions := stringColumn(rec, ingest.ColModelVersion)
+
+	// Group rows by model. Almost every batch holds one model, so remember the last.
+	var last *model
+	var touched []*model
+	for i := 0; i < n; i++ {
+		name, version := e.cfg.Name, ""
+		if models != nil && models.IsValid(i) {
+			name = models.Value(i)
+		}
+		if versions != nil && versions.IsValid(i) {
+			version = versions.Value(i)
+		}
+		m := last
+		if m == nil || m.key.model != name || m.key.version != version {
+			m = e.model(name, version)
+			last = m
+		}
+		if len(m.rows) == 0 {
+			touched = append(touched, m)
+		}
+		m.rows = append(m.rows, i)
+	}
+	var results []Result
+	for _, m := range touched {
+		for _, w := range m.windows.Add(rec, times, m.rows) {
+			results = append(results, e.close(m, w))
+		}
+		m.rows = m.rows[:0]
+	}
+	return results
+}
+
+// Flush closes every open window, however full, and returns their results: the end
+// of a backtest's input.
+func (e *Engine) Flush() []Result {
+	keys := make([]modelKey, 0, len(e.models))
+	for k := range e.models {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].model != keys[j].model {
+			return keys[i].model < keys[j].model
+		}
+		return keys[i].version < keys[j].version
+	})
+	var results []Result
+	for _, k := range keys {
+		m := e.models[k]
+		for _, w := range m.windows.Flush() {
+			results = append(results, e.close(m, w))
+		}
+	}
+	return results
+}
+
+func (e *Engine) timesOf(rec arrow.Record) []int64 {
+	if idx := rec.Schema().FieldIndices(ingest.ColEventTime); len(idx) == 1 {
+		if c, ok := rec.Column(idx[0]).(*array.Int64); ok {
+			return c.Int64Values()
+		}
+	}
+	n := int(rec.NumRows())
+	if cap(e.times) < n {
+		e.times = make([]int64, n)
+	}
+	return e.times[:n]
+}
+
+func stringColumn(rec arrow.Record, name string) *array.String {
+	if idx := rec.Schema().FieldIndices(name); len(idx) == 1 {
+		if c, ok := rec.Column(idx[0]).(*array.String); ok {
+			return c
+		}
+	}
+	return nil
+}
+
+// model returns the state of (name, version), creating it on first sight. The strings
+// may point into an Arrow buffer, so a new key is copied.
+func (e *Engine) model(name, version string) *model {
+	if m, ok := e.models[modelKey{name, version}]; ok {
+		return m
+	}
+	key := modelKey{strings.Clone(name), strings.Clone(version)}
+	m := &model{key: key, windows: window.NewTracker(e.window, e.newProfile)}
+	if e.baseline != nil {
+		m.ref, m.refName = e.baseline, e.baselineName
+	} else {
+		m.warmupLeft = e.cfg.Reference.WarmupWindows
+	}
+	e.models[key] = m
+	e.log.Info("new model", "model", key.model, "version", key.version)
+	return m
+}
+
+// close turns a closed window into a result: compared with the reference, or added to
+// the warm-up reference while that is being built.
+func (e *Engine) close(m *model, w *window.Window) Result {
+	r := Result{
+		Stream: e.cfg.Name, Model: m.key.model, ModelVersion: m.key.version,
+		Start: w.Start, End: w.End, Rows: w.Profile.Rows,
+	}
+	if m.ref == nil {
+		if m.warmup == nil {
+			m.warmup = w.Profile
+		} else if err := m.warmup.Merge(w.Profile); err != nil {
+			panic("BUG: profiles of one stream have different fields: " + err.Error())
+		}
+		m.warmupLeft--
+		n := e.cfg.Reference.WarmupWindows
+		r.Warmup = true
+		r.Reference = fmt.Sprintf("warm-up: %d of %d windows", n-m.warmupLeft, n)
+		if m.warmupLeft <= 0 {
+			m.ref = m.warmup
+			m.refName = fmt.Sprintf("first %d window(s) after start (%s rows)", n, alerting.FormatCount(m.ref.Rows))
+			m.warmup = nil
+		}
+		return r
+	}
+	r.Reference = m.refName
+	r.Findings = detectors.Evaluate(m.ref, w.Profile, e.detOpts)
+	return r
+}
+
+// Alert turns a result with drift into an alert; ok is false when nothing drifted.
+func (r Result) Alert(dashboard string) (a alerting.Alert, ok bool) {
+	a = alerting.Alert{
+		ID:     alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start),
+		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
+		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Rows,
+		Reference: r.Reference, DashboardURL: dashboard,
+		Severity: alerting.SeverityWarning,
+	}
+	for _, f := range r.Findings {
+		switch f.Verdict {
+		case detectors.Drift:
+			a.Drifted = append(a.Drifted, alerting.Change{
+				Feature: f.Feature, Detector: f.Detector, Score: f.Score,
+				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(),
+			})
+			if f.PSI >= criticalPSI {
+				a.Severity = alerting.SeverityCritical
+			}
+		case detectors.Stable:
+			a.Stable = append(a.Stable, f.Feature)
+		default:
+			a.Insufficient = append(a.Insufficient, f.Feature)
+		}
+	}
+	sort.SliceStable(a.Drifted, func(i, j int) bool { return a.Drifted[i].Score > a.Drifted[j].Score })
+	return a, len(a.Drifted) > 0
+}
+
+// criticalPSI is the PSI at which an alert is critical rather than a warning: the
+// industry's "significant shift" mark, used here for severity only, never for the
+// decision itself.
+const criticalPSI = 0.25
