@@ -223,6 +223,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 	r := Result{
 		Stream: e.cfg.Name, Model: m.key.model, ModelVersion: m.key.version,
 		Start: w.Start, End: w.End, Rows: w.Profile.Rows,
+		Profile: w.Profile,
 	}
 	if m.ref == nil {
 		if m.warmup == nil {
@@ -241,7 +242,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		}
 		return r
 	}
-	r.Reference = m.refName
+	r.Reference, r.ReferenceProfile = m.refName, m.ref
 	r.Findings = detectors.Evaluate(m.ref, w.Profile, e.detOpts)
 	return r
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/sketch"
 )
 
 // Notifier delivers an alert to people or machines. Implementations retry what is worth
@@ -45,8 +46,12 @@ type Options struct {
 	// its local sinks this way).
 	Routes []Route
 	// OnWindow, when set, is called with each closed window's result, on the stream's
-	// goroutine, before alerts are sent. It must not block for long.
+	// goroutine, before alerts are sent. It must not block for long, and must not keep
+	// the result's profiles beyond the call: they belong to that goroutine.
 	OnWindow func(Result)
+	// OnDelivery, when set, is called after each attempt to deliver an alert to a
+	// route, with the final error (nil when delivered).
+	OnDelivery func(route string, a alerting.Alert, err error)
 }
 
 // Result is what one closed window showed.
@@ -59,6 +64,10 @@ type Result struct {
 	Reference string
 	Warmup    bool
 	Findings  []detectors.Finding
+	// Profile and ReferenceProfile are the window's and the reference's sketches, for
+	// OnWindow callbacks that draw distributions. They are valid only during the
+	// callback; ReferenceProfile is nil for warm-up windows.
+	Profile, ReferenceProfile *sketch.Profile
 }
 
 // Drifted is the names of the features that drifted, in feature order.
@@ -79,6 +88,7 @@ type Monitor struct {
 	streams []*stream
 	routes  []Route
 	onWin   func(Result)
+	onDel   func(string, alerting.Alert, error)
 }
 
 // New checks cfg, loads the baselines it names and builds every part. It starts
@@ -88,7 +98,7 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow}
+	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow, onDel: opts.OnDelivery}
 	var errs []error
 	for i := range cfg.Streams {
 		s, err := newStream(cfg, &cfg.Streams[i], log.With("stream", cfg.Streams[i].Name))
@@ -187,7 +197,11 @@ func (m *Monitor) dispatch(ctx context.Context, alerts <-chan alerting.Alert) {
 			if len(a.Drifted) < max(r.MinFeatures, 1) {
 				continue
 			}
-			if err := r.Notifier.Notify(sendCtx, a); err != nil {
+			err := r.Notifier.Notify(sendCtx, a)
+			if m.onDel != nil {
+				m.onDel(r.Name, a, err)
+			}
+			if err != nil {
 				m.log.Error("cannot deliver alert", "route", r.Name, "alert", a.ID, "err", err)
 				continue
 			}
