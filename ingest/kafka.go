@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -36,7 +37,13 @@ type KafkaOptions struct {
 // ConsumerGroup/Generation and partition-pinned readers.
 type Kafka struct {
 	opts KafkaOptions
+	// health is the outcome of the latest probe of the brokers and the topic; Ready
+	// reads it from other goroutines.
+	health atomic.Pointer[error]
 }
+
+// errNotStarted is what Ready says before Run's first probe.
+var errNotStarted = errors.New("not started")
 
 // NewKafka checks opts and connects to nothing.
 func NewKafka(opts KafkaOptions) (*Kafka, error) {
@@ -62,7 +69,71 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Kafka{opts: opts}, nil
+	k := &Kafka{opts: opts}
+	k.setHealth(errNotStarted)
+	return k, nil
+}
+
+func (k *Kafka) setHealth(err error) { k.health.Store(&err) }
+
+// Ready says whether the latest probe reached a broker and found the topic: nil when
+// it did, the reason otherwise. Safe to call from any goroutine.
+func (k *Kafka) Ready() error { return *k.health.Load() }
+
+// probeEvery is how often Run checks that the brokers answer and the topic exists.
+const probeEvery = 10 * time.Second
+
+// probe asks one broker after another for the topic's partitions.
+func (k *Kafka) probe(ctx context.Context) error {
+	var errs []error
+	for _, b := range k.opts.Brokers {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		conn, err := kafka.DialContext(pctx, "tcp", b)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot reach broker %s: %w", b, err))
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		parts, err := conn.ReadPartitions(k.opts.Topic)
+		conn.Close()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cannot read partitions of topic %s from %s: %w", k.opts.Topic, b, err))
+			continue
+		case len(parts) == 0:
+			return fmt.Errorf("topic %s does not exist", k.opts.Topic)
+		}
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// watch probes until ctx is done, logging each change of health once.
+func (k *Kafka) watch(ctx context.Context) {
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	var last string
+	for {
+		err := k.probe(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		k.setHealth(err)
+		now := fmt.Sprint(err)
+		switch {
+		case err != nil && now != last:
+			k.opts.Logger.Warn("kafka source not ready; retrying", "topic", k.opts.Topic, "err", err)
+		case err == nil && last != "" && last != "<nil>":
+			k.opts.Logger.Info("kafka source ready again", "topic", k.opts.Topic)
+		}
+		last = now
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Run consumes until ctx is done or handle fails, and returns handle's error (nil when
@@ -73,6 +144,9 @@ func (k *Kafka) Run(ctx context.Context, handle func(ctx context.Context, batch 
 		start = kafka.LastOffset
 	}
 	log := k.opts.Logger
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go k.watch(wctx)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     k.opts.Brokers,
 		GroupID:     k.opts.GroupID,

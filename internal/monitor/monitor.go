@@ -133,6 +133,18 @@ func (m *Monitor) Stats() map[string]Stats {
 	return out
 }
 
+// Ready reports why the monitor cannot consume yet (a broker down, a topic missing),
+// or nil when every stream's source is reachable. Safe to call while Run runs.
+func (m *Monitor) Ready() error {
+	var errs []error
+	for _, s := range m.streams {
+		if err := s.src.Ready(); err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", s.cfg.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Run consumes every stream until ctx is done. Alerts still queued when ctx ends get a
 // few seconds to be delivered.
 func (m *Monitor) Run(ctx context.Context) error {

@@ -12,9 +12,10 @@ import (
 	"github.com/driftmon/driftmon/ingest"
 )
 
-// source delivers batches of messages until ctx is done.
+// source delivers batches of messages until ctx is done, and says whether it can.
 type source interface {
 	Run(ctx context.Context, handle func(ctx context.Context, batch []ingest.Message) error) error
+	Ready() error
 }
 
 // stream is one configured stream: its Kafka source, its decoder and its engine, all
