@@ -1,0 +1,94 @@
+package state
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestWritesSurviveReopenAndFailedTransactionsLeaveNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.Put("offsets", "credit/0", []byte("42")); err != nil {
+			return err
+		}
+		return tx.Put("outbox", "msg_1", []byte(`{"a":1}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.Put("offsets", "credit/0", []byte("99")); err != nil {
+			return err
+		}
+		if err := tx.Delete("outbox", "msg_1"); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update returned %v, want boom", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	defer s.Close()
+	err = s.View(func(tx *Tx) error {
+		if got := string(tx.Get("offsets", "credit/0")); got != "42" {
+			t.Errorf("offset %q, want 42 (the failed transaction must not count)", got)
+		}
+		if got := tx.Len("outbox"); got != 1 {
+			t.Errorf("outbox has %d entries, want 1", got)
+		}
+		if tx.Get("nope", "x") != nil {
+			t.Error("a missing bucket has a value")
+		}
+		if err := tx.Put("x", "y", nil); !errors.Is(err, ErrReadOnly) {
+			t.Errorf("write in View: %v, want ErrReadOnly", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestForEachIsOrderedAndSeeks(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	if err := s.Update(func(tx *Tx) error {
+		for _, k := range []string{"b/2", "a/1", "b/1", "c/1"} {
+			if err := tx.Put("k", k, []byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.View(func(tx *Tx) error {
+		return tx.ForEach("k", "b/", func(k string, _ []byte) error {
+			got = append(got, k)
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"b/1", "b/2", "c/1"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("keys %v, want %v", got, want)
+	}
+}
