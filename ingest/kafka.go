@@ -197,13 +197,17 @@ func (k *Kafka) Run(ctx context.Context, handle func(ctx context.Context, batch 
 		if err := handle(ctx, batch); err != nil {
 			return err
 		}
-		if err := r.CommitMessages(ctx, raw...); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// The events are processed; a failed commit only means some may be seen
-			// again after a restart.
+		// Commit even when ctx has just ended: the batch is processed, and an
+		// uncommitted batch would be delivered again after a restart.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = r.CommitMessages(cctx, raw...)
+		cancel()
+		if err != nil {
+			// A failed commit only means some events may be seen again after a restart.
 			log.Warn("cannot commit offsets", "topic", k.opts.Topic, "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }
