@@ -20,6 +20,21 @@ type Config struct {
 	Streams []Stream `yaml:"streams"`
 	// Alerting says whom to tell when a stream drifts.
 	Alerting Alerting `yaml:"alerting"`
+	// State is where driftmon keeps what must survive a restart.
+	State State `yaml:"state"`
+}
+
+// State is the checkpoint file: open windows, partition offsets, alert state and the
+// webhook outbox, written together in one transaction.
+type State struct {
+	// Path of the bbolt file. Empty: nothing survives a restart, and offsets are
+	// committed to Kafka after each batch (at-least-once).
+	Path string `yaml:"path"`
+	// CheckpointRecords is how many records may be processed between checkpoints.
+	// Default 10000.
+	CheckpointRecords int `yaml:"checkpoint_records"`
+	// CheckpointInterval is the longest time between checkpoints. Default 5s.
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
 }
 
 // Kafka is the connection to the cluster that carries the inference logs.

@@ -228,6 +228,7 @@ func (c *Config) readSecrets(dir string, errs *[]error) {
 }
 
 func (c *Config) resolvePaths(dir string) {
+	c.State.Path = resolve(dir, c.State.Path)
 	for i := range c.Streams {
 		if b := c.Streams[i].Reference.Baseline; b != "" {
 			c.Streams[i].Reference.Baseline = resolve(dir, b)

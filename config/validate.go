@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Defaults, in one place so the README and the code agree.
@@ -17,6 +18,9 @@ const (
 	DefaultPSIBins       = 10
 	DefaultPSIMin        = 0.1
 	DefaultKSMin         = 0.1
+
+	DefaultCheckpointRecords  = 10000
+	DefaultCheckpointInterval = 5 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -52,6 +56,12 @@ func (c *Config) setDefaults() {
 		if d.KS.Min == 0 {
 			d.KS.Min = DefaultKSMin
 		}
+	}
+	if c.State.CheckpointRecords == 0 {
+		c.State.CheckpointRecords = DefaultCheckpointRecords
+	}
+	if c.State.CheckpointInterval == 0 {
+		c.State.CheckpointInterval = DefaultCheckpointInterval
 	}
 	for i := range c.Alerting.Webhooks {
 		if c.Alerting.Webhooks[i].MinFeatures == 0 {
@@ -147,6 +157,12 @@ func (c *Config) validate(errs *[]error) {
 		if d.KS.Min < 0 || d.KS.Min > 1 {
 			bad(p+".detectors.ks.min", "must be between 0 and 1, got %g", d.KS.Min)
 		}
+	}
+	if c.State.CheckpointRecords < 0 {
+		bad("state.checkpoint_records", "must be positive, got %d", c.State.CheckpointRecords)
+	}
+	if c.State.CheckpointInterval < 0 {
+		bad("state.checkpoint_interval", "must be positive, got %s", c.State.CheckpointInterval)
 	}
 	c.Alerting.validate(bad)
 }
