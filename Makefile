@@ -1,9 +1,10 @@
-# driftmon — the commands a developer needs. Nothing here needs more than Go.
+# driftmon — the commands a developer needs. Everything but test-kafka needs only Go;
+# test-kafka also needs Java 17+ and Maven.
 GO      ?= go
 PKGS    := ./...
 BENCH   ?= .
 
-.PHONY: demo test lint bench build fuzz
+.PHONY: demo test test-kafka lint bench build fuzz
 
 ## demo: everything in one process — embedded Kafka, traffic that drifts, fake Slack, webhook receiver
 demo:
@@ -12,6 +13,13 @@ demo:
 ## test: every test, with the race detector, after gofmt and go vet
 test: lint
 	$(GO) test -race -count=1 $(PKGS)
+
+## test-kafka: the integration tests against a real Apache Kafka broker, which .ci/kafka.sh fetches through Maven (Java 17+), starts on 127.0.0.1 and always stops
+test-kafka:
+	@trap '.ci/kafka.sh stop' EXIT; \
+	brokers=$$(.ci/kafka.sh start) || exit 1; \
+	export "$$brokers" DRIFTMON_KAFKA_SCRIPT="$(CURDIR)/.ci/kafka.sh"; \
+	$(GO) test -race -count=1 -v ./internal/integration/
 
 ## lint: gofmt and go vet must be clean
 lint:

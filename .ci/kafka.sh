@@ -83,10 +83,11 @@ EOF
 	fi
 	# The broker logs through SLF4J 1.7; the Kafka distribution adds log4j's binding,
 	# which the pom does not name. Take the one matching the log4j-core Kafka brings.
-	local core log4j
-	core=$(cd "$work/libs" && ls log4j-core-*.jar 2>/dev/null | head -n1)
-	log4j=${core#log4j-core-}
+	local cores log4j
+	cores=("$work"/libs/log4j-core-*.jar)
+	log4j=${cores[0]##*/log4j-core-}
 	log4j=${log4j%.jar}
+	[[ -f ${cores[0]} ]] || log4j=
 	if [[ -n $log4j ]] && ! "${mvn[@]}" dependency:copy \
 		-Dartifact="org.apache.logging.log4j:log4j-slf4j-impl:$log4j" \
 		-DoutputDirectory="$work/libs" >"$work/mvn.log" 2>&1; then
@@ -96,7 +97,8 @@ EOF
 	rm -rf "$LIBS"
 	mv "$work/libs" "$LIBS"
 	rm -rf "$work"
-	say "fetched $(ls "$LIBS" | wc -l) jars ($(du -sh "$LIBS" | cut -f1))"
+	local jars=("$LIBS"/*.jar)
+	say "fetched ${#jars[@]} jars ($(du -sh "$LIBS" | cut -f1))"
 }
 
 # ensure_kcat installs kcat from Debian when it is missing and we may.
@@ -107,11 +109,14 @@ ensure_kcat() {
 		return
 	fi
 	say "installing kcat"
+	local log
+	log=$(mktemp)
 	if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; } >"${TMPDIR:-/tmp}/driftmon-kcat-install.log" 2>&1; then
-		cat "${TMPDIR:-/tmp}/driftmon-kcat-install.log" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; } >"$log" 2>&1; then
+		cat "$log" >&2
 		say "warning: cannot install kcat; the kcat interop test will skip"
 	fi
+	rm -f "$log"
 }
 
 # pid prints the broker's pid when this data folder's broker runs.
@@ -178,17 +183,23 @@ start() {
 	local jv
 	jv=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')
 	[[ ${jv%%.*} -ge 17 ]] 2>/dev/null || die "java $jv found: Kafka $KAFKA_VERSION needs Java 17 or newer"
-	ensure_kcat
-	fetch
 	port_open "$KAFKA_PORT" && die "127.0.0.1:$KAFKA_PORT is taken by another process"
 	port_open "$KAFKA_CONTROLLER_PORT" && die "127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by another process"
+	ensure_kcat
+	fetch
 	configure
-	local java=(java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
+	local heap java
+	read -ra heap <<<"$KAFKA_HEAP_OPTS"
+	java=(java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
 		-Dlog4j2.configurationFile="$DATA/log4j2.properties" -cp "$LIBS/*")
 	if [[ ! -f $DATA/logs/meta.properties ]]; then
-		local id
-		# A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-		id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+		local id=-
+		# A Kafka cluster id is 16 random bytes in URL-safe base64 without padding. Like
+		# Kafka's own Uuid.randomUuid, draw again when it starts with "-", which the
+		# tool's argument parser would take for an option.
+		while [[ $id == -* ]]; do
+			id=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+		done
 		say "formatting $DATA/logs for cluster $id"
 		"${java[@]}" kafka.tools.StorageTool format -t "$id" -c "$DATA/server.properties" >"$LOG" 2>&1 ||
 			{
@@ -201,6 +212,7 @@ start() {
 	say "starting the broker on $BROKERS (log: $LOG)"
 	# The broker gets its own session and no terminal or pipe of ours, so it outlives
 	# this script and a caller reading our stdout is not kept waiting for it.
+	# shellcheck disable=SC2016 # $$ and $@ are the child shell's
 	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" "${java[@]}" kafka.Kafka "$DATA/server.properties" \
 		>>"$LOG" 2>&1 </dev/null &
 	local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
