@@ -32,6 +32,13 @@ Usage:
   driftmon demo  [flags]             run everything in one process (embedded Kafka, fake Slack)
   driftmon check -c driftmon.yaml    validate a config and report every problem at once
   driftmon run   -c driftmon.yaml    monitor the streams in the config
+  driftmon baseline -c driftmon.yaml --input train.parquet [-o reference.profile]
+                                     summarise training data into a reference profile
+  driftmon profile show reference.profile
+                                     print what a reference profile holds
+  driftmon backtest -c driftmon.yaml --input prod.parquet
+  driftmon backtest --reference ref.csv --input prod.csv --window-rows 5000
+                                     replay a file and print every window's verdicts
 
 Run "driftmon <command> -h" for a command's flags.
 `
@@ -52,6 +59,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCheck(args[1:], stdout, stderr)
 	case "run":
 		err = runMonitor(ctx, args[1:], stderr)
+	case "baseline":
+		err = runBaseline(ctx, args[1:], stdout, stderr)
+	case "backtest":
+		err = runBacktest(ctx, args[1:], stdout, stderr)
+	case "profile":
+		err = runProfile(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

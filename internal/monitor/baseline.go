@@ -7,10 +7,21 @@ import (
 	"github.com/driftmon/driftmon/sketch"
 )
 
-// loadBaseline builds a reference profile from a data file whose columns are named like
-// the features. Every feature must have a column: a reference without it would make
-// every window look like 100% nulls.
+// loadBaseline returns the reference profile that path holds: a profile file (ProfileExt,
+// written by `driftmon baseline`) whose fields must match the stream's, or a data file
+// whose columns are named like the features, summarised here. Every feature must have a
+// column: a reference without it would make every window look like 100% nulls.
 func loadBaseline(path string, fields []sketch.Field, opts sketch.Options) (*sketch.Profile, error) {
+	if IsProfilePath(path) {
+		p, err := ReadProfile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckReference(p, fields); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return p, nil
+	}
 	r, err := ingest.ReadFile(path, ingest.FileOptions{})
 	if err != nil {
 		return nil, err

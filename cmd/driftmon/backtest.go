@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/backtest"
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+const backtestUsage = `Usage:
+  driftmon backtest -c driftmon.yaml [--stream NAME] --input prod.parquet [--time-column ts]
+  driftmon backtest --reference ref.csv --input prod.csv --window-rows 5000 [--exclude a,b]
+
+Replays a data file (Parquet, CSV or JSON lines) through the same engine as "run" and
+prints every window's verdicts. With -c the stream's features, windows, reference and
+detectors come from the config (flags below override them). Without -c every column of
+--reference (a data file or a .profile) is monitored: numbers as numeric, strings and
+booleans as categorical.
+
+`
+
+func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, backtestUsage); fs.PrintDefaults() }
+	cfgPath := fs.String("c", "", "config file; without it the features are inferred from --reference")
+	streamName := fs.String("stream", "", "with -c: the stream to replay (default: the config's only stream)")
+	input := fs.String("input", "", "data file to replay: .parquet, .csv or .jsonl (required)")
+	reference := fs.String("reference", "", "reference: data file or .profile (required without -c; with -c it replaces reference.baseline)")
+	timeCol := fs.String("time-column", "", "column of event times: window bounds, and needed by --window-size (with -c default: the stream's event_time, if the file has it)")
+	windowRows := fs.Int("window-rows", 0, "count windows of this many rows")
+	windowSize := fs.Duration("window-size", 0, "tumbling event-time windows of this length, e.g. 24h (needs --time-column)")
+	exclude := fs.String("exclude", "", "without -c: comma-separated columns not to monitor (targets, identifiers)")
+	format := fs.String("format", backtest.FormatTable, "output: table, jsonl (one object per window) or csv (one row per window and feature)")
+	fdr := fs.Float64("fdr", 0, "override: false discovery rate of the Benjamini–Hochberg correction (default 0.05)")
+	minRows := fs.Int64("min-rows", 0, "override: fewest values for a verdict (default 100)")
+	ksMin := fs.Float64("ks-min", 0, "override: smallest KS D that counts as drift (default 0.1)")
+	psiMin := fs.Float64("psi-min", 0, "override: smallest PSI that counts as drift, categorical (default 0.1)")
+	psiBins := fs.Int("psi-bins", 0, "override: PSI bins (default 10)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{} // flags given, so that only those override the config
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	usageErr := func(format string, args ...any) error {
+		fmt.Fprintf(stderr, format+"\n", args...)
+		return errUsage
+	}
+	switch {
+	case *input == "":
+		return usageErr("--input is required")
+	case *cfgPath == "" && *reference == "":
+		return usageErr("give -c driftmon.yaml, or --reference with the data (or .profile) to compare with")
+	case *windowRows < 0 || *windowSize < 0:
+		return usageErr("--window-rows and --window-size must be positive")
+	case *windowRows > 0 && *windowSize > 0:
+		return usageErr("set --window-rows or --window-size, not both")
+	case *cfgPath == "" && *windowRows == 0 && *windowSize == 0:
+		return usageErr("set --window-rows N (count windows) or --window-size D with --time-column (event-time windows)")
+	case *cfgPath != "" && *exclude != "":
+		return usageErr("--exclude only applies without -c: the config lists the features")
+	case *cfgPath == "" && *windowSize > 0 && *timeCol == "":
+		return usageErr("--window-size needs --time-column")
+	case set["fdr"] && !(*fdr > 0 && *fdr < 1):
+		return usageErr("--fdr must be between 0 and 1, got %g", *fdr)
+	case set["min-rows"] && *minRows < 2:
+		return usageErr("--min-rows must be at least 2, got %d", *minRows)
+	case set["ks-min"] && !(*ksMin > 0 && *ksMin <= 1):
+		return usageErr("--ks-min must be in (0, 1], got %g", *ksMin)
+	case set["psi-min"] && !(*psiMin > 0):
+		return usageErr("--psi-min must be positive, got %g", *psiMin)
+	case set["psi-bins"] && (*psiBins < 2 || *psiBins > 100):
+		return usageErr("--psi-bins must be between 2 and 100, got %d", *psiBins)
+	}
+	w, err := backtest.NewWriter(*format, stdout)
+	if err != nil {
+		return usageErr("--format: %v", err)
+	}
+	override := func(d *config.Detectors) {
+		if set["fdr"] {
+			d.FDR = *fdr
+		}
+		if set["min-rows"] {
+			d.MinRows = *minRows
+		}
+		if set["ks-min"] {
+			d.KS.Min = *ksMin
+		}
+		if set["psi-min"] {
+			d.PSI.Min = *psiMin
+		}
+		if set["psi-bins"] {
+			d.PSI.Bins = *psiBins
+		}
+	}
+	var window config.Window
+	if *windowRows > 0 || *windowSize > 0 {
+		window = config.Window{Rows: *windowRows, Size: *windowSize}
+	}
+	progressFor := func(path string) *backtest.Progress {
+		if !isTerminal(stderr) {
+			return nil // a nil bar draws nothing
+		}
+		return backtest.ProgressFor(stderr, path)
+	}
+
+	var (
+		engine *monitor.Engine
+		sc     *config.Stream
+		inOpts = backtest.InputOptions{TimeColumn: *timeCol}
+	)
+	if *cfgPath != "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("%s is not valid:\n%w", *cfgPath, err)
+		}
+		if sc, err = pickStream(cfg, *streamName); err != nil {
+			return err
+		}
+		if window != (config.Window{}) {
+			sc.Window = window
+		}
+		if *reference != "" {
+			sc.Reference = config.Reference{Baseline: *reference}
+		}
+		override(&sc.Detectors)
+		if inOpts.TimeColumn == "" && sc.EventTime != "" {
+			if cols, err := backtest.FileColumns(*input); err == nil && cols.HasField(sc.EventTime) {
+				inOpts.TimeColumn = sc.EventTime
+			}
+		}
+		if inOpts.TimeColumn == "" && sc.Window.Size > 0 {
+			return usageErr("event-time windows (window.size %s) need --time-column: the stream's event_time %q is not a column of %s", sc.Window.Size, sc.EventTime, *input)
+		}
+		inOpts.ModelColumn, inOpts.VersionColumn = sc.Model, sc.ModelVersion
+		if engine, err = monitor.NewEngine(sc, nil); err != nil {
+			return fmt.Errorf("stream %s: %w", sc.Name, err)
+		}
+	} else {
+		opts := backtest.InferOptions{TimeColumn: *timeCol, Window: window, Exclude: splitList(*exclude)}
+		override(&opts.Detectors)
+		bar := progressFor(*reference)
+		opts.Progress = bar.Update
+		inf, err := backtest.Infer(ctx, *reference, opts)
+		bar.Done()
+		if err != nil {
+			return err
+		}
+		for _, s := range inf.Skipped {
+			fmt.Fprintf(stderr, "not monitored: %s: %s\n", s.Column, s.Reason)
+		}
+		sc = inf.Stream
+		if engine, err = monitor.NewEngineWithReference(sc, inf.Reference, inf.ReferenceName, nil); err != nil {
+			return err
+		}
+	}
+
+	in, err := backtest.Open(*input, sc, inOpts)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	bar := progressFor(*input)
+	sharedTerminal := isTerminal(stdout)
+	sum, err := backtest.Run(ctx, engine, in, backtest.Options{
+		CountWindows: sc.Window.Rows > 0,
+		Progress:     bar.Update,
+		OnWindow: func(win backtest.Window) error {
+			if sharedTerminal {
+				bar.Clear() // jsonl and csv print as windows close
+			}
+			return w.Write(win)
+		},
+	})
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	return w.Close(sum)
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
