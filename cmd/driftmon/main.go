@@ -14,13 +14,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/demo"
+	"github.com/driftmon/driftmon/internal/httpapi"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -129,6 +132,7 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("c", "driftmon.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	httpAddr := fs.String("http", ":8080", "address of the dashboard, /api/v1 and /metrics")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -140,12 +144,40 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s is not valid:\n%w", *path, err)
 	}
-	mon, err := monitor.New(cfg, monitor.Options{Logger: log})
+	// The monitor reports to the HTTP server, which reads the monitor: the callbacks
+	// close over api, which is set before Run calls them.
+	var api *httpapi.Server
+	mon, err := monitor.New(cfg, monitor.Options{
+		Logger:     log,
+		OnWindow:   func(r monitor.Result) { api.Record(r) },
+		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+	})
 	if err != nil {
 		return err
 	}
-	log.Info("driftmon started", "config", *path, "streams", len(cfg.Streams))
+	api = httpapi.New(httpapi.Options{
+		Logger: log.With("component", "http"),
+		Token:  os.Getenv("DRIFTMON_API_TOKEN"), // empty: the API is read-only
+		Source: mon,
+	})
+	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", *httpAddr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	httpDone := make(chan error, 1)
+	go func() {
+		err := api.Serve(ctx, ln)
+		if err != nil {
+			cancel() // a dead dashboard and /metrics stop the monitor too
+		}
+		httpDone <- err
+	}()
+	log.Info("driftmon started", "config", *path, "streams", len(cfg.Streams), "http", ln.Addr().String())
 	err = mon.Run(ctx)
+	cancel()
+	err = errors.Join(err, <-httpDone)
 	log.Info("driftmon stopped")
 	return err
 }
@@ -159,6 +191,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	exit := fs.Bool("exit-after-alert", false, "exit 0 once the first alert has reached Slack and the webhook")
 	seed := fs.Uint64("seed", 1, "seed of the traffic generator")
 	level := fs.String("log-level", "warn", "monitor log level: debug, info, warn or error")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the dashboard, /api/v1 and /metrics")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -172,7 +205,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	return demo.Run(ctx, demo.Options{
 		Rate: *rate, ShiftAfter: *shift, Window: *window, ExitAfterAlert: *exit,
-		Out: stdout, Logger: log, Seed: *seed,
+		Out: stdout, Logger: log, Seed: *seed, HTTPAddr: *httpAddr,
+		APIToken: os.Getenv("DRIFTMON_API_TOKEN"),
 	})
 }
 

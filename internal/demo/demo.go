@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,9 +23,11 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/httpapi"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -45,6 +48,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Seed makes the traffic reproducible.
 	Seed uint64
+	// HTTPAddr is where the dashboard, /api/v1 and /metrics are served. Default
+	// "127.0.0.1:8080"; "127.0.0.1:0" picks a free port.
+	HTTPAddr string
+	// APIToken lets API clients create and delete silences; empty: read-only.
+	APIToken string
 }
 
 const (
@@ -65,6 +73,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.Window <= 0 {
 		opts.Window = 10 * time.Second
+	}
+	if opts.HTTPAddr == "" {
+		opts.HTTPAddr = "127.0.0.1:8080"
 	}
 	if opts.Out == nil {
 		opts.Out = io.Discard
@@ -110,7 +121,15 @@ func Run(ctx context.Context, opts Options) error {
 	hooks := httptest.NewServer(mux)
 	defer hooks.Close()
 
-	cfg, err := config.Parse([]byte(configYAML(brokers, slackSink.URL(), hooks.URL+retrainPath, opts.Window)),
+	// Listen first: the alerts link to the dashboard's real address.
+	ln, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("cannot serve the dashboard: %w", err)
+	}
+	defer ln.Close() // Serve closes it too; this covers the early returns
+	dashboard := "http://" + ln.Addr().String() + "/"
+
+	cfg, err := config.Parse([]byte(configYAML(brokers, slackSink.URL(), hooks.URL+retrainPath, dashboard, opts.Window)),
 		config.ParseOptions{LookupEnv: func(name string) (string, bool) {
 			switch name {
 			case "SLACK_BOT_TOKEN":
@@ -123,12 +142,19 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("BUG: the demo's own config is invalid: %w", err)
 	}
-	mon, err := monitor.New(cfg, monitor.Options{Logger: opts.Logger, OnWindow: func(r monitor.Result) {
-		printWindow(out, r)
-	}})
+	var api *httpapi.Server // set before mon.Run calls the callbacks
+	mon, err := monitor.New(cfg, monitor.Options{
+		Logger: opts.Logger,
+		OnWindow: func(r monitor.Result) {
+			printWindow(out, r)
+			api.Record(r)
+		},
+		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+	})
 	if err != nil {
 		return err
 	}
+	api = httpapi.New(httpapi.Options{Logger: opts.Logger.With("component", "http"), Token: opts.APIToken, Source: mon})
 
 	gen := &generator{
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
@@ -145,19 +171,21 @@ func Run(ctx context.Context, opts Options) error {
   broker        kafka://%s  topic %s (embedded, in-process)
   traffic       %d events/s from model car-loan 3.2.0; %s shift at %s (in %s), %s stay put
   windows       %s of event time; the first two windows are the reference
+  dashboard     %s  (API %sapi/v1, Prometheus %smetrics)
   slack sink    %s  (token-checked chat.postMessage; messages print below)
   webhook sink  %s  (Standard Webhooks signature verified)
 Ctrl-C stops.
 
 `, strings.Join(brokers, ","), topic, opts.Rate, strings.Join(Shifted, ", "),
 		gen.shiftAt.Format("15:04:05"), opts.ShiftAfter, strings.Join(Stable, ", "),
-		opts.Window, slackSink.URL(), hooks.URL+retrainPath)
+		opts.Window, dashboard, dashboard, dashboard, slackSink.URL(), hooks.URL+retrainPath)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
+	errc := make(chan error, 3)
+	wg.Add(3)
 	go func() { defer wg.Done(); errc <- gen.run(ctx) }()
 	go func() { defer wg.Done(); errc <- mon.Run(ctx) }()
+	go func() { defer wg.Done(); errc <- api.Serve(ctx, ln) }()
 	if opts.ExitAfterAlert {
 		wg.Add(1)
 		go func() {
@@ -185,7 +213,7 @@ Ctrl-C stops.
 	return errors.Join(errs...)
 }
 
-func configYAML(brokers []string, slackAPI, hookURL string, window time.Duration) string {
+func configYAML(brokers []string, slackAPI, hookURL, dashboard string, window time.Duration) string {
 	return fmt.Sprintf(`kafka:
   brokers: [%q]
   group_id: driftmon-demo
@@ -208,7 +236,7 @@ streams:
     window: {size: %s}
     reference: {warmup_windows: 2}
 alerting:
-  dashboard_url: http://127.0.0.1:8080/
+  dashboard_url: %s
   slack:
     token: ${SLACK_BOT_TOKEN}
     channel: %q
@@ -218,7 +246,7 @@ alerting:
       url: %s
       secret: ${RETRAIN_SECRET}
       min_features: 2
-`, brokers[0], topic, window, slackChan, slackAPI, hookURL)
+`, brokers[0], topic, window, dashboard, slackChan, slackAPI, hookURL)
 }
 
 // ceil rounds t up to a multiple of d.

@@ -35,7 +35,7 @@ func TestDemoShowsTheAlertAndExitsAfterIt(t *testing.T) {
 	defer cancel()
 	var out syncBuffer
 	err := Run(ctx, Options{Rate: 2000, ShiftAfter: 5 * time.Second, Window: 2 * time.Second,
-		ExitAfterAlert: true, Out: &out, Seed: 7})
+		ExitAfterAlert: true, Out: &out, Seed: 7, HTTPAddr: "127.0.0.1:0"})
 	text := out.String()
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, text)

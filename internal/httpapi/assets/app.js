@@ -1,0 +1,268 @@
+// driftmon dashboard: reads /api/v1 and draws, per model version, a features ×
+// windows heat map of drift and the reference vs current distribution of every
+// feature in the selected window, then the alert list. No framework, no network
+// access beyond this server.
+"use strict";
+
+const WINDOWS = 24;          // columns of the heat map
+const REFRESH_MS = 10000;
+const selected = new Map();  // model key → selected window id
+
+// el builds an element: el("td", {class: "cell", "data-feature": "x"}, child, "text").
+function el(tag, attrs, ...children) {
+  const svg = ["svg", "rect", "text", "title", "line", "g"].includes(tag);
+  const e = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+async function getJSON(url) {
+  const r = await fetch(url, { cache: "no-store" });
+  if (!r.ok) {
+    let msg = r.status + " " + r.statusText;
+    try { msg = (await r.json()).error || msg; } catch (_) { /* not JSON */ }
+    throw new Error(url + ": " + msg);
+  }
+  return r.json();
+}
+
+const pad2 = n => String(n).padStart(2, "0");
+
+function fmtTime(iso) {
+  const d = new Date(iso);
+  return pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+}
+
+function fmtSpan(w) {
+  const d = new Date(w.start);
+  return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + " " + fmtTime(w.start) + " – " + fmtTime(w.end);
+}
+
+// compact prints a value with three significant digits and a k/M/B suffix, as the
+// alerts do: 29600 → "29.6k".
+function compact(v) {
+  if (v === null || v === undefined) return "n/a";
+  let a = Math.abs(v), i = 0;
+  const suffix = ["", "k", "M", "B", "T"];
+  while (i < suffix.length - 1 && a >= 999.5) { a /= 1000; v /= 1000; i++; }
+  if (i === 0 && a !== 0 && a < 1e-3) return v.toExponential(1);
+  return parseFloat(v.toPrecision(3)) + suffix[i];
+}
+
+// color maps score/threshold to a cell color: from pale grey-blue (no movement)
+// to amber (at the threshold) for stable cells, red for drifted ones.
+function color(f) {
+  const ratio = f.threshold > 0 && f.score !== null && f.score !== undefined ? f.score / f.threshold : 0;
+  if (f.verdict === "drift") {
+    const t = Math.min(Math.max(ratio - 1, 0), 3) / 3;
+    return mix([214, 69, 58], [140, 24, 18], t);
+  }
+  return mix([234, 239, 244], [245, 178, 66], Math.min(Math.max(ratio, 0), 1));
+}
+
+function mix(a, b, t) {
+  return "rgb(" + a.map((x, i) => Math.round(x + (b[i] - x) * t)).join(",") + ")";
+}
+
+function featureOrder(windows) {
+  const names = [];
+  for (const w of windows) {
+    for (const d of w.distributions) if (!names.includes(d.feature)) names.push(d.feature);
+    for (const f of w.findings) if (!names.includes(f.feature)) names.push(f.feature);
+  }
+  return names;
+}
+
+function renderModel(stream, model, version, windows) {
+  const key = JSON.stringify([stream.name, model, version.version]);
+  const section = el("section", { class: "model", "data-stream": stream.name, "data-model": model, "data-version": version.version });
+  section.append(el("h2", {}, model + " ", el("span", { class: "version" }, version.version || "(no version)"),
+    el("span", { class: "stream" }, "stream " + stream.name)));
+  const latest = version.latest;
+  section.append(el("p", { class: "meta" },
+    version.windows + " windows closed, " + version.drifted_windows + " with drift",
+    latest ? " · reference: " + latest.reference : ""));
+  if (windows.length === 0) return section;
+
+  if (!windows.some(w => w.id === selected.get(key))) {
+    const compared = windows.filter(w => !w.warmup);
+    selected.set(key, (compared.length ? compared[compared.length - 1] : windows[windows.length - 1]).id);
+  }
+  const features = featureOrder(windows);
+  const heat = el("div", { class: "heatmap-wrap" });
+  const dists = el("div", {});
+  const draw = () => {
+    const sel = selected.get(key);
+    heat.replaceChildren(heatmap(features, windows, sel, id => { selected.set(key, id); draw(); }));
+    dists.replaceChildren(distributions(windows.find(w => w.id === sel)));
+  };
+  draw();
+  section.append(heat, legend(), dists);
+  return section;
+}
+
+function heatmap(features, windows, sel, choose) {
+  const head = el("tr", {}, el("th", {}));
+  for (const w of windows) {
+    head.append(el("th", { class: "win" + (w.id === sel ? " selected" : ""), title: fmtSpan(w), onclick: () => choose(w.id) }, fmtTime(w.start)));
+  }
+  const body = el("tbody", {});
+  for (const name of features) {
+    const row = el("tr", {}, el("th", { class: "feature" }, name));
+    for (const w of windows) {
+      const f = w.findings.find(x => x.feature === name);
+      let cls = "cell", style, title = name + " · " + fmtSpan(w), mark = "";
+      if (w.warmup) {
+        cls += " warmup"; title += " · reference warm-up";
+      } else if (!f || f.verdict === "insufficient_data") {
+        cls += " insufficient"; title += " · insufficient data" + (f && f.note ? ": " + f.note : "");
+      } else {
+        style = "background:" + color(f);
+        title += " · " + f.summary + " (" + f.verdict + ")";
+        if (f.verdict === "drift") { cls += " drifted"; mark = "●"; }
+      }
+      if (w.id === sel) cls += " selected";
+      row.append(el("td", { class: cls, "data-feature": name, "data-window": w.id, style, title, onclick: () => choose(w.id) }, mark));
+    }
+    body.append(row);
+  }
+  return el("table", { class: "heatmap" }, el("thead", {}, head), body);
+}
+
+function legend() {
+  const sw = c => el("i", { style: "background:" + c });
+  return el("p", { class: "legend" },
+    el("span", {}, sw(color({ score: 0, threshold: 1 })), "no change"),
+    el("span", {}, sw(color({ score: 0.9, threshold: 1 })), "near the threshold"),
+    el("span", {}, sw(color({ score: 1.5, threshold: 1, verdict: "drift" })), "● drifted"),
+    el("span", {}, el("i", { class: "cell warmup" }), "reference warm-up"),
+    el("span", {}, "click a column to see its distributions"));
+}
+
+function distributions(w) {
+  if (!w) return el("div", {});
+  const title = w.warmup ? "Window " + fmtSpan(w) + " (part of the reference)" : "Window " + fmtSpan(w) + " vs reference";
+  const grid = el("div", { class: "dists" });
+  for (const d of w.distributions) {
+    const f = w.findings.find(x => x.feature === d.feature);
+    const drifted = f && f.verdict === "drift";
+    grid.append(el("div", { class: "dist" + (drifted ? " drifted" : ""), "data-feature": d.feature },
+      el("h4", {}, d.feature, el("span", { class: "verdict" }, f ? f.verdict.replace("_", " ") : (w.warmup ? "reference" : ""))),
+      el("p", { class: "summary" }, f ? f.summary : ""),
+      d.kind === "categorical" ? categoryChart(d) : histogram(d)));
+  }
+  return el("div", {}, el("h3", {}, title), el("p", { class: "legend" },
+    el("span", {}, el("i", { style: "background:var(--ref)" }), "reference"),
+    el("span", {}, el("i", { style: "background:var(--cur)" }), "current window"),
+    el("span", {}, el("i", { style: "background:var(--drift)" }), "current window, drifted")), grid);
+}
+
+// histogram draws numeric bins as paired vertical bars (reference, current).
+function histogram(d) {
+  const W = 300, H = 90, pad = 14, n = d.bins.length;
+  const svg = el("svg", { viewBox: "0 0 " + W + " " + (H + pad + 2), role: "img", "aria-label": d.feature + " distribution" });
+  if (n === 0) return svg;
+  const top = Math.max(...d.bins.map(b => Math.max(b.ref || 0, b.cur || 0)), 1e-9);
+  const bw = W / n, half = Math.max((bw - 2) / 2, 1);
+  d.bins.forEach((b, i) => {
+    const x = i * bw + 1;
+    const g = el("g", {}, el("title", {}, b.label + ": reference " + pct(b.ref) + ", current " + pct(b.cur)));
+    if (b.ref !== null && b.ref !== undefined) {
+      const h = (b.ref / top) * H;
+      g.append(el("rect", { class: "bar-ref", x, y: H - h, width: half, height: h }));
+    }
+    const h = (b.cur / top) * H;
+    g.append(el("rect", { class: "bar-cur", x: x + half, y: H - h, width: half, height: h }));
+    svg.append(g);
+  });
+  svg.append(el("line", { x1: 0, y1: H + 0.5, x2: W, y2: H + 0.5, stroke: "#d9dee3" }));
+  if (d.exact) {
+    const every = Math.ceil(n / 10);
+    d.bins.forEach((b, i) => {
+      if (i % every === 0) svg.append(el("text", { x: i * bw + bw / 2, y: H + pad, "text-anchor": "middle" }, b.label));
+    });
+  } else {
+    svg.append(el("text", { x: 0, y: H + pad }, compact(d.bins[0].lo)));
+    svg.append(el("text", { x: W / 2, y: H + pad, "text-anchor": "middle" }, compact((d.bins[0].lo + d.bins[n - 1].hi) / 2)));
+    svg.append(el("text", { x: W, y: H + pad, "text-anchor": "end" }, compact(d.bins[n - 1].hi)));
+  }
+  return svg;
+}
+
+// categoryChart draws categories as paired horizontal bars with their labels.
+function categoryChart(d) {
+  const W = 300, label = 96, row = 16, n = d.bins.length;
+  const svg = el("svg", { viewBox: "0 0 " + W + " " + Math.max(n * row, row), role: "img", "aria-label": d.feature + " distribution" });
+  const top = Math.max(...d.bins.map(b => Math.max(b.ref || 0, b.cur || 0)), 1e-9);
+  const span = W - label - 40;
+  d.bins.forEach((b, i) => {
+    const y = i * row;
+    const text = b.label.length > 15 ? b.label.slice(0, 14) + "…" : b.label;
+    const g = el("g", {}, el("title", {}, b.label + ": reference " + pct(b.ref) + ", current " + pct(b.cur)),
+      el("text", { x: label - 4, y: y + 11, "text-anchor": "end" }, text));
+    if (b.ref !== null && b.ref !== undefined) g.append(el("rect", { class: "bar-ref", x: label, y: y + 2, width: (b.ref / top) * span, height: 6 }));
+    g.append(el("rect", { class: "bar-cur", x: label, y: y + 8, width: (b.cur / top) * span, height: 6 }));
+    g.append(el("text", { x: label + (Math.max(b.ref || 0, b.cur) / top) * span + 4, y: y + 11 }, pct(b.cur)));
+    svg.append(g);
+  });
+  return svg;
+}
+
+function pct(v) {
+  return v === null || v === undefined ? "n/a" : (v * 100).toFixed(1) + "%";
+}
+
+function renderAlerts(alerts) {
+  const body = document.querySelector("#alerts tbody");
+  if (alerts.length === 0) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "empty" }, "No alert yet.")));
+    return;
+  }
+  body.replaceChildren(...alerts.map(a => el("tr", { "data-alert": a.id },
+    el("td", {}, fmtSpan({ start: a.window_start, end: a.window_end })),
+    el("td", {}, a.model + " " + a.version),
+    el("td", { class: "sev-" + a.severity }, a.severity),
+    el("td", {}, a.drifted.map(c => el("div", {}, el("b", {}, c.feature), " " + c.summary))),
+    el("td", {}, a.routes.map(r => el("div", { class: r.status === "delivered" ? "ok" : "failed", title: r.error || "" },
+      (r.status === "delivered" ? "✓ " : "✗ ") + r.route + (r.attempts > 1 ? " (" + r.attempts + " attempts)" : "")))))));
+}
+
+async function refresh() {
+  const status = document.getElementById("status");
+  try {
+    const { streams } = await getJSON("api/v1/streams");
+    const sections = [];
+    let events = 0;
+    for (const s of streams) {
+      events += s.events;
+      for (const m of s.models) {
+        for (const v of m.versions) {
+          const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS });
+          const { windows } = await getJSON("api/v1/windows?" + q);
+          sections.push(renderModel(s, m.model, v, windows.reverse()));
+        }
+      }
+    }
+    const models = document.getElementById("models");
+    if (sections.length) models.replaceChildren(...sections);
+    else models.replaceChildren(el("p", { class: "empty" }, "No window has closed yet."));
+    const { alerts } = await getJSON("api/v1/alerts?limit=20");
+    renderAlerts(alerts);
+    status.classList.remove("error");
+    status.textContent = streams.length + " stream(s) · " + events.toLocaleString() + " events · updated " + fmtTime(new Date().toISOString());
+  } catch (e) {
+    status.classList.add("error");
+    status.textContent = "cannot read the API: " + e.message;
+  }
+  setTimeout(refresh, REFRESH_MS);
+}
+
+refresh();

@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// TestDashboardInChromium loads the dashboard in headless Chromium against a
+// server fed with real detector results (one shifted feature, the others stable)
+// and checks what the browser built: the shifted feature's cells are marked
+// drifted, the stable feature's never are, distributions are drawn and the alert
+// is listed. It also leaves a screenshot in $DRIFTMON_ARTIFACTS (or a temporary
+// directory) and logs its path.
+func TestDashboardInChromium(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("needs %s: apt-get install chromium", chromium)
+	}
+	f := newFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	url := "http://" + ln.Addr().String() + "/"
+
+	dom := runChromium(t, "--dump-dom", url)
+	cells := cellsOf(dom)
+	if len(cells) == 0 {
+		t.Fatalf("no heat map cells in the DOM:\n%s", dom)
+	}
+	var drifted []string
+	for _, c := range cells {
+		if slices.Contains(c.classes, "drifted") {
+			drifted = append(drifted, c.feature+"@"+c.window)
+		}
+	}
+	a := f.lastAlert(t)
+	if !slices.Contains(drifted, shiftedFeature+"@"+a.ID) {
+		t.Errorf("drifted cells %v: want %s in the last window %s", drifted, shiftedFeature, a.ID)
+	}
+	for _, d := range drifted {
+		if !strings.HasPrefix(d, shiftedFeature+"@") {
+			t.Errorf("cell %s is marked drifted; only %s shifted", d, shiftedFeature)
+		}
+	}
+	if !slices.ContainsFunc(cells, func(c cell) bool { return c.feature == stableFeature }) {
+		t.Errorf("no cells for the stable feature %s", stableFeature)
+	}
+	if n := strings.Count(dom, `class="bar-cur"`); n < 20 {
+		t.Errorf("%d current-distribution bars drawn, want the distributions of the selected window", n)
+	}
+	if !regexp.MustCompile(`class="dist drifted" data-feature="` + shiftedFeature + `"`).MatchString(dom) {
+		t.Errorf("the distribution of %s is not marked drifted", shiftedFeature)
+	}
+	if !strings.Contains(dom, `data-alert="`+a.ID+`"`) {
+		t.Errorf("alert %s not listed", a.ID)
+	}
+
+	dir := os.Getenv("DRIFTMON_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot, err := filepath.Abs(filepath.Join(dir, "dashboard.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runChromium(t, "--screenshot="+shot, "--window-size=1280,900", url)
+	png, err := os.ReadFile(shot)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("no PNG screenshot at %s: %v", shot, err)
+	}
+	t.Logf("dashboard screenshot: %s", shot)
+}
+
+// runChromium runs headless Chromium with a throwaway profile and returns stdout.
+// The virtual-time budget lets the page's fetches finish before the DOM is dumped.
+func runChromium(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := []string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run",
+		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=5000",
+	}
+	cmd := exec.CommandContext(ctx, chromium, append(base, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+	}
+	return string(out)
+}
+
+// cell is a heat map cell as the browser rendered it.
+type cell struct {
+	classes         []string
+	feature, window string
+}
+
+var (
+	tdTag = regexp.MustCompile(`<td\b[^>]*>`)
+	attr  = regexp.MustCompile(`([a-z-]+)="([^"]*)"`)
+)
+
+// cellsOf finds the heat map cells (td elements with data-feature) in a DOM dump.
+func cellsOf(dom string) []cell {
+	var out []cell
+	for _, tag := range tdTag.FindAllString(dom, -1) {
+		var c cell
+		for _, m := range attr.FindAllStringSubmatch(tag, -1) {
+			switch m[1] {
+			case "class":
+				c.classes = strings.Fields(m[2])
+			case "data-feature":
+				c.feature = m[2]
+			case "data-window":
+				c.window = m[2]
+			}
+		}
+		if c.feature != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}

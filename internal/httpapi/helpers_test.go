@@ -1,0 +1,206 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// The features of the test model: "income" moves in the shifted windows, the others
+// never do. "segment" is categorical and "tier" a low-cardinality numeric (exact
+// counts).
+var testFields = []sketch.Field{
+	{Name: "age", Kind: sketch.KindNumeric},
+	{Name: "income", Kind: sketch.KindNumeric},
+	{Name: "segment", Kind: sketch.KindCategorical},
+	{Name: "tier", Kind: sketch.KindNumeric},
+}
+
+const (
+	stableFeature  = "age"
+	shiftedFeature = "income"
+	windowRows     = 2000
+)
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+// window builds one window's profile from seeded data through an Arrow record, the
+// way the monitor feeds it. shifted moves income's mean by one and a half standard
+// deviations.
+func window(t testing.TB, seed uint64, start time.Time, shifted bool) *sketch.Profile {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "age", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "income", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: "segment", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "tier", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	segments := []string{"retail", "retail", "retail", "smb", "smb", "corporate"}
+	for range windowRows {
+		b.Field(0).(*array.Float64Builder).Append(40 + 12*rng.NormFloat64())
+		income := 52000 + 9000*rng.NormFloat64()
+		if shifted {
+			income += 13500
+		}
+		b.Field(1).(*array.Float64Builder).Append(income)
+		if rng.IntN(50) == 0 {
+			b.Field(2).(*array.StringBuilder).AppendNull()
+		} else {
+			b.Field(2).(*array.StringBuilder).Append(segments[rng.IntN(len(segments))])
+		}
+		b.Field(3).(*array.Float64Builder).Append(float64(rng.IntN(5)))
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	p := sketch.NewProfile(testFields, sketch.Options{})
+	p.Update(rec, nil)
+	p.Start, p.End = start, start.Add(10*time.Minute)
+	return p
+}
+
+// results returns what the monitor would report for the stream "credit", model
+// "car-loan" 3.2.0: two warm-up windows that become the reference, stable windows,
+// then shifted ones, each compared by the real detectors.
+func results(t testing.TB, stable, shifted int) []monitor.Result {
+	t.Helper()
+	var out []monitor.Result
+	var ref *sketch.Profile
+	for i := range 2 + stable + shifted {
+		start := t0.Add(time.Duration(i) * 10 * time.Minute)
+		p := window(t, uint64(i+1), start, i >= 2+stable)
+		r := monitor.Result{
+			Stream: "credit", Model: "car-loan", ModelVersion: "3.2.0",
+			Start: start, End: start.Add(10 * time.Minute), Rows: p.Rows, Profile: p,
+		}
+		if i < 2 {
+			r.Warmup, r.Reference = true, "warm-up"
+			if ref == nil {
+				ref = p.Clone()
+			} else if err := ref.Merge(p); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			r.Reference, r.ReferenceProfile = "first 2 window(s) after start", ref
+			r.Findings = detectors.Evaluate(ref, p, detectors.Options{})
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// fakeSource stands in for the monitor's counters and readiness.
+type fakeSource struct {
+	mu    sync.Mutex
+	stats map[string]monitor.Stats
+	ready error
+}
+
+func (f *fakeSource) Stats() map[string]monitor.Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]monitor.Stats, len(f.stats))
+	for k, v := range f.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fakeSource) Ready() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready
+}
+
+func (f *fakeSource) setReady(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ready = err
+}
+
+const testToken = "s3cret-token"
+
+// fixture is a server fed with results and deliveries, as the monitor would.
+type fixture struct {
+	srv *Server
+	src *fakeSource
+	now time.Time
+	res []monitor.Result
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	f := &fixture{
+		src: &fakeSource{stats: map[string]monitor.Stats{
+			"credit": {Events: 12000, Rejected: map[string]int64{"malformed_json": 3, "wrong_type": 1}},
+			"fraud":  {Events: 0, Rejected: map[string]int64{}},
+		}},
+		now: t0.Add(2 * time.Hour),
+	}
+	f.srv = New(Options{Token: testToken, Source: f.src, Now: func() time.Time { return f.now }})
+	f.res = results(t, 2, 2)
+	for _, r := range f.res {
+		f.srv.Record(r)
+		if a, ok := r.Alert("http://127.0.0.1:8080/"); ok {
+			f.srv.RecordDelivery("slack", a, nil)
+			f.srv.RecordDelivery("webhook retrain", a, errors.New("503 from receiver"))
+			f.srv.RecordDelivery("webhook retrain", a, nil)
+		}
+	}
+	return f
+}
+
+// lastAlert is the alert of the fixture's last (shifted) window.
+func (f *fixture) lastAlert(t testing.TB) alerting.Alert {
+	t.Helper()
+	a, ok := f.res[len(f.res)-1].Alert("")
+	if !ok {
+		t.Fatal("the shifted window raised no alert")
+	}
+	return a
+}
+
+// do sends a request to the server's handler and returns the status and body.
+func do(t testing.TB, h http.Handler, method, target, token, body string) (int, http.Header, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, target, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Header(), rec.Body.Bytes()
+}
+
+// decode unmarshals a JSON body into a generic value.
+func decode(t testing.TB, b []byte) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, b)
+	}
+	return v
+}

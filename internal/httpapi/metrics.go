@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/driftmon/driftmon/detectors"
+)
+
+// The metrics the server exports. Everything is computed at scrape time from the
+// source's counters and the server's own records, so a model version that leaves
+// the records leaves the metrics too.
+var (
+	modelLabels   = []string{"stream", "model", "version"}
+	featureLabels = []string{"stream", "model", "version", "feature", "detector"}
+
+	descEvents = prometheus.NewDesc("driftmon_events_total",
+		"Messages decoded into rows, per stream.", []string{"stream"}, nil)
+	descDecodeErrors = prometheus.NewDesc("driftmon_decode_errors_total",
+		"Messages that could not be decoded, per stream and reason.", []string{"stream", "reason"}, nil)
+	descWindowsClosed = prometheus.NewDesc("driftmon_windows_closed_total",
+		"Windows closed (warm-up windows included), per model version.", modelLabels, nil)
+	descWindowsDrifted = prometheus.NewDesc("driftmon_windows_drifted_total",
+		"Closed windows in which at least one feature drifted, per model version.", modelLabels, nil)
+	descWindowRows = prometheus.NewDesc("driftmon_window_rows",
+		"Rows in the latest closed window, per model version.", modelLabels, nil)
+	descWindowEnd = prometheus.NewDesc("driftmon_window_end_timestamp_seconds",
+		"End of the latest closed window (Unix seconds), per model version: its age tells whether windows still close.", modelLabels, nil)
+	descDriftScore = prometheus.NewDesc("driftmon_feature_drift_score",
+		"Primary drift score (KS D for numeric, PSI for categorical features) of the latest compared window.", featureLabels, nil)
+	descDriftThreshold = prometheus.NewDesc("driftmon_feature_drift_threshold",
+		"Effect-size minimum the drift score is compared with.", featureLabels, nil)
+	descDriftPValue = prometheus.NewDesc("driftmon_feature_drift_p_value",
+		"Benjamini–Hochberg adjusted p-value of the primary test in the latest compared window.", featureLabels, nil)
+	descDrifted = prometheus.NewDesc("driftmon_feature_drifted",
+		"1 when the feature drifted in the latest compared window, else 0.", []string{"stream", "model", "version", "feature"}, nil)
+	descSent = prometheus.NewDesc("driftmon_notifications_sent_total",
+		"Alerts delivered, per route.", []string{"route"}, nil)
+	descFailed = prometheus.NewDesc("driftmon_notifications_failed_total",
+		"Alerts whose delivery failed after the notifier's retries, per route.", []string{"route"}, nil)
+	descOutbox = prometheus.NewDesc("driftmon_outbox_depth",
+		"Webhook deliveries waiting in the outbox (always 0 until the durable outbox exists).", nil, nil)
+)
+
+// collector exports the server's view at scrape time.
+type collector struct{ s *Server }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descWindowsClosed, descWindowsDrifted,
+		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
+		descSent, descFailed, descOutbox} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+	}
+	if s.src != nil {
+		for stream, st := range s.src.Stats() {
+			metric(descEvents, prometheus.CounterValue, float64(st.Events), stream)
+			for reason, n := range st.Rejected {
+				metric(descDecodeErrors, prometheus.CounterValue, float64(n), stream, reason)
+			}
+		}
+	}
+	metric(descOutbox, prometheus.GaugeValue, 0)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for route, n := range s.sent {
+		metric(descSent, prometheus.CounterValue, float64(n), route)
+	}
+	for route, n := range s.failed {
+		metric(descFailed, prometheus.CounterValue, float64(n), route)
+	}
+	for k, m := range s.models {
+		metric(descWindowsClosed, prometheus.CounterValue, float64(m.closed), k.stream, k.model, k.version)
+		metric(descWindowsDrifted, prometheus.CounterValue, float64(m.drifted), k.stream, k.model, k.version)
+		if n := len(m.windows); n > 0 {
+			w := m.windows[n-1]
+			metric(descWindowRows, prometheus.GaugeValue, float64(w.Rows), k.stream, k.model, k.version)
+			metric(descWindowEnd, prometheus.GaugeValue, float64(w.End.UnixNano())/1e9, k.stream, k.model, k.version)
+		}
+		if m.latest == nil {
+			continue
+		}
+		for _, f := range m.latest.Findings {
+			drifted := 0.0
+			if f.Verdict == string(detectors.Drift) {
+				drifted = 1
+			}
+			metric(descDrifted, prometheus.GaugeValue, drifted, k.stream, k.model, k.version, f.Feature)
+			if f.Verdict == string(detectors.InsufficientData) {
+				continue // no score worth graphing
+			}
+			labels := []string{k.stream, k.model, k.version, f.Feature, f.Detector}
+			metric(descDriftScore, prometheus.GaugeValue, float64(f.Score), labels...)
+			metric(descDriftThreshold, prometheus.GaugeValue, float64(f.Threshold), labels...)
+			metric(descDriftPValue, prometheus.GaugeValue, float64(f.AdjustedP), labels...)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package httpapi
+
+import (
+	"bytes"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+// scrape fetches /metrics and parses it with Prometheus' own text parser.
+func scrape(t *testing.T, s *Server) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, _, body := do(t, s.Handler(), "GET", "/metrics", "", "")
+	if code != 200 {
+		t.Fatalf("/metrics = %d\n%s", code, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("cannot parse /metrics: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// value returns the value of the series of name whose labels include want; ok is
+// false when there is none.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (v float64, ok bool) {
+	fam := fams[name]
+	if fam == nil {
+		return 0, false
+	}
+next:
+	for _, m := range fam.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	fams := scrape(t, f.srv)
+	ver := map[string]string{"stream": "credit", "model": "car-loan", "version": "3.2.0"}
+	feature := func(name, detector string) map[string]string {
+		m := map[string]string{"feature": name}
+		if detector != "" {
+			m["detector"] = detector
+		}
+		for k, v := range ver {
+			m[k] = v
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"driftmon_events_total", map[string]string{"stream": "credit"}, 12000},
+		{"driftmon_decode_errors_total", map[string]string{"stream": "credit", "reason": "malformed_json"}, 3},
+		{"driftmon_decode_errors_total", map[string]string{"stream": "credit", "reason": "wrong_type"}, 1},
+		{"driftmon_windows_closed_total", ver, 6},
+		{"driftmon_windows_drifted_total", ver, 2},
+		{"driftmon_window_rows", ver, windowRows},
+		{"driftmon_window_end_timestamp_seconds", ver, float64(f.res[len(f.res)-1].End.Unix())},
+		{"driftmon_feature_drifted", feature(shiftedFeature, ""), 1},
+		{"driftmon_feature_drifted", feature(stableFeature, ""), 0},
+		{"driftmon_feature_drift_threshold", feature(shiftedFeature, "ks"), 0.1},
+		{"driftmon_notifications_sent_total", map[string]string{"route": "slack"}, 2},
+		{"driftmon_notifications_sent_total", map[string]string{"route": "webhook retrain"}, 2},
+		{"driftmon_notifications_failed_total", map[string]string{"route": "webhook retrain"}, 2},
+		{"driftmon_outbox_depth", nil, 0},
+	}
+	for _, tt := range tests {
+		got, ok := value(fams, tt.name, tt.labels)
+		if !ok {
+			t.Errorf("%s%v: no such series", tt.name, tt.labels)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.name, tt.labels, got, tt.want)
+		}
+	}
+
+	// The drift score gauge carries the latest window's primary score: far above
+	// the threshold for the shifted feature, below it for the stable one.
+	last := f.res[len(f.res)-1]
+	for _, fd := range last.Findings {
+		got, ok := value(fams, "driftmon_feature_drift_score", feature(fd.Feature, fd.Detector))
+		if !ok {
+			t.Errorf("no driftmon_feature_drift_score for %s/%s", fd.Feature, fd.Detector)
+			continue
+		}
+		if got != fd.Score {
+			t.Errorf("driftmon_feature_drift_score{feature=%q} = %v, want %v", fd.Feature, got, fd.Score)
+		}
+		p, _ := value(fams, "driftmon_feature_drift_p_value", feature(fd.Feature, fd.Detector))
+		if p != fd.AdjustedP {
+			t.Errorf("driftmon_feature_drift_p_value{feature=%q} = %v, want %v", fd.Feature, p, fd.AdjustedP)
+		}
+	}
+	if s, _ := value(fams, "driftmon_feature_drift_score", feature(shiftedFeature, "ks")); s < 0.3 {
+		t.Errorf("shifted feature's KS = %v, want a clear shift", s)
+	}
+	if s, _ := value(fams, "driftmon_feature_drift_score", feature(stableFeature, "ks")); s >= 0.1 {
+		t.Errorf("stable feature's KS = %v, want below the threshold", s)
+	}
+	if fams["go_goroutines"] == nil || fams["process_cpu_seconds_total"] == nil {
+		t.Error("the Go and process collectors are missing")
+	}
+	for name, fam := range fams {
+		if fam.GetHelp() == "" {
+			t.Errorf("%s has no help text", name)
+		}
+	}
+}
+
+// TestMetricsBeforeAnyWindow: a fresh server already exports the counters a
+// dashboard needs, and no drift series.
+func TestMetricsBeforeAnyWindow(t *testing.T) {
+	src := &fakeSource{stats: map[string]monitor.Stats{"credit": {Events: 5}}}
+	fams := scrape(t, New(Options{Source: src}))
+	if v, ok := value(fams, "driftmon_events_total", map[string]string{"stream": "credit"}); !ok || v != 5 {
+		t.Errorf("driftmon_events_total = %v (present %v), want 5", v, ok)
+	}
+	if _, ok := value(fams, "driftmon_outbox_depth", nil); !ok {
+		t.Error("driftmon_outbox_depth missing")
+	}
+	if fams["driftmon_feature_drift_score"] != nil {
+		t.Error("drift scores before any window")
+	}
+}

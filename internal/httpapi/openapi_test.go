@@ -1,0 +1,224 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openAPIDoc(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := assets.ReadFile("assets/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("openapi.json is not JSON: %v", err)
+	}
+	return doc
+}
+
+// docPath maps a mux pattern's path to its OpenAPI path ("/{$}" → "/").
+func docPath(muxPath string) string { return strings.TrimSuffix(muxPath, "{$}") }
+
+// TestOpenAPIDescribesEveryRoute: every route of the mux is in the document, and
+// the document describes nothing the mux does not serve.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	doc := openAPIDoc(t)
+	paths := doc["paths"].(map[string]any)
+	served := map[string]bool{}
+	for _, r := range New(Options{}).table {
+		key := strings.ToLower(r.method) + " " + docPath(r.path)
+		served[key] = true
+		item, ok := paths[docPath(r.path)].(map[string]any)
+		if !ok {
+			t.Errorf("route %s %s: path missing from openapi.json", r.method, r.path)
+			continue
+		}
+		op, ok := item[strings.ToLower(r.method)].(map[string]any)
+		if !ok {
+			t.Errorf("route %s %s: method missing from openapi.json", r.method, r.path)
+			continue
+		}
+		if op["summary"] == "" || op["responses"] == nil {
+			t.Errorf("route %s %s: no summary or responses", r.method, r.path)
+		}
+	}
+	for p, item := range paths {
+		for m := range item.(map[string]any) {
+			if !served[m+" "+p] {
+				t.Errorf("openapi.json describes %s %s, which the server does not serve", strings.ToUpper(m), p)
+			}
+		}
+	}
+}
+
+// TestResponsesMatchOpenAPI: the bodies the API returns have exactly the shape the
+// document gives them (no undocumented field, every required one present).
+func TestResponsesMatchOpenAPI(t *testing.T) {
+	doc := openAPIDoc(t)
+	f := newFixture(t)
+	h := f.srv.Handler()
+	if code, _, body := do(t, h, "POST", "/api/v1/silences", testToken, `{"model":"car-loan","duration":"1h","comment":"c"}`); code != 201 {
+		t.Fatalf("create silence = %d %s", code, body)
+	}
+	tests := []struct {
+		method, target, path, body string
+		code                       int
+	}{
+		{"GET", "/api/v1/streams", "/api/v1/streams", "", 200},
+		{"GET", "/api/v1/windows", "/api/v1/windows", "", 200},
+		{"GET", "/api/v1/windows?stream=nope", "/api/v1/windows", "", 404},
+		{"GET", "/api/v1/windows?limit=x", "/api/v1/windows", "", 400},
+		{"GET", "/api/v1/findings", "/api/v1/findings", "", 200},
+		{"GET", "/api/v1/alerts", "/api/v1/alerts", "", 200},
+		{"GET", "/api/v1/deliveries", "/api/v1/deliveries", "", 200},
+		{"GET", "/api/v1/silences", "/api/v1/silences", "", 200},
+		{"POST", "/api/v1/silences", "/api/v1/silences", `{"feature":"age","expires_at":"` + f.now.Add(time.Hour).Format(time.RFC3339) + `"}`, 201},
+		{"POST", "/api/v1/silences", "/api/v1/silences", `{}`, 400},
+		{"DELETE", "/api/v1/silences/none", "/api/v1/silences/{id}", "", 404},
+		{"GET", "/healthz", "/healthz", "", 200},
+		{"GET", "/readyz", "/readyz", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
+			code, _, body := do(t, h, tt.method, tt.target, testToken, tt.body)
+			if code != tt.code {
+				t.Fatalf("= %d, want %d\n%s", code, tt.code, body)
+			}
+			op := doc["paths"].(map[string]any)[tt.path].(map[string]any)[strings.ToLower(tt.method)].(map[string]any)
+			resp, ok := op["responses"].(map[string]any)[fmt.Sprint(code)].(map[string]any)
+			if !ok {
+				t.Fatalf("openapi.json has no %d response for %s %s", code, tt.method, tt.path)
+			}
+			schema := resp["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+			var v any
+			if err := json.Unmarshal(body, &v); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range (&shapeChecker{doc: doc}).check("$", schema, v) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// shapeChecker checks a decoded JSON value against the subset of JSON Schema the
+// document uses: $ref, allOf, oneOf, type, enum, properties, required,
+// additionalProperties and items.
+type shapeChecker struct{ doc map[string]any }
+
+func (c *shapeChecker) resolve(s map[string]any) map[string]any {
+	for {
+		ref, ok := s["$ref"].(string)
+		if !ok {
+			return s
+		}
+		node := any(c.doc)
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			node = node.(map[string]any)[part]
+		}
+		s = node.(map[string]any)
+	}
+}
+
+func (c *shapeChecker) check(at string, s map[string]any, v any) []string {
+	s = c.resolve(s)
+	if all, ok := s["allOf"].([]any); ok {
+		merged := map[string]any{"type": "object", "properties": map[string]any{}, "required": []any{}, "additionalProperties": false}
+		for _, part := range all {
+			p := c.resolve(part.(map[string]any))
+			for k, v := range p["properties"].(map[string]any) {
+				merged["properties"].(map[string]any)[k] = v
+			}
+			if r, ok := p["required"].([]any); ok {
+				merged["required"] = append(merged["required"].([]any), r...)
+			}
+		}
+		s = merged
+	}
+	if alts, ok := s["oneOf"].([]any); ok {
+		var all []string
+		for _, alt := range alts {
+			probs := c.check(at, alt.(map[string]any), v)
+			if len(probs) == 0 {
+				return nil
+			}
+			all = append(all, probs...)
+		}
+		return []string{at + ": matches no alternative: " + strings.Join(all, "; ")}
+	}
+	var types []string
+	switch t := s["type"].(type) {
+	case string:
+		types = []string{t}
+	case []any:
+		for _, x := range t {
+			types = append(types, x.(string))
+		}
+	}
+	if len(types) > 0 && !slices.Contains(types, jsonType(v)) && !(jsonType(v) == "integer" && slices.Contains(types, "number")) {
+		return []string{fmt.Sprintf("%s: %s, want %v", at, jsonType(v), types)}
+	}
+	if enum, ok := s["enum"].([]any); ok && !slices.Contains(enum, v) {
+		return []string{fmt.Sprintf("%s: %v not in %v", at, v, enum)}
+	}
+	var probs []string
+	switch v := v.(type) {
+	case map[string]any:
+		props, _ := s["properties"].(map[string]any)
+		required, _ := s["required"].([]any)
+		for _, r := range required {
+			if _, ok := v[r.(string)]; !ok {
+				probs = append(probs, fmt.Sprintf("%s: required %q missing", at, r))
+			}
+		}
+		for k, x := range v {
+			if ps, ok := props[k].(map[string]any); ok {
+				probs = append(probs, c.check(at+"."+k, ps, x)...)
+				continue
+			}
+			switch ap := s["additionalProperties"].(type) {
+			case map[string]any:
+				probs = append(probs, c.check(at+"."+k, ap, x)...)
+			case bool:
+				if !ap {
+					probs = append(probs, fmt.Sprintf("%s: %q is not documented", at, k))
+				}
+			}
+		}
+	case []any:
+		if items, ok := s["items"].(map[string]any); ok {
+			for i, x := range v {
+				probs = append(probs, c.check(fmt.Sprintf("%s[%d]", at, i), items, x)...)
+			}
+		}
+	}
+	return probs
+}
+
+func jsonType(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		if v == math.Trunc(v) {
+			return "integer"
+		}
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,305 @@
+// Package httpapi serves what people and machines read about a running monitor:
+// Prometheus metrics, liveness and readiness, a JSON API under /api/v1 (streams,
+// windows, findings, alerts, deliveries, silences) described by an OpenAPI document,
+// and a dashboard page with a features × windows heat map and per-feature
+// distributions.
+//
+// The monitor pushes into a Server from its own goroutines (Record from
+// monitor.Options.OnWindow, RecordDelivery from OnDelivery); the Server copies what
+// it needs and never keeps the monitor's sketches. Handlers read those copies under
+// a mutex, so they never touch a sketch either.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+// Source is what the server reads from the running monitor at request time.
+// *monitor.Monitor implements it.
+type Source interface {
+	// Stats returns each stream's counters by stream name; it must be safe to call
+	// while the monitor runs.
+	Stats() map[string]monitor.Stats
+	// Ready returns nil when the monitor can consume, or the reason it cannot.
+	Ready() error
+}
+
+// Options configure a Server.
+type Options struct {
+	// Logger receives the server's logs (start, stop, failures); nil discards them.
+	Logger *slog.Logger
+	// Token is the bearer token that mutating API calls (creating and deleting
+	// silences) must present. Empty disables them: they answer 403.
+	Token string
+	// Source is the monitor whose counters and readiness are served; nil serves no
+	// stream counters and is always ready.
+	Source Source
+	// History is how many windows are kept per (stream, model, version); default 200.
+	History int
+	// Now is the clock of silences and deliveries; default time.Now.
+	Now func() time.Time
+}
+
+// DefaultHistory is the number of windows kept per model when Options.History is 0.
+const DefaultHistory = 200
+
+// How many alerts and delivery attempts are kept, newest first.
+const (
+	maxAlerts     = 500
+	maxDeliveries = 1000
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Server is the HTTP face of a monitor. Its methods are safe for concurrent use.
+type Server struct {
+	log     *slog.Logger
+	token   string
+	src     Source
+	history int
+	now     func() time.Time
+	reg     *prometheus.Registry
+	mux     *http.ServeMux
+	table   []route
+
+	mu         sync.Mutex
+	models     map[modelKey]*modelHistory
+	alerts     map[string]*alertRecord
+	alertOrder []string // alert IDs, oldest first
+	deliveries []delivery
+	sent       map[string]int64 // deliveries by route
+	failed     map[string]int64
+	silences   map[string]Silence
+
+	addrMu sync.Mutex
+	addr   string
+}
+
+// New builds a server; it starts nothing and listens nowhere (see Run and Serve).
+func New(opts Options) *Server {
+	s := &Server{
+		log:      opts.Logger,
+		token:    opts.Token,
+		src:      opts.Source,
+		history:  opts.History,
+		now:      opts.Now,
+		models:   map[modelKey]*modelHistory{},
+		alerts:   map[string]*alertRecord{},
+		sent:     map[string]int64{},
+		failed:   map[string]int64{},
+		silences: map[string]Silence{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.history <= 0 {
+		s.history = DefaultHistory
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(
+		&collector{s: s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	s.mux = http.NewServeMux()
+	s.table = s.routes()
+	for _, r := range s.table {
+		s.mux.Handle(r.method+" "+r.path, r.handler)
+	}
+	// Anything else under /api/v1 answers in JSON too.
+	s.mux.HandleFunc("/api/v1/", s.apiFallback)
+	return s
+}
+
+// route is one entry of the mux; the OpenAPI document must describe every one.
+type route struct {
+	method, path string
+	handler      http.Handler
+}
+
+func (s *Server) routes() []route {
+	static, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	h := func(f http.HandlerFunc) http.Handler { return f }
+	return []route{
+		{"GET", "/{$}", h(s.dashboard)},
+		{"GET", "/assets/{file}", http.StripPrefix("/assets/", http.FileServerFS(static))},
+		{"GET", "/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})},
+		{"GET", "/healthz", h(s.healthz)},
+		{"GET", "/readyz", h(s.readyz)},
+		{"GET", "/api/v1/openapi.json", h(s.openAPI)},
+		{"GET", "/api/v1/streams", h(s.listStreams)},
+		{"GET", "/api/v1/windows", h(s.listWindows)},
+		{"GET", "/api/v1/findings", h(s.listFindings)},
+		{"GET", "/api/v1/alerts", h(s.listAlerts)},
+		{"GET", "/api/v1/deliveries", h(s.listDeliveries)},
+		{"GET", "/api/v1/silences", h(s.listSilences)},
+		{"POST", "/api/v1/silences", s.authorized(h(s.createSilence))},
+		{"DELETE", "/api/v1/silences/{id}", s.authorized(h(s.deleteSilence))},
+	}
+}
+
+// Handler returns the server's routes, for tests and for embedding in another mux.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run listens on addr (":8080", "127.0.0.1:0") and serves until ctx is done, then
+// shuts down gracefully. Addr reports the bound address while it runs.
+func (s *Server) Run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// shutdownGrace is how long requests in flight may take once ctx is done.
+const shutdownGrace = 5 * time.Second
+
+// Serve serves on ln until ctx is done, then shuts down gracefully; it closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.addrMu.Lock()
+	s.addr = ln.Addr().String()
+	s.addrMu.Unlock()
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("http server listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	s.log.Info("http server stopped")
+	if err != nil {
+		return fmt.Errorf("cannot shut the http server down: %w", err)
+	}
+	return nil
+}
+
+// Addr is the address Run or Serve is listening on ("127.0.0.1:41234"), or "" before.
+func (s *Server) Addr() string {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addr
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if s.src != nil {
+		if err := s.src.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	b, err := assets.ReadFile("assets/index.html")
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(b)
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
+	b, err := assets.ReadFile("assets/openapi.json")
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// authorized lets a request through only with "Authorization: Bearer <Token>".
+func (s *Server) authorized(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.token == "" {
+			writeError(w, http.StatusForbidden, "this server has no API token configured, so it accepts no changes")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="driftmon"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiFallback answers requests under /api/v1 that no route took: 405 when the path
+// exists with other methods, 404 otherwise.
+func (s *Server) apiFallback(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, rt := range s.table {
+		if pathMatches(rt.path, r.URL.Path) {
+			allow = append(allow, rt.method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+}
+
+// pathMatches reports whether path matches a mux pattern's path made of literal
+// segments and {wildcards}.
+func pathMatches(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i, p := range ps {
+		if strings.HasPrefix(p, "{") {
+			if xs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if p != xs[i] {
+			return false
+		}
+	}
+	return true
+}
