@@ -181,7 +181,12 @@ func (n *Notifier) Notify(ctx context.Context, a alerting.Alert) error {
 // threads replies and identifies the message for Update. Incoming webhooks
 // do not report it: the timestamp is then "".
 func (n *Notifier) Post(ctx context.Context, a alerting.Alert) (string, error) {
-	blocks, text := Blocks(a), Text(a)
+	return n.post(ctx, "", Blocks(a), Text(a))
+}
+
+// post posts a message, as a reply in the thread of threadTS unless it is
+// "", and returns its timestamp ("" through an incoming webhook).
+func (n *Notifier) post(ctx context.Context, threadTS string, blocks []slackapi.Block, text string) (string, error) {
 	var ts string
 	err := n.retry(ctx, "post", func(ctx context.Context) error {
 		if n.client == nil {
@@ -190,12 +195,16 @@ func (n *Notifier) Post(ctx context.Context, a alerting.Alert) (string, error) {
 				Blocks: &slackapi.Blocks{BlockSet: blocks},
 			})
 		}
-		var err error
-		_, ts, err = n.client.PostMessageContext(ctx, n.channel,
+		opts := []slackapi.MsgOption{
 			slackapi.MsgOptionText(text, false),
 			slackapi.MsgOptionBlocks(blocks...),
 			slackapi.MsgOptionDisableLinkUnfurl(),
-		)
+		}
+		if threadTS != "" {
+			opts = append(opts, slackapi.MsgOptionTS(threadTS))
+		}
+		var err error
+		_, ts, err = n.client.PostMessageContext(ctx, n.channel, opts...)
 		return err
 	})
 	return ts, err
@@ -204,10 +213,13 @@ func (n *Notifier) Post(ctx context.Context, a alerting.Alert) (string, error) {
 // Update replaces the message with timestamp ts by the alert's current
 // rendering, e.g. to mark it resolved. It needs a bot token.
 func (n *Notifier) Update(ctx context.Context, ts string, a alerting.Alert) error {
+	return n.update(ctx, ts, Blocks(a), Text(a))
+}
+
+func (n *Notifier) update(ctx context.Context, ts string, blocks []slackapi.Block, text string) error {
 	if n.client == nil {
 		return &PermanentError{Reason: "unsupported", Err: errors.New("cannot update a message posted through an incoming webhook")}
 	}
-	blocks, text := Blocks(a), Text(a)
 	return n.retry(ctx, "update", func(ctx context.Context) error {
 		_, _, _, err := n.client.UpdateMessageContext(ctx, n.channel, ts,
 			slackapi.MsgOptionText(text, false),

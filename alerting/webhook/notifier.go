@@ -3,7 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,10 +31,20 @@ type Options struct {
 	// never appears in errors or logs beyond scheme and host.
 	URL string
 	// Secret ("whsec_" + base64 key) signs every request per Standard
-	// Webhooks; empty sends webhook-id and webhook-timestamp unsigned.
+	// Webhooks; empty sends webhook-id and webhook-timestamp unsigned. With
+	// Signing SigningGitHub it is any non-empty string.
 	Secret string
+	// Signing is SigningStandard (the default) or SigningGitHub.
+	Signing string
 	// BearerToken, when set, is sent as "Authorization: Bearer …". Secret.
+	// It is short for Auth{Type: AuthBearer, Token: …}; set one, not both.
 	BearerToken string
+	// Auth authenticates every request: none, bearer, basic or a custom
+	// header.
+	Auth Auth
+	// Template renders the body: generic JSON (default), Airflow, GitHub,
+	// Argo Events, Jenkins or a user template.
+	Template Template
 	// Headers are added to every request (e.g. an API key header); their
 	// values are treated as secrets.
 	Headers map[string]string
@@ -60,7 +69,9 @@ type Notifier struct {
 	url         string
 	safeURL     string
 	secret      string
-	bearer      string
+	signing     string
+	auth        Auth
+	render      *renderer
 	headers     map[string]string
 	client      *http.Client
 	logger      *slog.Logger
@@ -96,13 +107,32 @@ func New(opts Options) (*Notifier, error) {
 	default:
 		safe = u.Scheme + "://" + u.Host
 	}
-	if opts.Secret != "" {
-		if _, err := decodeSecret(opts.Secret); err != nil {
-			errs = append(errs, fmt.Errorf("webhook.secret: %w", err))
+	switch opts.Signing {
+	case "", SigningStandard:
+		if opts.Secret != "" {
+			if _, err := decodeSecret(opts.Secret); err != nil {
+				errs = append(errs, fmt.Errorf("webhook.secret: %w", err))
+			}
 		}
+	case SigningGitHub:
+		if opts.Secret == "" {
+			errs = append(errs, errors.New("webhook.secret: required with signing github"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("webhook.signing: %q is not one of standard, github", opts.Signing))
 	}
+	auth := opts.Auth
+	if opts.BearerToken != "" {
+		if auth.Type != "" && auth.Type != AuthNone {
+			errs = append(errs, errors.New("webhook.bearer_token: set either bearer_token or auth, not both"))
+		}
+		auth = Auth{Type: AuthBearer, Token: opts.BearerToken}
+	}
+	errs = append(errs, auth.check("webhook.auth")...)
+	render, terrs := newRenderer(opts.Template, "webhook.template")
+	errs = append(errs, terrs...)
 	for k := range opts.Headers {
-		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+		if !validHeaderName(k) {
 			errs = append(errs, fmt.Errorf("webhook.headers: invalid header name %q", k))
 		}
 	}
@@ -124,7 +154,9 @@ func New(opts Options) (*Notifier, error) {
 		url:         opts.URL,
 		safeURL:     safe,
 		secret:      opts.Secret,
-		bearer:      opts.BearerToken,
+		signing:     opts.Signing,
+		auth:        auth,
+		render:      render,
 		headers:     opts.Headers,
 		client:      opts.HTTPClient,
 		logger:      opts.Logger,
@@ -148,31 +180,55 @@ func New(opts Options) (*Notifier, error) {
 	if n.maxRetryAft == 0 {
 		n.maxRetryAft = 5 * time.Minute
 	}
+	if n.signing == "" {
+		n.signing = SigningStandard
+	}
 	return n, nil
 }
 
-// Notify delivers the alert as the generic JSON payload, with webhook-id =
-// a.ID on every attempt so the receiver can deduplicate. Each attempt is
-// signed afresh with its own timestamp.
+// Render builds the request that delivers p under the given webhook-id,
+// in the notifier's template. It is deterministic, so the durable outbox
+// stores it once and every retry sends the same bytes.
+func (n *Notifier) Render(id string, p Payload) (Request, error) {
+	return n.render.render(id, p)
+}
+
+// Send makes one attempt to deliver a rendered request: it adds the
+// configured headers, credentials, webhook-id, webhook-timestamp and
+// signature, and POSTs. It returns the receiver's Retry-After, if any; a
+// refusal a retry cannot fix (a 4xx other than 408 and 429) is a
+// *PermanentError. Retrying is the caller's business (the outbox's).
+func (n *Notifier) Send(ctx context.Context, id string, r Request) (retryAfter time.Duration, err error) {
+	return n.attempt(ctx, id, r)
+}
+
+// Notify delivers the alert in the notifier's template (the generic JSON
+// payload by default), with webhook-id = a.ID on every attempt so the
+// receiver can deduplicate. Each attempt is signed afresh with its own
+// timestamp.
 func (n *Notifier) Notify(ctx context.Context, a alerting.Alert) error {
-	body, err := json.Marshal(NewPayload(a))
-	if err != nil {
-		return &PermanentError{Err: fmt.Errorf("cannot encode webhook payload: %w", err)}
-	}
 	id := a.ID
 	if id == "" {
 		id = alerting.AlertID(a.Stream, a.Model, a.ModelVersion, a.WindowStart)
 	}
-	return n.Deliver(ctx, id, body)
+	req, err := n.Render(id, NewPayload(a))
+	if err != nil {
+		return &PermanentError{Err: err}
+	}
+	return n.deliver(ctx, id, req)
 }
 
 // Deliver POSTs body (JSON) with the given webhook-id, retrying network
 // errors, 408, 429 and 5xx along the backoff schedule. A 4xx otherwise ends
 // with a *PermanentError at once.
 func (n *Notifier) Deliver(ctx context.Context, id string, body []byte) error {
+	return n.deliver(ctx, id, Request{Body: body, ContentType: "application/json"})
+}
+
+func (n *Notifier) deliver(ctx context.Context, id string, r Request) error {
 	var last error
 	for attempt := 1; ; attempt++ {
-		retryAfter, err := n.attempt(ctx, id, body)
+		retryAfter, err := n.attempt(ctx, id, r)
 		if err == nil {
 			if attempt > 1 {
 				n.logger.Info("webhook delivered after retries", "id", id, "attempt", attempt)
@@ -209,7 +265,8 @@ func (n *Notifier) Deliver(ctx context.Context, id string, body []byte) error {
 }
 
 // attempt sends one request. It returns the server's Retry-After, if any.
-func (n *Notifier) attempt(ctx context.Context, id string, body []byte) (time.Duration, error) {
+func (n *Notifier) attempt(ctx context.Context, id string, r Request) (time.Duration, error) {
+	body := r.Body
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, &PermanentError{Err: errors.New("cannot build webhook request")}
@@ -217,20 +274,29 @@ func (n *Notifier) attempt(ctx context.Context, id string, body []byte) (time.Du
 	for k, v := range n.headers {
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "driftmon-webhook/1")
-	if n.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+n.bearer)
+	for k, v := range r.Header {
+		req.Header.Set(k, v)
 	}
+	ct := r.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("User-Agent", "driftmon-webhook/1")
+	n.auth.apply(req.Header)
 	now := time.Now()
 	req.Header.Set(HeaderID, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	if n.secret != "" {
-		sig, err := Sign(n.secret, id, now, body)
-		if err != nil {
-			return 0, &PermanentError{Err: err}
+		if n.signing == SigningGitHub {
+			req.Header.Set(HeaderGitHubSignature, SignGitHub(n.secret, body))
+		} else {
+			sig, err := Sign(n.secret, id, now, body)
+			if err != nil {
+				return 0, &PermanentError{Err: err}
+			}
+			req.Header.Set(HeaderSignature, sig)
 		}
-		req.Header.Set(HeaderSignature, sig)
 	}
 
 	resp, err := n.client.Do(req)
@@ -246,6 +312,10 @@ func (n *Notifier) attempt(ctx context.Context, id string, body []byte) (time.Du
 
 	switch code := resp.StatusCode; {
 	case code >= 200 && code < 300:
+		return 0, nil
+	case code == http.StatusConflict && n.render.format == FormatAirflow:
+		// The DAG run named after this webhook-id exists: an earlier attempt
+		// got through and its answer was lost.
 		return 0, nil
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
 		return retryAfter(resp.Header.Get("Retry-After"), time.Now()), fmt.Errorf("%s answered %d", n.safeURL, code)

@@ -112,11 +112,17 @@ func (t *Tx) ForEach(bucket, from string, fn func(key string, value []byte) erro
 	return nil
 }
 
-// Len is the number of keys in bucket.
+// Len is the number of keys in bucket, this transaction's own writes included (bbolt's
+// bucket statistics miss those, so it counts with a cursor).
 func (t *Tx) Len(bucket string) int {
 	b := t.tx.Bucket([]byte(bucket))
 	if b == nil {
 		return 0
 	}
-	return b.Stats().KeyN
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
 }

@@ -22,7 +22,13 @@ func TestWritesSurviveReopenAndFailedTransactionsLeaveNothing(t *testing.T) {
 		if err := tx.Put("offsets", "credit/0", []byte("42")); err != nil {
 			return err
 		}
-		return tx.Put("outbox", "msg_1", []byte(`{"a":1}`))
+		if err := tx.Put("outbox", "msg_1", []byte(`{"a":1}`)); err != nil {
+			return err
+		}
+		if n := tx.Len("outbox"); n != 1 {
+			t.Errorf("Len inside the writing transaction = %d, want 1", n)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,12 @@ type Options struct {
 	Out io.Writer
 	// Logger receives one debug line per request; default discards.
 	Logger *slog.Logger
+	// RateLimit, when set, is the least time between two posts to one
+	// channel (chat.postMessage, thread replies included, and the incoming
+	// webhook), as Slack enforces about one message per second: a faster
+	// post is answered 429 with Retry-After in whole seconds. chat.update
+	// is not limited. 0 accepts any rate.
+	RateLimit time.Duration
 }
 
 // Message is one message Slack accepted.
@@ -66,11 +72,14 @@ type Server struct {
 	out         io.Writer
 	logger      *slog.Logger
 	received    chan Message
+	rateLimit   time.Duration
 
 	mu       sync.Mutex
 	messages []Message
 	failures []Failure
 	requests int
+	limited  int
+	lastPost map[string]time.Time // by channel
 	seq      int
 }
 
@@ -82,6 +91,8 @@ func NewServer(opts Options) *Server {
 		out:         opts.Out,
 		logger:      opts.Logger,
 		received:    make(chan Message, 1024),
+		rateLimit:   opts.RateLimit,
+		lastPost:    map[string]time.Time{},
 	}
 	if s.webhookPath == "" {
 		s.webhookPath = "/services/TTEST/BTEST/secret"
@@ -118,6 +129,46 @@ func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
+}
+
+// RateLimited counts the posts answered 429 because they came faster than
+// Options.RateLimit.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// Thread returns the replies posted in the thread of the message ts, in
+// arrival order.
+func (s *Server) Thread(ts string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if m.ThreadTS == ts && !m.Updated {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Current returns the message ts as it reads now, after every chat.update,
+// and how many times it was updated; ok is false when there is no such
+// message.
+func (s *Server) Current(ts string) (m Message, updates int, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, msg := range s.messages {
+		if msg.TS != ts {
+			continue
+		}
+		if msg.Updated {
+			updates++
+		}
+		m, ok = msg, true
+	}
+	return m, updates, ok
 }
 
 // Received delivers each accepted message as it arrives, so a demo can wait
@@ -208,6 +259,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, update bool) {
 		apiError(w, code)
 		return
 	}
+	if !update && s.limit(w, req.Channel) {
+		return
+	}
 
 	msg := Message{Channel: req.Channel, Text: req.Text, Blocks: req.Blocks, ThreadTS: req.ThreadTS, Updated: update}
 	s.mu.Lock()
@@ -253,6 +307,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, code, http.StatusBadRequest)
 		return
 	}
+	if s.limit(w, "") {
+		return
+	}
 	s.mu.Lock()
 	s.seq++
 	ts := fmt.Sprintf("%d.%06d", time.Now().Unix(), s.seq)
@@ -260,6 +317,28 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	s.accept(Message{Text: body.Text, Blocks: body.Blocks, TS: ts, ThreadTS: body.ThreadTS, Webhook: true})
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = io.WriteString(w, "ok")
+}
+
+// limit answers 429 and returns true when a post to channel comes sooner
+// than RateLimit after the last accepted one; otherwise it books the post.
+func (s *Server) limit(w http.ResponseWriter, channel string) bool {
+	if s.rateLimit <= 0 {
+		return false
+	}
+	now := time.Now()
+	s.mu.Lock()
+	last, seen := s.lastPost[channel]
+	wait := s.rateLimit - now.Sub(last)
+	if seen && wait > 0 {
+		s.limited++
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		http.Error(w, "ratelimited", http.StatusTooManyRequests)
+		return true
+	}
+	s.lastPost[channel] = now
+	s.mu.Unlock()
+	return false
 }
 
 func (s *Server) accept(m Message) {
@@ -272,6 +351,9 @@ func (s *Server) accept(m Message) {
 		}
 		if m.Updated {
 			where += " (updated " + m.TS + ")"
+		}
+		if m.ThreadTS != "" {
+			where += " (reply in thread " + m.ThreadTS + ")"
 		}
 		text := Render(m.Blocks)
 		if text == "" {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func post(t *testing.T, u, contentType, body string, header map[string]string) (int, string) {
@@ -133,5 +134,48 @@ func TestCheckBlocksNamesTheProblem(t *testing.T) {
 	err := CheckBlocks(json.RawMessage(blocksOf(2, strings.Repeat("x", 3001))))
 	if err == nil || !strings.Contains(err.Error(), "blocks[0] (section)") || !strings.Contains(err.Error(), fmt.Sprint(3001)) {
 		t.Errorf("CheckBlocks = %v, want it to name blocks[0] and the length", err)
+	}
+}
+
+func TestRateLimitPerChannel(t *testing.T) {
+	srv := NewServer(Options{Token: "xoxb-good", RateLimit: time.Second})
+	defer srv.Close()
+	api := srv.URL()
+	postTo := func(channel, extra string) (int, http.Header) {
+		t.Helper()
+		body := url.Values{"token": {"xoxb-good"}, "channel": {channel}, "text": {"hi"}}
+		if extra != "" {
+			body.Set("ts", extra)
+		}
+		method := "chat.postMessage"
+		if extra != "" {
+			method = "chat.update"
+		}
+		resp, err := http.Post(api+method, "application/x-www-form-urlencoded", strings.NewReader(body.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	if code, _ := postTo("C1", ""); code != 200 {
+		t.Fatalf("first post: %d", code)
+	}
+	code, h := postTo("C1", "")
+	if code != http.StatusTooManyRequests || h.Get("Retry-After") != "1" {
+		t.Errorf("second post within a second: %d Retry-After %q, want 429 and 1", code, h.Get("Retry-After"))
+	}
+	if code, _ := postTo("C2", ""); code != 200 {
+		t.Errorf("post to another channel: %d, want 200 (the limit is per channel)", code)
+	}
+	ts := srv.Messages()[0].TS
+	if code, _ := postTo("C1", ts); code != 200 {
+		t.Errorf("chat.update: %d, want 200 (updates are not limited)", code)
+	}
+	if srv.RateLimited() != 1 || len(srv.Messages()) != 3 {
+		t.Errorf("RateLimited %d, messages %d; want 1 and 3", srv.RateLimited(), len(srv.Messages()))
+	}
+	if m, updates, ok := srv.Current(ts); !ok || updates != 1 || !m.Updated {
+		t.Errorf("Current(%s) = %+v, %d, %v", ts, m, updates, ok)
 	}
 }

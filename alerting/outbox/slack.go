@@ -1,0 +1,147 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/driftmon/driftmon/alerting/audit"
+	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/alerting/slack"
+	"github.com/driftmon/driftmon/internal/state"
+)
+
+// Buckets the Slack sender keeps its threads in.
+const (
+	bucketThreads = "slack_threads" // episode ID → parent ts
+	bucketReplies = "slack_replies" // episode ID "/" item ID → reply ts
+)
+
+// SlackItem encodes a decision for a Slack route. Items of one episode
+// share a Key, so its follow-ups are delivered after its parent, in order.
+func SlackItem(route string, d policy.Decision, subject audit.Subject) (Item, error) {
+	body, err := json.Marshal(d)
+	if err != nil {
+		return Item{}, fmt.Errorf("cannot encode the %s message: %w", route, err)
+	}
+	return Item{ID: d.DeliveryID(route), Route: route, Key: d.Alert.ID, Body: body, ContentType: "application/json", Subject: subject}, nil
+}
+
+// Slack returns the Sender of a Slack route. With a bot token, a Fire
+// posts the episode's parent message, and every later step replies in its
+// thread and then rewrites the parent with the current status (a Resolve
+// included, so the channel shows it resolved). The parent's timestamp is
+// kept in store, so threads survive restarts; a reply already posted is
+// not posted again when the parent's update is retried. Through an
+// incoming webhook every step is a message of its own.
+func Slack(n *slack.Notifier, store *state.Store) Sender {
+	return &slackSender{n: n, store: store}
+}
+
+type slackSender struct {
+	n     *slack.Notifier
+	store *state.Store
+}
+
+func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) {
+	var d policy.Decision
+	if err := json.Unmarshal(it.Body, &d); err != nil {
+		return 0, Permanent(err)
+	}
+	nt := slack.Notice{Alert: d.Alert, Step: slack.Step(d.Step), Kind: string(d.Kind), Started: d.Started, New: d.New, Resolved: d.Resolved}
+	if !s.n.Threaded() {
+		_, err := s.n.Open(ctx, nt)
+		return 0, slackError(err)
+	}
+	episode := d.Alert.ID
+	parent, err := s.get(bucketThreads, episode)
+	if err != nil {
+		return 0, err
+	}
+	if parent == "" {
+		// A Fire, or a follow-up whose parent is unknown (its Fire died):
+		// a new parent showing the current status starts the thread.
+		ts, err := s.n.Open(ctx, nt)
+		if err != nil {
+			return 0, slackError(err)
+		}
+		if d.Step == policy.Resolve {
+			return 0, nil
+		}
+		return 0, s.put(bucketThreads, episode, ts)
+	}
+	if d.Step == policy.Fire {
+		return 0, nil // posted before; only the outbox's record of it was lost
+	}
+	replyKey := episode + "/" + it.ID
+	replied, err := s.get(bucketReplies, replyKey)
+	if err != nil {
+		return 0, err
+	}
+	if replied == "" {
+		ts, err := s.n.Reply(ctx, parent, nt)
+		if err != nil {
+			return 0, slackError(err)
+		}
+		if err := s.put(bucketReplies, replyKey, ts); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.n.Refresh(ctx, parent, nt); err != nil {
+		return 0, slackError(err)
+	}
+	if d.Step == policy.Resolve {
+		return 0, s.forget(episode)
+	}
+	return 0, nil
+}
+
+func (s *slackSender) get(bucket, key string) (string, error) {
+	var v string
+	err := s.store.View(func(tx *state.Tx) error {
+		v = string(tx.Get(bucket, key))
+		return nil
+	})
+	return v, err
+}
+
+func (s *slackSender) put(bucket, key, value string) error {
+	return s.store.Update(func(tx *state.Tx) error { return tx.Put(bucket, key, []byte(value)) })
+}
+
+// forget drops a resolved episode's thread and reply marks.
+func (s *slackSender) forget(episode string) error {
+	return s.store.Update(func(tx *state.Tx) error {
+		var keys []string
+		err := tx.ForEach(bucketReplies, episode+"/", func(k string, _ []byte) error {
+			if !strings.HasPrefix(k, episode+"/") {
+				return errStopIter
+			}
+			keys = append(keys, k)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopIter) {
+			return err
+		}
+		for _, k := range keys {
+			if err := tx.Delete(bucketReplies, k); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(bucketThreads, episode)
+	})
+}
+
+var errStopIter = errors.New("stop")
+
+// slackError marks Slack's permanent refusals as permanent.
+func slackError(err error) error {
+	var perr *slack.PermanentError
+	if errors.As(err, &perr) {
+		return Permanent(err)
+	}
+	return err
+}

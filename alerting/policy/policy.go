@@ -1,0 +1,581 @@
+// Package policy decides, window by window, what to tell people and
+// pipelines about a model's inputs: when an alert fires (drift in N
+// consecutive windows), how severe it is, when it is repeated, updated or
+// resolved (M clean windows), which alerts are silenced or inhibited, and
+// when a retraining webhook is called.
+//
+// It is a pure state machine: Observe takes the State, one closed window's
+// Observation and the time, and returns Decisions. It does no I/O, reads no
+// clock and starts nothing, so the monitor can store the State in the same
+// transaction as its checkpoint and the outbox, and a restart continues
+// exactly where the last committed window left off: no storm of repeats,
+// no lost resolve.
+//
+// An alert's identity is (stream, model, version, kind, feature): one per
+// drifting feature, or Dataset for alerts about the whole model. Alerts are
+// grouped per (stream, model, version, kind) into episodes, so one bad
+// window is one message, not forty: the episode fires, is updated when its
+// features or severity change, repeated every RepeatEvery while nothing
+// changes, and resolved when its last feature resolves.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/driftmon/driftmon/alerting"
+)
+
+// Kind is what an alert is about.
+type Kind string
+
+// The kinds of alerts.
+const (
+	// KindDrift is a feature whose distribution moved away from the
+	// reference.
+	KindDrift Kind = "drift"
+	// KindNoData is a model (or, with Model "", a whole stream) that sent no
+	// data, or too little to judge, in a window.
+	KindNoData Kind = "no_data"
+	// KindDataLoss is a window known to miss data (skipped offsets,
+	// undecodable messages…).
+	KindDataLoss Kind = "data_loss"
+	// KindRetrain is a retraining webhook call; silences may match it.
+	KindRetrain Kind = "retrain"
+)
+
+// Dataset is the feature of alerts about a whole model rather than one
+// feature (KindNoData, KindDataLoss).
+const Dataset = "dataset"
+
+// Step is what a Decision does with an episode.
+type Step string
+
+// The steps of an episode, and the retraining call.
+const (
+	Fire    Step = "fire"
+	Update  Step = "update"
+	Repeat  Step = "repeat"
+	Resolve Step = "resolve"
+	Retrain Step = "retrain"
+)
+
+// Why a Decision is muted.
+const (
+	// MutedSilenced: every feature of the decision matches a silence.
+	MutedSilenced = "silenced"
+	// MutedInhibited: a no-data or data-loss alert fires for the stream, so
+	// its drift alerts and retraining calls would not be trustworthy.
+	MutedInhibited = "inhibited"
+	// MutedCooldown: the retraining webhook was called for this model less
+	// than its Cooldown ago.
+	MutedCooldown = "cooldown"
+	// MutedUnannounced: the episode resolved before anyone was told it
+	// fired (it was silenced or inhibited throughout).
+	MutedUnannounced = "unannounced"
+)
+
+// Rules are the static policy, from the configuration.
+type Rules struct {
+	// FireAfter is how many consecutive windows a feature must drift before
+	// its alert fires. 0 → 1.
+	FireAfter int
+	// ResolveAfter is how many consecutive clean windows resolve a firing
+	// feature. 0 → 1.
+	ResolveAfter int
+	// RepeatEvery repeats an unchanged firing episode when this much window
+	// time passed since it was last sent. 0 never repeats.
+	RepeatEvery time.Duration
+	// CriticalPSI is the PSI from which a drifted feature is critical
+	// rather than a warning. 0 → 0.25, the industry's "significant shift".
+	CriticalPSI float64
+	// Retrain are the retraining webhooks' triggers.
+	Retrain []Trigger
+}
+
+// Trigger is the policy of one retraining webhook: call it when at least
+// MinFeatures features, or any of the KeyFeatures, drifted in ForWindows
+// consecutive windows of a model, at most once per Cooldown per model.
+type Trigger struct {
+	// Name identifies the trigger; Decisions carry it, so it is usually the
+	// webhook's name.
+	Name string
+	// MinFeatures is how many features must drift in a window; 0 relies on
+	// KeyFeatures alone.
+	MinFeatures int
+	// KeyFeatures are features whose drift alone is enough.
+	KeyFeatures []string
+	// ForWindows is how many consecutive windows must qualify. 0 → 1.
+	ForWindows int
+	// Cooldown is the least window time between two calls for one model.
+	Cooldown time.Duration
+}
+
+// Silencer reports whether a silence matches an alert at time now. The
+// HTTP layer owns the silences (matchers on stream, model, feature and
+// kind, with an expiry) and passes its lookup here. Feature is Dataset for
+// whole-model alerts and "" for retraining calls of a model.
+type Silencer func(stream, model, feature string, kind Kind, now time.Time) bool
+
+// Policy applies Rules. It holds no state of its own and is safe for
+// concurrent use; each stream's goroutine passes its own State.
+type Policy struct {
+	rules    Rules
+	silenced Silencer
+}
+
+// New checks the rules and returns a Policy; silenced may be nil (nothing
+// is ever silenced). Every problem is reported, each under its path.
+func New(r Rules, silenced Silencer) (*Policy, error) {
+	var errs []error
+	if r.FireAfter < 0 {
+		errs = append(errs, errors.New("policy.fire_after: must not be negative"))
+	}
+	if r.ResolveAfter < 0 {
+		errs = append(errs, errors.New("policy.resolve_after: must not be negative"))
+	}
+	if r.RepeatEvery < 0 {
+		errs = append(errs, errors.New("policy.repeat_every: must not be negative"))
+	}
+	if r.CriticalPSI < 0 {
+		errs = append(errs, errors.New("policy.critical_psi: must not be negative"))
+	}
+	names := map[string]bool{}
+	for i, t := range r.Retrain {
+		path := fmt.Sprintf("policy.retrain[%d]", i)
+		switch {
+		case t.Name == "":
+			errs = append(errs, errors.New(path+".name: required"))
+		case names[t.Name]:
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", path, t.Name))
+		}
+		names[t.Name] = true
+		if t.MinFeatures < 0 {
+			errs = append(errs, errors.New(path+".min_features: must not be negative"))
+		}
+		if t.MinFeatures <= 0 && len(t.KeyFeatures) == 0 {
+			errs = append(errs, errors.New(path+": set min_features or key_features"))
+		}
+		if t.ForWindows < 0 {
+			errs = append(errs, errors.New(path+".for_windows: must not be negative"))
+		}
+		if t.Cooldown < 0 {
+			errs = append(errs, errors.New(path+".cooldown: must not be negative"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if r.FireAfter == 0 {
+		r.FireAfter = 1
+	}
+	if r.ResolveAfter == 0 {
+		r.ResolveAfter = 1
+	}
+	if r.CriticalPSI == 0 {
+		r.CriticalPSI = 0.25
+	}
+	r.Retrain = slices.Clone(r.Retrain)
+	for i := range r.Retrain {
+		r.Retrain[i].ForWindows = max(r.Retrain[i].ForWindows, 1)
+	}
+	if silenced == nil {
+		silenced = func(string, string, string, Kind, time.Time) bool { return false }
+	}
+	return &Policy{rules: r, silenced: silenced}, nil
+}
+
+// Observation is what one closed window of one model showed.
+type Observation struct {
+	// Stream, Model and Version say whose window it is. Model "" reports
+	// on the whole stream (only NoData and DataLoss make sense then).
+	Stream, Model, Version string
+	WindowStart, WindowEnd time.Time
+	Rows                   int64
+	// Reference describes what the window was compared with.
+	Reference string
+	// DashboardURL links to the window; copied into the alerts.
+	DashboardURL string
+	// Drifted are the features that drifted; Stable the ones checked
+	// without drift; Insufficient the ones with too little data to judge.
+	// A feature in none of them is not judged either way.
+	Drifted      []Drift
+	Stable       []string
+	Insufficient []string
+	// NoData reports that the window had no data, or too little to judge.
+	// Any later window of the stream with data counts towards resolving it.
+	NoData bool
+	// DataLoss reports that the window is known to miss data.
+	DataLoss bool
+}
+
+// Drift is one feature's drift in a window: the evidence shown to people
+// and the effect size that sets its severity.
+type Drift struct {
+	alerting.Change
+	// PSI is the feature's population stability index against the
+	// reference, computed for every feature type; at Rules.CriticalPSI or
+	// above the drift is critical.
+	PSI float64
+}
+
+// Decision is what to do about one episode (or retraining trigger) after a
+// window.
+type Decision struct {
+	// ID identifies the decision and is stable: the same window observed
+	// again from the same State gives the same ID, so deliveries derived
+	// from it (DeliveryID) deduplicate after a crash and replay.
+	ID string
+	// Step is Fire, Update, Repeat, Resolve or Retrain.
+	Step Step
+	// Kind is what the alert is about.
+	Kind Kind
+	// Alert is the episode as of this window: its ID is the episode's ID,
+	// stable from Fire to Resolve; Drifted holds the firing, unsilenced
+	// features with their latest evidence, and Severity the episode's.
+	Alert alerting.Alert
+	// Started is the start of the window in which the episode fired.
+	Started time.Time
+	// Seq numbers the notifications of an episode: 0 for Fire.
+	Seq int
+	// New are the features that fired, and Resolved those that resolved,
+	// since the last notification sent.
+	New, Resolved []string
+	// Silenced are firing features left out of Alert because a silence
+	// matches them.
+	Silenced []string
+	// Muted says why nothing should be sent (a Muted constant); "" means
+	// send. Muted decisions are returned so they can be audited.
+	Muted string
+	// Trigger names the retraining trigger of a Retrain decision, and
+	// Reason says why it fired, e.g. "3 features drifted for 2 windows".
+	Trigger, Reason string
+}
+
+// DeliveryID is the webhook-id of the decision sent to a route: stable
+// across retries and restarts, and distinct per route.
+func (d Decision) DeliveryID(route string) string {
+	return hashID("msg_", d.ID, route)
+}
+
+// Observe applies one closed window to s and returns the decisions it
+// leads to, in a deterministic order: availability alerts (no data, data
+// loss) first, then drift, then retraining. now is the wall-clock time,
+// used only to match silences; everything else runs on window time, so a
+// replayed window gives the same decisions.
+func (p *Policy) Observe(s *State, o Observation, now time.Time) []Decision {
+	s.init()
+	var out []Decision
+	out = p.availability(s, o, KindNoData, o.NoData, now, out)
+	out = p.availability(s, o, KindDataLoss, o.DataLoss, now, out)
+	inhibited := s.inhibited(o.Stream)
+
+	verdicts := make(map[string]verdict, len(o.Drifted)+len(o.Stable))
+	evidence := make(map[string]Drift, len(o.Drifted))
+	for _, f := range o.Stable {
+		verdicts[f] = clean
+	}
+	for _, d := range o.Drifted {
+		verdicts[d.Feature] = bad
+		evidence[d.Feature] = d
+	}
+	if len(verdicts) > 0 { // a window that judged no feature says nothing about drift
+		if d, ok := p.step(s, groupKey{o.Stream, o.Model, o.Version, KindDrift}, o, verdicts, evidence, inhibited, now); ok {
+			out = append(out, d)
+		}
+	}
+	return p.retrain(s, o, inhibited, now, out)
+}
+
+type verdict int
+
+const (
+	bad verdict = iota + 1
+	clean
+)
+
+// availability advances the no-data or data-loss alerts the window
+// concerns: its own model's, and the whole stream's when that fires.
+func (p *Policy) availability(s *State, o Observation, kind Kind, flagged bool, now time.Time, out []Decision) []Decision {
+	v := clean
+	if flagged {
+		v = bad
+	}
+	if kind == KindNoData && !flagged && o.Rows == 0 && len(o.Drifted)+len(o.Stable) == 0 {
+		return out // an empty report proves nothing
+	}
+	keys := []groupKey{{o.Stream, o.Model, o.Version, kind}}
+	if o.Model != "" && !flagged {
+		keys = append(keys, groupKey{o.Stream, "", "", kind})
+	}
+	for _, k := range keys {
+		if _, ok := s.groups[k]; !ok && v == clean {
+			continue
+		}
+		if d, ok := p.step(s, k, o, map[string]verdict{Dataset: v}, nil, false, now); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// step advances one group's members by the window's verdicts and decides
+// what to tell about its episode.
+func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]verdict, evidence map[string]Drift, inhibited bool, now time.Time) (Decision, bool) {
+	g := s.groups[k]
+	if g == nil {
+		anyBad := false
+		for _, v := range verdicts {
+			anyBad = anyBad || v == bad
+		}
+		if !anyBad {
+			return Decision{}, false
+		}
+		g = &group{members: map[string]*member{}}
+		s.groups[k] = g
+	}
+
+	for _, f := range sortedKeys(verdicts) {
+		m := g.members[f]
+		switch verdicts[f] {
+		case bad:
+			if m == nil {
+				m = &member{}
+				g.members[f] = m
+			}
+			m.Bad++
+			m.Clean = 0
+			if ev, ok := evidence[f]; ok {
+				m.Change = ev.Change
+				m.Critical = ev.PSI >= p.rules.CriticalPSI
+			}
+			if !m.Firing && m.Bad >= p.rules.FireAfter {
+				m.Firing = true
+			}
+		case clean:
+			if m == nil {
+				continue
+			}
+			m.Clean++
+			m.Bad = 0
+			if m.Firing && m.Clean >= p.rules.ResolveAfter {
+				m.Firing = false
+			}
+		}
+		if !m.Firing && m.Bad == 0 {
+			delete(g.members, f)
+		}
+	}
+
+	var firing, visible, silenced []string
+	for _, f := range sortedKeys(g.members) {
+		if !g.members[f].Firing {
+			continue
+		}
+		firing = append(firing, f)
+		if p.silenced(k.Stream, k.Model, f, k.Kind, now) {
+			silenced = append(silenced, f)
+		} else {
+			visible = append(visible, f)
+		}
+	}
+
+	ep := g.Episode
+	if ep == nil {
+		if len(firing) == 0 {
+			s.tidy(k)
+			return Decision{}, false
+		}
+		ep = &episode{ID: hashID("ep_", k.Stream, k.Model, k.Version, string(k.Kind), o.WindowStart.UTC().Format(time.RFC3339Nano)), Started: o.WindowStart}
+		g.Episode = ep
+	}
+
+	d := Decision{Kind: k.Kind, Started: ep.Started, Silenced: silenced}
+	if len(firing) == 0 { // the last feature resolved: the episode ends
+		g.Episode = nil
+		s.tidy(k)
+		d.Step, d.Seq = Resolve, ep.Seq
+		d.Resolved = ep.Shown
+		d.Alert = p.alert(k, o, ep.ID, nil, g)
+		d.Alert.Severity = ep.Severity
+		if !ep.Notified {
+			d.Muted = MutedUnannounced
+		}
+		d.ID = hashID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
+		return d, true
+	}
+
+	severity := p.severity(k.Kind, g, visible)
+	d.Alert = p.alert(k, o, ep.ID, visible, g)
+	d.Alert.Severity = severity
+	switch {
+	case !ep.Notified:
+		d.Step, d.New = Fire, visible
+	default:
+		d.New = minus(visible, ep.Shown)
+		d.Resolved = minus(ep.Shown, firing)
+		switch {
+		case len(d.New) > 0 || len(d.Resolved) > 0 || severity != ep.Severity:
+			d.Step = Update
+		case p.rules.RepeatEvery > 0 && !o.WindowEnd.Before(ep.LastSent.Add(p.rules.RepeatEvery)):
+			d.Step = Repeat
+		default:
+			return Decision{}, false
+		}
+	}
+	d.Seq = ep.Seq
+	d.ID = hashID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
+	switch {
+	case inhibited && k.Kind == KindDrift:
+		d.Muted = MutedInhibited
+	case len(visible) == 0:
+		d.Muted = MutedSilenced
+	default:
+		ep.Notified = true
+		ep.Seq++
+		ep.LastSent = o.WindowEnd
+		ep.Severity = severity
+		ep.Shown = visible
+	}
+	return d, true
+}
+
+// severity of an episode: critical when any visible drifted feature's
+// latest PSI reached CriticalPSI; availability alerts are warnings.
+func (p *Policy) severity(kind Kind, g *group, visible []string) alerting.Severity {
+	if kind != KindDrift {
+		return alerting.SeverityWarning
+	}
+	for _, f := range visible {
+		if g.members[f].Critical {
+			return alerting.SeverityCritical
+		}
+	}
+	return alerting.SeverityWarning
+}
+
+// alert renders an episode as of window o.
+func (p *Policy) alert(k groupKey, o Observation, id string, visible []string, g *group) alerting.Alert {
+	a := alerting.Alert{
+		ID: id, Stream: k.Stream, Model: k.Model, ModelVersion: k.Version,
+		WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
+		Reference: o.Reference, DashboardURL: o.DashboardURL,
+	}
+	if k.Kind != KindDrift {
+		return a
+	}
+	for _, f := range visible {
+		a.Drifted = append(a.Drifted, g.members[f].Change)
+	}
+	sort.SliceStable(a.Drifted, func(i, j int) bool { return a.Drifted[i].Score > a.Drifted[j].Score })
+	firing := func(f string) bool { m := g.members[f]; return m != nil && m.Firing }
+	for _, f := range o.Stable {
+		if !firing(f) {
+			a.Stable = append(a.Stable, f)
+		}
+	}
+	a.Insufficient = slices.Clone(o.Insufficient)
+	return a
+}
+
+// retrain advances every trigger for the window's model.
+func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time, out []Decision) []Decision {
+	if o.NoData || len(o.Drifted)+len(o.Stable) == 0 {
+		return out // no evidence either way
+	}
+	var drifted []alerting.Change
+	for _, d := range o.Drifted {
+		if !p.silenced(o.Stream, o.Model, d.Feature, KindRetrain, now) {
+			drifted = append(drifted, d.Change)
+		}
+	}
+	for _, t := range p.rules.Retrain {
+		k := triggerKey{t.Name, o.Stream, o.Model, o.Version}
+		ts := s.triggers[k]
+		var key []string
+		for _, c := range drifted {
+			if slices.Contains(t.KeyFeatures, c.Feature) {
+				key = append(key, c.Feature)
+			}
+		}
+		enough := t.MinFeatures > 0 && len(drifted) >= t.MinFeatures
+		if !enough && len(key) == 0 {
+			if ts != nil {
+				ts.Count = 0
+				if ts.Last.IsZero() || !o.WindowEnd.Before(ts.Last.Add(t.Cooldown)) {
+					delete(s.triggers, k)
+				}
+			}
+			continue
+		}
+		if ts == nil {
+			ts = &trigger{}
+			s.triggers[k] = ts
+		}
+		ts.Count++
+		if ts.Count < t.ForWindows {
+			continue
+		}
+		d := Decision{
+			Step: Retrain, Kind: KindRetrain, Trigger: t.Name,
+			ID: hashID("msg_", "retrain", t.Name, o.Stream, o.Model, o.Version, o.WindowStart.UTC().Format(time.RFC3339Nano)),
+		}
+		d.Alert = alerting.Alert{
+			ID: d.ID, Stream: o.Stream, Model: o.Model, ModelVersion: o.Version,
+			WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
+			Reference: o.Reference, DashboardURL: o.DashboardURL,
+			Severity: alerting.SeverityWarning, Drifted: drifted,
+			Stable: slices.Clone(o.Stable), Insufficient: slices.Clone(o.Insufficient),
+		}
+		for _, dr := range o.Drifted {
+			if dr.PSI >= p.rules.CriticalPSI && slices.ContainsFunc(drifted, func(c alerting.Change) bool { return c.Feature == dr.Feature }) {
+				d.Alert.Severity = alerting.SeverityCritical
+			}
+		}
+		windows := "1 window"
+		if t.ForWindows > 1 {
+			windows = fmt.Sprintf("%d windows", t.ForWindows)
+		}
+		if enough {
+			d.Reason = fmt.Sprintf("%d features drifted for %s (trigger: %d)", len(drifted), windows, t.MinFeatures)
+		} else {
+			d.Reason = fmt.Sprintf("key feature %s drifted for %s", key[0], windows)
+		}
+		switch {
+		case inhibited:
+			d.Muted = MutedInhibited
+		case p.silenced(o.Stream, o.Model, "", KindRetrain, now):
+			d.Muted = MutedSilenced
+		case !ts.Last.IsZero() && o.WindowEnd.Before(ts.Last.Add(t.Cooldown)):
+			d.Muted = MutedCooldown
+		default:
+			ts.Last = o.WindowEnd
+			ts.Count = 0
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// minus returns the elements of a (sorted) not in b.
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/alerting/slack/slacktest"
+)
+
+// episode returns the notices of a car-loan drift episode: it fires at
+// 10:00, loan_length joins at 11:00, and everything is clean at 13:00.
+func episode() (fire, update, resolve Notice) {
+	a := carLoanAlert()
+	started := a.WindowStart
+	fire = Notice{Alert: a, Step: StepFire, Started: started, New: []string{"car_value", "salary_range"}}
+
+	u := carLoanAlert()
+	u.WindowStart, u.WindowEnd = started.Add(time.Hour), started.Add(2*time.Hour)
+	u.Rows = 11873
+	u.Drifted = append(u.Drifted, alerting.Change{Feature: "loan_length", Detector: "ks", Score: 0.18, Threshold: 0.1, PValue: 0.0004, Summary: "p50 48 → 60 months"})
+	u.Stable = []string{"age", "employment_years", "region", "score"}
+	update = Notice{Alert: u, Step: StepUpdate, Started: started, New: []string{"loan_length"}}
+
+	r := carLoanAlert()
+	r.WindowStart, r.WindowEnd = started.Add(3*time.Hour), started.Add(4*time.Hour)
+	r.Rows = 12022
+	r.Drifted = nil
+	r.Stable = []string{"age", "car_value", "employment_years", "loan_length", "region", "salary_range", "score"}
+	resolve = Notice{Alert: r, Step: StepResolve, Started: started, Resolved: []string{"car_value", "loan_length", "salary_range"}}
+	return fire, update, resolve
+}
+
+func manyFeatures() Notice {
+	a := carLoanAlert()
+	a.Drifted = nil
+	for i := range 45 {
+		a.Drifted = append(a.Drifted, alerting.Change{Feature: fmt.Sprintf("sensor_%02d", i), Detector: "ks", Score: 0.5 - float64(i)/100, Threshold: 0.1, PValue: 1e-5, Summary: "p50 1.0 → 1.4"})
+	}
+	a.Stable = nil
+	return Notice{Alert: a, Step: StepFire, Started: a.WindowStart}
+}
+
+func noData() Notice {
+	a := carLoanAlert()
+	a.Rows, a.Drifted, a.Stable = 0, nil, nil
+	a.Severity = alerting.SeverityWarning
+	return Notice{Alert: a, Step: StepFire, Kind: KindNoData, Started: a.WindowStart}
+}
+
+type rendered struct {
+	Message string           `json:"message"`
+	Text    string           `json:"text"`
+	Blocks  []slackapi.Block `json:"blocks"`
+}
+
+// TestEpisodeGolden writes, per scenario, the exact Slack payloads
+// (testdata/episode_*.json) and how a person reads them
+// (testdata/episode_*.txt). Review the .txt files after go test -update.
+func TestEpisodeGolden(t *testing.T) {
+	fire, update, resolve := episode()
+	parent := func(nt Notice, how string) rendered {
+		return rendered{how, ParentText(nt), ParentBlocks(nt)}
+	}
+	reply := func(nt Notice) rendered {
+		return rendered{"chat.postMessage (reply in the parent's thread)", ReplyText(nt), ReplyBlocks(nt)}
+	}
+	tests := []struct {
+		name     string
+		messages []rendered
+	}{
+		{"fire", []rendered{parent(fire, "chat.postMessage (parent)")}},
+		{"followup", []rendered{reply(update), parent(update, "chat.update (parent)")}},
+		{"resolved", []rendered{reply(resolve), parent(resolve, "chat.update (parent)")}},
+		{"many_features", []rendered{parent(manyFeatures(), "chat.postMessage (parent)")}},
+		{"no_data", []rendered{parent(noData(), "chat.postMessage (parent)")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var payload bytes.Buffer
+			enc := json.NewEncoder(&payload)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(tt.messages); err != nil {
+				t.Fatal(err)
+			}
+			var text strings.Builder
+			for _, m := range tt.messages {
+				raw := mustJSON(t, m.Blocks)
+				if err := slacktest.CheckBlocks(raw); err != nil {
+					t.Errorf("%s breaks Block Kit limits: %v", m.Message, err)
+				}
+				fmt.Fprintf(&text, "── %s ──\ntext: %s\n\n%s\n", m.Message, m.Text, slacktest.Render(raw))
+			}
+			golden(t, "episode_"+tt.name+".json", payload.Bytes())
+			golden(t, "episode_"+tt.name+".txt", []byte(text.String()))
+		})
+	}
+}
+
+func TestEpisodeBlocksWithinLimits(t *testing.T) {
+	long := strings.Repeat("very_long_feature_name_<&>_", 400)
+	huge := carLoanAlert()
+	huge.Model, huge.Reference = long, long
+	for i := range 300 {
+		huge.Drifted = append(huge.Drifted, alerting.Change{Feature: fmt.Sprintf("%s%d", long, i), Detector: "ks", Score: 0.3, Threshold: 0.1, PValue: 0.01, Summary: long})
+	}
+	var names []string
+	for i := range 3000 {
+		names = append(names, fmt.Sprintf("feature_%04d", i))
+	}
+	for _, step := range []Step{StepFire, StepUpdate, StepRepeat, StepResolve} {
+		for _, kind := range []string{KindDrift, KindNoData, KindDataLoss} {
+			nt := Notice{Alert: huge, Step: step, Kind: kind, Started: huge.WindowStart.Add(-49 * time.Hour), New: names, Resolved: names}
+			for what, blocks := range map[string][]slackapi.Block{"parent": ParentBlocks(nt), "reply": ReplyBlocks(nt)} {
+				if err := slacktest.CheckBlocks(mustJSON(t, blocks)); err != nil {
+					t.Errorf("%s %s %s: %v", step, kind, what, err)
+				}
+			}
+			for what, text := range map[string]string{"parent": ParentText(nt), "reply": ReplyText(nt)} {
+				if n := len([]rune(text)); n == 0 || n > maxFallbackText {
+					t.Errorf("%s %s %s text has %d characters", step, kind, what, n)
+				}
+			}
+		}
+	}
+}
+
+func TestSpan(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0m", 45 * time.Minute: "45m", 3 * time.Hour: "3h", 26*time.Hour + 30*time.Minute: "1d 2h 30m"} {
+		if got := span(d); got != want {
+			t.Errorf("span(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestThreadAndRefresh(t *testing.T) {
+	srv := newServer(t)
+	n, err := New(fast(Options{Token: testToken, Channel: "C0DRIFT", APIURL: srv.URL()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	fire, update, resolve := episode()
+	ts, err := n.Open(ctx, fire)
+	if err != nil || ts == "" || !n.Threaded() {
+		t.Fatalf("Open = %q, %v", ts, err)
+	}
+	for _, nt := range []Notice{update, resolve} {
+		if _, err := n.Reply(ctx, ts, nt); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Refresh(ctx, ts, nt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if replies := srv.Thread(ts); len(replies) != 2 || !strings.Contains(replies[1].Text, "Resolved") {
+		t.Errorf("thread %+v", replies)
+	}
+	cur, updates, ok := srv.Current(ts)
+	if !ok || updates != 2 || !strings.Contains(slacktest.Render(cur.Blocks), "Resolved: drift in car-loan v3") {
+		t.Errorf("parent after the episode (%d updates):\n%s", updates, slacktest.Render(cur.Blocks))
+	}
+
+	hook, err := New(fast(Options{WebhookURL: srv.WebhookURL()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perr *PermanentError
+	if _, err := hook.Reply(ctx, ts, update); !errors.As(err, &perr) || hook.Threaded() {
+		t.Errorf("Reply through an incoming webhook = %v, want a PermanentError", err)
+	}
+}
