@@ -120,6 +120,18 @@ type Detectors struct {
 	PSI PSI `yaml:"psi"`
 	// KS configures the two-sample Kolmogorov–Smirnov test for numeric features.
 	KS KS `yaml:"ks"`
+	// Wasserstein is the other effect size of numeric features: a significant KS test
+	// is drift when D ≥ ks.min or the distribution moved by ≥ wasserstein.min
+	// reference standard deviations.
+	Wasserstein Wasserstein `yaml:"wasserstein"`
+}
+
+// Wasserstein configures the Wasserstein-1 distance over the reference's standard
+// deviation.
+type Wasserstein struct {
+	// Min is the smallest W1/σ that counts as drift. Default 0.08: a 0.1σ mean shift is
+	// drift once a window is large enough to show it, a 0.01σ one never.
+	Min float64 `yaml:"min"`
 }
 
 // PSI configures the population stability index.

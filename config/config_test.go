@@ -87,6 +87,7 @@ func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
 		{"fdr default", s.Detectors.FDR, 0.05},
 		{"psi bins default", s.Detectors.PSI.Bins, 10},
 		{"ks min default", s.Detectors.KS.Min, 0.1},
+		{"wasserstein min default", s.Detectors.Wasserstein.Min, 0.08},
 		{"min rows default", s.Detectors.MinRows, int64(100)},
 		{"token from env", cfg.Alerting.Slack.Token, "xoxb-from-env"},
 		{"secret from file", cfg.Alerting.Webhooks[0].Secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},

@@ -10,14 +10,15 @@ import (
 
 // Defaults, in one place so the README and the code agree.
 const (
-	DefaultGroupID       = "driftmon"
-	DefaultFormat        = "json"
-	DefaultWarmupWindows = 1
-	DefaultFDR           = 0.05
-	DefaultMinRows       = 100
-	DefaultPSIBins       = 10
-	DefaultPSIMin        = 0.1
-	DefaultKSMin         = 0.1
+	DefaultGroupID        = "driftmon"
+	DefaultFormat         = "json"
+	DefaultWarmupWindows  = 1
+	DefaultFDR            = 0.05
+	DefaultMinRows        = 100
+	DefaultPSIBins        = 10
+	DefaultPSIMin         = 0.1
+	DefaultKSMin          = 0.1
+	DefaultWassersteinMin = 0.08
 
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 5 * time.Second
@@ -55,6 +56,9 @@ func (c *Config) setDefaults() {
 		}
 		if d.KS.Min == 0 {
 			d.KS.Min = DefaultKSMin
+		}
+		if d.Wasserstein.Min == 0 {
+			d.Wasserstein.Min = DefaultWassersteinMin
 		}
 	}
 	if c.State.CheckpointRecords == 0 {
@@ -156,6 +160,9 @@ func (c *Config) validate(errs *[]error) {
 		}
 		if d.KS.Min < 0 || d.KS.Min > 1 {
 			bad(p+".detectors.ks.min", "must be between 0 and 1, got %g", d.KS.Min)
+		}
+		if d.Wasserstein.Min < 0 {
+			bad(p+".detectors.wasserstein.min", "must not be negative, got %g", d.Wasserstein.Min)
 		}
 	}
 	if c.State.CheckpointRecords < 0 {

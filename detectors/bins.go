@@ -16,8 +16,14 @@ const PSISmoothing = 0.5
 
 // Labels of the pseudo-bins.
 const (
-	LabelNull     = "(null)"
-	LabelOtherNew = "(other/new)"
+	// LabelNull is the bin of null values (and NaN, for numeric features).
+	LabelNull = "(null)"
+	// LabelOther is the bin of the categorical values that went to a
+	// profile's Other bucket (beyond MaxCategories).
+	LabelOther = "(other)"
+	// LabelRare is the bin into which categories too rare to compare one
+	// by one are pooled.
+	LabelRare = "(rare)"
 )
 
 // Bins is a binned pair of distributions: the bin labels and the (possibly
@@ -117,32 +123,58 @@ func numericCounts(n *sketch.Numeric, edges []float64) []float64 {
 	return out
 }
 
-// CategoricalBins makes one bin per reference category (sorted by value),
-// one "(other/new)" bin for the reference's Other bucket plus the current
-// values of categories the reference has not counted, and a null bin when
-// either side has nulls.
+// CategoricalBins makes one bin per category counted on either side
+// (sorted by value), an "(other)" bin for the profiles' Other buckets and a
+// "(null)" bin. Categories whose expected count on the smaller side is
+// below 5 are pooled into one "(rare)" bin: a long tail of rare categories
+// differs from window to window by chance (each window has categories the
+// other lacks), and compared one by one those differences would dominate
+// both PSI and the chi-square test. A category new in the current window
+// with enough values keeps its own bin (reference count 0).
 func CategoricalBins(ref, cur *sketch.Categorical) Bins {
-	rc := ref.Counts()
+	rc, cc := ref.Counts(), cur.Counts()
+	na := float64(ref.Total())
+	nb := float64(cur.Total())
+	// expected count on the smaller side of a cell holding t values
+	small := 0.0
+	if na+nb > 0 {
+		small = min(na, nb) / (na + nb)
+	}
 	var b Bins
-	var known float64
-	for _, c := range rc {
-		b.Labels = append(b.Labels, c.Value)
-		b.Ref = append(b.Ref, float64(c.Count))
-		k := float64(cur.CountOf(c.Value))
-		b.Cur = append(b.Cur, k)
-		known += k
+	var rare [2]float64
+	add := func(label string, x, y float64) {
+		if x+y == 0 {
+			return
+		}
+		if small*(x+y) < minExpected {
+			rare[0] += x
+			rare[1] += y
+			return
+		}
+		b.Labels = append(b.Labels, label)
+		b.Ref = append(b.Ref, x)
+		b.Cur = append(b.Cur, y)
 	}
-	otherRef := float64(ref.Other())
-	otherCur := float64(cur.Count()) - known
-	if otherRef+otherCur > 0 {
-		b.Labels = append(b.Labels, LabelOtherNew)
-		b.Ref = append(b.Ref, otherRef)
-		b.Cur = append(b.Cur, otherCur)
+	for i, j := 0, 0; i < len(rc) || j < len(cc); {
+		switch {
+		case j == len(cc) || i < len(rc) && rc[i].Value < cc[j].Value:
+			add(rc[i].Value, float64(rc[i].Count), float64(cur.CountOf(rc[i].Value)))
+			i++
+		case i == len(rc) || cc[j].Value < rc[i].Value:
+			add(cc[j].Value, float64(ref.CountOf(cc[j].Value)), float64(cc[j].Count))
+			j++
+		default:
+			add(rc[i].Value, float64(rc[i].Count), float64(cc[j].Count))
+			i++
+			j++
+		}
 	}
-	if ref.Nulls()+cur.Nulls() > 0 {
-		b.Labels = append(b.Labels, LabelNull)
-		b.Ref = append(b.Ref, float64(ref.Nulls()))
-		b.Cur = append(b.Cur, float64(cur.Nulls()))
+	add(LabelOther, float64(ref.Other()), float64(cur.Other()))
+	add(LabelNull, float64(ref.Nulls()), float64(cur.Nulls()))
+	if rare[0]+rare[1] > 0 {
+		b.Labels = append(b.Labels, LabelRare)
+		b.Ref = append(b.Ref, rare[0])
+		b.Cur = append(b.Cur, rare[1])
 	}
 	return b
 }

@@ -11,8 +11,9 @@ import (
 // categories are pooled so the χ² approximation holds (Cochran's rule).
 const minExpected = 5
 
-// categorical fills f for a categorical feature: PSI over one bin per
-// category (primary effect size), tested with a chi-square homogeneity test.
+// categorical fills f for a categorical feature: PSI over the
+// CategoricalBins (one per category, rare ones pooled; primary effect
+// size), tested with a chi-square homogeneity test.
 func categorical(f *Finding, ref, cur *sketch.Categorical, opts Options) {
 	f.Detector = DetectorPSI
 	f.Threshold = opts.MinPSI

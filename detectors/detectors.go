@@ -10,7 +10,13 @@
 // the second stops trivial but "significant" shifts in huge ones. Features
 // with fewer than MinRows non-null values on either side get no verdict.
 //
-// Everything here is a pure function of the two profiles; it imports only
+// EvaluateQuality runs the data-quality checks (null, NaN/Inf and
+// type-error rates, values out of range, new categories, distinct counts,
+// rows per window and freshness), decided the same way: a test that
+// survives Benjamini–Hochberg and a minimum effect.
+//
+// Everything here is a pure function of the two profiles (and, for volume
+// and freshness, of inputs a profile does not hold); it imports only
 // sketch.
 package detectors
 
@@ -30,12 +36,22 @@ const (
 	DefaultFDR = 0.05
 	// DefaultMinRows is the smallest number of non-null values on each side
 	// for a verdict. At 100 rows the KS test already has power ≥ 0.9 against
-	// D = 0.25, and D ≥ 0.1 (MinKS) cannot be estimated more finely anyway.
+	// D = 0.25.
 	DefaultMinRows = 100
 	// DefaultMinPSI is the conventional "moderate shift" PSI cut.
 	DefaultMinPSI = 0.1
 	// DefaultMinKS means at least 10% of the mass moved across some value.
 	DefaultMinKS = 0.1
+	// DefaultMinWasserstein is the other way a numeric feature's effect is
+	// large enough: its distribution moved by at least 0.08 reference standard
+	// deviations (Wasserstein-1 / σ_ref). A 0.1σ mean shift (D ≈ 0.04, far
+	// below MinKS) is then drift once a window is large enough to show it
+	// (n = m = 1e5), while a 0.01σ one, "significant" at n = m = 1e6, is not.
+	// Lowering MinKS to 0.03 instead would also pass the 0.1σ shift, but it
+	// flags a stable car-loan feature (driver_tenure, D 0.032, W 0.044)
+	// against a 10,000-row warm-up reference; measured in
+	// TestShiftAtScale and the car-loan tests.
+	DefaultMinWasserstein = 0.08
 )
 
 // Options tunes Evaluate. Zero fields mean defaults; a negative MinPSI or
@@ -52,6 +68,20 @@ type Options struct {
 	MinPSI float64
 	// MinKS is the effect-size minimum (KS D) of numeric features (default 0.1).
 	MinKS float64
+	// MinWasserstein is the alternative effect-size minimum of numeric
+	// features, in reference standard deviations (default 0.08): a numeric
+	// feature's effect is large enough when D ≥ MinKS or W1/σ ≥ this.
+	MinWasserstein float64
+	// KSSketchError subtracts the sketches' own CDF error from the KS
+	// statistic before the p-value and the effect-size gate:
+	// D = max(0, D − ε_ref − ε_cur), where ε is sketch.Numeric.CDFError
+	// (0 for exact value counts, max centroid weight / 2n for a digest,
+	// about 0.004 per side at the default compression). It makes the test
+	// conservative where sketch error rivals sampling error: windows of
+	// ≥ 1e7 values, or a MinKS below 0.01. The price is power: a feature
+	// whose D is within ε of MinKS no longer passes the gate. The amount
+	// is in Finding.Scores["ks_sketch_error"].
+	KSSketchError bool
 }
 
 func (o Options) withDefaults() Options {
@@ -66,6 +96,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinPSI == 0 || math.IsNaN(o.MinPSI) {
 		o.MinPSI = DefaultMinPSI
+	}
+	if o.MinWasserstein == 0 || math.IsNaN(o.MinWasserstein) {
+		o.MinWasserstein = DefaultMinWasserstein
 	}
 	if o.MinKS == 0 || math.IsNaN(o.MinKS) {
 		o.MinKS = DefaultMinKS
@@ -91,6 +124,9 @@ const (
 	DetectorWasserstein = "wasserstein"
 	DetectorJS          = "jensen_shannon"
 	DetectorHellinger   = "hellinger"
+	// ScoreKSSketchError is the CDF error bound subtracted from KS D when
+	// Options.KSSketchError is set.
+	ScoreKSSketchError = "ks_sketch_error"
 )
 
 // Finding is the comparison of one feature between the reference and the
@@ -122,7 +158,8 @@ type Finding struct {
 	RefRows, CurRows int64
 	// Scores holds every score computed: "ks", "psi", "chi2",
 	// "wasserstein" (W1 / reference std), "jensen_shannon" (base 2, in
-	// [0,1]), "hellinger" (in [0,1]).
+	// [0,1]), "hellinger" (in [0,1]), and "ks_sketch_error" when
+	// Options.KSSketchError is set.
 	Scores map[string]float64
 	// Note says why a finding is insufficient_data.
 	Note string
@@ -130,14 +167,16 @@ type Finding struct {
 	Explanation Explanation
 }
 
-// Explanation says how the distribution moved.
+// Explanation says how the distribution moved. Every finding whose feature
+// has values on both sides carries one, insufficient_data included.
 type Explanation struct {
 	// Quantiles and means of the finite values (numeric features only).
 	RefP5, RefP50, RefP95, CurP5, CurP50, CurP95, RefMean, CurMean float64
 	// RefNullRate and CurNullRate are the shares of null (and, for
 	// numeric features, NaN) values among all values.
 	RefNullRate, CurNullRate float64
-	// Top lists the (up to 3) bins or categories contributing most to PSI.
+	// Top lists the (up to 3) bins or categories contributing most to PSI,
+	// with their shares on each side.
 	Top []BinShift
 }
 
@@ -203,10 +242,21 @@ func decide(fs []Finding, opts Options) {
 		f := &fs[i]
 		f.AdjustedP = adj[k]
 		f.Verdict = Stable
-		if f.AdjustedP <= opts.FDR && f.Score >= f.Threshold {
+		if f.AdjustedP <= opts.FDR && largeEnough(f, opts) {
 			f.Verdict = Drift
 		}
 	}
+}
+
+// largeEnough is the effect-size half of the decision: the primary score reaches its
+// minimum, or, for a numeric feature, the distribution moved by at least
+// MinWasserstein reference standard deviations.
+func largeEnough(f *Finding, opts Options) bool {
+	if f.Score >= f.Threshold {
+		return true
+	}
+	w, ok := f.Scores[DetectorWasserstein]
+	return f.Kind == "numeric" && ok && opts.MinWasserstein > 0 && w >= opts.MinWasserstein
 }
 
 // BenjaminiHochberg returns the Benjamini–Hochberg adjusted p-values of ps

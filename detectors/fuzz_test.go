@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -19,8 +20,9 @@ func framed(payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// FuzzEvaluate: any profile that decodes can be evaluated against itself
-// and a normal one without panics, and p-values stay in [0, 1]. Inputs are
+// FuzzEvaluate: any profile that decodes can be evaluated (drift and data
+// quality) against itself and a normal one without panics, p-values stay
+// in [0, 1] and scores are never NaN. Inputs are
 // profile payloads (the encoding without its 9-byte header).
 func FuzzEvaluate(f *testing.F) {
 	r := rand.New(rand.NewPCG(1, 1))
@@ -53,6 +55,16 @@ func FuzzEvaluate(f *testing.F) {
 					t.Fatalf("%s: NaN score %v PSI %v", fd.Feature, fd.Score, fd.PSI)
 				}
 				_ = fd.Summary()
+			}
+			opts := QualityOptions{MinRows: 1, ExpectedRows: 100, Now: time.Unix(1e9, 0)}
+			for _, q := range EvaluateQuality(pair[0], pair[1], opts) {
+				if !(q.PValue >= 0 && q.PValue <= 1) || !(q.AdjustedP >= 0 && q.AdjustedP <= 1) {
+					t.Fatalf("%s %s: p-value %v adjusted %v", q.Feature, q.Check, q.PValue, q.AdjustedP)
+				}
+				if math.IsNaN(q.Score) || math.IsNaN(q.Ref) || math.IsNaN(q.Cur) {
+					t.Fatalf("%s %s: NaN in %+v", q.Feature, q.Check, q)
+				}
+				_ = q.Summary()
 			}
 		}
 	})

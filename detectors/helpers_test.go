@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -14,10 +15,13 @@ import (
 )
 
 // column is one generated feature column: numeric values or categories.
+// A category "\x00null" is a null; valid, when set, marks the numeric
+// values that are not null.
 type column struct {
-	name string
-	num  []float64
-	cat  []string
+	name  string
+	num   []float64
+	valid []bool
+	cat   []string
 }
 
 // profileOf builds a profile from columns through Arrow records, the way
@@ -59,7 +63,11 @@ func profileOf(t testing.TB, cols []column, opts sketch.Options, batch int) *ske
 				}
 				continue
 			}
-			b.Field(i).(*array.Float64Builder).AppendValues(c.num[lo:hi], nil)
+			var valid []bool
+			if c.valid != nil {
+				valid = c.valid[lo:hi]
+			}
+			b.Field(i).(*array.Float64Builder).AppendValues(c.num[lo:hi], valid)
 		}
 		rec := b.NewRecord()
 		p.Update(rec, nil)
@@ -76,9 +84,17 @@ func numProfile(t testing.TB, vals []float64) *sketch.Profile {
 
 // exactKS is the two-sample KS statistic on raw samples.
 func exactKS(a, b []float64) float64 {
-	a, b = slices.Clone(a), slices.Clone(b)
+	return exactKSSorted(sorted(a), sorted(b))
+}
+
+func sorted(a []float64) []float64 {
+	a = slices.Clone(a)
 	slices.Sort(a)
-	slices.Sort(b)
+	return a
+}
+
+// exactKSSorted is exactKS of two ascending samples.
+func exactKSSorted(a, b []float64) float64 {
 	n, m := float64(len(a)), float64(len(b))
 	var i, j int
 	var d float64
@@ -98,8 +114,11 @@ func exactKS(a, b []float64) float64 {
 // exactPSI is PSI on raw samples with bins at the exact reference deciles
 // (type-1 quantiles, right-closed bins) and the same smoothing as PSI.
 func exactPSI(ref, cur []float64, nbins int) float64 {
-	s := slices.Clone(ref)
-	slices.Sort(s)
+	return exactPSISorted(sorted(ref), cur, nbins)
+}
+
+// exactPSISorted is exactPSI with the reference sample sorted.
+func exactPSISorted(s, cur []float64, nbins int) float64 {
 	var edges []float64
 	for i := 1; i < nbins; i++ {
 		k := int(math.Ceil(float64(i)/float64(nbins)*float64(len(s)))) - 1
@@ -114,7 +133,7 @@ func exactPSI(ref, cur []float64, nbins int) float64 {
 		}
 		return out
 	}
-	b := Bins{Labels: make([]string, len(edges)+1), Ref: count(ref), Cur: count(cur)}
+	b := Bins{Labels: make([]string, len(edges)+1), Ref: count(s), Cur: count(cur)}
 	psi, _ := b.PSI()
 	return psi
 }
@@ -160,4 +179,74 @@ func cats(r *rand.Rand, n int, weights []float64) []string {
 		out[i] = names[k]
 	}
 	return out
+}
+
+// roundedLognormals are integers round(100·e^X), X ~ N(mu, 1): an integer
+// feature with thousands of distinct values and many ties, which the
+// sketch keeps in a digest.
+func roundedLognormals(r *rand.Rand, n int, mu float64) []float64 {
+	out := lognormals(r, n, mu, 1)
+	for i, v := range out {
+		out[i] = math.Round(100 * v)
+	}
+	return out
+}
+
+// roundedNormals are integers round(10 + 3X), X ~ N(mu, 1): about 25
+// distinct values, kept as exact counts.
+func roundedNormals(r *rand.Rand, n int, mu float64) []float64 {
+	out := normals(r, n, 10+3*mu, 3)
+	for i, v := range out {
+		out[i] = math.Round(v)
+	}
+	return out
+}
+
+// zipf draws n categories "v0", "v1", … with P(vk) ∝ 1/(k+1)^s over k
+// categories: a long tail, so new categories turn up in every window.
+func zipf(r *rand.Rand, n, k int, s float64) []string {
+	names := make([]string, k)
+	cdf := make([]float64, k)
+	var total float64
+	for i := range names {
+		names[i] = "v" + strconv.Itoa(i)
+		total += math.Pow(float64(i+1), -s)
+		cdf[i] = total
+	}
+	out := make([]string, n)
+	for i := range out {
+		j, _ := slices.BinarySearch(cdf, r.Float64()*total)
+		out[i] = names[min(j, k-1)]
+	}
+	return out
+}
+
+// withNulls turns a share of c's values into nulls (NaN payloads are left
+// alone for numeric columns; categories become "\x00null").
+func withNulls(r *rand.Rand, c column, share float64) column {
+	if c.cat != nil {
+		c.cat = slices.Clone(c.cat)
+		for i := range c.cat {
+			if r.Float64() < share {
+				c.cat[i] = "\x00null"
+			}
+		}
+		return c
+	}
+	c.valid = make([]bool, len(c.num))
+	for i := range c.valid {
+		c.valid[i] = r.Float64() >= share
+	}
+	return c
+}
+
+// withNaNs replaces a share of c's numeric values by NaN.
+func withNaNs(r *rand.Rand, c column, share float64) column {
+	c.num = slices.Clone(c.num)
+	for i := range c.num {
+		if r.Float64() < share {
+			c.num[i] = math.NaN()
+		}
+	}
+	return c
 }

@@ -15,7 +15,12 @@ func numeric(f *Finding, ref, cur *sketch.Numeric, opts Options) {
 	f.RefRows, f.CurRows = ref.Count(), cur.Count()
 	f.Explanation.RefNullRate = rate(ref.Nulls()+ref.NaNs(), ref.Total())
 	f.Explanation.CurNullRate = rate(cur.Nulls()+cur.NaNs(), cur.Total())
+	var bins Bins
+	var psi float64
 	if ref.Count() > 0 && cur.Count() > 0 {
+		bins = NumericBins(ref, cur, opts.PSIBins)
+		psi, f.Explanation.Top = bins.PSI()
+		f.PSI = psi
 		e := &f.Explanation
 		e.RefP5, e.RefP50, e.RefP95 = ref.Quantile(0.05), ref.Quantile(0.5), ref.Quantile(0.95)
 		e.CurP5, e.CurP50, e.CurP95 = cur.Quantile(0.05), cur.Quantile(0.5), cur.Quantile(0.95)
@@ -28,21 +33,21 @@ func numeric(f *Finding, ref, cur *sketch.Numeric, opts Options) {
 	}
 	c := evalCurves(ref, cur)
 	d := c.ks()
-	f.Score = d
-	f.PValue = KSPValue(d, ref.Count(), cur.Count())
-
-	bins := NumericBins(ref, cur, opts.PSIBins)
-	psi, top := bins.PSI()
-	f.PSI = psi
-	f.PSIThreshold = PSIThreshold(len(bins.Ref), bins.refTotal(), bins.curTotal(), opts.FDR)
-	f.Explanation.Top = top
 	f.Scores = map[string]float64{
-		DetectorKS:          d,
 		DetectorPSI:         psi,
 		DetectorWasserstein: c.wasserstein(ref, cur),
 		DetectorJS:          bins.JensenShannon(),
 		DetectorHellinger:   bins.Hellinger(),
 	}
+	if opts.KSSketchError {
+		eps := ref.CDFError() + cur.CDFError()
+		f.Scores[ScoreKSSketchError] = eps
+		d = max(0, d-eps)
+	}
+	f.Scores[DetectorKS] = d
+	f.Score = d
+	f.PValue = KSPValue(d, ref.Count(), cur.Count())
+	f.PSIThreshold = PSIThreshold(len(bins.Ref), bins.refTotal(), bins.curTotal(), opts.FDR)
 }
 
 func rate(k, n int64) float64 {

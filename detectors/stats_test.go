@@ -2,8 +2,11 @@ package detectors
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/driftmon/driftmon/sketch"
 )
 
 func TestKolmogorovQ(t *testing.T) {
@@ -120,23 +123,76 @@ func TestCompact(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	tests := []struct {
+		name string
 		f    Finding
 		want string
 	}{
-		{Finding{Kind: "numeric", Score: 0.43, PSI: 0.61, Verdict: Drift, Explanation: Explanation{RefP50: 29600, CurP50: 47100}},
-			"p50 29.6k → 47.1k, KS 0.43, PSI 0.61"},
-		{Finding{Kind: "categorical", PSI: 0.61, Verdict: Drift, Explanation: Explanation{Top: []BinShift{{Label: "60K+ €", RefShare: 0.1, CurShare: 0.01}}}},
-			"'60K+ €' 10.0% → 1.0%, PSI 0.61"},
-		{Finding{Kind: "numeric", Score: 0.05, Verdict: Stable, Explanation: Explanation{RefP50: 1, CurP50: 1, RefMean: 1, CurMean: 1.1, RefNullRate: 0, CurNullRate: 0.2}},
-			"mean 1 → 1.1, KS 0.05, nulls 0.0% → 20.0%"},
+		{"numeric shift", Finding{Kind: "numeric", Score: 0.43, PSI: 1.84, Verdict: Drift, Explanation: Explanation{
+			RefP5: 8000, RefP50: 21900, RefP95: 60000, RefMean: 29600,
+			CurP5: 20000, CurP50: 43800, CurP95: 75000, CurMean: 47100}},
+			"p50 21.9k → 43.8k, mean 29.6k → 47.1k (PSI 1.84)"},
+		{"numeric spread", Finding{Kind: "numeric", Score: 0.2, PSI: 0.3, Verdict: Drift, Explanation: Explanation{
+			RefP5: -1.64, RefP50: 0, RefP95: 1.64, CurP5: -3.3, CurP50: 0, CurP95: 3.3}},
+			"p50 0 → 0, mean 0 → 0, p5/p95 -1.64/1.64 → -3.3/3.3 (PSI 0.30)"},
+		{"numeric nulls", Finding{Kind: "numeric", Score: 0.05, PSI: 0.004, Verdict: Stable, Explanation: Explanation{
+			RefP50: 1, CurP50: 1, RefMean: 1, CurMean: 1.1, RefNullRate: 0, CurNullRate: 0.2}},
+			"p50 1 → 1, mean 1 → 1.1, nulls 0.0% → 20.0% (PSI 0.004)"},
+		{"categorical, two categories", Finding{Kind: "categorical", Score: 0.61, PSI: 0.61, Verdict: Drift, Explanation: Explanation{Top: []BinShift{
+			{Label: "60K+ €", RefShare: 0.101, CurShare: 0.01, Contribution: 0.21},
+			{Label: "20K - 40K €", RefShare: 0.25, CurShare: 0.312, Contribution: 0.03},
+			{Label: "40K - 60K €", RefShare: 0.3, CurShare: 0.3, Contribution: 0}}}},
+			"'60K+ €' 10.1% → 1.0%, '20K - 40K €' 25.0% → 31.2%"},
+		{"categorical, one dominant", Finding{Kind: "categorical", PSI: 0.61, Verdict: Drift, Explanation: Explanation{Top: []BinShift{
+			{Label: "60K+ €", RefShare: 0.1, CurShare: 0.01, Contribution: 0.21},
+			{Label: "x", RefShare: 0.2, CurShare: 0.21, Contribution: 0.0005}}}},
+			"'60K+ €' 10.0% → 1.0%"},
+		{"categorical nulls", Finding{Kind: "categorical", PSI: 0.3, Verdict: Drift, Explanation: Explanation{
+			RefNullRate: 0.01, CurNullRate: 0.2, Top: []BinShift{{Label: LabelNull, RefShare: 0.01, CurShare: 0.2, Contribution: 0.5}}}},
+			"(null) 1.0% → 20.0%"},
 	}
 	for _, tt := range tests {
 		if got := tt.f.Summary(); got != tt.want {
-			t.Errorf("Summary() = %q, want %q", got, tt.want)
+			t.Errorf("%s: Summary() = %q, want %q", tt.name, got, tt.want)
+		}
+		if s := tt.f.Summary(); strings.Contains(s, "KS") || tt.f.Kind == "categorical" && strings.Contains(s, "PSI") {
+			t.Errorf("%s: Summary() %q repeats the primary score", tt.name, s)
 		}
 	}
 	f := Finding{Verdict: InsufficientData, Note: "42 reference and 7 current values, need 100 each"}
 	if !strings.HasPrefix(f.Summary(), "insufficient data") {
 		t.Errorf("Summary() = %q", f.Summary())
+	}
+}
+
+// TestCategoricalBins: the bins are the union of both sides' categories;
+// a new category with enough values keeps its own bin (reference count 0),
+// rare categories on either side are pooled into "(rare)", and the Other
+// buckets and nulls get their own bins.
+func TestCategoricalBins(t *testing.T) {
+	var ref, cur []string
+	add := func(dst *[]string, v string, k int) {
+		for i := 0; i < k; i++ {
+			*dst = append(*dst, v)
+		}
+	}
+	add(&ref, "a", 500)
+	add(&ref, "b", 300)
+	add(&ref, "r1", 2) // rare, reference only
+	add(&ref, "\x00null", 50)
+	add(&cur, "a", 400)
+	add(&cur, "b", 300)
+	add(&cur, "new", 100) // new, common enough for its own bin
+	add(&cur, "r2", 3)    // rare, current only
+	add(&cur, "\x00null", 40)
+	rp := profileOf(t, []column{{name: "c", cat: ref}}, sketch.Options{}, 0)
+	cp := profileOf(t, []column{{name: "c", cat: cur}}, sketch.Options{}, 0)
+	b := CategoricalBins(rp.Features[0].Cat, cp.Features[0].Cat)
+	want := Bins{
+		Labels: []string{"a", "b", "new", LabelNull, LabelRare},
+		Ref:    []float64{500, 300, 0, 50, 2},
+		Cur:    []float64{400, 300, 100, 40, 3},
+	}
+	if !slices.Equal(b.Labels, want.Labels) || !slices.Equal(b.Ref, want.Ref) || !slices.Equal(b.Cur, want.Cur) {
+		t.Errorf("bins %+v, want %+v", b, want)
 	}
 }

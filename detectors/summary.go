@@ -7,9 +7,18 @@ import (
 	"strings"
 )
 
-// Summary returns one line a person can act on, e.g.
-// "p50 29.6k → 47.1k, KS 0.43" for a numeric feature or
-// "'60K+ €' 10.0% → 1.0%, PSI 0.61" for a categorical one.
+// Summary returns one line a person can act on, saying how the feature
+// moved without repeating the primary score (alerts print Detector, Score
+// and p-value next to it), e.g.
+//
+//	p50 21.9k → 43.8k, mean 29.6k → 47.1k (PSI 1.84)
+//	'60K+ €' 10.1% → 1.0%, '20K - 40K €' 25.0% → 31.2%
+//
+// Numeric features give the median and mean, the p5/p95 range when its
+// width changed by 20% or more, and PSI in parentheses; categorical ones
+// the one or two categories that contribute most to PSI (the second only
+// when it contributes at least a tenth of the first). Both add the null
+// rate when it changed by a percentage point or more.
 func (f Finding) Summary() string {
 	if f.Verdict == InsufficientData {
 		if f.Note != "" {
@@ -18,32 +27,36 @@ func (f Finding) Summary() string {
 		return "insufficient data"
 	}
 	e := f.Explanation
-	var b strings.Builder
+	var parts []string
+	nullShown := false
 	if f.Kind == "categorical" {
-		if len(e.Top) > 0 {
-			t := e.Top[0]
-			fmt.Fprintf(&b, "%s %s → %s, ", quoteLabel(t.Label), Percent(t.RefShare), Percent(t.CurShare))
+		for i, t := range e.Top {
+			if i == 2 || i == 1 && t.Contribution < e.Top[0].Contribution/10 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %s → %s", quoteLabel(t.Label), Percent(t.RefShare), Percent(t.CurShare)))
+			nullShown = nullShown || t.Label == LabelNull
 		}
-		fmt.Fprintf(&b, "PSI %s", Score(f.PSI))
 	} else {
-		if e.RefP50 != e.CurP50 || e.RefMean == e.CurMean {
-			fmt.Fprintf(&b, "p50 %s → %s, ", Compact(e.RefP50), Compact(e.CurP50))
-		} else {
-			fmt.Fprintf(&b, "mean %s → %s, ", Compact(e.RefMean), Compact(e.CurMean))
-		}
-		fmt.Fprintf(&b, "KS %s", Score(f.Score))
-		if f.PSI >= 0.1 {
-			fmt.Fprintf(&b, ", PSI %s", Score(f.PSI))
+		parts = append(parts,
+			fmt.Sprintf("p50 %s → %s", Compact(e.RefP50), Compact(e.CurP50)),
+			fmt.Sprintf("mean %s → %s", Compact(e.RefMean), Compact(e.CurMean)))
+		if w0, w1 := e.RefP95-e.RefP5, e.CurP95-e.CurP5; w0 > 0 && math.Abs(w1/w0-1) >= 0.2 {
+			parts = append(parts, fmt.Sprintf("p5/p95 %s/%s → %s/%s", Compact(e.RefP5), Compact(e.RefP95), Compact(e.CurP5), Compact(e.CurP95)))
 		}
 	}
-	if math.Abs(e.CurNullRate-e.RefNullRate) >= 0.01 {
-		fmt.Fprintf(&b, ", nulls %s → %s", Percent(e.RefNullRate), Percent(e.CurNullRate))
+	if !nullShown && math.Abs(e.CurNullRate-e.RefNullRate) >= 0.01 {
+		parts = append(parts, fmt.Sprintf("nulls %s → %s", Percent(e.RefNullRate), Percent(e.CurNullRate)))
 	}
-	return b.String()
+	s := strings.Join(parts, ", ")
+	if f.Kind != "categorical" {
+		s += " (PSI " + Score(f.PSI) + ")"
+	}
+	return s
 }
 
 func quoteLabel(l string) string {
-	if l == LabelNull || l == LabelOtherNew {
+	if l == LabelNull || l == LabelOther || l == LabelRare {
 		return l
 	}
 	return "'" + l + "'"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
@@ -293,5 +294,73 @@ func decodeHostile(t *testing.T, data []byte) {
 	c := p.Clone()
 	if err := c.Merge(&q); err != nil {
 		t.Fatalf("merge: %v", err)
+	}
+}
+
+// TestEncodedSize measures the bytes one feature adds to an encoded profile
+// (bench/README.md quotes them) and bounds them: a numeric feature with
+// exact counts costs its distinct values, a digest at most its ~2×
+// compression centroids of 16 bytes whatever the row count, a categorical
+// feature its category strings plus a HyperLogLog that is sparse (small)
+// for a few thousand distinct values and dense (16 KiB at precision 14)
+// beyond.
+func TestEncodedSize(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	num := func(n int, f func() float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = f()
+		}
+		return out
+	}
+	cat := func(n, k int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("category-%d", r.IntN(k))
+		}
+		return out
+	}
+	empty, err := NewProfile(nil, Options{}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		num  []float64
+		cat  []string
+		max  int
+	}{
+		{"numeric exact, 6 values, 1e4 rows", num(1e4, func() float64 { return float64(r.IntN(6)) }), nil, 150},
+		{"numeric exact, 256 values, 1e4 rows", num(1e4, func() float64 { return float64(r.IntN(256)) }), nil, 256*11 + 100},
+		{"numeric digest, normal, 1e4 rows", num(1e4, r.NormFloat64), nil, 2*200*16 + 100},
+		{"numeric digest, normal, 1e5 rows", num(1e5, r.NormFloat64), nil, 2*200*16 + 100},
+		{"categorical, 20 categories, 1e4 rows", nil, cat(1e4, 20), 600},
+		{"categorical, 1000 categories, 1e5 rows", nil, cat(1e5, 1000), 1000*16 + 8000},
+		{"categorical, 1e5 categories (overflow), 1e5 rows", nil, cat(1e5, 1e5), 1000*16 + 16500},
+	}
+	t.Log("| feature | bytes |")
+	for _, tt := range tests {
+		kind := KindNumeric
+		if tt.cat != nil {
+			kind = KindCategorical
+		}
+		p := NewProfile([]Field{{Name: "x", Kind: kind}}, Options{})
+		var rec arrow.Record
+		if tt.cat != nil {
+			rec = record(t, memory.DefaultAllocator, "x", arrow.BinaryTypes.String, func(b *array.StringBuilder) { b.AppendValues(tt.cat, nil) })
+		} else {
+			rec = floatRecord(t, memory.DefaultAllocator, tt.num, nil)
+		}
+		p.Update(rec, nil)
+		rec.Release()
+		data, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := len(data) - len(empty)
+		t.Logf("| %s | %d |", tt.name, size)
+		if size > tt.max {
+			t.Errorf("%s: %d bytes, want at most %d", tt.name, size, tt.max)
+		}
 	}
 }

@@ -232,6 +232,30 @@ func (n *Numeric) Centroids() []tdigest.Centroid {
 	return slices.Clone(n.centroids())
 }
 
+// CDFError returns a bound on how far CDF and CDFBelow can be from the
+// share of the values actually seen, as a share: 0 in exact mode, where
+// they are exact; in digest mode the largest weight of a centroid that is
+// interpolated (not a point mass) divided by 2·Count.
+//
+// The digest mode bound is a heuristic, not a guarantee: it is the error at
+// a centroid's mean when its values fall evenly on both sides of it, and
+// the t-digest gives no hard bound. In practice it is loose: at the default
+// compression it is about π/(4·Compression) ≈ 0.004 per sketch, while the
+// measured error of KS between two sketches of 1e4–1e6 values is
+// 0.0001–0.002 (bench/README.md).
+func (n *Numeric) CDFError() float64 {
+	if n.exact != nil || n.count == 0 {
+		return 0
+	}
+	var w float64
+	for _, c := range n.centroids() {
+		if c.Weight > 1 && c.Mean > n.min && c.Mean < n.max {
+			w = max(w, c.Weight)
+		}
+	}
+	return w / (2 * float64(n.count))
+}
+
 // Points returns the sorted distinct points at which the CDF changes shape:
 // the exact values in exact mode, else the centroid means plus min and max.
 // The KS detector evaluates both profiles' CDFs at the points of both.

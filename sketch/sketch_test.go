@@ -113,6 +113,56 @@ func TestNumericDigest(t *testing.T) {
 	}
 }
 
+// TestCDFError: the CDF error bound is 0 for exact counts and, for a
+// digest, about π/(4·compression) (half the largest interior centroid's
+// share), and it covers the actual error of CDF at every value.
+func TestCDFError(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	if e := newNumeric(Options{}.withDefaults()).CDFError(); e != 0 {
+		t.Errorf("empty: %v", e)
+	}
+	small := make([]float64, 5000)
+	for i := range small {
+		small[i] = float64(r.IntN(6))
+	}
+	big := make([]float64, 50000)
+	for i := range big {
+		big[i] = r.NormFloat64()
+	}
+	for _, c := range []struct {
+		name        string
+		vals        []float64
+		compression float64
+		lo, hi      float64
+	}{
+		{"exact", small, 200, 0, 0},
+		{"digest δ=100", big, 100, 0.5 * math.Pi / 400, 1.5 * math.Pi / 400},
+		{"digest δ=200", big, 200, 0.5 * math.Pi / 800, 1.5 * math.Pi / 800},
+		{"digest δ=500", big, 500, 0.5 * math.Pi / 2000, 1.5 * math.Pi / 2000},
+	} {
+		p := NewProfile([]Field{{Name: "x", Kind: KindNumeric}}, Options{Compression: c.compression})
+		rec := floatRecord(t, memory.DefaultAllocator, c.vals, nil)
+		p.Update(rec, nil)
+		rec.Release()
+		n := p.Features[0].Num
+		eps := n.CDFError()
+		if eps < c.lo || eps > c.hi {
+			t.Errorf("%s: CDFError %.5f, want in [%.5f, %.5f]", c.name, eps, c.lo, c.hi)
+		}
+		s := slices.Clone(c.vals)
+		slices.Sort(s)
+		var worst float64
+		for i := 0; i < len(s); i += 7 {
+			j, _ := slices.BinarySearch(s, math.Nextafter(s[i], math.Inf(1)))
+			worst = max(worst, math.Abs(n.CDF(s[i])-float64(j)/float64(len(s))))
+		}
+		t.Logf("%s: bound %.5f, largest CDF error %.5f", c.name, eps, worst)
+		if worst > eps+1e-12 {
+			t.Errorf("%s: CDF error %.5f exceeds the bound %.5f", c.name, worst, eps)
+		}
+	}
+}
+
 // TestUpdateTypes feeds every supported Arrow type through both kinds.
 func TestUpdateTypes(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())

@@ -40,6 +40,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fdr := fs.Float64("fdr", 0, "override: false discovery rate of the Benjamini–Hochberg correction (default 0.05)")
 	minRows := fs.Int64("min-rows", 0, "override: fewest values for a verdict (default 100)")
 	ksMin := fs.Float64("ks-min", 0, "override: smallest KS D that counts as drift (default 0.1)")
+	wMin := fs.Float64("wasserstein-min", 0, "override: smallest move in reference standard deviations that counts as drift, numeric (default 0.08)")
 	psiMin := fs.Float64("psi-min", 0, "override: smallest PSI that counts as drift, categorical (default 0.1)")
 	psiBins := fs.Int("psi-bins", 0, "override: PSI bins (default 10)")
 	if err := parse(fs, args); err != nil {
@@ -72,6 +73,8 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageErr("--min-rows must be at least 2, got %d", *minRows)
 	case set["ks-min"] && !(*ksMin > 0 && *ksMin <= 1):
 		return usageErr("--ks-min must be in (0, 1], got %g", *ksMin)
+	case set["wasserstein-min"] && !(*wMin > 0):
+		return usageErr("--wasserstein-min must be positive, got %g", *wMin)
 	case set["psi-min"] && !(*psiMin > 0):
 		return usageErr("--psi-min must be positive, got %g", *psiMin)
 	case set["psi-bins"] && (*psiBins < 2 || *psiBins > 100):
@@ -90,6 +93,9 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		if set["ks-min"] {
 			d.KS.Min = *ksMin
+		}
+		if set["wasserstein-min"] {
+			d.Wasserstein.Min = *wMin
 		}
 		if set["psi-min"] {
 			d.PSI.Min = *psiMin

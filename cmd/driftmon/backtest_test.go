@@ -163,10 +163,10 @@ func TestBacktestInferredParquetJSONL(t *testing.T) {
 }
 
 func TestBacktestCSVFormatAndTunedThresholds(t *testing.T) {
-	// A KS minimum of 0.5 keeps only car_value's shift (D ≈ 0.43 falls below it too) and
-	// leaves the categorical PSI gate alone.
+	// Effect minima of D 0.5 and 5σ silence every numeric shift (car_value's D ≈ 0.43,
+	// W ≈ 0.9σ) and leave the categorical PSI gate alone.
 	out, _ := runOK(t, "backtest", "--reference", carLoanDir+"reference.parquet", "--input", carLoanDir+"monitoring.parquet",
-		"--window-rows", "25000", "--exclude", "timestamp", "--format", "csv", "--ks-min", "0.5")
+		"--window-rows", "25000", "--exclude", "timestamp", "--format", "csv", "--ks-min", "0.5", "--wasserstein-min", "5")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 1+2*10 {
 		t.Fatalf("%d lines, want a header and 10 features × 2 windows:\n%s", len(lines), out)

@@ -222,6 +222,9 @@ func streamOf(fields []sketch.Field, opts InferOptions) *config.Stream {
 	if d.KS.Min == 0 {
 		d.KS.Min = config.DefaultKSMin
 	}
+	if d.Wasserstein.Min == 0 {
+		d.Wasserstein.Min = config.DefaultWassersteinMin
+	}
 	return sc
 }
 
