@@ -156,6 +156,23 @@ type Alerting struct {
 	Slack *Slack `yaml:"slack"`
 	// Webhooks are retraining endpoints called when a model drifts.
 	Webhooks []Webhook `yaml:"webhooks"`
+	// Policy says when drift becomes an alert, repeats and resolves.
+	Policy Policy `yaml:"policy"`
+}
+
+// Policy turns per-window verdicts into alerts: one alert per model and window, not one
+// per feature.
+type Policy struct {
+	// FireAfter is how many consecutive drifting windows fire an alert. Default 1.
+	FireAfter int `yaml:"fire_after"`
+	// ResolveAfter is how many consecutive clean windows resolve it. Default 2.
+	ResolveAfter int `yaml:"resolve_after"`
+	// RepeatEvery re-sends a still-firing, unchanged alert after this much window time.
+	// Default 0: never; follow-ups are sent only when the set of features changes.
+	RepeatEvery time.Duration `yaml:"repeat_every"`
+	// CriticalPSI is the PSI from which a drifted feature makes the alert critical
+	// rather than a warning. Default 0.25.
+	CriticalPSI float64 `yaml:"critical_psi"`
 }
 
 // Slack is either a bot token with a channel, or an incoming-webhook URL.
@@ -189,4 +206,32 @@ type Webhook struct {
 	// MinFeatures is how many features must drift in one window to call the webhook.
 	// Default 1.
 	MinFeatures int `yaml:"min_features"`
+	// KeyFeatures call the webhook when any of them drifts, however many others do.
+	KeyFeatures []string `yaml:"key_features"`
+	// ForWindows is how many consecutive windows the condition must hold. Default 1.
+	ForWindows int `yaml:"for_windows"`
+	// Cooldown is the least window time between two calls for one model. Default 0.
+	Cooldown time.Duration `yaml:"cooldown"`
+	// Format shapes the request for the receiver: json (default, the generic payload),
+	// airflow (POST .../dags/{dag_id}/dagRuns), github (repository_dispatch), argo
+	// (Argo Events webhook), jenkins (buildWithParameters, form-encoded) or template.
+	Format string `yaml:"format"`
+	// EventType is GitHub's event_type. Default "driftmon.retrain".
+	EventType string `yaml:"event_type"`
+	// Template is the Go text/template of the body with format template, over the
+	// generic payload's fields (.Model, .Drifted, .Window.Start, ...).
+	Template string `yaml:"template"`
+	// ContentType of a template's body. Default application/json.
+	ContentType string `yaml:"content_type"`
+	// Signing is "standard" (Standard Webhooks, default when a secret is set) or
+	// "github" (X-Hub-Signature-256).
+	Signing string `yaml:"signing"`
+	// Basic sends HTTP basic auth (Jenkins: a user and an API token).
+	BasicUser         string `yaml:"basic_user"`
+	BasicPassword     string `yaml:"basic_password"`
+	BasicPasswordFile string `yaml:"basic_password_file"`
+	// Header and HeaderValue send a custom header, e.g. an API key.
+	Header          string `yaml:"header"`
+	HeaderValue     string `yaml:"header_value"`
+	HeaderValueFile string `yaml:"header_value_file"`
 }

@@ -224,6 +224,8 @@ func (c *Config) readSecrets(dir string, errs *[]error) {
 		p := "alerting.webhooks[" + strconv.Itoa(i) + "]"
 		read(p+".secret_file", w.SecretFile, &w.Secret)
 		read(p+".bearer_token_file", w.BearerTokenFile, &w.BearerToken)
+		read(p+".basic_password_file", w.BasicPasswordFile, &w.BasicPassword)
+		read(p+".header_value_file", w.HeaderValueFile, &w.HeaderValue)
 	}
 }
 

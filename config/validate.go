@@ -20,6 +20,10 @@ const (
 	DefaultKSMin          = 0.1
 	DefaultWassersteinMin = 0.08
 
+	DefaultFireAfter    = 1
+	DefaultResolveAfter = 2
+	DefaultCriticalPSI  = 0.25
+
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 5 * time.Second
 )
@@ -68,9 +72,29 @@ func (c *Config) setDefaults() {
 		c.State.CheckpointInterval = DefaultCheckpointInterval
 	}
 	for i := range c.Alerting.Webhooks {
-		if c.Alerting.Webhooks[i].MinFeatures == 0 {
-			c.Alerting.Webhooks[i].MinFeatures = 1
+		w := &c.Alerting.Webhooks[i]
+		if w.MinFeatures == 0 && len(w.KeyFeatures) == 0 {
+			w.MinFeatures = 1
 		}
+		if w.ForWindows == 0 {
+			w.ForWindows = 1
+		}
+		if w.Format == "" {
+			w.Format = "json"
+		}
+		if w.Signing == "" && w.Secret != "" {
+			w.Signing = "standard"
+		}
+	}
+	p := &c.Alerting.Policy
+	if p.FireAfter == 0 {
+		p.FireAfter = DefaultFireAfter
+	}
+	if p.ResolveAfter == 0 {
+		p.ResolveAfter = DefaultResolveAfter
+	}
+	if p.CriticalPSI == 0 {
+		p.CriticalPSI = DefaultCriticalPSI
 	}
 }
 
@@ -172,6 +196,16 @@ func (c *Config) validate(errs *[]error) {
 		bad("state.checkpoint_interval", "must be positive, got %s", c.State.CheckpointInterval)
 	}
 	c.Alerting.validate(bad)
+	if p := c.Alerting.Policy; p.FireAfter < 1 || p.ResolveAfter < 1 || p.RepeatEvery < 0 || p.CriticalPSI < 0 {
+		bad("alerting.policy", "fire_after and resolve_after must be at least 1, repeat_every and critical_psi not negative")
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func validateFields(p string, fields map[string]Field, bad func(string, string, ...any)) {
@@ -230,11 +264,46 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 		} else {
 			checkURL(p+".url", w.URL, bad)
 		}
-		if w.Secret != "" && !strings.HasPrefix(w.Secret, "whsec_") {
+		if w.MinFeatures < 0 || (w.MinFeatures == 0 && len(w.KeyFeatures) == 0) {
+			bad(p+".min_features", "must be at least 1 (or name key_features), got %d", w.MinFeatures)
+		}
+		if w.ForWindows < 1 {
+			bad(p+".for_windows", "must be at least 1, got %d", w.ForWindows)
+		}
+		if w.Cooldown < 0 {
+			bad(p+".cooldown", "must not be negative, got %s", w.Cooldown)
+		}
+		switch w.Format {
+		case "json", "airflow", "github", "argo", "jenkins":
+			if w.Template != "" {
+				bad(p+".template", "only applies with format: template")
+			}
+		case "template":
+			if w.Template == "" {
+				bad(p+".template", "is required with format: template")
+			}
+		default:
+			bad(p+".format", "must be json, airflow, github, argo, jenkins or template, got %q", w.Format)
+		}
+		switch w.Signing {
+		case "", "standard", "github":
+			if w.Signing != "" && w.Secret == "" {
+				bad(p+".signing", "needs a secret")
+			}
+		default:
+			bad(p+".signing", `must be "standard" or "github", got %q`, w.Signing)
+		}
+		if w.Secret != "" && w.Signing == "standard" && !strings.HasPrefix(w.Secret, "whsec_") {
 			bad(p+".secret", `must start with "whsec_" (Standard Webhooks secret)`)
 		}
-		if w.MinFeatures < 1 {
-			bad(p+".min_features", "must be at least 1, got %d", w.MinFeatures)
+		if (w.BasicUser == "") != (w.BasicPassword == "") {
+			bad(p+".basic_user", "basic_user and basic_password go together")
+		}
+		if (w.Header == "") != (w.HeaderValue == "") {
+			bad(p+".header", "header and header_value go together")
+		}
+		if n := btoi(w.BearerToken != "") + btoi(w.BasicUser != "") + btoi(w.Header != ""); n > 1 {
+			bad(p, "set one of bearer_token, basic_user/basic_password, header/header_value")
 		}
 	}
 }
