@@ -3,8 +3,10 @@ package monitor
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -36,7 +38,17 @@ type Engine struct {
 	baselineName string
 
 	models map[modelKey]*model
-	times  []int64 // scratch: event times when a record has none
+	// order is every model, sorted by key: the order in which windows that close
+	// together are reported.
+	order []*model
+	// clock is the stream's event time: each partition's newest event time and the
+	// watermark that closes event-time windows.
+	clock *window.Clock
+	// now is the wall clock, for the clock's idle partitions; tests replace it.
+	now func() time.Time
+
+	times   []int64  // scratch: event times when a record has none
+	touched []*model // scratch: models with rows in the current segment of a batch
 }
 
 // modelKey identifies what is monitored within a stream.
@@ -47,8 +59,10 @@ type model struct {
 	key     modelKey
 	windows *window.Tracker
 	// ref is what windows are compared with; nil while the warm-up builds it.
-	ref        *sketch.Profile
-	refName    string
+	ref     *sketch.Profile
+	refName string
+	// fromWarmup says that ref was built by the warm-up (and must be checkpointed).
+	fromWarmup bool
 	warmup     *sketch.Profile
 	warmupLeft int
 	rows       []int // scratch: this batch's rows of this model
@@ -64,12 +78,14 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		log:    log,
 		models: map[modelKey]*model{},
 		window: window.Spec{Size: sc.Window.Size, Rows: sc.Window.Rows},
+		now:    time.Now,
 		detOpts: detectors.Options{
-			PSIBins: sc.Detectors.PSI.Bins,
-			FDR:     sc.Detectors.FDR,
-			MinRows: sc.Detectors.MinRows,
-			MinPSI:  sc.Detectors.PSI.Min,
-			MinKS:   sc.Detectors.KS.Min,
+			PSIBins:        sc.Detectors.PSI.Bins,
+			FDR:            sc.Detectors.FDR,
+			MinRows:        sc.Detectors.MinRows,
+			MinPSI:         sc.Detectors.PSI.Min,
+			MinKS:          sc.Detectors.KS.Min,
+			MinWasserstein: sc.Detectors.Wasserstein.Min,
 		},
 		spec: ingest.Spec{EventTime: sc.EventTime, Model: sc.Model, ModelVersion: sc.ModelVersion, Envelope: sc.Envelope},
 	}
@@ -86,6 +102,7 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	}
 	add(sc.Features)
 	add(sc.Predictions)
+	e.clock = window.NewClock(e.window)
 	if sc.Reference.Baseline != "" {
 		p, err := loadBaseline(sc.Reference.Baseline, e.fields, e.sketchOpts)
 		if err != nil {
@@ -117,7 +134,15 @@ func (e *Engine) newProfile() *sketch.Profile { return sketch.NewProfile(e.field
 // ingest.ColEventTime (Int64 Unix nanoseconds; without it every row has time 0, which
 // suits count windows only), ingest.ColModel and ingest.ColModelVersion (String;
 // without them, or where null, the model is the stream's name and the version "").
-func (e *Engine) Process(rec arrow.Record) []Result {
+// Every row counts as coming from partition 0: one ordered input, such as a file.
+func (e *Engine) Process(rec arrow.Record) []Result { return e.ProcessPartitions(rec, nil) }
+
+// ProcessPartitions is Process for rows read from several partitions of a topic:
+// partitions[i] is row i's partition (nil means all 0). Each partition's event times
+// move the watermark that closes event-time windows (window.Clock), row by row, so the
+// windows and late events do not depend on how the input was cut into batches.
+func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Result {
+	results := e.Tick()
 	n := int(rec.NumRows())
 	times := e.timesOf(rec)
 	models := stringColumn(rec, ingest.ColModel)
@@ -125,7 +150,6 @@ func (e *Engine) Process(rec arrow.Record) []Result {
 
 	// Group rows by model. Almost every batch holds one model, so remember the last.
 	var last *model
-	var touched []*model
 	for i := 0; i < n; i++ {
 		name, version := e.cfg.Name, ""
 		if models != nil && models.IsValid(i) {
@@ -140,36 +164,91 @@ func (e *Engine) Process(rec arrow.Record) []Result {
 			last = m
 		}
 		if len(m.rows) == 0 {
-			touched = append(touched, m)
+			e.touched = append(e.touched, m)
 		}
 		m.rows = append(m.rows, i)
+		var p int32
+		if partitions != nil {
+			p = partitions[i]
+		}
+		if e.clock.Observe(p, times[i]) {
+			// The watermark passed a window end at this row: what came before it goes
+			// into its windows, then the windows close.
+			results = e.addRows(rec, times, results)
+			results = e.closeWindows(results)
+		}
 	}
-	var results []Result
-	for _, m := range touched {
+	return e.addRows(rec, times, results)
+}
+
+// addRows adds the rows gathered for each model since the last call to their windows.
+func (e *Engine) addRows(rec arrow.Record, times []int64, results []Result) []Result {
+	for _, m := range e.touched {
 		for _, w := range m.windows.Add(rec, times, m.rows) {
 			results = append(results, e.close(m, w))
 		}
 		m.rows = m.rows[:0]
 	}
+	e.touched = e.touched[:0]
 	return results
+}
+
+// closeWindows closes the event-time windows of every model that the watermark has
+// passed, model by model in key order.
+func (e *Engine) closeWindows(results []Result) []Result {
+	for _, m := range e.order {
+		for _, w := range m.windows.Close(e.clock.ClosedTo()) {
+			results = append(results, e.close(m, w))
+		}
+	}
+	return results
+}
+
+// Tick lets the wall clock act: a partition silent for longer than the idle timeout
+// stops holding the watermark back (window.DefaultIdle), which may close windows.
+// Process calls it; a caller with no rows to process calls it now and then.
+func (e *Engine) Tick() []Result {
+	if e.clock.Tick(e.now()) {
+		return e.closeWindows(nil)
+	}
+	return nil
+}
+
+// Assign says which partitions the engine's input now comes from (after a Kafka
+// rebalance, say): only those hold the watermark back. It returns the results of the
+// windows that close when a partition no longer read was the one holding them open.
+func (e *Engine) Assign(partitions []int32) []Result {
+	if e.clock.Assign(partitions, e.now()) {
+		return e.closeWindows(nil)
+	}
+	return nil
+}
+
+// Late is how many events arrived after their window had closed, over all models: they
+// were counted, not merged into any window.
+func (e *Engine) Late() int64 {
+	var n int64
+	for _, m := range e.order {
+		n += m.windows.Late()
+	}
+	return n
+}
+
+// Watermark is the event time up to which the engine has seen every partition
+// (window.Clock), or the zero time before any event.
+func (e *Engine) Watermark() time.Time {
+	wm := e.clock.Watermark()
+	if wm == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, wm).UTC()
 }
 
 // Flush closes every open window, however full, and returns their results: the end
 // of a backtest's input.
 func (e *Engine) Flush() []Result {
-	keys := make([]modelKey, 0, len(e.models))
-	for k := range e.models {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].model != keys[j].model {
-			return keys[i].model < keys[j].model
-		}
-		return keys[i].version < keys[j].version
-	})
 	var results []Result
-	for _, k := range keys {
-		m := e.models[k]
+	for _, m := range e.order {
 		for _, w := range m.windows.Flush() {
 			results = append(results, e.close(m, w))
 		}
@@ -206,15 +285,31 @@ func (e *Engine) model(name, version string) *model {
 		return m
 	}
 	key := modelKey{strings.Clone(name), strings.Clone(version)}
-	m := &model{key: key, windows: window.NewTracker(e.window, e.newProfile)}
+	m := &model{key: key, windows: window.NewTracker(e.window, e.newProfile, e.clock.ClosedTo())}
 	if e.baseline != nil {
 		m.ref, m.refName = e.baseline, e.baselineName
 	} else {
 		m.warmupLeft = e.cfg.Reference.WarmupWindows
 	}
-	e.models[key] = m
+	e.addModel(m)
 	e.log.Info("new model", "model", key.model, "version", key.version)
 	return m
+}
+
+// addModel registers m, keeping e.order sorted by key.
+func (e *Engine) addModel(m *model) {
+	e.models[m.key] = m
+	i := sort.Search(len(e.order), func(i int) bool { return !e.order[i].key.less(m.key) })
+	e.order = append(e.order, nil)
+	copy(e.order[i+1:], e.order[i:])
+	e.order[i] = m
+}
+
+func (k modelKey) less(o modelKey) bool {
+	if k.model != o.model {
+		return k.model < o.model
+	}
+	return k.version < o.version
 }
 
 // close turns a closed window into a result: compared with the reference, or added to
@@ -236,7 +331,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		r.Warmup = true
 		r.Reference = fmt.Sprintf("warm-up: %d of %d windows", n-m.warmupLeft, n)
 		if m.warmupLeft <= 0 {
-			m.ref = m.warmup
+			m.ref, m.fromWarmup = m.warmup, true
 			m.refName = fmt.Sprintf("first %d window(s) after start (%s rows)", n, alerting.FormatCount(m.ref.Rows))
 			m.warmup = nil
 		}

@@ -148,6 +148,11 @@ func (m *Monitor) Ready() error {
 // Run consumes every stream until ctx is done. Alerts still queued when ctx ends get a
 // few seconds to be delivered.
 func (m *Monitor) Run(ctx context.Context) error {
+	st, err := openState(m.cfg.State)
+	if err != nil {
+		return err
+	}
+	defer closeState(st, m.log)
 	alerts := make(chan alerting.Alert, 64)
 	var dispatchDone sync.WaitGroup
 	dispatchDone.Add(1)
@@ -163,7 +168,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			m.log.Info("consuming", "stream", s.cfg.Name, "topic", s.cfg.Topic)
-			err := s.src.Run(ctx, func(ctx context.Context, batch []ingest.Message) error {
+			err := s.run(ctx, st, func(ctx context.Context, batch []ingest.Message) error {
 				for _, r := range s.handle(batch) {
 					if m.onWin != nil {
 						m.onWin(r)

@@ -1,8 +1,11 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -10,28 +13,45 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/state"
 )
 
-// source delivers batches of messages until ctx is done, and says whether it can.
+// source delivers batches of messages to a handler until ctx is done, and says
+// whether it can.
 type source interface {
-	Run(ctx context.Context, handle func(ctx context.Context, batch []ingest.Message) error) error
+	Run(ctx context.Context, h ingest.Handler) error
 	Ready() error
 }
 
 // stream is one configured stream: its Kafka source, its decoder and its engine, all
-// owned by the stream's goroutine.
+// owned by the stream's goroutine, and its checkpoints (checkpoint.go).
 type stream struct {
 	cfg    *config.Stream
 	log    *slog.Logger
 	src    source
 	dec    *ingest.JSONDecoder
 	engine *Engine
+	// every says when to checkpoint: after CheckpointRecords messages or
+	// CheckpointInterval, whichever comes first.
+	every config.State
 
-	// Counters, written by the stream's goroutine once per batch and read by Stats.
-	mu       sync.Mutex
-	events   int64
-	rejected map[ingest.Reason]int64
-	lastLog  time.Time
+	// Owned by the stream's goroutine.
+	store     *state.Store // nil: nothing survives a restart (at-least-once)
+	hooks     []func(tx *state.Tx) error
+	pos       *position // next offsets; its counters are guarded by mu
+	unsaved   int       // messages handled since the last checkpoint
+	dirty     bool      // something changed since the last checkpoint
+	saved     time.Time // when the last checkpoint was written
+	stash     []Result  // results of windows closed by a rebalance, not yet handed out
+	rowParts  []int32   // scratch: each decoded row's partition
+	results   *resultLog
+	lastLog   time.Time
+	handlerFn func(ctx context.Context, batch []ingest.Message) error
+
+	// Counters read by Stats; pos's counters too.
+	mu          sync.Mutex
+	late        int64
+	checkpoints int64
 }
 
 func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream, error) {
@@ -43,35 +63,148 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 	if err != nil {
 		return nil, err
 	}
+	s := &stream{cfg: sc, log: log, dec: dec, engine: engine, every: cfg.State, pos: newPosition()}
+	if s.every.CheckpointRecords <= 0 {
+		s.every.CheckpointRecords = config.DefaultCheckpointRecords
+	}
+	if s.every.CheckpointInterval <= 0 {
+		s.every.CheckpointInterval = config.DefaultCheckpointInterval
+	}
 	src, err := ingest.NewKafka(ingest.KafkaOptions{
 		Brokers:       cfg.Kafka.Brokers,
 		Topic:         sc.Topic,
 		GroupID:       cfg.Kafka.GroupID,
 		StartAtLatest: cfg.Kafka.StartOffset == "latest",
+		OnDataLoss:    s.countLoss,
 		Logger:        log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &stream{cfg: sc, log: log, src: src, dec: dec, engine: engine, rejected: map[ingest.Reason]int64{}}, nil
+	s.src = src
+	return s, nil
 }
 
-// handle decodes one batch and returns the results of the windows it closed.
+// onCheckpoint adds fn to every checkpoint transaction of the stream, after the
+// stream's own writes: what fn writes becomes durable together with the windows and
+// offsets, or not at all (a failing fn fails the checkpoint, and the stream stops). fn
+// runs on the stream's goroutine, after the results of the batches it covers have been
+// handed out. Register before Run.
+func (s *stream) onCheckpoint(fn func(tx *state.Tx) error) { s.hooks = append(s.hooks, fn) }
+
+// run restores the stream's checkpoint from st (nil: none, nothing is kept) and
+// consumes until ctx is done. handle is called on the stream's goroutine with every
+// batch, and with an empty one when nothing arrives for a while; it must pass the batch
+// to s.handle and hand out the results. A checkpoint due after a batch is written when
+// handle has returned.
+func (s *stream) run(ctx context.Context, st *state.Store, handle func(ctx context.Context, batch []ingest.Message) error) error {
+	s.store = st
+	if err := s.restore(); err != nil {
+		return err
+	}
+	rl, err := openResultLog()
+	if err != nil {
+		return err
+	}
+	s.results = rl
+	defer s.results.close()
+	s.handlerFn = handle
+	return s.src.Run(ctx, sourceHandler{s})
+}
+
+// restore loads the stream's checkpoint, if the store has one.
+func (s *stream) restore() error {
+	if s.store == nil {
+		return nil
+	}
+	var data []byte
+	err := s.store.View(func(tx *state.Tx) error {
+		data = bytes.Clone(tx.Get(checkpointBucket, s.cfg.Name))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read checkpoint of stream %s: %w", s.cfg.Name, err)
+	}
+	s.saved = time.Now()
+	if data == nil {
+		s.log.Info("no checkpoint: starting afresh", "state", s.store.Path())
+		return nil
+	}
+	cp, err := decodeCheckpoint(data, s.engine)
+	if err != nil {
+		return fmt.Errorf("cannot restore stream %s from %s: %w", s.cfg.Name, s.store.Path(), err)
+	}
+	s.engine.restore(cp.clock, cp.models, true)
+	// Checkpoint again soon, so that the group (perhaps a new one) learns the
+	// offsets: lag tools read them there.
+	s.dirty = true
+	s.mu.Lock()
+	s.pos = cp.pos
+	s.late = s.engine.Late()
+	s.mu.Unlock()
+	open := 0
+	for _, m := range cp.models {
+		open += len(m.tracker.Open)
+		if m.tracker.Current != nil {
+			open++
+		}
+	}
+	s.log.Info("restored checkpoint", "state", s.store.Path(), "offsets", cp.pos.next,
+		"models", len(cp.models), "open_windows", open, "watermark", s.engine.Watermark())
+	return nil
+}
+
+// handle decodes one batch and returns the results of the windows it closed. An empty
+// batch only lets the wall clock act (idle partitions).
 func (s *stream) handle(batch []ingest.Message) []Result {
-	rec, rejected := s.dec.Decode(batch)
-	defer rec.Release()
-	s.count(rec.NumRows(), rejected)
-	return s.engine.Process(rec)
+	results := s.stash
+	s.stash = nil
+	if len(batch) == 0 {
+		results = append(results, s.engine.Tick()...)
+	} else {
+		rec, rejected := s.dec.Decode(batch)
+		defer rec.Release()
+		results = append(results, s.engine.ProcessPartitions(rec, s.partitions(batch, rejected))...)
+		for _, m := range batch {
+			s.pos.next[m.Partition] = m.Offset + 1
+		}
+		s.unsaved += len(batch)
+		s.dirty = true
+		s.count(rec.NumRows(), rejected)
+	}
+	if len(results) > 0 {
+		s.dirty = true
+		s.results.write(results)
+	}
+	return results
+}
+
+// partitions returns each decoded row's partition: the batch's messages less the
+// rejected ones.
+func (s *stream) partitions(batch []ingest.Message, rejected []ingest.Rejected) []int32 {
+	parts := s.rowParts[:0]
+	r := 0
+	for i, m := range batch {
+		if r < len(rejected) && rejected[r].Index == i {
+			r++
+			continue
+		}
+		parts = append(parts, int32(m.Partition))
+	}
+	s.rowParts = parts
+	return parts
 }
 
 // count adds a batch's decoded rows and rejected messages (per reason) to the stream's
 // counters, and logs a sample of the rejections at most every ten seconds.
 func (s *stream) count(rows int64, rejected []ingest.Rejected) {
+	late := s.engine.Late()
 	s.mu.Lock()
-	s.events += rows
+	s.pos.events += rows
 	for _, r := range rejected {
-		s.rejected[r.Reason]++
+		s.pos.rejected[r.Reason]++
 	}
+	s.late = late
 	s.mu.Unlock()
 	if len(rejected) > 0 && time.Since(s.lastLog) > 10*time.Second {
 		s.lastLog = time.Now()
@@ -79,19 +212,120 @@ func (s *stream) count(rows int64, rejected []ingest.Rejected) {
 	}
 }
 
-// Stats are a stream's counters since start.
+// countLoss counts messages deleted before they were read; any goroutine.
+func (s *stream) countLoss(l ingest.DataLoss) {
+	s.mu.Lock()
+	s.pos.lost += l.To - l.From
+	s.mu.Unlock()
+}
+
+// sourceHandler is the stream as the Kafka source sees it.
+type sourceHandler struct{ s *stream }
+
+// Assign starts each partition where the stream's windows are: the checkpointed
+// offsets after a restart, the in-memory ones after a rebalance. The stream keeps the
+// offsets of partitions taken away from it: should one come back, it goes on from
+// where its events in the windows end.
+func (h sourceHandler) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
+	s := h.s
+	parts := make([]int32, len(partitions))
+	next := make(map[int]int64, len(partitions))
+	for i, p := range partitions {
+		parts[i] = int32(p)
+		if o, ok := s.pos.next[p]; ok {
+			next[p] = o
+		}
+	}
+	// A partition no longer read may have been the one holding windows open.
+	s.stash = append(s.stash, s.engine.Assign(parts)...)
+	s.log.Info("reading partitions", "topic", s.cfg.Topic, "partitions", partitions, "from", next)
+	return next, nil
+}
+
+// Handle passes the batch on and writes a checkpoint when one is due.
+func (h sourceHandler) Handle(ctx context.Context, batch []ingest.Message) (map[int]int64, error) {
+	if err := h.s.handlerFn(ctx, batch); err != nil {
+		return nil, err
+	}
+	return h.s.checkpoint(false)
+}
+
+// Close writes the last checkpoint.
+func (h sourceHandler) Close(context.Context) (map[int]int64, error) {
+	return h.s.checkpoint(true)
+}
+
+// checkpoint writes a checkpoint when one is due (or when force, if anything changed)
+// and returns the offsets that are durable: all the stream's next offsets after a
+// checkpoint, nil when none was due. Without a store every batch is "durable" once
+// handled: offsets go to Kafka right away, delivery is at least once.
+func (s *stream) checkpoint(force bool) (map[int]int64, error) {
+	if s.store == nil {
+		s.unsaved, s.dirty = 0, false
+		return maps.Clone(s.pos.next), nil
+	}
+	due := s.unsaved >= s.every.CheckpointRecords || time.Since(s.saved) >= s.every.CheckpointInterval
+	if !s.dirty || !(due || force) {
+		return nil, nil
+	}
+	s.mu.Lock()
+	data, err := encodeCheckpoint(s.engine, s.pos)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+	}
+	err = s.store.Update(func(tx *state.Tx) error {
+		if err := tx.Put(checkpointBucket, s.cfg.Name, data); err != nil {
+			return err
+		}
+		for _, fn := range s.hooks {
+			if err := fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+	}
+	// Go on from exactly what a restart would load (see checkpoint.go).
+	cp, err := decodeCheckpoint(data, s.engine)
+	if err != nil {
+		panic("BUG: a checkpoint just written does not decode: " + err.Error())
+	}
+	s.engine.restore(cp.clock, cp.models, false)
+	s.unsaved, s.dirty, s.saved = 0, false, time.Now()
+	s.mu.Lock()
+	s.checkpoints++
+	s.mu.Unlock()
+	return maps.Clone(s.pos.next), nil
+}
+
+// Stats are a stream's counters. With a state file they count since the state began
+// (they are checkpointed with the windows); without one, since start.
 type Stats struct {
 	// Events is how many messages were decoded into rows.
 	Events int64
 	// Rejected counts the messages that could not be decoded, by reason.
 	Rejected map[string]int64
+	// Late is how many events arrived after their window had closed: counted here,
+	// merged into no window.
+	Late int64
+	// Lost is how many messages were deleted from the topic (retention) before they
+	// could be read: each loss is also logged as an error.
+	Lost int64
+	// Checkpoints is how many checkpoints this run has written.
+	Checkpoints int64
 }
 
 func (s *stream) stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Events: s.events, Rejected: make(map[string]int64, len(s.rejected))}
-	for r, n := range s.rejected {
+	st := Stats{
+		Events: s.pos.events, Late: s.late, Lost: s.pos.lost, Checkpoints: s.checkpoints,
+		Rejected: make(map[string]int64, len(s.pos.rejected)),
+	}
+	for r, n := range s.pos.rejected {
 		st.Rejected[string(r)] = n
 	}
 	return st

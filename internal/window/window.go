@@ -1,7 +1,9 @@
 // Package window groups one model's events into windows — tumbling on event time, or a
 // fixed number of rows — and says when a window has closed.
 //
-// A Tracker belongs to one goroutine: the monitor loop that owns the sketches.
+// Event-time windows close on a watermark that a Clock derives from the event times of
+// each partition of the input (see Clock). A stream has one Clock and one Tracker per
+// model; both belong to one goroutine: the monitor loop that owns the sketches.
 package window
 
 import (
@@ -20,11 +22,19 @@ type Spec struct {
 	Size time.Duration
 	// Rows is the number of events per count window.
 	Rows int
-	// Lateness is how far behind the newest event time an event may arrive and still be
-	// counted in its window. Windows close when the watermark (newest event time minus
-	// Lateness) passes their end.
+	// Lateness is how far event time may run ahead of an event's window before the
+	// window closes: windows close when the watermark — the slowest partition's newest
+	// event time minus Lateness, see Clock — passes their end.
 	Lateness time.Duration
+	// Idle is how long a partition may go without a message before it stops holding the
+	// watermark back. 0 means DefaultIdle.
+	Idle time.Duration
 }
+
+// DefaultIdle is Spec.Idle's default: a partition that has had no message for 30
+// seconds no longer holds the watermark back, so one quiet partition does not keep every
+// window of the stream open.
+const DefaultIdle = 30 * time.Second
 
 // Window is one window's profile and bounds.
 type Window struct {
@@ -44,23 +54,23 @@ type Tracker struct {
 	curMin, curMax int64
 
 	// event-time windows
-	open      map[int64]*Window
-	watermark int64
-	closedTo  int64 // every window starting before this has closed
-	groups    map[int64][]int
+	open     map[int64]*Window
+	closedTo int64 // every window starting before this has closed
+	groups   map[int64][]int
 
 	late int64
 }
 
 // NewTracker returns a tracker that makes each new window's profile with newProfile.
-func NewTracker(spec Spec, newProfile func() *sketch.Profile) *Tracker {
+// Its event-time windows start closed up to closedTo: the ClosedTo of the stream's
+// Clock when the model first shows up (math.MinInt64 for none).
+func NewTracker(spec Spec, newProfile func() *sketch.Profile, closedTo int64) *Tracker {
 	return &Tracker{
 		spec:       spec,
 		newProfile: newProfile,
 		open:       map[int64]*Window{},
 		groups:     map[int64][]int{},
-		watermark:  math.MinInt64,
-		closedTo:   math.MinInt64,
+		closedTo:   closedTo,
 	}
 }
 
@@ -68,13 +78,19 @@ func NewTracker(spec Spec, newProfile func() *sketch.Profile) *Tracker {
 // here and not merged into any window.
 func (t *Tracker) Late() int64 { return t.late }
 
+// Counted reports whether the tracker makes count windows (Spec.Rows > 0).
+func (t *Tracker) Counted() bool { return t.spec.Rows > 0 }
+
 // Add puts rows of rec (indices, in arrival order) into their windows; times[i] is row
-// i's event time in Unix nanoseconds. It returns the windows that closed, oldest first.
+// i's event time in Unix nanoseconds. Count windows close here and are returned, oldest
+// first. Event-time windows only close in Close; a row whose window has already closed
+// is counted as late.
 func (t *Tracker) Add(rec arrow.Record, times []int64, rows []int) []*Window {
 	if t.spec.Rows > 0 {
 		return t.addCount(rec, times, rows)
 	}
-	return t.addTime(rec, times, rows)
+	t.addTime(rec, times, rows)
+	return nil
 }
 
 func (t *Tracker) addCount(rec arrow.Record, times []int64, rows []int) []*Window {
@@ -103,41 +119,49 @@ func (t *Tracker) addCount(rec arrow.Record, times []int64, rows []int) []*Windo
 	return closed
 }
 
-func (t *Tracker) addTime(rec arrow.Record, times []int64, rows []int) []*Window {
+func (t *Tracker) addTime(rec arrow.Record, times []int64, rows []int) {
 	size := int64(t.spec.Size)
 	clear(t.groups)
-	newest := t.watermark
 	for _, r := range rows {
-		ts := times[r]
-		start := floorDiv(ts, size) * size
+		start := floorDiv(times[r], size) * size
 		if start < t.closedTo {
 			t.late++
 			continue
 		}
 		t.groups[start] = append(t.groups[start], r)
-		newest = max(newest, ts-int64(t.spec.Lateness))
 	}
 	for start, part := range t.groups {
-		w := t.open[start]
-		if w == nil {
-			w = &Window{Start: time.Unix(0, start).UTC(), End: time.Unix(0, start+size).UTC(), Profile: t.newProfile()}
-			w.Profile.Start, w.Profile.End = w.Start, w.End
-			t.open[start] = w
-		}
-		w.Profile.Update(rec, part)
+		t.window(start).Profile.Update(rec, part)
 	}
-	t.watermark = newest
+}
+
+// window returns the open window that starts at start, opening it if needed.
+func (t *Tracker) window(start int64) *Window {
+	w := t.open[start]
+	if w == nil {
+		size := int64(t.spec.Size)
+		w = &Window{Start: time.Unix(0, start).UTC(), End: time.Unix(0, start+size).UTC(), Profile: t.newProfile()}
+		w.Profile.Start, w.Profile.End = w.Start, w.End
+		t.open[start] = w
+	}
+	return w
+}
+
+// Close closes every event-time window that starts before closedTo (a Clock's
+// ClosedTo) and returns them, oldest first. Rows added later for those windows are late.
+func (t *Tracker) Close(closedTo int64) []*Window {
+	if closedTo <= t.closedTo {
+		return nil
+	}
+	t.closedTo = closedTo
 	var closed []*Window
 	for start, w := range t.open {
-		if start+size <= t.watermark {
+		if start < closedTo {
 			closed = append(closed, w)
 			delete(t.open, start)
 		}
 	}
 	sort.Slice(closed, func(i, j int) bool { return closed[i].Start.Before(closed[j].Start) })
-	if t.watermark != math.MinInt64 {
-		t.closedTo = max(t.closedTo, floorDiv(t.watermark, size)*size)
-	}
 	return closed
 }
 
@@ -165,4 +189,53 @@ func (t *Tracker) Flush() []*Window {
 	}
 	sort.Slice(closed, func(i, j int) bool { return closed[i].Start.Before(closed[j].Start) })
 	return closed
+}
+
+// TrackerState is what a checkpoint keeps of a Tracker. Its profiles are the tracker's
+// own, not copies: encode them before the tracker sees more rows.
+type TrackerState struct {
+	// Late is the late-event count.
+	Late int64
+	// ClosedTo is where event-time windows have closed up to.
+	ClosedTo int64
+	// Current is the count window being filled (nil when none), and CurrentMin and
+	// CurrentMax the oldest and newest event time in it.
+	Current                *sketch.Profile
+	CurrentMin, CurrentMax int64
+	// Open are the open event-time windows' profiles, oldest first; each profile's Start
+	// is its window's start.
+	Open []*sketch.Profile
+}
+
+// State returns the tracker's state for a checkpoint.
+func (t *Tracker) State() TrackerState {
+	s := TrackerState{Late: t.late, ClosedTo: t.closedTo}
+	if t.cur != nil {
+		s.Current, s.CurrentMin, s.CurrentMax = t.cur.Profile, t.curMin, t.curMax
+	}
+	starts := make([]int64, 0, len(t.open))
+	for start := range t.open {
+		starts = append(starts, start)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	for _, start := range starts {
+		s.Open = append(s.Open, t.open[start].Profile)
+	}
+	return s
+}
+
+// RestoreTracker rebuilds a tracker from a checkpointed state. It takes ownership of the
+// state's profiles.
+func RestoreTracker(spec Spec, newProfile func() *sketch.Profile, s TrackerState) *Tracker {
+	t := NewTracker(spec, newProfile, s.ClosedTo)
+	t.late = s.Late
+	if s.Current != nil {
+		t.cur = &Window{Profile: s.Current}
+		t.curMin, t.curMax = s.CurrentMin, s.CurrentMax
+	}
+	for _, p := range s.Open {
+		start := p.Start.UnixNano()
+		t.open[start] = &Window{Start: p.Start, End: p.End, Profile: p}
+	}
+	return t
 }

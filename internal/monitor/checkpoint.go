@@ -1,0 +1,581 @@
+package monitor
+
+// Checkpoints: exactly-once window results for one monitor (DESIGN §6).
+//
+// A stream writes a checkpoint every state.checkpoint_records records or
+// state.checkpoint_interval, whichever comes first, and when it stops. One bbolt
+// transaction holds everything that must agree: the open windows' profiles and window
+// trackers, the warm-up reference, the event-time clock (each partition's newest event
+// time, the watermark), each partition's next offset, the stream's counters, and
+// whatever the monitor adds through stream.onCheckpoint (alert state, the webhook
+// outbox). Offsets are committed to Kafka only after the transaction, for lag tools; on
+// start the stream restores its checkpoint and the source reads each partition from the
+// offset stored with it, so every event is in the windows exactly once.
+//
+// After a crash (kill -9) the windows closed between the last checkpoint and the crash
+// close again after the restart — the same windows with the same rows — and their
+// results are reported a second time. That is harmless downstream: alert ids are stable
+// (alerting.AlertID), so Slack updates and webhook receivers deduplicate them.
+//
+// Digest-mode numeric sketches (more than sketch.Options.MaxExact distinct values) are
+// compacted when encoded, so their scores depend on where checkpoints fell, within the
+// sketch's error (~1e-3 in KS D). To keep what the monitor holds in memory identical to
+// what a restart would load, each checkpoint reloads the engine from the bytes it wrote.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/state"
+	"github.com/driftmon/driftmon/internal/window"
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// Checkpoint layout. Integers are varints (uvarint unless said otherwise), strings and
+// blobs a uvarint length then the bytes, profiles sketch.Profile.MarshalBinary blobs.
+//
+//	magic "DMCK" | version (1 byte) | CRC-32C of the sections (4 bytes, little-endian)
+//	| sections, each: tag (1 byte) | length | body
+//
+//	1 stream    name | window size (varint ns) | window rows | n × (field name, kind byte)
+//	2 offsets   n × (partition, next offset varint)
+//	3 counters  events | lost | n × (reason, count)
+//	4 clock     watermark varint | closed-to varint | n × (partition, newest event time varint)
+//	5 model     (one per model) name | version | late | closed-to varint
+//	            | current window: flag byte [, min time varint, max time varint, profile]
+//	            | n × open window profile
+//	            | reference: kind byte (refBaseline, refWarmingUp, refWarmedUp)
+//	              | warm-up windows left | [profile] | reference name
+//
+// Sections come in this order; an unknown tag is an error (a new layout gets a new
+// version).
+const (
+	checkpointMagic   = "DMCK"
+	checkpointVersion = 1
+	checkpointHeader  = len(checkpointMagic) + 1 + 4
+)
+
+const (
+	secStream byte = iota + 1
+	secOffsets
+	secCounters
+	secClock
+	secModel
+)
+
+// Reference kinds of a checkpointed model.
+const (
+	refBaseline  byte = iota // the configured baseline: not stored, loaded from its file
+	refWarmingUp             // warm-up in progress: the windows merged so far
+	refWarmedUp              // built by the warm-up
+)
+
+// checkpointBucket holds one checkpoint per stream, keyed by the stream's name.
+const checkpointBucket = "checkpoint"
+
+// ErrCorruptCheckpoint is wrapped by every error about bytes that are not a valid
+// checkpoint.
+var ErrCorruptCheckpoint = errors.New("corrupt checkpoint")
+
+// ErrIncompatibleCheckpoint is wrapped when a checkpoint was written for another
+// window or other fields than the stream now has.
+var ErrIncompatibleCheckpoint = errors.New("checkpoint does not match the stream's config")
+
+// position is how far a stream has read, kept in its checkpoint beside the engine.
+type position struct {
+	// next is each partition's next offset to read.
+	next map[int]int64
+	// events counts decoded rows, lost the messages lost to retention, rejected the
+	// messages that could not be decoded by reason.
+	events, lost int64
+	rejected     map[ingest.Reason]int64
+}
+
+func newPosition() *position {
+	return &position{next: map[int]int64{}, rejected: map[ingest.Reason]int64{}}
+}
+
+// encodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
+// internal buffers (sketch.Profile.MarshalBinary).
+func encodeCheckpoint(e *Engine, pos *position) ([]byte, error) {
+	b := make([]byte, checkpointHeader, 4096)
+	copy(b, checkpointMagic)
+	b[len(checkpointMagic)] = checkpointVersion
+	var body []byte
+	section := func() { body = body[:0] }
+	end := func(tag byte) {
+		b = append(b, tag)
+		b = binary.AppendUvarint(b, uint64(len(body)))
+		b = append(b, body...)
+	}
+
+	section()
+	body = appendString(body, e.cfg.Name)
+	body = binary.AppendVarint(body, int64(e.window.Size))
+	body = binary.AppendUvarint(body, uint64(max(e.window.Rows, 0)))
+	body = binary.AppendUvarint(body, uint64(len(e.fields)))
+	for _, f := range e.fields {
+		body = appendString(body, f.Name)
+		body = append(body, byte(f.Kind))
+	}
+	end(secStream)
+
+	section()
+	parts := make([]int, 0, len(pos.next))
+	for p := range pos.next {
+		parts = append(parts, p)
+	}
+	sort.Ints(parts)
+	body = binary.AppendUvarint(body, uint64(len(parts)))
+	for _, p := range parts {
+		body = binary.AppendUvarint(body, uint64(p))
+		body = binary.AppendVarint(body, pos.next[p])
+	}
+	end(secOffsets)
+
+	section()
+	body = binary.AppendUvarint(body, uint64(pos.events))
+	body = binary.AppendUvarint(body, uint64(pos.lost))
+	reasons := make([]string, 0, len(pos.rejected))
+	for r := range pos.rejected {
+		reasons = append(reasons, string(r))
+	}
+	sort.Strings(reasons)
+	body = binary.AppendUvarint(body, uint64(len(reasons)))
+	for _, r := range reasons {
+		body = appendString(body, r)
+		body = binary.AppendUvarint(body, uint64(pos.rejected[ingest.Reason(r)]))
+	}
+	end(secCounters)
+
+	section()
+	cs := e.clock.State()
+	body = binary.AppendVarint(body, cs.Watermark)
+	body = binary.AppendVarint(body, cs.ClosedTo)
+	body = binary.AppendUvarint(body, uint64(len(cs.Partitions)))
+	for _, p := range cs.Partitions {
+		body = binary.AppendUvarint(body, uint64(p.Partition))
+		body = binary.AppendVarint(body, p.Newest)
+	}
+	end(secClock)
+
+	var err error
+	for _, m := range e.order {
+		section()
+		if body, err = appendModel(body, m); err != nil {
+			return nil, fmt.Errorf("cannot encode checkpoint of model %s %s: %w", m.key.model, m.key.version, err)
+		}
+		end(secModel)
+	}
+	binary.LittleEndian.PutUint32(b[len(checkpointMagic)+1:], crc32.Checksum(b[checkpointHeader:], castagnoli))
+	return b, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func appendModel(b []byte, m *model) ([]byte, error) {
+	b = appendString(b, m.key.model)
+	b = appendString(b, m.key.version)
+	ts := m.windows.State()
+	b = binary.AppendUvarint(b, uint64(ts.Late))
+	b = binary.AppendVarint(b, ts.ClosedTo)
+	var err error
+	if ts.Current == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, ts.CurrentMin)
+		b = binary.AppendVarint(b, ts.CurrentMax)
+		if b, err = appendProfile(b, ts.Current); err != nil {
+			return nil, err
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(ts.Open)))
+	for _, p := range ts.Open {
+		if b, err = appendProfile(b, p); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case m.ref == nil:
+		b = append(b, refWarmingUp)
+		b = binary.AppendUvarint(b, uint64(max(m.warmupLeft, 0)))
+		if m.warmup == nil {
+			b = append(b, 0)
+		} else {
+			b = append(b, 1)
+			if b, err = appendProfile(b, m.warmup); err != nil {
+				return nil, err
+			}
+		}
+	case m.fromWarmup:
+		b = append(b, refWarmedUp)
+		b = binary.AppendUvarint(b, 0)
+		b = append(b, 1)
+		if b, err = appendProfile(b, m.ref); err != nil {
+			return nil, err
+		}
+	default:
+		b = append(b, refBaseline)
+		b = binary.AppendUvarint(b, 0)
+		b = append(b, 0)
+	}
+	return appendString(b, m.refName), nil
+}
+
+func appendProfile(b []byte, p *sketch.Profile) ([]byte, error) {
+	data, err := p.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(b, data...), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// restoredModel is a model decoded from a checkpoint, applied only once all of it has
+// decoded.
+type restoredModel struct {
+	key        modelKey
+	tracker    window.TrackerState
+	refKind    byte
+	warmupLeft int
+	refProfile *sketch.Profile
+	refName    string
+}
+
+// checkpoint is a decoded checkpoint, ready for Engine.restore.
+type checkpoint struct {
+	pos    *position
+	clock  window.ClockState
+	models []restoredModel
+}
+
+// decodeCheckpoint reads a checkpoint written by encodeCheckpoint and checks that it
+// fits e's stream. It changes nothing.
+func decodeCheckpoint(data []byte, e *Engine) (*checkpoint, error) {
+	if len(data) < checkpointHeader || string(data[:len(checkpointMagic)]) != checkpointMagic {
+		return nil, fmt.Errorf("decode checkpoint: bad magic: %w", ErrCorruptCheckpoint)
+	}
+	if v := data[len(checkpointMagic)]; v != checkpointVersion {
+		return nil, fmt.Errorf("decode checkpoint: unsupported version %d (this driftmon writes %d): %w", v, checkpointVersion, ErrCorruptCheckpoint)
+	}
+	if crc32.Checksum(data[checkpointHeader:], castagnoli) != binary.LittleEndian.Uint32(data[len(checkpointMagic)+1:]) {
+		return nil, fmt.Errorf("decode checkpoint: checksum mismatch: %w", ErrCorruptCheckpoint)
+	}
+	pos := newPosition()
+	var clock window.ClockState
+	var models []restoredModel
+	d := &decoder{b: data[checkpointHeader:]}
+	want := secStream
+	for len(d.b) > 0 && d.err == nil {
+		tag := d.byte()
+		body := d.blob()
+		if d.err != nil {
+			break
+		}
+		if tag != want && !(tag == secModel && want > secModel) {
+			d.fail("section %d where section %d was expected", tag, want)
+			break
+		}
+		want = min(tag+1, secModel+1)
+		s := &decoder{b: body}
+		switch tag {
+		case secStream:
+			if err := checkStream(s, e); err != nil {
+				return nil, err
+			}
+		case secOffsets:
+			for n := s.length(2); n > 0 && s.err == nil; n-- {
+				p := s.partition()
+				pos.next[int(p)] = s.varint()
+			}
+		case secCounters:
+			pos.events, pos.lost = s.count(), s.count()
+			for n := s.length(2); n > 0 && s.err == nil; n-- {
+				r := ingest.Reason(s.string())
+				pos.rejected[r] = s.count()
+			}
+		case secClock:
+			clock.Watermark, clock.ClosedTo = s.varint(), s.varint()
+			for n := s.length(2); n > 0 && s.err == nil; n-- {
+				clock.Partitions = append(clock.Partitions, window.PartitionTime{Partition: s.partition(), Newest: s.varint()})
+			}
+		case secModel:
+			models = append(models, s.model(e))
+		}
+		if s.err == nil && len(s.b) > 0 {
+			s.fail("%d trailing bytes", len(s.b))
+		}
+		if s.err != nil {
+			d.fail("section %d: %w", tag, s.err)
+		}
+	}
+	if d.err == nil && want <= secClock {
+		d.fail("truncated: section %d missing", want)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode checkpoint: %w: %w", ErrCorruptCheckpoint, d.err)
+	}
+	return &checkpoint{pos: pos, clock: clock, models: models}, nil
+}
+
+// checkStream reads the stream section and compares it with e's config: windows of
+// another size or profiles of other fields cannot be continued.
+func checkStream(s *decoder, e *Engine) error {
+	name := s.string()
+	size := s.varint()
+	rows := s.uvarint()
+	var fields []sketch.Field
+	for n := s.length(2); n > 0 && s.err == nil; n-- {
+		fields = append(fields, sketch.Field{Name: s.string(), Kind: sketch.Kind(s.byte())})
+	}
+	if s.err != nil {
+		return fmt.Errorf("decode checkpoint: %w: stream section: %w", ErrCorruptCheckpoint, s.err)
+	}
+	var diffs []error
+	if name != e.cfg.Name {
+		diffs = append(diffs, fmt.Errorf("it belongs to stream %q", name))
+	}
+	if size != int64(e.window.Size) || rows != uint64(max(e.window.Rows, 0)) {
+		was := fmt.Sprintf("%d rows", rows)
+		if rows == 0 {
+			was = time.Duration(size).String()
+		}
+		diffs = append(diffs, fmt.Errorf("its windows are %s", was))
+	}
+	same := len(fields) == len(e.fields)
+	for i := 0; same && i < len(fields); i++ {
+		same = fields[i] == e.fields[i]
+	}
+	if !same {
+		names := make([]string, len(fields))
+		for i, f := range fields {
+			names[i] = fmt.Sprintf("%s (%s)", f.Name, f.Kind)
+		}
+		diffs = append(diffs, fmt.Errorf("its fields are %v", names))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w of stream %s: %w; keep the old config until the open windows have closed, or move the state file away to start afresh",
+			ErrIncompatibleCheckpoint, e.cfg.Name, errors.Join(diffs...))
+	}
+	return nil
+}
+
+// model reads one model section.
+func (d *decoder) model(e *Engine) restoredModel {
+	var m restoredModel
+	m.key = modelKey{d.string(), d.string()}
+	m.tracker.Late = d.count()
+	m.tracker.ClosedTo = d.varint()
+	switch d.byte() {
+	case 0:
+	case 1:
+		m.tracker.CurrentMin, m.tracker.CurrentMax = d.varint(), d.varint()
+		m.tracker.Current = d.profile(e)
+	default:
+		d.fail("bad current-window flag")
+	}
+	for n := d.length(1); n > 0 && d.err == nil; n-- {
+		p := d.profile(e)
+		if p != nil && e.window.Size > 0 && (p.Start.UnixNano()%int64(e.window.Size) != 0 || p.End.Sub(p.Start) != e.window.Size) {
+			d.fail("open window [%v, %v) is not on the %v grid", p.Start, p.End, e.window.Size)
+		}
+		m.tracker.Open = append(m.tracker.Open, p)
+	}
+	m.refKind = d.byte()
+	m.warmupLeft = int(min(d.count(), math.MaxInt32))
+	switch d.byte() {
+	case 0:
+	case 1:
+		m.refProfile = d.profile(e)
+	default:
+		d.fail("bad reference flag")
+	}
+	m.refName = d.string()
+	switch {
+	case d.err != nil:
+	case m.refKind > refWarmedUp:
+		d.fail("bad reference kind %d", m.refKind)
+	case m.refKind == refWarmedUp && m.refProfile == nil:
+		d.fail("warmed-up reference without a profile")
+	}
+	return m
+}
+
+// restore replaces e's models, and its clock when withClock, with checkpointed ones.
+func (e *Engine) restore(cs window.ClockState, models []restoredModel, withClock bool) {
+	if withClock {
+		e.clock = window.RestoreClock(e.window, cs, e.now())
+	}
+	e.models = map[modelKey]*model{}
+	e.order = nil
+	e.touched = e.touched[:0]
+	for _, rm := range models {
+		m := &model{key: rm.key, windows: window.RestoreTracker(e.window, e.newProfile, rm.tracker)}
+		switch {
+		case e.baseline != nil:
+			// The config names a baseline (perhaps a new one): it is the reference.
+			m.ref, m.refName = e.baseline, e.baselineName
+		case rm.refKind == refWarmedUp:
+			m.ref, m.refName, m.fromWarmup = rm.refProfile, rm.refName, true
+		case rm.refKind == refWarmingUp:
+			m.warmup, m.warmupLeft = rm.refProfile, rm.warmupLeft
+		default:
+			// Checkpointed with a baseline that the config no longer names.
+			m.warmupLeft = e.cfg.Reference.WarmupWindows
+		}
+		e.addModel(m)
+	}
+}
+
+// decoder reads checkpoint bytes; the first problem sticks and makes every later read
+// return zero values. Lengths are checked against the bytes left before anything is
+// allocated.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a non-negative int64.
+func (d *decoder) count() int64 {
+	v := d.uvarint()
+	if v > math.MaxInt64 {
+		d.fail("count %d out of range", v)
+		return 0
+	}
+	return int64(v)
+}
+
+func (d *decoder) partition() int32 {
+	v := d.uvarint()
+	if v > math.MaxInt32 {
+		d.fail("partition %d out of range", v)
+		return 0
+	}
+	return int32(v)
+}
+
+// length reads a number of items that need at least minSize bytes each.
+func (d *decoder) length(minSize int) int {
+	v := d.uvarint()
+	if d.err == nil && v > uint64(len(d.b)/minSize) {
+		d.fail("length %d exceeds the %d bytes left", v, len(d.b))
+	}
+	if d.err != nil {
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) blob() []byte {
+	n := d.length(1)
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.blob()) }
+
+// profile reads a profile blob, which must have the engine's fields.
+func (d *decoder) profile(e *Engine) *sketch.Profile {
+	data := d.blob()
+	if d.err != nil {
+		return nil
+	}
+	p := new(sketch.Profile)
+	if err := p.UnmarshalBinary(data); err != nil {
+		d.fail("%w", err)
+		return nil
+	}
+	fields := p.Fields()
+	same := len(fields) == len(e.fields)
+	for i := 0; same && i < len(fields); i++ {
+		same = fields[i] == e.fields[i]
+	}
+	if !same {
+		d.fail("a profile has fields %v, the stream %v", fields, e.fields)
+		return nil
+	}
+	return p
+}
+
+// openState opens the state file that cfg names, or returns nil when it names none
+// (nothing survives a restart then).
+func openState(cfg config.State) (*state.Store, error) {
+	if cfg.Path == "" {
+		return nil, nil
+	}
+	return state.Open(cfg.Path)
+}
+
+// closeState closes st, if any, logging a failure: everything in it was committed
+// already, so there is nothing left to lose.
+func closeState(st *state.Store, log *slog.Logger) {
+	if st == nil {
+		return
+	}
+	if err := st.Close(); err != nil {
+		log.Error("cannot close state file", "path", st.Path(), "err", err)
+	}
+}

@@ -1,0 +1,120 @@
+package monitor
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// ResultsFileEnv names an environment variable that, when set, makes the monitor append
+// one JSON line per closed window (ResultLine) to that file. The acceptance tests use
+// it to compare the windows of a monitor killed and restarted with those of an
+// uninterrupted run; the real binary needs no flag for it. Lines are written when the
+// results are handed out, so a window reported again after a crash (see checkpoint.go)
+// appears twice, with the same content.
+const ResultsFileEnv = "DRIFTMON_RESULTS_FILE"
+
+// ResultLine is one line of the results file.
+type ResultLine struct {
+	Stream    string        `json:"stream"`
+	Model     string        `json:"model"`
+	Version   string        `json:"version"`
+	Start     time.Time     `json:"start"`
+	End       time.Time     `json:"end"`
+	Rows      int64         `json:"rows"`
+	Warmup    bool          `json:"warmup"`
+	Reference string        `json:"reference"`
+	Findings  []FindingLine `json:"findings"`
+}
+
+// FindingLine is one feature's finding in a ResultLine.
+type FindingLine struct {
+	Feature string  `json:"feature"`
+	Verdict string  `json:"verdict"`
+	Score   jsonNum `json:"score"`
+	PValue  jsonNum `json:"p"`
+	PSI     jsonNum `json:"psi"`
+}
+
+// jsonNum is a float64 that encodes NaN and ±Inf as null instead of failing.
+type jsonNum float64
+
+func (f jsonNum) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
+}
+
+func (f *jsonNum) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = jsonNum(math.NaN())
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	*f = jsonNum(v)
+	return err
+}
+
+// newResultLine is what the results file says about r.
+func newResultLine(r Result) ResultLine {
+	line := ResultLine{
+		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion, Start: r.Start, End: r.End,
+		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []FindingLine{},
+	}
+	for _, f := range r.Findings {
+		line.Findings = append(line.Findings, FindingLine{
+			Feature: f.Feature, Verdict: string(f.Verdict),
+			Score: jsonNum(f.Score), PValue: jsonNum(f.AdjustedP), PSI: jsonNum(f.PSI),
+		})
+	}
+	return line
+}
+
+// resultLog appends results to the file ResultsFileEnv names; a nil *resultLog
+// does nothing.
+type resultLog struct {
+	mu  sync.Mutex
+	f   *os.File
+	buf []byte
+}
+
+func openResultLog() (*resultLog, error) {
+	path := os.Getenv(ResultsFileEnv)
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", ResultsFileEnv, err)
+	}
+	return &resultLog{f: f}, nil
+}
+
+// write appends one line per result, each in one write call so that lines of
+// several streams do not interleave.
+func (l *resultLog) write(results []Result) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range results {
+		b, err := json.Marshal(newResultLine(r))
+		if err != nil {
+			panic("BUG: a result line does not encode: " + err.Error())
+		}
+		l.buf = append(append(l.buf[:0], b...), '\n')
+		_, _ = l.f.Write(l.buf)
+	}
+}
+
+func (l *resultLog) close() {
+	if l != nil {
+		l.f.Close()
+	}
+}
