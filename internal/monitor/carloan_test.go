@@ -117,9 +117,16 @@ alerting:
 		if r.Rows != 5000 {
 			t.Errorf("window %d has %d rows, want 5000", i, r.Rows)
 		}
+		t.Logf("window %d: drifted %v, quality %v", i, drifted, r.Violations())
+		if len(r.Quality) == 0 {
+			t.Errorf("window %d has no data-quality checks", i)
+		}
 		if i < 5 {
 			if len(drifted) > 0 {
 				t.Errorf("window %d (before the shift) flags %v", i, drifted)
+			}
+			if v := r.Violations(); len(v) > 0 {
+				t.Errorf("window %d (before the shift) fails quality checks: %v", i, v)
 			}
 			continue
 		}

@@ -339,6 +339,14 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 	}
 	r.Reference, r.ReferenceProfile = m.refName, m.ref
 	r.Findings = detectors.Evaluate(m.ref, w.Profile, e.detOpts)
+	q := detectors.QualityOptions{FDR: e.detOpts.FDR, MinRows: e.detOpts.MinRows}
+	if e.window.Size > 0 && e.baseline == nil && e.cfg.Reference.WarmupWindows > 0 {
+		// A warm-up reference is made of windows like this one, so its rows per
+		// window are what a window should hold. A baseline (training data) says
+		// nothing about traffic, and a count window's size is fixed.
+		q.ExpectedRows = float64(m.ref.Rows) / float64(e.cfg.Reference.WarmupWindows)
+	}
+	r.Quality = detectors.EvaluateQuality(m.ref, w.Profile, q)
 	return r
 }
 

@@ -64,6 +64,10 @@ type Result struct {
 	Reference string
 	Warmup    bool
 	Findings  []detectors.Finding
+	// Quality are the window's data-quality checks against the reference: null, NaN
+	// and type-error rates, out-of-range and new-category shares, distinct counts, and
+	// (event-time windows with a warm-up reference) volume.
+	Quality []detectors.QualityFinding
 	// Profile and ReferenceProfile are the window's and the reference's sketches, for
 	// OnWindow callbacks that draw distributions. They are valid only during the
 	// callback; ReferenceProfile is nil for warm-up windows.
@@ -79,6 +83,17 @@ func (r Result) Drifted() []string {
 		}
 	}
 	return names
+}
+
+// Violations is the summaries of the data-quality checks the window failed.
+func (r Result) Violations() []string {
+	var out []string
+	for _, q := range r.Quality {
+		if q.Verdict == detectors.Violation {
+			out = append(out, q.Summary())
+		}
+	}
+	return out
 }
 
 // Monitor is a configured driftmon.
@@ -174,7 +189,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 						m.onWin(r)
 					}
 					m.log.Info("window closed", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
-						"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted())
+						"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted(),
+						"quality_violations", r.Violations())
 					if a, ok := r.Alert(m.cfg.Alerting.DashboardURL); ok {
 						select {
 						case alerts <- a:
