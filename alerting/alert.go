@@ -67,6 +67,35 @@ type Change struct {
 	PValue float64
 	// Summary explains the shift in words, e.g. "p50 29.6k → 47.1k".
 	Summary string
+	// Distribution, when set, holds the binned reference and window
+	// distributions, for notifiers that draw them (see package chart).
+	Distribution *Distribution
+}
+
+// Distribution is a feature's share of rows per bin in the reference and in
+// the window, binned the same way. Bins are numeric ranges (Edges) or
+// categories (Labels).
+type Distribution struct {
+	// Edges bounds the bins of a numeric feature: bin i holds the values
+	// between Edges[i] and Edges[i+1], so len(Edges) is the number of bins
+	// plus one. Nil for a categorical feature, or for numeric bins better
+	// named by Labels (e.g. with a "(null)" bin).
+	Edges []float64
+	// Labels names the bins of a categorical feature, one per bin, e.g.
+	// "DE", "FR", "(other)". Ignored when Edges is set.
+	Labels []string
+	// Reference and Current are the shares of rows (0–1) per bin, one per
+	// bin, in the reference and in the window.
+	Reference, Current []float64
+}
+
+// Bins returns the number of bins: len(Edges)-1 for a numeric feature,
+// len(Labels) for a categorical one.
+func (d *Distribution) Bins() int {
+	if len(d.Edges) > 0 {
+		return len(d.Edges) - 1
+	}
+	return len(d.Labels)
 }
 
 // AlertID returns the stable identifier of the alert for a model version's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -37,13 +38,22 @@ func SlackItem(route string, d policy.Decision, subject audit.Subject) (Item, er
 // kept in store, so threads survive restarts; a reply already posted is
 // not posted again when the parent's update is retried. Through an
 // incoming webhook every step is a message of its own.
-func Slack(n *slack.Notifier, store *state.Store) Sender {
-	return &slackSender{n: n, store: store}
+//
+// In bot-token mode a new parent also gets a PNG chart of the drifted features'
+// reference and current distributions in its thread, when the alert carries them. The
+// chart is best effort: a failed upload is logged to log (nil: discarded), the
+// notification still counts as delivered.
+func Slack(n *slack.Notifier, store *state.Store, log *slog.Logger) Sender {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &slackSender{n: n, store: store, log: log}
 }
 
 type slackSender struct {
 	n     *slack.Notifier
 	store *state.Store
+	log   *slog.Logger
 }
 
 func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) {
@@ -71,7 +81,13 @@ func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) 
 		if d.Step == policy.Resolve {
 			return 0, nil
 		}
-		return 0, s.put(bucketThreads, episode, ts)
+		if err := s.put(bucketThreads, episode, ts); err != nil {
+			return 0, err
+		}
+		if err := s.n.UploadChart(ctx, "", ts, d.Alert); err != nil {
+			s.log.Warn("cannot attach the distribution chart", "alert", episode, "err", err)
+		}
+		return 0, nil
 	}
 	if d.Step == policy.Fire {
 		return 0, nil // posted before; only the outbox's record of it was lost

@@ -122,7 +122,7 @@ func TestSlackEpisodeIsOneThread(t *testing.T) {
 	life := func(windows map[int]string, order []int, wantDelivered int) {
 		store := openStore(t, path)
 		defer store.Close()
-		ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store)}})
+		ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 		st := loadState(t, store, "loan-applications")
 		stop := start(t, ob)
 		for _, i := range order {
@@ -208,7 +208,7 @@ func TestSlackWebhookModePostsEachStep(t *testing.T) {
 	}
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store)}})
+	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 	st := &policy.State{}
 	start(t, ob)
 	for i, spec := range []string{"a|b", "a,b|", "|a,b"} {
@@ -240,7 +240,7 @@ func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	}
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store)}})
+	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 	st := &policy.State{}
 	start(t, ob)
 	commitWindow(t, store, ob, pol, st, observation(0, "a|b"))

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/backtest"
@@ -15,12 +18,20 @@ import (
 const backtestUsage = `Usage:
   driftmon backtest -c driftmon.yaml [--stream NAME] --input prod.parquet [--time-column ts]
   driftmon backtest --reference ref.csv --input prod.csv --window-rows 5000 [--exclude a,b]
+  driftmon backtest -c driftmon.yaml [--stream NAME] --topic-range [--from TIME | --from-offset N] [--to TIME | --to-offset N]
 
 Replays a data file (Parquet, CSV or JSON lines) through the same engine as "run" and
 prints every window's verdicts. With -c the stream's features, windows, reference and
 detectors come from the config (flags below override them). Without -c every column of
 --reference (a data file or a .profile) is monitored: numbers as numeric, strings and
 booleans as categorical.
+
+With --topic-range it replays the stream's Kafka topic instead (brokers from -c): every
+partition from --from (RFC 3339, by message timestamp) or --from-offset (default: its
+first offset) to before --to or --to-offset (default: its end when the backtest starts).
+It joins no consumer group and commits nothing, so a live monitor's offsets stay put.
+Partitions are read concurrently: event-time windows do not depend on the interleaving,
+count windows over several partitions do.
 
 `
 
@@ -43,6 +54,11 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	wMin := fs.Float64("wasserstein-min", 0, "override: smallest move in reference standard deviations that counts as drift, numeric (default 0.08)")
 	psiMin := fs.Float64("psi-min", 0, "override: smallest PSI that counts as drift, categorical (default 0.1)")
 	psiBins := fs.Int("psi-bins", 0, "override: PSI bins (default 10)")
+	topicRange := fs.Bool("topic-range", false, "with -c: replay the stream's Kafka topic instead of --input")
+	from := fs.String("from", "", "with --topic-range: start at the first message stamped at or after this RFC 3339 time")
+	fromOffset := fs.Int64("from-offset", 0, "with --topic-range: start every partition at this offset (default: its first)")
+	to := fs.String("to", "", "with --topic-range: stop before the first message stamped at or after this RFC 3339 time")
+	toOffset := fs.Int64("to-offset", 0, "with --topic-range: stop every partition before this offset (default: its end at start)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,8 +68,19 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, format+"\n", args...)
 		return errUsage
 	}
+	var topicOpts backtest.TopicOptions
+	if *topicRange {
+		if err := topicRangeFlags(&topicOpts, set, *from, *to, *fromOffset, *toOffset); err != nil {
+			return usageErr("%v", err)
+		}
+		if *cfgPath == "" || *input != "" {
+			return usageErr("--topic-range needs -c (the brokers and the stream's topic) and no --input")
+		}
+	} else if set["from"] || set["to"] || set["from-offset"] || set["to-offset"] {
+		return usageErr("--from, --to, --from-offset and --to-offset need --topic-range")
+	}
 	switch {
-	case *input == "":
+	case *input == "" && !*topicRange:
 		return usageErr("--input is required")
 	case *cfgPath == "" && *reference == "":
 		return usageErr("give -c driftmon.yaml, or --reference with the data (or .profile) to compare with")
@@ -135,6 +162,20 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			sc.Reference = config.Reference{Baseline: *reference}
 		}
 		override(&sc.Detectors)
+		if *topicRange {
+			engine, err := monitor.NewEngine(sc, nil)
+			if err != nil {
+				return fmt.Errorf("stream %s: %w", sc.Name, err)
+			}
+			topicOpts.Brokers, topicOpts.Topic = cfg.Kafka.Brokers, sc.Topic
+			topicOpts.OnWindow = w.Write
+			sum, err := backtest.RunTopic(ctx, engine, topicOpts)
+			if err != nil {
+				return err
+			}
+			reportTopic(stderr, sum)
+			return w.Close(sum.Summary)
+		}
 		if inOpts.TimeColumn == "" && sc.EventTime != "" {
 			if cols, err := backtest.FileColumns(*input); err == nil && cols.HasField(sc.EventTime) {
 				inOpts.TimeColumn = sc.EventTime
@@ -199,4 +240,56 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// topicRangeFlags checks the --topic-range bounds and sets them in opts.
+func topicRangeFlags(opts *backtest.TopicOptions, set map[string]bool, from, to string, fromOffset, toOffset int64) error {
+	var err error
+	switch {
+	case set["from"] && set["from-offset"]:
+		return errors.New("set --from or --from-offset, not both")
+	case set["to"] && set["to-offset"]:
+		return errors.New("set --to or --to-offset, not both")
+	case fromOffset < 0 || set["to-offset"] && toOffset <= 0:
+		return errors.New("--from-offset must not be negative, --to-offset must be positive")
+	}
+	if set["from"] {
+		if opts.From, err = time.Parse(time.RFC3339, from); err != nil {
+			return fmt.Errorf("--from: want an RFC 3339 time such as 2026-11-01T00:00:00Z, got %q", from)
+		}
+	}
+	if set["to"] {
+		if opts.To, err = time.Parse(time.RFC3339, to); err != nil {
+			return fmt.Errorf("--to: want an RFC 3339 time such as 2026-11-01T00:00:00Z, got %q", to)
+		}
+	}
+	opts.FromOffset, opts.ToOffset = fromOffset, toOffset
+	switch {
+	case set["from"] && set["to"] && !opts.From.Before(opts.To):
+		return fmt.Errorf("--from %s is not before --to %s", from, to)
+	case set["to-offset"] && fromOffset >= toOffset:
+		return fmt.Errorf("--from-offset %d is not before --to-offset %d", fromOffset, toOffset)
+	}
+	return nil
+}
+
+// reportTopic prints what a topic backtest read, and what it could not decode, to w.
+func reportTopic(w io.Writer, sum backtest.TopicSummary) {
+	for _, r := range sum.Ranges {
+		fmt.Fprintf(w, "partition %d: offsets %d to %d (%d messages)\n", r.Partition, r.From, r.To, r.To-r.From)
+		if at, ok := sum.Gaps[r.Partition]; ok {
+			fmt.Fprintf(w, "partition %d: no message from offset %d to the end of the range (compaction or transaction markers)\n", r.Partition, at)
+		}
+	}
+	reasons := make([]string, 0, len(sum.Rejected))
+	for reason, n := range sum.Rejected {
+		reasons = append(reasons, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(reasons)
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, "rejected: %s\n", strings.Join(reasons, ", "))
+	}
+	if sum.Late > 0 {
+		fmt.Fprintf(w, "late events (after their window closed, not counted): %d\n", sum.Late)
+	}
 }

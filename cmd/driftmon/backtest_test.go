@@ -2,12 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // The NannyML car-loan data: monitoring.* shifts abruptly at row 25,000
@@ -281,5 +288,76 @@ streams:
 	}
 	if strings.Contains(out, "driver_tenure") {
 		t.Errorf("driver_tenure flagged:\n%s", out)
+	}
+}
+
+// TestBacktestTopicRange replays a kfake topic: three hours like the first, the
+// reference (warm-up), then one shifted hour.
+func TestBacktestTopicRange(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewSource(7))
+	var msgs []kafka.Message
+	for i := 0; i < 4*200; i++ {
+		ts := start.Add(time.Duration(i) * 18 * time.Second) // 200 an hour
+		x := rng.NormFloat64()
+		if i >= 3*200 {
+			x += 2
+		}
+		msgs = append(msgs, kafka.Message{Time: ts, Value: []byte(fmt.Sprintf(`{"ts":%q,"features":{"x":%g}}`, ts.Format(time.RFC3339), x))})
+	}
+	msgs = append(msgs, kafka.Message{Time: start.Add(4 * time.Hour), Value: []byte("{")})
+	conn, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], "events", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.WriteMessages(msgs...); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	cfg := filepath.Join(t.TempDir(), "driftmon.yaml")
+	yaml := fmt.Sprintf("kafka:\n  brokers: [%s]\nstreams:\n  - name: s\n    topic: %%s\n    event_time: ts\n    features:\n      x: {type: numeric}\n    window: {size: 1h}\n", brokers[0])
+	writeCfg := func(topic string) {
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(yaml, topic)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCfg("events")
+
+	out, errOut := runOK(t, "backtest", "-c", cfg, "--topic-range", "--format", "jsonl")
+	ws := parseJSONL(t, out)
+	if len(ws) != 4 {
+		t.Fatalf("%d windows, want 4:\n%s", len(ws), out)
+	}
+	for i, w := range ws {
+		if drifted := slices.Contains(w.Drifted, "x"); drifted != (i == 3) {
+			t.Errorf("window %d drifted %v", i+1, w.Drifted)
+		}
+	}
+	for _, want := range []string{"partition 0: offsets 0 to 801 (801 messages)", "rejected: 1 malformed"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+
+	out, _ = runOK(t, "backtest", "-c", cfg, "--topic-range", "--format", "jsonl", "--from", "2026-11-01T01:00:00Z", "--to-offset", "800")
+	if ws := parseJSONL(t, out); len(ws) != 3 || *ws[0].WindowStart != "2026-11-01T01:00:00Z" {
+		t.Errorf("from 01:00: windows %+v, want 3 from 01:00", ws)
+	}
+
+	if errOut := runFails(t, 2, "backtest", "-c", cfg, "--topic-range", "--from", "2026-11-02T00:00:00Z", "--to", "2026-11-01T00:00:00Z"); !strings.Contains(errOut, "--from 2026-11-02T00:00:00Z is not before --to 2026-11-01T00:00:00Z") {
+		t.Errorf("from after to: %s", errOut)
+	}
+	if errOut := runFails(t, 2, "backtest", "-c", cfg, "--from-offset", "3", "--input", "x.csv"); !strings.Contains(errOut, "need --topic-range") {
+		t.Errorf("--from-offset without --topic-range: %s", errOut)
+	}
+	writeCfg("nope")
+	if errOut := runFails(t, 1, "backtest", "-c", cfg, "--topic-range"); !strings.Contains(errOut, `unknown topic "nope"`) {
+		t.Errorf("unknown topic: %s", errOut)
 	}
 }

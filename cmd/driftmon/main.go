@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/demo"
 	"github.com/driftmon/driftmon/internal/httpapi"
@@ -151,6 +152,9 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger:     log,
 		OnWindow:   func(r monitor.Result) { api.Record(r) },
 		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
+			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
+		},
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
@@ -150,6 +151,9 @@ func Run(ctx context.Context, opts Options) error {
 			api.Record(r)
 		},
 		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
+			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
+		},
 	})
 	if err != nil {
 		return err

@@ -55,7 +55,7 @@ func TestDriftDetectedAndAlerted(t *testing.T) {
 
 	waitFor(t, 45*time.Second, "every window and its alerts", func() bool {
 		return len(run.windows()) == driftReference+driftShifted &&
-			len(slackSink.Messages()) == driftShifted && len(receiver.Deliveries()) == driftShifted
+			len(slackSink.Messages()) >= 1 && len(receiver.Deliveries()) == driftShifted
 	})
 	run.stop(t)
 
@@ -65,9 +65,11 @@ func TestDriftDetectedAndAlerted(t *testing.T) {
 	checkNoRejections(t, run)
 	checkWindows(t, run.windows(), driftRows, driftReference, driftShifted)
 
+	// One drift episode: the parent message fires with the first drifting window;
+	// later windows with the same features add nothing, a changed set a thread reply.
 	msgs := slackSink.Messages()
-	if len(msgs) != driftShifted {
-		t.Fatalf("Slack got %d messages, want one per drifting window (%d)", len(msgs), driftShifted)
+	if len(msgs) == 0 || msgs[0].ThreadTS != "" {
+		t.Fatalf("Slack got %d messages, want the episode's parent first", len(msgs))
 	}
 	text := slacktest.Render(msgs[0].Blocks)
 	t.Logf("first alert as Slack shows it:\n%s", text)
@@ -82,7 +84,8 @@ func TestDriftDetectedAndAlerted(t *testing.T) {
 			t.Errorf("Slack message does not list %s as stable:\n%s", f, text)
 		}
 	}
-	// The receiver answers 401 to a bad signature and records only verified calls.
+	// The retraining trigger holds in every drifting window. The receiver answers 401
+	// to a bad signature and records only verified calls.
 	if got := len(receiver.Deliveries()); got != driftShifted {
 		t.Errorf("webhook receiver verified %d calls, want %d", got, driftShifted)
 	}

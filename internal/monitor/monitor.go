@@ -16,41 +16,27 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/state"
 	"github.com/driftmon/driftmon/sketch"
 )
-
-// Notifier delivers an alert to people or machines. Implementations retry what is worth
-// retrying themselves and return the final error.
-type Notifier interface {
-	Notify(ctx context.Context, a alerting.Alert) error
-}
-
-// Route is a notifier with the policy that decides which alerts it gets.
-type Route struct {
-	// Name identifies the route in logs ("slack", "webhook retrain").
-	Name     string
-	Notifier Notifier
-	// MinFeatures is how many features must drift in one window for this route to be
-	// told. 0 or 1: any drift.
-	MinFeatures int
-}
 
 // Options are what a Monitor needs besides its config.
 type Options struct {
 	// Logger receives the monitor's logs; nil discards them.
 	Logger *slog.Logger
-	// Routes replace the notifiers built from the config when non-nil (the demo wires
-	// its local sinks this way).
-	Routes []Route
+	// Silenced, when set, says whether a decision about a feature is silenced (the HTTP
+	// API keeps the silences); silenced decisions are audited, not sent.
+	Silenced policy.Silencer
 	// OnWindow, when set, is called with each closed window's result, on the stream's
 	// goroutine, before alerts are sent. It must not block for long, and must not keep
 	// the result's profiles beyond the call: they belong to that goroutine.
 	OnWindow func(Result)
-	// OnDelivery, when set, is called after each attempt to deliver an alert to a
-	// route, with the final error (nil when delivered).
+	// OnDelivery, when set, is called after each attempt to deliver a notification to
+	// a route (from the outbox's goroutines), with its error (nil when delivered).
 	OnDelivery func(route string, a alerting.Alert, err error)
 }
 
@@ -101,9 +87,8 @@ type Monitor struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	streams []*stream
-	routes  []Route
+	alerter *alerter
 	onWin   func(Result)
-	onDel   func(string, alerting.Alert, error)
 }
 
 // New checks cfg, loads the baselines it names and builds every part. It starts
@@ -113,7 +98,7 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow, onDel: opts.OnDelivery}
+	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow}
 	var errs []error
 	for i := range cfg.Streams {
 		s, err := newStream(cfg, &cfg.Streams[i], log.With("stream", cfg.Streams[i].Name))
@@ -123,15 +108,15 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 		}
 		m.streams = append(m.streams, s)
 	}
-	routes := opts.Routes
-	if routes == nil {
-		r, err := routesFromConfig(cfg.Alerting, log)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		routes = r
+	silenced := opts.Silenced
+	if silenced == nil {
+		silenced = func(string, string, string, policy.Kind, time.Time) bool { return false }
 	}
-	m.routes = routes
+	al, err := newAlerter(cfg, log, silenced, opts.OnDelivery)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	m.alerter = al
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -168,17 +153,38 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return err
 	}
 	defer closeState(st, m.log)
-	alerts := make(chan alerting.Alert, 64)
-	var dispatchDone sync.WaitGroup
-	dispatchDone.Add(1)
-	go func() {
-		defer dispatchDone.Done()
-		m.dispatch(ctx, alerts)
-	}()
+	// The outbox lives in the state file; without one, in a scratch file that is
+	// forgotten at exit.
+	obStore := st
+	if obStore == nil {
+		scratch, drop, err := scratchStore()
+		if err != nil {
+			return err
+		}
+		defer drop()
+		obStore = scratch
+	}
+	al := m.alerter
+	if err := al.start(obStore); err != nil {
+		return err
+	}
+	// Deliveries go on for outboxGrace after the streams stop, so that what the last
+	// windows decided is sent; what is still pending then waits in the state file.
+	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOutbox()
+	obDone := make(chan error, 1)
+	go func() { obDone <- al.run(obCtx) }()
 
 	errc := make(chan error, len(m.streams))
 	var wg sync.WaitGroup
 	for _, s := range m.streams {
+		if err := al.restore(obStore, s); err != nil {
+			return err
+		}
+		if st != nil {
+			s.onCheckpoint(func(tx *state.Tx) error { return al.record(tx, s) })
+			s.onCommit(func() { s.decided = nil; al.wake() })
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -191,13 +197,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 					m.log.Info("window closed", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
 						"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted(),
 						"quality_violations", r.Violations())
-					if a, ok := r.Alert(m.cfg.Alerting.DashboardURL); ok {
-						select {
-						case alerts <- a:
-						case <-ctx.Done():
-							return nil
-						}
+					al.observe(s, r)
+				}
+				if st == nil && len(s.decided) > 0 {
+					// No checkpoints: record the decisions on their own.
+					if err := obStore.Update(func(tx *state.Tx) error { return al.record(tx, s) }); err != nil {
+						return err
 					}
+					s.decided = nil
+					al.wake()
 				}
 				return nil
 			})
@@ -207,41 +215,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	close(alerts)
-	dispatchDone.Wait()
+	time.AfterFunc(outboxGrace, stopOutbox)
+	obErr := <-obDone
 	close(errc)
-	var errs []error
+	errs := []error{obErr}
 	for err := range errc {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// dispatch sends each alert to every route that wants it. Sends in flight or queued
-// when ctx ends get dispatchGrace to finish, so a shutdown does not cut a delivery that
-// the receiver has already half taken.
-func (m *Monitor) dispatch(ctx context.Context, alerts <-chan alerting.Alert) {
-	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelSend()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(dispatchGrace, cancelSend) })
-	defer stop()
-	for a := range alerts {
-		for _, r := range m.routes {
-			if len(a.Drifted) < max(r.MinFeatures, 1) {
-				continue
-			}
-			err := r.Notifier.Notify(sendCtx, a)
-			if m.onDel != nil {
-				m.onDel(r.Name, a, err)
-			}
-			if err != nil {
-				m.log.Error("cannot deliver alert", "route", r.Name, "alert", a.ID, "err", err)
-				continue
-			}
-			m.log.Info("alert delivered", "route", r.Name, "alert", a.ID, "model", a.Model, "drifted", len(a.Drifted))
-		}
-	}
-}
-
-// dispatchGrace is how long deliveries may go on after the monitor is told to stop.
-const dispatchGrace = 5 * time.Second
+// outboxGrace is how long deliveries go on after the streams have stopped.
+const outboxGrace = 3 * time.Second

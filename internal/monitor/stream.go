@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/state"
@@ -36,8 +37,12 @@ type stream struct {
 	every config.State
 
 	// Owned by the stream's goroutine.
-	store     *state.Store // nil: nothing survives a restart (at-least-once)
-	hooks     []func(tx *state.Tx) error
+	store   *state.Store // nil: nothing survives a restart (at-least-once)
+	hooks   []func(tx *state.Tx) error
+	commits []func()
+	// Alerting: the policy state and the decisions not yet committed.
+	alerts    *policy.State
+	decided   []policy.Decision
 	pos       *position // next offsets; its counters are guarded by mu
 	unsaved   int       // messages handled since the last checkpoint
 	dirty     bool      // something changed since the last checkpoint
@@ -91,6 +96,10 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 // runs on the stream's goroutine, after the results of the batches it covers have been
 // handed out. Register before Run.
 func (s *stream) onCheckpoint(fn func(tx *state.Tx) error) { s.hooks = append(s.hooks, fn) }
+
+// onCommit adds fn to run after every checkpoint that committed, on the stream's
+// goroutine.
+func (s *stream) onCommit(fn func()) { s.commits = append(s.commits, fn) }
 
 // run restores the stream's checkpoint from st (nil: none, nothing is kept) and
 // consumes until ctx is done. handle is called on the stream's goroutine with every
@@ -264,7 +273,8 @@ func (s *stream) checkpoint(force bool) (map[int]int64, error) {
 		s.unsaved, s.dirty = 0, false
 		return maps.Clone(s.pos.next), nil
 	}
-	due := s.unsaved >= s.every.CheckpointRecords || time.Since(s.saved) >= s.every.CheckpointInterval
+	// Pending alert decisions make a checkpoint due: they are sent only once committed.
+	due := s.unsaved >= s.every.CheckpointRecords || time.Since(s.saved) >= s.every.CheckpointInterval || len(s.decided) > 0
 	if !s.dirty || !(due || force) {
 		return nil, nil
 	}
@@ -298,6 +308,9 @@ func (s *stream) checkpoint(force bool) (map[int]int64, error) {
 	s.mu.Lock()
 	s.checkpoints++
 	s.mu.Unlock()
+	for _, fn := range s.commits {
+		fn()
+	}
 	return maps.Clone(s.pos.next), nil
 }
 

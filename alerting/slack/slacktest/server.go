@@ -1,8 +1,9 @@
 // Package slacktest is a fake Slack for tests and the demo: an httptest
-// server on 127.0.0.1 that speaks chat.postMessage, chat.update and an
-// incoming webhook the way slack-go calls them, checks what real Slack
-// checks (auth, channel, Block Kit limits) and prints every accepted message
-// as a person would read it.
+// server on 127.0.0.1 that speaks chat.postMessage, chat.update, the
+// external file upload (files.getUploadURLExternal, the upload, then
+// files.completeUploadExternal) and an incoming webhook the way slack-go
+// calls them, checks what real Slack checks (auth, channel, Block Kit
+// limits) and prints every accepted message as a person would read it.
 package slacktest
 
 import (
@@ -81,6 +82,8 @@ type Server struct {
 	limited  int
 	lastPost map[string]time.Time // by channel
 	seq      int
+	uploads  map[string]*File // by file ID, from files.getUploadURLExternal
+	files    []File           // shared by files.completeUploadExternal
 }
 
 // NewServer starts a fake Slack listening on 127.0.0.1.
@@ -93,6 +96,7 @@ func NewServer(opts Options) *Server {
 		received:    make(chan Message, 1024),
 		rateLimit:   opts.RateLimit,
 		lastPost:    map[string]time.Time{},
+		uploads:     map[string]*File{},
 	}
 	if s.webhookPath == "" {
 		s.webhookPath = "/services/TTEST/BTEST/secret"
@@ -215,9 +219,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.chat(w, r, false)
 	case "/api/chat.update":
 		s.chat(w, r, true)
+	case "/api/files.getUploadURLExternal":
+		s.uploadURL(w, r)
+	case "/api/files.completeUploadExternal":
+		s.completeUpload(w, r)
 	case s.webhookPath:
 		s.webhook(w, r)
 	default:
+		if id, ok := strings.CutPrefix(r.URL.Path, uploadPath); ok {
+			s.upload(w, r, id)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			apiError(w, "unknown_method")
 			return
