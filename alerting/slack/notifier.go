@@ -60,8 +60,9 @@ type Notifier struct {
 	minInterval time.Duration
 	safeURL     string // endpoint without secrets, for errors
 
-	mu   sync.Mutex
-	next time.Time // earliest start of the next post
+	mu        sync.Mutex
+	next      time.Time // earliest start of the next post
+	channelID string    // the channel's ID, as Slack named it in its last answer
 }
 
 // PermanentError reports that Slack rejected a message for a reason a retry
@@ -203,8 +204,14 @@ func (n *Notifier) post(ctx context.Context, threadTS string, blocks []slackapi.
 		if threadTS != "" {
 			opts = append(opts, slackapi.MsgOptionTS(threadTS))
 		}
-		var err error
-		_, ts, err = n.client.PostMessageContext(ctx, n.channel, opts...)
+		channelID, postTS, err := n.client.PostMessageContext(ctx, n.channel, opts...)
+		if err == nil && channelID != "" {
+			// Slack answers with the channel's ID; file uploads need it, not a name.
+			n.mu.Lock()
+			n.channelID = channelID
+			n.mu.Unlock()
+		}
+		ts = postTS
 		return err
 	})
 	return ts, err

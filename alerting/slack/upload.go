@@ -34,7 +34,14 @@ func (n *Notifier) UploadChart(ctx context.Context, channelID, threadTS string, 
 		return fmt.Errorf("cannot draw the distributions of %s: %w", a.ID, err)
 	}
 	if channelID == "" {
-		channelID = n.channel
+		// The ID Slack gave when the message was posted; a configured "#name"
+		// only until then (files.completeUploadExternal wants an ID).
+		n.mu.Lock()
+		channelID = n.channelID
+		n.mu.Unlock()
+		if channelID == "" {
+			channelID = n.channel
+		}
 	}
 	params := slackapi.UploadFileParameters{
 		Filename:        "drift-" + a.ID + ".png",
