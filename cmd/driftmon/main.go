@@ -163,6 +163,8 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 		Logger: log.With("component", "http"),
 		Token:  os.Getenv("DRIFTMON_API_TOKEN"), // empty: the API is read-only
 		Source: mon,
+		Outbox: mon.Deliveries(),
+		Audit:  mon.Audit,
 	})
 	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
 	if err != nil {

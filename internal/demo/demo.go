@@ -158,7 +158,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	api = httpapi.New(httpapi.Options{Logger: opts.Logger.With("component", "http"), Token: opts.APIToken, Source: mon})
+	api = httpapi.New(httpapi.Options{Logger: opts.Logger.With("component", "http"), Token: opts.APIToken, Source: mon,
+		Outbox: mon.Deliveries(), Audit: mon.Audit})
 
 	gen := &generator{
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},

@@ -38,7 +38,9 @@ var (
 	descFailed = prometheus.NewDesc("driftmon_notifications_failed_total",
 		"Alerts whose delivery failed after the notifier's retries, per route.", []string{"route"}, nil)
 	descOutbox = prometheus.NewDesc("driftmon_outbox_depth",
-		"Webhook deliveries waiting in the outbox (always 0 until the durable outbox exists).", nil, nil)
+		"Deliveries pending in the durable outbox (0 when there is none).", nil, nil)
+	descOutboxDead = prometheus.NewDesc("driftmon_outbox_dead",
+		"Deliveries dead-lettered in the durable outbox, waiting for a replay (0 when there is none).", nil, nil)
 )
 
 // collector exports the server's view at scrape time.
@@ -47,7 +49,7 @@ type collector struct{ s *Server }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
-		descSent, descFailed, descOutbox} {
+		descSent, descFailed, descOutbox, descOutboxDead} {
 		ch <- d
 	}
 }
@@ -65,7 +67,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	metric(descOutbox, prometheus.GaugeValue, 0)
+	var pending, dead int
+	var err error
+	if s.outbox != nil {
+		pending, dead, err = s.outbox.Counts()
+	}
+	if err != nil {
+		s.log.Error("cannot count the outbox for /metrics; its gauges are left out", "err", err)
+	} else {
+		metric(descOutbox, prometheus.GaugeValue, float64(pending))
+		metric(descOutboxDead, prometheus.GaugeValue, float64(dead))
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -55,6 +55,11 @@ type Options struct {
 	History int
 	// Now is the clock of silences and deliveries; default time.Now.
 	Now func() time.Time
+	// Outbox is the durable delivery outbox served under /api/v1/outbox and read
+	// by the driftmon_outbox_* gauges; nil answers those routes with 503.
+	Outbox Outbox
+	// Audit reads the audit trail served at /api/v1/audit; nil answers 503.
+	Audit AuditFunc
 }
 
 // DefaultHistory is the number of windows kept per model when Options.History is 0.
@@ -79,6 +84,8 @@ type Server struct {
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
 	table   []route
+	outbox  Outbox
+	audit   AuditFunc
 
 	mu         sync.Mutex
 	models     map[modelKey]*modelHistory
@@ -101,6 +108,8 @@ func New(opts Options) *Server {
 		src:      opts.Source,
 		history:  opts.History,
 		now:      opts.Now,
+		outbox:   opts.Outbox,
+		audit:    opts.Audit,
 		models:   map[modelKey]*modelHistory{},
 		alerts:   map[string]*alertRecord{},
 		sent:     map[string]int64{},
@@ -159,6 +168,9 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/silences", h(s.listSilences)},
 		{"POST", "/api/v1/silences", s.authorized(h(s.createSilence))},
 		{"DELETE", "/api/v1/silences/{id}", s.authorized(h(s.deleteSilence))},
+		{"GET", "/api/v1/outbox", h(s.listOutbox)},
+		{"POST", "/api/v1/outbox/{id}/replay", s.authorized(h(s.replayOutbox))},
+		{"GET", "/api/v1/audit", h(s.listAudit)},
 	}
 }
 

@@ -169,13 +169,21 @@ func (o observed) Send(ctx context.Context, it outbox.Item) (time.Duration, erro
 }
 
 // observe applies a closed window to the stream's policy state and keeps the decisions
-// until they are recorded.
+// until they are recorded. With every compared window the stream as a whole is also
+// observed for data loss: messages deleted from the topic before they were read fire a
+// data-loss alert (which holds back the stream's drift alerts: its windows miss data),
+// and windows without new loss resolve it.
 func (al *alerter) observe(s *stream, r Result) {
 	if r.Warmup {
 		return
 	}
-	decided := al.policy.Observe(s.alerts, observation(r, al.dashboard), time.Now())
-	s.decided = append(s.decided, decided...)
+	now := time.Now()
+	lost := s.stats().Lost
+	loss := policy.Observation{Stream: r.Stream, WindowStart: r.Start, WindowEnd: r.End,
+		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > s.lossSeen}
+	s.lossSeen = lost
+	s.decided = append(s.decided, al.policy.Observe(s.alerts, loss, now)...)
+	s.decided = append(s.decided, al.policy.Observe(s.alerts, observation(r, al.dashboard), now)...)
 }
 
 // record writes the stream's pending decisions and its policy state in tx: the audit
@@ -331,4 +339,60 @@ func distribution(ref, cur *sketch.Profile, feature string) *alerting.Distributi
 		return d
 	}
 	return nil
+}
+
+// Deliveries is the monitor's outbox as the HTTP API sees it: listing, replaying and
+// counting notifications. It answers once Run has opened the outbox.
+type Deliveries struct{ m *Monitor }
+
+// Deliveries returns the view of the outbox for the API.
+func (m *Monitor) Deliveries() Deliveries { return Deliveries{m} }
+
+var errNoOutbox = errors.New("the outbox is not open: the monitor is not running, or has nothing to notify")
+
+func (d Deliveries) outbox() (*outbox.Outbox, error) {
+	d.m.mu.Lock()
+	defer d.m.mu.Unlock()
+	if d.m.running == nil {
+		return nil, errNoOutbox
+	}
+	return d.m.running, nil
+}
+
+// List returns the notifications with the given status.
+func (d Deliveries) List(status outbox.Status) ([]outbox.Record, error) {
+	ob, err := d.outbox()
+	if err != nil {
+		return nil, err
+	}
+	return ob.List(status)
+}
+
+// Replay queues a dead (or delivered) notification again.
+func (d Deliveries) Replay(id string) error {
+	ob, err := d.outbox()
+	if err != nil {
+		return err
+	}
+	return ob.Replay(id)
+}
+
+// Counts returns how many notifications are pending and dead.
+func (d Deliveries) Counts() (pending, dead int, err error) {
+	ob, err := d.outbox()
+	if err != nil {
+		return 0, 0, err
+	}
+	return ob.Counts()
+}
+
+// Audit reads the audit trail: every alert decision and delivery attempt.
+func (m *Monitor) Audit(q audit.Query) ([]audit.Entry, error) {
+	m.mu.Lock()
+	st := m.obStore
+	m.mu.Unlock()
+	if st == nil {
+		return nil, errNoOutbox
+	}
+	return audit.List(st, q)
 }

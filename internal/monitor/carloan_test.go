@@ -17,6 +17,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/driftmon/driftmon/alerting/audit"
+	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
@@ -89,14 +91,33 @@ alerting:
 	var mu sync.Mutex
 	var results []Result
 	runCtx, stop := context.WithCancel(ctx)
-	mon, err := New(cfg, Options{OnWindow: func(r Result) {
+	var mon *Monitor
+	mon, err = New(cfg, Options{OnWindow: func(r Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		results = append(results, r)
 		if len(results) == 10 {
-			// The last window's alert is queued before OnWindow returns for the next
-			// batch; stopping now still lets the dispatcher deliver it.
-			go func() { time.Sleep(500 * time.Millisecond); stop() }()
+			// The last window's decisions are committed with the next checkpoint;
+			// stopping a little later still lets the outbox deliver them, and the API
+			// must show what was delivered and decided.
+			go func() {
+				time.Sleep(1500 * time.Millisecond)
+				delivered, err := mon.Deliveries().List(outbox.Delivered)
+				if err != nil || len(delivered) == 0 {
+					t.Errorf("the API lists %d delivered notifications (%v)", len(delivered), err)
+				}
+				trail, err := mon.Audit(audit.Query{Model: "car-loan"})
+				fired := 0
+				for _, e := range trail {
+					if e.Event == audit.EventDecision && e.Decision == "fire" {
+						fired++
+					}
+				}
+				if err != nil || fired != 1 {
+					t.Errorf("the audit trail holds %d fire decisions (%v), want 1", fired, err)
+				}
+				stop()
+			}()
 		}
 	}})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
@@ -89,6 +90,11 @@ type Monitor struct {
 	streams []*stream
 	alerter *alerter
 	onWin   func(Result)
+
+	// Set while Run runs, for the API.
+	mu      sync.Mutex
+	running *outbox.Outbox
+	obStore *state.Store
 }
 
 // New checks cfg, loads the baselines it names and builds every part. It starts
@@ -168,6 +174,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if err := al.start(obStore); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.running, m.obStore = al.outbox, obStore
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.running, m.obStore = nil, nil
+		m.mu.Unlock()
+	}()
 	// Deliveries go on for outboxGrace after the streams stop, so that what the last
 	// windows decided is sent; what is still pending then waits in the state file.
 	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))

@@ -43,6 +43,7 @@ type stream struct {
 	// Alerting: the policy state and the decisions not yet committed.
 	alerts    *policy.State
 	decided   []policy.Decision
+	lossSeen  int64     // Stats().Lost when the policy last looked
 	pos       *position // next offsets; its counters are guarded by mu
 	unsaved   int       // messages handled since the last checkpoint
 	dirty     bool      // something changed since the last checkpoint
