@@ -46,6 +46,35 @@ type Kafka struct {
 	// StartOffset is where a group with no committed offset starts: "earliest" (default)
 	// or "latest".
 	StartOffset string `yaml:"start_offset"`
+	// TLS encrypts the connections to the brokers. Optional.
+	TLS *TLS `yaml:"tls"`
+	// SASL authenticates to the brokers. Optional.
+	SASL *SASL `yaml:"sasl"`
+}
+
+// TLS is how driftmon trusts the brokers and, optionally, proves who it is to them.
+type TLS struct {
+	// CAFile is a PEM bundle of the CAs that sign the brokers' certificates; empty
+	// means the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and key, for brokers that ask
+	// for one (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the brokers' certificates.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns certificate checks off: for tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SASL is a user name and password for PLAIN or SCRAM.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// Password, or PasswordFile to read it from a file.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Stream is one topic of inference events from one or more models.
@@ -54,8 +83,16 @@ type Stream struct {
 	Name string `yaml:"name"`
 	// Topic is the Kafka topic to read. Required.
 	Topic string `yaml:"topic"`
-	// Format is the message encoding. Only "json" (the default) for now.
+	// Format is the message encoding: "json" (default), "avro" (Confluent wire format:
+	// magic byte, schema id, Avro binary; needs schema_registry) or "arrow_ipc" (each
+	// message an Arrow IPC stream of one or more record batches).
 	Format string `yaml:"format"`
+	// SchemaRegistry is where Avro schemas are looked up by id.
+	SchemaRegistry *SchemaRegistry `yaml:"schema_registry"`
+	// DeadLetter copies messages that cannot be decoded to a topic. Optional.
+	DeadLetter *DeadLetter `yaml:"dead_letter"`
+	// MaxMessageBytes rejects larger messages (counted as too_large). Default 1 MiB.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// Envelope is an optional dotted path to the object that holds the event inside each
 	// message, for wrappers such as CloudEvents ("data").
 	Envelope string `yaml:"envelope"`
@@ -76,6 +113,25 @@ type Stream struct {
 	Reference Reference `yaml:"reference"`
 	// Detectors tunes the statistics and the decision rule.
 	Detectors Detectors `yaml:"detectors"`
+}
+
+// SchemaRegistry is a Confluent-compatible schema registry.
+type SchemaRegistry struct {
+	// URLs of the registry. Required.
+	URLs []string `yaml:"urls"`
+	// Username and Password (or PasswordFile) for basic auth. Optional.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// DeadLetter is where undecodable messages are copied, with the reason and their
+// source partition and offset in headers.
+type DeadLetter struct {
+	// Topic receives the copies; it must exist. Required.
+	Topic string `yaml:"topic"`
+	// SampleEvery copies one message in this many, per reason. Default 1: all.
+	SampleEvery int `yaml:"sample_every"`
 }
 
 // Field is one monitored feature or prediction.

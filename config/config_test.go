@@ -33,7 +33,7 @@ streams[0].window.sise: unknown field (line 9)`},
 		{"many_errors.yaml", `kafka.brokers[0]: want host:port, got "localhost"
 kafka.start_offset: must be "earliest" or "latest", got "middle"
 streams[0].topic: is required
-streams[0].format: must be "json", got "avro"
+streams[0].schema_registry.urls: at least one URL is required with format: avro
 streams[0].features.__time: names starting with __ are reserved
 streams[0].features.car_value.type: must be "numeric" or "categorical", got "nmeric"
 streams[0].window: set either size or rows, not both

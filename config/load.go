@@ -219,6 +219,14 @@ func (c *Config) readSecrets(dir string, errs *[]error) {
 		read("alerting.slack.token_file", s.TokenFile, &s.Token)
 		read("alerting.slack.webhook_url_file", s.WebhookURLFile, &s.WebhookURL)
 	}
+	if a := c.Kafka.SASL; a != nil {
+		read("kafka.sasl.password_file", a.PasswordFile, &a.Password)
+	}
+	for i := range c.Streams {
+		if r := c.Streams[i].SchemaRegistry; r != nil {
+			read("streams["+strconv.Itoa(i)+"].schema_registry.password_file", r.PasswordFile, &r.Password)
+		}
+	}
 	for i := range c.Alerting.Webhooks {
 		w := &c.Alerting.Webhooks[i]
 		p := "alerting.webhooks[" + strconv.Itoa(i) + "]"
@@ -231,6 +239,9 @@ func (c *Config) readSecrets(dir string, errs *[]error) {
 
 func (c *Config) resolvePaths(dir string) {
 	c.State.Path = resolve(dir, c.State.Path)
+	if t := c.Kafka.TLS; t != nil {
+		t.CAFile, t.CertFile, t.KeyFile = resolve(dir, t.CAFile), resolve(dir, t.CertFile), resolve(dir, t.KeyFile)
+	}
 	for i := range c.Streams {
 		if b := c.Streams[i].Reference.Baseline; b != "" {
 			c.Streams[i].Reference.Baseline = resolve(dir, b)

@@ -123,6 +123,19 @@ func (c *Config) validate(errs *[]error) {
 	if o := c.Kafka.StartOffset; o != "earliest" && o != "latest" {
 		bad("kafka.start_offset", `must be "earliest" or "latest", got %q`, o)
 	}
+	if t := c.Kafka.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		bad("kafka.tls", "cert_file and key_file go together")
+	}
+	if a := c.Kafka.SASL; a != nil {
+		switch a.Mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			bad("kafka.sasl.mechanism", `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q`, a.Mechanism)
+		}
+		if a.Username == "" || a.Password == "" {
+			bad("kafka.sasl", "username and password (or password_file) are required")
+		}
+	}
 	if len(c.Streams) == 0 {
 		bad("streams", "at least one stream is required")
 	}
@@ -140,8 +153,33 @@ func (c *Config) validate(errs *[]error) {
 		if s.Topic == "" {
 			bad(p+".topic", "is required")
 		}
-		if s.Format != "json" {
-			bad(p+".format", `must be "json", got %q`, s.Format)
+		switch s.Format {
+		case "json", "arrow_ipc":
+			if s.SchemaRegistry != nil {
+				bad(p+".schema_registry", "only applies with format: avro")
+			}
+		case "avro":
+			if s.SchemaRegistry == nil || len(s.SchemaRegistry.URLs) == 0 {
+				bad(p+".schema_registry.urls", "at least one URL is required with format: avro")
+			}
+		default:
+			bad(p+".format", `must be "json", "avro" or "arrow_ipc", got %q`, s.Format)
+		}
+		if r := s.SchemaRegistry; r != nil {
+			for j, u := range r.URLs {
+				checkURL(fmt.Sprintf("%s.schema_registry.urls[%d]", p, j), u, bad)
+			}
+		}
+		if d := s.DeadLetter; d != nil {
+			if d.Topic == "" {
+				bad(p+".dead_letter.topic", "is required")
+			}
+			if d.SampleEvery < 0 {
+				bad(p+".dead_letter.sample_every", "must not be negative, got %d", d.SampleEvery)
+			}
+		}
+		if s.MaxMessageBytes < 0 {
+			bad(p+".max_message_bytes", "must not be negative, got %d", s.MaxMessageBytes)
 		}
 		if len(s.Features)+len(s.Predictions) == 0 {
 			bad(p+".features", "at least one feature or prediction is required")
