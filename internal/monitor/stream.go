@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
@@ -30,7 +32,8 @@ type stream struct {
 	cfg    *config.Stream
 	log    *slog.Logger
 	src    source
-	dec    *ingest.JSONDecoder
+	dec    messageDecoder
+	dead   *ingest.DeadLetter // nil: rejected messages are only counted
 	engine *Engine
 	// every says when to checkpoint: after CheckpointRecords messages or
 	// CheckpointInterval, whichever comes first.
@@ -65,11 +68,19 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 	if err != nil {
 		return nil, err
 	}
-	dec, err := ingest.NewJSONDecoder(engine.DecoderSpec(), memory.DefaultAllocator)
+	dec, err := newDecoder(sc, engine.DecoderSpec())
 	if err != nil {
 		return nil, err
 	}
 	s := &stream{cfg: sc, log: log, dec: dec, engine: engine, every: cfg.State, pos: newPosition()}
+	if d := sc.DeadLetter; d != nil {
+		dl, err := ingest.NewDeadLetter(ingest.DeadLetterOptions{Brokers: cfg.Kafka.Brokers, Topic: d.Topic,
+			SampleEvery: d.SampleEvery, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("dead_letter: %w", err)
+		}
+		s.dead = dl
+	}
 	if s.every.CheckpointRecords <= 0 {
 		s.every.CheckpointRecords = config.DefaultCheckpointRecords
 	}
@@ -119,6 +130,9 @@ func (s *stream) run(ctx context.Context, st *state.Store, handle func(ctx conte
 	s.results = rl
 	defer s.results.close()
 	s.handlerFn = handle
+	if s.dead != nil {
+		defer s.dead.Close()
+	}
 	return s.src.Run(ctx, sourceHandler{s})
 }
 
@@ -174,6 +188,11 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 	} else {
 		rec, rejected := s.dec.Decode(batch)
 		defer rec.Release()
+		if s.dead != nil && len(rejected) > 0 {
+			// Best effort: the copies are for people to look at; the counts, kept
+			// with the checkpoint, are what is exact. WriteAll logs its failures.
+			_ = s.dead.WriteAll(context.Background(), batch, rejected)
+		}
 		results = append(results, s.engine.ProcessPartitions(rec, s.partitions(batch, rejected))...)
 		for _, m := range batch {
 			s.pos.next[m.Partition] = m.Offset + 1
@@ -343,4 +362,33 @@ func (s *stream) stats() Stats {
 		st.Rejected[string(r)] = n
 	}
 	return st
+}
+
+// messageDecoder turns a batch of messages into an Arrow record of the rows that decoded and
+// the messages that did not, with their reasons.
+type messageDecoder interface {
+	Decode(batch []ingest.Message) (arrow.Record, []ingest.Rejected)
+}
+
+// newDecoder is the one switch from a stream's format to its decoder.
+func newDecoder(sc *config.Stream, spec ingest.Spec) (messageDecoder, error) {
+	spec.MaxMessageBytes = sc.MaxMessageBytes
+	mem := memory.DefaultAllocator
+	switch sc.Format {
+	case "avro":
+		r := sc.SchemaRegistry
+		opts := []sr.ClientOpt{sr.URLs(r.URLs...)}
+		if r.Username != "" {
+			opts = append(opts, sr.BasicAuth(r.Username, r.Password))
+		}
+		client, err := sr.NewClient(opts...)
+		if err != nil {
+			return nil, fmt.Errorf("schema_registry: %w", err)
+		}
+		return ingest.NewAvroDecoder(spec, client, mem)
+	case "arrow_ipc":
+		return ingest.NewArrowIPCDecoder(spec, mem)
+	default:
+		return ingest.NewJSONDecoder(spec, mem)
+	}
 }
