@@ -27,6 +27,8 @@ type DeadLetterOptions struct {
 	Brokers []string
 	// Topic receives the dead letters. It must exist: the writer does not create topics.
 	Topic string
+	// Dialer connects to the brokers (TLS, SASL); nil: kafka-go's default.
+	Dialer *kafka.Dialer
 	// SampleEvery writes one rejection in SampleEvery of each reason (the first, then
 	// every SampleEvery-th), so that a flood of one kind neither floods the topic nor
 	// hides the others. 0 or 1 writes every rejection.
@@ -72,6 +74,10 @@ func NewDeadLetter(opts DeadLetterOptions) (*DeadLetter, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Logger = opts.Logger.With("component", "deadletter", "topic", opts.Topic)
+	var transport kafka.RoundTripper
+	if opts.Dialer != nil {
+		transport = Transport(opts.Dialer)
+	}
 	return &DeadLetter{
 		opts: opts,
 		w: &kafka.Writer{
@@ -81,6 +87,7 @@ func NewDeadLetter(opts DeadLetterOptions) (*DeadLetter, error) {
 			// waiting for more.
 			BatchTimeout: 10 * time.Millisecond,
 			RequiredAcks: kafka.RequireAll,
+			Transport:    transport,
 		},
 		seen: make(map[Reason]uint64),
 	}, nil

@@ -42,6 +42,9 @@ type KafkaOptions struct {
 	OnDataLoss func(DataLoss)
 	// Logger receives connection problems, never a line per message.
 	Logger *slog.Logger
+	// Dialer makes every connection to the brokers (TLS, SASL; see Dialer). Default
+	// kafka.DefaultDialer.
+	Dialer *kafka.Dialer
 }
 
 // DataLoss is a range of a partition's offsets that the source should have read but
@@ -147,6 +150,9 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Dialer == nil {
+		opts.Dialer = kafka.DefaultDialer
+	}
 	k := &Kafka{opts: opts}
 	k.setHealth(errNotStarted)
 	return k, nil
@@ -166,7 +172,7 @@ func (k *Kafka) probe(ctx context.Context) error {
 	var errs []error
 	for _, b := range k.opts.Brokers {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := kafka.DialContext(pctx, "tcp", b)
+		conn, err := k.opts.Dialer.DialContext(pctx, "tcp", b)
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cannot reach broker %s: %w", b, err))
@@ -245,6 +251,7 @@ func (k *Kafka) Run(ctx context.Context, h Handler) error {
 		JoinGroupBackoff:      time.Second,
 		WatchPartitionChanges: true,
 		ErrorLogger:           k.kafkaLogger(),
+		Dialer:                k.opts.Dialer,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot join consumer group %s: %w", k.opts.GroupID, err)
@@ -495,6 +502,7 @@ func (k *Kafka) reader(p int, offset int64) *kafka.Reader {
 		// Report a start offset outside the log instead of waiting for it forever.
 		OffsetOutOfRangeError: true,
 		ErrorLogger:           k.kafkaLogger(),
+		Dialer:                k.opts.Dialer,
 	})
 	_ = r.SetOffset(offset)
 	return r
@@ -576,7 +584,7 @@ func (k *Kafka) logRange(ctx context.Context, p int) (first, last int64, err err
 	var errs []error
 	for _, b := range k.opts.Brokers {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := kafka.DialLeader(dctx, "tcp", b, k.opts.Topic, p)
+		conn, err := k.opts.Dialer.DialLeader(dctx, "tcp", b, k.opts.Topic, p)
 		cancel()
 		if err != nil {
 			errs = append(errs, err)

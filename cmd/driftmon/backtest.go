@@ -167,7 +167,11 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			if err != nil {
 				return fmt.Errorf("stream %s: %w", sc.Name, err)
 			}
-			topicOpts.Brokers, topicOpts.Topic = cfg.Kafka.Brokers, sc.Topic
+			dialer, err := monitor.KafkaDialer(cfg.Kafka)
+			if err != nil {
+				return err
+			}
+			topicOpts.Brokers, topicOpts.Topic, topicOpts.Dialer = cfg.Kafka.Brokers, sc.Topic, dialer
 			topicOpts.OnWindow = w.Write
 			sum, err := backtest.RunTopic(ctx, engine, topicOpts)
 			if err != nil {

@@ -21,6 +21,8 @@ type TopicOptions struct {
 	// Brokers and Topic are required.
 	Brokers []string
 	Topic   string
+	// Dialer connects to the brokers (TLS, SASL); nil: kafka-go's default.
+	Dialer *kafka.Dialer
 	// From starts each partition at its first message stamped at or after From. Zero:
 	// FromOffset, clamped to the partition's first offset (0, the default, is the
 	// beginning of the log).
@@ -37,6 +39,13 @@ type TopicOptions struct {
 	OnWindow func(Window) error
 	// Progress, when set, is called after each batch with the messages read so far.
 	Progress func(messages int64)
+}
+
+func (o TopicOptions) dialer() *kafka.Dialer {
+	if o.Dialer == nil {
+		return kafka.DefaultDialer
+	}
+	return o.Dialer
 }
 
 // PartitionRange is the offsets [From, To) RunTopic reads of one partition.
@@ -223,6 +232,7 @@ func readPartition(ctx context.Context, opts TopicOptions, r PartitionRange, out
 		}
 	}
 	rd := kafka.NewReader(kafka.ReaderConfig{
+		Dialer:    opts.dialer(),
 		Brokers:   opts.Brokers,
 		Topic:     opts.Topic,
 		Partition: r.Partition, // no GroupID: no group is joined, no offset committed
@@ -276,7 +286,7 @@ var ErrUnknownTopic = errors.New("unknown topic")
 
 // resolveRanges finds each partition's offsets to read.
 func resolveRanges(ctx context.Context, opts TopicOptions) ([]PartitionRange, error) {
-	parts, err := topicPartitions(ctx, opts.Brokers, opts.Topic)
+	parts, err := topicPartitions(ctx, opts.dialer(), opts.Brokers, opts.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -292,11 +302,11 @@ func resolveRanges(ctx context.Context, opts TopicOptions) ([]PartitionRange, er
 }
 
 // topicPartitions lists the partitions of topic, asking each broker in turn.
-func topicPartitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
+func topicPartitions(ctx context.Context, dialer *kafka.Dialer, brokers []string, topic string) ([]int, error) {
 	var errs []error
 	for _, b := range brokers {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := kafka.DialContext(dctx, "tcp", b)
+		conn, err := dialer.DialContext(dctx, "tcp", b)
 		cancel()
 		if err != nil {
 			errs = append(errs, err)
@@ -327,7 +337,7 @@ func partitionRange(ctx context.Context, opts TopicOptions, p int) (PartitionRan
 	var errs []error
 	for _, b := range opts.Brokers {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := kafka.DialLeader(dctx, "tcp", b, opts.Topic, p)
+		conn, err := opts.dialer().DialLeader(dctx, "tcp", b, opts.Topic, p)
 		cancel()
 		if err != nil {
 			errs = append(errs, err)

@@ -121,15 +121,26 @@ func newEngineRun(t *testing.T, sc *config.Stream) *engineRun {
 // results, each formatted by describe.
 func (r *engineRun) feed(msgs []ingest.Message, sizes ...int) []string {
 	var out []string
-	s := &stream{engine: r.e}
 	for i, k := 0, 0; i < len(msgs); k++ {
 		n := min(sizes[k%len(sizes)], len(msgs)-i)
 		batch := msgs[i : i+n]
-		rec, rejected := r.dec.Decode(batch)
-		for _, res := range r.e.ProcessPartitions(rec, s.partitions(batch, rejected)) {
-			out = append(out, describe(res))
+		// As stream.handle does: each run of one partition's messages on its own.
+		for start := 0; start < len(batch); {
+			end := start + 1
+			for end < len(batch) && batch[end].Partition == batch[start].Partition {
+				end++
+			}
+			rec, _ := r.dec.Decode(batch[start:end])
+			parts := make([]int32, rec.NumRows())
+			for j := range parts {
+				parts[j] = int32(batch[start].Partition)
+			}
+			for _, res := range r.e.ProcessPartitions(rec, parts) {
+				out = append(out, describe(res))
+			}
+			rec.Release()
+			start = end
 		}
-		rec.Release()
 		i += n
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/driftmon/driftmon/alerting/policy"
@@ -73,9 +74,13 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 		return nil, err
 	}
 	s := &stream{cfg: sc, log: log, dec: dec, engine: engine, every: cfg.State, pos: newPosition()}
+	dialer, err := KafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
 	if d := sc.DeadLetter; d != nil {
 		dl, err := ingest.NewDeadLetter(ingest.DeadLetterOptions{Brokers: cfg.Kafka.Brokers, Topic: d.Topic,
-			SampleEvery: d.SampleEvery, Logger: log})
+			SampleEvery: d.SampleEvery, Dialer: dialer, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("dead_letter: %w", err)
 		}
@@ -93,6 +98,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 		GroupID:       cfg.Kafka.GroupID,
 		StartAtLatest: cfg.Kafka.StartOffset == "latest",
 		OnDataLoss:    s.countLoss,
+		Dialer:        dialer,
 		Logger:        log,
 	})
 	if err != nil {
@@ -186,20 +192,21 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 	if len(batch) == 0 {
 		results = append(results, s.engine.Tick()...)
 	} else {
-		rec, rejected := s.dec.Decode(batch)
-		defer rec.Release()
-		if s.dead != nil && len(rejected) > 0 {
-			// Best effort: the copies are for people to look at; the counts, kept
-			// with the checkpoint, are what is exact. WriteAll logs its failures.
-			_ = s.dead.WriteAll(context.Background(), batch, rejected)
+		// Decode each run of one partition's messages on its own: a message may hold
+		// many rows (Arrow IPC), and every row must carry its partition.
+		for start := 0; start < len(batch); {
+			end := start + 1
+			for end < len(batch) && batch[end].Partition == batch[start].Partition {
+				end++
+			}
+			results = append(results, s.decodeRun(batch[start:end])...)
+			start = end
 		}
-		results = append(results, s.engine.ProcessPartitions(rec, s.partitions(batch, rejected))...)
 		for _, m := range batch {
 			s.pos.next[m.Partition] = m.Offset + 1
 		}
 		s.unsaved += len(batch)
 		s.dirty = true
-		s.count(rec.NumRows(), rejected)
 	}
 	if len(results) > 0 {
 		s.dirty = true
@@ -208,20 +215,24 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 	return results
 }
 
-// partitions returns each decoded row's partition: the batch's messages less the
-// rejected ones.
-func (s *stream) partitions(batch []ingest.Message, rejected []ingest.Rejected) []int32 {
+// decodeRun decodes messages of one partition and feeds their rows to the engine.
+func (s *stream) decodeRun(run []ingest.Message) []Result {
+	rec, rejected := s.dec.Decode(run)
+	defer rec.Release()
+	if s.dead != nil && len(rejected) > 0 {
+		// Best effort: the copies are for people to look at; the counts, kept with
+		// the checkpoint, are what is exact. WriteAll logs its failures.
+		_ = s.dead.WriteAll(context.Background(), run, rejected)
+	}
+	n := int(rec.NumRows())
 	parts := s.rowParts[:0]
-	r := 0
-	for i, m := range batch {
-		if r < len(rejected) && rejected[r].Index == i {
-			r++
-			continue
-		}
-		parts = append(parts, int32(m.Partition))
+	for range n {
+		parts = append(parts, int32(run[0].Partition))
 	}
 	s.rowParts = parts
-	return parts
+	results := s.engine.ProcessPartitions(rec, parts)
+	s.count(rec.NumRows(), rejected)
+	return results
 }
 
 // count adds a batch's decoded rows and rejected messages (per reason) to the stream's
@@ -391,4 +402,25 @@ func newDecoder(sc *config.Stream, spec ingest.Spec) (messageDecoder, error) {
 	default:
 		return ingest.NewJSONDecoder(spec, mem)
 	}
+}
+
+// KafkaDialer is how every connection to the brokers is made: with the configured TLS
+// and SASL, or plainly.
+func KafkaDialer(k config.Kafka) (*kafka.Dialer, error) {
+	var sec ingest.Security
+	if t := k.TLS; t != nil {
+		tc, err := ingest.TLSConfig(t.CAFile, t.CertFile, t.KeyFile, t.ServerName, t.InsecureSkipVerify)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls: %w", err)
+		}
+		sec.TLS = tc
+	}
+	if a := k.SASL; a != nil {
+		m, err := ingest.SASLMechanism(a.Mechanism, a.Username, a.Password)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.sasl: %w", err)
+		}
+		sec.SASL = m
+	}
+	return ingest.Dialer(sec)
 }
