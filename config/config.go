@@ -150,6 +150,15 @@ type Window struct {
 	// Rows makes count-based windows of this many events per model, for low-traffic
 	// streams, tests and demos.
 	Rows int `yaml:"rows"`
+	// Lateness (event-time windows) is how far behind the newest event time an event
+	// may arrive and still count in its window; later ones are counted as late and
+	// merged nowhere. The watermark is the slowest read partition's newest event time
+	// minus Lateness. Default 0.
+	Lateness time.Duration `yaml:"lateness"`
+	// Idle (event-time windows) is how long a partition may send nothing before it
+	// stops holding the watermark back, so one quiet partition does not keep every
+	// window open. Default 30s.
+	Idle time.Duration `yaml:"idle"`
 }
 
 // Reference is what each closed window is compared with.

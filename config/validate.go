@@ -201,6 +201,12 @@ func (c *Config) validate(errs *[]error) {
 		case w.Size == 0 && w.Rows == 0:
 			bad(p+".window", "set size (event-time windows, e.g. 1h) or rows (count windows)")
 		}
+		if s.Window.Lateness < 0 || s.Window.Idle < 0 {
+			bad(p+".window", "lateness and idle must not be negative")
+		}
+		if s.Window.Rows > 0 && (s.Window.Lateness > 0 || s.Window.Idle > 0) {
+			bad(p+".window", "lateness and idle apply to event-time windows (size), not rows")
+		}
 		if s.Reference.WarmupWindows < 0 {
 			bad(p+".reference.warmup_windows", "must not be negative, got %d", s.Reference.WarmupWindows)
 		}

@@ -17,6 +17,10 @@ var (
 		"Messages decoded into rows, per stream.", []string{"stream"}, nil)
 	descDecodeErrors = prometheus.NewDesc("driftmon_decode_errors_total",
 		"Messages that could not be decoded, per stream and reason.", []string{"stream", "reason"}, nil)
+	descLate = prometheus.NewDesc("driftmon_late_events_total",
+		"Events that arrived after their window had closed (counted, merged nowhere), per stream.", []string{"stream"}, nil)
+	descLost = prometheus.NewDesc("driftmon_lost_messages_total",
+		"Messages deleted from the topic (retention) before they could be read, per stream: data loss.", []string{"stream"}, nil)
 	descWindowsClosed = prometheus.NewDesc("driftmon_windows_closed_total",
 		"Windows closed (warm-up windows included), per model version.", modelLabels, nil)
 	descWindowsDrifted = prometheus.NewDesc("driftmon_windows_drifted_total",
@@ -47,7 +51,7 @@ var (
 type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descWindowsClosed, descWindowsDrifted,
+	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
 		descSent, descFailed, descOutbox, descOutboxDead} {
 		ch <- d
@@ -65,6 +69,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			for reason, n := range st.Rejected {
 				metric(descDecodeErrors, prometheus.CounterValue, float64(n), stream, reason)
 			}
+			metric(descLate, prometheus.CounterValue, float64(st.Late), stream)
+			metric(descLost, prometheus.CounterValue, float64(st.Lost), stream)
 		}
 	}
 	var pending, dead int

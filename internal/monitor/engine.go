@@ -77,7 +77,7 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		cfg:    sc,
 		log:    log,
 		models: map[modelKey]*model{},
-		window: window.Spec{Size: sc.Window.Size, Rows: sc.Window.Rows},
+		window: window.Spec{Size: sc.Window.Size, Rows: sc.Window.Rows, Lateness: sc.Window.Lateness, Idle: sc.Window.Idle},
 		now:    time.Now,
 		detOpts: detectors.Options{
 			PSIBins:        sc.Detectors.PSI.Bins,
