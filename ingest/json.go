@@ -153,7 +153,7 @@ func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
 		mem = memory.DefaultAllocator
 	}
 	spec.Fields = append([]Field(nil), spec.Fields...)
-	d := &JSONDecoder{spec: spec, schema: spec.Schema(), root: &pathNode{}}
+	d := &JSONDecoder{spec: spec, schema: spec.Schema()}
 	switch {
 	case spec.MaxMessageBytes == 0:
 		d.maxLen = DefaultMaxMessageBytes
@@ -163,35 +163,7 @@ func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
 		d.maxLen = spec.MaxMessageBytes
 	}
 
-	event := d.root
-	if spec.Envelope != "" {
-		for _, seg := range strings.Split(spec.Envelope, ".") {
-			event = event.child(seg)
-		}
-		event.envelope = true
-	}
-	add := func(path string, typ slotType) {
-		i := len(d.slots)
-		d.slots = append(d.slots, slot{path: path, typ: typ})
-		if path == "" {
-			return
-		}
-		n := event
-		for _, seg := range strings.Split(path, ".") {
-			n = n.child(seg)
-		}
-		n.slots = append(n.slots, i)
-	}
-	add(spec.EventTime, slotTime)
-	add(spec.Model, slotString)
-	add(spec.ModelVersion, slotString)
-	for _, f := range spec.Fields {
-		typ := slotNumber
-		if f.Type == String {
-			typ = slotString
-		}
-		add(f.Path, typ)
-	}
+	d.root, d.slots = specSlots(spec)
 	d.caps = make([]capture, len(d.slots))
 	d.vals = make([]rowValue, len(d.slots))
 
