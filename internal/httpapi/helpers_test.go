@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -160,7 +161,7 @@ func newFixture(t testing.TB) *fixture {
 	f.res = results(t, 2, 2)
 	for _, r := range f.res {
 		f.srv.Record(r)
-		if a, ok := r.Alert("http://127.0.0.1:8080/"); ok {
+		if a, ok := alertOf(r, "http://127.0.0.1:8080/"); ok {
 			f.srv.RecordDelivery("slack", a, nil)
 			f.srv.RecordDelivery("webhook retrain", a, errors.New("503 from receiver"))
 			f.srv.RecordDelivery("webhook retrain", a, nil)
@@ -172,7 +173,7 @@ func newFixture(t testing.TB) *fixture {
 // lastAlert is the alert of the fixture's last (shifted) window.
 func (f *fixture) lastAlert(t testing.TB) alerting.Alert {
 	t.Helper()
-	a, ok := f.res[len(f.res)-1].Alert("")
+	a, ok := alertOf(f.res[len(f.res)-1], "")
 	if !ok {
 		t.Fatal("the shifted window raised no alert")
 	}
@@ -203,4 +204,34 @@ func decode(t testing.TB, b []byte) map[string]any {
 		t.Fatalf("body is not a JSON object: %v\n%s", err, b)
 	}
 	return v
+}
+
+// alertOf is a window's alert as a notifier would get it: one per window with drift
+// (the monitor's policy groups windows into episodes; these tests need no more).
+func alertOf(r monitor.Result, dashboard string) (a alerting.Alert, ok bool) {
+	a = alerting.Alert{
+		ID:     alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start),
+		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
+		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Rows,
+		Reference: r.Reference, DashboardURL: dashboard,
+		Severity: alerting.SeverityWarning,
+	}
+	for _, f := range r.Findings {
+		switch f.Verdict {
+		case detectors.Drift:
+			a.Drifted = append(a.Drifted, alerting.Change{
+				Feature: f.Feature, Detector: f.Detector, Score: f.Score,
+				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(),
+			})
+			if f.PSI >= 0.25 {
+				a.Severity = alerting.SeverityCritical
+			}
+		case detectors.Stable:
+			a.Stable = append(a.Stable, f.Feature)
+		default:
+			a.Insufficient = append(a.Insufficient, f.Feature)
+		}
+	}
+	sort.SliceStable(a.Drifted, func(i, j int) bool { return a.Drifted[i].Score > a.Drifted[j].Score })
+	return a, len(a.Drifted) > 0
 }

@@ -349,37 +349,3 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 	r.Quality = detectors.EvaluateQuality(m.ref, w.Profile, q)
 	return r
 }
-
-// Alert turns a result with drift into an alert; ok is false when nothing drifted.
-func (r Result) Alert(dashboard string) (a alerting.Alert, ok bool) {
-	a = alerting.Alert{
-		ID:     alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start),
-		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
-		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Rows,
-		Reference: r.Reference, DashboardURL: dashboard,
-		Severity: alerting.SeverityWarning,
-	}
-	for _, f := range r.Findings {
-		switch f.Verdict {
-		case detectors.Drift:
-			a.Drifted = append(a.Drifted, alerting.Change{
-				Feature: f.Feature, Detector: f.Detector, Score: f.Score,
-				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(),
-			})
-			if f.PSI >= criticalPSI {
-				a.Severity = alerting.SeverityCritical
-			}
-		case detectors.Stable:
-			a.Stable = append(a.Stable, f.Feature)
-		default:
-			a.Insufficient = append(a.Insufficient, f.Feature)
-		}
-	}
-	sort.SliceStable(a.Drifted, func(i, j int) bool { return a.Drifted[i].Score > a.Drifted[j].Score })
-	return a, len(a.Drifted) > 0
-}
-
-// criticalPSI is the PSI at which an alert is critical rather than a warning: the
-// industry's "significant shift" mark, used here for severity only, never for the
-// decision itself.
-const criticalPSI = 0.25
