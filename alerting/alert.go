@@ -225,3 +225,19 @@ type NotifierFunc func(ctx context.Context, a Alert) error
 
 // Notify calls f(ctx, a).
 func (f NotifierFunc) Notify(ctx context.Context, a Alert) error { return f(ctx, a) }
+
+// Sleep waits for d or until ctx is done, whichever comes first, and returns ctx's
+// error in the second case: the wait between a notifier's retries.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -263,7 +263,7 @@ func (n *Notifier) retry(ctx context.Context, op string, send func(context.Conte
 			break
 		}
 		n.logger.Warn("slack post failed; retrying", "op", op, "attempt", attempt, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := alerting.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("cannot %s to slack: %w", op, err)
 		}
 	}
@@ -323,7 +323,7 @@ func (n *Notifier) waitTurn(ctx context.Context) error {
 	}
 	n.next = at.Add(n.minInterval)
 	n.mu.Unlock()
-	return sleep(ctx, at.Sub(now))
+	return alerting.Sleep(ctx, at.Sub(now))
 }
 
 // scrub removes secrets from err: net/http puts the request URL into its
@@ -334,18 +334,4 @@ func (n *Notifier) scrub(err error) error {
 		return &url.Error{Op: ue.Op, URL: n.safeURL, Err: ue.Err}
 	}
 	return err
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

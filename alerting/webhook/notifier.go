@@ -256,7 +256,7 @@ func (n *Notifier) deliver(ctx context.Context, id string, r Request) error {
 			wait = retryAfter
 		}
 		n.logger.Warn("webhook delivery failed; retrying", "id", id, "attempt", attempt, "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := alerting.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("cannot deliver webhook %s: %w", id, err)
 		}
 	}
@@ -352,18 +352,4 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
