@@ -178,7 +178,9 @@ func (al *alerter) observe(s *stream, r Result) {
 		return
 	}
 	now := time.Now()
-	lost := s.stats().Lost
+	s.mu.Lock()
+	lost := s.pos.lost
+	s.mu.Unlock()
 	loss := policy.Observation{Stream: r.Stream, WindowStart: r.Start, WindowEnd: r.End,
 		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > s.lossSeen}
 	s.lossSeen = lost
