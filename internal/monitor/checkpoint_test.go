@@ -125,22 +125,17 @@ func (r *engineRun) feed(msgs []ingest.Message, sizes ...int) []string {
 		n := min(sizes[k%len(sizes)], len(msgs)-i)
 		batch := msgs[i : i+n]
 		// As stream.handle does: each run of one partition's messages on its own.
-		for start := 0; start < len(batch); {
-			end := start + 1
-			for end < len(batch) && batch[end].Partition == batch[start].Partition {
-				end++
-			}
-			rec, _ := r.dec.Decode(batch[start:end])
+		eachPartitionRun(batch, func(run []ingest.Message) {
+			rec, _ := r.dec.Decode(run)
 			parts := make([]int32, rec.NumRows())
 			for j := range parts {
-				parts[j] = int32(batch[start].Partition)
+				parts[j] = int32(run[0].Partition)
 			}
 			for _, res := range r.e.ProcessPartitions(rec, parts) {
 				out = append(out, describe(res))
 			}
 			rec.Release()
-			start = end
-		}
+		})
 		i += n
 	}
 	return out

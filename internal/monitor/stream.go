@@ -194,14 +194,9 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 	} else {
 		// Decode each run of one partition's messages on its own: a message may hold
 		// many rows (Arrow IPC), and every row must carry its partition.
-		for start := 0; start < len(batch); {
-			end := start + 1
-			for end < len(batch) && batch[end].Partition == batch[start].Partition {
-				end++
-			}
-			results = append(results, s.decodeRun(batch[start:end])...)
-			start = end
-		}
+		eachPartitionRun(batch, func(run []ingest.Message) {
+			results = append(results, s.decodeRun(run)...)
+		})
 		for _, m := range batch {
 			s.pos.next[m.Partition] = m.Offset + 1
 		}
@@ -213,6 +208,18 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		s.results.write(results)
 	}
 	return results
+}
+
+// eachPartitionRun calls fn with each run of consecutive messages of one partition.
+func eachPartitionRun(batch []ingest.Message, fn func(run []ingest.Message)) {
+	for start := 0; start < len(batch); {
+		end := start + 1
+		for end < len(batch) && batch[end].Partition == batch[start].Partition {
+			end++
+		}
+		fn(batch[start:end])
+		start = end
+	}
 }
 
 // decodeRun decodes messages of one partition and feeds their rows to the engine.
