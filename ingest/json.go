@@ -60,12 +60,7 @@ type JSONDecoder struct {
 	sc      scanner
 	envSeen bool
 
-	rb      *array.RecordBuilder
-	timeB   *array.Int64Builder
-	modelB  *array.StringBuilder
-	versB   *array.StringBuilder
-	numB    []*array.Float64Builder // per field; nil for string fields
-	strB    []*array.StringBuilder  // per field; nil for number fields
+	out     *rowBuilder
 	rowTime int64
 }
 
@@ -154,32 +149,13 @@ func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
 	}
 	spec.Fields = append([]Field(nil), spec.Fields...)
 	d := &JSONDecoder{spec: spec, schema: spec.Schema()}
-	switch {
-	case spec.MaxMessageBytes == 0:
-		d.maxLen = DefaultMaxMessageBytes
-	case spec.MaxMessageBytes < 0:
-		d.maxLen = math.MaxInt
-	default:
-		d.maxLen = spec.MaxMessageBytes
-	}
+	d.maxLen = maxMessageBytes(spec)
 
 	d.root, d.slots = specSlots(spec)
 	d.caps = make([]capture, len(d.slots))
 	d.vals = make([]rowValue, len(d.slots))
 
-	d.rb = array.NewRecordBuilder(mem, d.schema)
-	d.timeB = d.rb.Field(0).(*array.Int64Builder)
-	d.modelB = d.rb.Field(1).(*array.StringBuilder)
-	d.versB = d.rb.Field(2).(*array.StringBuilder)
-	d.numB = make([]*array.Float64Builder, len(spec.Fields))
-	d.strB = make([]*array.StringBuilder, len(spec.Fields))
-	for i, f := range spec.Fields {
-		if f.Type == Number {
-			d.numB[i] = d.rb.Field(3 + i).(*array.Float64Builder)
-		} else {
-			d.strB[i] = d.rb.Field(3 + i).(*array.StringBuilder)
-		}
-	}
+	d.out = newRowBuilder(spec, d.schema, mem)
 	return d, nil
 }
 
@@ -187,22 +163,22 @@ func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
 func (d *JSONDecoder) Schema() *arrow.Schema { return d.schema }
 
 // Release frees the decoder's builders. The decoder must not be used afterwards.
-func (d *JSONDecoder) Release() { d.rb.Release() }
+func (d *JSONDecoder) Release() { d.out.rb.Release() }
 
 // Decode turns msgs into one record holding the good messages, in order, and reports
 // every other message as Rejected (in order, with its index in msgs). The record is
 // never nil (it may have zero rows) and must be released by the caller.
 func (d *JSONDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
 	var rejected []Rejected
-	d.rb.Reserve(len(msgs))
+	d.out.rb.Reserve(len(msgs))
 	for i := range msgs {
 		if reason, err := d.decodeRow(&msgs[i]); err != nil {
 			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
 			continue
 		}
-		d.appendRow()
+		d.out.appendRow(d.rowTime, d.vals)
 	}
-	return d.rb.NewRecord(), rejected
+	return d.out.rb.NewRecord(), rejected
 }
 
 // decodeRow parses one message into d.vals and d.rowTime without touching the builders.
@@ -326,25 +302,6 @@ func (d *JSONDecoder) stringBytes(v *rowValue, b []byte, c capture) []byte {
 	}
 	v.buf = unescape(v.buf[:0], b[c.start:c.end])
 	return v.buf
-}
-
-// appendRow moves the current row from the scratch into the builders.
-func (d *JSONDecoder) appendRow() {
-	d.timeB.Append(d.rowTime)
-	appendString(d.modelB, &d.vals[slotModel])
-	appendString(d.versB, &d.vals[slotModelVersion])
-	for i := range d.spec.Fields {
-		v := &d.vals[slotFirstField+i]
-		if nb := d.numB[i]; nb != nil {
-			if v.valid {
-				nb.Append(v.num)
-			} else {
-				nb.AppendNull()
-			}
-			continue
-		}
-		appendString(d.strB[i], v)
-	}
 }
 
 func appendString(sb *array.StringBuilder, v *rowValue) {
