@@ -149,8 +149,8 @@ func TestCarLoan(t *testing.T) {
 				flagged = append(flagged, f.Feature+" ("+f.Summary()+")")
 			}
 			if f.Verdict != want {
-				t.Errorf("window %d %s: %s (score %.3f, adj p %.2g, PSI %.3f), want %s",
-					w, f.Feature, f.Verdict, f.Score, f.AdjustedP, f.PSI, want)
+				t.Errorf("window %d %s: %s (score %.3f, adj p %.2g, PSI %.3f; %s), want %s",
+					w, f.Feature, f.Verdict, f.Score, f.AdjustedP, f.PSI, f.Rule, want)
 			}
 		}
 		t.Logf("window %d: %s", w, strings.Join(flagged, "; "))

@@ -1,7 +1,6 @@
 package detectors
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/driftmon/driftmon/sketch"
@@ -24,9 +23,7 @@ func categorical(f *Finding, ref, cur *sketch.Categorical, opts Options) {
 	psi, top := bins.PSI()
 	f.PSI = psi
 	f.Explanation.Top = top
-	if ref.Count() < opts.MinRows || cur.Count() < opts.MinRows {
-		f.Verdict = InsufficientData
-		f.Note = fmt.Sprintf("%d reference and %d current values, need %d each", ref.Count(), cur.Count(), opts.MinRows)
+	if tooFew(f, ref.Count(), cur.Count(), opts) {
 		return
 	}
 	stat, dof := ChiSquareHomogeneity(bins.Ref, bins.Cur)
@@ -39,6 +36,8 @@ func categorical(f *Finding, ref, cur *sketch.Categorical, opts Options) {
 		DetectorJS:        bins.JensenShannon(),
 		DetectorHellinger: bins.Hellinger(),
 	}
+	f.Effects = []Effect{{Statistic: DetectorPSI, Value: psi, Min: opts.MinPSI,
+		Lower: psiLower(psi, len(bins.Ref)-1, bins.refTotal(), bins.curTotal(), opts.FDR)}}
 }
 
 // ChiSquareHomogeneity returns Pearson's chi-square statistic for the 2×K

@@ -7,8 +7,11 @@
 // drifts when its p-value survives Benjamini–Hochberg correction across all
 // features at Options.FDR and its effect size reaches the configured minimum
 // (KS D ≥ MinKS, PSI ≥ MinPSI). The first part stops noise in small windows,
-// the second stops trivial but "significant" shifts in huge ones. Features
-// with fewer than MinRows non-null values on either side get no verdict.
+// the second stops trivial but "significant" shifts in huge ones. Every
+// effect size is judged by its lower confidence bound (see Effect), not its
+// point estimate, so the floor holds in small windows too. Features with
+// fewer than MinRows non-null values in the window, or fewer than
+// MinReferenceRows in the reference, get no verdict.
 //
 // EvaluateQuality runs the data-quality checks (null, NaN/Inf and
 // type-error rates, values out of range, new categories, distinct counts,
@@ -21,8 +24,11 @@
 package detectors
 
 import (
+	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -52,6 +58,12 @@ const (
 	// against a 10,000-row warm-up reference; measured in
 	// TestShiftAtScale and the car-loan tests.
 	DefaultMinWasserstein = 0.08
+	// DefaultMinReferenceRows is the fewest non-null reference values for a
+	// verdict. A reference of m values alone puts ±1.36/√m into KS D's band
+	// (±0.043 at 1,000) and hides shifts of half a standard deviation in
+	// windows of 1,000 rows below m ≈ 500; measured in
+	// TestReferenceSizePower (bench/README.md).
+	DefaultMinReferenceRows = 1000
 )
 
 // Options tunes Evaluate. Zero fields mean defaults; a negative MinPSI or
@@ -64,6 +76,11 @@ type Options struct {
 	// MinRows is the minimum number of non-null values in both profiles
 	// for a verdict (default 100).
 	MinRows int64
+	// MinReferenceRows is the minimum number of non-null values in the
+	// reference for a verdict (default 1,000); fewer gives
+	// insufficient_data with an "insufficient reference" note. A negative
+	// value leaves only MinRows.
+	MinReferenceRows int64
 	// MinPSI is the effect-size minimum of categorical features (default 0.1).
 	MinPSI float64
 	// MinKS is the effect-size minimum (KS D) of numeric features (default 0.1).
@@ -93,6 +110,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinRows <= 0 {
 		o.MinRows = DefaultMinRows
+	}
+	if o.MinReferenceRows == 0 {
+		o.MinReferenceRows = DefaultMinReferenceRows
 	}
 	if o.MinPSI == 0 || math.IsNaN(o.MinPSI) {
 		o.MinPSI = DefaultMinPSI
@@ -161,6 +181,14 @@ type Finding struct {
 	// [0,1]), "hellinger" (in [0,1]), and "ks_sketch_error" when
 	// Options.KSSketchError is set.
 	Scores map[string]float64
+	// Effects are the effect sizes the decision's second half looked at,
+	// each with its lower confidence bound and minimum: KS D and W1/σ for
+	// numeric features, PSI for categorical ones. Nil for insufficient_data.
+	Effects []Effect
+	// Rule says in words which rule decided the verdict: the effect whose
+	// lower bound reached its minimum ("KS D 0.38, lower bound 0.34 ≥ min
+	// 0.1; BH p<0.001 ≤ 0.05"), or why none did.
+	Rule string
 	// Note says why a finding is insufficient_data.
 	Note string
 	// Explanation travels with every finding.
@@ -242,21 +270,60 @@ func decide(fs []Finding, opts Options) {
 		f := &fs[i]
 		f.AdjustedP = adj[k]
 		f.Verdict = Stable
-		if f.AdjustedP <= opts.FDR && largeEnough(f, opts) {
+		significant := f.AdjustedP <= opts.FDR
+		bh := "BH " + pText(f.AdjustedP) + " > " + sig2(opts.FDR)
+		if significant {
+			bh = "BH " + pText(f.AdjustedP) + " ≤ " + sig2(opts.FDR)
+		}
+		fired := firstReached(f.Effects)
+		switch {
+		case significant && fired >= 0:
 			f.Verdict = Drift
+			f.Rule = f.Effects[fired].String() + "; " + bh
+		case !significant:
+			f.Rule = "not significant: " + bh
+		default:
+			parts := make([]string, len(f.Effects))
+			for i, e := range f.Effects {
+				parts[i] = e.String()
+			}
+			f.Rule = "effect too small: " + strings.Join(parts, "; ")
 		}
 	}
 }
 
-// largeEnough is the effect-size half of the decision: the primary score reaches its
-// minimum, or, for a numeric feature, the distribution moved by at least
-// MinWasserstein reference standard deviations.
-func largeEnough(f *Finding, opts Options) bool {
-	if f.Score >= f.Threshold {
-		return true
+// firstReached returns the index of the first effect whose lower bound reaches
+// its minimum, or -1.
+func firstReached(es []Effect) int {
+	for i, e := range es {
+		if e.Reached() {
+			return i
+		}
 	}
-	w, ok := f.Scores[DetectorWasserstein]
-	return f.Kind == "numeric" && ok && opts.MinWasserstein > 0 && w >= opts.MinWasserstein
+	return -1
+}
+
+// pText formats a p-value as "p<0.001" or "p=0.012".
+func pText(p float64) string {
+	if p < 0.001 {
+		return "p<0.001"
+	}
+	return "p=" + strconv.FormatFloat(p, 'f', 3, 64)
+}
+
+// tooFew gives f no verdict when the reference or the window holds too few
+// values, and says so; it reports whether it did.
+func tooFew(f *Finding, refCount, curCount int64, opts Options) bool {
+	switch {
+	case opts.MinReferenceRows > 0 && refCount < opts.MinReferenceRows:
+		f.Note = fmt.Sprintf("insufficient reference: %d values, need %d", refCount, opts.MinReferenceRows)
+	case refCount < opts.MinRows || curCount < opts.MinRows:
+		f.Note = fmt.Sprintf("%d reference and %d current values, need %d each", refCount, curCount, opts.MinRows)
+	default:
+		return false
+	}
+	f.Verdict = InsufficientData
+	return true
 }
 
 // BenjaminiHochberg returns the Benjamini–Hochberg adjusted p-values of ps

@@ -1,7 +1,6 @@
 package detectors
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/driftmon/driftmon/sketch"
@@ -26,16 +25,16 @@ func numeric(f *Finding, ref, cur *sketch.Numeric, opts Options) {
 		e.CurP5, e.CurP50, e.CurP95 = cur.Quantile(0.05), cur.Quantile(0.5), cur.Quantile(0.95)
 		e.RefMean, e.CurMean = ref.Mean(), cur.Mean()
 	}
-	if ref.Count() < opts.MinRows || cur.Count() < opts.MinRows {
-		f.Verdict = InsufficientData
-		f.Note = fmt.Sprintf("%d reference and %d current values, need %d each", ref.Count(), cur.Count(), opts.MinRows)
+	if tooFew(f, ref.Count(), cur.Count(), opts) {
 		return
 	}
 	c := evalCurves(ref, cur)
-	d := c.ks()
+	d, fRef, fCur := c.ksAt()
+	scale := wassersteinScale(ref, cur)
+	w := c.wasserstein(scale)
 	f.Scores = map[string]float64{
 		DetectorPSI:         psi,
-		DetectorWasserstein: c.wasserstein(ref, cur),
+		DetectorWasserstein: w,
 		DetectorJS:          bins.JensenShannon(),
 		DetectorHellinger:   bins.Hellinger(),
 	}
@@ -48,6 +47,15 @@ func numeric(f *Finding, ref, cur *sketch.Numeric, opts Options) {
 	f.Score = d
 	f.PValue = KSPValue(d, ref.Count(), cur.Count())
 	f.PSIThreshold = PSIThreshold(len(bins.Ref), bins.refTotal(), bins.curTotal(), opts.FDR)
+	alpha := opts.FDR
+	f.Effects = []Effect{{Statistic: DetectorKS, Value: d, Min: opts.MinKS,
+		Lower: max(0, d-ksMargin(fRef, fCur, cur.Count(), ref.Count(), alpha))}}
+	if opts.MinWasserstein > 0 {
+		jRef, jCur := c.noiseL1()
+		margin := wassersteinMargin(jRef/scale, jCur/scale, cur.Count(), ref.Count(), alpha)
+		f.Effects = append(f.Effects, Effect{Statistic: DetectorWasserstein, Value: w, Min: opts.MinWasserstein,
+			Lower: max(0, w-margin)})
+	}
 }
 
 func rate(k, n int64) float64 {
@@ -109,11 +117,21 @@ func KS(a, b *sketch.Numeric) float64 {
 }
 
 func (c curves) ks() float64 {
-	var d float64
+	d, _, _ := c.ksAt()
+	return d
+}
+
+// ksAt returns D and both CDFs where the supremum is reached.
+func (c curves) ksAt() (d, fa, fb float64) {
 	for i := range c.xs {
-		d = max(d, math.Abs(c.aLE[i]-c.bLE[i]), math.Abs(c.aLT[i]-c.bLT[i]))
+		if v := math.Abs(c.aLE[i] - c.bLE[i]); v > d {
+			d, fa, fb = v, c.aLE[i], c.bLE[i]
+		}
+		if v := math.Abs(c.aLT[i] - c.bLT[i]); v > d {
+			d, fa, fb = v, c.aLT[i], c.bLT[i]
+		}
 	}
-	return min(d, 1)
+	return min(d, 1), fa, fb
 }
 
 // KSPValue returns the asymptotic p-value of a two-sample KS statistic d
@@ -171,10 +189,23 @@ func Wasserstein(a, b *sketch.Numeric) float64 {
 	if a.Count() == 0 || b.Count() == 0 {
 		return 0
 	}
-	return evalCurves(a, b).wasserstein(a, b)
+	return evalCurves(a, b).wasserstein(wassersteinScale(a, b))
 }
 
-func (c curves) wasserstein(a, b *sketch.Numeric) float64 {
+// wassersteinScale is what W1 is divided by: a's standard deviation, else b's,
+// else 1.
+func wassersteinScale(a, b *sketch.Numeric) float64 {
+	scale := a.Std()
+	if !(scale > 0) {
+		scale = b.Std()
+	}
+	if !(scale > 0) || math.IsInf(scale, 0) {
+		scale = 1
+	}
+	return scale
+}
+
+func (c curves) wasserstein(scale float64) float64 {
 	var w float64
 	for i := 0; i+1 < len(c.xs); i++ {
 		h := c.xs[i+1] - c.xs[i]
@@ -186,16 +217,23 @@ func (c curves) wasserstein(a, b *sketch.Numeric) float64 {
 			w += (d0*d0 + d1*d1) / (2 * s) * h
 		}
 	}
-	scale := a.Std()
-	if !(scale > 0) {
-		scale = b.Std()
-	}
-	if !(scale > 0) || math.IsInf(scale, 0) {
-		scale = 1
-	}
 	w /= scale
 	if math.IsInf(w, 0) || math.IsNaN(w) {
 		return math.MaxFloat64
 	}
 	return w
+}
+
+// noiseL1 returns J = ∫√(F(1−F))dx for both CDFs: the L1 size of an empirical
+// CDF's sampling noise per √n, which scales W1's uncertainty (see Effect). Each
+// segment between knots uses the CDF at its midpoint.
+func (c curves) noiseL1() (ja, jb float64) {
+	for i := 0; i+1 < len(c.xs); i++ {
+		h := c.xs[i+1] - c.xs[i]
+		fa := (c.aLE[i] + c.aLT[i+1]) / 2
+		fb := (c.bLE[i] + c.bLT[i+1]) / 2
+		ja += math.Sqrt(max(0, fa*(1-fa))) * h
+		jb += math.Sqrt(max(0, fb*(1-fb))) * h
+	}
+	return ja, jb
 }
