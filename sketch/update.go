@@ -94,19 +94,123 @@ type number interface {
 	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64
 }
 
+// addNumbers adds vals[r] for every r in idx (nulls per col's validity) to
+// n. It is Numeric.add for a whole column: the moments of the batch are
+// computed in two passes and merged once (no division per value), and in
+// exact mode a small cache in front of the map counts repeated values
+// without a map access each.
 func addNumbers[T number](n *Numeric, col arrow.Array, vals []T, idx []int) {
-	if col.NullN() == 0 {
-		for _, r := range idx {
-			n.add(float64(vals[r]))
-		}
-		return
-	}
-	for _, r := range idx {
-		if col.IsNull(r) {
+	hasNulls := col.NullN() > 0
+	var k int64
+	var sum float64
+	lo, hi := n.min, n.max
+	var cache exactCache
+	for j, r := range idx {
+		if hasNulls && col.IsNull(r) {
 			n.nulls++
 			continue
 		}
-		n.add(float64(vals[r]))
+		x := float64(vals[r])
+		if x-x != 0 {
+			n.addNonFinite(x)
+			continue
+		}
+		x += 0 // -0 → +0, so equal values have equal bits
+		k++
+		sum += x
+		lo = min(lo, x)
+		hi = max(hi, x)
+		if n.exact == nil {
+			n.push(x)
+			continue
+		}
+		if !cache.count(n, x) {
+			// The feature has just left exact mode; the rest of the batch
+			// goes to the digest.
+			for _, r := range idx[j+1:] {
+				if hasNulls && col.IsNull(r) {
+					n.nulls++
+					continue
+				}
+				x := float64(vals[r])
+				if x-x != 0 {
+					n.addNonFinite(x)
+					continue
+				}
+				x += 0
+				k++
+				sum += x
+				lo = min(lo, x)
+				hi = max(hi, x)
+				n.push(x)
+			}
+			break
+		}
+	}
+	cache.flush(n)
+	if k == 0 {
+		return
+	}
+	mean := sum / float64(k)
+	var m2 float64
+	for _, r := range idx {
+		if hasNulls && col.IsNull(r) {
+			continue
+		}
+		if x := float64(vals[r]); x-x == 0 {
+			d := x - mean
+			m2 += d * d
+		}
+	}
+	n.mean, n.m2 = mergeMoments(n.count, n.mean, n.m2, k, mean, m2)
+	n.count += k
+	n.min, n.max = lo, hi
+	n.stale = true
+}
+
+// exactCache is a small direct-mapped cache of exact counts: a value's slot
+// holds the count seen since it was cached, added to the map on eviction
+// and at the end of a batch (flush), so n.exact is complete between
+// batches.
+type exactCache struct {
+	slots [64]struct {
+		bits  uint64
+		count int64
+		used  bool
+	}
+}
+
+// count counts x (finite, not -0) in exact mode. It reports false when x was
+// one distinct value too many: the counts then went to the digest (spill)
+// and x with them.
+func (c *exactCache) count(n *Numeric, x float64) bool {
+	bits := math.Float64bits(x)
+	s := &c.slots[((bits^bits>>32)*0x9E3779B97F4A7C15)>>58]
+	if s.used && s.bits == bits {
+		s.count++
+		return true
+	}
+	if s.used && s.count > 0 {
+		n.exact[math.Float64frombits(s.bits)] += s.count
+	}
+	n.exact[x]++
+	s.bits, s.count, s.used = bits, 0, true
+	if len(n.exact) > n.maxExact {
+		c.flush(n)
+		n.spill()
+		return false
+	}
+	return true
+}
+
+// flush adds the cached counts to the map and empties the cache.
+func (c *exactCache) flush(n *Numeric) {
+	for i := range c.slots {
+		s := &c.slots[i]
+		if s.used && s.count > 0 && n.exact != nil {
+			n.exact[math.Float64frombits(s.bits)] += s.count
+		}
+		s.used, s.count = false, 0
 	}
 }
 
