@@ -116,18 +116,24 @@ func (n *Numeric) addNonFinite(x float64) {
 	}
 }
 
-// push queues a finite value (not -0) for the digest and compresses when
-// the buffer is full. It does not allocate once the buffer has its size.
+// push queues a finite value (not -0) for the digest.
 func (n *Numeric) push(x float64) {
 	if len(n.pending) == cap(n.pending) {
-		if cap(n.pending) == 0 {
-			n.pending = make([]uint64, 0, n.bufferLen())
-		} else {
-			n.compress()
-		}
+		n.grow()
 	}
 	n.pending = append(n.pending, floatKey(x))
 	n.dirty = true
+}
+
+// grow makes room in the full buffer of pending values: it allocates the
+// buffer the first time and compresses it afterwards.
+func (n *Numeric) grow() {
+	if cap(n.pending) == 0 {
+		n.pending = make([]uint64, 0, n.bufferLen())
+		return
+	}
+	n.dirty = true
+	n.compress()
 }
 
 // bufferLen is how many values are buffered between compressions: 8 per
@@ -754,9 +760,22 @@ func sortKeys(keys []uint64, tmp *[]uint64) {
 		for j < len(keys) && keys[j]>>32 == hi {
 			j++
 		}
-		if j-i > 1 {
+		switch {
+		case j-i > 16:
 			slices.Sort(keys[i:j])
+		case j-i > 1:
+			insertionSort(keys[i:j])
 		}
 		i = j
+	}
+}
+
+func insertionSort(keys []uint64) {
+	for i := 1; i < len(keys); i++ {
+		k, j := keys[i], i
+		for ; j > 0 && keys[j-1] > k; j-- {
+			keys[j] = keys[j-1]
+		}
+		keys[j] = k
 	}
 }

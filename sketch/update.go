@@ -96,15 +96,52 @@ type number interface {
 
 // addNumbers adds vals[r] for every r in idx (nulls per col's validity) to
 // n. It is Numeric.add for a whole column: the moments of the batch are
-// computed in two passes and merged once (no division per value), and in
-// exact mode a small cache in front of the map counts repeated values
-// without a map access each.
+// computed in two passes and merged once (no division per value), and each
+// mode has its own tight loop.
 func addNumbers[T number](n *Numeric, col arrow.Array, vals []T, idx []int) {
 	hasNulls := col.NullN() > 0
-	var k int64
-	var sum float64
-	lo, hi := n.min, n.max
+	b := batch{lo: n.min, hi: n.max}
+	rest := idx
+	if n.exact != nil {
+		rest = addExact(n, col, hasNulls, vals, idx, &b)
+	}
+	if len(rest) > 0 {
+		addDigest(n, col, hasNulls, vals, rest, &b)
+	}
+	if b.count == 0 {
+		return
+	}
+	mean := b.sum / float64(b.count)
+	var m2 float64
+	for _, r := range idx {
+		if hasNulls && col.IsNull(r) {
+			continue
+		}
+		if x := float64(vals[r]); x-x == 0 {
+			d := x - mean
+			m2 += d * d
+		}
+	}
+	n.mean, n.m2 = mergeMoments(n.count, n.mean, n.m2, b.count, mean, m2)
+	n.count += b.count
+	n.min, n.max = b.lo, b.hi
+	n.stale = true
+}
+
+// batch is what addNumbers gathers about the finite values of one column.
+type batch struct {
+	count  int64
+	sum    float64
+	lo, hi float64
+}
+
+// addExact counts the values of idx in exact mode, through a small cache in
+// front of the map so that a repeated value costs no map access. When a
+// value is one distinct value too many, the feature leaves exact mode
+// (spill) and the rows after it are returned for the digest.
+func addExact[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, idx []int, b *batch) (rest []int) {
 	var cache exactCache
+	defer cache.flush(n)
 	for j, r := range idx {
 		if hasNulls && col.IsNull(r) {
 			n.nulls++
@@ -116,56 +153,54 @@ func addNumbers[T number](n *Numeric, col arrow.Array, vals []T, idx []int) {
 			continue
 		}
 		x += 0 // -0 → +0, so equal values have equal bits
-		k++
-		sum += x
-		lo = min(lo, x)
-		hi = max(hi, x)
-		if n.exact == nil {
-			n.push(x)
-			continue
+		b.count++
+		b.sum += x
+		if x < b.lo {
+			b.lo = x
+		}
+		if x > b.hi {
+			b.hi = x
 		}
 		if !cache.count(n, x) {
-			// The feature has just left exact mode; the rest of the batch
-			// goes to the digest.
-			for _, r := range idx[j+1:] {
-				if hasNulls && col.IsNull(r) {
-					n.nulls++
-					continue
-				}
-				x := float64(vals[r])
-				if x-x != 0 {
-					n.addNonFinite(x)
-					continue
-				}
-				x += 0
-				k++
-				sum += x
-				lo = min(lo, x)
-				hi = max(hi, x)
-				n.push(x)
-			}
-			break
+			return idx[j+1:]
 		}
 	}
-	cache.flush(n)
-	if k == 0 {
-		return
-	}
-	mean := sum / float64(k)
-	var m2 float64
+	return nil
+}
+
+// addDigest queues the values of idx for the digest.
+func addDigest[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, idx []int, b *batch) {
+	pending := n.pending
+	count, sum, lo, hi := b.count, b.sum, b.lo, b.hi
 	for _, r := range idx {
 		if hasNulls && col.IsNull(r) {
+			n.nulls++
 			continue
 		}
-		if x := float64(vals[r]); x-x == 0 {
-			d := x - mean
-			m2 += d * d
+		x := float64(vals[r])
+		if x-x != 0 {
+			n.addNonFinite(x)
+			continue
 		}
+		x += 0 // -0 → +0, so equal values have equal bits
+		count++
+		sum += x
+		if x < lo {
+			lo = x
+		}
+		if x > hi {
+			hi = x
+		}
+		if len(pending) == cap(pending) {
+			n.pending = pending
+			n.grow()
+			pending = n.pending
+		}
+		pending = append(pending, floatKey(x))
 	}
-	n.mean, n.m2 = mergeMoments(n.count, n.mean, n.m2, k, mean, m2)
-	n.count += k
-	n.min, n.max = lo, hi
-	n.stale = true
+	n.pending = pending
+	n.dirty = true
+	b.count, b.sum, b.lo, b.hi = count, sum, lo, hi
 }
 
 // exactCache is a small direct-mapped cache of exact counts: a value's slot
