@@ -170,6 +170,12 @@ type Reference struct {
 	// WarmupWindows, when no baseline is given, makes the first N closed windows of each
 	// model the reference. Default 1.
 	WarmupWindows int `yaml:"warmup_windows"`
+	// MinRows is the fewest non-null values of a feature in the reference for a verdict
+	// on it. A warm-up goes on past warmup_windows until it holds this many rows; a
+	// smaller baseline gives "insufficient reference" instead of verdicts. Default 1000:
+	// a smaller reference alone widens KS D's uncertainty by more than ±0.04 and hides
+	// half-σ shifts in 1,000-row windows (bench/README.md, "Reference size").
+	MinRows int64 `yaml:"min_rows"`
 }
 
 // Detectors tunes the per-feature tests and the decision rule: a feature drifts when its

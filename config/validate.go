@@ -13,6 +13,7 @@ const (
 	DefaultGroupID        = "driftmon"
 	DefaultFormat         = "json"
 	DefaultWarmupWindows  = 1
+	DefaultReferenceRows  = 1000
 	DefaultFDR            = 0.05
 	DefaultMinRows        = 100
 	DefaultPSIBins        = 10
@@ -44,6 +45,9 @@ func (c *Config) setDefaults() {
 		defaultPaths(s.Predictions, "prediction.")
 		if s.Reference.Baseline == "" && s.Reference.WarmupWindows == 0 {
 			s.Reference.WarmupWindows = DefaultWarmupWindows
+		}
+		if s.Reference.MinRows == 0 {
+			s.Reference.MinRows = DefaultReferenceRows
 		}
 		d := &s.Detectors
 		if d.FDR == 0 {
@@ -209,6 +213,9 @@ func (c *Config) validate(errs *[]error) {
 		}
 		if s.Reference.WarmupWindows < 0 {
 			bad(p+".reference.warmup_windows", "must not be negative, got %d", s.Reference.WarmupWindows)
+		}
+		if s.Reference.MinRows < 0 {
+			bad(p+".reference.min_rows", "must not be negative, got %d", s.Reference.MinRows)
 		}
 		if s.Reference.Baseline != "" && s.Reference.WarmupWindows > 0 {
 			bad(p+".reference", "set either baseline or warmup_windows, not both")

@@ -276,11 +276,14 @@ streams:
 	out, _ := runOK(t, "backtest", "-c", cfg, "--input", carLoanDir+"monitoring.parquet", "--window-size", "720h")
 	for _, want := range []string{
 		"START (UTC)       END               ROWS   DRIFTED",
-		"1       2018-10-16 00:00  2018-11-15 00:00  2,519  (warm-up: 1 of 2 windows)",
-		"2       2018-11-15 00:00  2018-12-15 00:00  4,955  (warm-up: 2 of 2 windows)",
-		"3       2018-12-15 00:00  2019-01-14 00:00  4,954  -",
+		// The data starts mid-window: that window holds half a window's rows and is
+		// no part of the reference.
+		"1       2018-10-16 00:00  2018-11-15 00:00  2,519  (partial first window: traffic started within it; not part of the reference)",
+		"2       2018-11-15 00:00  2018-12-15 00:00  4,955  (warm-up: 1 of 2 windows)",
+		"3       2018-12-15 00:00  2019-01-14 00:00  4,954  (warm-up: 2 of 2 windows)",
+		"4       2019-01-14 00:00  2019-02-13 00:00  4,955  -",
 		"7       2019-04-14 00:00  2019-05-14 00:00  4,955  car_value, salary_range",
-		"11 windows, 6 with drift (reference: first 2 window(s) after start (7,474 rows))",
+		"11 windows, 6 with drift (reference: first 2 window(s) after start (9,909 rows))",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -292,7 +295,8 @@ streams:
 }
 
 // TestBacktestTopicRange replays a kfake topic: three hours like the first, the
-// reference (warm-up), then one shifted hour.
+// reference (warm-up), then one shifted hour. The hours hold 200 events, so the
+// reference's minimum size is lowered to one hour's.
 func TestBacktestTopicRange(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
 	if err != nil {
@@ -321,7 +325,7 @@ func TestBacktestTopicRange(t *testing.T) {
 	}
 	conn.Close()
 	cfg := filepath.Join(t.TempDir(), "driftmon.yaml")
-	yaml := fmt.Sprintf("kafka:\n  brokers: [%s]\nstreams:\n  - name: s\n    topic: %%s\n    event_time: ts\n    features:\n      x: {type: numeric}\n    window: {size: 1h}\n", brokers[0])
+	yaml := fmt.Sprintf("kafka:\n  brokers: [%s]\nstreams:\n  - name: s\n    topic: %%s\n    event_time: ts\n    features:\n      x: {type: numeric}\n    window: {size: 1h}\n    reference: {min_rows: 200}\n", brokers[0])
 	writeCfg := func(topic string) {
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(yaml, topic)), 0o600); err != nil {
 			t.Fatal(err)

@@ -120,7 +120,7 @@ streams:
       x: {type: numeric}
       cat: {type: categorical}
     window: {size: 1h}
-    reference: {warmup_windows: 2}
+    reference: {warmup_windows: 2, min_rows: 600}
 `, strings.Join(brokers, ", "), topic)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

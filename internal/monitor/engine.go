@@ -29,8 +29,9 @@ type Engine struct {
 	fields     []sketch.Field
 	spec       ingest.Spec
 	sketchOpts sketch.Options
-	detOpts    detectors.Options
-	window     window.Spec
+	// detOpts are the detectors' options with every default resolved.
+	detOpts detectors.Options
+	window  window.Spec
 
 	// baseline is the reference of every model when the config names one. All models
 	// of the stream read it from the engine's one goroutine.
@@ -86,6 +87,8 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 			MinPSI:         sc.Detectors.PSI.Min,
 			MinKS:          sc.Detectors.KS.Min,
 			MinWasserstein: sc.Detectors.Wasserstein.Min,
+			// Checked here for a baseline; a warm-up reference grows until it has them.
+			MinReferenceRows: sc.Reference.MinRows,
 		},
 		spec: ingest.Spec{EventTime: sc.EventTime, Model: sc.Model, ModelVersion: sc.ModelVersion, Envelope: sc.Envelope},
 	}
@@ -102,6 +105,9 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	}
 	add(sc.Features)
 	add(sc.Predictions)
+	if e.detOpts.MinReferenceRows == 0 {
+		e.detOpts.MinReferenceRows = detectors.DefaultMinReferenceRows
+	}
 	e.clock = window.NewClock(e.window)
 	if sc.Reference.Baseline != "" {
 		p, err := loadBaseline(sc.Reference.Baseline, e.fields, e.sketchOpts)
@@ -160,7 +166,7 @@ func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Resul
 		}
 		m := last
 		if m == nil || m.key.model != name || m.key.version != version {
-			m = e.model(name, version)
+			m = e.model(name, version, times[i])
 			last = m
 		}
 		if len(m.rows) == 0 {
@@ -278,9 +284,10 @@ func stringColumn(rec arrow.Record, name string) *array.String {
 	return nil
 }
 
-// model returns the state of (name, version), creating it on first sight. The strings
-// may point into an Arrow buffer, so a new key is copied.
-func (e *Engine) model(name, version string) *model {
+// model returns the state of (name, version), creating it on first sight with an event
+// at time t (Unix nanoseconds). The strings may point into an Arrow buffer, so a new key
+// is copied.
+func (e *Engine) model(name, version string, t int64) *model {
 	if m, ok := e.models[modelKey{name, version}]; ok {
 		return m
 	}
@@ -290,6 +297,9 @@ func (e *Engine) model(name, version string) *model {
 		m.ref, m.refName = e.baseline, e.baselineName
 	} else {
 		m.warmupLeft = e.cfg.Reference.WarmupWindows
+		if e.partialWindow(t) {
+			m.warmupLeft++ // its first window is left out of the warm-up, see warmUp
+		}
 	}
 	e.addModel(m)
 	e.log.Info("new model", "model", key.model, "version", key.version)
@@ -321,20 +331,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		Profile: w.Profile,
 	}
 	if m.ref == nil {
-		if m.warmup == nil {
-			m.warmup = w.Profile
-		} else if err := m.warmup.Merge(w.Profile); err != nil {
-			panic("BUG: profiles of one stream have different fields: " + err.Error())
-		}
-		m.warmupLeft--
-		n := e.cfg.Reference.WarmupWindows
-		r.Warmup = true
-		r.Reference = fmt.Sprintf("warm-up: %d of %d windows", n-m.warmupLeft, n)
-		if m.warmupLeft <= 0 {
-			m.ref, m.fromWarmup = m.warmup, true
-			m.refName = fmt.Sprintf("first %d window(s) after start (%s rows)", n, alerting.FormatCount(m.ref.Rows))
-			m.warmup = nil
-		}
+		e.warmUp(m, w, &r)
 		return r
 	}
 	r.Reference, r.ReferenceProfile = m.refName, m.ref
@@ -344,8 +341,76 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		// A warm-up reference is made of windows like this one, so its rows per
 		// window are what a window should hold. A baseline (training data) says
 		// nothing about traffic, and a count window's size is fixed.
-		q.ExpectedRows = float64(m.ref.Rows) / float64(e.cfg.Reference.WarmupWindows)
+		// A warm-up that ran longer to reach reference.min_rows spans more windows.
+		windows := max(1, math.Round(float64(m.ref.End.Sub(m.ref.Start))/float64(e.window.Size)))
+		q.ExpectedRows = float64(m.ref.Rows) / windows
 	}
 	r.Quality = detectors.EvaluateQuality(m.ref, w.Profile, q)
 	return r
+}
+
+// partialWindow reports whether an event-time window whose first event is at t holds
+// only part of a window's traffic: t lies more than 1% of the window size after the
+// window's start, so the monitor, or the model's traffic, started within the window.
+func (e *Engine) partialWindow(t int64) bool {
+	size := int64(e.window.Size)
+	if size <= 0 {
+		return false
+	}
+	into := t % size
+	if into < 0 {
+		into += size
+	}
+	return into > size/100
+}
+
+// warmUp adds a closed window to the model's warm-up reference, which becomes the
+// reference once it holds reference.warmup_windows windows and reference.min_rows rows.
+//
+// A model's first event-time window does not join it when the model's first event came
+// after the window had begun (partialWindow): the monitor, or the model's traffic,
+// started within it, so it holds only part of a window's rows, and a reference made
+// with it would carry the noise of a small sample as if it were a large one. Count
+// windows are always whole.
+func (e *Engine) warmUp(m *model, w *window.Window, r *Result) {
+	n := e.cfg.Reference.WarmupWindows
+	r.Warmup = true
+	if e.window.Size > 0 && m.warmupLeft > n {
+		m.warmupLeft--
+		r.Reference = "partial first window: traffic started within it; not part of the reference"
+		return
+	}
+	if m.warmup == nil {
+		m.warmup = w.Profile
+	} else if err := m.warmup.Merge(w.Profile); err != nil {
+		panic("BUG: profiles of one stream have different fields: " + err.Error())
+	}
+	minRows := e.detOpts.MinReferenceRows
+	if m.warmupLeft > 0 {
+		m.warmupLeft--
+		r.Reference = fmt.Sprintf("warm-up: %d of %d windows", n-m.warmupLeft, n)
+	}
+	switch {
+	case m.warmupLeft > 0:
+		return
+	case m.warmup.Rows < minRows:
+		r.Reference = fmt.Sprintf("warm-up: %s of the %s rows a reference needs (reference.min_rows)",
+			alerting.FormatCount(m.warmup.Rows), alerting.FormatCount(minRows))
+		return
+	}
+	m.ref, m.fromWarmup = m.warmup, true
+	m.refName = fmt.Sprintf("first %d window(s) after start (%s rows)", n, alerting.FormatCount(m.ref.Rows))
+	if windows := e.windowsIn(m.ref); windows > n {
+		m.refName = fmt.Sprintf("first %d windows after start (%s rows)", windows, alerting.FormatCount(m.ref.Rows))
+	}
+	m.warmup = nil
+}
+
+// windowsIn is how many windows a warm-up reference spans: its span over the window
+// size for event-time windows, its rows over the window's for count windows.
+func (e *Engine) windowsIn(p *sketch.Profile) int {
+	if e.window.Size > 0 {
+		return int(math.Round(float64(p.End.Sub(p.Start)) / float64(e.window.Size)))
+	}
+	return int(p.Rows) / max(1, e.window.Rows)
 }
