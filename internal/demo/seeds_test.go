@@ -1,0 +1,141 @@
+package demo
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+// TestDemoNeverCriesWolf runs the demo's traffic generator into the demo's engine
+// (its own config, JSON decoded as the monitor decodes it) in simulated time, with 20
+// seeds, at the demo's defaults (500 events/s, 10 s windows, shift after 30 s) and at
+// the settings of issue 15's report (5 s windows, shift after 20 s). The start falls
+// at a random point within a window, as a real start does. In every compared window
+// no stay-put feature drifts, and the first whole window after the shift flags every
+// shifted feature.
+func TestDemoNeverCriesWolf(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		window, shiftGap  time.Duration
+		rate, seeds, tail int
+	}{
+		{"defaults", 10 * time.Second, 30 * time.Second, 500, 20, 3},
+		{"issue 15 run", 5 * time.Second, 20 * time.Second, 500, 20, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= uint64(tc.seeds); seed++ {
+				results := replayDemo(t, seed, tc.window, tc.shiftGap, tc.rate, tc.tail)
+				checkDemoWindows(t, seed, results)
+			}
+		})
+	}
+}
+
+// demoRun is what replayDemo returns: the window results and when the shift began.
+type demoRun struct {
+	results []monitor.Result
+	shiftAt time.Time
+}
+
+// replayDemo feeds the demo's generator, in ticks of 100 ms of simulated time, into
+// an engine built from the demo's config until tail windows after the shift closed.
+func replayDemo(t *testing.T, seed uint64, window, shiftAfter time.Duration, rate, tail int) demoRun {
+	t.Helper()
+	cfg, err := config.Parse([]byte(configYAML([]string{"127.0.0.1:9092"}, "http://127.0.0.1:1/", "http://127.0.0.1:1/retrain", "http://127.0.0.1:1/", window)),
+		config.ParseOptions{LookupEnv: func(name string) (string, bool) { return "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := monitor.NewEngine(&cfg.Streams[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	dec, err := ingest.NewJSONDecoder(e.DecoderSpec(), mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Release()
+
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	base := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	start := base.Add(time.Duration(rng.Int64N(int64(window)))) // somewhere within a window
+	g := &generator{rate: rate, shiftAt: ceil(start.Add(shiftAfter), window), rng: rng}
+	end := g.shiftAt.Add(time.Duration(tail)*window + time.Second)
+	run := demoRun{shiftAt: g.shiftAt}
+	const tick = 100 * time.Millisecond
+	msgs := make([]ingest.Message, max(1, rate/10))
+	for now := start; now.Before(end); now = now.Add(tick) {
+		shifted := !now.Before(g.shiftAt)
+		for i := range msgs {
+			b, err := json.Marshal(g.event(now, shifted))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msgs[i] = ingest.Message{Value: b, Time: now}
+		}
+		rec, rejected := dec.Decode(msgs)
+		if len(rejected) > 0 {
+			t.Fatalf("the demo's own events were rejected: %+v", rejected[0])
+		}
+		run.results = append(run.results, e.Process(rec)...)
+		rec.Release()
+	}
+	return run
+}
+
+func checkDemoWindows(t *testing.T, seed uint64, run demoRun) {
+	t.Helper()
+	var compared int
+	firstAfter := true
+	for _, r := range run.results {
+		if r.Warmup {
+			continue
+		}
+		compared++
+		drifted := r.Drifted()
+		for _, f := range Stable {
+			if slices.Contains(drifted, f) {
+				t.Errorf("seed %d, window %s (%d rows): stay-put feature %s drifted: %s", seed, r.Start.Format("15:04:05"), r.Rows, f, ruleOf(r, f))
+			}
+		}
+		if r.Start.Before(run.shiftAt) {
+			for _, f := range Shifted {
+				if slices.Contains(drifted, f) {
+					t.Errorf("seed %d, window %s before the shift: %s drifted: %s", seed, r.Start.Format("15:04:05"), f, ruleOf(r, f))
+				}
+			}
+			continue
+		}
+		if firstAfter {
+			firstAfter = false
+			for _, f := range Shifted {
+				if !slices.Contains(drifted, f) {
+					t.Errorf("seed %d: the first window after the shift (%s, %d rows) missed %s: %s", seed, r.Start.Format("15:04:05"), r.Rows, f, ruleOf(r, f))
+				}
+			}
+		}
+	}
+	if compared == 0 || firstAfter {
+		t.Errorf("seed %d: %d windows compared, none after the shift at %s", seed, compared, run.shiftAt.Format("15:04:05"))
+	}
+}
+
+func ruleOf(r monitor.Result, feature string) string {
+	for _, f := range r.Findings {
+		if f.Feature == feature {
+			return strings.TrimSpace(string(f.Verdict) + " " + f.Rule + " " + f.Note)
+		}
+	}
+	return "no finding"
+}
