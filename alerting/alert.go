@@ -67,6 +67,9 @@ type Change struct {
 	PValue float64
 	// Summary explains the shift in words, e.g. "p50 29.6k → 47.1k".
 	Summary string
+	// Rule says which rule fired, with its numbers, e.g. "KS D 0.38, lower bound
+	// 0.36 ≥ min 0.1; BH p<0.001 ≤ 0.05". Empty for alerts that do not say.
+	Rule string
 	// Distribution, when set, holds the binned reference and window
 	// distributions, for notifiers that draw them (see package chart).
 	Distribution *Distribution
@@ -128,9 +131,14 @@ func (a Alert) Title() string {
 	return "Drift in " + name + " — " + string(a.Severity)
 }
 
-// Headline states the evidence of a change compactly, e.g. "KS 0.43
-// (p<0.001)" or "PSI 0.61", for notifiers that show one line per feature.
+// Headline states the evidence of a change in one line, for notifiers that
+// show one line per feature: the rule that fired when the change says
+// ("W1 0.31σ, lower bound 0.25σ ≥ min 0.08σ; BH p<0.001 ≤ 0.05"), else the
+// score and p-value, e.g. "KS 0.43 (p<0.001)" or "PSI 0.61".
 func (c Change) Headline() string {
+	if c.Rule != "" {
+		return c.Rule
+	}
 	s := DetectorLabel(c.Detector) + " " + FormatScore(c.Score)
 	if p := FormatPValue(c.PValue); p != "" {
 		s += " (" + p + ")"

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting/audit"
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -65,6 +66,11 @@ type Item struct {
 	Header      map[string]string `json:"header,omitempty"`
 	// Subject is what the audit trail records about the item.
 	Subject audit.Subject `json:"subject"`
+	// Decision is the policy decision the item announces, its chart data left out:
+	// what the API shows of a delivery (rows, severity, drifted features and the rule
+	// that fired), whatever format Body is rendered in. Items stored before it existed
+	// have none.
+	Decision *policy.Decision `json:"decision,omitempty"`
 }
 
 // Status is where an item stands.
@@ -588,4 +594,14 @@ func get(tx *state.Tx, id string) (Record, error) {
 		return Record{}, fmt.Errorf("decode outbox record: %w", err)
 	}
 	return r, nil
+}
+
+// listed is d as an item keeps it for listing: without the chart data of its changes,
+// which only the Slack sender draws (from the item's Body).
+func listed(d policy.Decision) *policy.Decision {
+	d.Alert.Drifted = slices.Clone(d.Alert.Drifted)
+	for i := range d.Alert.Drifted {
+		d.Alert.Drifted[i].Distribution = nil
+	}
+	return &d
 }

@@ -28,7 +28,8 @@ func SlackItem(route string, d policy.Decision, subject audit.Subject) (Item, er
 	if err != nil {
 		return Item{}, fmt.Errorf("cannot encode the %s message: %w", route, err)
 	}
-	return Item{ID: d.DeliveryID(route), Route: route, Key: d.Alert.ID, Body: body, ContentType: "application/json", Subject: subject}, nil
+	return Item{ID: d.DeliveryID(route), Route: route, Key: d.Alert.ID, Body: body, ContentType: "application/json",
+		Subject: subject, Decision: listed(d)}, nil
 }
 
 // Slack returns the Sender of a Slack route. With a bot token, a Fire

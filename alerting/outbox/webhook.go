@@ -26,7 +26,8 @@ func WebhookItem(route string, n *webhook.Notifier, d policy.Decision, subject a
 	if err != nil {
 		return Item{}, fmt.Errorf("cannot build the %s call: %w", route, err)
 	}
-	return Item{ID: id, Route: route, Body: req.Body, ContentType: req.ContentType, Header: req.Header, Subject: subject}, nil
+	return Item{ID: id, Route: route, Body: req.Body, ContentType: req.ContentType, Header: req.Header,
+		Subject: subject, Decision: listed(d)}, nil
 }
 
 // Webhook returns the Sender of a webhook route: one signed attempt per

@@ -273,16 +273,17 @@ type changeJSON struct {
 	Threshold *float64 `json:"threshold,omitempty"`
 	PValue    *float64 `json:"p_value,omitempty"`
 	Summary   string   `json:"summary,omitempty"`
+	Rule      string   `json:"rule,omitempty"`
 	// Distribution travels with the decision so that the Slack sender can chart it.
 	Distribution *alerting.Distribution `json:"distribution,omitempty"`
 }
 
 func toChangeJSON(c alerting.Change) changeJSON {
-	return changeJSON{Feature: c.Feature, Detector: c.Detector, Score: finite(c.Score), Threshold: finite(c.Threshold), PValue: finite(c.PValue), Summary: c.Summary, Distribution: c.Distribution}
+	return changeJSON{Feature: c.Feature, Detector: c.Detector, Score: finite(c.Score), Threshold: finite(c.Threshold), PValue: finite(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
 }
 
 func (c changeJSON) change() alerting.Change {
-	return alerting.Change{Feature: c.Feature, Detector: c.Detector, Score: orNaN(c.Score), Threshold: orNaN(c.Threshold), PValue: orNaN(c.PValue), Summary: c.Summary, Distribution: c.Distribution}
+	return alerting.Change{Feature: c.Feature, Detector: c.Detector, Score: orNaN(c.Score), Threshold: orNaN(c.Threshold), PValue: orNaN(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
 }
 
 func finite(v float64) *float64 {

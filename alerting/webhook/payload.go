@@ -43,6 +43,9 @@ type Change struct {
 	Threshold *float64 `json:"threshold"`
 	PValue    *float64 `json:"p_value"`
 	Summary   string   `json:"summary"`
+	// Rule says which rule fired, e.g. "KS D 0.38, lower bound 0.36 ≥ min 0.1;
+	// BH p<0.001 ≤ 0.05"; omitted when the alert does not say.
+	Rule string `json:"rule,omitempty"`
 }
 
 // NewPayload converts an alert into the webhook body. Lists are never null,
@@ -75,6 +78,7 @@ func NewPayload(a alerting.Alert) Payload {
 			Threshold: finite(c.Threshold),
 			PValue:    pv,
 			Summary:   c.Summary,
+			Rule:      c.Rule,
 		})
 	}
 	return p

@@ -34,6 +34,7 @@ type change struct {
 	Threshold num    `json:"threshold"`
 	PValue    num    `json:"p_value"`
 	Summary   string `json:"summary"`
+	Rule      string `json:"rule"`
 }
 
 // routeDelivery is the latest outcome of delivering one alert to one route.
@@ -118,7 +119,7 @@ func alertRecordOf(a alerting.Alert, now time.Time) *alertRecord {
 	}
 	for i, c := range a.Drifted {
 		rec.Drifted[i] = change{Feature: c.Feature, Detector: c.Detector, Score: num(c.Score),
-			Threshold: num(c.Threshold), PValue: num(c.PValue), Summary: c.Summary}
+			Threshold: num(c.Threshold), PValue: num(c.PValue), Summary: c.Summary, Rule: c.Rule}
 	}
 	return rec
 }

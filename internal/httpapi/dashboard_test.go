@@ -71,6 +71,10 @@ func TestDashboardInChromium(t *testing.T) {
 	if !regexp.MustCompile(`class="dist drifted" data-feature="` + shiftedFeature + `"`).MatchString(dom) {
 		t.Errorf("the distribution of %s is not marked drifted", shiftedFeature)
 	}
+	// A finding says which rule decided it, with its numbers.
+	if !regexp.MustCompile(`class="rule">(KS D|W1) [0-9.]+σ?, lower bound [0-9.]+σ? ≥ min`).MatchString(dom) {
+		t.Errorf("no drifted distribution says which rule fired")
+	}
 	if !strings.Contains(dom, `data-alert="`+a.ID+`"`) {
 		t.Errorf("alert %s not listed", a.ID)
 	}

@@ -60,9 +60,22 @@ type Finding struct {
 	RefRows      int64          `json:"ref_rows"`
 	CurRows      int64          `json:"cur_rows"`
 	Scores       map[string]num `json:"scores"`
-	Note         string         `json:"note,omitempty"`
-	Summary      string         `json:"summary"`
-	Explanation  Explanation    `json:"explanation"`
+	// Effects are the effect sizes the verdict looked at, each with its lower
+	// confidence bound and minimum; Rule says which rule decided.
+	Effects     []Effect    `json:"effects"`
+	Rule        string      `json:"rule"`
+	Note        string      `json:"note,omitempty"`
+	Summary     string      `json:"summary"`
+	Explanation Explanation `json:"explanation"`
+}
+
+// Effect is detectors.Effect with non-finite numbers as null.
+type Effect struct {
+	Statistic  string `json:"statistic"`
+	Value      num    `json:"value"`
+	LowerBound num    `json:"lower_bound"`
+	Min        num    `json:"min"`
+	Reached    bool   `json:"reached"`
 }
 
 // Explanation is detectors.Explanation with JSON names.
@@ -96,8 +109,12 @@ func findingOf(f detectors.Finding) Finding {
 		Verdict: string(f.Verdict),
 		PSI:     num(f.PSI), PSIThreshold: num(f.PSIThreshold),
 		RefRows: f.RefRows, CurRows: f.CurRows,
-		Scores: make(map[string]num, len(f.Scores)),
-		Note:   f.Note, Summary: f.Summary(),
+		Scores:  make(map[string]num, len(f.Scores)),
+		Effects: make([]Effect, len(f.Effects)), Rule: f.Rule,
+		Note: f.Note, Summary: f.Summary(),
+	}
+	for i, e := range f.Effects {
+		out.Effects[i] = Effect{Statistic: e.Statistic, Value: num(e.Value), LowerBound: num(e.Lower), Min: num(e.Min), Reached: e.Reached()}
 	}
 	for k, v := range f.Scores {
 		out.Scores[k] = num(v)

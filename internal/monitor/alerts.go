@@ -161,9 +161,17 @@ type observed struct {
 func (o observed) Send(ctx context.Context, it outbox.Item) (time.Duration, error) {
 	retryAfter, err := o.s.Send(ctx, it)
 	if o.onDelivery != nil {
+		// The alert as decided (rows, severity, drifted features), under the delivery's
+		// id, which is the webhook-id its receiver sees. Items stored by an older version
+		// carry only their subject.
 		sub := it.Subject
-		o.onDelivery(o.route, alerting.Alert{ID: it.ID, Stream: sub.Stream, Model: sub.Model, ModelVersion: sub.ModelVersion,
-			WindowStart: sub.WindowStart, WindowEnd: sub.WindowEnd, Reference: sub.Reference}, err)
+		a := alerting.Alert{Stream: sub.Stream, Model: sub.Model, ModelVersion: sub.ModelVersion,
+			WindowStart: sub.WindowStart, WindowEnd: sub.WindowEnd, Reference: sub.Reference}
+		if it.Decision != nil {
+			a = it.Decision.Alert
+		}
+		a.ID = it.ID
+		o.onDelivery(o.route, a, err)
 	}
 	return retryAfter, err
 }
@@ -250,7 +258,7 @@ func observation(r Result, dashboard string) policy.Observation {
 		case detectors.Drift:
 			o.Drifted = append(o.Drifted, policy.Drift{PSI: f.PSI, Change: alerting.Change{
 				Feature: f.Feature, Detector: f.Detector, Score: f.Score,
-				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(),
+				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(), Rule: f.Rule,
 				Distribution: distribution(r.ReferenceProfile, r.Profile, f.Feature)}})
 		case detectors.Stable:
 			o.Stable = append(o.Stable, f.Feature)

@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
@@ -90,9 +91,18 @@ alerting:
 
 	var mu sync.Mutex
 	var results []Result
+	type delivered struct {
+		route string
+		alert alerting.Alert
+	}
+	var deliveries []delivered
 	runCtx, stop := context.WithCancel(ctx)
 	var mon *Monitor
-	mon, err = New(cfg, Options{OnWindow: func(r Result) {
+	mon, err = New(cfg, Options{OnDelivery: func(route string, a alerting.Alert, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		deliveries = append(deliveries, delivered{route, a})
+	}, OnWindow: func(r Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		results = append(results, r)
@@ -128,6 +138,28 @@ alerting:
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("timed out with %d windows closed", len(results))
+	}
+
+	// What the API's alert rows are made of: every delivery, Slack's and the
+	// retraining webhook's alike, carries its window's rows, severity, drifted features
+	// and the rule that fired for each.
+	mu.Lock()
+	routes := map[string]bool{}
+	for _, d := range deliveries {
+		routes[d.route] = true
+		a := d.alert
+		if a.Rows != 5000 || a.Severity == "" || len(a.Drifted) == 0 {
+			t.Errorf("%s delivery %s: rows %d, severity %q, %d drifted; want the window's", d.route, a.ID, a.Rows, a.Severity, len(a.Drifted))
+		}
+		for _, c := range a.Drifted {
+			if !strings.Contains(c.Rule, "lower bound") {
+				t.Errorf("%s delivery %s: %s has rule %q", d.route, a.ID, c.Feature, c.Rule)
+			}
+		}
+	}
+	mu.Unlock()
+	if !routes["slack"] || !routes["webhook retrain"] {
+		t.Errorf("deliveries to %v, want slack and webhook retrain", routes)
 	}
 
 	if st := mon.Stats()["loans"]; st.Events != 50000 || len(st.Rejected) != 0 {

@@ -126,7 +126,7 @@ function heatmap(features, windows, sel, choose) {
         cls += " insufficient"; title += " · insufficient data" + (f && f.note ? ": " + f.note : "");
       } else {
         style = "background:" + color(f);
-        title += " · " + f.summary + " (" + f.verdict + ")";
+        title += " · " + f.summary + " (" + f.verdict + ")" + (f.rule ? " · " + f.rule : "");
         if (f.verdict === "drift") { cls += " drifted"; mark = "●"; }
       }
       if (w.id === sel) cls += " selected";
@@ -157,6 +157,7 @@ function distributions(w) {
     grid.append(el("div", { class: "dist" + (drifted ? " drifted" : ""), "data-feature": d.feature },
       el("h4", {}, d.feature, el("span", { class: "verdict" }, f ? f.verdict.replace("_", " ") : (w.warmup ? "reference" : ""))),
       el("p", { class: "summary" }, f ? f.summary : ""),
+      el("p", { class: "rule" }, f && f.rule ? f.rule : ""),
       d.kind === "categorical" ? categoryChart(d) : histogram(d)));
   }
   return el("div", {}, el("h3", {}, title), el("p", { class: "legend" },
@@ -230,7 +231,8 @@ function renderAlerts(alerts) {
     el("td", {}, fmtSpan({ start: a.window_start, end: a.window_end })),
     el("td", {}, a.model + " " + a.version),
     el("td", { class: "sev-" + a.severity }, a.severity),
-    el("td", {}, a.drifted.map(c => el("div", {}, el("b", {}, c.feature), " " + c.summary))),
+    el("td", {}, a.drifted.map(c => el("div", {}, el("b", {}, c.feature), " " + c.summary,
+      c.rule ? el("div", { class: "rule" }, c.rule) : ""))),
     el("td", {}, a.routes.map(r => el("div", { class: r.status === "delivered" ? "ok" : "failed", title: r.error || "" },
       (r.status === "delivered" ? "✓ " : "✗ ") + r.route + (r.attempts > 1 ? " (" + r.attempts + " attempts)" : "")))))));
 }
