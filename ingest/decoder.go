@@ -93,9 +93,11 @@ func newRowBuilder(spec Spec, schema *arrow.Schema, mem memory.Allocator) *rowBu
 }
 
 // appendRow appends one row: the event time and the converted value of every slot
-// (vals is indexed by slot; the event-time slot is ignored).
+// (vals is indexed by slot; the event-time slot is ignored). The caller must have
+// reserved room for the row (rb.Reserve, as Decode does for its batch): fixed-width
+// values are appended without a capacity check each.
 func (b *rowBuilder) appendRow(eventTime int64, vals []rowValue) {
-	b.timeB.Append(eventTime)
+	b.timeB.UnsafeAppend(eventTime)
 	appendString(b.modelB, &vals[slotModel])
 	appendString(b.versB, &vals[slotModelVersion])
 	for i, nb := range b.numB {
@@ -104,9 +106,9 @@ func (b *rowBuilder) appendRow(eventTime int64, vals []rowValue) {
 		case nb == nil:
 			appendString(b.strB[i], v)
 		case v.valid:
-			nb.Append(v.num)
+			nb.UnsafeAppend(v.num)
 		default:
-			nb.AppendNull()
+			nb.UnsafeAppendBoolToBitmap(false)
 		}
 	}
 }

@@ -90,6 +90,47 @@ type pathNode struct {
 	children map[string]*pathNode
 	slots    []int
 	envelope bool
+
+	// seen is the JSON scanner's guess of this object's keys: the key found at each
+	// position of the last object it scanned here, and its child. Producers write their
+	// keys in the same order in every message, so a key usually costs one comparison
+	// instead of a map lookup. Every decoder builds its own trie, so this is per decoder.
+	seen []seenKey
+}
+
+// seenKey is a key (raw bytes, no escapes) and its child node, nil when not wanted.
+type seenKey struct {
+	key   []byte
+	child *pathNode
+}
+
+// maxSeenKeys bounds the positions remembered per object, so that a message with a huge
+// object cannot grow the guess without limit; later keys are looked up in the map.
+const maxSeenKeys = 256
+
+// lookup returns the child for the key at position pos of an object at this node. key
+// is the raw key and esc says whether it has escape sequences; buf is scratch for
+// unescaping. It allocates only while learning keys longer than those seen before.
+func (n *pathNode) lookup(pos int, key []byte, esc bool, buf *[]byte) *pathNode {
+	if !esc && pos < len(n.seen) {
+		if k := &n.seen[pos]; string(k.key) == string(key) {
+			return k.child
+		}
+	}
+	if esc {
+		*buf = unescape((*buf)[:0], key)
+		return n.children[string(*buf)]
+	}
+	child := n.children[string(key)]
+	if pos < maxSeenKeys {
+		for len(n.seen) <= pos {
+			n.seen = append(n.seen, seenKey{})
+		}
+		k := &n.seen[pos]
+		k.key = append(k.key[:0], key...)
+		k.child = child
+	}
+	return child
 }
 
 func (n *pathNode) child(seg string) *pathNode {
@@ -123,11 +164,14 @@ func (k kind) String() string {
 }
 
 // capture is the raw span of a value in the current message; for strings the span
-// excludes the quotes and esc says whether it contains escape sequences.
+// excludes the quotes and esc says whether it contains escape sequences. For numbers,
+// num is the value when fast is true (see scanner.float), computed while scanning.
 type capture struct {
 	kind       kind
 	esc        bool
+	fast       bool
 	start, end int
+	num        float64
 }
 
 // rowValue is the converted value of one slot for the current row.
@@ -247,10 +291,14 @@ func (d *JSONDecoder) convert(i int, b []byte) (Reason, error) {
 	if sl.typ == slotNumber {
 		switch c.kind {
 		case kindNumber:
-			f, err := strconv.ParseFloat(bytesString(raw), 64)
-			if err != nil && !errors.Is(err, strconv.ErrRange) {
-				// Unreachable: the scanner only captures valid JSON numbers.
-				return ReasonMalformed, fmt.Errorf("decode %q: %w", sl.path, err)
+			f, ok := c.num, c.fast
+			if !ok {
+				var err error
+				f, err = strconv.ParseFloat(bytesString(raw), 64)
+				if err != nil && !errors.Is(err, strconv.ErrRange) {
+					// Unreachable: the scanner only captures valid JSON numbers.
+					return ReasonMalformed, fmt.Errorf("decode %q: %w", sl.path, err)
+				}
 			}
 			v.num = f
 		case kindTrue:
@@ -351,10 +399,154 @@ func appendFloatText(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, 64)
 }
 
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// fastFloat converts a valid JSON number literal whose value is an integer below 2^53
+// times or divided by a power of ten up to 1e22, which covers what producers log
+// (8–17 significant digits, small exponents); ok is false for anything else, and the
+// caller then uses strconv.ParseFloat. The scanner computes the same while it
+// validates a number it captures (scanner.number, scanner.float); this is that, for a
+// literal on its own.
+func fastFloat(b []byte) (f float64, ok bool) {
+	sc := scanner{b: b}
+	if !sc.number() || sc.i != len(b) {
+		return 0, false
+	}
+	return sc.float()
+}
+
+// float returns the value of the number the scanner has just read (see fastFloat): the
+// mantissa below 2^53 and the power of ten within ±22 are both exact in float64, so one
+// multiplication or division rounds correctly and gives what strconv.ParseFloat returns
+// (Clinger's fast path, which ParseFloat also takes, after redoing the validation).
+func (s *scanner) float() (f float64, ok bool) {
+	m, exp := s.mant, s.exp
+	if s.digits > 19 || m >= 1<<53 {
+		return 0, false
+	}
+	f = float64(m)
+	switch {
+	case m == 0 || exp == 0:
+	case exp > 0 && exp < len(pow10):
+		f *= pow10[exp]
+	case exp < 0 && -exp < len(pow10):
+		f /= pow10[-exp]
+	default:
+		return 0, false
+	}
+	if s.neg {
+		f = -f
+	}
+	return f, true
+}
+
+// parseRFC3339Fast parses the form producers almost always write,
+// "2006-01-02T15:04:05[.fraction]Z" or with a "±07:00" offset and a fraction of up to
+// nine digits, within the years 1679..2260, by the same rules as time.Parse with
+// time.RFC3339, without its general-purpose layout machinery. ok is false for anything
+// else, which then goes through time.Parse.
+func parseRFC3339Fast(s string) (ns int64, ok bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				ok = false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	ok = true
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
+	if !ok || year < 1679 || year > 2260 || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return 0, false
+	}
+	rest := s[19:]
+	var nsec int64
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 || n > 10 {
+			return 0, false
+		}
+		for i := 1; i < 10; i++ {
+			nsec *= 10
+			if i < n {
+				nsec += int64(rest[i] - '0')
+			}
+		}
+		rest = rest[n:]
+	}
+	var offset int
+	switch {
+	case rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		zh, zm := 0, 0
+		for _, c := range []byte(rest[1:3] + rest[4:6]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+		}
+		zh = int(rest[1]-'0')*10 + int(rest[2]-'0')
+		zm = int(rest[4]-'0')*10 + int(rest[5]-'0')
+		if zh > 23 || zm > 59 {
+			return 0, false
+		}
+		offset = (zh*60 + zm) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, false
+	}
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	return secs*1e9 + nsec, true
+}
+
+// daysIn returns the number of days of month (1..12) in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the given proleptic Gregorian date
+// (year ≥ 1; Howard Hinnant's days_from_civil).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era*146097 + doe - 719468)
+}
+
 // parseTimeText parses an RFC 3339-like time ("2006-01-02", optionally followed by "T" or
 // " ", the time of day, fractional seconds and a zone; no zone means UTC) or a unix time
 // number given as text.
 func parseTimeText(s string) (int64, bool) {
+	if ns, ok := parseRFC3339Fast(s); ok {
+		return ns, true
+	}
 	if len(s) >= 10 && s[4] == '-' {
 		var layout string
 		zone := len(s) > 10 && strings.ContainsAny(s[10:], "Zz+-")
@@ -555,6 +747,13 @@ type scanner struct {
 	keyBuf []byte       // reused for keys with escapes
 	errMsg string
 	errPos int
+
+	// The last number read: sign, significant digits as an integer (meaningful while
+	// digits ≤ 19), how many digits that took, and the power of ten to scale it by.
+	neg    bool
+	mant   uint64
+	digits int
+	exp    int
 }
 
 func (s *scanner) fail(msg string) bool {
@@ -564,12 +763,11 @@ func (s *scanner) fail(msg string) bool {
 
 func (s *scanner) ws() {
 	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
+		// Most messages are compact: test for "not whitespace" with one comparison first.
+		if c := s.b[s.i]; c > ' ' || c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return
 		}
+		s.i++
 	}
 }
 
@@ -653,7 +851,11 @@ func (s *scanner) value(n *pathNode, depth int) bool {
 		if !s.number() {
 			return false
 		}
-		k = kindNumber
+		if n != nil && len(n.slots) > 0 {
+			f, fast := s.float()
+			s.capture(n, capture{kind: kindNumber, fast: fast, num: f, start: start, end: s.i})
+		}
+		return true
 	default:
 		return s.fail("unexpected character")
 	}
@@ -684,7 +886,7 @@ func (s *scanner) object(n *pathNode, depth int) bool {
 		s.i++
 		return true
 	}
-	for {
+	for pos := 0; ; pos++ {
 		s.ws()
 		if s.i >= len(s.b) {
 			return s.fail("unexpected end of input")
@@ -700,12 +902,7 @@ func (s *scanner) object(n *pathNode, depth int) bool {
 		}
 		var child *pathNode
 		if n != nil && len(n.children) > 0 {
-			key := s.b[ks : s.i-1]
-			if esc {
-				s.keyBuf = unescape(s.keyBuf[:0], key)
-				key = s.keyBuf
-			}
-			child = n.children[string(key)]
+			child = n.lookup(pos, s.b[ks:s.i-1], esc, &s.keyBuf)
 		}
 		s.ws()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
@@ -798,48 +995,69 @@ func (s *scanner) str() (esc, ok bool) {
 	return esc, s.fail("unterminated string")
 }
 
-// number scans a strict JSON number.
+// number scans a strict JSON number and notes its digits for float.
 func (s *scanner) number() bool {
 	b, i := s.b, s.i
-	if i < len(b) && b[i] == '-' {
+	s.neg = i < len(b) && b[i] == '-'
+	if s.neg {
 		i++
 	}
+	var m uint64
+	digits := 0
 	switch {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		d := i
+		for i < len(b) && b[i]-'0' <= 9 {
+			m = m*10 + uint64(b[i]-'0')
 			i++
 		}
+		digits = i - d
 	default:
 		s.i = i
 		return s.fail("invalid number")
 	}
+	exp := 0
 	if i < len(b) && b[i] == '.' {
 		i++
 		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		for i < len(b) && b[i]-'0' <= 9 {
+			m = m*10 + uint64(b[i]-'0')
 			i++
 		}
 		if i == d {
 			s.i = i
 			return s.fail("invalid number")
 		}
+		exp = d - i
+		digits += i - d
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
+		eneg := false
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
 			i++
 		}
 		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		e := 0
+		for i < len(b) && b[i]-'0' <= 9 {
+			if e < 1e6 {
+				e = e*10 + int(b[i]-'0')
+			}
 			i++
 		}
 		if i == d {
 			s.i = i
 			return s.fail("invalid number")
 		}
+		if eneg {
+			e = -e
+		}
+		exp += e
 	}
 	s.i = i
+	s.mant, s.digits, s.exp = m, digits, exp
 	return true
 }

@@ -563,6 +563,23 @@ func FuzzJSONDecode(f *testing.F) {
 		if vals.Value(int(rec.NumRows())-1) != 2 {
 			t.Fatalf("last good row lost")
 		}
+		// The shared decoder carries key guesses from earlier inputs; a fresh one has none.
+		fresh, err := NewJSONDecoder(testSpec, mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Release()
+		frec, frej := fresh.Decode(msgs[:1])
+		defer frec.Release()
+		got, want := rowStrings(t, rec), rowStrings(t, frec)
+		switch {
+		case len(frej) != len(rej)/2:
+			t.Fatalf("fresh decoder rejected %v, shared %v", frej, rej)
+		case len(frej) == 1 && frej[0].Reason != rej[0].Reason:
+			t.Fatalf("fresh decoder rejected as %s, shared as %s", frej[0].Reason, rej[0].Reason)
+		case len(frej) == 0 && (got[0] != want[0] || got[2] != want[0]):
+			t.Fatalf("fresh decoder: %q, shared: %q", want, got)
+		}
 	})
 }
 
@@ -652,6 +669,156 @@ func TestUnixNanos(t *testing.T) {
 		got, ok := unixNanos(tt.lit)
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("unixNanos(%s) = %d, %v; want %d, %v", tt.lit, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestJSONDecodeKeyGuess: the scanner guesses each key from the last message's key at
+// the same position; whatever the messages of a batch look like, one decoder must give
+// the same rows and rejections as a fresh decoder per message.
+func TestJSONDecodeKeyGuess(t *testing.T) {
+	many := make([]string, 0, maxSeenKeys+10)
+	for i := range maxSeenKeys + 10 {
+		many = append(many, fmt.Sprintf(`"k%d":%d`, i, i))
+	}
+	msgs := []string{
+		`{"ts":"2026-11-25T10:00:00Z","model":"m","features":{"car_value":1,"salary_range":"a"},"prediction":{"y_pred_proba":0.1}}`,
+		`{"ts":"2026-11-25T10:00:01Z","model":"m","features":{"car_value":2,"salary_range":"b"},"prediction":{"y_pred_proba":0.2}}`,
+		// Same positions, other keys: a prefix, a longer key, a key one byte off.
+		`{"t":"x","mode":"m","features":{"car_valu":3,"salary_range_x":"c"},"prediction":{"y_pred_probb":0.3}}`,
+		// Keys swapped, an escaped key where the plain one was guessed.
+		`{"model":"m","ts":"2026-11-25T10:00:02Z","features":{"salary_range":"d","c\u0061r_value":4}}`,
+		`{"ts":"2026-11-25T10:00:03Z","model":"m","features":{"car_value":5,"salary_range":"e"},"prediction":{"y_pred_proba":0.5}}`,
+		// Duplicates at guessed positions: the last one wins.
+		`{"ts":"2026-11-25T10:00:04Z","ts":"2026-11-25T10:00:05Z","features":{"car_value":6,"car_value":7}}`,
+		// The feature object nested one level deeper, and a parent that is not an object.
+		`{"features":{"features":{"car_value":8}},"prediction":3}`,
+		// More keys than are remembered, the wanted one last.
+		`{` + strings.Join(many, ",") + `,"features":{"car_value":9}}`,
+		`{` + strings.Join(many, ",") + `,"features":{"car_value":10}}`,
+		// Bad messages between good ones.
+		`{"ts":"2026-11-25T10:00:06Z","model":"m","features":{"car_value":"x"}}`,
+		`{"ts":"2026-11-25T10:00:07Z","model":"m","features":{"car_value":11,"salary_range":"\xff"}}`,
+		`{"ts":"2026-11-25T10:00:08Z","model":"m","features":{"car_value":12,"salary_range":"f"},"prediction":{"y_pred_proba":0.6}}`,
+		`{"ts":"2026-11-25T10:00:09Z","model":"m","features":{"car_value":13,"salary_range":"g"},"prediction":{"y_pred_proba":0.7}`,
+		`{"ts":"2026-11-25T10:00:10Z","model":"m","features":{"car_value":14,"salary_range":"h"},"prediction":{"y_pred_proba":0.8}}`,
+	}
+	d, mem := newTestDecoder(t, testSpec)
+	defer mem.AssertSize(t, 0)
+	defer d.Release()
+	for round := range 2 { // the second round starts from the guesses of the first
+		rec, rej := d.Decode(messages(msgs...))
+		got := rowStrings(t, rec)
+		rec.Release()
+		var want []string
+		var wantRej []Reason
+		for _, m := range msgs {
+			fresh, fmem := newTestDecoder(t, testSpec)
+			r, rj := fresh.Decode(messages(m))
+			want = append(want, rowStrings(t, r)...)
+			for _, x := range rj {
+				wantRej = append(wantRej, x.Reason)
+			}
+			r.Release()
+			fresh.Release()
+			fmem.AssertSize(t, 0)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("round %d: rows\n%s\nwant\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		var gotRej []Reason
+		for _, x := range rej {
+			gotRej = append(gotRej, x.Reason)
+		}
+		if fmt.Sprint(gotRej) != fmt.Sprint(wantRej) {
+			t.Errorf("round %d: rejected %v, want %v", round, gotRej, wantRej)
+		}
+	}
+}
+
+// TestFastFloat: where the fast path answers, it answers what strconv.ParseFloat does,
+// bit for bit.
+func TestFastFloat(t *testing.T) {
+	lits := []string{"0", "-0", "0.0", "-0.0", "0e5", "-0e-5", "1", "-1", "39811", "0.99", "-1.5e-3",
+		"1e22", "1e23", "1e-22", "1e-23", "9007199254740991", "9007199254740992", "9007199254740993",
+		"123456789012345678", "0.1", "0.30000000000000004", "3.0e0", "1E+2", "1.7976931348623157e308",
+		"5e-324", "1e400", "-1e400", "0.000001", "100", "1.000", "12345678.9", "4.35", "1e0"}
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 20000 {
+		var b []byte
+		if r.IntN(2) == 0 {
+			b = append(b, '-')
+		}
+		b = strconv.AppendUint(b, r.Uint64N(1<<uint(r.IntN(60)+1)), 10)
+		if r.IntN(2) == 0 {
+			b = append(b, '.')
+			for range r.IntN(12) + 1 {
+				b = append(b, byte('0'+r.IntN(10)))
+			}
+		}
+		if r.IntN(3) == 0 {
+			b = append(b, "eE"[r.IntN(2)])
+			if r.IntN(2) == 0 {
+				b = append(b, "+-"[r.IntN(2)])
+			}
+			b = strconv.AppendInt(b, int64(r.IntN(30)), 10)
+		}
+		lits = append(lits, string(b))
+	}
+	r2 := rand.New(rand.NewPCG(1, 1))
+	for range 20000 { // what producers log: shortest and fixed-precision floats
+		v := r2.NormFloat64() * math.Pow(10, float64(r2.IntN(20)-10))
+		lits = append(lits, strconv.FormatFloat(v, 'g', -1, 64), strconv.FormatFloat(v, 'g', 8, 64), strconv.FormatFloat(v, 'f', 2, 64))
+	}
+	fast := 0
+	for _, lit := range lits {
+		if !validNumber([]byte(lit)) {
+			continue
+		}
+		got, ok := fastFloat([]byte(lit))
+		if !ok {
+			continue
+		}
+		fast++
+		want, _ := strconv.ParseFloat(lit, 64)
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Errorf("fastFloat(%s) = %v, want %v", lit, got, want)
+		}
+	}
+	if fast < len(lits)/2 {
+		t.Errorf("fast path took %d of %d literals", fast, len(lits))
+	}
+}
+
+// TestParseRFC3339Fast: where the fast path answers, it answers what time.Parse does.
+func TestParseRFC3339Fast(t *testing.T) {
+	texts := []string{
+		"2026-11-25T10:00:00Z", "2026-11-25T11:00:00.123456789+01:00", "2000-02-29T23:59:59.5-00:30",
+		"1900-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-11-25T24:00:00Z", "2026-11-25T23:60:00Z", "2026-11-25T23:59:60Z",
+		"2026-11-25T10:00:00+24:00", "2026-11-25T10:00:00+23:59", "2026-11-25T10:00:00.Z",
+		"2026-11-25T10:00:00.1234567891Z", "2026-11-25T10:00:00z", "2026-11-25t10:00:00Z",
+		"2026-11-25T10:00:00", "2026-11-25 10:00:00Z", "1679-01-01T00:00:00+23:59", "2260-12-31T23:59:59-23:59",
+		"1678-01-01T00:00:00Z", "2262-01-01T00:00:00Z", "2026-1a-25T10:00:00Z", "2026-11-25T10:00:00+01:0x",
+		"0000-01-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-11-00T00:00:00Z",
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	lo := time.Date(1679, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	hi := time.Date(2261, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for range 20000 {
+		tm := time.Unix(lo+r.Int64N(hi-lo), r.Int64N(1e9)).UTC()
+		zone := time.FixedZone("", (r.IntN(48*60)-24*60)*60)
+		layout := []string{time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05.000Z07:00"}[r.IntN(3)]
+		texts = append(texts, tm.In(zone).Format(layout))
+	}
+	for _, s := range texts {
+		got, ok := parseRFC3339Fast(s)
+		if !ok {
+			continue
+		}
+		want, err := time.Parse(time.RFC3339, s)
+		if err != nil || want.UnixNano() != got {
+			t.Errorf("parseRFC3339Fast(%s) = %d, time.Parse: %d, %v", s, got, want.UnixNano(), err)
 		}
 	}
 }
