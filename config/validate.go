@@ -20,6 +20,7 @@ const (
 	DefaultPSIMin         = 0.1
 	DefaultKSMin          = 0.1
 	DefaultWassersteinMin = 0.08
+	DefaultTVDMin         = 0.05
 
 	DefaultFireAfter    = 1
 	DefaultResolveAfter = 2
@@ -67,6 +68,9 @@ func (c *Config) setDefaults() {
 		}
 		if d.Wasserstein.Min == 0 {
 			d.Wasserstein.Min = DefaultWassersteinMin
+		}
+		if d.TVD.Min == 0 {
+			d.TVD.Min = DefaultTVDMin
 		}
 	}
 	if c.State.CheckpointRecords == 0 {
@@ -238,6 +242,9 @@ func (c *Config) validate(errs *[]error) {
 		}
 		if d.Wasserstein.Min < 0 {
 			bad(p+".detectors.wasserstein.min", "must not be negative, got %g", d.Wasserstein.Min)
+		}
+		if d.TVD.Min < 0 || d.TVD.Min > 1 {
+			bad(p+".detectors.tvd.min", "must be between 0 and 1, got %g", d.TVD.Min)
 		}
 	}
 	if c.State.CheckpointRecords < 0 {

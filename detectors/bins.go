@@ -215,6 +215,29 @@ func (b Bins) PSI() (float64, []BinShift) {
 	return psi, all
 }
 
+// LargestMoves returns the (up to k) bins whose shares moved most, largest
+// first (ties: larger PSI contribution first): what a person reads as "which
+// categories changed".
+func (b Bins) LargestMoves(k int) []BinShift {
+	if len(b.Ref) == 0 || sum(b.Ref) == 0 || sum(b.Cur) == 0 {
+		return nil
+	}
+	p, q := shares(b.Ref, PSISmoothing), shares(b.Cur, PSISmoothing)
+	rawP, rawQ := shares(b.Ref, 0), shares(b.Cur, 0)
+	all := make([]BinShift, len(p))
+	for i := range p {
+		all[i] = BinShift{Label: b.Labels[i], RefShare: rawP[i], CurShare: rawQ[i], Contribution: (q[i] - p[i]) * math.Log(q[i]/p[i])}
+	}
+	sort.SliceStable(all, func(i, j int) bool {
+		di, dj := math.Abs(all[i].CurShare-all[i].RefShare), math.Abs(all[j].CurShare-all[j].RefShare)
+		if di != dj {
+			return di > dj
+		}
+		return all[i].Contribution > all[j].Contribution
+	})
+	return all[:min(k, len(all))]
+}
+
 // JensenShannon returns the Jensen–Shannon divergence (base 2, in [0,1])
 // between the unsmoothed bin shares.
 func (b Bins) JensenShannon() float64 {
@@ -230,6 +253,18 @@ func (b Bins) JensenShannon() float64 {
 		}
 	}
 	return clamp01(js)
+}
+
+// TVD returns the total variation distance ½·Σ|qᵢ−pᵢ| between the
+// unsmoothed bin shares: the share of values that would have to change bin
+// to turn one distribution into the other (0.15 for 30/50/20% → 45/40/15%).
+func (b Bins) TVD() float64 {
+	p, q := shares(b.Ref, 0), shares(b.Cur, 0)
+	var d float64
+	for i := range p {
+		d += math.Abs(q[i] - p[i])
+	}
+	return clamp01(d / 2)
 }
 
 // Hellinger returns the Hellinger distance (in [0,1]) between the

@@ -58,11 +58,21 @@ const (
 	// against a 10,000-row warm-up reference; measured in
 	// TestShiftAtScale and the car-loan tests.
 	DefaultMinWasserstein = 0.08
+	// DefaultMinTVD is the other effect-size minimum of categorical features:
+	// one value in twenty changed category (total variation distance). PSI
+	// alone misses share moves among few categories that a person calls
+	// drift: 30/50/20% → 45/40/15% has PSI 0.098, 70/30% → 59/41% PSI 0.05.
+	// At 0.05 the second flags in 5,000-row windows (its lower bound is
+	// 0.08–0.09 there; at 0.1 it would need 50,000 rows), a one-point move
+	// never does (bound 0.009 at n = m = 1e6), and neither the car-loan data's
+	// stable categorical features nor null data flag (TestCategoricalShareShifts,
+	// TestCarLoan, TestNoDriftFalseAlarms*; bench/README.md).
+	DefaultMinTVD = 0.05
 	// DefaultMinReferenceRows is the fewest non-null reference values for a
-	// verdict. A reference of m values alone puts ±1.36/√m into KS D's band
-	// (±0.043 at 1,000) and hides shifts of half a standard deviation in
-	// windows of 1,000 rows below m ≈ 500; measured in
-	// TestReferenceSizePower (bench/README.md).
+	// verdict. The reference's own noise is part of every effect's bound: a
+	// 0.3σ shift in a 1,000-row window is flagged in 0.99 of the windows
+	// against 1,000 reference rows, 0.91 against 500 and 0.69 against 250
+	// (TestReferenceSizePower, bench/README.md).
 	DefaultMinReferenceRows = 1000
 )
 
@@ -85,6 +95,11 @@ type Options struct {
 	MinPSI float64
 	// MinKS is the effect-size minimum (KS D) of numeric features (default 0.1).
 	MinKS float64
+	// MinTVD is the alternative effect-size minimum of categorical features
+	// (default 0.1): a categorical feature's effect is large enough when PSI ≥
+	// MinPSI or its total variation distance ≥ this, each judged on its lower
+	// bound. Negative: PSI alone.
+	MinTVD float64
 	// MinWasserstein is the alternative effect-size minimum of numeric
 	// features, in reference standard deviations (default 0.08): a numeric
 	// feature's effect is large enough when D ≥ MinKS or W1/σ ≥ this.
@@ -117,6 +132,9 @@ func (o Options) withDefaults() Options {
 	if o.MinPSI == 0 || math.IsNaN(o.MinPSI) {
 		o.MinPSI = DefaultMinPSI
 	}
+	if o.MinTVD == 0 || math.IsNaN(o.MinTVD) {
+		o.MinTVD = DefaultMinTVD
+	}
 	if o.MinWasserstein == 0 || math.IsNaN(o.MinWasserstein) {
 		o.MinWasserstein = DefaultMinWasserstein
 	}
@@ -144,6 +162,7 @@ const (
 	DetectorWasserstein = "wasserstein"
 	DetectorJS          = "jensen_shannon"
 	DetectorHellinger   = "hellinger"
+	DetectorTVD         = "tvd"
 	// ScoreKSSketchError is the CDF error bound subtracted from KS D when
 	// Options.KSSketchError is set.
 	ScoreKSSketchError = "ks_sketch_error"
@@ -183,7 +202,8 @@ type Finding struct {
 	Scores map[string]float64
 	// Effects are the effect sizes the decision's second half looked at,
 	// each with its lower confidence bound and minimum: KS D and W1/σ for
-	// numeric features, PSI for categorical ones. Nil for insufficient_data.
+	// numeric features, PSI and total variation distance for categorical
+	// ones. Nil for insufficient_data.
 	Effects []Effect
 	// Rule says in words which rule decided the verdict: the effect whose
 	// lower bound reached its minimum ("KS D 0.38, lower bound 0.34 ≥ min
@@ -203,8 +223,9 @@ type Explanation struct {
 	// RefNullRate and CurNullRate are the shares of null (and, for
 	// numeric features, NaN) values among all values.
 	RefNullRate, CurNullRate float64
-	// Top lists the (up to 3) bins or categories contributing most to PSI,
-	// with their shares on each side.
+	// Top lists (up to 3) bins with their shares on each side: for numeric
+	// features those contributing most to PSI, for categorical ones the
+	// categories whose shares moved most.
 	Top []BinShift
 }
 

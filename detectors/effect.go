@@ -26,6 +26,10 @@ import (
 //   - W1 = ∫|F − G|dx: its noise is ∫±(noise of F − noise of G)dx, whose
 //     standard deviation is at most √(J²_ref/m + J²_cur/n) with
 //     J = ∫√(F(1−F))dx (Minkowski), in units of the reference's σ.
+//   - TVD (total variation distance of categorical shares) is a metric, so
+//     the estimate exceeds the true value by at most the distance between
+//     the empirical and the true shares; its 1 − α quantile is bounded for
+//     any number of categories by ½√(χ²₁₋α(K−1)·(1/n + 1/m)) (see tvdMargin).
 //   - PSI is close to a noncentral χ² divided by nₑ = nm/(n+m), with B−1
 //     degrees of freedom and noncentrality nₑ·PSI_true; its bound is the
 //     smallest PSI_true under which the observed value is not in the upper α
@@ -42,7 +46,7 @@ import (
 // 2,500-row windows W1's noise (about 0.036σ) would need a point estimate of
 // 0.14σ to pass 0.08σ.
 type Effect struct {
-	// Statistic is the effect size's name: "ks", "wasserstein", "psi".
+	// Statistic is the effect size's name: "ks", "wasserstein", "psi", "tvd".
 	Statistic string `json:"statistic"`
 	// Value is the point estimate; Lower its lower confidence bound.
 	Value float64 `json:"value"`
@@ -74,6 +78,8 @@ func effectLabel(statistic string) (label, unit string) {
 		return "W1", "σ"
 	case DetectorPSI:
 		return "PSI", ""
+	case DetectorTVD:
+		return "TVD", ""
 	default:
 		return strings.ToUpper(statistic), ""
 	}
@@ -143,6 +149,20 @@ func psiLower(psi float64, k int, n, m, alpha float64) float64 {
 		}
 	}
 	return lo / ne
+}
+
+// tvdMargin bounds by how much the total variation distance between the
+// shares of k bins in samples of n (current) and m (reference) values exceeds
+// the true one, with probability 1 − alpha. TVD is a metric, so the excess is
+// at most ½·‖noise‖₁, and by Cauchy–Schwarz ½·‖x‖₁ ≤ ½·√(Σ xᵢ²/wᵢ) for
+// shares w; Σ xᵢ²/wᵢ·nₑ is Pearson's χ²(k−1). The bound holds for any number
+// of bins: a set of categories chosen from the data (as TVD's largest-move
+// set is) would be biased upward by many small categories.
+func tvdMargin(k int, n, m, alpha float64) float64 {
+	if k < 2 || !(n > 0) || !(m > 0) {
+		return math.Inf(1)
+	}
+	return math.Sqrt(ChiSquareQuantile(1-alpha, float64(k-1))*(1/n+1/m)) / 2
 }
 
 // normalQuantile returns z with Φ(z) = p, for 0 < p < 1.

@@ -16,8 +16,8 @@ import (
 //
 // Numeric features give the median and mean, the p5/p95 range when its
 // width changed by 20% or more, and PSI in parentheses; categorical ones
-// the one or two categories that contribute most to PSI (the second only
-// when it contributes at least a tenth of the first). Both add the null
+// the one or two categories whose shares moved most (the second only when
+// it moved at least a third as much as the first). Both add the null
 // rate when it changed by a percentage point or more.
 func (f Finding) Summary() string {
 	if f.Verdict == InsufficientData {
@@ -31,7 +31,7 @@ func (f Finding) Summary() string {
 	nullShown := false
 	if f.Kind == "categorical" {
 		for i, t := range e.Top {
-			if i == 2 || i == 1 && t.Contribution < e.Top[0].Contribution/10 {
+			if i == 2 || i == 1 && math.Abs(t.CurShare-t.RefShare) < math.Abs(e.Top[0].CurShare-e.Top[0].RefShare)/3 {
 				break
 			}
 			parts = append(parts, fmt.Sprintf("%s %s → %s", quoteLabel(t.Label), Percent(t.RefShare), Percent(t.CurShare)))

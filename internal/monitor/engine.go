@@ -87,6 +87,7 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 			MinPSI:         sc.Detectors.PSI.Min,
 			MinKS:          sc.Detectors.KS.Min,
 			MinWasserstein: sc.Detectors.Wasserstein.Min,
+			MinTVD:         sc.Detectors.TVD.Min,
 			// Checked here for a baseline; a warm-up reference grows until it has them.
 			MinReferenceRows: sc.Reference.MinRows,
 		},
