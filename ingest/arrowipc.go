@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -73,6 +75,12 @@ type ArrowIPCDecoder struct {
 	// schemaMeta is the schema message of the stream srcs was resolved for: a producer
 	// sends the same schema in every message, and resolving it again is wasted work.
 	schemaMeta []byte
+
+	// frames serves the current message's IPC messages to the reader without copying
+	// them, and arena holds the buffers the reader copies out of their bodies; both are
+	// reused from message to message.
+	frames ipcFrames
+	arena  budgetAllocator
 }
 
 // ipcSource is the column a slot reads in the current stream.
@@ -84,6 +92,7 @@ type ipcSource struct {
 // ipcCol holds the converted values of one slot for the rows read so far.
 type ipcCol struct {
 	valid []bool
+	nulls int       // false entries in valid
 	num   []float64 // Number slots
 	ns    []int64   // the event-time slot
 	data  []byte    // String slots: values back to back ...
@@ -93,9 +102,28 @@ type ipcCol struct {
 
 func (c *ipcCol) reset() {
 	c.valid, c.num, c.ns, c.data, c.ends = c.valid[:0], c.num[:0], c.ns[:0], c.data[:0], c.ends[:0]
+	c.nulls = 0
+}
+
+// validity returns valid for an Arrow builder: nil when every value is valid, which
+// builders append without a loop.
+func (c *ipcCol) validity() []bool {
+	if c.nulls == 0 {
+		return nil
+	}
+	return c.valid
+}
+
+// appendValid appends n true validity entries.
+func (c *ipcCol) appendValid(n int) {
+	c.valid = slices.Grow(c.valid, n)
+	for range n {
+		c.valid = append(c.valid, true)
+	}
 }
 
 func (c *ipcCol) appendNull(typ slotType) {
+	c.nulls++
 	c.valid = append(c.valid, false)
 	switch typ {
 	case slotNumber:
@@ -213,8 +241,9 @@ func (d *ArrowIPCDecoder) decodeMessage(m *Message) (reason Reason, err error) {
 			reason, err = ReasonMalformed, fmt.Errorf("decode message: corrupt Arrow IPC data: %v", p)
 		}
 	}()
-	alloc := &budgetAllocator{left: ipcMemoryBudget}
-	rd, err := ipc.NewReader(bytes.NewReader(b), ipc.WithAllocator(alloc))
+	d.arena.reset()
+	d.frames = ipcFrames{b: b}
+	rd, err := ipc.NewReaderFromMessageReader(&d.frames, ipc.WithAllocator(&d.arena))
 	if err != nil {
 		return ReasonMalformed, fmt.Errorf("decode message: %w", err)
 	}
@@ -401,6 +430,7 @@ var (
 	errBadTime    = &ipcTimeError{"not a time within 1678..2262"}
 	errBadUTF8    = errors.New("string is not valid UTF-8")
 	errDictionary = errors.New("dictionary index out of range")
+	errOffsets    = errors.New("string offsets out of range")
 )
 
 // valid reports whether row i of arr is a value: not null itself nor in a null struct.
@@ -451,8 +481,14 @@ type integer interface {
 
 func appendNumbers[T integer | ~float64](col *ipcCol, vals []T, arr arrow.Array, mask []bool) {
 	if arr.NullN() == 0 && len(mask) == 0 {
+		col.appendValid(len(vals))
+		if f, ok := any(vals).([]float64); ok {
+			col.num = append(col.num, f...)
+			return
+		}
+		col.num = slices.Grow(col.num, len(vals))
 		for _, v := range vals {
-			col.appendNum(float64(v))
+			col.num = append(col.num, float64(v))
 		}
 		return
 	}
@@ -515,6 +551,9 @@ func convertNumbers(col *ipcCol, arr arrow.Array, mask []bool) error {
 }
 
 func convertStrings(col *ipcCol, arr arrow.Array, mask []bool) error {
+	if a, ok := arr.(*array.String); ok {
+		return appendStringArray(col, a, mask)
+	}
 	for i := range arr.Len() {
 		if !valid(arr, mask, i) {
 			col.appendNull(slotString)
@@ -575,7 +614,75 @@ func convertStrings(col *ipcCol, arr arrow.Array, mask []bool) error {
 	return nil
 }
 
+// appendStringArray is convertStrings for the common String column. Without nulls, the
+// UTF-8 check runs once over the column's bytes (each value is valid when the whole is
+// and every value starts on a character boundary) and the values are copied in one
+// piece.
+func appendStringArray(col *ipcCol, a *array.String, mask []bool) error {
+	n := a.Len()
+	if n == 0 {
+		return nil
+	}
+	offs := a.ValueOffsets()
+	data := a.ValueBytes()
+	if offs[0] < 0 || int(offs[n]) > len(data) {
+		return errOffsets
+	}
+	for i, o := range offs[1 : n+1] {
+		if o < offs[i] {
+			return errOffsets
+		}
+	}
+	if a.NullN() == 0 && len(mask) == 0 {
+		lo, hi := int(offs[0]), int(offs[n])
+		if !utf8.Valid(data[lo:hi]) {
+			return errBadUTF8
+		}
+		for _, o := range offs[:n] {
+			if int(o) < hi && !utf8.RuneStart(data[o]) {
+				return errBadUTF8
+			}
+		}
+		base := len(col.data) - lo
+		col.data = append(col.data, data[lo:hi]...)
+		col.appendValid(n)
+		col.ends = slices.Grow(col.ends, n)
+		for _, o := range offs[1 : n+1] {
+			col.ends = append(col.ends, base+int(o))
+		}
+		return nil
+	}
+	for i := range n {
+		if !valid(a, mask, i) {
+			col.appendNull(slotString)
+			continue
+		}
+		v := data[offs[i]:offs[i+1]]
+		if !utf8.Valid(v) {
+			return errBadUTF8
+		}
+		col.appendStr(v)
+	}
+	return nil
+}
+
 func convertTimes(col *ipcCol, arr arrow.Array, mask []bool) error {
+	if a, ok := arr.(*array.Timestamp); ok {
+		unit := unitNanoseconds(a.DataType().(*arrow.TimestampType).Unit)
+		col.ns = slices.Grow(col.ns, a.Len())
+		for i, v := range a.TimestampValues() {
+			if !valid(arr, mask, i) {
+				col.appendNull(slotTime)
+				continue
+			}
+			ns, ok := mulNanos(int64(v), unit)
+			if !ok {
+				return errBadTime
+			}
+			col.appendTime(ns)
+		}
+		return nil
+	}
 	for i := range arr.Len() {
 		if !valid(arr, mask, i) {
 			col.appendNull(slotTime)
@@ -650,7 +757,7 @@ func (d *ArrowIPCDecoder) commit() {
 	for i := range d.spec.Fields {
 		col := &d.cols[slotFirstField+i]
 		if nb := out.numB[i]; nb != nil {
-			nb.AppendValues(col.num, col.valid)
+			nb.AppendValues(col.num, col.validity())
 			continue
 		}
 		appendStrings(out.strB[i], col)
@@ -959,14 +1066,40 @@ func verifyIPCMetadata(meta []byte) (int64, bool) {
 	return int64(binary.LittleEndian.Uint64(meta[m.pos+o:])), true
 }
 
-// budgetAllocator is Go memory with a total limit; exceeding it panics, which the IPC
-// reader turns into an error.
+// budgetAllocator is the memory the IPC reader allocates while reading one message: at
+// most ipcMemoryBudget bytes in all (exceeding it panics, which the reader turns into an
+// error), carved from chunks that are reused for the next message (reset) instead of
+// being left to the garbage collector: the reader copies every buffer of every batch,
+// which made fresh Go memory most of the cost of a batched message. Nothing the reader
+// allocated is used after decodeMessage returns (the rows are converted into the
+// decoder's scratch first), which is what makes the reuse safe.
 type budgetAllocator struct {
-	left int
-	mem  memory.GoAllocator
+	left   int
+	chunks [][]byte // each 64-byte aligned
+	cur    int      // chunk being carved
+	off    int      // next free byte in chunks[cur]
 }
 
 var errIPCBudget = errors.New("message needs more than the memory budget")
+
+const (
+	arenaChunk = 1 << 20 // smallest chunk
+	arenaKeep  = 32 << 20
+)
+
+// reset makes all chunks free again and restores the budget; chunks beyond arenaKeep
+// bytes (left by an unusually large message) are dropped.
+func (a *budgetAllocator) reset() {
+	a.left, a.cur, a.off = ipcMemoryBudget, 0, 0
+	kept := 0
+	for i, c := range a.chunks {
+		if kept += len(c); kept > arenaKeep {
+			clear(a.chunks[i:])
+			a.chunks = a.chunks[:i]
+			break
+		}
+	}
+}
 
 func (a *budgetAllocator) take(n int) {
 	if n < 0 || n > a.left {
@@ -975,16 +1108,95 @@ func (a *budgetAllocator) take(n int) {
 	a.left -= n
 }
 
+// Allocate returns size zeroed bytes, 64-byte aligned, with no spare capacity (as
+// memory.GoAllocator does).
 func (a *budgetAllocator) Allocate(size int) []byte {
 	a.take(size)
-	return a.mem.Allocate(size)
+	n := (size + 63) &^ 63
+	for ; a.cur < len(a.chunks); a.cur, a.off = a.cur+1, 0 {
+		if c := a.chunks[a.cur]; a.off+n <= len(c) {
+			b := c[a.off : a.off+size : a.off+size]
+			a.off += n
+			clear(b)
+			return b
+		}
+	}
+	c := alignedBytes(max(n, arenaChunk))
+	a.chunks = append(a.chunks, c)
+	a.cur, a.off = len(a.chunks)-1, n
+	return c[:size:size]
+}
+
+// alignedBytes returns n zeroed bytes starting at a multiple of 64.
+func alignedBytes(n int) []byte {
+	b := make([]byte, n+64)
+	shift := (64 - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))&63)) & 63
+	return b[shift : shift+n : shift+n]
 }
 
 func (a *budgetAllocator) Reallocate(size int, b []byte) []byte {
-	if size > len(b) {
-		a.take(size - len(b))
+	if size <= cap(b) {
+		return b[:size]
 	}
-	return a.mem.Reallocate(size, b)
+	nb := a.Allocate(size)
+	copy(nb, b)
+	return nb
 }
 
-func (a *budgetAllocator) Free(b []byte) { a.mem.Free(b) }
+// Free does nothing: the memory is reused after reset.
+func (a *budgetAllocator) Free([]byte) {}
+
+// ipcFrames serves the IPC messages of one stream held in memory to ipc.Reader,
+// metadata and body as views of the stream's bytes: ipc's own message reader copies
+// both into new buffers. The framing was checked by checkIPCFraming.
+type ipcFrames struct {
+	b   []byte
+	i   int
+	msg *ipc.Message
+}
+
+// Message returns the next message, valid until the next call, or io.EOF after the
+// last one (or the end-of-stream marker).
+func (r *ipcFrames) Message() (*ipc.Message, error) {
+	r.Release()
+	b := r.b
+	if len(b)-r.i < 4 {
+		return nil, io.EOF
+	}
+	metaLen := int64(int32(binary.LittleEndian.Uint32(b[r.i:])))
+	r.i += 4
+	if metaLen == -1 {
+		if len(b)-r.i < 4 {
+			return nil, io.ErrUnexpectedEOF
+		}
+		metaLen = int64(int32(binary.LittleEndian.Uint32(b[r.i:])))
+		r.i += 4
+	}
+	if metaLen == 0 {
+		return nil, io.EOF
+	}
+	if metaLen < 0 || metaLen > int64(len(b)-r.i) {
+		return nil, fmt.Errorf("metadata length %d exceeds the message", metaLen)
+	}
+	meta := b[r.i : r.i+int(metaLen)]
+	r.i += int(metaLen)
+	bodyLen, ok := verifyIPCMetadata(meta)
+	if !ok || bodyLen < 0 || bodyLen > int64(len(b)-r.i) {
+		return nil, errors.New("corrupt message metadata")
+	}
+	body := b[r.i : r.i+int(bodyLen)]
+	r.i += int(bodyLen)
+	r.msg = ipc.NewMessage(memory.NewBufferBytes(meta), memory.NewBufferBytes(body))
+	return r.msg, nil
+}
+
+// Retain does nothing: the frames live as long as the decoder.
+func (r *ipcFrames) Retain() {}
+
+// Release releases the current message.
+func (r *ipcFrames) Release() {
+	if r.msg != nil {
+		r.msg.Release()
+		r.msg = nil
+	}
+}
