@@ -136,11 +136,12 @@ func (n *Numeric) grow() {
 	n.compress()
 }
 
-// bufferLen is how many values are buffered between compressions: 8 per
-// unit of compression, as influxdata/tdigest buffers. A larger buffer
-// spreads each pass's per-centroid work over more values but costs memory
-// in every open feature-window.
-func (n *Numeric) bufferLen() int { return 8 * int(math.Ceil(n.compression)) }
+// bufferLen is how many values are buffered between compressions: as many
+// as influxdata/tdigest buffers (it compresses when more than 8 per unit of
+// compression are waiting), so that the same values give the same
+// centroids. A larger buffer would spread each pass's per-centroid work
+// over more values but cost memory in every open feature-window.
+func (n *Numeric) bufferLen() int { return 8*int(math.Ceil(n.compression)) + 1 }
 
 // spill moves the exact counts into the digest and drops the map.
 func (n *Numeric) spill() {
