@@ -27,6 +27,14 @@ import (
 //	  or k × (mean float64, weight float64), ascending
 //	categorical body: count other nulls uvarint | k uvarint
 //	  | k × (value string, count uvarint) ascending by value | hll bytes
+//	then (version 2) joint flag byte (0 none, 1 joint) and, with a joint:
+//	  d uvarint | d × name string | n uvarint | d × mean float64
+//	  | d(d+1)/2 × co-moment float64 (upper triangle, row-major)
+//	  | k uvarint (sample capacity) | s uvarint | s × (hash uint64,
+//	  count uvarint, d × value float64), ascending by (hash, values)
+//
+// Version 1 (no joint section) still decodes, as a profile without a joint
+// sketch.
 //
 // A time is a flag byte (0 zero time, 1 set) then unix seconds varint and
 // nanoseconds uvarint; strings and byte blobs are a uvarint length then the
@@ -34,7 +42,7 @@ import (
 // give equal bytes.
 const (
 	encodingMagic   = "DMPF"
-	encodingVersion = 1
+	encodingVersion = 2
 	headerLen       = len(encodingMagic) + 1 + 4
 )
 
@@ -71,8 +79,38 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 			return nil, fmt.Errorf("cannot encode feature %q: %w", f.Name, err)
 		}
 	}
+	b = p.Joint.appendBinary(b)
 	binary.LittleEndian.PutUint32(b[len(encodingMagic)+1:], crc32.Checksum(b[headerLen:], castagnoli))
 	return b, nil
+}
+
+func (j *Joint) appendBinary(b []byte) []byte {
+	if j == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(j.Names)))
+	for _, name := range j.Names {
+		b = appendString(b, name)
+	}
+	b = binary.AppendUvarint(b, uint64(j.n))
+	for _, v := range j.mean {
+		b = appendFloat(b, v)
+	}
+	for _, v := range j.co {
+		b = appendFloat(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(j.k))
+	rows := j.sorted()
+	b = binary.AppendUvarint(b, uint64(len(rows)))
+	for _, r := range rows {
+		b = binary.LittleEndian.AppendUint64(b, r.hash)
+		b = binary.AppendUvarint(b, uint64(r.count))
+		for _, v := range r.x {
+			b = appendFloat(b, v)
+		}
+	}
+	return b
 }
 
 func appendTime(b []byte, t time.Time) []byte {
@@ -147,14 +185,15 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	if len(data) < headerLen || string(data[:len(encodingMagic)]) != encodingMagic {
 		return fmt.Errorf("decode profile: bad magic: %w", ErrCorrupt)
 	}
-	if v := data[len(encodingMagic)]; v != encodingVersion {
-		return fmt.Errorf("decode profile: unsupported version %d: %w", v, ErrCorrupt)
+	version := data[len(encodingMagic)]
+	if version != 1 && version != encodingVersion {
+		return fmt.Errorf("decode profile: unsupported version %d: %w", version, ErrCorrupt)
 	}
 	want := binary.LittleEndian.Uint32(data[len(encodingMagic)+1:])
 	if got := crc32.Checksum(data[headerLen:], castagnoli); got != want {
 		return fmt.Errorf("decode profile: checksum mismatch: %w", ErrCorrupt)
 	}
-	r := &reader{b: data[headerLen:]}
+	r := &reader{b: data[headerLen:], version: version}
 	q, err := r.profile()
 	if err != nil {
 		return fmt.Errorf("decode profile: %w: %w", ErrCorrupt, err)
@@ -166,8 +205,9 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 // reader decodes the payload; every length is checked against the bytes
 // that remain before anything is allocated.
 type reader struct {
-	b   []byte
-	err error
+	b       []byte
+	err     error
+	version byte
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -316,13 +356,108 @@ func (r *reader) profile() (*Profile, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
-	}
 	p := NewProfile(fields, opts)
 	p.Features = feats
 	p.Start, p.End, p.Rows = start, end, rows
+	p.Joint = nil
+	if r.version >= 2 && r.byte() == 1 {
+		p.Joint = r.joint(p)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("joint sketch: %w", r.err)
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	}
 	return p, nil
+}
+
+// joint reads a joint sketch over numeric fields of p.
+func (r *reader) joint(p *Profile) *Joint {
+	d := r.length(2)
+	if r.err != nil {
+		return nil
+	}
+	if d < 2 {
+		r.fail("%d fields", d)
+		return nil
+	}
+	j := &Joint{}
+	for range d {
+		name := string(r.bytes())
+		i, ok := p.byName[name]
+		switch {
+		case r.err != nil:
+			return nil
+		case !ok || p.Features[i].Num == nil:
+			r.fail("%q is not a numeric field", name)
+			return nil
+		case len(j.cols) > 0 && i <= j.cols[len(j.cols)-1]:
+			r.fail("fields out of order")
+			return nil
+		}
+		j.Names = append(j.Names, name)
+		j.cols = append(j.cols, i)
+	}
+	j.n = r.count()
+	j.mean = make([]float64, 0, d)
+	for range d {
+		j.mean = append(j.mean, r.float())
+	}
+	nco := d * (d + 1) / 2
+	if r.err == nil && len(r.b) < 8*nco {
+		r.fail("truncated")
+	}
+	if r.err != nil {
+		return nil
+	}
+	j.co = make([]float64, 0, nco)
+	for range nco {
+		j.co = append(j.co, r.float())
+	}
+	k := r.uvarint()
+	s := r.length(9 + 8*d)
+	if r.err == nil && (k < 1 || k > 1<<20 || uint64(s) > k) {
+		r.fail("sample of %d rows, capacity %d", s, k)
+	}
+	if r.err != nil {
+		return nil
+	}
+	j.k = int(k)
+	var total int64
+	for range s {
+		if len(r.b) < 8 {
+			r.fail("truncated")
+			return nil
+		}
+		row := jointRow{hash: binary.LittleEndian.Uint64(r.b), x: make([]float64, d)}
+		r.b = r.b[8:]
+		row.count = r.count()
+		for c := range row.x {
+			row.x[c] = r.float()
+		}
+		if r.err != nil {
+			return nil
+		}
+		if row.count < 1 || slices.ContainsFunc(row.x, func(v float64) bool { return !isFinite(v) }) || row.hash != hashRow(row.x) {
+			r.fail("bad sample row")
+			return nil
+		}
+		if len(j.sample) > 0 && rowCmp(j.sample[len(j.sample)-1], row) >= 0 {
+			r.fail("sample out of order")
+			return nil
+		}
+		total += row.count
+		j.sample = append(j.sample, row)
+	}
+	if total > j.n || slices.ContainsFunc(j.mean, func(v float64) bool { return !isFinite(v) }) ||
+		slices.ContainsFunc(j.co, func(v float64) bool { return !isFinite(v) }) {
+		r.fail("inconsistent moments")
+		return nil
+	}
+	// An ascending slice is a valid max-heap only reversed.
+	slices.Reverse(j.sample)
+	return j
 }
 
 func (r *reader) numeric(opts Options) *Numeric {

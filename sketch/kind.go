@@ -77,6 +77,13 @@ type Options struct {
 	// MaxCategories is the number of categories counted exactly; later
 	// new categories go to Other. 0 means DefaultMaxCategories.
 	MaxCategories int
+	// JointFeatures is how many numeric fields (the first, in profile order)
+	// the Joint sketch covers; 0 means DefaultJointFeatures, negative none.
+	// Fewer than two numeric fields make no joint sketch.
+	JointFeatures int
+	// JointSample is the size of the Joint sketch's sample; 0 means
+	// DefaultJointSample.
+	JointSample int
 }
 
 // withDefaults fills zero or invalid fields with their defaults.
@@ -89,6 +96,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxCategories <= 0 {
 		o.MaxCategories = DefaultMaxCategories
+	}
+	if o.JointFeatures == 0 {
+		o.JointFeatures = DefaultJointFeatures
+	}
+	if o.JointSample <= 0 {
+		o.JointSample = DefaultJointSample
 	}
 	return o
 }

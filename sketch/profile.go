@@ -23,6 +23,10 @@ type Profile struct {
 	Rows int64
 	// Features holds one summary per field, in the order of the fields.
 	Features []*Feature
+	// Joint summarises the joint distribution of the numeric fields; nil with
+	// fewer than two, or in a profile encoded before joint sketches existed
+	// (or merged with one).
+	Joint *Joint
 
 	opts   Options
 	byName map[string]int
@@ -61,6 +65,9 @@ func NewProfile(fields []Field, opts Options) *Profile {
 		if _, dup := p.byName[f.Name]; !dup {
 			p.byName[f.Name] = i
 		}
+	}
+	if opts.JointFeatures > 0 {
+		p.Joint = newJoint(p.Features, opts)
 	}
 	return p
 }
@@ -136,7 +143,24 @@ func (p *Profile) Merge(o *Profile) error {
 		}
 		f.Num.merge(g.Num)
 	}
+	if err := p.mergeJoint(o); err != nil {
+		return err
+	}
 	p.mergeHeader(o)
+	return nil
+}
+
+// mergeJoint merges o's joint sketch into p's. A side without one (encoded
+// before joint sketches existed) leaves the result without one: a joint sketch
+// missing some rows would describe another distribution.
+func (p *Profile) mergeJoint(o *Profile) error {
+	if p.Joint == nil || o.Joint == nil {
+		p.Joint = nil
+		return nil
+	}
+	if err := p.Joint.merge(o.Joint); err != nil {
+		return fmt.Errorf("cannot merge profiles: %w", err)
+	}
 	return nil
 }
 
@@ -214,7 +238,14 @@ func MergeAll(parts ...*Profile) (*Profile, error) {
 		}
 		f.Num.mergeAll(ns)
 	}
+	out.Joint = sorted[0].p.Joint.clone()
+	if out.Joint != nil {
+		out.Joint.reset()
+	}
 	for _, s := range sorted {
+		if err := out.mergeJoint(s.p); err != nil {
+			return nil, err
+		}
 		out.mergeHeader(s.p)
 	}
 	return out, nil
@@ -242,5 +273,6 @@ func (p *Profile) Clone() *Profile {
 		}
 		c.Features[i] = g
 	}
+	c.Joint = p.Joint.clone()
 	return c
 }

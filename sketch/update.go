@@ -49,6 +49,9 @@ func (p *Profile) Update(rec arrow.Record, rows []int) {
 			f.TypeErrors += int64(len(idx))
 		}
 	}
+	if p.Joint != nil {
+		p.Joint.update(rec, idx, cols)
+	}
 }
 
 // rowIndex returns the valid row indices to read, reusing a buffer.
