@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -200,6 +203,7 @@ func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
 	d.vals = make([]rowValue, len(d.slots))
 
 	d.out = newRowBuilder(spec, d.schema, mem)
+	powersOfTen() // built once per process, here rather than in the first Decode
 	return d, nil
 }
 
@@ -417,30 +421,125 @@ func fastFloat(b []byte) (f float64, ok bool) {
 	return sc.float()
 }
 
-// float returns the value of the number the scanner has just read (see fastFloat): the
-// mantissa below 2^53 and the power of ten within ±22 are both exact in float64, so one
-// multiplication or division rounds correctly and gives what strconv.ParseFloat returns
-// (Clinger's fast path, which ParseFloat also takes, after redoing the validation).
+// float returns the value of the number the scanner has just read (see fastFloat), by
+// the two algorithms strconv.ParseFloat itself tries first, without its second pass over
+// the digits: Clinger's fast path when the mantissa is below 2^53 and the power of ten
+// within ±22 (both exact in float64, so one multiplication or division rounds
+// correctly), else Eisel–Lemire for mantissas of up to 19 digits, which is what the
+// shortest round-trip text of a float64 (most JSON encoders' output) needs. ok is false
+// for more digits or when Eisel–Lemire cannot decide; strconv.ParseFloat then does.
 func (s *scanner) float() (f float64, ok bool) {
 	m, exp := s.mant, s.exp
-	if s.digits > 19 || m >= 1<<53 {
+	if s.digits > 19 {
 		return 0, false
+	}
+	if m >= 1<<53 || exp < -22 || exp > 22 {
+		return eiselLemire64(m, exp, s.neg)
 	}
 	f = float64(m)
 	switch {
-	case m == 0 || exp == 0:
-	case exp > 0 && exp < len(pow10):
+	case exp > 0:
 		f *= pow10[exp]
-	case exp < 0 && -exp < len(pow10):
+	case exp < 0:
 		f /= pow10[-exp]
-	default:
-		return 0, false
 	}
 	if s.neg {
 		f = -f
 	}
 	return f, true
 }
+
+// eiselLemire64 is strconv's eiselLemire64 (Go's source, BSD licence; the algorithm is
+// Daniel Lemire's, https://nigeltao.github.io/blog/2020/eisel-lemire.html): the float64
+// nearest to man × 10^exp10, or ok false when the 128-bit approximation cannot tell.
+func eiselLemire64(man uint64, exp10 int, neg bool) (f float64, ok bool) {
+	if man == 0 {
+		if neg {
+			f = math.Copysign(0, -1)
+		}
+		return f, true
+	}
+	if exp10 < powersOfTenMinExp10 || powersOfTenMaxExp10 < exp10 {
+		return 0, false
+	}
+	pow := &powersOfTen()[exp10-powersOfTenMinExp10]
+
+	clz := bits.LeadingZeros64(man)
+	man <<= uint(clz)
+	const float64ExponentBias = 1023
+	retExp2 := uint64(217706*exp10>>16+64+float64ExponentBias) - uint64(clz)
+
+	xHi, xLo := bits.Mul64(man, pow[1])
+	if xHi&0x1FF == 0x1FF && xLo+man < man {
+		yHi, yLo := bits.Mul64(man, pow[0])
+		mergedHi, mergedLo := xHi, xLo+yHi
+		if mergedLo < xLo {
+			mergedHi++
+		}
+		if mergedHi&0x1FF == 0x1FF && mergedLo+1 == 0 && yLo+man < man {
+			return 0, false
+		}
+		xHi, xLo = mergedHi, mergedLo
+	}
+
+	msb := xHi >> 63
+	retMantissa := xHi >> (msb + 9)
+	retExp2 -= 1 ^ msb
+
+	if xLo == 0 && xHi&0x1FF == 0 && retMantissa&3 == 1 {
+		return 0, false // half-way ambiguity
+	}
+
+	retMantissa += retMantissa & 1
+	retMantissa >>= 1
+	if retMantissa>>53 > 0 {
+		retMantissa >>= 1
+		retExp2++
+	}
+	if retExp2-1 >= 0x7FF-1 {
+		return 0, false // subnormal, infinite or NaN
+	}
+	retBits := retExp2<<52 | retMantissa&0x000FFFFFFFFFFFFF
+	if neg {
+		retBits |= 0x8000000000000000
+	}
+	return math.Float64frombits(retBits), true
+}
+
+// The powers of ten eiselLemire64 knows: 1e-348 … 1e347.
+const (
+	powersOfTenMinExp10 = -348
+	powersOfTenMaxExp10 = +347
+)
+
+// powersOfTen returns, for each power of ten from 1e-348 to 1e347, the 128-bit
+// approximation (rounded down, most significant bit set) of its mantissa as {low 64
+// bits, high 64 bits}: strconv's detailedPowersOfTen, computed once on first use instead
+// of copied as 700 lines of constants.
+var powersOfTen = sync.OnceValue(func() *[powersOfTenMaxExp10 - powersOfTenMinExp10 + 1][2]uint64 {
+	var t [powersOfTenMaxExp10 - powersOfTenMinExp10 + 1][2]uint64
+	ten := big.NewInt(10)
+	for q := powersOfTenMinExp10; q <= powersOfTenMaxExp10; q++ {
+		p := new(big.Int).Exp(ten, big.NewInt(int64(max(q, -q))), nil)
+		var m *big.Int
+		if q >= 0 {
+			if n := p.BitLen(); n > 128 {
+				m = p.Rsh(p, uint(n-128))
+			} else {
+				m = p.Lsh(p, uint(128-n))
+			}
+		} else {
+			// floor(2^k / 10^-q), k chosen so that the quotient has 128 bits; 10^-q is
+			// not a power of two, so 2^(127+bitlen) / 10^-q lies strictly within
+			// (2^127, 2^128).
+			m = new(big.Int).Lsh(big.NewInt(1), uint(127+p.BitLen()))
+			m.Quo(m, p)
+		}
+		lo := new(big.Int).And(m, new(big.Int).SetUint64(math.MaxUint64))
+		t[q-powersOfTenMinExp10] = [2]uint64{lo.Uint64(), new(big.Int).Rsh(m, 64).Uint64()}
+	}
+	return &t
+})
 
 // parseRFC3339Fast parses the form producers almost always write,
 // "2006-01-02T15:04:05[.fraction]Z" or with a "±07:00" offset and a fraction of up to

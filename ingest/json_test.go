@@ -766,9 +766,15 @@ func TestFastFloat(t *testing.T) {
 		lits = append(lits, string(b))
 	}
 	r2 := rand.New(rand.NewPCG(1, 1))
-	for range 20000 { // what producers log: shortest and fixed-precision floats
+	for range 100000 { // what producers log: shortest and fixed-precision floats
 		v := r2.NormFloat64() * math.Pow(10, float64(r2.IntN(20)-10))
 		lits = append(lits, strconv.FormatFloat(v, 'g', -1, 64), strconv.FormatFloat(v, 'g', 8, 64), strconv.FormatFloat(v, 'f', 2, 64))
+		// Any bits at all, and long mantissas near the limits of Eisel–Lemire.
+		w := math.Float64frombits(r2.Uint64())
+		if !math.IsNaN(w) && !math.IsInf(w, 0) {
+			lits = append(lits, strconv.FormatFloat(w, 'g', -1, 64), strconv.FormatFloat(w, 'e', 18, 64))
+		}
+		lits = append(lits, strconv.FormatUint(r2.Uint64()%1e19, 10)+"e"+strconv.Itoa(r2.IntN(700)-350))
 	}
 	fast := 0
 	for _, lit := range lits {
@@ -785,8 +791,18 @@ func TestFastFloat(t *testing.T) {
 			t.Errorf("fastFloat(%s) = %v, want %v", lit, got, want)
 		}
 	}
-	if fast < len(lits)/2 {
+	if fast < len(lits)*3/4 {
 		t.Errorf("fast path took %d of %d literals", fast, len(lits))
+	}
+	// Rows of strconv's table: its first, and exact powers.
+	for _, c := range []struct {
+		q      int
+		lo, hi uint64
+	}{{-348, 0x1732C869CD60E453, 0xFA8FD5A0081C0288}, {0, 0, 0x8000000000000000}, {1, 0, 0xA000000000000000},
+		{43, 0x6D9CCD05D0000000, 0xE596B7B0C643C719}} {
+		if got := powersOfTen()[c.q-powersOfTenMinExp10]; got != [2]uint64{c.lo, c.hi} {
+			t.Errorf("1e%d: %#x, want {%#x %#x}", c.q, got, c.lo, c.hi)
+		}
 	}
 }
 
