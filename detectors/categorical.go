@@ -212,3 +212,100 @@ func gammaFraction(a, x float64) float64 {
 	}
 	return clamp01(math.Exp(-x+a*math.Log(x)-lg) * h)
 }
+
+// StudentTTwoSided returns P(|T| > t) for T with df degrees of freedom:
+// the regularized incomplete beta I_{df/(df+t²)}(df/2, 1/2).
+func StudentTTwoSided(t, df float64) float64 {
+	if !(df > 0) || math.IsNaN(t) {
+		return math.NaN()
+	}
+	if math.IsInf(t, 0) {
+		return 0
+	}
+	return clamp01(BetaI(df/2, 0.5, df/(df+t*t)))
+}
+
+// StudentTQuantile returns t with P(T ≤ t) = p for T with df degrees of
+// freedom, 0.5 ≤ p < 1, by bisection on StudentTTwoSided.
+func StudentTQuantile(p, df float64) float64 {
+	if !(p > 0.5) {
+		return 0
+	}
+	tail := 2 * (1 - p)
+	lo, hi := 0.0, 1.0
+	for StudentTTwoSided(hi, df) > tail && hi < 1e12 {
+		hi *= 2
+	}
+	for i := 0; i < 200 && hi-lo > 1e-12*hi; i++ {
+		mid := (lo + hi) / 2
+		if StudentTTwoSided(mid, df) > tail {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// BetaI returns the regularized incomplete beta function I_x(a, b), by its
+// continued fraction (modified Lentz), on the side where it converges fast.
+func BetaI(a, b, x float64) float64 {
+	switch {
+	case !(a > 0) || !(b > 0) || math.IsNaN(x):
+		return math.NaN()
+	case x <= 0:
+		return 0
+	case x >= 1:
+		return 1
+	}
+	la, _ := math.Lgamma(a)
+	lb, _ := math.Lgamma(b)
+	lab, _ := math.Lgamma(a + b)
+	front := math.Exp(lab - la - lb + a*math.Log(x) + b*math.Log1p(-x))
+	if x < (a+1)/(a+b+2) {
+		return front * betaFraction(a, b, x) / a
+	}
+	return 1 - front*betaFraction(b, a, 1-x)/b
+}
+
+func betaFraction(a, b, x float64) float64 {
+	const tiny = 1e-300
+	qab, qap, qam := a+b, a+1, a-1
+	c, d := 1.0, 1-qab*x/qap
+	if math.Abs(d) < tiny {
+		d = tiny
+	}
+	d = 1 / d
+	h := d
+	for m := 1; m <= 10000; m++ {
+		fm := float64(m)
+		m2 := 2 * fm
+		aa := fm * (b - fm) * x / ((qam + m2) * (a + m2))
+		d = 1 + aa*d
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		c = 1 + aa/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		d = 1 / d
+		h *= d * c
+		aa = -(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))
+		d = 1 + aa*d
+		if math.Abs(d) < tiny {
+			d = tiny
+		}
+		c = 1 + aa/c
+		if math.Abs(c) < tiny {
+			c = tiny
+		}
+		d = 1 / d
+		del := d * c
+		h *= del
+		if math.Abs(del-1) < 1e-15 {
+			break
+		}
+	}
+	return h
+}

@@ -91,6 +91,13 @@ type Options struct {
 	// insufficient_data with an "insufficient reference" note. A negative
 	// value leaves only MinRows.
 	MinReferenceRows int64
+	// MinMultivariate is the effect-size minimum of the multivariate finding:
+	// the relative change of the mean PCA reconstruction error (default 0.2).
+	// Negative: no multivariate finding.
+	MinMultivariate float64
+	// MultivariateVariance is the share of the reference's variance the kept
+	// principal components explain (default 0.65).
+	MultivariateVariance float64
 	// MinPSI is the effect-size minimum of categorical features (default 0.1).
 	MinPSI float64
 	// MinKS is the effect-size minimum (KS D) of numeric features (default 0.1).
@@ -125,6 +132,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinRows <= 0 {
 		o.MinRows = DefaultMinRows
+	}
+	if o.MinMultivariate == 0 || math.IsNaN(o.MinMultivariate) {
+		o.MinMultivariate = DefaultMinMultivariate
+	}
+	if !(o.MultivariateVariance > 0 && o.MultivariateVariance < 1) {
+		o.MultivariateVariance = DefaultMultivariateVariance
 	}
 	if o.MinReferenceRows == 0 {
 		o.MinReferenceRows = DefaultMinReferenceRows
@@ -223,6 +236,10 @@ type Explanation struct {
 	// RefNullRate and CurNullRate are the shares of null (and, for
 	// numeric features, NaN) values among all values.
 	RefNullRate, CurNullRate float64
+	// Components are, for the multivariate finding, the (up to 3) reference
+	// principal components whose variance changed most (RefMean and CurMean
+	// then hold the mean reconstruction errors).
+	Components []Component
 	// Top lists (up to 3) bins with their shares on each side: for numeric
 	// features those contributing most to PSI, for categorical ones the
 	// categories whose shares moved most.
@@ -237,9 +254,11 @@ type BinShift struct {
 }
 
 // Evaluate compares cur with ref feature by feature (in cur's order) and
-// returns one finding per feature of cur, with Benjamini–Hochberg applied
-// across all features that have enough data. A feature missing from ref or
-// of a different kind gets insufficient_data.
+// returns one finding per feature of cur, then, when cur has a joint sketch
+// (two or more numeric fields), the multivariate finding (FeatureMultivariate,
+// see multivariate.go), with Benjamini–Hochberg applied across all findings
+// that have enough data. A feature missing from ref or of a different kind
+// gets insufficient_data.
 func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
 	opts = opts.withDefaults()
 	if cur == nil {
@@ -252,6 +271,9 @@ func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
 			rf = ref.Feature(cf.Name)
 		}
 		out = append(out, evaluateFeature(rf, cf, opts))
+	}
+	if f, ok := multivariate(ref, cur, opts); ok {
+		out = append(out, f)
 	}
 	decide(out, opts)
 	return out

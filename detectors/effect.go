@@ -80,6 +80,8 @@ func effectLabel(statistic string) (label, unit string) {
 		return "PSI", ""
 	case DetectorTVD:
 		return "TVD", ""
+	case DetectorPCAError:
+		return "PCA error change", ""
 	default:
 		return strings.ToUpper(statistic), ""
 	}

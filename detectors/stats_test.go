@@ -196,3 +196,19 @@ func TestCategoricalBins(t *testing.T) {
 		t.Errorf("bins %+v, want %+v", b, want)
 	}
 }
+
+// TestStudentT against published values (scipy.stats.t): two-sided tail of
+// t = 2 with 10 df, and quantiles.
+func TestStudentT(t *testing.T) {
+	for _, c := range []struct{ got, want float64 }{
+		{StudentTTwoSided(2, 10), 0.0733880347707},
+		{StudentTTwoSided(0, 5), 1},
+		{StudentTQuantile(0.975, 10), 2.2281388519649},
+		{StudentTQuantile(0.995, 3), 5.8409093097333},
+		{StudentTQuantile(0.975, 1e7), 1.9599642217}, // z + (z³+z)/(4·df)
+	} {
+		if math.Abs(c.got-c.want) > 1e-8*max(1, c.want) {
+			t.Errorf("got %.13f, want %.13f", c.got, c.want)
+		}
+	}
+}

@@ -27,6 +27,9 @@ func (f Finding) Summary() string {
 		return "insufficient data"
 	}
 	e := f.Explanation
+	if f.Kind == KindMultivariate {
+		return multivariateSummary(e)
+	}
 	var parts []string
 	nullShown := false
 	if f.Kind == "categorical" {
@@ -94,4 +97,21 @@ func Compact(v float64) string {
 		return strconv.FormatFloat(v, 'g', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64) + suffixes[i]
+}
+
+// multivariateSummary says how the mean reconstruction error moved and along
+// which components, e.g. "reconstruction error 0.2 → 1.8 (×9.0); PC2 (x +0.71,
+// y −0.71) variance 0.2 → 1.8".
+func multivariateSummary(e Explanation) string {
+	s := fmt.Sprintf("reconstruction error %s → %s", Compact(e.RefMean), Compact(e.CurMean))
+	if e.RefMean > 0 {
+		s += fmt.Sprintf(" (×%.2g)", e.CurMean/e.RefMean)
+	}
+	for i, c := range e.Components {
+		if i == 2 {
+			break
+		}
+		s += fmt.Sprintf("; %s variance %s → %s", c.Label(), Compact(c.RefVariance), Compact(c.CurVariance))
+	}
+	return s
 }

@@ -28,10 +28,9 @@ import (
 //	categorical body: count other nulls uvarint | k uvarint
 //	  | k × (value string, count uvarint) ascending by value | hll bytes
 //	then (version 2) joint flag byte (0 none, 1 joint) and, with a joint:
-//	  d uvarint | d × name string | n uvarint | d × mean float64
+//	  d uvarint | d × name string | for each of the JointBuckets parts:
+//	  n uvarint | d × mean float64
 //	  | d(d+1)/2 × co-moment float64 (upper triangle, row-major)
-//	  | k uvarint (sample capacity) | s uvarint | s × (hash uint64,
-//	  count uvarint, d × value float64), ascending by (hash, values)
 //
 // Version 1 (no joint section) still decodes, as a profile without a joint
 // sketch.
@@ -93,20 +92,12 @@ func (j *Joint) appendBinary(b []byte) []byte {
 	for _, name := range j.Names {
 		b = appendString(b, name)
 	}
-	b = binary.AppendUvarint(b, uint64(j.n))
-	for _, v := range j.mean {
-		b = appendFloat(b, v)
-	}
-	for _, v := range j.co {
-		b = appendFloat(b, v)
-	}
-	b = binary.AppendUvarint(b, uint64(j.k))
-	rows := j.sorted()
-	b = binary.AppendUvarint(b, uint64(len(rows)))
-	for _, r := range rows {
-		b = binary.LittleEndian.AppendUint64(b, r.hash)
-		b = binary.AppendUvarint(b, uint64(r.count))
-		for _, v := range r.x {
+	for _, m := range j.parts {
+		b = binary.AppendUvarint(b, uint64(m.n))
+		for _, v := range m.mean {
+			b = appendFloat(b, v)
+		}
+		for _, v := range m.co {
 			b = appendFloat(b, v)
 		}
 	}
@@ -399,64 +390,34 @@ func (r *reader) joint(p *Profile) *Joint {
 		j.Names = append(j.Names, name)
 		j.cols = append(j.cols, i)
 	}
-	j.n = r.count()
-	j.mean = make([]float64, 0, d)
-	for range d {
-		j.mean = append(j.mean, r.float())
-	}
 	nco := d * (d + 1) / 2
-	if r.err == nil && len(r.b) < 8*nco {
-		r.fail("truncated")
-	}
-	if r.err != nil {
-		return nil
-	}
-	j.co = make([]float64, 0, nco)
-	for range nco {
-		j.co = append(j.co, r.float())
-	}
-	k := r.uvarint()
-	s := r.length(9 + 8*d)
-	if r.err == nil && (k < 1 || k > 1<<20 || uint64(s) > k) {
-		r.fail("sample of %d rows, capacity %d", s, k)
-	}
-	if r.err != nil {
-		return nil
-	}
-	j.k = int(k)
-	var total int64
-	for range s {
-		if len(r.b) < 8 {
+	for b := range j.parts {
+		m := moments{n: r.count()}
+		if r.err == nil && len(r.b) < 8*(d+nco) {
 			r.fail("truncated")
-			return nil
-		}
-		row := jointRow{hash: binary.LittleEndian.Uint64(r.b), x: make([]float64, d)}
-		r.b = r.b[8:]
-		row.count = r.count()
-		for c := range row.x {
-			row.x[c] = r.float()
 		}
 		if r.err != nil {
 			return nil
 		}
-		if row.count < 1 || slices.ContainsFunc(row.x, func(v float64) bool { return !isFinite(v) }) || row.hash != hashRow(row.x) {
-			r.fail("bad sample row")
+		for range d {
+			m.mean = append(m.mean, r.float())
+		}
+		for range nco {
+			m.co = append(m.co, r.float())
+		}
+		if slices.ContainsFunc(m.mean, func(v float64) bool { return !isFinite(v) }) ||
+			slices.ContainsFunc(m.co, func(v float64) bool { return !isFinite(v) }) {
+			r.fail("moments not finite")
 			return nil
 		}
-		if len(j.sample) > 0 && rowCmp(j.sample[len(j.sample)-1], row) >= 0 {
-			r.fail("sample out of order")
-			return nil
+		for i := range d {
+			if m.co[packed(d, i, i)] < 0 || m.n == 0 && (m.mean[i] != 0 || m.co[packed(d, i, i)] != 0) {
+				r.fail("inconsistent moments")
+				return nil
+			}
 		}
-		total += row.count
-		j.sample = append(j.sample, row)
+		j.parts[b] = m
 	}
-	if total > j.n || slices.ContainsFunc(j.mean, func(v float64) bool { return !isFinite(v) }) ||
-		slices.ContainsFunc(j.co, func(v float64) bool { return !isFinite(v) }) {
-		r.fail("inconsistent moments")
-		return nil
-	}
-	// An ascending slice is a valid max-heap only reversed.
-	slices.Reverse(j.sample)
 	return j
 }
 

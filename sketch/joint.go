@@ -1,7 +1,6 @@
 package sketch
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -12,46 +11,119 @@ import (
 
 // DefaultJointFeatures is how many numeric fields the joint sketch covers by
 // default: the first 16 in profile order. Its co-moments grow with the square
-// of the number (136 for 16), its sample with the number.
+// of the number: 16 parts × (16 means + 136 co-moments) = 19 KiB encoded.
 const DefaultJointFeatures = 16
 
-// DefaultJointSample is the number of distinct rows the joint sketch samples.
-const DefaultJointSample = 256
+// JointBuckets is how many parts the joint sketch splits its rows into, by a
+// hash of each row's values.
+const JointBuckets = 16
 
 // Joint summarises the joint distribution of a profile's numeric fields (up to
 // Options.JointFeatures of them), for detectors that see what no single feature
 // shows, such as a correlation that changes sign while every marginal stays put.
 //
 // It keeps, over the rows whose values are all finite, the count, the means and
-// the co-moments Σ(xᵢ−x̄ᵢ)(xⱼ−x̄ⱼ) (merged with Chan's formula, so a covariance
-// matrix of a merged window is exact), plus a bottom-k sample: the k distinct
-// value rows with the smallest hashes, each with its count. A bottom-k sample is
-// the same whatever the batching and the merge order (a row is in it exactly
-// when its hash is among the k smallest of all rows seen), so restarts and merges
-// give the same sample; weighting by counts makes it a sample of rows, not of
-// distinct values. Detectors use it for what moments cannot give, such as the
-// spread of a per-row statistic.
+// the co-moments Σ(xᵢ−x̄ᵢ)(xⱼ−x̄ⱼ), merged with Chan's formula, so the
+// covariance matrix of a merged window is exact. It keeps them for
+// JointBuckets parts of the rows, chosen by a hash of each row's values, which
+// is what a detector needs beyond the covariance matrix, without any assumption
+// about the data's distribution: fitting on some parts and measuring on the
+// others (what is fitted on a sample flatters that sample: the smallest
+// eigenvalues of a fitted covariance are biased low), and the spread of a
+// statistic from part to part (batch means), for its standard error. A row's
+// part depends only on its values, so the parts, like the moments, are the same
+// whatever the batching and the merge order.
 type Joint struct {
 	// Names are the fields covered, in profile order.
 	Names []string
 	cols  []int // profile feature index of each name
 
-	n    int64
-	mean []float64
-	co   []float64 // packed upper triangle, row-major: (i, j≥i)
-
-	k      int
-	sample []jointRow // heap by hash (largest on top) while updating
+	parts [JointBuckets]moments
 
 	// scratch
 	vals [][]float64
 	row  []float64
 }
 
-type jointRow struct {
-	hash  uint64
-	count int64
-	x     []float64
+// Moments are the count, means and co-moments of a set of rows.
+type Moments struct {
+	moments
+}
+
+// moments are the count, means and co-moments (packed upper triangle,
+// row-major: (i, j≥i)) of a set of rows.
+type moments struct {
+	n    int64
+	mean []float64
+	co   []float64
+}
+
+func newMoments(d int) moments {
+	return moments{mean: make([]float64, d), co: make([]float64, d*(d+1)/2)}
+}
+
+// Count returns the number of rows.
+func (m Moments) Count() int64 { return m.n }
+
+// Mean returns the mean of field i.
+func (m Moments) Mean(i int) float64 { return m.mean[i] }
+
+// Covariance returns the population covariance of fields i and k (0 without
+// rows).
+func (m Moments) Covariance(i, k int) float64 {
+	if m.n == 0 {
+		return 0
+	}
+	if k < i {
+		i, k = k, i
+	}
+	return m.co[packed(len(m.mean), i, k)] / float64(m.n)
+}
+
+// add counts one row, by Chan's update.
+func (m *moments) add(x []float64) {
+	d := len(x)
+	m.n++
+	scale := float64(m.n-1) / float64(m.n)
+	p := 0
+	for i := range d {
+		di := x[i] - m.mean[i]
+		for k := i; k < d; k++ {
+			m.co[p] += scale * di * (x[k] - m.mean[k])
+			p++
+		}
+	}
+	w := 1 / float64(m.n)
+	for i := range d {
+		m.mean[i] += w * (x[i] - m.mean[i])
+	}
+}
+
+// merge adds o into m (Chan's formula).
+func (m *moments) merge(o *moments) {
+	if o.n == 0 {
+		return
+	}
+	n := m.n + o.n
+	scale := float64(m.n) * float64(o.n) / float64(n)
+	d := len(m.mean)
+	p := 0
+	for i := range d {
+		di := o.mean[i] - m.mean[i]
+		for k := i; k < d; k++ {
+			m.co[p] += o.co[p] + scale*di*(o.mean[k]-m.mean[k])
+			p++
+		}
+	}
+	w := float64(o.n) / float64(n)
+	for i := range d {
+		m.mean[i] += w * (o.mean[i] - m.mean[i])
+	}
+	m.n = n
+}
+
+func (m *moments) clone() moments {
+	return moments{n: m.n, mean: slices.Clone(m.mean), co: slices.Clone(m.co)}
 }
 
 func newJoint(fields []*Feature, opts Options) *Joint {
@@ -65,37 +137,34 @@ func newJoint(fields []*Feature, opts Options) *Joint {
 	if len(j.Names) < 2 {
 		return nil
 	}
-	d := len(j.Names)
-	j.mean = make([]float64, d)
-	j.co = make([]float64, d*(d+1)/2)
-	j.k = opts.JointSample
+	for b := range j.parts {
+		j.parts[b] = newMoments(len(j.Names))
+	}
 	return &j
 }
 
 // Count returns the number of rows whose covered values were all finite.
-func (j *Joint) Count() int64 { return j.n }
-
-// Mean returns the mean of field i over the counted rows.
-func (j *Joint) Mean(i int) float64 { return j.mean[i] }
-
-// Covariance returns the population covariance of fields i and k over the
-// counted rows (0 when there are none).
-func (j *Joint) Covariance(i, k int) float64 {
-	if j.n == 0 {
-		return 0
+func (j *Joint) Count() int64 {
+	var n int64
+	for b := range j.parts {
+		n += j.parts[b].n
 	}
-	if k < i {
-		i, k = k, i
-	}
-	return j.co[packed(len(j.Names), i, k)] / float64(j.n)
+	return n
 }
 
-// Sample calls fn for each sampled row (values in Names order) with its count,
-// in hash order. fn must not keep x.
-func (j *Joint) Sample(fn func(x []float64, count int64)) {
-	for _, r := range j.sorted() {
-		fn(r.x, r.count)
+// Moments returns the moments of the rows of the given parts (0 to
+// JointBuckets−1), or of all rows when none are given.
+func (j *Joint) Moments(parts ...int) Moments {
+	m := newMoments(len(j.Names))
+	if len(parts) == 0 {
+		for b := range j.parts {
+			m.merge(&j.parts[b])
+		}
 	}
+	for _, b := range parts {
+		m.merge(&j.parts[b])
+	}
+	return Moments{m}
 }
 
 func packed(d, i, k int) int { return i*d - i*(i-1)/2 + (k - i) }
@@ -112,15 +181,10 @@ func (j *Joint) update(rec arrow.Record, idx []int, cols []int) {
 		if cols[fi] < 0 {
 			return // a missing column: no row is complete
 		}
-		buf := j.vals[c][:0]
-		if cap(buf) < len(idx) {
-			buf = make([]float64, 0, len(idx))
-		}
 		var ok bool
-		if buf, ok = appendFloats(buf, rec.Column(cols[fi]), idx); !ok {
+		if j.vals[c], ok = appendFloats(j.vals[c][:0], rec.Column(cols[fi]), idx); !ok {
 			return
 		}
-		j.vals[c] = buf
 	}
 	for r := range idx {
 		complete := true
@@ -133,98 +197,9 @@ func (j *Joint) update(rec arrow.Record, idx []int, cols []int) {
 			j.row[c] = x + 0 // -0 → +0, so equal rows hash alike
 		}
 		if complete {
-			j.add(j.row, 1)
+			j.parts[hashRow(j.row)%JointBuckets].add(j.row)
 		}
 	}
-}
-
-// add counts one row of values (count times) in the moments and the sample.
-func (j *Joint) add(x []float64, count int64) {
-	d := len(x)
-	j.n += count
-	w := float64(count) / float64(j.n)
-	// Chan's update with a batch of count identical rows: δ = x − mean.
-	scale := float64(count) * float64(j.n-count) / float64(j.n)
-	p := 0
-	for i := range d {
-		di := x[i] - j.mean[i]
-		for k := i; k < d; k++ {
-			j.co[p] += scale * di * (x[k] - j.mean[k])
-			p++
-		}
-	}
-	for i := range d {
-		j.mean[i] += w * (x[i] - j.mean[i])
-	}
-	j.offer(hashRow(x), count, x)
-}
-
-// offer puts a row into the bottom-k sample if its hash is small enough.
-func (j *Joint) offer(h uint64, count int64, x []float64) {
-	if len(j.sample) == j.k && h > j.sample[0].hash {
-		return // the common case once the sample is full
-	}
-	for i := range j.sample {
-		if j.sample[i].hash == h && slices.Equal(j.sample[i].x, x) {
-			j.sample[i].count += count
-			return
-		}
-	}
-	if len(j.sample) < j.k {
-		j.sample = append(j.sample, jointRow{h, count, slices.Clone(x)})
-		j.up(len(j.sample) - 1)
-		return
-	}
-	if h >= j.sample[0].hash {
-		return
-	}
-	top := &j.sample[0]
-	top.hash, top.count = h, count
-	copy(top.x, x)
-	j.down(0)
-}
-
-// up and down keep j.sample a max-heap on (hash, values).
-func (j *Joint) up(i int) {
-	for i > 0 {
-		parent := (i - 1) / 2
-		if rowCmp(j.sample[i], j.sample[parent]) <= 0 {
-			return
-		}
-		j.sample[i], j.sample[parent] = j.sample[parent], j.sample[i]
-		i = parent
-	}
-}
-
-func (j *Joint) down(i int) {
-	n := len(j.sample)
-	for {
-		big := i
-		for _, c := range [2]int{2*i + 1, 2*i + 2} {
-			if c < n && rowCmp(j.sample[c], j.sample[big]) > 0 {
-				big = c
-			}
-		}
-		if big == i {
-			return
-		}
-		j.sample[i], j.sample[big] = j.sample[big], j.sample[i]
-		i = big
-	}
-}
-
-func rowCmp(a, b jointRow) int {
-	if c := cmp.Compare(a.hash, b.hash); c != 0 {
-		return c
-	}
-	return slices.Compare(a.x, b.x)
-}
-
-// sorted returns the sample in ascending (hash, values) order.
-func (j *Joint) sorted() []jointRow {
-	s := slices.Clone(j.sample)
-	slices.SortFunc(s, rowCmp)
-	return s
 }
 
 // hashRow mixes the bits of the values (splitmix64 finaliser per value).
@@ -243,56 +218,31 @@ func hashRow(x []float64) uint64 {
 
 // merge adds o (covering the same fields) into j.
 func (j *Joint) merge(o *Joint) error {
-	if o == nil {
-		return nil
-	}
 	if !slices.Equal(j.Names, o.Names) {
 		return fmt.Errorf("joint sketches cover %v and %v", j.Names, o.Names)
 	}
-	if o.n > 0 {
-		n := j.n + o.n
-		d := len(j.Names)
-		delta := make([]float64, d)
-		for i := range d {
-			delta[i] = o.mean[i] - j.mean[i]
-		}
-		scale := float64(j.n) * float64(o.n) / float64(n)
-		p := 0
-		for i := range d {
-			for k := i; k < d; k++ {
-				j.co[p] += o.co[p] + scale*delta[i]*delta[k]
-				p++
-			}
-		}
-		w := float64(o.n) / float64(n)
-		for i := range d {
-			j.mean[i] += w * delta[i]
-		}
-		j.n = n
-	}
-	for _, r := range o.sorted() {
-		j.offer(r.hash, r.count, r.x)
+	for b := range j.parts {
+		j.parts[b].merge(&o.parts[b])
 	}
 	return nil
 }
 
 // reset empties j, keeping the fields it covers.
 func (j *Joint) reset() {
-	j.n = 0
-	clear(j.mean)
-	clear(j.co)
-	j.sample = j.sample[:0]
+	for b := range j.parts {
+		j.parts[b].n = 0
+		clear(j.parts[b].mean)
+		clear(j.parts[b].co)
+	}
 }
 
 func (j *Joint) clone() *Joint {
 	if j == nil {
 		return nil
 	}
-	c := &Joint{Names: slices.Clone(j.Names), cols: slices.Clone(j.cols), n: j.n,
-		mean: slices.Clone(j.mean), co: slices.Clone(j.co), k: j.k}
-	c.sample = make([]jointRow, len(j.sample))
-	for i, r := range j.sample {
-		c.sample[i] = jointRow{r.hash, r.count, slices.Clone(r.x)}
+	c := &Joint{Names: slices.Clone(j.Names), cols: slices.Clone(j.cols)}
+	for b := range j.parts {
+		c.parts[b] = j.parts[b].clone()
 	}
 	return c
 }

@@ -83,9 +83,10 @@ func TestJointMomentsExact(t *testing.T) {
 			mean[i] += row[i] / float64(len(rows))
 		}
 	}
+	all := j.Moments()
 	for a := range 3 {
-		if math.Abs(j.Mean(a)-mean[a]) > 1e-9 {
-			t.Errorf("mean %d: %g, want %g", a, j.Mean(a), mean[a])
+		if math.Abs(all.Mean(a)-mean[a]) > 1e-9 {
+			t.Errorf("mean %d: %g, want %g", a, all.Mean(a), mean[a])
 		}
 		for b := range 3 {
 			var c float64
@@ -93,22 +94,25 @@ func TestJointMomentsExact(t *testing.T) {
 				c += (row[a] - mean[a]) * (row[b] - mean[b])
 			}
 			c /= float64(len(rows))
-			if math.Abs(j.Covariance(a, b)-c) > 1e-9 {
-				t.Errorf("cov(%d,%d): %g, want %g", a, b, j.Covariance(a, b), c)
+			if math.Abs(all.Covariance(a, b)-c) > 1e-9 {
+				t.Errorf("cov(%d,%d): %g, want %g", a, b, all.Covariance(a, b), c)
 			}
 		}
 	}
-	var sampled int64
-	j.Sample(func(x []float64, count int64) { sampled += count })
-	if sampled == 0 || sampled > j.Count() {
-		t.Errorf("sample weighs %d rows of %d", sampled, j.Count())
+	// The parts add up to the whole.
+	var n int64
+	for b := range JointBuckets {
+		n += j.Moments(b).Count()
+	}
+	if n != j.Count() || j.Moments(0).Count() == 0 {
+		t.Errorf("parts hold %d rows (part 0: %d), want %d", n, j.Moments(0).Count(), j.Count())
 	}
 }
 
-// TestJointSampleCanonical: the sample and the encoding of a merged profile do
-// not depend on the batching or the merge order, and a round trip through the
+// TestJointCanonical: the parts and the encoding of a merged profile do not
+// depend on the batching or the merge order, and a round trip through the
 // encoding keeps the joint sketch.
-func TestJointSampleCanonical(t *testing.T) {
+func TestJointCanonical(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	recs := []arrow.Record{jointRecord(t, r, 2000), jointRecord(t, r, 2000), jointRecord(t, r, 2000)}
 	defer func() {
@@ -135,17 +139,9 @@ func TestJointSampleCanonical(t *testing.T) {
 	if !Equal(a, b) {
 		t.Error("merge order changes the encoding")
 	}
-	sample := func(p *Profile) (out [][2]float64) {
-		p.Joint.Sample(func(x []float64, c int64) { out = append(out, [2]float64{x[0], float64(c)}) })
-		return out
-	}
-	sw, sa := sample(whole), sample(a)
-	if len(sw) != DefaultJointSample || len(sw) != len(sa) {
-		t.Fatalf("samples of %d and %d rows, want %d", len(sw), len(sa), DefaultJointSample)
-	}
-	for i := range sw {
-		if sw[i] != sa[i] {
-			t.Fatalf("sample row %d: %v one batch at a time, %v merged", i, sw[i], sa[i])
+	for b := range JointBuckets {
+		if w, m := whole.Joint.Moments(b), a.Joint.Moments(b); w.Count() != m.Count() || math.Abs(w.Covariance(0, 1)-m.Covariance(0, 1)) > 1e-12 {
+			t.Fatalf("part %d: %d rows, cov %g one batch at a time; %d rows, cov %g merged", b, w.Count(), w.Covariance(0, 1), m.Count(), m.Covariance(0, 1))
 		}
 	}
 	data, err := a.MarshalBinary()
@@ -159,7 +155,7 @@ func TestJointSampleCanonical(t *testing.T) {
 	if !Equal(a, &back) {
 		t.Error("the encoding round trip changes the profile")
 	}
-	// A decoded profile keeps counting: the sample is still a heap.
+	// A decoded profile keeps counting.
 	back.Update(recs[0], nil)
 	a.Update(recs[0], nil)
 	if !Equal(a, &back) {
@@ -198,15 +194,15 @@ func TestVersion1ProfilesDecode(t *testing.T) {
 	if p.Joint != nil {
 		t.Error("merging a profile without a joint sketch kept a joint sketch that misses its rows")
 	}
-	// A corrupt sample row is an error, not a panic.
+	// Corrupt moments are an error, not a panic.
 	data, err = profileWithRows(t, r).MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[len(data)-3] ^= 0xff
+	data[len(data)-1], data[len(data)-2] = 0x7f, 0xf8 // the last co-moment becomes NaN
 	binary.LittleEndian.PutUint32(data[len(encodingMagic)+1:], crc32.Checksum(data[headerLen:], castagnoli))
 	if err := q.UnmarshalBinary(data); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("corrupt sample row: %v", err)
+		t.Errorf("NaN co-moment: %v", err)
 	}
 }
 

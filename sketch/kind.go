@@ -81,9 +81,6 @@ type Options struct {
 	// the Joint sketch covers; 0 means DefaultJointFeatures, negative none.
 	// Fewer than two numeric fields make no joint sketch.
 	JointFeatures int
-	// JointSample is the size of the Joint sketch's sample; 0 means
-	// DefaultJointSample.
-	JointSample int
 }
 
 // withDefaults fills zero or invalid fields with their defaults.
@@ -99,9 +96,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.JointFeatures == 0 {
 		o.JointFeatures = DefaultJointFeatures
-	}
-	if o.JointSample <= 0 {
-		o.JointSample = DefaultJointSample
 	}
 	return o
 }

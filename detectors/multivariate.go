@@ -1,0 +1,382 @@
+package detectors
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// Multivariate drift: PCA reconstruction error, from the profiles' joint
+// sketches (sketch.Joint).
+//
+// The reference's correlation matrix gives principal components; the first ones,
+// explaining MultivariateVariance of the variance, are kept. A row's
+// reconstruction error is its squared distance (in reference standard
+// deviations) from the space they span, i.e. the sum of its squared coordinates
+// along the discarded components. Its mean over a window is exact from the
+// window's means and co-moments: Σ over discarded components u of uᵀ·M·u, with M
+// the window's second moments about the reference mean, standardised. A change of
+// the joint distribution that moves no marginal (a correlation that flips sign,
+// class regions that rotate) moves rows off the reference's components and the
+// mean error with them.
+//
+// The components are fitted on one half of the reference's rows and its error is
+// measured on the other half (cross-fitting: a fit flatters its own sample, as
+// the smallest eigenvalues of a fitted covariance are biased low, and in-sample
+// errors gave a 30–50% "drift" on null data with 16 features and 500 rows). The
+// test compares the window's mean error with the reference's, t = Δ / SE, where
+// SE comes from the spread of the errors over the joint sketches' 16 parts
+// (batch means: no assumption about the data's distribution, which the moments
+// alone would need and heavy-tailed features break), with Welch's degrees of
+// freedom. Its two-sided p-value joins the Benjamini–Hochberg family of the
+// model's features, and its effect size, the relative change
+// |error_cur / error_ref − 1|, is judged on its lower bound like the others
+// (MinMultivariate).
+//
+// Why PCA error and not a domain classifier on samples (the other common choice,
+// a classifier telling reference rows from window rows): the error's mean is
+// exact from mergeable moments, costs O(d²) per row and O(d³) per window, and
+// says which components moved; a classifier needs the raw rows, a model fit per
+// window and a permutation or held-out test for its p-value, and sees
+// non-linear changes (a product of two features flipping sign) that PCA does not.
+// That blind spot is documented in bench/README.md.
+
+// FeatureMultivariate is the Feature of the multivariate finding, and
+// KindMultivariate its Kind.
+const (
+	FeatureMultivariate = "(multivariate)"
+	KindMultivariate    = "multivariate"
+	// DetectorPCAError names the multivariate detector and its effect size.
+	DetectorPCAError = "pca_error"
+	// DefaultMultivariateVariance is the share of the reference's variance the
+	// kept components explain (NannyML's default).
+	DefaultMultivariateVariance = 0.65
+	// DefaultMinMultivariate is the smallest relative change of the mean
+	// reconstruction error that counts as drift: 20%. A correlation of 0.8
+	// weakening to 0.76 moves it that much; null data never reaches it
+	// (bench/README.md, "Multivariate drift").
+	DefaultMinMultivariate = 0.2
+)
+
+// Component is one principal component of the reference: its heaviest
+// loadings, its variance in the reference and in the window (both in reference
+// standard deviations), and whether PCA keeps it.
+type Component struct {
+	Index                    int
+	Loadings                 []Loading
+	RefVariance, CurVariance float64
+	Kept                     bool
+}
+
+// Loading is one feature's weight in a component.
+type Loading struct {
+	Feature string
+	Weight  float64
+}
+
+// Label reads like "PC2 (x +0.71, y −0.71)".
+func (c Component) Label() string {
+	parts := make([]string, len(c.Loadings))
+	for i, l := range c.Loadings {
+		parts[i] = fmt.Sprintf("%s %+.2f", l.Feature, l.Weight)
+	}
+	return fmt.Sprintf("PC%d (%s)", c.Index, strings.Join(parts, ", "))
+}
+
+// multivariate compares the joint sketches of ref and cur; ok is false when
+// the profiles have none (fewer than two numeric fields) or the detector is off.
+func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
+	if opts.MinMultivariate < 0 || cur == nil || cur.Joint == nil {
+		return Finding{}, false
+	}
+	f = Finding{Feature: FeatureMultivariate, Kind: KindMultivariate, Detector: DetectorPCAError,
+		Threshold: opts.MinMultivariate, PValue: 1, AdjustedP: 1}
+	cj := cur.Joint
+	var rj *sketch.Joint
+	if ref != nil {
+		rj = ref.Joint
+	}
+	switch {
+	case rj == nil:
+		f.Verdict, f.Note = InsufficientData, "the reference has no joint sketch (made before driftmon kept one: rebuild it)"
+		return f, true
+	case !slices.Equal(rj.Names, cj.Names):
+		f.Verdict, f.Note = InsufficientData, fmt.Sprintf("the reference's joint sketch covers %s, the window's %s", strings.Join(rj.Names, ", "), strings.Join(cj.Names, ", "))
+		return f, true
+	}
+	rAll, cAll := rj.Moments(), cj.Moments()
+	f.RefRows, f.CurRows = rAll.Count(), cAll.Count()
+	if tooFew(&f, rAll.Count(), cAll.Count(), opts) {
+		return f, true
+	}
+	// Standardise by the reference; constant features carry no direction.
+	var idx []int
+	var sd []float64
+	for i := range rj.Names {
+		if s := math.Sqrt(rAll.Covariance(i, i)); s > 0 && !math.IsInf(s, 0) {
+			idx = append(idx, i)
+			sd = append(sd, s)
+		}
+	}
+	d := len(idx)
+	if d < 2 {
+		f.Verdict, f.Note = InsufficientData, "fewer than two numeric features vary in the reference"
+		return f, true
+	}
+	// second is the standardised second-moment matrix, about the reference mean,
+	// of the rows m describes; corr the correlation matrix.
+	second := func(m sketch.Moments) [][]float64 {
+		out := make([][]float64, d)
+		for a := range d {
+			out[a] = make([]float64, d)
+			for b := range d {
+				da, db := m.Mean(idx[a])-rAll.Mean(idx[a]), m.Mean(idx[b])-rAll.Mean(idx[b])
+				out[a][b] = (m.Covariance(idx[a], idx[b]) + da*db) / (sd[a] * sd[b])
+			}
+		}
+		return out
+	}
+	corr := func(m sketch.Moments) [][]float64 {
+		out := make([][]float64, d)
+		for a := range d {
+			out[a] = make([]float64, d)
+			for b := range d {
+				out[a][b] = m.Covariance(idx[a], idx[b]) / math.Sqrt(m.Covariance(idx[a], idx[a])*m.Covariance(idx[b], idx[b]))
+			}
+		}
+		return out
+	}
+	// The components kept: enough to explain MultivariateVariance of the
+	// reference's variance.
+	lambda, _ := symmetricEigen(corr(rAll))
+	kept, total, cum := 0, 0.0, 0.0
+	for _, l := range lambda {
+		total += l
+	}
+	for kept < d-1 && cum < opts.MultivariateVariance*total {
+		cum += lambda[kept]
+		kept++
+	}
+	kept = max(kept, 1)
+
+	// Cross-fitting: components fitted on the reference's even parts measure
+	// its odd parts, and the other way round, so the reference's error is not
+	// flattered by the fit (see sketch.Joint); the window is measured with both.
+	var even, odd []int
+	for b := range sketch.JointBuckets {
+		if b%2 == 0 {
+			even = append(even, b)
+		} else {
+			odd = append(odd, b)
+		}
+	}
+	groups := [2]sketch.Moments{rj.Moments(even...), rj.Moments(odd...)}
+	for _, g := range groups {
+		if g.Count() < int64(2*d+2) {
+			f.Verdict, f.Note = InsufficientData, fmt.Sprintf("each half of the reference needs %d complete rows for %d features", 2*d+2, d)
+			return f, true
+		}
+	}
+	var fits [2][][]float64 // discarded components of each fit
+	for h, g := range groups {
+		_, vecs := symmetricEigen(corr(g))
+		fits[h] = vecs[kept:]
+	}
+	errOf := func(vecs [][]float64, m [][]float64) float64 {
+		var e float64
+		for _, v := range vecs {
+			e += quadratic(v, m)
+		}
+		return e
+	}
+	// Per part: the reference's error under the other half's fit, the window's
+	// under both; the means weigh parts by rows, their spread (batch means) gives
+	// the standard errors without assuming a distribution.
+	refParts, curParts := make([]float64, sketch.JointBuckets), make([]float64, sketch.JointBuckets)
+	refN, curN := make([]float64, sketch.JointBuckets), make([]float64, sketch.JointBuckets)
+	for b := range sketch.JointBuckets {
+		if m := rj.Moments(b); m.Count() > 0 {
+			refParts[b], refN[b] = errOf(fits[1-b%2], second(m)), float64(m.Count())
+		}
+		if m := cj.Moments(b); m.Count() > 0 {
+			cm := second(m)
+			curParts[b], curN[b] = (errOf(fits[0], cm)+errOf(fits[1], cm))/2, float64(m.Count())
+		}
+	}
+	errRef, varRef := batchMeans(refParts, refN)
+	errCur, varCur := batchMeans(curParts, curN)
+	if !(errRef > 0) {
+		f.Verdict, f.Note = InsufficientData, "the reference's features are exactly collinear"
+		return f, true
+	}
+	se := math.Sqrt(varRef + varCur)
+	// Welch–Satterthwaite degrees of freedom of the two batch-means variances.
+	df := float64(sketch.JointBuckets - 1)
+	if varRef+varCur > 0 {
+		df = (varRef + varCur) * (varRef + varCur) / ((varRef*varRef + varCur*varCur) / float64(sketch.JointBuckets-1))
+	}
+
+	f.Score = math.Abs(errCur/errRef - 1)
+	switch {
+	case se > 0:
+		f.PValue = StudentTTwoSided(math.Abs(errCur-errRef)/se, df)
+	case errCur != errRef:
+		f.PValue = 0
+	}
+	margin := StudentTQuantile(1-opts.FDR/2, df) * se / errRef
+	f.Effects = []Effect{{Statistic: DetectorPCAError, Value: f.Score, Lower: max(0, f.Score-margin), Min: opts.MinMultivariate}}
+	f.Scores = map[string]float64{
+		DetectorPCAError:   f.Score,
+		"pca_error_ref":    errRef,
+		"pca_error_cur":    errCur,
+		"pca_kept":         float64(kept),
+		"pca_components":   float64(d),
+		"pca_error_stderr": se,
+	}
+	// The explanation: the even half's components, measured out of sample on the
+	// odd half and on the window.
+	_, vecs := symmetricEigen(corr(groups[0]))
+	refOdd, curM := second(groups[1]), second(cAll)
+	comps := make([]Component, d)
+	for c, v := range vecs {
+		comps[c] = Component{Index: c + 1, Kept: c < kept, Loadings: loadings(v, idx, rj.Names),
+			RefVariance: quadratic(v, refOdd), CurVariance: quadratic(v, curM)}
+	}
+	sort.SliceStable(comps, func(a, b int) bool { return logRatio(comps[a]) > logRatio(comps[b]) })
+	f.Explanation.Components = comps[:min(3, len(comps))]
+	f.Explanation.RefMean, f.Explanation.CurMean = errRef, errCur
+	return f, true
+}
+
+// batchMeans returns the weighted mean of per-part values and the variance of
+// that mean estimated from the parts' spread (a ratio estimator over parts of
+// unequal sizes).
+func batchMeans(vals, weights []float64) (mean, variance float64) {
+	var w float64
+	var parts int
+	for i, v := range vals {
+		if weights[i] > 0 {
+			mean += weights[i] * v
+			w += weights[i]
+			parts++
+		}
+	}
+	if w == 0 || parts < 2 {
+		return 0, 0
+	}
+	mean /= w
+	for i, v := range vals {
+		if weights[i] > 0 {
+			r := weights[i] / w * (v - mean)
+			variance += r * r
+		}
+	}
+	return mean, variance * float64(parts) / float64(parts-1)
+}
+
+// quadratic returns vᵀ·m·v.
+func quadratic(v []float64, m [][]float64) float64 {
+	var s float64
+	for a := range v {
+		for b := range v {
+			s += v[a] * v[b] * m[a][b]
+		}
+	}
+	return s
+}
+
+// logRatio is how far a component's variance moved, as |ln(cur/ref)|.
+func logRatio(c Component) float64 {
+	if !(c.RefVariance > 0) || !(c.CurVariance > 0) {
+		return math.Inf(1)
+	}
+	return math.Abs(math.Log(c.CurVariance / c.RefVariance))
+}
+
+// loadings returns the (up to 3) heaviest loadings of component v, with a
+// sign convention (the heaviest positive) so labels are stable.
+func loadings(v []float64, idx []int, names []string) []Loading {
+	order := make([]int, len(v))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return math.Abs(v[order[a]]) > math.Abs(v[order[b]]) })
+	sign := 1.0
+	if v[order[0]] < 0 {
+		sign = -1
+	}
+	out := make([]Loading, 0, 3)
+	for k, i := range order[:min(3, len(order))] {
+		if k > 0 && math.Abs(v[i]) < 0.1 {
+			break // a negligible weight says nothing
+		}
+		out = append(out, Loading{Feature: names[idx[i]], Weight: sign * v[i]})
+	}
+	return out
+}
+
+// symmetricEigen returns the eigenvalues of the symmetric matrix a, largest
+// first, and the matching unit eigenvectors (vecs[i] belongs to vals[i]), by
+// cyclic Jacobi rotations: exact to rounding for the small matrices here.
+func symmetricEigen(a [][]float64) (vals []float64, vecs [][]float64) {
+	n := len(a)
+	m := make([][]float64, n)
+	v := make([][]float64, n)
+	for i := range n {
+		m[i] = slices.Clone(a[i])
+		v[i] = make([]float64, n)
+		v[i][i] = 1
+	}
+	for sweep := 0; sweep < 100; sweep++ {
+		var off float64
+		for p := range n {
+			for q := p + 1; q < n; q++ {
+				off += m[p][q] * m[p][q]
+			}
+		}
+		if off < 1e-22 {
+			break
+		}
+		for p := range n {
+			for q := p + 1; q < n; q++ {
+				if m[p][q] == 0 {
+					continue
+				}
+				theta := (m[q][q] - m[p][p]) / (2 * m[p][q])
+				t := math.Copysign(1, theta) / (math.Abs(theta) + math.Sqrt(theta*theta+1))
+				c := 1 / math.Sqrt(t*t+1)
+				s := t * c
+				for k := range n {
+					mkp, mkq := m[k][p], m[k][q]
+					m[k][p], m[k][q] = c*mkp-s*mkq, s*mkp+c*mkq
+				}
+				for k := range n {
+					mpk, mqk := m[p][k], m[q][k]
+					m[p][k], m[q][k] = c*mpk-s*mqk, s*mpk+c*mqk
+				}
+				for k := range n {
+					vkp, vkq := v[k][p], v[k][q]
+					v[k][p], v[k][q] = c*vkp-s*vkq, s*vkp+c*vkq
+				}
+			}
+		}
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(x, y int) bool { return m[order[x]][order[x]] > m[order[y]][order[y]] })
+	for _, i := range order {
+		vals = append(vals, m[i][i])
+		vec := make([]float64, n)
+		for k := range n {
+			vec[k] = v[k][i]
+		}
+		vecs = append(vecs, vec)
+	}
+	return vals, vecs
+}
