@@ -132,3 +132,24 @@ func TestBatchMatchesAdd(t *testing.T) {
 		t.Errorf("digests differ: %d vs %d centroids", len(got.Centroids()), len(want.Centroids()))
 	}
 }
+
+// TestNullBatchKeepsDigest: a batch with no finite values leaves the centroids alone
+// (a compression pass over centroids alone would merge some of them).
+func TestNullBatchKeepsDigest(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 2))
+	vals := make([]float64, 10000)
+	for i := range vals {
+		vals[i] = r.NormFloat64()
+	}
+	rec := floatRecord(t, memory.DefaultAllocator, vals, nil)
+	defer rec.Release()
+	nulls := floatRecord(t, memory.DefaultAllocator, []float64{1, math.NaN()}, []bool{false, true})
+	defer nulls.Release()
+	p := NewProfile([]Field{{Name: "x", Kind: KindNumeric}}, Options{})
+	p.Update(rec, nil)
+	before := p.Features[0].Num.Centroids()
+	p.Update(nulls, nil)
+	if after := p.Features[0].Num.Centroids(); !slices.Equal(before, after) {
+		t.Errorf("%d centroids became %d after a batch of a null and a NaN", len(before), len(after))
+	}
+}

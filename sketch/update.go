@@ -202,7 +202,9 @@ func addDigest[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, i
 		pending = append(pending, floatKey(x))
 	}
 	n.pending = pending
-	n.dirty = true
+	if count > b.count {
+		n.dirty = true // not for a batch of nulls: that would recompress the centroids
+	}
 	b.count, b.sum, b.lo, b.hi = count, sum, lo, hi
 }
 
