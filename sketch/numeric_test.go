@@ -133,8 +133,8 @@ func TestBatchMatchesAdd(t *testing.T) {
 	}
 }
 
-// TestNullBatchKeepsDigest: a batch with no finite values leaves the centroids alone
-// (a compression pass over centroids alone would merge some of them).
+// TestNullBatchKeepsDigest: a batch with no finite values leaves the centroids as they
+// were.
 func TestNullBatchKeepsDigest(t *testing.T) {
 	r := rand.New(rand.NewPCG(2, 2))
 	vals := make([]float64, 10000)

@@ -203,7 +203,7 @@ func addDigest[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, i
 	}
 	n.pending = pending
 	if count > b.count {
-		n.dirty = true // not for a batch of nulls: that would recompress the centroids
+		n.dirty = true // not for a batch of nulls: nothing to compress
 	}
 	b.count, b.sum, b.lo, b.hi = count, sum, lo, hi
 }
