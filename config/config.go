@@ -199,6 +199,22 @@ type Detectors struct {
 	// TVD is the other effect size of categorical features: a significant chi-square
 	// test is drift when PSI ≥ psi.min or the total variation distance ≥ tvd.min.
 	TVD TVD `yaml:"tvd"`
+	// Multivariate configures the detector of the joint distribution of the numeric
+	// features (the first 16 of features then predictions): PCA reconstruction error.
+	Multivariate Multivariate `yaml:"multivariate"`
+}
+
+// Multivariate configures the multivariate finding, "(multivariate)", which sees
+// changes no single feature shows (a correlation that flips sign).
+type Multivariate struct {
+	// Disable turns it off.
+	Disable bool `yaml:"disable"`
+	// Min is the smallest relative change of the mean reconstruction error that counts
+	// as drift. Default 0.2.
+	Min float64 `yaml:"min"`
+	// Variance is the share of the reference's variance the kept principal components
+	// explain. Default 0.65.
+	Variance float64 `yaml:"variance"`
 }
 
 // TVD configures the total variation distance between categorical shares: half the

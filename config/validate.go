@@ -10,17 +10,19 @@ import (
 
 // Defaults, in one place so the README and the code agree.
 const (
-	DefaultGroupID        = "driftmon"
-	DefaultFormat         = "json"
-	DefaultWarmupWindows  = 1
-	DefaultReferenceRows  = 1000
-	DefaultFDR            = 0.05
-	DefaultMinRows        = 100
-	DefaultPSIBins        = 10
-	DefaultPSIMin         = 0.1
-	DefaultKSMin          = 0.1
-	DefaultWassersteinMin = 0.08
-	DefaultTVDMin         = 0.05
+	DefaultGroupID              = "driftmon"
+	DefaultFormat               = "json"
+	DefaultWarmupWindows        = 1
+	DefaultReferenceRows        = 1000
+	DefaultFDR                  = 0.05
+	DefaultMinRows              = 100
+	DefaultPSIBins              = 10
+	DefaultPSIMin               = 0.1
+	DefaultKSMin                = 0.1
+	DefaultWassersteinMin       = 0.08
+	DefaultTVDMin               = 0.05
+	DefaultMultivariateMin      = 0.2
+	DefaultMultivariateVariance = 0.65
 
 	DefaultFireAfter    = 1
 	DefaultResolveAfter = 2
@@ -71,6 +73,12 @@ func (c *Config) setDefaults() {
 		}
 		if d.TVD.Min == 0 {
 			d.TVD.Min = DefaultTVDMin
+		}
+		if d.Multivariate.Min == 0 {
+			d.Multivariate.Min = DefaultMultivariateMin
+		}
+		if d.Multivariate.Variance == 0 {
+			d.Multivariate.Variance = DefaultMultivariateVariance
 		}
 	}
 	if c.State.CheckpointRecords == 0 {
@@ -245,6 +253,12 @@ func (c *Config) validate(errs *[]error) {
 		}
 		if d.TVD.Min < 0 || d.TVD.Min > 1 {
 			bad(p+".detectors.tvd.min", "must be between 0 and 1, got %g", d.TVD.Min)
+		}
+		if d.Multivariate.Min < 0 {
+			bad(p+".detectors.multivariate.min", "must not be negative, got %g", d.Multivariate.Min)
+		}
+		if d.Multivariate.Variance <= 0 || d.Multivariate.Variance >= 1 {
+			bad(p+".detectors.multivariate.variance", "must be between 0 and 1, got %g", d.Multivariate.Variance)
 		}
 	}
 	if c.State.CheckpointRecords < 0 {

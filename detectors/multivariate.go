@@ -15,14 +15,17 @@ import (
 //
 // The reference's correlation matrix gives principal components; the first ones,
 // explaining MultivariateVariance of the variance, are kept. A row's
-// reconstruction error is its squared distance (in reference standard
-// deviations) from the space they span, i.e. the sum of its squared coordinates
-// along the discarded components. Its mean over a window is exact from the
-// window's means and co-moments: Σ over discarded components u of uᵀ·M·u, with M
-// the window's second moments about the reference mean, standardised. A change of
-// the joint distribution that moves no marginal (a correlation that flips sign,
-// class regions that rotate) moves rows off the reference's components and the
-// mean error with them.
+// reconstruction error is its squared distance (in standard deviations) from
+// the space they span, i.e. the sum of its squared coordinates along the
+// discarded components. Its mean over a window, with each feature standardised
+// by the window's own mean and standard deviation, is exact from the window's
+// co-moments: Σ over discarded components u of uᵀ·C·u, with C the window's
+// correlation matrix. A change of the joint distribution that moves no marginal
+// (a correlation that flips sign, class regions that rotate) moves rows off the
+// reference's components and the mean error with them. Standardising by the
+// window's own moments leaves a feature's shift in location or scale to the
+// per-feature tests, which name it better: this finding is about how features
+// move together, not where each one is.
 //
 // The components are fitted on one half of the reference's rows and its error is
 // measured on the other half (cross-fitting: a fit flatters its own sample, as
@@ -127,25 +130,21 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 		f.Verdict, f.Note = InsufficientData, "fewer than two numeric features vary in the reference"
 		return f, true
 	}
-	// second is the standardised second-moment matrix, about the reference mean,
-	// of the rows m describes; corr the correlation matrix.
-	second := func(m sketch.Moments) [][]float64 {
-		out := make([][]float64, d)
-		for a := range d {
-			out[a] = make([]float64, d)
-			for b := range d {
-				da, db := m.Mean(idx[a])-rAll.Mean(idx[a]), m.Mean(idx[b])-rAll.Mean(idx[b])
-				out[a][b] = (m.Covariance(idx[a], idx[b]) + da*db) / (sd[a] * sd[b])
-			}
-		}
-		return out
-	}
+	// corr is the correlation matrix of the rows m describes (a feature constant
+	// there correlates with nothing).
 	corr := func(m sketch.Moments) [][]float64 {
 		out := make([][]float64, d)
 		for a := range d {
 			out[a] = make([]float64, d)
 			for b := range d {
-				out[a][b] = m.Covariance(idx[a], idx[b]) / math.Sqrt(m.Covariance(idx[a], idx[a])*m.Covariance(idx[b], idx[b]))
+				v := m.Covariance(idx[a], idx[b]) / math.Sqrt(m.Covariance(idx[a], idx[a])*m.Covariance(idx[b], idx[b]))
+				switch {
+				case a == b:
+					v = 1
+				case math.IsNaN(v) || math.IsInf(v, 0):
+					v = 0
+				}
+				out[a][b] = v
 			}
 		}
 		return out
@@ -199,11 +198,11 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	refParts, curParts := make([]float64, sketch.JointBuckets), make([]float64, sketch.JointBuckets)
 	refN, curN := make([]float64, sketch.JointBuckets), make([]float64, sketch.JointBuckets)
 	for b := range sketch.JointBuckets {
-		if m := rj.Moments(b); m.Count() > 0 {
-			refParts[b], refN[b] = errOf(fits[1-b%2], second(m)), float64(m.Count())
+		if m := rj.Moments(b); m.Count() > 1 {
+			refParts[b], refN[b] = errOf(fits[1-b%2], corr(m)), float64(m.Count())
 		}
-		if m := cj.Moments(b); m.Count() > 0 {
-			cm := second(m)
+		if m := cj.Moments(b); m.Count() > 1 {
+			cm := corr(m)
 			curParts[b], curN[b] = (errOf(fits[0], cm)+errOf(fits[1], cm))/2, float64(m.Count())
 		}
 	}
@@ -240,7 +239,7 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	// The explanation: the even half's components, measured out of sample on the
 	// odd half and on the window.
 	_, vecs := symmetricEigen(corr(groups[0]))
-	refOdd, curM := second(groups[1]), second(cAll)
+	refOdd, curM := corr(groups[1]), corr(cAll)
 	comps := make([]Component, d)
 	for c, v := range vecs {
 		comps[c] = Component{Index: c + 1, Kept: c < kept, Loadings: loadings(v, idx, rj.Names),

@@ -58,8 +58,8 @@ func TestAPI(t *testing.T) {
 				t.Errorf("order: first %v (want %s), last warmup %v", first["id"], a.ID, last["warmup"])
 			}
 			fs := first["findings"].([]any)
-			if len(fs) != len(testFields) {
-				t.Fatalf("findings = %d, want %d", len(fs), len(testFields))
+			if len(fs) != len(testFields)+1 { // and "(multivariate)", stable
+				t.Fatalf("findings = %d, want %d", len(fs), len(testFields)+1)
 			}
 			for _, x := range fs {
 				fd := x.(map[string]any)
@@ -95,8 +95,8 @@ func TestAPI(t *testing.T) {
 		{name: "windows unknown version", method: "GET", target: "/api/v1/windows?model=car-loan&version=9", code: 404},
 		{name: "findings", method: "GET", target: "/api/v1/findings?stream=credit", code: 200, check: func(t *testing.T, v map[string]any) {
 			fs := v["findings"].([]any)
-			if len(fs) != len(testFields) {
-				t.Fatalf("findings = %d, want one per feature", len(fs))
+			if len(fs) != len(testFields)+1 {
+				t.Fatalf("findings = %d, want one per feature and the multivariate one", len(fs))
 			}
 			fd := fs[1].(map[string]any)
 			if fd["feature"] != shiftedFeature || fd["verdict"] != "drift" || fd["window_id"] != a.ID || fd["model"] != "car-loan" {

@@ -91,6 +91,17 @@ type Explanation struct {
 	RefNullRate num        `json:"ref_null_rate"`
 	CurNullRate num        `json:"cur_null_rate"`
 	Top         []BinShift `json:"top"`
+	// Components are the multivariate finding's principal components that moved
+	// most; empty for a feature.
+	Components []Component `json:"components"`
+}
+
+// Component is detectors.Component with JSON names.
+type Component struct {
+	Label       string `json:"label"`
+	Kept        bool   `json:"kept"`
+	RefVariance num    `json:"ref_variance"`
+	CurVariance num    `json:"cur_variance"`
 }
 
 // BinShift is one of the bins or categories contributing most to PSI.
@@ -125,7 +136,10 @@ func findingOf(f detectors.Finding) Finding {
 		CurP5: num(e.CurP5), CurP50: num(e.CurP50), CurP95: num(e.CurP95),
 		RefMean: num(e.RefMean), CurMean: num(e.CurMean),
 		RefNullRate: num(e.RefNullRate), CurNullRate: num(e.CurNullRate),
-		Top: make([]BinShift, len(e.Top)),
+		Top: make([]BinShift, len(e.Top)), Components: make([]Component, len(e.Components)),
+	}
+	for i, c := range e.Components {
+		out.Explanation.Components[i] = Component{Label: c.Label(), Kept: c.Kept, RefVariance: num(c.RefVariance), CurVariance: num(c.CurVariance)}
 	}
 	for i, b := range e.Top {
 		out.Explanation.Top[i] = BinShift{Label: b.Label, RefShare: num(b.RefShare), CurShare: num(b.CurShare), Contribution: num(b.Contribution)}

@@ -81,13 +81,15 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		window: window.Spec{Size: sc.Window.Size, Rows: sc.Window.Rows, Lateness: sc.Window.Lateness, Idle: sc.Window.Idle},
 		now:    time.Now,
 		detOpts: detectors.Options{
-			PSIBins:        sc.Detectors.PSI.Bins,
-			FDR:            sc.Detectors.FDR,
-			MinRows:        sc.Detectors.MinRows,
-			MinPSI:         sc.Detectors.PSI.Min,
-			MinKS:          sc.Detectors.KS.Min,
-			MinWasserstein: sc.Detectors.Wasserstein.Min,
-			MinTVD:         sc.Detectors.TVD.Min,
+			PSIBins:              sc.Detectors.PSI.Bins,
+			FDR:                  sc.Detectors.FDR,
+			MinRows:              sc.Detectors.MinRows,
+			MinPSI:               sc.Detectors.PSI.Min,
+			MinKS:                sc.Detectors.KS.Min,
+			MinWasserstein:       sc.Detectors.Wasserstein.Min,
+			MinTVD:               sc.Detectors.TVD.Min,
+			MinMultivariate:      sc.Detectors.Multivariate.Min,
+			MultivariateVariance: sc.Detectors.Multivariate.Variance,
 			// Checked here for a baseline; a warm-up reference grows until it has them.
 			MinReferenceRows: sc.Reference.MinRows,
 		},
@@ -106,6 +108,9 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	}
 	add(sc.Features)
 	add(sc.Predictions)
+	if sc.Detectors.Multivariate.Disable {
+		e.detOpts.MinMultivariate = -1
+	}
 	if e.detOpts.MinReferenceRows == 0 {
 		e.detOpts.MinReferenceRows = detectors.DefaultMinReferenceRows
 	}
