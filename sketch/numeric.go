@@ -55,6 +55,13 @@ type Numeric struct {
 	// read: values are pending, or cents holds uncompressed centroids after
 	// a spill or a merge.
 	dirty bool
+	// spilled says that cents holds the exact counts just moved into the
+	// digest (spill): influxdata/tdigest held those in its buffer with the
+	// values that followed, so they count toward the next compression, which
+	// comes that many values earlier (see full). Decoded and cloned
+	// centroids do not count, so that a profile restored from a checkpoint
+	// compresses exactly when the original does and stays equal to it.
+	spilled bool
 
 	// view is the read cache (knots of the CDF); rebuilt when stale.
 	view  cdfView
@@ -118,11 +125,24 @@ func (n *Numeric) addNonFinite(x float64) {
 
 // push queues a finite value (not -0) for the digest.
 func (n *Numeric) push(x float64) {
-	if len(n.pending) == cap(n.pending) {
+	if len(n.pending) >= n.full() {
 		n.grow()
 	}
 	n.pending = append(n.pending, floatKey(x))
 	n.dirty = true
+}
+
+// full returns how many pending values fill the buffer: bufferLen, less the
+// spilled counts waiting with them (see spilled), and 0 before the buffer
+// exists.
+func (n *Numeric) full() int {
+	if cap(n.pending) == 0 {
+		return 0
+	}
+	if n.spilled {
+		return max(1, cap(n.pending)-len(n.cents))
+	}
+	return cap(n.pending)
 }
 
 // grow makes room in the full buffer of pending values: it allocates the
@@ -152,6 +172,7 @@ func (n *Numeric) spill() {
 	slices.SortFunc(n.cents, func(a, b tdigest.Centroid) int { return cmp.Compare(a.Mean, b.Mean) })
 	n.exact = nil
 	n.dirty = true
+	n.spilled = true
 	n.stale = true
 }
 
@@ -591,7 +612,7 @@ func (n *Numeric) compress() {
 	if !n.dirty {
 		return
 	}
-	n.dirty = false
+	n.dirty, n.spilled = false, false
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	sortKeys(n.pending, &sc.tmp)

@@ -153,3 +153,75 @@ func TestNullBatchKeepsDigest(t *testing.T) {
 		t.Errorf("%d centroids became %d after a batch of a null and a NaN", len(before), len(after))
 	}
 }
+
+// TestUpdateMatchesLibrary: a feature that starts in exact mode, spills and goes on in
+// digest mode ends with the centroids that the library gives when fed as Numeric used
+// to feed it (the spilled counts, then every value one by one): the same weights, means
+// equal up to rounding.
+func TestUpdateMatchesLibrary(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	vals := make([]float64, 30000)
+	for i := range vals {
+		vals[i] = r.NormFloat64()
+	}
+	opts := Options{}.withDefaults()
+	p := NewProfile([]Field{{Name: "x", Kind: KindNumeric}}, opts)
+	for lo := 0; lo < len(vals); lo += 1000 {
+		rec := floatRecord(t, memory.DefaultAllocator, vals[lo:lo+1000], nil)
+		p.Update(rec, nil)
+		rec.Release()
+	}
+	got := p.Features[0].Num.Centroids()
+
+	lib := tdigest.NewWithCompression(opts.Compression)
+	spilled := slices.Clone(vals[:opts.MaxExact+1])
+	slices.Sort(spilled)
+	for _, v := range spilled {
+		lib.AddCentroid(tdigest.Centroid{Mean: v, Weight: 1})
+	}
+	for _, v := range vals[opts.MaxExact+1:] {
+		lib.Add(v, 1)
+	}
+	want := lib.Centroids(nil)
+	if len(got) != len(want) {
+		t.Fatalf("%d centroids, library %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Weight != want[i].Weight || math.Abs(got[i].Mean-want[i].Mean) > 1e-12*max(1, math.Abs(want[i].Mean)) {
+			t.Fatalf("centroid %d = %v, library %v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestRestoredUpdatesAlike: a profile decoded from its encoding, or cloned, goes on
+// exactly as the original does (a checkpoint restored after a crash must give the
+// windows of an uninterrupted run), including across compressions.
+func TestRestoredUpdatesAlike(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	vals := make([]float64, 20000)
+	for i := range vals {
+		vals[i] = r.NormFloat64()
+	}
+	rec := floatRecord(t, memory.DefaultAllocator, vals, nil)
+	defer rec.Release()
+	p := NewProfile([]Field{{Name: "x", Kind: KindNumeric}}, Options{})
+	p.Update(rec.NewSlice(0, 7777), nil)
+	data, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Profile
+	if err := back.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	clone := p.Clone()
+	rest := rec.NewSlice(7777, int64(len(vals)))
+	defer rest.Release()
+	for _, q := range []*Profile{p, &back, clone} {
+		q.Update(rest, nil)
+	}
+	if !slices.Equal(p.Features[0].Num.Centroids(), back.Features[0].Num.Centroids()) ||
+		!slices.Equal(p.Features[0].Num.Centroids(), clone.Features[0].Num.Centroids()) {
+		t.Error("a decoded or cloned profile compresses differently from the original")
+	}
+}

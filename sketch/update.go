@@ -174,6 +174,7 @@ func addExact[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, id
 // addDigest queues the values of idx for the digest.
 func addDigest[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, idx []int, b *batch) {
 	pending := n.pending
+	full := n.full()
 	count, sum, lo, hi := b.count, b.sum, b.lo, b.hi
 	for _, r := range idx {
 		if hasNulls && col.IsNull(r) {
@@ -194,10 +195,10 @@ func addDigest[T number](n *Numeric, col arrow.Array, hasNulls bool, vals []T, i
 		if x > hi {
 			hi = x
 		}
-		if len(pending) == cap(pending) {
+		if len(pending) >= full {
 			n.pending = pending
 			n.grow()
-			pending = n.pending
+			pending, full = n.pending, n.full()
 		}
 		pending = append(pending, floatKey(x))
 	}
