@@ -108,7 +108,7 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	case rj == nil:
 		f.Verdict, f.Note = InsufficientData, "the reference has no joint sketch (made before driftmon kept one: rebuild it)"
 		return f, true
-	case !slices.Equal(rj.Names, cj.Names):
+	case !sameSet(rj.Names, cj.Names):
 		f.Verdict, f.Note = InsufficientData, fmt.Sprintf("the reference's joint sketch covers %s, the window's %s", strings.Join(rj.Names, ", "), strings.Join(cj.Names, ", "))
 		return f, true
 	}
@@ -117,13 +117,13 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	if tooFew(&f, rAll.Count(), cAll.Count(), opts) {
 		return f, true
 	}
-	// Standardise by the reference; constant features carry no direction.
-	var idx []int
-	var sd []float64
-	for i := range rj.Names {
-		if s := math.Sqrt(rAll.Covariance(i, i)); s > 0 && !math.IsInf(s, 0) {
+	// The features that vary in the reference (a constant one has no direction),
+	// by their index in each joint sketch (a baseline may order them otherwise).
+	var idx, cidx []int
+	for i, name := range rj.Names {
+		if v := rAll.Covariance(i, i); v > 0 && !math.IsInf(v, 0) {
 			idx = append(idx, i)
-			sd = append(sd, s)
+			cidx = append(cidx, slices.Index(cj.Names, name))
 		}
 	}
 	d := len(idx)
@@ -133,12 +133,12 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	}
 	// corr is the correlation matrix of the rows m describes (a feature constant
 	// there correlates with nothing).
-	corr := func(m sketch.Moments) [][]float64 {
+	corr := func(m sketch.Moments, ix []int) [][]float64 {
 		out := make([][]float64, d)
 		for a := range d {
 			out[a] = make([]float64, d)
 			for b := range d {
-				v := m.Covariance(idx[a], idx[b]) / math.Sqrt(m.Covariance(idx[a], idx[a])*m.Covariance(idx[b], idx[b]))
+				v := m.Covariance(ix[a], ix[b]) / math.Sqrt(m.Covariance(ix[a], ix[a])*m.Covariance(ix[b], ix[b]))
 				switch {
 				case a == b:
 					v = 1
@@ -152,7 +152,7 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	}
 	// The components kept: enough to explain MultivariateVariance of the
 	// reference's variance.
-	lambda, _ := symmetricEigen(corr(rAll))
+	lambda, _ := symmetricEigen(corr(rAll, idx))
 	kept, total, cum := 0, 0.0, 0.0
 	for _, l := range lambda {
 		total += l
@@ -189,7 +189,7 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 				parts = append(parts, b)
 			}
 		}
-		_, vecs := symmetricEigen(corr(rj.Moments(parts...)))
+		_, vecs := symmetricEigen(corr(rj.Moments(parts...), idx))
 		return vecs[kept:]
 	}
 	errOf := func(vecs [][]float64, m [][]float64) float64 {
@@ -204,10 +204,10 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	refN, curN := make([]float64, sketch.JointBuckets), make([]float64, sketch.JointBuckets)
 	for b := range sketch.JointBuckets {
 		if m := rj.Moments(b); m.Count() > 1 {
-			refC[b], refN[b] = corr(m), float64(m.Count())
+			refC[b], refN[b] = corr(m, idx), float64(m.Count())
 		}
 		if m := cj.Moments(b); m.Count() > 1 {
-			curC[b], curN[b] = corr(m), float64(m.Count())
+			curC[b], curN[b] = corr(m, cidx), float64(m.Count())
 		}
 	}
 	// estimate is the mean error of the reference's parts, each under the other
@@ -299,8 +299,8 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	}
 	// The explanation: the even half's components, measured out of sample on the
 	// odd half and on the window.
-	_, vecs := symmetricEigen(corr(groups[0]))
-	refOdd, curM := corr(groups[1]), corr(cAll)
+	_, vecs := symmetricEigen(corr(groups[0], idx))
+	refOdd, curM := corr(groups[1], idx), corr(cAll, cidx)
 	comps := make([]Component, d)
 	for c, v := range vecs {
 		comps[c] = Component{Index: c + 1, Kept: c < kept, Loadings: loadings(v, idx, rj.Names),
@@ -413,4 +413,17 @@ func symmetricEigen(a [][]float64) (vals []float64, vecs [][]float64) {
 		vecs = append(vecs, vec)
 	}
 	return vals, vecs
+}
+
+// sameSet reports whether a and b hold the same names, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }

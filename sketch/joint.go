@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -39,11 +40,12 @@ type Joint struct {
 	cols  []int // profile feature index of each name
 
 	parts [JointBuckets]moments
-
-	// scratch
-	vals [][]float64
-	row  []float64
 }
+
+// jointScratch holds the column values of one update. It is pooled rather than
+// kept in each Joint: every open window has a profile, and a batch's worth of
+// values per profile would outweigh the sketch itself.
+var jointScratch = sync.Pool{New: func() any { return new([]float64) }}
 
 // Moments are the count, means and co-moments of a set of rows.
 type Moments struct {
@@ -172,32 +174,37 @@ func packed(d, i, k int) int { return i*d - i*(i-1)/2 + (k - i) }
 // update adds the rows idx of rec; cols maps profile features to rec's columns
 // (-1: missing, every row null).
 func (j *Joint) update(rec arrow.Record, idx []int, cols []int) {
-	d := len(j.Names)
-	if len(j.vals) != d {
-		j.vals = make([][]float64, d)
-		j.row = make([]float64, d)
-	}
-	for c, fi := range j.cols {
+	d, n := len(j.Names), len(idx)
+	for _, fi := range j.cols {
 		if cols[fi] < 0 {
 			return // a missing column: no row is complete
 		}
+	}
+	buf := jointScratch.Get().(*[]float64)
+	defer jointScratch.Put(buf)
+	vals := (*buf)[:0]
+	for _, fi := range j.cols {
 		var ok bool
-		if j.vals[c], ok = appendFloats(j.vals[c][:0], rec.Column(cols[fi]), idx); !ok {
+		if vals, ok = appendFloats(vals, rec.Column(cols[fi]), idx); !ok {
+			*buf = vals
 			return
 		}
 	}
-	for r := range idx {
+	vals = append(vals, make([]float64, d)...) // the row being assembled
+	*buf = vals
+	row := vals[d*n:]
+	for r := range n {
 		complete := true
 		for c := range d {
-			x := j.vals[c][r]
+			x := vals[c*n+r]
 			if x-x != 0 {
 				complete = false
 				break
 			}
-			j.row[c] = x + 0 // -0 → +0, so equal rows hash alike
+			row[c] = x + 0 // -0 → +0, so equal rows hash alike
 		}
 		if complete {
-			j.parts[hashRow(j.row)%JointBuckets].add(j.row)
+			j.parts[hashRow(row)%JointBuckets].add(row)
 		}
 	}
 }
