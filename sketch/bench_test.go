@@ -97,3 +97,27 @@ func BenchmarkSortKeys(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(src)), "ns/value")
 }
+
+// BenchmarkUpdateJoint is BenchmarkUpdate with and without the joint sketch
+// (16 of the 20 numeric columns), side by side: what the joint sketch costs
+// per row.
+func BenchmarkUpdateJoint(b *testing.B) {
+	const rows = 4096
+	rec, fields := benchRecord(b, rows)
+	defer rec.Release()
+	for _, c := range []struct {
+		name  string
+		joint int
+	}{{"without", -1}, {"with", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			p := NewProfile(fields, Options{JointFeatures: c.joint})
+			p.Update(rec, nil)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				p.Update(rec, nil)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+		})
+	}
+}

@@ -82,25 +82,6 @@ func (m Moments) Covariance(i, k int) float64 {
 	return m.co[packed(len(m.mean), i, k)] / float64(m.n)
 }
 
-// add counts one row, by Chan's update.
-func (m *moments) add(x []float64) {
-	d := len(x)
-	m.n++
-	scale := float64(m.n-1) / float64(m.n)
-	p := 0
-	for i := range d {
-		di := x[i] - m.mean[i]
-		for k := i; k < d; k++ {
-			m.co[p] += scale * di * (x[k] - m.mean[k])
-			p++
-		}
-	}
-	w := 1 / float64(m.n)
-	for i := range d {
-		m.mean[i] += w * (x[i] - m.mean[i])
-	}
-}
-
 // merge adds o into m (Chan's formula).
 func (m *moments) merge(o *moments) {
 	if o.n == 0 {
@@ -190,9 +171,16 @@ func (j *Joint) update(rec arrow.Record, idx []int, cols []int) {
 			return
 		}
 	}
-	vals = append(vals, make([]float64, d)...) // the row being assembled
+	// Per part, this batch's rows as sums about a shift (the part's first row in
+	// the batch, so large means do not cancel): count, shift, Σy, Σyyᵀ packed.
+	// They join the part's moments by Chan's formula once per batch, which costs a
+	// few multiply-adds per row instead of a division and two passes.
+	p := d * (d + 1) / 2
+	stride := 1 + 2*d + p
+	vals = append(vals, make([]float64, 2*d+JointBuckets*stride)...)
 	*buf = vals
-	row := vals[d*n:]
+	row, y := vals[d*n:d*n+d], vals[d*n+d:d*n+2*d]
+	acc := vals[d*n+2*d:]
 	for r := range n {
 		complete := true
 		for c := range d {
@@ -203,23 +191,60 @@ func (j *Joint) update(rec arrow.Record, idx []int, cols []int) {
 			}
 			row[c] = x + 0 // -0 → +0, so equal rows hash alike
 		}
-		if complete {
-			j.parts[hashRow(row)%JointBuckets].add(row)
+		if !complete {
+			continue
 		}
+		a := acc[int(hashRow(row)%JointBuckets)*stride:][:stride]
+		shift, sum, cross := a[1:1+d], a[1+d:1+2*d], a[1+2*d:]
+		if a[0] == 0 {
+			copy(shift, row)
+		}
+		a[0]++
+		for i := range d {
+			y[i] = row[i] - shift[i]
+			sum[i] += y[i]
+		}
+		k := 0
+		for i, yi := range y {
+			for _, ym := range y[i:] {
+				cross[k] += yi * ym
+				k++
+			}
+		}
+	}
+	for b := range JointBuckets {
+		a := acc[b*stride:][:stride]
+		if a[0] == 0 {
+			continue
+		}
+		cnt := a[0]
+		shift, sum, cross := a[1:1+d], a[1+d:1+2*d], a[1+2*d:]
+		k := 0
+		for i := range d { // co-moments about the batch mean, in place
+			for m := i; m < d; m++ {
+				cross[k] -= sum[i] * sum[m] / cnt
+				k++
+			}
+		}
+		for i := range d {
+			shift[i] += sum[i] / cnt // now the batch mean
+		}
+		j.parts[b].merge(&moments{n: int64(cnt), mean: shift, co: cross})
 	}
 }
 
-// hashRow mixes the bits of the values (splitmix64 finaliser per value).
+// hashRow mixes the bits of the values into a hash that chooses a row's part:
+// one multiply per value, then the splitmix64 finaliser.
 func hashRow(x []float64) uint64 {
 	h := uint64(0x9e3779b97f4a7c15)
 	for _, v := range x {
-		h ^= math.Float64bits(v)
-		h ^= h >> 30
-		h *= 0xbf58476d1ce4e5b9
-		h ^= h >> 27
-		h *= 0x94d049bb133111eb
-		h ^= h >> 31
+		h = (h ^ math.Float64bits(v)) * 0x100000001b3
 	}
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
 	return h
 }
 
@@ -271,6 +296,12 @@ func appendFloats(dst []float64, col arrow.Array, idx []int) ([]float64, bool) {
 	switch c := col.(type) {
 	case *array.Float64:
 		v := c.Float64Values()
+		if !nulls { // the common case, without a call per value
+			for _, r := range idx {
+				dst = append(dst, v[r])
+			}
+			return dst, true
+		}
 		return get(func(r int) float64 { return v[r] }), true
 	case *array.Float32:
 		v := c.Float32Values()

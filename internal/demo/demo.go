@@ -175,7 +175,7 @@ func Run(ctx context.Context, opts Options) error {
 	fmt.Fprintf(out, `driftmon demo
   broker        kafka://%s  topic %s (embedded, in-process)
   traffic       %d events/s from model car-loan 3.2.0; %s shift at %s (in %s), %s stay put
-  windows       %s of event time; the first two windows are the reference
+  windows       %s of event time; the first two whole windows are the reference
   dashboard     %s  (API %sapi/v1, Prometheus %smetrics)
   slack sink    %s  (token-checked chat.postMessage; messages print below)
   webhook sink  %s  (Standard Webhooks signature verified)
