@@ -277,9 +277,9 @@ streams:
 	out, _ := runOK(t, "backtest", "-c", cfg, "--input", carLoanDir+"monitoring.parquet", "--window-size", "720h")
 	for _, want := range []string{
 		"START (UTC)       END               ROWS   DRIFTED",
-		// The data starts mid-window: that window holds half a window's rows and is
-		// no part of the reference.
-		"1       2018-10-16 00:00  2018-11-15 00:00  2,519  (partial first window: traffic started within it; not part of the reference)",
+		// The data starts mid-window (that window holds half a window's rows): the
+		// first window is no part of the reference.
+		"1       2018-10-16 00:00  2018-11-15 00:00  2,519  (first window: traffic may have started within it; not part of the reference)",
 		"2       2018-11-15 00:00  2018-12-15 00:00  4,955  (warm-up: 1 of 2 windows)",
 		"3       2018-12-15 00:00  2019-01-14 00:00  4,954  (warm-up: 2 of 2 windows)",
 		"4       2019-01-14 00:00  2019-02-13 00:00  4,955  -",
