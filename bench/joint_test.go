@@ -97,6 +97,7 @@ func driftmonJoint(t *testing.T, shift jointShift, seed uint64) run {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(seed, 1))
+	start := time.Now()
 	fields := monitor.StreamFields(&cfg.Streams[0])
 	ref := sketch.NewProfile(fields, sketch.Options{})
 	refRec := jointRecord(r, 50000, shift, false)
@@ -106,7 +107,7 @@ func driftmonJoint(t *testing.T, shift jointShift, seed uint64) run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := run{Tool: "driftmon", MemoryNote: "bytes allocated by the window (Go heap, runtime.MemStats.TotalAlloc)", Method: "per-feature tests and the PCA-error (multivariate) finding, BH at FDR 0.05, effects on lower bounds"}
+	out := run{Tool: "driftmon", ReferenceSeconds: time.Since(start).Seconds(), MemoryNote: "bytes allocated by the window (Go heap, runtime.MemStats.TotalAlloc)", Method: "per-feature tests and the PCA-error (multivariate) finding, BH at FDR 0.05, effects on lower bounds"}
 	var first int64
 	for w := range 10 {
 		rec := jointRecord(r, 5000, shift, w >= 5)
