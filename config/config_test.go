@@ -37,8 +37,11 @@ streams[0].schema_registry.urls: at least one URL is required with format: avro
 streams[0].features.__time: names starting with __ are reserved
 streams[0].features.car_value.type: must be "numeric" or "categorical", got "nmeric"
 streams[0].window: set either size or rows, not both
+streams[0].reference.min_rows: must not be negative, got -5
 streams[0].detectors.fdr: must be between 0 and 1, got 1.5
 streams[0].detectors.psi.bins: must be between 2 and 100, got 1
+streams[0].detectors.tvd.min: must be between 0 and 1, got 1.5
+streams[0].detectors.multivariate.variance: must be between 0 and 1, got 1
 streams[1].name: "credit" is used by another stream
 streams[1].features: at least one feature or prediction is required
 streams[1].window: set size (event-time windows, e.g. 1h) or rows (count windows)
@@ -88,6 +91,10 @@ func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
 		{"psi bins default", s.Detectors.PSI.Bins, 10},
 		{"ks min default", s.Detectors.KS.Min, 0.1},
 		{"wasserstein min default", s.Detectors.Wasserstein.Min, 0.08},
+		{"tvd min default", s.Detectors.TVD.Min, 0.05},
+		{"multivariate min default", s.Detectors.Multivariate.Min, 0.2},
+		{"multivariate variance default", s.Detectors.Multivariate.Variance, 0.65},
+		{"reference min rows default", s.Reference.MinRows, int64(1000)},
 		{"min rows default", s.Detectors.MinRows, int64(100)},
 		{"token from env", cfg.Alerting.Slack.Token, "xoxb-from-env"},
 		{"secret from file", cfg.Alerting.Webhooks[0].Secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
