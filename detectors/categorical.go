@@ -277,10 +277,9 @@ func betaFraction(a, b, x float64) float64 {
 	}
 	d = 1 / d
 	h := d
-	for m := 1; m <= 10000; m++ {
-		fm := float64(m)
-		m2 := 2 * fm
-		aa := fm * (b - fm) * x / ((qam + m2) * (a + m2))
+	// step takes one term of the continued fraction (modified Lentz) and
+	// returns the factor it changed h by.
+	step := func(aa float64) float64 {
 		d = 1 + aa*d
 		if math.Abs(d) < tiny {
 			d = tiny
@@ -291,19 +290,13 @@ func betaFraction(a, b, x float64) float64 {
 		}
 		d = 1 / d
 		h *= d * c
-		aa = -(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))
-		d = 1 + aa*d
-		if math.Abs(d) < tiny {
-			d = tiny
-		}
-		c = 1 + aa/c
-		if math.Abs(c) < tiny {
-			c = tiny
-		}
-		d = 1 / d
-		del := d * c
-		h *= del
-		if math.Abs(del-1) < 1e-15 {
+		return d * c
+	}
+	for m := 1; m <= 10000; m++ {
+		fm := float64(m)
+		m2 := 2 * fm
+		step(fm * (b - fm) * x / ((qam + m2) * (a + m2)))
+		if del := step(-(a + fm) * (qab + fm) * x / ((a + m2) * (qap + m2))); math.Abs(del-1) < 1e-15 {
 			break
 		}
 	}

@@ -283,60 +283,51 @@ func (j *Joint) clone() *Joint {
 // false when the column's type is not numeric.
 func appendFloats(dst []float64, col arrow.Array, idx []int) ([]float64, bool) {
 	nulls := col.NullN() > 0
-	get := func(get func(int) float64) []float64 {
-		for _, r := range idx {
-			if nulls && col.IsNull(r) {
-				dst = append(dst, math.NaN())
-			} else {
-				dst = append(dst, get(r))
-			}
-		}
-		return dst
-	}
 	switch c := col.(type) {
 	case *array.Float64:
-		v := c.Float64Values()
-		if !nulls { // the common case, without a call per value
-			for _, r := range idx {
-				dst = append(dst, v[r])
-			}
-			return dst, true
-		}
-		return get(func(r int) float64 { return v[r] }), true
+		return appendValues(dst, c.Float64Values(), col, idx, nulls), true
 	case *array.Float32:
-		v := c.Float32Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Float32Values(), col, idx, nulls), true
 	case *array.Int64:
-		v := c.Int64Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Int64Values(), col, idx, nulls), true
 	case *array.Int32:
-		v := c.Int32Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Int32Values(), col, idx, nulls), true
 	case *array.Int16:
-		v := c.Int16Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Int16Values(), col, idx, nulls), true
 	case *array.Int8:
-		v := c.Int8Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Int8Values(), col, idx, nulls), true
 	case *array.Uint64:
-		v := c.Uint64Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Uint64Values(), col, idx, nulls), true
 	case *array.Uint32:
-		v := c.Uint32Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Uint32Values(), col, idx, nulls), true
 	case *array.Uint16:
-		v := c.Uint16Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Uint16Values(), col, idx, nulls), true
 	case *array.Uint8:
-		v := c.Uint8Values()
-		return get(func(r int) float64 { return float64(v[r]) }), true
+		return appendValues(dst, c.Uint8Values(), col, idx, nulls), true
 	case *array.Boolean:
-		return get(func(r int) float64 {
-			if c.Value(r) {
-				return 1
+		for _, r := range idx {
+			switch {
+			case nulls && c.IsNull(r):
+				dst = append(dst, math.NaN())
+			case c.Value(r):
+				dst = append(dst, 1)
+			default:
+				dst = append(dst, 0)
 			}
-			return 0
-		}), true
+		}
+		return dst, true
 	}
 	return dst, false
+}
+
+// appendValues appends v at rows idx as float64, NaN where col is null.
+func appendValues[T ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64](dst []float64, v []T, col arrow.Array, idx []int, nulls bool) []float64 {
+	for _, r := range idx {
+		if nulls && col.IsNull(r) {
+			dst = append(dst, math.NaN())
+			continue
+		}
+		dst = append(dst, float64(v[r]))
+	}
+	return dst
 }
