@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -30,10 +32,12 @@ type source interface {
 // stream is one configured stream: its Kafka source, its decoder and its engine, all
 // owned by the stream's goroutine, and its checkpoints (checkpoint.go).
 type stream struct {
-	cfg    *config.Stream
-	log    *slog.Logger
-	src    source
-	dec    messageDecoder
+	cfg *config.Stream
+	log *slog.Logger
+	src source
+	// decs are the decoders, one per worker that decodes a batch's partition runs
+	// in parallel (see handle); the first also serves batches of one run.
+	decs   []messageDecoder
 	dead   *ingest.DeadLetter // nil: rejected messages are only counted
 	engine *Engine
 	// every says when to checkpoint: after CheckpointRecords messages or
@@ -69,11 +73,16 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 	if err != nil {
 		return nil, err
 	}
-	dec, err := newDecoder(sc, engine.DecoderSpec())
-	if err != nil {
-		return nil, err
+	// Decoders keep state (buffers, the JSON decoder's guess of the next key), so each
+	// worker has its own. More workers than cores would only wait for each other.
+	workers := min(runtime.GOMAXPROCS(0), maxDecodeWorkers)
+	decs := make([]messageDecoder, workers)
+	for i := range decs {
+		if decs[i], err = newDecoder(sc, engine.DecoderSpec()); err != nil {
+			return nil, err
+		}
 	}
-	s := &stream{cfg: sc, log: log, dec: dec, engine: engine, every: cfg.State, pos: newPosition()}
+	s := &stream{cfg: sc, log: log, decs: decs, engine: engine, every: cfg.State, pos: newPosition()}
 	dialer, err := KafkaDialer(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -193,10 +202,12 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		results = append(results, s.engine.Tick()...)
 	} else {
 		// Decode each run of one partition's messages on its own: a message may hold
-		// many rows (Arrow IPC), and every row must carry its partition.
-		eachPartitionRun(batch, func(run []ingest.Message) {
-			results = append(results, s.decodeRun(run)...)
-		})
+		// many rows (Arrow IPC), and every row must carry its partition. Runs decode in
+		// parallel; their rows reach the engine in the batch's order, so the windows,
+		// and everything after them, are what one decoder would give.
+		for _, d := range s.decodeRuns(batch) {
+			results = append(results, s.feed(d)...)
+		}
 		for _, m := range batch {
 			s.pos.next[m.Partition] = m.Offset + 1
 		}
@@ -222,9 +233,47 @@ func eachPartitionRun(batch []ingest.Message, fn func(run []ingest.Message)) {
 	}
 }
 
-// decodeRun decodes messages of one partition and feeds their rows to the engine.
-func (s *stream) decodeRun(run []ingest.Message) []Result {
-	rec, rejected := s.dec.Decode(run)
+// maxDecodeWorkers bounds the decoders of one stream.
+const maxDecodeWorkers = 8
+
+// decoded is one partition run of a batch, decoded.
+type decoded struct {
+	run      []ingest.Message
+	rec      arrow.Record
+	rejected []ingest.Rejected
+}
+
+// decodeRuns decodes the batch's partition runs, in parallel when there are several
+// runs and several decoders, and returns them in the batch's order.
+func (s *stream) decodeRuns(batch []ingest.Message) []decoded {
+	var out []decoded
+	eachPartitionRun(batch, func(run []ingest.Message) { out = append(out, decoded{run: run}) })
+	workers := min(len(s.decs), len(out))
+	if workers <= 1 {
+		for i := range out {
+			out[i].rec, out[i].rejected = s.decs[0].Decode(out[i].run)
+		}
+		return out
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, dec := range s.decs[:workers] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(out); i = int(next.Add(1) - 1) {
+				out[i].rec, out[i].rejected = dec.Decode(out[i].run)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// feed gives a decoded run's rows to the engine, its rejections to the dead-letter
+// topic and the counters, and releases its record.
+func (s *stream) feed(d decoded) []Result {
+	run, rec, rejected := d.run, d.rec, d.rejected
 	defer rec.Release()
 	if s.dead != nil && len(rejected) > 0 {
 		// Best effort: the copies are for people to look at; the counts, kept with
