@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,10 +27,25 @@ const (
 	// brokerEnv names a real broker to measure against as well as kfake; .ci/kafka.sh
 	// start prints it (see bench/README.md).
 	brokerEnv = "DRIFTMON_KAFKA_BROKERS"
+	// partitionsEnv sets the topic's partitions (default: as many as cores, so that
+	// driftmon can decode on every core).
+	partitionsEnv = "DRIFTMON_BENCH_PARTITIONS"
 )
 
+// benchPartitions is the number of partitions of the benchmark's topic.
+func benchPartitions(b *testing.B) int {
+	if v := os.Getenv(partitionsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want a positive number", partitionsEnv, v)
+		}
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
 // BenchmarkKafka is end-to-end throughput through Kafka: each iteration consumes a
-// pre-filled one-partition topic of workload events (JSON, 20 numeric and 5 categorical
+// pre-filled topic (as many partitions as cores, DRIFTMON_BENCH_PARTITIONS) of workload events (JSON, 20 numeric and 5 categorical
 // features) three ways, one after the other on the same topic, each as a new consumer
 // group:
 //
@@ -63,7 +80,7 @@ func BenchmarkKafka(b *testing.B) {
 	}
 
 	b.Run("broker=kfake", func(b *testing.B) {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "bench"))
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(benchPartitions(b)), "bench"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -278,7 +295,7 @@ func produceAll(ctx context.Context, b *testing.B, addr, topic string, values []
 	}
 }
 
-// createTopic creates a one-partition topic on a real broker, deleted when b ends.
+// createTopic creates the benchmark's topic on a real broker, deleted when b ends.
 func createTopic(b *testing.B, addr string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -287,7 +304,7 @@ func createTopic(b *testing.B, addr string) string {
 	admin := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: transport}
 	topic := fmt.Sprintf("driftmon-bench-%d", time.Now().UnixNano())
 	res, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}},
+		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: benchPartitions(b), ReplicationFactor: 1}},
 	})
 	if err == nil {
 		err = res.Errors[topic]
@@ -304,7 +321,8 @@ func createTopic(b *testing.B, addr string) string {
 	})
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		md, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == 1 && md.Topics[0].Partitions[0].Leader.ID >= 0 {
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) == benchPartitions(b) &&
+			!slices.ContainsFunc(md.Topics[0].Partitions, func(p kafka.Partition) bool { return p.Leader.ID < 0 }) {
 			return topic
 		}
 		if time.Now().After(deadline) {

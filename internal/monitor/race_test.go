@@ -1,0 +1,6 @@
+//go:build race
+
+package monitor
+
+// raceEnabled says the race detector is on (see TestAvroAndArrowIPCGiveTheFindingsOfJSON).
+const raceEnabled = true
