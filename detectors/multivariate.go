@@ -181,16 +181,21 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 			return f, true
 		}
 	}
-	// The discarded components of a fit on group h's parts, without part skip.
-	fitOf := func(h, skip int) [][]float64 {
-		var parts []int
-		for b := h; b < sketch.JointBuckets; b += 2 {
-			if b != skip {
-				parts = append(parts, b)
+	// components fits group h's parts, without part skip (-1: all of them), and
+	// returns every component; a fit's discarded ones are those from kept on.
+	components := func(h, skip int) [][]float64 {
+		g := groups[h]
+		if skip >= 0 {
+			var parts []int
+			for b := h; b < sketch.JointBuckets; b += 2 {
+				if b != skip {
+					parts = append(parts, b)
+				}
 			}
+			g = rj.Moments(parts...)
 		}
-		_, vecs := symmetricEigen(corr(rj.Moments(parts...), idx))
-		return vecs[kept:]
+		_, vecs := symmetricEigen(corr(g, idx))
+		return vecs
 	}
 	errOf := func(vecs [][]float64, m [][]float64) float64 {
 		var e float64
@@ -227,7 +232,8 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 		}
 		return errRef / wr, errCur / wc
 	}
-	fits := [2][][]float64{fitOf(0, -1), fitOf(1, -1)}
+	evenFit := components(0, -1) // also what the explanation shows
+	fits := [2][][]float64{evenFit[kept:], components(1, -1)[kept:]}
 	errRef, errCur := estimate(fits, -1, -1)
 	if !(errRef > 0) {
 		f.Verdict, f.Note = InsufficientData, "the reference's features are exactly collinear"
@@ -262,7 +268,7 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 			return 0, false
 		}
 		ft := fits
-		ft[b%2] = fitOf(b%2, b)
+		ft[b%2] = components(b%2, b)[kept:]
 		r, c := estimate(ft, b, -1)
 		return c - r, true
 	})
@@ -299,10 +305,9 @@ func multivariate(ref, cur *sketch.Profile, opts Options) (f Finding, ok bool) {
 	}
 	// The explanation: the even half's components, measured out of sample on the
 	// odd half and on the window.
-	_, vecs := symmetricEigen(corr(groups[0], idx))
 	refOdd, curM := corr(groups[1], idx), corr(cAll, cidx)
 	comps := make([]Component, d)
-	for c, v := range vecs {
+	for c, v := range evenFit {
 		comps[c] = Component{Index: c + 1, Kept: c < kept, Loadings: loadings(v, idx, rj.Names),
 			RefVariance: quadratic(v, refOdd), CurVariance: quadratic(v, curM)}
 	}
