@@ -347,8 +347,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		// window are what a window should hold. A baseline (training data) says
 		// nothing about traffic, and a count window's size is fixed.
 		// A warm-up that ran longer to reach reference.min_rows spans more windows.
-		windows := max(1, math.Round(float64(m.ref.End.Sub(m.ref.Start))/float64(e.window.Size)))
-		q.ExpectedRows = float64(m.ref.Rows) / windows
+		q.ExpectedRows = float64(m.ref.Rows) / float64(max(1, e.windowsIn(m.ref)))
 	}
 	r.Quality = detectors.EvaluateQuality(m.ref, w.Profile, q)
 	return r
