@@ -321,7 +321,7 @@ func appendFloats(dst []float64, col arrow.Array, idx []int) ([]float64, bool) {
 }
 
 // appendValues appends v at rows idx as float64, NaN where col is null.
-func appendValues[T ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64 | ~float32 | ~float64](dst []float64, v []T, col arrow.Array, idx []int, nulls bool) []float64 {
+func appendValues[T number](dst []float64, v []T, col arrow.Array, idx []int, nulls bool) []float64 {
 	for _, r := range idx {
 		if nulls && col.IsNull(r) {
 			dst = append(dst, math.NaN())
