@@ -58,6 +58,7 @@ type stream struct {
 	saved     time.Time // when the last checkpoint was written
 	stash     []Result  // results of windows closed by a rebalance, not yet handed out
 	rowParts  []int32   // scratch: each decoded row's partition
+	runs      []decoded // scratch: a batch's decoded partition runs
 	results   *resultLog
 	lastLog   time.Time
 	handlerFn func(ctx context.Context, batch []ingest.Message) error
@@ -205,9 +206,11 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		// many rows (Arrow IPC), and every row must carry its partition. Runs decode in
 		// parallel; their rows reach the engine in the batch's order, so the windows,
 		// and everything after them, are what one decoder would give.
-		for _, d := range s.decodeRuns(batch) {
+		runs := s.decodeRuns(batch)
+		for _, d := range runs {
 			results = append(results, s.feed(d)...)
 		}
+		clear(runs) // released: keep no message or record alive until the next batch
 		for _, m := range batch {
 			s.pos.next[m.Partition] = m.Offset + 1
 		}
@@ -246,8 +249,9 @@ type decoded struct {
 // decodeRuns decodes the batch's partition runs, in parallel when there are several
 // runs and several decoders, and returns them in the batch's order.
 func (s *stream) decodeRuns(batch []ingest.Message) []decoded {
-	var out []decoded
+	out := s.runs[:0]
 	eachPartitionRun(batch, func(run []ingest.Message) { out = append(out, decoded{run: run}) })
+	s.runs = out
 	workers := min(len(s.decs), len(out))
 	if workers <= 1 {
 		for i := range out {
