@@ -13,8 +13,6 @@ demo:
 ## test: every test, with the race detector, after gofmt and go vet
 test: lint
 	$(GO) test -race -count=1 $(PKGS)
-	@# Skipped under -race with the suite's load (see its comment); alone, without -race.
-	$(GO) test -count=1 -run 'TestAvroAndArrowIPCGiveTheFindingsOfJSON' ./internal/monitor/
 
 ## test-kafka: the integration tests against a real Apache Kafka broker, which .ci/kafka.sh fetches through Maven (Java 17+), starts on 127.0.0.1 and always stops
 test-kafka:

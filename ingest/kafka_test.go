@@ -29,7 +29,7 @@ func newCluster(t *testing.T, topic string, partitions int32) []string {
 // writer's default balancer, or all to one partition when partition ≥ 0.
 func write(t *testing.T, brokers []string, topic string, from, to int, partition ...int) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	if len(partition) == 1 {
 		p := partition[0]
 		w.Balancer = kafka.BalancerFunc(func(kafka.Message, ...int) int { return p })

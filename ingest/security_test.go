@@ -33,7 +33,7 @@ func secureCluster(t *testing.T, dialer *kafka.Dialer, n int, opts ...kfake.Opt)
 	t.Cleanup(c.Close)
 	brokers := c.ListenAddrs()
 	tr := Transport(dialer)
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: "events", BatchTimeout: time.Millisecond, Transport: tr}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: "events", BatchTimeout: time.Millisecond, Transport: tr, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	var msgs []kafka.Message
 	for i := range n {

@@ -57,7 +57,7 @@ func TestBadInputIsCountedSetAsideAndLosesNothing(t *testing.T) {
 			}
 		}
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "events", BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "events", BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	for _, v := range values {
 		if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(v)}); err != nil {
 			t.Fatal(err)

@@ -288,7 +288,8 @@ func value(col arrow.Array, i int) any {
 
 func produce(ctx context.Context, t *testing.T, brokers []string, topic string, values [][]byte) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchSize: 1000, BatchTimeout: time.Millisecond}
+	// acks: kafka-go's default (none) lets batches land out of order.
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, BatchSize: 1000, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	msgs := make([]kafka.Message, 0, 1000)
 	for len(values) > 0 {
