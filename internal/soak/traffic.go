@@ -1,0 +1,109 @@
+package soak
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// The churn model the campaign's traffic imitates. Every numeric feature has fewer
+// distinct values than the sketches keep exact counts for (x in steps of 0.1 within
+// ±5, age in whole years, score in hundredths), so a window's sketches, and so its
+// findings, do not depend on where checkpoints fell: a killed and restarted monitor
+// must give bit-identical window results, not merely close ones.
+const (
+	// WindowRows is the count window of the campaign's stream. Count windows on a
+	// one-partition topic are exactly reproducible after a restart.
+	WindowRows = 2000
+	// cycleWindows and shiftedWindows make the drift episodes: in every cycle of
+	// cycleWindows windows the last shiftedWindows carry shifted traffic.
+	cycleWindows   = 12
+	shiftedWindows = 4
+)
+
+var traffic0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// event is the JSON shape of one inference event.
+type event struct {
+	EventID      string         `json:"event_id"`
+	TS           string         `json:"ts"`
+	Model        string         `json:"model"`
+	ModelVersion string         `json:"model_version"`
+	Features     map[string]any `json:"features"`
+	Prediction   map[string]any `json:"prediction"`
+}
+
+// goodEvent is the n-th valid event (n from 0) of the campaign with this seed: the
+// same bytes on every call, so the reference run reads exactly what the faulted run
+// read. Its event time is n×10 ms after traffic0.
+func goodEvent(seed uint64, n int64) []byte {
+	r := rand.New(rand.NewPCG(seed, uint64(n)))
+	shifted := (n/WindowRows)%cycleWindows >= cycleWindows-shiftedWindows
+	x := r.NormFloat64()
+	segments := []float64{0.5, 0.3, 0.2}
+	if shifted {
+		x++
+		segments = []float64{0.2, 0.3, 0.5}
+	}
+	x = math.Round(math.Max(-5, math.Min(5, x))*10) / 10
+	age := math.Round(math.Max(18, math.Min(80, 40+10*r.NormFloat64())))
+	score := math.Round(100/(1+math.Exp(-(x+0.5*r.NormFloat64())))) / 100
+	ev := event{
+		EventID:      fmt.Sprintf("e%d", n),
+		TS:           traffic0.Add(time.Duration(n) * 10 * time.Millisecond).Format(time.RFC3339Nano),
+		Model:        "churn",
+		ModelVersion: "7",
+		Features: map[string]any{
+			"x":       x,
+			"age":     age,
+			"segment": pick(r, []string{"a", "b", "c"}, segments),
+			"channel": pick(r, []string{"web", "app", "store"}, []float64{0.6, 0.3, 0.1}),
+		},
+		Prediction: map[string]any{"score": score},
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		panic("BUG: an event does not encode: " + err.Error())
+	}
+	return b
+}
+
+func pick(r *rand.Rand, names []string, weights []float64) string {
+	u := r.Float64()
+	for i, w := range weights {
+		if u < w {
+			return names[i]
+		}
+		u -= w
+	}
+	return names[len(names)-1]
+}
+
+// streamYAML is the campaign's stream; %[1]s is its topic.
+const streamYAML = `
+  - name: churn
+    topic: %[1]s
+    event_time: ts
+    model: model
+    model_version: model_version
+    max_message_bytes: %[2]d
+    features:
+      x: {type: numeric}
+      age: {type: numeric}
+      segment: {type: categorical}
+      channel: {type: categorical}
+    predictions:
+      score: {type: numeric}
+    window: {rows: %[3]d}
+    reference: {warmup_windows: 2}
+`
+
+// maxMessageBytes is the stream's max_message_bytes; the corpus's huge messages
+// are larger.
+const maxMessageBytes = 65536
+
+func streamConfig(topic string) string {
+	return fmt.Sprintf(streamYAML, topic, maxMessageBytes, WindowRows)
+}
