@@ -113,7 +113,76 @@ type Stream struct {
 	Reference Reference `yaml:"reference"`
 	// Detectors tunes the statistics and the decision rule.
 	Detectors Detectors `yaml:"detectors"`
+	// EventID is the path of each event's unique id, by which labels name the
+	// prediction they are the truth of. Required with Labels.
+	EventID string `yaml:"event_id"`
+	// Labels joins the ground truth that arrives later, on another topic, to the
+	// predictions, for per-window model performance. Optional; needs event-time
+	// windows (window.size).
+	Labels *Labels `yaml:"labels"`
+	// Performance is the alert rule on the joined labels' metrics. Default with
+	// Labels: a drop of roc_auc (classification) or a rise of rmse (regression)
+	// beyond the reference windows' own variation (relative).
+	Performance *Performance `yaml:"performance"`
 }
+
+// Labels is a topic of ground truth: JSON messages, each naming the event id of the
+// prediction it labels. A label may arrive any time up to MaxDelay after its
+// prediction's window ends (in event time), and before or after the prediction itself.
+type Labels struct {
+	// Topic holds the labels. Required. It is read by the same consumer group.
+	Topic string `yaml:"topic"`
+	// EventID is the path of the labelled event's id in a label message. Required.
+	EventID string `yaml:"event_id"`
+	// Label is the path of the true value. Required.
+	Label string `yaml:"label"`
+	// EventTime is the path of the label's time; empty or absent: the Kafka message
+	// time. A label this much past the join's clock expires unmatched.
+	EventTime string `yaml:"event_time"`
+	// MaxDelay is how long after a window's end (in event time) its labels may still
+	// arrive; then its metrics are final and its unlabelled predictions are counted as
+	// such. Default 168h (7 days).
+	MaxDelay time.Duration `yaml:"max_delay"`
+	// Prediction names the prediction (under predictions) the metrics are about.
+	// Default: the stream's one numeric prediction.
+	Prediction string `yaml:"prediction"`
+	// Kind is "classification" (the prediction is P(positive), in [0, 1]) or
+	// "regression". Default classification.
+	Kind string `yaml:"kind"`
+	// Threshold: a score at or above it predicts the positive class. Default 0.5.
+	Threshold float64 `yaml:"threshold"`
+	// Positive is the label value of the positive class. Default "1" (also true, 1.0).
+	Positive string `yaml:"positive"`
+	// MinRows is the fewest labelled predictions a window needs for a performance
+	// verdict. Default 100.
+	MinRows int64 `yaml:"min_rows"`
+	// ReferenceWindows is how many of a model's first final windows make the
+	// performance reference of the relative rule. Default 4.
+	ReferenceWindows int `yaml:"reference_windows"`
+}
+
+// Performance is an alert rule on one performance metric.
+type Performance struct {
+	// Metric is accuracy, precision, recall, f1, roc_auc or log_loss
+	// (classification), mae, rmse or mape (regression).
+	Metric string `yaml:"metric"`
+	// Min and Max are absolute bounds: a window below Min (above Max) is degraded.
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+	// Relative flags a window worse than the reference windows by more than their
+	// own window-to-window variation and the window's sampling error. Default true
+	// when neither Min nor Max is set.
+	Relative *bool `yaml:"relative"`
+}
+
+// Labels defaults.
+const (
+	DefaultLabelsMaxDelay         = 7 * 24 * time.Hour
+	DefaultLabelsThreshold        = 0.5
+	DefaultLabelsPositive         = "1"
+	DefaultLabelsMinRows          = 100
+	DefaultLabelsReferenceWindows = 4
+)
 
 // SchemaRegistry is a Confluent-compatible schema registry.
 type SchemaRegistry struct {

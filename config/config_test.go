@@ -53,6 +53,17 @@ alerting.webhooks[0].secret: must start with "whsec_" (Standard Webhooks secret)
 alerting.slack.webhook_url: environment variable SLACK_WEBHOOK_URL is not set
 kafka.brokers[0]: want host:port, got ""
 alerting.slack: set token (with channel) or webhook_url`},
+		{"bad_labels.yaml", `streams[0].event_id: is required with labels: it is how a label names its prediction
+streams[0].labels.topic: must differ from the stream's topic "preds"
+streams[0].labels.event_id: is required: the path of the labelled event's id in a label message
+streams[0].labels.label: is required: the path of the true value in a label message
+streams[0].labels: needs event-time windows (window.size): a late label is matched to its prediction's window by time
+streams[0].labels.max_delay: must not be negative, got -1h0m0s
+streams[0].labels.min_rows: must be at least 1, got -3
+streams[0].labels.kind: must be "classification" or "regression", got "ranking"
+streams[0].labels.prediction: name the prediction the metrics are about (the stream has 2 numeric predictions)
+streams[0].performance: min 0.9 must be below max 0.5
+streams[1].performance: needs labels (a labels topic joined by event_id)`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
 		{"secret_unreadable.yaml", `alerting.slack.token_file: cannot read secret: open testdata/no-such-token.txt: no such file or directory
 alerting.slack: set token (with channel) or webhook_url`},

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -80,6 +81,7 @@ func (c *Config) setDefaults() {
 		if d.Multivariate.Variance == 0 {
 			d.Multivariate.Variance = DefaultMultivariateVariance
 		}
+		s.Labels.setDefaults(s)
 	}
 	if c.State.CheckpointRecords == 0 {
 		c.State.CheckpointRecords = DefaultCheckpointRecords
@@ -111,6 +113,125 @@ func (c *Config) setDefaults() {
 	}
 	if p.CriticalPSI == 0 {
 		p.CriticalPSI = DefaultCriticalPSI
+	}
+}
+
+// setDefaults fills in the labels' defaults and the default performance rule; nothing
+// without labels.
+func (l *Labels) setDefaults(s *Stream) {
+	if l == nil {
+		return
+	}
+	if l.MaxDelay == 0 {
+		l.MaxDelay = DefaultLabelsMaxDelay
+	}
+	if l.Kind == "" {
+		l.Kind = "classification"
+	}
+	if l.Threshold == 0 {
+		l.Threshold = DefaultLabelsThreshold
+	}
+	if l.Positive == "" {
+		l.Positive = DefaultLabelsPositive
+	}
+	if l.MinRows == 0 {
+		l.MinRows = DefaultLabelsMinRows
+	}
+	if l.ReferenceWindows == 0 {
+		l.ReferenceWindows = DefaultLabelsReferenceWindows
+	}
+	if l.Prediction == "" {
+		var numeric []string
+		for _, name := range SortedNames(s.Predictions) {
+			if s.Predictions[name].Type == "numeric" {
+				numeric = append(numeric, name)
+			}
+		}
+		if len(numeric) == 1 {
+			l.Prediction = numeric[0]
+		}
+	}
+	if s.Performance == nil {
+		s.Performance = &Performance{Metric: "roc_auc"}
+		if l.Kind == "regression" {
+			s.Performance.Metric = "rmse"
+		}
+	}
+	if p := s.Performance; p.Relative == nil {
+		relative := p.Min == nil && p.Max == nil
+		p.Relative = &relative
+	}
+}
+
+// ClassificationMetrics and RegressionMetrics are the performance metrics of each
+// labels kind, in display order.
+var (
+	ClassificationMetrics = []string{"roc_auc", "accuracy", "precision", "recall", "f1", "log_loss"}
+	RegressionMetrics     = []string{"mae", "rmse", "mape"}
+)
+
+// validate appends the labels' problems; p is the stream's path.
+func (l *Labels) validate(p string, s *Stream, bad func(string, string, ...any)) {
+	if l == nil {
+		if s.Performance != nil {
+			bad(p+".performance", "needs labels (a labels topic joined by event_id)")
+		}
+		return
+	}
+	lp := p + ".labels"
+	if s.EventID == "" {
+		bad(p+".event_id", "is required with labels: it is how a label names its prediction")
+	}
+	if l.Topic == "" {
+		bad(lp+".topic", "is required")
+	} else if l.Topic == s.Topic {
+		bad(lp+".topic", "must differ from the stream's topic %q", s.Topic)
+	}
+	if l.EventID == "" {
+		bad(lp+".event_id", "is required: the path of the labelled event's id in a label message")
+	}
+	if l.Label == "" {
+		bad(lp+".label", "is required: the path of the true value in a label message")
+	}
+	if s.Window.Size == 0 {
+		bad(lp, "needs event-time windows (window.size): a late label is matched to its prediction's window by time")
+	}
+	if l.MaxDelay < 0 {
+		bad(lp+".max_delay", "must not be negative, got %s", l.MaxDelay)
+	}
+	if l.MinRows < 1 {
+		bad(lp+".min_rows", "must be at least 1, got %d", l.MinRows)
+	}
+	if l.ReferenceWindows < 1 {
+		bad(lp+".reference_windows", "must be at least 1, got %d", l.ReferenceWindows)
+	}
+	metrics := ClassificationMetrics
+	switch l.Kind {
+	case "classification":
+		if l.Threshold <= 0 || l.Threshold >= 1 {
+			bad(lp+".threshold", "must be between 0 and 1, got %g", l.Threshold)
+		}
+	case "regression":
+		metrics = RegressionMetrics
+	default:
+		bad(lp+".kind", `must be "classification" or "regression", got %q`, l.Kind)
+		metrics = nil // no list to check the rule's metric against
+	}
+	switch f, ok := s.Predictions[l.Prediction]; {
+	case l.Prediction == "":
+		bad(lp+".prediction", "name the prediction the metrics are about (the stream has %d numeric predictions)", len(s.Predictions))
+	case !ok:
+		bad(lp+".prediction", "%q is not one of the stream's predictions", l.Prediction)
+	case f.Type != "numeric":
+		bad(lp+".prediction", "%q must be numeric (a score or a predicted value)", l.Prediction)
+	}
+	if r := s.Performance; r != nil {
+		if metrics != nil && !slices.Contains(metrics, r.Metric) {
+			bad(p+".performance.metric", "must be one of %s for %s labels, got %q", strings.Join(metrics, ", "), l.Kind, r.Metric)
+		}
+		if r.Min != nil && r.Max != nil && *r.Min >= *r.Max {
+			bad(p+".performance", "min %g must be below max %g", *r.Min, *r.Max)
+		}
 	}
 }
 
@@ -260,6 +381,7 @@ func (c *Config) validate(errs *[]error) {
 		if d.Multivariate.Variance <= 0 || d.Multivariate.Variance >= 1 {
 			bad(p+".detectors.multivariate.variance", "must be between 0 and 1, got %g", d.Multivariate.Variance)
 		}
+		s.Labels.validate(p, s, bad)
 	}
 	if c.State.CheckpointRecords < 0 {
 		bad("state.checkpoint_records", "must be positive, got %d", c.State.CheckpointRecords)

@@ -22,6 +22,9 @@ const (
 	ColModel = "__model"
 	// ColModelVersion holds the model version as String; null when the message has none.
 	ColModelVersion = "__model_version"
+	// ColEventID is the one reserved name a Spec field may have: a String field of this
+	// name carries each event's id, which a stream that joins late labels needs.
+	ColEventID = "__event_id"
 )
 
 // DefaultMaxMessageBytes is the size above which a message is rejected as too large when
@@ -119,7 +122,7 @@ func (s Spec) Validate() error {
 		switch {
 		case f.Name == "":
 			errs = append(errs, fmt.Errorf("%s: name is empty", what))
-		case strings.HasPrefix(f.Name, "__"):
+		case strings.HasPrefix(f.Name, "__") && f.Name != ColEventID:
 			errs = append(errs, fmt.Errorf("%s: name must not start with \"__\" (reserved)", what))
 		default:
 			if j, dup := seen[f.Name]; dup {

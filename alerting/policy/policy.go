@@ -43,6 +43,9 @@ const (
 	// KindDataLoss is a window known to miss data (skipped offsets,
 	// undecodable messages…).
 	KindDataLoss Kind = "data_loss"
+	// KindPerformance is a model whose performance metric, from the labels
+	// joined so far, broke its rule; its "features" are metric names.
+	KindPerformance Kind = "performance"
 	// KindRetrain is a retraining webhook call; silences may match it.
 	KindRetrain Kind = "retrain"
 )
@@ -210,6 +213,10 @@ type Observation struct {
 	NoData bool
 	// DataLoss reports that the window is known to miss data.
 	DataLoss bool
+	// Kind is KindDrift (or "") for a window's drift findings, KindPerformance
+	// for its performance verdict: then Drifted holds the degraded metrics and
+	// Stable the ones within their rule, and availability is not concerned.
+	Kind Kind
 }
 
 // Drift is one feature's drift in a window: the evidence shown to people
@@ -269,8 +276,13 @@ func (d Decision) DeliveryID(route string) string {
 func (p *Policy) Observe(s *State, o Observation, now time.Time) []Decision {
 	s.init()
 	var out []Decision
-	out = p.availability(s, o, KindNoData, o.NoData, now, out)
-	out = p.availability(s, o, KindDataLoss, o.DataLoss, now, out)
+	kind := KindDrift
+	if o.Kind == KindPerformance {
+		kind = KindPerformance
+	} else {
+		out = p.availability(s, o, KindNoData, o.NoData, now, out)
+		out = p.availability(s, o, KindDataLoss, o.DataLoss, now, out)
+	}
 	inhibited := s.inhibited(o.Stream)
 
 	verdicts := make(map[string]verdict, len(o.Drifted)+len(o.Stable))
@@ -283,7 +295,7 @@ func (p *Policy) Observe(s *State, o Observation, now time.Time) []Decision {
 		evidence[d.Feature] = d
 	}
 	if len(verdicts) > 0 { // a window that judged no feature says nothing about drift
-		if d, ok := p.step(s, groupKey{o.Stream, o.Model, o.Version, KindDrift}, o, verdicts, evidence, inhibited, now); ok {
+		if d, ok := p.step(s, groupKey{o.Stream, o.Model, o.Version, kind}, o, verdicts, evidence, inhibited, now); ok {
 			out = append(out, d)
 		}
 	}
@@ -464,7 +476,7 @@ func (p *Policy) alert(k groupKey, o Observation, id string, visible []string, g
 		WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
 		Reference: o.Reference, DashboardURL: o.DashboardURL,
 	}
-	if k.Kind != KindDrift {
+	if k.Kind != KindDrift && k.Kind != KindPerformance {
 		return a
 	}
 	for _, f := range visible {

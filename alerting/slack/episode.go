@@ -27,6 +27,8 @@ const (
 	KindDrift    = "drift"
 	KindNoData   = "no_data"
 	KindDataLoss = "data_loss"
+	// KindPerformance: Alert.Drifted holds the degraded metrics.
+	KindPerformance = "performance"
 )
 
 // Notice is one notification of an alert episode: the episode's alert as
@@ -101,8 +103,14 @@ func ParentBlocks(nt Notice) []slackapi.Block {
 		} else {
 			blocks = append(blocks, contextBlock(":white_check_mark: No feature drifts any more."))
 		}
+	case resolved && kind(nt) == KindPerformance:
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("The labelled windows since meet the performance rule."), nil, nil))
 	case resolved:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("Data flows again for this model."), nil, nil))
+	case kind(nt) == KindPerformance:
+		for _, c := range a.Drifted {
+			blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(clipMrkdwn("*"+escape(clip(c.Feature, maxNameRunes))+"* — "+escape(c.Summary)+"\n"+escape(c.Rule), maxSectionText)), nil, nil))
+		}
 	case kind(nt) == KindNoData:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("No data (or too little to judge) arrived in this window. Drift alerts for the stream are held back until data flows again."), nil, nil))
 	default:
@@ -194,6 +202,10 @@ func headline(nt Notice) string {
 		return ":white_check_mark: Resolved: drift in " + n
 	case nt.Step == StepResolve && kind(nt) == KindNoData:
 		return ":white_check_mark: Data flows again: " + n
+	case nt.Step == StepResolve && kind(nt) == KindPerformance:
+		return ":white_check_mark: Performance within its rule again: " + n
+	case kind(nt) == KindPerformance:
+		return ":chart_with_downwards_trend: Performance degraded: " + n
 	case nt.Step == StepResolve:
 		return ":white_check_mark: Resolved: data loss in " + n
 	case kind(nt) == KindNoData:
