@@ -1,0 +1,188 @@
+package soak
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/driftmon/driftmon/alerting"
+)
+
+// resultLine is the part of a results-file line (monitor.ResultLine) the campaign
+// reads; lines are compared whole, as written.
+type resultLine struct {
+	Stream   string    `json:"stream"`
+	Model    string    `json:"model"`
+	Version  string    `json:"version"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Rows     int64     `json:"rows"`
+	Findings []struct {
+		Feature string `json:"feature"`
+		Verdict string `json:"verdict"`
+	} `json:"findings"`
+}
+
+// windows is what a results file (DRIFTMON_RESULTS_FILE) says: each window's line
+// once, by window key, and how often a window was reported again (after a kill a
+// restarted run reports the windows of its last checkpoint's batch again).
+type windows struct {
+	lines      map[string][]byte // window key → the line as written
+	rounded    map[string][]byte // window key → the line, numbers to 12 significant digits
+	order      []string          // keys, sorted
+	repeats    int               // lines that repeat a window (to 12 digits)
+	bitRepeats int               // of which differ in the last bits
+	conflicts  []string          // windows reported twice, differently
+	drifted    map[string]bool   // window key → some feature drifted
+	starts     map[string]time.Time
+}
+
+func windowKey(r resultLine) string {
+	return fmt.Sprintf("%s/%s/%s [%s, %s)", r.Stream, r.Model, r.Version, r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano))
+}
+
+// readWindows reads a results file; a last line cut by a kill is ignored.
+func readWindows(path string) (*windows, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &windows{lines: map[string][]byte{}, rounded: map[string][]byte{}, drifted: map[string]bool{}, starts: map[string]time.Time{}}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var r resultLine
+		if json.Unmarshal(l, &r) != nil {
+			continue // half written by a killed run
+		}
+		// The monitor encodes a result the same way each time: equal results, equal
+		// bytes.
+		canon := bytes.TrimSpace(l)
+		k := windowKey(r)
+		if prev, ok := w.lines[k]; ok {
+			switch {
+			case bytes.Equal(prev, canon):
+				w.repeats++
+			case bytes.Equal(w.rounded[k], roundNumbers(canon)):
+				w.repeats++
+				w.bitRepeats++
+			default:
+				w.conflicts = append(w.conflicts, k)
+			}
+			continue
+		}
+		w.lines[k] = canon
+		w.rounded[k] = roundNumbers(canon)
+		w.order = append(w.order, k)
+		w.starts[k] = r.Start
+		for _, f := range r.Findings {
+			if f.Verdict == "drift" {
+				w.drifted[k] = true
+			}
+		}
+	}
+	sort.Strings(w.order)
+	return w, nil
+}
+
+// digest is a SHA-256 over every window's line, in key order, with its numbers to
+// 12 significant digits when rounded: two runs with equal digests closed the same
+// windows with the same rows, references, verdicts and scores (to the last bit
+// unless rounded).
+func (w *windows) digest(rounded bool) string {
+	lines := w.lines
+	if rounded {
+		lines = w.rounded
+	}
+	h := sha256.New()
+	for _, k := range w.order {
+		h.Write(lines[k])
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+var number = regexp.MustCompile(`-?[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?|-?[0-9]+[eE][-+]?[0-9]+`)
+
+// roundNumbers rewrites every non-integer number of a JSON line to 12 significant
+// digits. Sums of floating-point numbers depend on the order they were added in; the
+// joint sketch behind the (multivariate) finding adds per batch, and a restart moves
+// batch boundaries, which changes its score in the 16th digit.
+func roundNumbers(line []byte) []byte {
+	return number.ReplaceAllFunc(line, func(b []byte) []byte {
+		f, err := strconv.ParseFloat(string(b), 64)
+		if err != nil {
+			return b
+		}
+		return strconv.AppendFloat(nil, f, 'g', 12, 64)
+	})
+}
+
+// rows is the sum of the windows' rows.
+func (w *windows) rows() int64 {
+	var n int64
+	for _, k := range w.order {
+		var r resultLine
+		_ = json.Unmarshal(w.lines[k], &r)
+		n += r.Rows
+	}
+	return n
+}
+
+// alertIDs are the ids of the alerts the drifting windows call for.
+func (w *windows) alertIDs() []string {
+	var ids []string
+	for _, k := range w.order {
+		if w.drifted[k] {
+			ids = append(ids, alerting.AlertID("churn", "churn", "7", w.starts[k]))
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// compare lists the windows that differ between w and the reference: missing from w,
+// not in the reference, with other results (to 12 digits), and with results that
+// differ only past the 12th digit.
+func (w *windows) compare(ref *windows) (missing, extra, differ, bits []string) {
+	for _, k := range ref.order {
+		got, ok := w.lines[k]
+		switch {
+		case !ok:
+			missing = append(missing, k)
+		case !bytes.Equal(w.rounded[k], ref.rounded[k]):
+			differ = append(differ, k)
+		case !bytes.Equal(got, ref.lines[k]):
+			bits = append(bits, k)
+		}
+	}
+	for _, k := range w.order {
+		if _, ok := ref.lines[k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	return missing, extra, differ, bits
+}
+
+// setDiff returns the elements of a not in b (both sorted).
+func setDiff(a, b []string) []string {
+	in := map[string]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,258 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/driftmon/driftmon/alerting/slack/slacktest"
+	"github.com/driftmon/driftmon/alerting/webhook"
+)
+
+// hookMode is how the webhook receiver answers.
+type hookMode int
+
+const (
+	hookOK       hookMode = iota
+	hookDown              // nothing listens: connection refused
+	hook500               // 500 Internal Server Error
+	hook429               // 429 Too Many Requests with Retry-After
+	hookSlow              // answers after driftmon's 30 s client timeout
+	hookOKButOne          // hook500 for the next request only, then OK
+)
+
+func (m hookMode) String() string {
+	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)", "one 500"}[m]
+}
+
+// slowAnswer is how long hookSlow waits: longer than the webhook client's timeout.
+const slowAnswer = 35 * time.Second
+
+// hookSink is the retraining-webhook receiver: webhook.Receiver (which verifies the
+// Standard Webhooks signature and answers 401 when it is wrong) behind a bearer-token
+// check, a payload check and a fault switch, on a fixed port that it can stop
+// listening on and listen on again.
+type hookSink struct {
+	bearer   string
+	receiver *webhook.Receiver
+	addr     string
+
+	mu        sync.Mutex
+	mode      hookMode
+	srv       *http.Server
+	delivered map[string]int // webhook-id → times answered 2xx
+	requests  int
+	byOutcome map[string]int
+	badAuth   int // requests without the bearer token
+	badSig    int // requests the receiver refused (signature, not JSON)
+	badShape  []string
+}
+
+func newHookSink(secret, bearer string) (*hookSink, error) {
+	r, err := webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, byOutcome: map[string]int{}}
+	s.serve(ln)
+	return s, nil
+}
+
+// URL is where driftmon posts.
+func (s *hookSink) URL() string { return "http://" + s.addr + "/retrain" }
+
+func (s *hookSink) serve(ln net.Listener) {
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = srv
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// setMode switches how the sink answers; hookDown closes the listener and any other
+// mode opens it again on the same port.
+func (s *hookSink) setMode(m hookMode) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m == hookDown && s.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.srv.Shutdown(ctx)
+		cancel()
+		_ = s.srv.Close()
+		s.srv = nil
+	}
+	if m != hookDown && s.srv == nil {
+		var ln net.Listener
+		var err error
+		for i := 0; i < 50; i++ { // the port may linger for a moment
+			if ln, err = net.Listen("tcp", s.addr); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s again: %w", s.addr, err)
+		}
+		s.serve(ln)
+	}
+	s.mode = m
+	return nil
+}
+
+func (s *hookSink) close() {
+	_ = s.setMode(hookDown)
+}
+
+func (s *hookSink) count(outcome string) {
+	s.mu.Lock()
+	s.byOutcome[outcome]++
+	s.mu.Unlock()
+}
+
+func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests++
+	mode := s.mode
+	if mode == hookOKButOne {
+		s.mode = hookOK
+	}
+	s.mu.Unlock()
+	switch mode {
+	case hook500, hookOKButOne:
+		s.count("500")
+		http.Error(w, "injected failure", http.StatusInternalServerError)
+		return
+	case hook429:
+		s.count("429")
+		w.Header().Set("Retry-After", "7")
+		http.Error(w, "slow down", http.StatusTooManyRequests)
+		return
+	case hookSlow:
+		s.count("slow")
+		select {
+		case <-time.After(slowAnswer):
+		case <-r.Context().Done():
+			return // driftmon gave up: its timeout works
+		}
+	}
+	if r.Header.Get("Authorization") != "Bearer "+s.bearer {
+		s.mu.Lock()
+		s.badAuth++
+		s.mu.Unlock()
+		s.count("401 bearer")
+		http.Error(w, "bad bearer token", http.StatusUnauthorized)
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.receiver.ServeHTTP(rec, r)
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+	if rec.Code/100 != 2 {
+		s.mu.Lock()
+		s.badSig++
+		s.mu.Unlock()
+		s.count(fmt.Sprint(rec.Code))
+		return
+	}
+	id := r.Header.Get(webhook.HeaderID)
+	s.mu.Lock()
+	s.delivered[id]++
+	s.mu.Unlock()
+	s.count("2xx")
+}
+
+// checkPayloads checks the shape of every verified delivery: a generic JSON payload
+// of type driftmon.drift naming one of alertIDs (the alerts the windows call for), the
+// model, its window, and at least two drifted features (min_features: 2).
+func (s *hookSink) checkPayloads(alertIDs []string) (bad []string) {
+	for _, d := range s.receiver.Deliveries() {
+		var p webhook.Payload
+		err := json.Unmarshal(d.Payload, &p)
+		switch {
+		case err != nil:
+		case p.Type != webhook.EventDrift:
+			err = fmt.Errorf("type %q", p.Type)
+		case !slices.Contains(alertIDs, p.ID):
+			err = fmt.Errorf("alert id %q is none the windows call for", p.ID)
+		case p.Model != "churn" || p.ModelVersion != "7" || p.Stream != "churn":
+			err = fmt.Errorf("model %s %s of stream %s", p.Model, p.ModelVersion, p.Stream)
+		case p.Rows != WindowRows:
+			err = fmt.Errorf("%d rows", p.Rows)
+		case len(p.Drifted) < 2:
+			err = fmt.Errorf("%d drifted features, the trigger wants 2", len(p.Drifted))
+		case p.Window.Start.IsZero() || !p.Window.End.After(p.Window.Start):
+			err = errors.New("no window")
+		}
+		if err != nil {
+			bad = append(bad, d.ID+": "+err.Error())
+		}
+	}
+	return bad
+}
+
+// ids returns the webhook-ids delivered (answered 2xx), sorted, and how many
+// deliveries repeated an id.
+func (s *hookSink) ids() (ids []string, repeats int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, n := range s.delivered {
+		ids = append(ids, id)
+		repeats += n - 1
+	}
+	sort.Strings(ids)
+	return ids, repeats
+}
+
+// slackSink is slacktest's fake Slack (token, channel and Block Kit checks) with
+// bursts of 429 and 5xx answers queued on it.
+type slackSink struct {
+	*slacktest.Server
+	injected map[string]int
+}
+
+func newSlackSink(token string) *slackSink {
+	return &slackSink{Server: slacktest.NewServer(slacktest.Options{Token: token}), injected: map[string]int{}}
+}
+
+// failBurst makes the next n requests fail: 429 with Retry-After, or a 5xx.
+func (s *slackSink) failBurst(n int, rateLimit bool) {
+	var f []slacktest.Failure
+	for range n {
+		if rateLimit {
+			f = append(f, slacktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second})
+		} else {
+			f = append(f, slacktest.Failure{Status: http.StatusServiceUnavailable})
+		}
+	}
+	s.FailNext(f...)
+	if rateLimit {
+		s.injected["429"] += n
+	} else {
+		s.injected["503"] += n
+	}
+}
+
+// parents returns the texts of the top-level messages (not thread replies, not
+// updates): one per alert episode.
+func (s *slackSink) parents() []string {
+	var out []string
+	for _, m := range s.Messages() {
+		if m.ThreadTS == "" && !m.Updated {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
