@@ -4,7 +4,7 @@ GO      ?= go
 PKGS    := ./...
 BENCH   ?= .
 
-.PHONY: demo test test-kafka lint bench build fuzz
+.PHONY: demo test test-kafka lint bench build fuzz soak
 
 ## demo: everything in one process — embedded Kafka, traffic that drifts, fake Slack, webhook receiver
 demo:
@@ -43,3 +43,8 @@ fuzz:
 ## build: the driftmon binary
 build:
 	$(GO) build -o driftmon ./cmd/driftmon
+
+## soak: the fault campaign (internal/soak) against the real driftmon binary and broker; prints the reliability table, fails on any breach. SOAK=short|default|long, SEED=n to replay one
+SOAK ?= default
+soak:
+	$(GO) run ./cmd/soak -profile $(SOAK) $(if $(SEED),-seed $(SEED)) $(SOAKFLAGS)
