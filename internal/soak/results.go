@@ -41,7 +41,7 @@ type windows struct {
 	bitRepeats int               // of which differ in the last bits
 	conflicts  []string          // windows reported twice, differently
 	drifted    map[string]bool   // window key → some feature drifted
-	starts     map[string]time.Time
+	alertOf    map[string]string // window key → the id of the alert it would call for
 }
 
 func windowKey(r resultLine) string {
@@ -54,7 +54,7 @@ func readWindows(path string) (*windows, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &windows{lines: map[string][]byte{}, rounded: map[string][]byte{}, drifted: map[string]bool{}, starts: map[string]time.Time{}}
+	w := &windows{lines: map[string][]byte{}, rounded: map[string][]byte{}, drifted: map[string]bool{}, alertOf: map[string]string{}}
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		if len(l) == 0 {
 			continue
@@ -82,7 +82,7 @@ func readWindows(path string) (*windows, error) {
 		w.lines[k] = canon
 		w.rounded[k] = roundNumbers(canon)
 		w.order = append(w.order, k)
-		w.starts[k] = r.Start
+		w.alertOf[k] = alerting.AlertID(r.Stream, r.Model, r.Version, r.Start)
 		for _, f := range r.Findings {
 			if f.Verdict == "drift" {
 				w.drifted[k] = true
@@ -142,7 +142,7 @@ func (w *windows) alertIDs() []string {
 	var ids []string
 	for _, k := range w.order {
 		if w.drifted[k] {
-			ids = append(ids, alerting.AlertID("churn", "churn", "7", w.starts[k]))
+			ids = append(ids, w.alertOf[k])
 		}
 	}
 	sort.Strings(ids)

@@ -175,9 +175,10 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkPayloads checks the shape of every verified delivery: a generic JSON payload
-// of type driftmon.drift naming one of alertIDs (the alerts the windows call for), the
-// model, its window, and at least two drifted features (min_features: 2).
-func (s *hookSink) checkPayloads(alertIDs []string) (bad []string) {
+// of type driftmon.drift naming one of alertIDs (the alerts the windows call for), one
+// of the streams (rows: its window rows), its window, and at least two drifted features
+// (min_features: 2).
+func (s *hookSink) checkPayloads(alertIDs []string, rows map[string]int64) (bad []string) {
 	for _, d := range s.receiver.Deliveries() {
 		var p webhook.Payload
 		err := json.Unmarshal(d.Payload, &p)
@@ -187,10 +188,10 @@ func (s *hookSink) checkPayloads(alertIDs []string) (bad []string) {
 			err = fmt.Errorf("type %q", p.Type)
 		case !slices.Contains(alertIDs, p.ID):
 			err = fmt.Errorf("alert id %q is none the windows call for", p.ID)
-		case p.Model != "churn" || p.ModelVersion != "7" || p.Stream != "churn":
-			err = fmt.Errorf("model %s %s of stream %s", p.Model, p.ModelVersion, p.Stream)
-		case p.Rows != WindowRows:
-			err = fmt.Errorf("%d rows", p.Rows)
+		case rows[p.Stream] == 0 || p.Model == "":
+			err = fmt.Errorf("model %q of stream %q", p.Model, p.Stream)
+		case p.Rows != rows[p.Stream]:
+			err = fmt.Errorf("%d rows, the stream's windows have %d", p.Rows, rows[p.Stream])
 		case len(p.Drifted) < 2:
 			err = fmt.Errorf("%d drifted features, the trigger wants 2", len(p.Drifted))
 		case p.Window.Start.IsZero() || !p.Window.End.After(p.Window.Start):

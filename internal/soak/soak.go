@@ -31,7 +31,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/driftmon/driftmon/alerting/webhook"
 )
@@ -100,8 +101,8 @@ type campaign struct {
 
 	broker   broker
 	bin      string
-	topic    string
-	refTopic string
+	feeds    []*feed
+	registry *srfake.Registry
 
 	slackToken, apiToken, hookSecret, hookBearer string
 
@@ -110,10 +111,7 @@ type campaign struct {
 	soakSlack, refSlack *slackSink
 	tmpfs               string // the soak's state directory when it is a tmpfs mount
 
-	good           atomic.Int64
-	bad            atomic.Int64
-	badBy          map[string]int64
-	badByMu        sync.Mutex
+	phaseBegin     time.Time
 	retries        int
 	prodErr        error
 	hold           atomic.Bool // a fault owns driftmon's restarts
@@ -145,7 +143,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.KafkaScript = ".ci/kafka.sh"
 	}
 	c := &campaign{opts: opts, prof: prof, out: opts.Out, rng: rand.New(rand.NewPCG(opts.Seed, 0x50a4)),
-		rep: &Report{Seed: opts.Seed, Profile: opts.Profile}, badBy: map[string]int64{}, apiChecks: map[string][2]int{}}
+		rep: &Report{Seed: opts.Seed, Profile: opts.Profile}, apiChecks: map[string][2]int{}}
 	defer c.cleanup()
 	if err := c.setup(ctx); err != nil {
 		return nil, err
@@ -199,11 +197,14 @@ func (c *campaign) setup(ctx context.Context) error {
 	if err := c.startBroker(ctx); err != nil {
 		return err
 	}
-	c.topic = fmt.Sprintf("soak-%d-%s", c.opts.Seed, randomHex(3))
-	c.refTopic = c.topic + "-ref"
-	for _, t := range []string{c.topic, c.refTopic} {
-		if err := createTopic(ctx, c.broker.Addr(), t); err != nil {
-			return err
+	if err := c.newFeeds(); err != nil {
+		return err
+	}
+	for _, f := range c.feeds {
+		for _, t := range []string{f.topic, f.refTopic()} {
+			if err := createTopic(ctx, c.broker.Addr(), t); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -221,10 +222,10 @@ func (c *campaign) setup(ctx context.Context) error {
 	}
 	c.soakSlack, c.refSlack = newSlackSink(c.slackToken), newSlackSink(c.slackToken)
 
-	if c.soak, err = c.newDeployment("soak", c.topic, c.soakHook, c.soakSlack, true); err != nil {
+	if c.soak, err = c.newDeployment("soak", false, c.soakHook, c.soakSlack, true); err != nil {
 		return err
 	}
-	if c.ref, err = c.newDeployment("ref", c.refTopic, c.refHook, c.refSlack, false); err != nil {
+	if c.ref, err = c.newDeployment("ref", true, c.refHook, c.refSlack, false); err != nil {
 		return err
 	}
 	user := "the current user"
@@ -233,8 +234,8 @@ func (c *campaign) setup(ctx context.Context) error {
 	}
 	c.rep.Setup = append(c.rep.Setup,
 		"broker: "+c.broker.Describe(),
-		fmt.Sprintf("driftmon: the binary of this tree, run as %s, one stream of count windows of %d rows on a one-partition topic", user, WindowRows),
-		fmt.Sprintf("traffic: %d valid events/s for %s, a drift episode every %d windows, %d bad messages mixed in", c.prof.rate, c.prof.faultPhase, cycleWindows, c.prof.bad),
+		fmt.Sprintf("driftmon: run as %s; three streams of count windows, each on a one-partition topic: JSON (%d rows a window), Avro with a schema registry and Arrow IPC (%d rows)", user, WindowRows, formatWindowRows),
+		fmt.Sprintf("traffic: %d valid JSON events/s and %d each of Avro and Arrow IPC for %s, a drift episode every %d windows, %d bad messages mixed in", c.prof.rate, c.prof.rate/8, c.prof.faultPhase, cycleWindows, c.prof.bad),
 		"reference: the same messages (a second topic) through a driftmon that nothing disturbs",
 	)
 	return nil
@@ -325,7 +326,52 @@ alerting:
       min_features: 2
 `
 
-func (c *campaign) newDeployment(name, topic string, hook *hookSink, slack *slackSink, mayMount bool) (*deployment, error) {
+// newFeeds makes the campaign's streams: JSON with most of the traffic and the bad
+// messages, Avro and Arrow IPC with an eighth of the events and a twentieth of the bad
+// messages each.
+func (c *campaign) newFeeds() error {
+	c.registry = srfake.New()
+	id, _, err := c.registry.RegisterSchema("soak-value", sr.Schema{Schema: avroSchema})
+	if err != nil {
+		return fmt.Errorf("cannot register the Avro schema: %w", err)
+	}
+	seed, p := c.opts.Seed, c.prof
+	base := fmt.Sprintf("soak-%d-%s", seed, randomHex(3))
+	mix := newBadMix(seed)
+	c.feeds = []*feed{
+		{stream: "churn", format: "json", topic: base, windowRows: WindowRows, rowsPerMsg: 1, msgRate: float64(p.rate),
+			badTotal: p.bad - 2*(p.bad/20), good: func(n int64) []byte { return goodEvent(seed, n) }, bad: mix.message},
+		{stream: "churn-avro", format: "avro", topic: base + "-avro", windowRows: formatWindowRows, rowsPerMsg: 1, msgRate: float64(p.rate) / 8,
+			badTotal: p.bad / 20, good: func(n int64) []byte { return avroMessage(seed, id, n) }, bad: func(n int64) badMessage { return badAvro(seed, id, n) }},
+		{stream: "churn-ipc", format: "arrow_ipc", topic: base + "-ipc", windowRows: formatWindowRows, rowsPerMsg: ipcRowsPerMsg, msgRate: float64(p.rate) / 8 / ipcRowsPerMsg,
+			badTotal: p.bad / 20, good: func(n int64) []byte { return ipcMessage(seed, n) }, bad: func(n int64) badMessage { return badIPC(seed, n) }},
+	}
+	for _, f := range c.feeds {
+		f.badBy = map[string]int64{}
+	}
+	return nil
+}
+
+func (c *campaign) streamsYAML(ref bool) string {
+	var b strings.Builder
+	for _, f := range c.feeds {
+		topic := f.topic
+		if ref {
+			topic = f.refTopic()
+		}
+		switch f.format {
+		case "json":
+			b.WriteString(streamConfig(topic))
+		case "avro":
+			b.WriteString(formatStreamConfig(f.stream, topic, "avro", c.registry.URL()))
+		default:
+			b.WriteString(formatStreamConfig(f.stream, topic, f.format, ""))
+		}
+	}
+	return b.String()
+}
+
+func (c *campaign) newDeployment(name string, ref bool, hook *hookSink, slack *slackSink, mayMount bool) (*deployment, error) {
 	d := &deployment{name: name, bin: c.bin, dir: filepath.Join(c.work, name)}
 	d.state = filepath.Join(d.dir, "state")
 	d.cfg = filepath.Join(d.dir, "driftmon.yaml")
@@ -350,7 +396,7 @@ func (c *campaign) newDeployment(name, topic string, hook *hookSink, slack *slac
 			}
 		}
 	}
-	yaml := fmt.Sprintf(configYAML, c.broker.Addr(), filepath.Join(d.state, "state.db"), streamConfig(topic), slack.URL(), hook.URL())
+	yaml := fmt.Sprintf(configYAML, c.broker.Addr(), filepath.Join(d.state, "state.db"), c.streamsYAML(ref), slack.URL(), hook.URL())
 	return d, os.WriteFile(d.cfg, []byte(yaml), 0o644)
 }
 
@@ -373,6 +419,9 @@ func (c *campaign) cleanup() {
 	if c.broker != nil {
 		c.broker.Close()
 	}
+	if c.registry != nil {
+		c.registry.Close()
+	}
 	if c.tmpfs != "" {
 		_ = os.Chmod(c.tmpfs, 0o755)
 		_ = exec.Command("umount", c.tmpfs).Run()
@@ -381,71 +430,6 @@ func (c *campaign) cleanup() {
 		_ = os.RemoveAll(c.work)
 	} else if c.work != "" {
 		fmt.Fprintf(c.out, "kept %s (binary, configs, state, results, logs)\n", c.work)
-	}
-}
-
-// produce writes the campaign's messages to both topics until the fault phase ends:
-// the same chunk to the reference topic first, then to the faulted one.
-func (c *campaign) produce(ctx context.Context, until time.Time) {
-	ref := &exactWriter{addr: c.broker.Addr(), topic: c.refTopic}
-	soak := &exactWriter{addr: c.broker.Addr(), topic: c.topic}
-	defer ref.close()
-	defer soak.close()
-	mix := newBadMix(c.opts.Seed)
-	begin := time.Now()
-	total := until.Sub(begin)
-	var good, bad int64
-	goodTotal := total.Seconds() * float64(c.prof.rate)
-	var msgs []kafka.Message
-	for {
-		now := time.Now()
-		done := !now.Before(until)
-		elapsed := min(now.Sub(begin), total)
-		wantGood := int64(elapsed.Seconds() * float64(c.prof.rate))
-		wantBad := int64(float64(c.prof.bad) * elapsed.Seconds() / total.Seconds())
-		if done {
-			wantBad = c.prof.bad
-		}
-		msgs = msgs[:0]
-		for (good < wantGood || bad < wantBad) && len(msgs) < 2000 {
-			// Interleave in proportion.
-			if bad < wantBad && (good >= wantGood || float64(bad)/float64(c.prof.bad) <= float64(good)/goodTotal) {
-				m := mix.message(bad)
-				msgs = append(msgs, kafka.Message{Value: m.value, Time: traffic0})
-				c.badByMu.Lock()
-				c.badBy[m.reason]++
-				c.badByMu.Unlock()
-				bad++
-			} else {
-				msgs = append(msgs, kafka.Message{Value: goodEvent(c.opts.Seed, good), Time: traffic0.Add(time.Duration(good) * 10 * time.Millisecond)})
-				good++
-			}
-		}
-		if len(msgs) > 0 {
-			wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-			err := ref.write(wctx, msgs)
-			if err == nil {
-				err = soak.write(wctx, msgs)
-			}
-			cancel()
-			if err != nil {
-				c.prodErr = err
-				c.logf("producer: %v", err)
-				return
-			}
-			c.good.Store(good)
-			c.bad.Store(bad)
-			c.retries = ref.retries + soak.retries
-			continue
-		}
-		if done {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }
 
@@ -520,6 +504,7 @@ func (c *campaign) faultPhase(ctx context.Context) error {
 		return err
 	}
 	begin := time.Now()
+	c.phaseBegin = begin
 	until := begin.Add(c.prof.faultPhase)
 	acts := c.schedule()
 	c.logf("fault phase: %s, %d scheduled faults", c.prof.faultPhase, len(acts))
@@ -558,7 +543,11 @@ func (c *campaign) faultPhase(ctx context.Context) error {
 		return c.prodErr
 	}
 	c.setHook(hookOK)
-	c.logf("fault phase over: %d valid and %d bad messages produced (%d writes repeated after a failure)", c.good.Load(), c.bad.Load(), c.retries)
+	var msgs int64
+	for _, f := range c.feeds {
+		msgs += f.messages()
+	}
+	c.logf("fault phase over: %d messages produced to each of the faulted and the reference topics (%d writes repeated after a failure)", msgs, c.retries)
 	return ctx.Err()
 }
 
@@ -804,48 +793,57 @@ func (c *campaign) checkAPI(ctx context.Context) {
 // finish lets the faulted driftmon catch up, runs the reference, waits for the
 // deliveries and fills the report.
 func (c *campaign) finish(ctx context.Context) error {
-	good, bad := c.good.Load(), c.bad.Load()
-	total := good + bad
 	if c.soak.current() == nil {
 		if _, err := c.soak.start(true, c.apiToken); err != nil {
 			return err
 		}
 	}
-	c.logf("reference: starting a driftmon that nothing disturbs on %s", c.refTopic)
+	c.logf("reference: starting a driftmon that nothing disturbs on the reference topics")
 	if _, err := c.ref.start(true, c.apiToken); err != nil {
 		return err
 	}
-	caughtUp := func(d *deployment, timeout time.Duration) (streamStats, error) {
+	// handled is how many messages a deployment has decoded or rejected, and how many
+	// it must, stream by stream.
+	caughtUp := func(d *deployment, timeout time.Duration) error {
 		deadline := time.Now().Add(timeout)
 		for {
-			st, err := d.stats()
-			if err == nil && st.Events+sum(st.DecodeErrors) >= total {
-				return st, nil
+			all, err := d.stats()
+			behind := ""
+			for _, f := range c.feeds {
+				st := all[f.stream]
+				if got := st.Events/f.rowsPerMsg + sum(st.DecodeErrors); got < f.messages() {
+					behind += fmt.Sprintf(" %s %d of %d;", f.stream, got, f.messages())
+				}
+			}
+			if err == nil && behind == "" {
+				return nil
 			}
 			if d.current() == nil {
-				return st, fmt.Errorf("%s driftmon exited while catching up", d.name)
+				return fmt.Errorf("%s driftmon exited while catching up", d.name)
 			}
 			if time.Now().After(deadline) {
-				return st, fmt.Errorf("%s driftmon has handled %d of %d messages after %s (%v)", d.name, st.Events+sum(st.DecodeErrors), total, timeout, err)
+				return fmt.Errorf("%s driftmon has not handled every message after %s:%s (%v)", d.name, timeout, behind, err)
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	if _, err := caughtUp(c.ref, 10*time.Minute); err != nil {
+	if err := caughtUp(c.ref, 10*time.Minute); err != nil {
 		return err
 	}
 	refIDs := c.settle(c.ref, c.refHook, 2*time.Minute)
-	c.logf("reference: %d messages handled, %d webhook deliveries", total, len(refIDs))
+	c.logf("reference: every message handled, %d webhook deliveries", len(refIDs))
 	refExit, _ := c.ref.stop(30 * time.Second)
 
-	if _, err := caughtUp(c.soak, 10*time.Minute); err != nil {
+	if err := caughtUp(c.soak, 10*time.Minute); err != nil {
 		c.logf("%v", err)
 	}
 	// The deliveries that waited out a webhook fault come on the outbox's schedule.
-	deadline := time.Now().Add(outboxWorst)
+	deadline := c.phaseBegin.Add(c.prof.hookFaultsBy + outboxWorst)
 	if c.opts.Profile == "short" {
-		deadline = time.Now().Add(90 * time.Second)
+		deadline = c.phaseBegin.Add(c.prof.hookFaultsBy + 40*time.Second + slowAnswer)
 	}
+	deadline = later(deadline, time.Now().Add(30*time.Second))
+	c.logf("waiting for the faulted run's deliveries (at most until %s)", deadline.Sub(c.start).Round(time.Second))
 	for time.Now().Before(deadline) {
 		ids, _ := c.soakHook.ids()
 		if len(setDiff(refIDs, ids)) == 0 && c.pending(c.soak) == 0 {
@@ -857,8 +855,15 @@ func (c *campaign) finish(ctx context.Context) error {
 	st, statsErr := c.soak.stats()
 	c.logf("stopping driftmon with SIGTERM")
 	soakExit, _ := c.soak.stop(30 * time.Second)
-	c.report(good, bad, st, statsErr, refIDs, soakExit, refExit)
+	c.report(st, statsErr, refIDs, soakExit, refExit)
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // pending is how many notifications d's outbox still holds; -1 when unknown.
@@ -897,18 +902,31 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-func (c *campaign) report(good, bad int64, st streamStats, statsErr error, refIDs []string, soakExit, refExit exit) {
+func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []string, soakExit, refExit exit) {
 	r := c.rep
 	r.info("duration of the campaign", time.Since(c.start).Round(time.Second))
-	r.info("valid events produced", good)
 	if statsErr != nil {
-		r.add("events counted (API /api/v1/streams)", statsErr.Error(), fmt.Sprint(good), false)
-	} else {
-		r.info("events counted (API /api/v1/streams, from the checkpoint)", st.Events)
+		r.add("counters (API /api/v1/streams)", statsErr.Error(), "readable", false)
 	}
-	r.must("events counted once", min(st.Events, good), good)
-	r.must("events counted twice", max(0, st.Events-good), 0)
-	r.must("events lost", max(0, good-st.Events), 0)
+	var good, counted int64
+	for _, f := range c.feeds {
+		events, _ := f.produced()
+		good += events
+		counted += st[f.stream].Events
+	}
+	r.info("valid events produced (JSON, Avro, Arrow IPC)", fmt.Sprintf("%d (%s)", good, c.perFeed(func(f *feed) int64 { e, _ := f.produced(); return e })))
+	r.info("events counted (API /api/v1/streams, from the checkpoint)", fmt.Sprintf("%d (%s)", counted, c.perFeed(func(f *feed) int64 { return st[f.stream].Events })))
+	var once, twice, lost int64
+	for _, f := range c.feeds {
+		events, _ := f.produced()
+		got := st[f.stream].Events
+		once += min(got, events)
+		twice += max(0, got-events)
+		lost += max(0, events-got)
+	}
+	r.must("events counted once", once, good)
+	r.must("events counted twice", twice, 0)
+	r.must("events lost", lost, 0)
 
 	soakW, err1 := readWindows(c.soak.results)
 	refW, err2 := readWindows(c.ref.results)
@@ -955,7 +973,11 @@ func (c *campaign) report(good, bad int64, st streamStats, statsErr error, refID
 	if soakW != nil {
 		alertIDs = soakW.alertIDs()
 	}
-	bad2 := c.soakHook.checkPayloads(alertIDs)
+	rows := map[string]int64{}
+	for _, f := range c.feeds {
+		rows[f.stream] = f.windowRows
+	}
+	bad2 := c.soakHook.checkPayloads(alertIDs, rows)
 	r.must("webhook payloads of the wrong shape", int64(len(bad2)), 0)
 	for i, b := range bad2 {
 		if i < 3 {
@@ -969,21 +991,25 @@ func (c *campaign) report(good, bad int64, st streamStats, statsErr error, refID
 	r.info("Slack alerts posted again (allowed: Slack has no idempotency key)", len(multisetDiff(soakParents, refParents)))
 	r.info("Slack failures injected", formatCounts(c.soakSlack.injected))
 
-	c.badByMu.Lock()
-	reasons := map[string]bool{}
-	for k := range c.badBy {
-		reasons[k] = true
+	var badTotal int64
+	for _, f := range c.feeds {
+		_, badBy := f.produced()
+		badTotal += sum(badBy)
 	}
-	for k := range st.DecodeErrors {
-		reasons[k] = true
+	r.info("bad messages produced (JSON, Avro, Arrow IPC)", fmt.Sprintf("%d (%s)", badTotal, c.perFeed(func(f *feed) int64 { _, b := f.produced(); return sum(b) })))
+	for _, f := range c.feeds {
+		_, badBy := f.produced()
+		reasons := map[string]bool{}
+		for k := range badBy {
+			reasons[k] = true
+		}
+		for k := range st[f.stream].DecodeErrors {
+			reasons[k] = true
+		}
+		for _, k := range sortedKeys(reasons) {
+			r.must(fmt.Sprintf("%s messages rejected as %s", f.format, k), st[f.stream].DecodeErrors[k], badBy[k])
+		}
 	}
-	r.info("bad messages produced", bad)
-	keys := sortedKeys(reasons)
-	for _, k := range keys {
-		r.must("bad messages rejected as "+k, st.DecodeErrors[k], c.badBy[k])
-	}
-	c.badByMu.Unlock()
-
 	r.add("kill -9 of driftmon", c.kills.Load(), fmt.Sprintf("≥ %d", c.prof.kills), c.kills.Load() >= int64(c.prof.kills))
 	r.info("driftmon restarts", c.restarts.Load())
 	r.add("broker restarts (stop, data kept, start)", c.brokerRestarts.Load(), fmt.Sprintf("%d", c.prof.brokerRestarts), c.brokerRestarts.Load() == int64(c.prof.brokerRestarts))
@@ -1024,6 +1050,15 @@ func (c *campaign) report(good, bad int64, st streamStats, statsErr error, refID
 	for _, n := range c.notes {
 		r.Setup = append(r.Setup, "note: "+n)
 	}
+}
+
+// perFeed formats a figure of each feed, "a, b, c".
+func (c *campaign) perFeed(v func(*feed) int64) string {
+	var parts []string
+	for _, f := range c.feeds {
+		parts = append(parts, fmt.Sprint(v(f)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func formatCounts[V any](m map[string]V) string {

@@ -1,0 +1,186 @@
+package soak
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/hamba/avro/v2"
+)
+
+// The Avro and Arrow IPC streams carry a smaller event of the same model: x and
+// segment, and the score. Like the JSON stream's, their values have few distinct
+// values, so their windows are exactly reproducible too.
+const (
+	formatWindowRows = 500
+	ipcRowsPerMsg    = 25
+)
+
+const formatStreamYAML = `
+  - name: %[1]s
+    topic: %[2]s
+    format: %[3]s
+    event_time: ts
+%[4]s    features:
+      x: {type: numeric}
+      segment: {type: categorical}
+    predictions:
+      score: {type: numeric}
+    window: {rows: %[5]d}
+    reference: {warmup_windows: 2}
+`
+
+func formatStreamConfig(name, topic, format, registry string) string {
+	extra := ""
+	if registry != "" {
+		extra = fmt.Sprintf("    schema_registry: {urls: [%q]}\n", registry)
+	}
+	return fmt.Sprintf(formatStreamYAML, name, topic, format, extra, formatWindowRows)
+}
+
+// avroSchema is the schema the campaign registers; the subject does not matter to
+// driftmon, which looks schemas up by id.
+const avroSchema = `{"type":"record","name":"Event","fields":[
+ {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+ {"name":"features","type":{"type":"record","name":"Features","fields":[
+  {"name":"x","type":"double"},{"name":"segment","type":"string"}]}},
+ {"name":"prediction","type":{"type":"record","name":"Prediction","fields":[
+  {"name":"score","type":"double"}]}}]}`
+
+var parsedAvro = avro.MustParse(avroSchema)
+
+// formatRow is the n-th event of a format stream: its time and values.
+type formatRow struct {
+	ts      time.Time
+	x       float64
+	segment string
+	score   float64
+}
+
+func newFormatRow(seed uint64, stream string, n int64) formatRow {
+	salt := uint64(len(stream))<<56 ^ 0xf0
+	r := rand.New(rand.NewPCG(seed^salt, uint64(n)))
+	shifted := (n/formatWindowRows)%cycleWindows >= cycleWindows-shiftedWindows
+	x := r.NormFloat64()
+	segments := []float64{0.5, 0.3, 0.2}
+	if shifted {
+		x++
+		segments = []float64{0.2, 0.3, 0.5}
+	}
+	x = math.Round(math.Max(-5, math.Min(5, x))*10) / 10
+	return formatRow{
+		ts:      traffic0.Add(time.Duration(n) * 40 * time.Millisecond),
+		x:       x,
+		segment: pick(r, []string{"a", "b", "c"}, segments),
+		score:   math.Round(100/(1+math.Exp(-(x+0.5*r.NormFloat64())))) / 100,
+	}
+}
+
+// avroMessage frames row n in the Confluent wire format with schema id.
+func avroMessage(seed uint64, id int, n int64) []byte {
+	row := newFormatRow(seed, "avro", n)
+	body, err := avro.Marshal(parsedAvro, map[string]any{"ts": row.ts, "features": map[string]any{"x": row.x, "segment": row.segment},
+		"prediction": map[string]any{"score": row.score}})
+	if err != nil {
+		panic("BUG: an Avro event does not encode: " + err.Error())
+	}
+	framed := make([]byte, 5, 5+len(body))
+	binary.BigEndian.PutUint32(framed[1:], uint32(id))
+	return append(framed, body...)
+}
+
+// badAvro makes the n-th bad Avro message: an id the registry does not know, a wrong
+// magic byte, a body cut short, or a body with bytes after the record.
+func badAvro(seed uint64, id int, n int64) badMessage {
+	r := rand.New(rand.NewPCG(seed^0xa7, uint64(n)))
+	good := avroMessage(seed, id, -1-n)
+	switch n % 4 {
+	case 0:
+		b := bytes.Clone(good)
+		binary.BigEndian.PutUint32(b[1:], uint32(100000+r.IntN(5))) // a few ids: the decoder remembers them
+		return badMessage{kind: "avro-unknown-schema-id", reason: "unknown_schema", value: b}
+	case 1:
+		b := bytes.Clone(good)
+		b[0] = byte(1 + r.IntN(255))
+		return badMessage{kind: "avro-bad-magic", reason: "malformed", value: b}
+	case 2:
+		return badMessage{kind: "avro-truncated", reason: "malformed", value: good[:5+r.IntN(len(good)-6)]}
+	default:
+		return badMessage{kind: "avro-trailing-bytes", reason: "malformed", value: append(bytes.Clone(good), 0x02, 0x04)}
+	}
+}
+
+var ipcSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "ts", Type: arrow.FixedWidthTypes.Timestamp_ms},
+	{Name: "features.x", Type: arrow.PrimitiveTypes.Float64},
+	{Name: "features.segment", Type: arrow.BinaryTypes.String},
+	{Name: "prediction.score", Type: arrow.PrimitiveTypes.Float64},
+}, nil)
+
+// ipcMessage is the n-th Arrow IPC message: an IPC stream of rows n×25 to n×25+24.
+func ipcMessage(seed uint64, n int64) []byte {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, ipcSchema)
+	defer b.Release()
+	for i := n * ipcRowsPerMsg; i < (n+1)*ipcRowsPerMsg; i++ {
+		row := newFormatRow(seed, "ipc", i)
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(row.ts.UnixMilli()))
+		b.Field(1).(*array.Float64Builder).Append(row.x)
+		b.Field(2).(*array.StringBuilder).Append(row.segment)
+		b.Field(3).(*array.Float64Builder).Append(row.score)
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(ipcSchema))
+	if err := w.Write(rec); err != nil {
+		panic("BUG: an IPC stream does not encode: " + err.Error())
+	}
+	if err := w.Close(); err != nil {
+		panic("BUG: an IPC stream does not encode: " + err.Error())
+	}
+	return buf.Bytes()
+}
+
+// wrongIPCSchema has a string where x's numbers belong.
+var wrongIPCSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "ts", Type: arrow.FixedWidthTypes.Timestamp_ms},
+	{Name: "features.x", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// badIPC makes the n-th bad Arrow IPC message: a stream cut short, bytes that are no
+// IPC stream, or a stream whose x column holds strings.
+func badIPC(seed uint64, n int64) badMessage {
+	r := rand.New(rand.NewPCG(seed^0x1bc, uint64(n)))
+	switch n % 3 {
+	case 0:
+		good := ipcMessage(seed, -1-n)
+		// Cut inside the record batch: a cut between the schema and the batch leaves a
+		// valid stream of no rows, and one in the end-of-stream marker a whole batch.
+		return badMessage{kind: "ipc-truncated", reason: "malformed", value: good[:len(good)/2+r.IntN(len(good)/2-16)]}
+	case 1:
+		b := make([]byte, 8+r.IntN(300))
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		return badMessage{kind: "ipc-garbage", reason: "malformed", value: b}
+	default:
+		b := array.NewRecordBuilder(memory.DefaultAllocator, wrongIPCSchema)
+		defer b.Release()
+		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(traffic0.UnixMilli()))
+		b.Field(1).(*array.StringBuilder).Append("high")
+		rec := b.NewRecord()
+		defer rec.Release()
+		var buf bytes.Buffer
+		w := ipc.NewWriter(&buf, ipc.WithSchema(wrongIPCSchema))
+		_ = w.Write(rec)
+		_ = w.Close()
+		return badMessage{kind: "ipc-wrong-type", reason: "wrong_type", value: buf.Bytes()}
+	}
+}
