@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -194,6 +195,29 @@ func (al *alerter) observe(s *stream, r Result) {
 	s.lossSeen = lost
 	s.decided = append(s.decided, al.policy.Observe(s.alerts, loss, now)...)
 	s.decided = append(s.decided, al.policy.Observe(s.alerts, observation(r, al.dashboard), now)...)
+}
+
+// observePerformance applies a window's performance verdict to the stream's policy
+// state, once per window (PerformanceResult.Decided).
+func (al *alerter) observePerformance(s *stream, r PerformanceResult) {
+	if !r.Decided {
+		return
+	}
+	o := policy.Observation{Kind: policy.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Labelled, Reference: r.Reference, DashboardURL: al.dashboard}
+	v := r.Verdict
+	switch {
+	case v.Degraded:
+		o.Drifted = []policy.Drift{{Change: alerting.Change{Feature: v.Metric, Detector: "performance",
+			Score: v.Value, Threshold: v.Bound, PValue: math.NaN(), Rule: v.Rule,
+			Summary: fmt.Sprintf("%s %.3g, %s: %s of %s predictions labelled", v.Metric, v.Value, r.Status(),
+				alerting.FormatCount(r.Labelled), alerting.FormatCount(r.Predictions))}}}
+	case r.Labelled >= s.cfg.Labels.MinRows:
+		o.Stable = []string{v.Metric}
+	default:
+		o.Insufficient = []string{v.Metric}
+	}
+	s.decided = append(s.decided, al.policy.Observe(s.alerts, o, time.Now())...)
 }
 
 // record writes the stream's pending decisions and its policy state in tx: the audit

@@ -397,7 +397,8 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 	})
 	msgs := dataset{seed: 6, n: 3000, parts: 2, step: 100 * time.Millisecond, shiftAt: 3000}.messages()
 	s.handle(msgs[:2000])
-	durable, err := s.checkpoint(true)
+	_, err = s.checkpoint(true)
+	durable, err := s.durable(&s.predSeen, s.cpPreds, err)
 	if err != nil {
 		t.Fatal(err)
 	}

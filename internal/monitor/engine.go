@@ -108,6 +108,10 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	}
 	add(sc.Features)
 	add(sc.Predictions)
+	if sc.Labels != nil {
+		// Not a monitored field: the joiner reads it (labels.go).
+		e.spec.Fields = append(e.spec.Fields, ingest.Field{Name: ingest.ColEventID, Path: sc.EventID, Type: ingest.String})
+	}
 	if sc.Detectors.Multivariate.Disable {
 		e.detOpts.MinMultivariate = -1
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	// goroutine, before alerts are sent. It must not block for long, and must not keep
 	// the result's profiles beyond the call: they belong to that goroutine.
 	OnWindow func(Result)
+	// OnPerformance, when set, is called like OnWindow with each performance result
+	// of a stream that joins labels: provisional ones as labels arrive, then the final.
+	OnPerformance func(PerformanceResult)
 	// OnDelivery, when set, is called after each attempt to deliver a notification to
 	// a route (from the outbox's goroutines), with its error (nil when delivered).
 	OnDelivery func(route string, a alerting.Alert, err error)
@@ -90,6 +93,7 @@ type Monitor struct {
 	streams []*stream
 	alerter *alerter
 	onWin   func(Result)
+	onPerf  func(PerformanceResult)
 
 	// Set while Run runs, for the API.
 	mu      sync.Mutex
@@ -104,7 +108,7 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow}
+	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow, onPerf: opts.OnPerformance}
 	var errs []error
 	for i := range cfg.Streams {
 		s, err := newStream(cfg, &cfg.Streams[i], log.With("stream", cfg.Streams[i].Name))
@@ -139,6 +143,20 @@ func (m *Monitor) Stats() map[string]Stats {
 	return out
 }
 
+// LabelStats returns the label join's counters of each stream that joins labels, by
+// stream name. Safe to call while Run runs (it waits for the stream's current batch).
+func (m *Monitor) LabelStats() map[string]LabelStats {
+	out := map[string]LabelStats{}
+	for _, s := range m.streams {
+		if s.perf != nil {
+			s.work.Lock()
+			out[s.cfg.Name] = s.perf.Stats()
+			s.work.Unlock()
+		}
+	}
+	return out
+}
+
 // Ready reports why the monitor cannot consume yet (a broker down, a topic missing),
 // or nil when every stream's source is reachable. Safe to call while Run runs.
 func (m *Monitor) Ready() error {
@@ -146,6 +164,11 @@ func (m *Monitor) Ready() error {
 	for _, s := range m.streams {
 		if err := s.src.Ready(); err != nil {
 			errs = append(errs, fmt.Errorf("stream %s: %w", s.cfg.Name, err))
+		}
+		if s.labelSrc != nil {
+			if err := s.labelSrc.Ready(); err != nil {
+				errs = append(errs, fmt.Errorf("stream %s labels: %w", s.cfg.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -212,6 +235,15 @@ func (m *Monitor) Run(ctx context.Context) error {
 						"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted(),
 						"quality_violations", r.Violations())
 					al.observe(s, r)
+				}
+				for _, r := range s.takePerformance() {
+					if m.onPerf != nil {
+						m.onPerf(r)
+					}
+					m.log.Info("performance", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
+						"start", r.Start, "status", r.Status(), "labelled", r.Labelled, "predictions", r.Predictions,
+						"metric", r.Verdict.Metric, "value", r.Verdict.Value, "degraded", r.Verdict.Degraded)
+					al.observePerformance(s, r)
 				}
 				if st == nil && len(s.decided) > 0 {
 					// No checkpoints: record the decisions on their own.

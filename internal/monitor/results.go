@@ -75,6 +75,50 @@ func newResultLine(r Result) ResultLine {
 	return line
 }
 
+// PerformanceLine is one line of the results file for a performance result; its
+// Kind "performance" tells it from a ResultLine.
+type PerformanceLine struct {
+	Kind        string    `json:"kind"`
+	Stream      string    `json:"stream"`
+	Model       string    `json:"model"`
+	Version     string    `json:"version"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	Final       bool      `json:"final"`
+	Predictions int64     `json:"predictions"`
+	Labelled    int64     `json:"labelled"`
+	TP          int64     `json:"tp"`
+	FP          int64     `json:"fp"`
+	TN          int64     `json:"tn"`
+	FN          int64     `json:"fn"`
+	Accuracy    jsonNum   `json:"accuracy"`
+	ROCAUC      jsonNum   `json:"roc_auc"`
+	MAE         jsonNum   `json:"mae"`
+	Degraded    bool      `json:"degraded"`
+	Rule        string    `json:"rule"`
+}
+
+// writePerformance appends one line per performance result.
+func (l *resultLog) writePerformance(results []PerformanceResult) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range results {
+		m := r.Metrics
+		b, err := json.Marshal(PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+			Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
+			TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: jsonNum(m.Accuracy), ROCAUC: jsonNum(m.ROCAUC),
+			MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule})
+		if err != nil {
+			panic("BUG: a performance line does not encode: " + err.Error())
+		}
+		l.buf = append(append(l.buf[:0], b...), '\n')
+		_, _ = l.f.Write(l.buf)
+	}
+}
+
 // resultLog appends results to the file ResultsFileEnv names; a nil *resultLog
 // does nothing.
 type resultLog struct {

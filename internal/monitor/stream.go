@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -62,6 +64,25 @@ type stream struct {
 	results   *resultLog
 	lastLog   time.Time
 	handlerFn func(ctx context.Context, batch []ingest.Message) error
+
+	// Labels (nil without): the join of late labels with the predictions, its own
+	// source, and the performance results not yet handed out.
+	perf     *joiner
+	labelSrc source
+	perfOut  []PerformanceResult
+	scoreCol string
+
+	// What the last checkpoint made durable, for each source to commit to its group
+	// (whichever source's batch wrote it), and the checkpoint each source last
+	// committed.
+	cpSeq                int64
+	cpPreds, cpLabels    map[int]int64
+	predSeen, labelsSeen int64
+
+	// work is held by whichever source's goroutine works on the stream: the
+	// predictions' or the labels'. Everything "owned by the stream's goroutine" is
+	// owned by its holder.
+	work sync.Mutex
 
 	// Counters read by Stats; pos's counters too.
 	mu          sync.Mutex
@@ -115,6 +136,25 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 		return nil, err
 	}
 	s.src = src
+	if sc.Labels != nil {
+		if s.perf, err = newJoiner(sc); err != nil {
+			return nil, err
+		}
+		s.scoreCol = sc.Labels.Prediction
+		// A group of its own: the labels' partitions are assigned apart from the
+		// predictions', and a rebalance of one does not stop the other.
+		s.labelSrc, err = ingest.NewKafka(ingest.KafkaOptions{
+			Brokers:       cfg.Kafka.Brokers,
+			Topic:         sc.Labels.Topic,
+			GroupID:       cfg.Kafka.GroupID + "-labels",
+			StartAtLatest: cfg.Kafka.StartOffset == "latest",
+			Dialer:        dialer,
+			Logger:        log.With("topic", sc.Labels.Topic),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("labels: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -149,7 +189,21 @@ func (s *stream) run(ctx context.Context, st *state.Store, handle func(ctx conte
 	if s.dead != nil {
 		defer s.dead.Close()
 	}
-	return s.src.Run(ctx, sourceHandler{s})
+	if s.labelSrc == nil {
+		return s.src.Run(ctx, sourceHandler{s})
+	}
+	// Both sources run until ctx is done or one fails, which stops the other.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	labelsDone := make(chan error, 1)
+	go func() {
+		err := s.labelSrc.Run(ctx, labelHandler{s})
+		cancel()
+		labelsDone <- err
+	}()
+	err = s.src.Run(ctx, sourceHandler{s})
+	cancel()
+	return errors.Join(err, <-labelsDone)
 }
 
 // restore loads the stream's checkpoint, if the store has one.
@@ -175,6 +229,11 @@ func (s *stream) restore() error {
 		return fmt.Errorf("cannot restore stream %s from %s: %w", s.cfg.Name, s.store.Path(), err)
 	}
 	s.engine.restore(cp.clock, cp.models, true)
+	if s.perf != nil {
+		if err := s.perf.restore(s.store, time.Now()); err != nil {
+			return err
+		}
+	}
 	// Checkpoint again soon, so that the group (perhaps a new one) learns the
 	// offsets: lag tools read them there.
 	s.dirty = true
@@ -217,11 +276,26 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		s.unsaved += len(batch)
 		s.dirty = true
 	}
+	if s.perf != nil {
+		out := s.perf.advance(s.engine.clock.Watermark(), time.Now())
+		if len(out) > 0 {
+			s.dirty = true
+			s.results.writePerformance(out)
+			s.perfOut = append(s.perfOut, out...)
+		}
+	}
 	if len(results) > 0 {
 		s.dirty = true
 		s.results.write(results)
 	}
 	return results
+}
+
+// takePerformance returns the performance results not yet handed out.
+func (s *stream) takePerformance() []PerformanceResult {
+	out := s.perfOut
+	s.perfOut = nil
+	return out
 }
 
 // eachPartitionRun calls fn with each run of consecutive messages of one partition.
@@ -291,6 +365,9 @@ func (s *stream) feed(d decoded) []Result {
 	}
 	s.rowParts = parts
 	results := s.engine.ProcessPartitions(rec, parts)
+	if s.perf != nil {
+		s.perf.addPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), s.scoreCol)
+	}
 	s.count(rec.NumRows(), rejected)
 	return results
 }
@@ -328,6 +405,8 @@ type sourceHandler struct{ s *stream }
 // where its events in the windows end.
 func (h sourceHandler) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
 	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
 	parts := make([]int32, len(partitions))
 	next := make(map[int]int64, len(partitions))
 	for i, p := range partitions {
@@ -344,40 +423,113 @@ func (h sourceHandler) Assign(_ context.Context, partitions []int) (map[int]int6
 
 // Handle passes the batch on and writes a checkpoint when one is due.
 func (h sourceHandler) Handle(ctx context.Context, batch []ingest.Message) (map[int]int64, error) {
-	if err := h.s.handlerFn(ctx, batch); err != nil {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.handlerFn(ctx, batch); err != nil {
 		return nil, err
 	}
-	return h.s.checkpoint(false)
+	_, err := s.checkpoint(false)
+	return s.durable(&s.predSeen, s.cpPreds, err)
 }
 
 // Close writes the last checkpoint.
 func (h sourceHandler) Close(context.Context) (map[int]int64, error) {
-	return h.s.checkpoint(true)
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	_, err := s.checkpoint(true)
+	return s.durable(&s.predSeen, s.cpPreds, err)
+}
+
+// durable returns the offsets of one source that the latest checkpoint holds, when
+// that source has not had them yet (*seen is the checkpoint it last had): the batch
+// of either source may write the checkpoint that makes the other's offsets durable.
+func (s *stream) durable(seen *int64, offsets map[int]int64, err error) (map[int]int64, error) {
+	if err != nil || *seen == s.cpSeq {
+		return nil, err
+	}
+	*seen = s.cpSeq
+	return offsets, nil
+}
+
+// labelHandler is the stream as its labels' Kafka source sees it.
+type labelHandler struct{ s *stream }
+
+// Assign starts each labels partition where the checkpointed join left it.
+func (h labelHandler) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	parts := make([]int32, len(partitions))
+	next := make(map[int]int64, len(partitions))
+	for i, p := range partitions {
+		parts[i] = int32(p)
+		if o, ok := s.perf.next[p]; ok {
+			next[p] = o
+		}
+	}
+	s.perf.clock.Assign(parts, time.Now())
+	s.log.Info("reading label partitions", "topic", s.cfg.Labels.Topic, "partitions", partitions, "from", next)
+	return next, nil
+}
+
+// Handle joins a batch of labels and hands out the windows they revised the way the
+// predictions' windows are (an empty batch through handlerFn), then checkpoints.
+func (h labelHandler) Handle(ctx context.Context, batch []ingest.Message) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	if len(batch) > 0 {
+		s.perf.addLabels(batch)
+		s.unsaved += len(batch)
+		s.dirty = true
+	}
+	if err := s.handlerFn(ctx, nil); err != nil {
+		return nil, err
+	}
+	_, err := s.checkpoint(false)
+	return s.durable(&s.labelsSeen, s.cpLabels, err)
+}
+
+// Close writes the last checkpoint.
+func (h labelHandler) Close(context.Context) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	_, err := s.checkpoint(true)
+	return s.durable(&s.labelsSeen, s.cpLabels, err)
 }
 
 // checkpoint writes a checkpoint when one is due (or when force, if anything changed)
-// and returns the offsets that are durable: all the stream's next offsets after a
-// checkpoint, nil when none was due. Without a store every batch is "durable" once
-// handled: offsets go to Kafka right away, delivery is at least once.
-func (s *stream) checkpoint(force bool) (map[int]int64, error) {
+// and reports whether it did: then every offset the stream has handled is durable.
+// Without a store every batch is "durable" once handled: offsets go to Kafka right
+// away, delivery is at least once.
+func (s *stream) checkpoint(force bool) (bool, error) {
 	if s.store == nil {
 		s.unsaved, s.dirty = 0, false
-		return maps.Clone(s.pos.next), nil
+		s.madeDurable()
+		return true, nil
 	}
 	// Pending alert decisions make a checkpoint due: they are sent only once committed.
 	due := s.unsaved >= s.every.CheckpointRecords || time.Since(s.saved) >= s.every.CheckpointInterval || len(s.decided) > 0
 	if !s.dirty || !(due || force) {
-		return nil, nil
+		return false, nil
 	}
 	s.mu.Lock()
 	data, err := encodeCheckpoint(s.engine, s.pos)
 	s.mu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+		return false, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
 	}
 	err = s.store.Update(func(tx *state.Tx) error {
 		if err := tx.Put(checkpointBucket, s.cfg.Name, data); err != nil {
 			return err
+		}
+		if s.perf != nil {
+			if err := s.perf.save(tx); err != nil {
+				return err
+			}
 		}
 		for _, fn := range s.hooks {
 			if err := fn(tx); err != nil {
@@ -387,8 +539,9 @@ func (s *stream) checkpoint(force bool) (map[int]int64, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+		return false, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
 	}
+	s.madeDurable()
 	// Go on from exactly what a restart would load (see checkpoint.go).
 	cp, err := decodeCheckpoint(data, s.engine)
 	if err != nil {
@@ -402,7 +555,18 @@ func (s *stream) checkpoint(force bool) (map[int]int64, error) {
 	for _, fn := range s.commits {
 		fn()
 	}
-	return maps.Clone(s.pos.next), nil
+	return true, nil
+}
+
+// madeDurable notes what a checkpoint (or, without a store, a handled batch) made
+// durable.
+func (s *stream) madeDurable() {
+	s.cpSeq++
+	s.cpPreds = maps.Clone(s.pos.next)
+	if s.perf != nil {
+		s.cpLabels = maps.Clone(s.perf.next)
+		s.perf.saved()
+	}
 }
 
 // Stats are a stream's counters. With a state file they count since the state began

@@ -1,0 +1,677 @@
+package monitor
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/state"
+	"github.com/driftmon/driftmon/internal/window"
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// PerformanceResult is what the labels joined so far say about one event-time window
+// of one model: its metrics, how many of its predictions have a label, and the alert
+// rule's verdict. A window is handed out again each time late labels revise it, and
+// a last time when it is final.
+type PerformanceResult struct {
+	Stream, Model, ModelVersion string
+	Start, End                  time.Time
+	// Final says that no label can change the window any more: both topics' event
+	// time has passed its end plus labels.max_delay. Until then it is provisional.
+	Final bool
+	// Predictions is how many of the window's predictions carry an event id and a
+	// score; Labelled how many of them have been joined with a label.
+	Predictions, Labelled int64
+	// Metrics are computed from the labelled predictions.
+	Metrics detectors.Metrics
+	// Verdict is the performance rule's outcome; Verdict.Rule says why.
+	Verdict detectors.PerformanceVerdict
+	// Reference describes what the relative rule compared with.
+	Reference string
+	// Revision counts the earlier hand-outs of this window's result.
+	Revision int
+	// Decided marks the one hand-out of the window that the alert policy judges: the
+	// first that is degraded, or else the final one. A provisional window within its
+	// rule may still degrade as labels come, so only its final result says it is fine.
+	Decided bool
+}
+
+// Coverage is the share of the window's predictions that have a label.
+func (r PerformanceResult) Coverage() float64 {
+	if r.Predictions == 0 {
+		return math.NaN()
+	}
+	return float64(r.Labelled) / float64(r.Predictions)
+}
+
+// Status is "final" or "provisional".
+func (r PerformanceResult) Status() string {
+	if r.Final {
+		return "final"
+	}
+	return "provisional"
+}
+
+// LabelStats are the join's counters.
+type LabelStats struct {
+	// Labels is how many label messages decoded; Matched how many were joined with
+	// their prediction.
+	Labels, Matched int64
+	// Expired counts labels whose prediction never came within max_delay, and
+	// TooLate labels whose prediction's window was already final.
+	Expired, TooLate int64
+	// Unlabelled counts predictions of final windows that never got a label.
+	Unlabelled int64
+	// Duplicates counts second labels (or predictions) of one event id: the first
+	// is kept.
+	Duplicates int64
+	// LatePredictions counts predictions whose window was already final.
+	LatePredictions int64
+	// Rejected counts label messages that could not be decoded, by reason.
+	Rejected map[string]int64
+}
+
+// joiner joins a stream's predictions with the labels that arrive later on another
+// topic, by event id, and keeps per event-time window of each model what the metrics
+// need (sketch.Performance).
+//
+// Memory: an unlabelled prediction costs its id and 40-odd bytes until its label
+// comes or its window is final (max_delay after its end); a label whose prediction
+// has not been read yet (the labels topic read ahead of the predictions) is kept the
+// same way. With a state file both are also written to it, incrementally with each
+// checkpoint (only what changed since the last one), so that a restart loses nothing
+// and a checkpoint does not cost the whole map.
+//
+// Determinism: a window is final when the predictions' watermark and the labels'
+// watermark (each the slowest partition's newest event time minus window.lateness,
+// see window.Clock) have both passed its end plus max_delay, and a label counts only
+// if its own time is within that too. How fast each topic is read then changes
+// nothing in a final window, as long as each labels partition is in time order give or
+// take window.lateness.
+type joiner struct {
+	stream   string
+	cfg      config.Labels
+	rule     detectors.PerformanceRule
+	kind     sketch.PerformanceKind
+	size     int64 // window size, ns
+	maxDelay int64 // ns
+	dec      messageDecoder
+
+	preds   map[string]pendingPred
+	orphans map[string]orphanLabel
+	windows map[winKey]*perfWindow
+	refs    map[modelKey][]*sketch.Performance
+	clock   *window.Clock // the labels' event time
+	spec    window.Spec   // the clock's
+	predWM  int64         // the predictions' watermark
+	next    map[int]int64 // the labels topic's next offsets
+	stats   LabelStats
+	// changed are the ids whose pending entry changed since the last checkpoint.
+	changedPreds, changedOrphans map[string]bool
+}
+
+// winKey is one event-time window of one model.
+type winKey struct {
+	model modelKey
+	start int64
+}
+
+// pendingPred is a prediction waiting for its label.
+type pendingPred struct {
+	win   winKey
+	score float64
+}
+
+// orphanLabel is a label waiting for its prediction.
+type orphanLabel struct {
+	value float64 // 1/0 for classification
+	at    int64   // label time, ns
+}
+
+// perfWindow is one window's joined labels.
+type perfWindow struct {
+	key         winKey
+	predictions int64
+	perf        *sketch.Performance
+	revised     bool // changed since it was last handed out
+	sent        int  // hand-outs so far
+	decided     bool // the policy has judged it
+}
+
+// Buckets of the state file that hold the join's pending entries; the stream's name
+// is part of each key.
+const (
+	labelsBucket  = "labels"
+	pendingBucket = "labels_pending"
+	orphanBucket  = "labels_orphans"
+)
+
+func newJoiner(sc *config.Stream) (*joiner, error) {
+	l := *sc.Labels
+	spec := ingest.Spec{EventTime: l.EventTime, Fields: []ingest.Field{{Name: ingest.ColEventID, Path: l.EventID, Type: ingest.String}}}
+	kind := sketch.Classification
+	labelType := ingest.String
+	if l.Kind == "regression" {
+		kind, labelType = sketch.Regression, ingest.Number
+	}
+	spec.Fields = append(spec.Fields, ingest.Field{Name: "label", Path: l.Label, Type: labelType})
+	spec.MaxMessageBytes = sc.MaxMessageBytes
+	dec, err := ingest.NewJSONDecoder(spec, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("labels: %w", err)
+	}
+	r := sc.Performance
+	rule := detectors.PerformanceRule{Metric: r.Metric, Min: math.NaN(), Max: math.NaN(), Relative: r.Relative != nil && *r.Relative, FDR: sc.Detectors.FDR}
+	if r.Min != nil {
+		rule.Min = *r.Min
+	}
+	if r.Max != nil {
+		rule.Max = *r.Max
+	}
+	j := &joiner{
+		stream: sc.Name, cfg: l, rule: rule, kind: kind, dec: dec,
+		size: int64(sc.Window.Size), maxDelay: int64(l.MaxDelay),
+		preds: map[string]pendingPred{}, orphans: map[string]orphanLabel{},
+		windows: map[winKey]*perfWindow{}, refs: map[modelKey][]*sketch.Performance{},
+		spec:   window.Spec{Size: sc.Window.Size, Lateness: sc.Window.Lateness, Idle: sc.Window.Idle},
+		predWM: math.MinInt64, next: map[int]int64{},
+		stats:        LabelStats{Rejected: map[string]int64{}},
+		changedPreds: map[string]bool{}, changedOrphans: map[string]bool{},
+	}
+	j.clock = window.NewClock(j.spec)
+	return j, nil
+}
+
+// final reports whether the window starting at start can no longer change.
+func (j *joiner) final(start int64) bool {
+	due := start + j.size + j.maxDelay
+	return j.predWM >= due && j.clock.Watermark() >= due
+}
+
+// addPredictions takes the predictions of a decoded record: each row with an event id
+// and a score waits for its label, or meets the label that came first.
+func (j *joiner) addPredictions(rec arrow.Record, times []int64, scoreCol string) {
+	ids := stringColumn(rec, ingest.ColEventID)
+	scores := float64Column(rec, scoreCol)
+	if ids == nil || scores == nil {
+		return
+	}
+	models := stringColumn(rec, ingest.ColModel)
+	versions := stringColumn(rec, ingest.ColModelVersion)
+	var last *perfWindow
+	for i := range int(rec.NumRows()) {
+		if !ids.IsValid(i) || !scores.IsValid(i) || math.IsNaN(scores.Value(i)) {
+			continue
+		}
+		mk := modelKey{j.stream, ""}
+		if models != nil && models.IsValid(i) {
+			mk.model = models.Value(i)
+		}
+		if versions != nil && versions.IsValid(i) {
+			mk.version = versions.Value(i)
+		}
+		start := floorDiv(times[i], j.size) * j.size
+		if j.final(start) {
+			j.stats.LatePredictions++
+			continue
+		}
+		w := last
+		if w == nil || w.key.start != start || w.key.model != mk {
+			w = j.window(winKey{mk, start})
+			last = w
+		}
+		id := ids.Value(i)
+		if _, dup := j.preds[id]; dup {
+			j.stats.Duplicates++
+			continue
+		}
+		w.predictions++
+		w.revised = true
+		score := scores.Value(i)
+		if o, ok := j.orphans[id]; ok {
+			id = strings.Clone(id)
+			delete(j.orphans, id)
+			j.changedOrphans[id] = true
+			j.match(w, score, o.value)
+			continue
+		}
+		id = strings.Clone(id)
+		j.preds[id] = pendingPred{win: w.key, score: score}
+		j.changedPreds[id] = true
+	}
+}
+
+// window returns the window of key, opening it on first sight.
+func (j *joiner) window(key winKey) *perfWindow {
+	w := j.windows[key]
+	if w == nil {
+		key.model = modelKey{strings.Clone(key.model.model), strings.Clone(key.model.version)}
+		w = &perfWindow{key: key, perf: sketch.NewPerformance(j.kind, j.cfg.Threshold)}
+		j.windows[key] = w
+	}
+	return w
+}
+
+// match adds a joined pair to its window.
+func (j *joiner) match(w *perfWindow, score, label float64) {
+	if j.kind == sketch.Classification {
+		w.perf.AddClassification(score, label == 1)
+	} else {
+		w.perf.AddRegression(score, label)
+	}
+	w.revised = true
+	j.stats.Matched++
+}
+
+// addLabels decodes a batch of label messages and joins each with its prediction, or
+// keeps it until the prediction comes.
+func (j *joiner) addLabels(batch []ingest.Message) {
+	rec, rejected := j.dec.Decode(batch)
+	defer rec.Release()
+	for _, r := range rejected {
+		j.stats.Rejected[string(r.Reason)]++
+	}
+	ids := stringColumn(rec, ingest.ColEventID)
+	times := rec.Column(0).(*array.Int64).Int64Values()
+	n := int(rec.NumRows())
+	// Each row's partition: the batch minus the rejected messages, in order.
+	part := make([]int32, 0, n)
+	skip := 0
+	for i, m := range batch {
+		if skip < len(rejected) && rejected[skip].Index == i {
+			skip++
+			continue
+		}
+		part = append(part, int32(m.Partition))
+	}
+	for i := range n {
+		j.clock.Observe(part[i], times[i])
+		if !ids.IsValid(i) {
+			j.stats.Rejected["missing_event_id"]++
+			continue
+		}
+		value, ok := j.labelValue(rec, i)
+		if !ok {
+			j.stats.Rejected["bad_label"]++
+			continue
+		}
+		j.stats.Labels++
+		id := ids.Value(i)
+		if p, ok := j.preds[id]; ok {
+			if times[i] > p.win.start+j.size+j.maxDelay {
+				j.stats.TooLate++
+				continue
+			}
+			id = strings.Clone(id)
+			delete(j.preds, id)
+			j.changedPreds[id] = true
+			j.match(j.windows[p.win], p.score, value)
+			continue
+		}
+		if _, dup := j.orphans[id]; dup {
+			j.stats.Duplicates++
+			continue
+		}
+		id = strings.Clone(id)
+		j.orphans[id] = orphanLabel{value: value, at: times[i]}
+		j.changedOrphans[id] = true
+	}
+	for _, m := range batch {
+		j.next[m.Partition] = m.Offset + 1
+	}
+}
+
+// labelValue is row i's label: 1 or 0 for classification, the number for regression.
+func (j *joiner) labelValue(rec arrow.Record, i int) (float64, bool) {
+	col := rec.Column(int(rec.NumCols()) - 1)
+	if !col.IsValid(i) {
+		return 0, false
+	}
+	if j.kind == sketch.Regression {
+		v := col.(*array.Float64).Value(i)
+		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+	}
+	s := col.(*array.String).Value(i)
+	if s == j.cfg.Positive {
+		return 1, true
+	}
+	if j.cfg.Positive == config.DefaultLabelsPositive {
+		// The default positive class is any spelling of one or true.
+		if s == "true" {
+			return 1, true
+		}
+		if v, err := strconv.ParseFloat(s, 64); err == nil {
+			return b2f(v == 1), true
+		}
+	}
+	return 0, true
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// advance takes the predictions' watermark (ns; math.MinInt64 before any) and the wall
+// clock, finalises the windows both topics have passed, and returns the results of the
+// windows that changed since they were last handed out, oldest first.
+func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
+	j.predWM = max(j.predWM, predWM)
+	j.clock.Tick(now)
+	keys := make([]winKey, 0, len(j.windows))
+	for k, w := range j.windows {
+		if w.revised || j.final(k.start) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].start != keys[b].start {
+			return keys[a].start < keys[b].start
+		}
+		return keys[a].model.less(keys[b].model)
+	})
+	var out []PerformanceResult
+	finalised := false
+	for _, k := range keys {
+		w := j.windows[k]
+		final := j.final(k.start)
+		r := j.result(w, final)
+		if !w.decided && (final || r.Verdict.Degraded) {
+			w.decided, r.Decided = true, true
+		}
+		out = append(out, r)
+		w.revised = false
+		w.sent++
+		if final {
+			finalised = true
+			delete(j.windows, k)
+			if refs := j.refs[k.model]; len(refs) < j.cfg.ReferenceWindows && w.perf.N >= j.cfg.MinRows {
+				j.refs[k.model] = append(refs, w.perf)
+			}
+		}
+	}
+	if finalised {
+		// The predictions of final windows will get no label; labels whose prediction
+		// did not come by now will not find it.
+		for id, p := range j.preds {
+			if j.windows[p.win] == nil {
+				delete(j.preds, id)
+				j.changedPreds[id] = true
+				j.stats.Unlabelled++
+			}
+		}
+		wm := min(j.predWM, j.clock.Watermark())
+		for id, o := range j.orphans {
+			if wm >= o.at+j.maxDelay {
+				delete(j.orphans, id)
+				j.changedOrphans[id] = true
+				j.stats.Expired++
+			}
+		}
+	}
+	return out
+}
+
+// result is w's result now, judged against the model's reference windows.
+func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
+	refs := j.refs[w.key.model]
+	r := PerformanceResult{
+		Stream: j.stream, Model: w.key.model.model, ModelVersion: w.key.model.version,
+		Start: time.Unix(0, w.key.start).UTC(), End: time.Unix(0, w.key.start+j.size).UTC(),
+		Final: final, Predictions: w.predictions, Labelled: w.perf.N, Revision: w.sent,
+		Metrics: detectors.ComputeMetrics(w.perf),
+	}
+	rule := j.rule
+	if rule.Relative && len(refs) < j.cfg.ReferenceWindows {
+		// The reference is still being built from the first final windows: only the
+		// absolute bounds apply meanwhile.
+		rule.Relative = false
+		r.Reference = fmt.Sprintf("performance reference: %d of %d final windows", len(refs), j.cfg.ReferenceWindows)
+		refs = nil
+	} else if rule.Relative {
+		r.Reference = fmt.Sprintf("first %d final windows with labels", len(refs))
+	}
+	r.Verdict = detectors.EvaluatePerformance(w.perf, refs, rule, j.cfg.MinRows)
+	return r
+}
+
+// Stats returns the join's counters.
+func (j *joiner) Stats() LabelStats {
+	s := j.stats
+	s.Rejected = make(map[string]int64, len(j.stats.Rejected))
+	for k, v := range j.stats.Rejected {
+		s.Rejected[k] = v
+	}
+	return s
+}
+
+// joinerState is the part of the join a checkpoint rewrites whole: small, bounded by
+// the windows within max_delay. The pending predictions and labels are written
+// incrementally (save).
+type joinerState struct {
+	Next    map[int]int64     `json:"next"`
+	Stats   LabelStats        `json:"stats"`
+	Clock   window.ClockState `json:"clock"`
+	PredWM  int64             `json:"pred_watermark"`
+	Windows []perfWindowState `json:"windows"`
+	Refs    []perfRefsState   `json:"refs"`
+}
+
+type perfWindowState struct {
+	Model, Version string
+	Start          int64
+	Predictions    int64
+	Perf           []byte
+	Revised        bool
+	Sent           int
+	Decided        bool
+}
+
+type perfRefsState struct {
+	Model, Version string
+	Perfs          [][]byte
+}
+
+// save writes the join's state in tx: the windows, references, offsets and counters
+// under the stream's name, and the pending entries that changed since the last save.
+func (j *joiner) save(tx *state.Tx) error {
+	st := joinerState{Next: j.next, Stats: j.stats, Clock: j.clock.State(), PredWM: j.predWM}
+	for _, w := range j.windows {
+		b, err := w.perf.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		st.Windows = append(st.Windows, perfWindowState{Model: w.key.model.model, Version: w.key.model.version,
+			Start: w.key.start, Predictions: w.predictions, Perf: b, Revised: w.revised, Sent: w.sent, Decided: w.decided})
+	}
+	for mk, refs := range j.refs {
+		rs := perfRefsState{Model: mk.model, Version: mk.version}
+		for _, p := range refs {
+			b, err := p.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			rs.Perfs = append(rs.Perfs, b)
+		}
+		st.Refs = append(st.Refs, rs)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	if err := tx.Put(labelsBucket, j.stream, b); err != nil {
+		return err
+	}
+	prefix := j.stream + "\x00"
+	for id := range j.changedPreds {
+		var err error
+		if p, ok := j.preds[id]; ok {
+			err = tx.Put(pendingBucket, prefix+id, encodePending(p))
+		} else {
+			err = tx.Delete(pendingBucket, prefix+id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for id := range j.changedOrphans {
+		var err error
+		if o, ok := j.orphans[id]; ok {
+			err = tx.Put(orphanBucket, prefix+id, binary.LittleEndian.AppendUint64(
+				binary.LittleEndian.AppendUint64(nil, math.Float64bits(o.value)), uint64(o.at)))
+		} else {
+			err = tx.Delete(orphanBucket, prefix+id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saved forgets what changed: the checkpoint that holds it has committed.
+func (j *joiner) saved() {
+	clear(j.changedPreds)
+	clear(j.changedOrphans)
+}
+
+// encodePending is a pending prediction as stored: model, version, window start, score.
+func encodePending(p pendingPred) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(p.win.model.model)))
+	b = append(b, p.win.model.model...)
+	b = binary.AppendUvarint(b, uint64(len(p.win.model.version)))
+	b = append(b, p.win.model.version...)
+	b = binary.AppendVarint(b, p.win.start)
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(p.score))
+}
+
+func decodePending(b []byte) (pendingPred, error) {
+	var p pendingPred
+	str := func() (string, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return "", false
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, true
+	}
+	model, ok1 := str()
+	version, ok2 := str()
+	start, k := binary.Varint(b)
+	if !ok1 || !ok2 || k <= 0 || len(b)-k != 8 {
+		return p, errors.New("bad pending prediction")
+	}
+	p.win = winKey{modelKey{model, version}, start}
+	p.score = math.Float64frombits(binary.LittleEndian.Uint64(b[k:]))
+	return p, nil
+}
+
+// restore loads the join's state from the store; a store without it leaves the join
+// empty (a stream that had no labels before).
+func (j *joiner) restore(st *state.Store, now time.Time) error {
+	return st.View(func(tx *state.Tx) error {
+		b := tx.Get(labelsBucket, j.stream)
+		if b == nil {
+			return nil
+		}
+		var s joinerState
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
+		}
+		j.next, j.stats, j.predWM = s.Next, s.Stats, s.PredWM
+		if j.next == nil {
+			j.next = map[int]int64{}
+		}
+		if j.stats.Rejected == nil {
+			j.stats.Rejected = map[string]int64{}
+		}
+		j.clock = window.RestoreClock(j.spec, s.Clock, now)
+		for _, ws := range s.Windows {
+			p := &sketch.Performance{}
+			if err := p.UnmarshalBinary(ws.Perf); err != nil {
+				return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
+			}
+			k := winKey{modelKey{ws.Model, ws.Version}, ws.Start}
+			j.windows[k] = &perfWindow{key: k, predictions: ws.Predictions, perf: p, revised: ws.Revised, sent: ws.Sent, decided: ws.Decided}
+		}
+		for _, rs := range s.Refs {
+			mk := modelKey{rs.Model, rs.Version}
+			for _, b := range rs.Perfs {
+				p := &sketch.Performance{}
+				if err := p.UnmarshalBinary(b); err != nil {
+					return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
+				}
+				j.refs[mk] = append(j.refs[mk], p)
+			}
+		}
+		prefix := j.stream + "\x00"
+		err := tx.ForEach(pendingBucket, prefix, func(key string, v []byte) error {
+			if !strings.HasPrefix(key, prefix) {
+				return errStopScan
+			}
+			p, err := decodePending(v)
+			if err != nil {
+				return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
+			}
+			j.preds[key[len(prefix):]] = p
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			return err
+		}
+		err = tx.ForEach(orphanBucket, prefix, func(key string, v []byte) error {
+			if !strings.HasPrefix(key, prefix) {
+				return errStopScan
+			}
+			if len(v) != 16 {
+				return fmt.Errorf("labels state of stream %s: bad pending label", j.stream)
+			}
+			j.orphans[key[len(prefix):]] = orphanLabel{value: math.Float64frombits(binary.LittleEndian.Uint64(v)),
+				at: int64(binary.LittleEndian.Uint64(v[8:]))}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			return err
+		}
+		return nil
+	})
+}
+
+var errStopScan = errors.New("stop")
+
+func float64Column(rec arrow.Record, name string) *array.Float64 {
+	if idx := rec.Schema().FieldIndices(name); len(idx) == 1 {
+		if c, ok := rec.Column(idx[0]).(*array.Float64); ok {
+			return c
+		}
+	}
+	return nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
