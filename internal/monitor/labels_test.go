@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -12,8 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/ingest"
@@ -131,7 +136,7 @@ func TestLateLabelsGiveTheOfflineMetricsAcrossKillNine(t *testing.T) {
 	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	data := labelData(7, n, shiftAt, base)
 
-	b := startBroker(t, "preds:2,labels:2")
+	addr, predsTopic, labelsTopic := labelsBroker(t)
 	var preds, labels []ingest.Message
 	for i, d := range data {
 		v, _ := json.Marshal(map[string]any{"ts": d.at.UnixMilli(), "id": d.id,
@@ -167,8 +172,8 @@ func TestLateLabelsGiveTheOfflineMetricsAcrossKillNine(t *testing.T) {
 		h.Write([]byte(l.id))
 		labels = append(labels, ingest.Message{Value: v, Partition: int(h.Sum32() % 2), Time: l.at})
 	}
-	produceAll(t, b.addr(), "preds", preds)
-	produceAll(t, b.addr(), "labels", labels)
+	produceAll(t, addr, predsTopic, preds)
+	produceAll(t, addr, labelsTopic, labels)
 
 	d := &deployment{t: t, name: "labels", dir: t.TempDir()}
 	secret, _ := webhook.GenerateSecret()
@@ -185,17 +190,17 @@ kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 streams:
   - name: s
-    topic: preds
+    topic: %s
     event_time: ts
     event_id: id
     features: {x: {type: numeric}}
     predictions: {p: {type: numeric}}
     window: {size: 5m}
-    labels: {topic: labels, event_id: id, label: repaid, event_time: ts, max_delay: 20m}
+    labels: {topic: %s, event_id: id, label: repaid, event_time: ts, max_delay: 20m}
     performance: {metric: roc_auc, min: 0.8}
 alerting:
   webhooks: [{name: retrain, url: %q, secret: %q, key_features: [roc_auc]}]
-`, b.addr(), filepath.Join(d.dir, "state.db"), hooks.URL, secret)
+`, addr, filepath.Join(d.dir, "state.db"), predsTopic, labelsTopic, hooks.URL, secret)
 	if err := os.WriteFile(d.cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +217,8 @@ alerting:
 	}
 	d.kill()
 	d.start()
-	d.waitConsumed(b.addr(), "preds", 2, 2*time.Minute)
-	for !consumed(b.addr(), d.group()+"-labels", "labels", 2) {
+	d.waitConsumed(addr, predsTopic, 2, 2*time.Minute)
+	for !consumed(addr, d.group()+"-labels", labelsTopic, 2) {
 		if time.Now().After(deadline.Add(time.Minute)) {
 			t.Fatalf("labels not consumed:\n%s", d.logTail())
 		}
@@ -283,6 +288,39 @@ alerting:
 	if distinct := slices.Compact(slices.Clone(ids)); len(distinct) != degraded {
 		t.Errorf("%d distinct retraining webhooks (%d deliveries), want one per degraded window: %d", len(distinct), len(ids), degraded)
 	}
+}
+
+// labelsBroker returns a broker with two 2-partition topics, for predictions and
+// labels: the real one DRIFTMON_KAFKA_BROKERS names (make test-kafka), with topics of
+// their own, or else a kfake broker in a process of its own.
+func labelsBroker(t *testing.T) (addr, preds, labels string) {
+	t.Helper()
+	brokers := os.Getenv("DRIFTMON_KAFKA_BROKERS")
+	if brokers == "" {
+		return startBroker(t, "preds:2,labels:2").addr(), "preds", "labels"
+	}
+	addr = strings.Split(brokers, ",")[0]
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	preds, labels = "driftmon-preds-"+suffix, "driftmon-labels-"+suffix
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: preds, NumPartitions: 2, ReplicationFactor: 1}, {Topic: labels, NumPartitions: 2, ReplicationFactor: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, err := range res.Errors {
+		if err != nil {
+			t.Fatalf("cannot create topic %s: %v", topic, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{preds, labels}})
+	})
+	return addr, preds, labels
 }
 
 // performanceLines returns the performance lines of a results file.
