@@ -149,9 +149,10 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	// close over api, which is set before Run calls them.
 	var api *httpapi.Server
 	mon, err := monitor.New(cfg, monitor.Options{
-		Logger:     log,
-		OnWindow:   func(r monitor.Result) { api.Record(r) },
-		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+		Logger:        log,
+		OnWindow:      func(r monitor.Result) { api.Record(r) },
+		OnPerformance: func(r monitor.PerformanceResult) { api.RecordPerformance(r) },
+		OnDelivery:    func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
 		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
 			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
 		},

@@ -150,7 +150,8 @@ func Run(ctx context.Context, opts Options) error {
 			printWindow(out, r)
 			api.Record(r)
 		},
-		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+		OnPerformance: func(r monitor.PerformanceResult) { api.RecordPerformance(r) },
+		OnDelivery:    func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
 		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
 			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
 		},

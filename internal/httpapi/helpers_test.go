@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -111,9 +112,10 @@ func results(t testing.TB, stable, shifted int) []monitor.Result {
 
 // fakeSource stands in for the monitor's counters and readiness.
 type fakeSource struct {
-	mu    sync.Mutex
-	stats map[string]monitor.Stats
-	ready error
+	mu     sync.Mutex
+	stats  map[string]monitor.Stats
+	labels map[string]monitor.LabelStats
+	ready  error
 }
 
 func (f *fakeSource) Stats() map[string]monitor.Stats {
@@ -121,6 +123,16 @@ func (f *fakeSource) Stats() map[string]monitor.Stats {
 	defer f.mu.Unlock()
 	out := make(map[string]monitor.Stats, len(f.stats))
 	for k, v := range f.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fakeSource) LabelStats() map[string]monitor.LabelStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]monitor.LabelStats, len(f.labels))
+	for k, v := range f.labels {
 		out[k] = v
 	}
 	return out
@@ -146,19 +158,32 @@ type fixture struct {
 	src *fakeSource
 	now time.Time
 	res []monitor.Result
+	// perf is what the label join said of the compared windows, in the order it
+	// said it (see performanceResults).
+	perf []monitor.PerformanceResult
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{
-		src: &fakeSource{stats: map[string]monitor.Stats{
-			"credit": {Events: 12000, Rejected: map[string]int64{"malformed_json": 3, "wrong_type": 1}},
-			"fraud":  {Events: 0, Rejected: map[string]int64{}},
-		}},
+		src: &fakeSource{
+			stats: map[string]monitor.Stats{
+				"credit": {Events: 12000, Rejected: map[string]int64{"malformed_json": 3, "wrong_type": 1}},
+				"fraud":  {Events: 0, Rejected: map[string]int64{}},
+			},
+			labels: map[string]monitor.LabelStats{
+				"credit": {Labels: 5200, Matched: 5000, Expired: 120, TooLate: 30, Unlabelled: 400, Duplicates: 7,
+					LatePredictions: 2, Rejected: map[string]int64{"malformed_json": 4}},
+			},
+		},
 		now: t0.Add(2 * time.Hour),
 	}
 	f.srv = New(Options{Token: testToken, Source: f.src, Now: func() time.Time { return f.now }})
 	f.res = results(t, 2, 2)
+	f.perf = performanceResults(t, f.res)
+	for _, r := range f.perf {
+		f.srv.RecordPerformance(r)
+	}
 	for _, r := range f.res {
 		f.srv.Record(r)
 		if a, ok := alertOf(r, "http://127.0.0.1:8080/"); ok {
@@ -234,4 +259,61 @@ func alertOf(r monitor.Result, dashboard string) (a alerting.Alert, ok bool) {
 	}
 	sort.SliceStable(a.Drifted, func(i, j int) bool { return a.Drifted[i].Score > a.Drifted[j].Score })
 	return a, len(a.Drifted) > 0
+}
+
+// perfRule is the fixture's performance rule: ROC AUC at least 0.8.
+var perfRule = detectors.PerformanceRule{Metric: detectors.MetricROCAUC, Min: 0.8, Max: math.NaN()}
+
+// performance builds a performance result of the window of r from seeded scores
+// of a classifier: labelled of predictions joined, 30% positives, scores that
+// separate the classes well or, when weak, barely; judged by perfRule.
+func performance(t testing.TB, r monitor.Result, seed uint64, predictions, labelled int64, weak, final bool, revision int) monitor.PerformanceResult {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 11))
+	p := sketch.NewPerformance(sketch.Classification, 0.5)
+	sep := 0.25
+	if weak {
+		sep = 0.02
+	}
+	for range labelled {
+		positive := rng.Float64() < 0.3
+		score := 0.5 - sep + 0.15*rng.NormFloat64()
+		if positive {
+			score = 0.5 + sep + 0.15*rng.NormFloat64()
+		}
+		p.AddClassification(min(max(score, 0), 1), positive)
+	}
+	return monitor.PerformanceResult{
+		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
+		Start: r.Start, End: r.End, Final: final,
+		Predictions: predictions, Labelled: labelled,
+		Metrics:   detectors.ComputeMetrics(p),
+		Verdict:   detectors.EvaluatePerformance(p, nil, perfRule, 30),
+		Reference: "min 0.8",
+		Revision:  revision,
+	}
+}
+
+// performanceResults is what the label join hands out for the compared windows of
+// res (warm-up windows excluded), in order: each stable window provisional with
+// few labels, then final and fine; the first shifted window final and degraded
+// (weak scores); the last window provisional twice, 62% labelled at last.
+func performanceResults(t testing.TB, res []monitor.Result) []monitor.PerformanceResult {
+	t.Helper()
+	var out []monitor.PerformanceResult
+	compared := res[2:]
+	for i, r := range compared {
+		seed := uint64(100 + i)
+		switch {
+		case i == len(compared)-1:
+			out = append(out, performance(t, r, seed, 2000, 300, true, false, 0),
+				performance(t, r, seed, 2000, 1240, true, false, 1))
+		case i == len(compared)-2:
+			out = append(out, performance(t, r, seed, 2000, 1900, true, true, 0))
+		default:
+			out = append(out, performance(t, r, seed, 2000, 20, false, false, 0),
+				performance(t, r, seed, 2000, 1950, false, true, 1))
+		}
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"math"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/driftmon/driftmon/detectors"
@@ -37,6 +39,24 @@ var (
 		"Benjamini–Hochberg adjusted p-value of the primary test in the latest compared window.", featureLabels, nil)
 	descDrifted = prometheus.NewDesc("driftmon_feature_drifted",
 		"1 when the feature drifted in the latest compared window, else 0.", []string{"stream", "model", "version", "feature"}, nil)
+	descLabels = prometheus.NewDesc("driftmon_labels_total",
+		"The label join's outcomes, per stream: labels matched with their prediction, expired (no prediction within max_delay), "+
+			"too_late (the prediction's window was final), duplicate (a second label or prediction of an event id); "+
+			"predictions unlabelled_predictions (their window became final without a label) and late_predictions (their window was final).",
+		[]string{"stream", "outcome"}, nil)
+	descLabelsDecoded = prometheus.NewDesc("driftmon_labels_decoded_total",
+		"Label messages decoded, per stream.", []string{"stream"}, nil)
+	descLabelsRejected = prometheus.NewDesc("driftmon_labels_rejected_total",
+		"Label messages that could not be decoded, per stream and reason.", []string{"stream", "reason"}, nil)
+	descPerformance = prometheus.NewDesc("driftmon_performance",
+		"Performance metric of the newest final window (status=final) and of the newest window still waiting for labels (status=provisional), per model version.",
+		[]string{"stream", "model", "version", "metric", "status"}, nil)
+	descPerformanceDegraded = prometheus.NewDesc("driftmon_performance_degraded",
+		"1 when the performance rule fired on the newest final (status=final) or provisional (status=provisional) window, else 0.",
+		[]string{"stream", "model", "version", "status"}, nil)
+	descLabelCoverage = prometheus.NewDesc("driftmon_label_coverage",
+		"Share of the predictions with a label in the newest final (status=final) and provisional (status=provisional) window, per model version.",
+		[]string{"stream", "model", "version", "status"}, nil)
 	descSent = prometheus.NewDesc("driftmon_notifications_sent_total",
 		"Alerts delivered, per route.", []string{"route"}, nil)
 	descFailed = prometheus.NewDesc("driftmon_notifications_failed_total",
@@ -53,6 +73,7 @@ type collector struct{ s *Server }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
+		descLabels, descLabelsDecoded, descLabelsRejected, descPerformance, descPerformanceDegraded, descLabelCoverage,
 		descSent, descFailed, descOutbox, descOutboxDead} {
 		ch <- d
 	}
@@ -71,6 +92,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			metric(descLate, prometheus.CounterValue, float64(st.Late), stream)
 			metric(descLost, prometheus.CounterValue, float64(st.Lost), stream)
+		}
+		for stream, st := range s.src.LabelStats() {
+			for _, o := range []struct {
+				outcome string
+				n       int64
+			}{
+				{"matched", st.Matched}, {"expired", st.Expired}, {"too_late", st.TooLate},
+				{"duplicate", st.Duplicates}, {"unlabelled_predictions", st.Unlabelled},
+				{"late_predictions", st.LatePredictions},
+			} {
+				metric(descLabels, prometheus.CounterValue, float64(o.n), stream, o.outcome)
+			}
+			metric(descLabelsDecoded, prometheus.CounterValue, float64(st.Labels), stream)
+			for reason, n := range st.Rejected {
+				metric(descLabelsRejected, prometheus.CounterValue, float64(n), stream, reason)
+			}
 		}
 	}
 	var pending, dead int
@@ -101,6 +138,22 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			metric(descWindowRows, prometheus.GaugeValue, float64(w.Rows), k.stream, k.model, k.version)
 			metric(descWindowEnd, prometheus.GaugeValue, float64(w.End.UnixNano())/1e9, k.stream, k.model, k.version)
 		}
+		for _, w := range latestPerformance(m.perf) {
+			labels := []string{k.stream, k.model, k.version, w.Status}
+			if !math.IsNaN(float64(w.Coverage)) {
+				metric(descLabelCoverage, prometheus.GaugeValue, float64(w.Coverage), labels...)
+			}
+			degraded := 0.0
+			if w.Verdict.Degraded {
+				degraded = 1
+			}
+			metric(descPerformanceDegraded, prometheus.GaugeValue, degraded, labels...)
+			for _, name := range detectors.PerformanceMetricNames(w.metrics.Kind) {
+				if v, _, _ := w.metrics.Metric(name); !math.IsNaN(v) && !math.IsInf(v, 0) {
+					metric(descPerformance, prometheus.GaugeValue, v, k.stream, k.model, k.version, name, w.Status)
+				}
+			}
+		}
 		if m.latest == nil {
 			continue
 		}
@@ -119,4 +172,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			metric(descDriftPValue, prometheus.GaugeValue, float64(f.AdjustedP), labels...)
 		}
 	}
+}
+
+// latestPerformance returns the newest final window of perf (oldest first) and the
+// newest provisional one, each when there is one.
+func latestPerformance(perf []*perfWindow) []*perfWindow {
+	var final, provisional *perfWindow
+	for i := len(perf) - 1; i >= 0 && (final == nil || provisional == nil); i-- {
+		switch w := perf[i]; {
+		case w.Status == statusFinal && final == nil:
+			final = w
+		case w.Status != statusFinal && provisional == nil:
+			provisional = w
+		}
+	}
+	var out []*perfWindow
+	for _, w := range []*perfWindow{final, provisional} {
+		if w != nil {
+			out = append(out, w)
+		}
+	}
+	return out
 }

@@ -1,13 +1,15 @@
 // Package httpapi serves what people and machines read about a running monitor:
 // Prometheus metrics, liveness and readiness, a JSON API under /api/v1 (streams,
-// windows, findings, alerts, deliveries, silences) described by an OpenAPI document,
-// and a dashboard page with a features × windows heat map and per-feature
-// distributions.
+// windows, findings, performance, alerts, deliveries, silences) described by an
+// OpenAPI document, and a dashboard page with a features × windows heat map,
+// per-feature distributions and, for streams that join labels, each window's
+// model performance.
 //
 // The monitor pushes into a Server from its own goroutines (Record from
-// monitor.Options.OnWindow, RecordDelivery from OnDelivery); the Server copies what
-// it needs and never keeps the monitor's sketches. Handlers read those copies under
-// a mutex, so they never touch a sketch either.
+// monitor.Options.OnWindow, RecordPerformance from OnPerformance, RecordDelivery
+// from OnDelivery); the Server copies what it needs and never keeps the monitor's
+// sketches. Handlers read those copies under a mutex, so they never touch a sketch
+// either.
 package httpapi
 
 import (
@@ -37,6 +39,9 @@ type Source interface {
 	// Stats returns each stream's counters by stream name; it must be safe to call
 	// while the monitor runs.
 	Stats() map[string]monitor.Stats
+	// LabelStats returns the label join's counters by stream name, for the streams
+	// that join labels; it must be safe to call while the monitor runs.
+	LabelStats() map[string]monitor.LabelStats
 	// Ready returns nil when the monitor can consume, or the reason it cannot.
 	Ready() error
 }
@@ -51,7 +56,8 @@ type Options struct {
 	// Source is the monitor whose counters and readiness are served; nil serves no
 	// stream counters and is always ready.
 	Source Source
-	// History is how many windows are kept per (stream, model, version); default 200.
+	// History is how many windows, and how many windows' performance results, are
+	// kept per (stream, model, version); default 200.
 	History int
 	// Now is the clock of silences and deliveries; default time.Now.
 	Now func() time.Time
@@ -163,6 +169,7 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/streams", h(s.listStreams)},
 		{"GET", "/api/v1/windows", h(s.listWindows)},
 		{"GET", "/api/v1/findings", h(s.listFindings)},
+		{"GET", "/api/v1/performance", h(s.listPerformance)},
 		{"GET", "/api/v1/alerts", h(s.listAlerts)},
 		{"GET", "/api/v1/deliveries", h(s.listDeliveries)},
 		{"GET", "/api/v1/silences", h(s.listSilences)},

@@ -22,6 +22,9 @@ type modelHistory struct {
 	// latest is the newest window compared with a reference (nil while warming up):
 	// where the drift gauges and the latest findings come from.
 	latest *Window
+	// perf is the latest performance result of each window by start, oldest
+	// first, at most Server.history (RecordPerformance).
+	perf []*perfWindow
 }
 
 // Window is one closed window as the API shows it.
