@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"html"
 	"net"
 	"os"
 	"os/exec"
@@ -19,8 +20,9 @@ const chromium = "/usr/bin/chromium"
 // TestDashboardInChromium loads the dashboard in headless Chromium against a
 // server fed with real detector results (one shifted feature, the others stable)
 // and checks what the browser built: the shifted feature's cells are marked
-// drifted, the stable feature's never are, distributions are drawn and the alert
-// is listed. It also leaves a screenshot in $DRIFTMON_ARTIFACTS (or a temporary
+// drifted, the stable feature's never are, distributions are drawn, the alert
+// is listed, and the performance panel shows the final and provisional windows
+// from late labels, newest first, degraded ones marked. It also leaves a screenshot in $DRIFTMON_ARTIFACTS (or a temporary
 // directory) and logs its path.
 func TestDashboardInChromium(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
@@ -78,6 +80,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if !strings.Contains(dom, `data-alert="`+a.ID+`"`) {
 		t.Errorf("alert %s not listed", a.ID)
 	}
+	checkPerformancePanel(t, f, dom)
 
 	dir := os.Getenv("DRIFTMON_ARTIFACTS")
 	if dir == "" {
@@ -95,6 +98,72 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("no PNG screenshot at %s: %v", shot, err)
 	}
 	t.Logf("dashboard screenshot: %s", shot)
+}
+
+// checkPerformancePanel checks the lines of the performance panel against the
+// fixture's results: one per compared window, newest first, the newest still
+// provisional (62% labelled, said in its tooltip), the one before final and
+// degraded.
+func checkPerformancePanel(t *testing.T, f *fixture, dom string) {
+	t.Helper()
+	lines := perfLinesOf(dom)
+	want := []string{}
+	for i := len(f.res) - 1; i >= 2; i-- { // compared windows, newest first
+		want = append(want, f.res[i].Start.Format(time.RFC3339))
+	}
+	var got []string
+	for _, l := range lines {
+		got = append(got, l.attrs["data-perf-window"])
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("performance lines %v, want one per compared window newest first %v", got, want)
+	}
+	newest, prev := lines[0], lines[1]
+	if newest.attrs["data-status"] != "provisional" || !slices.Contains(newest.classes, "provisional") {
+		t.Errorf("newest line %v: want provisional", newest.attrs)
+	}
+	if !strings.Contains(newest.attrs["title"], "provisional · 62% labelled") {
+		t.Errorf("newest line's tooltip %q does not say it is provisional and 62%% labelled", newest.attrs["title"])
+	}
+	if prev.attrs["data-status"] != "final" || !slices.Contains(prev.classes, "final") || !slices.Contains(prev.classes, "degraded") {
+		t.Errorf("second line %v: want final and degraded", prev.attrs)
+	}
+	if !strings.Contains(prev.attrs["title"], "ROC AUC") {
+		t.Errorf("degraded line's tooltip %q does not give the rule", prev.attrs["title"])
+	}
+	for _, l := range lines[2:] {
+		if slices.Contains(l.classes, "degraded") || l.attrs["data-status"] != "final" {
+			t.Errorf("stable window's line %v: want final, not degraded", l.attrs)
+		}
+	}
+	if !strings.Contains(dom, "Performance · ROC AUC") {
+		t.Error("the performance panel does not name the rule's metric")
+	}
+}
+
+// perfLine is a line of a performance panel as the browser rendered it.
+type perfLine struct {
+	classes []string
+	attrs   map[string]string
+}
+
+var trTag = regexp.MustCompile(`<tr\b[^>]*>`)
+
+// perfLinesOf finds the performance lines (tr elements with data-perf-window) in a
+// DOM dump, in document order.
+func perfLinesOf(dom string) []perfLine {
+	var out []perfLine
+	for _, tag := range trTag.FindAllString(dom, -1) {
+		l := perfLine{attrs: map[string]string{}}
+		for _, m := range attr.FindAllStringSubmatch(tag, -1) {
+			l.attrs[m[1]] = html.UnescapeString(m[2])
+		}
+		l.classes = strings.Fields(l.attrs["class"])
+		if l.attrs["data-perf-window"] != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // runChromium runs headless Chromium with a throwaway profile and returns stdout.

@@ -1,10 +1,12 @@
 // driftmon dashboard: reads /api/v1 and draws, per model version, a features ×
-// windows heat map of drift and the reference vs current distribution of every
-// feature in the selected window, then the alert list. No framework, no network
+// windows heat map of drift, the model's performance per window when its stream
+// joins late labels, and the reference vs current distribution of every feature
+// in the selected window, then the alert list. No framework, no network
 // access beyond this server.
 "use strict";
 
 const WINDOWS = 24;          // columns of the heat map
+const PERF_WINDOWS = 12;     // lines of a performance panel
 const REFRESH_MS = 10000;
 const selected = new Map();  // model key → selected window id
 
@@ -81,7 +83,9 @@ function featureOrder(windows) {
   return names;
 }
 
-function renderModel(stream, model, version, windows) {
+// renderModel draws one model version; perf is its performance windows, newest
+// first (empty when its stream joins no labels).
+function renderModel(stream, model, version, windows, perf) {
   const key = JSON.stringify([stream.name, model, version.version]);
   const section = el("section", { class: "model", "data-stream": stream.name, "data-model": model, "data-version": version.version });
   section.append(el("h2", {}, model + " ", el("span", { class: "version" }, version.version || "(no version)"),
@@ -90,7 +94,11 @@ function renderModel(stream, model, version, windows) {
   section.append(el("p", { class: "meta" },
     version.windows + " windows closed, " + version.drifted_windows + " with drift",
     latest ? " · reference: " + latest.reference : ""));
-  if (windows.length === 0) return section;
+  const perfPanel = perf.length ? performance(perf) : null;
+  if (windows.length === 0) {
+    if (perfPanel) section.append(perfPanel);
+    return section;
+  }
 
   if (!windows.some(w => w.id === selected.get(key))) {
     const compared = windows.filter(w => !w.warmup);
@@ -105,8 +113,50 @@ function renderModel(stream, model, version, windows) {
     dists.replaceChildren(distributions(windows.find(w => w.id === sel)));
   };
   draw();
-  section.append(heat, legend(), dists);
+  section.append(heat, legend());
+  if (perfPanel) section.append(perfPanel);
+  section.append(dists);
   return section;
+}
+
+const METRIC_NAMES = {
+  accuracy: "accuracy", precision: "precision", recall: "recall", f1: "F1", roc_auc: "ROC AUC",
+  log_loss: "log loss", mae: "MAE", rmse: "RMSE", mape: "MAPE",
+};
+
+// performance draws one line per window, newest first: the alert rule's metric
+// with a bar (and the rule's bound as a tick), how many predictions have a label
+// so far, and whether the window is final or still provisional (italic, hatched:
+// late labels may still change it). Degraded windows are red and marked ▼; the
+// tooltip says why.
+function performance(windows) {
+  const metric = windows[0].verdict.metric;
+  const name = METRIC_NAMES[metric] || metric;
+  const finite = v => v !== null && v !== undefined;
+  const top = Math.max(1, ...windows.flatMap(w => [w.verdict.value, w.verdict.bound].filter(finite)));
+  const rows = windows.map(w => {
+    const v = w.verdict;
+    const labelled = (finite(w.coverage) ? Math.round(w.coverage * 100) + "% labelled" : "no prediction yet");
+    const title = [w.status, labelled + " (" + w.labelled.toLocaleString() + " of " + w.predictions.toLocaleString() + ")",
+      v.rule, w.revision ? "revised " + w.revision + "×" : ""].filter(Boolean).join(" · ");
+    const bar = el("span", { class: "perf-bar" },
+      finite(v.value) ? el("i", { style: "width:" + (100 * Math.max(v.value, 0) / top).toFixed(1) + "%" }) : null,
+      finite(v.bound) ? el("b", { style: "left:" + (100 * v.bound / top).toFixed(1) + "%" }) : null);
+    return el("tr", { class: w.status + (v.degraded ? " degraded" : ""), "data-perf-window": w.start, "data-status": w.status, title },
+      el("td", { class: "when" }, fmtSpan(w)),
+      el("td", { class: "value" }, (v.degraded ? "▼ " : "") + compact(v.value)),
+      el("td", {}, bar),
+      el("td", { class: "coverage" }, labelled),
+      el("td", { class: "state" }, w.status + (v.degraded ? ", degraded" : "")));
+  });
+  return el("div", { class: "perf-panel" },
+    el("h3", {}, "Performance · " + name, el("span", { class: "muted" }, " from late labels, newest first")),
+    el("table", { class: "performance" }, el("tbody", {}, rows)),
+    el("p", { class: "legend" },
+      el("span", {}, el("i", { class: "swatch-final" }), "final"),
+      el("span", {}, el("i", { class: "swatch-provisional" }), el("em", {}, "provisional: labels may still come")),
+      el("span", { class: "degraded" }, "▼ degraded: the rule fired"),
+      el("span", {}, "hover a line for the rule")));
 }
 
 function heatmap(features, windows, sel, choose) {
@@ -241,6 +291,10 @@ async function refresh() {
   const status = document.getElementById("status");
   try {
     const { streams } = await getJSON("api/v1/streams");
+    const perf = new Map();
+    for (const p of (await getJSON("api/v1/performance?limit=" + PERF_WINDOWS)).models) {
+      perf.set(JSON.stringify([p.stream, p.model, p.version]), p.windows);
+    }
     const sections = [];
     let events = 0;
     for (const s of streams) {
@@ -249,7 +303,7 @@ async function refresh() {
         for (const v of m.versions) {
           const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS });
           const { windows } = await getJSON("api/v1/windows?" + q);
-          sections.push(renderModel(s, m.model, v, windows.reverse()));
+          sections.push(renderModel(s, m.model, v, windows.reverse(), perf.get(JSON.stringify([s.name, m.model, v.version])) || []));
         }
       }
     }
