@@ -206,16 +206,23 @@ func (al *alerter) observePerformance(s *stream, r PerformanceResult) {
 	o := policy.Observation{Kind: policy.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Labelled, Reference: r.Reference, DashboardURL: al.dashboard}
 	v := r.Verdict
+	if ls := r.LabelShift; ls.Drifted {
+		o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: "label", Detector: ls.Effect.Statistic,
+			Score: ls.Effect.Value, Threshold: ls.Effect.Min, PValue: ls.PValue, Rule: ls.Rule,
+			Summary: fmt.Sprintf("%s %.3g → %.3g", ls.Statistic, ls.Reference, ls.Current)}})
+	} else if !math.IsNaN(ls.PValue) {
+		o.Stable = append(o.Stable, "label")
+	}
 	switch {
 	case v.Degraded:
-		o.Drifted = []policy.Drift{{Change: alerting.Change{Feature: v.Metric, Detector: "performance",
+		o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: v.Metric, Detector: "performance",
 			Score: v.Value, Threshold: v.Bound, PValue: math.NaN(), Rule: v.Rule,
 			Summary: fmt.Sprintf("%s %.3g, %s: %s of %s predictions labelled", v.Metric, v.Value, r.Status(),
-				alerting.FormatCount(r.Labelled), alerting.FormatCount(r.Predictions))}}}
+				alerting.FormatCount(r.Labelled), alerting.FormatCount(r.Predictions))}})
 	case r.Labelled >= s.cfg.Labels.MinRows:
-		o.Stable = []string{v.Metric}
+		o.Stable = append(o.Stable, v.Metric)
 	default:
-		o.Insufficient = []string{v.Metric}
+		o.Insufficient = append(o.Insufficient, v.Metric)
 	}
 	s.decided = append(s.decided, al.policy.Observe(s.alerts, o, time.Now())...)
 }

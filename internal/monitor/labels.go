@@ -42,10 +42,13 @@ type PerformanceResult struct {
 	Verdict detectors.PerformanceVerdict
 	// Reference describes what the relative rule compared with.
 	Reference string
+	// LabelShift compares the window's labels (positive rate, or mean) with the
+	// reference windows': label drift, with the features' tests and minimums.
+	LabelShift detectors.LabelShift
 	// Revision counts the earlier hand-outs of this window's result.
 	Revision int
 	// Decided marks the one hand-out of the window that the alert policy judges: the
-	// first that is degraded, or else the final one. A provisional window within its
+	// first that is degraded or whose labels drifted, or else the final one. A provisional window within its
 	// rule may still degrade as labels come, so only its final result says it is fine.
 	Decided bool
 }
@@ -106,6 +109,7 @@ type joiner struct {
 	stream   string
 	cfg      config.Labels
 	rule     detectors.PerformanceRule
+	detOpts  detectors.Options // the label shift's test level and minimums
 	kind     sketch.PerformanceKind
 	size     int64 // window size, ns
 	maxDelay int64 // ns
@@ -160,7 +164,7 @@ const (
 	orphanBucket  = "labels_orphans"
 )
 
-func newJoiner(sc *config.Stream) (*joiner, error) {
+func newJoiner(sc *config.Stream, detOpts detectors.Options) (*joiner, error) {
 	l := *sc.Labels
 	spec := ingest.Spec{EventTime: l.EventTime, Fields: []ingest.Field{{Name: ingest.ColEventID, Path: l.EventID, Type: ingest.String}}}
 	kind := sketch.Classification
@@ -183,7 +187,7 @@ func newJoiner(sc *config.Stream) (*joiner, error) {
 		rule.Max = *r.Max
 	}
 	j := &joiner{
-		stream: sc.Name, cfg: l, rule: rule, kind: kind, dec: dec,
+		stream: sc.Name, cfg: l, rule: rule, detOpts: detOpts, kind: kind, dec: dec,
 		size: int64(sc.Window.Size), maxDelay: int64(l.MaxDelay),
 		preds: map[string]pendingPred{}, orphans: map[string]orphanLabel{},
 		windows: map[winKey]*perfWindow{}, refs: map[modelKey][]*sketch.Performance{},
@@ -395,7 +399,7 @@ func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
 		w := j.windows[k]
 		final := j.final(k.start)
 		r := j.result(w, final)
-		if !w.decided && (final || r.Verdict.Degraded) {
+		if !w.decided && (final || r.Verdict.Degraded || r.LabelShift.Drifted) {
 			w.decided, r.Decided = true, true
 		}
 		out = append(out, r)
@@ -451,6 +455,7 @@ func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
 		r.Reference = fmt.Sprintf("first %d final windows with labels", len(refs))
 	}
 	r.Verdict = detectors.EvaluatePerformance(w.perf, refs, rule, j.cfg.MinRows)
+	r.LabelShift = detectors.EvaluateLabelShift(j.refs[w.key.model], w.perf, j.detOpts)
 	return r
 }
 

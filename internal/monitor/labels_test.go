@@ -278,6 +278,9 @@ alerting:
 		if shifted {
 			degraded++
 		}
+		if got.LabelDrift {
+			t.Errorf("window %s: label drift, but the positive rate is 0.3 throughout", start.Format("15:04"))
+		}
 		t.Logf("window %s: %s AUC %.4f (offline %.4f) accuracy %.4f labelled %d/%d", start.Format("15:04"),
 			map[bool]string{true: "final", false: "provisional"}[got.Final], float64(got.ROCAUC), w.auc,
 			float64(got.Accuracy), got.Labelled, got.Predictions)

@@ -96,6 +96,7 @@ type PerformanceLine struct {
 	MAE         jsonNum   `json:"mae"`
 	Degraded    bool      `json:"degraded"`
 	Rule        string    `json:"rule"`
+	LabelDrift  bool      `json:"label_drift"`
 }
 
 // writePerformance appends one line per performance result.
@@ -110,7 +111,7 @@ func (l *resultLog) writePerformance(results []PerformanceResult) {
 		b, err := json.Marshal(PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 			Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
 			TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: jsonNum(m.Accuracy), ROCAUC: jsonNum(m.ROCAUC),
-			MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule})
+			MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted})
 		if err != nil {
 			panic("BUG: a performance line does not encode: " + err.Error())
 		}

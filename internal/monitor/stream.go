@@ -137,7 +137,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 	}
 	s.src = src
 	if sc.Labels != nil {
-		if s.perf, err = newJoiner(sc); err != nil {
+		if s.perf, err = newJoiner(sc, engine.detOpts); err != nil {
 			return nil, err
 		}
 		s.scoreCol = sc.Labels.Prediction
