@@ -35,9 +35,9 @@ type resultLine struct {
 // restarted run reports the windows of its last checkpoint's batch again).
 type windows struct {
 	lines      map[string][]byte // window key → the line as written
-	rounded    map[string][]byte // window key → the line, numbers to 12 significant digits
+	rounded    map[string][]byte // window key → the line, numbers to 9 decimals
 	order      []string          // keys, sorted
-	repeats    int               // lines that repeat a window (to 12 digits)
+	repeats    int               // lines that repeat a window (numbers to 9 decimals)
 	bitRepeats int               // of which differ in the last bits
 	conflicts  []string          // windows reported twice, differently
 	drifted    map[string]bool   // window key → some feature drifted
@@ -94,7 +94,7 @@ func readWindows(path string) (*windows, error) {
 }
 
 // digest is a SHA-256 over every window's line, in key order, with its numbers to
-// 12 significant digits when rounded: two runs with equal digests closed the same
+// 9 decimals when rounded: two runs with equal digests closed the same
 // windows with the same rows, references, verdicts and scores (to the last bit
 // unless rounded).
 func (w *windows) digest(rounded bool) string {
@@ -112,17 +112,20 @@ func (w *windows) digest(rounded bool) string {
 
 var number = regexp.MustCompile(`-?[0-9]+\.[0-9]+(?:[eE][-+]?[0-9]+)?|-?[0-9]+[eE][-+]?[0-9]+`)
 
-// roundNumbers rewrites every non-integer number of a JSON line to 12 significant
-// digits. Sums of floating-point numbers depend on the order they were added in; the
-// joint sketch behind the (multivariate) finding adds per batch, and a restart moves
-// batch boundaries, which changes its score in the 16th digit.
+// roundNumbers rewrites every non-integer number of a JSON line to 9 decimals. Sums
+// of floating-point numbers depend on the order they were added in; the joint sketch
+// behind the (multivariate) finding adds per batch, and a restart moves batch
+// boundaries, which changes its score by about 1e-15 (and the Benjamini–Hochberg
+// p-values it shares a family with in their last bit). A relative precision would not
+// do: a score of 0.0015 differs in its 12th significant digit. Rounding to a fixed
+// grid of 1e-9 splits two numbers 1e-15 apart with a chance of about 1e-6.
 func roundNumbers(line []byte) []byte {
 	return number.ReplaceAllFunc(line, func(b []byte) []byte {
 		f, err := strconv.ParseFloat(string(b), 64)
 		if err != nil {
 			return b
 		}
-		return strconv.AppendFloat(nil, f, 'g', 12, 64)
+		return strconv.AppendFloat(nil, f, 'f', 9, 64)
 	})
 }
 
@@ -150,8 +153,8 @@ func (w *windows) alertIDs() []string {
 }
 
 // compare lists the windows that differ between w and the reference: missing from w,
-// not in the reference, with other results (to 12 digits), and with results that
-// differ only past the 12th digit.
+// not in the reference, with other results (numbers to 9 decimals), and with results
+// that differ only past the 9th decimal.
 func (w *windows) compare(ref *windows) (missing, extra, differ, bits []string) {
 	for _, k := range ref.order {
 		got, ok := w.lines[k]

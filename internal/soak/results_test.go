@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -79,5 +80,37 @@ func TestReportBreaches(t *testing.T) {
 	r.Print(&out)
 	if b := r.Breaches(); len(b) != 1 || b[0].What != "events lost" || !strings.Contains(out.String(), "FAIL: 1 breach") {
 		t.Fatalf("breaches %v, output:\n%s", b, out.String())
+	}
+}
+
+// TestRoundingHidesOnlySummationOrder checks the measured case: a (multivariate) score
+// of 0.0015 that a restart moved in its 12th significant digit counts as the same
+// result, and a move of 1e-6 does not.
+func TestRoundingHidesOnlySummationOrder(t *testing.T) {
+	a := roundNumbers([]byte(`{"score":0.0015445912686955499,"p":0.9718877591274696}`))
+	b := roundNumbers([]byte(`{"score":0.0015445912686942176,"p":0.9718877591274698}`))
+	c := roundNumbers([]byte(`{"score":0.0015455912686955499,"p":0.9718877591274696}`))
+	if string(a) != string(b) {
+		t.Errorf("%s and %s differ", a, b)
+	}
+	if string(a) == string(c) {
+		t.Errorf("a move of 1e-6 is hidden: %s", c)
+	}
+}
+
+// TestBursts tells a retry loop (many deliveries of one id within seconds) from the
+// repeats kill -9 causes (one per restart, seconds apart).
+func TestBursts(t *testing.T) {
+	s := &hookSink{times: map[string][]time.Time{}}
+	t0 := time.Now()
+	for i := range 40 {
+		s.times["loop"] = append(s.times["loop"], t0.Add(time.Duration(i)*3*time.Millisecond))
+	}
+	for i := range 8 {
+		s.times["restarts"] = append(s.times["restarts"], t0.Add(time.Duration(i)*4*time.Second))
+	}
+	got := s.bursts()
+	if len(got) != 1 || got["loop"] != 40 {
+		t.Errorf("bursts %v, want loop: 40 alone", got)
 	}
 }
