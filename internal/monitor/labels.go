@@ -92,10 +92,10 @@ type LabelStats struct {
 // topic, by event id, and keeps per event-time window of each model what the metrics
 // need (sketch.Performance).
 //
-// Memory: an unlabelled prediction costs its id and 40-odd bytes until its label
-// comes or its window is final (max_delay after its end); a label whose prediction
-// has not been read yet (the labels topic read ahead of the predictions) is kept the
-// same way. With a state file both are also written to it, incrementally with each
+// Memory: a prediction costs its id and 40-odd bytes until its window is final
+// (max_delay after its end), labelled or not, so that a second label of its id is
+// known as a duplicate; a label whose prediction has not been read yet (the labels
+// topic read ahead of the predictions) is kept the same way. With a state file both are also written to it, incrementally with each
 // checkpoint (only what changed since the last one), so that a restart loses nothing
 // and a checkpoint does not cost the whole map.
 //
@@ -134,10 +134,12 @@ type winKey struct {
 	start int64
 }
 
-// pendingPred is a prediction waiting for its label.
+// pendingPred is a prediction of a window that is not final: waiting for its label,
+// or matched (kept so that a second label of its id is known as a duplicate).
 type pendingPred struct {
-	win   winKey
-	score float64
+	win     winKey
+	score   float64
+	matched bool
 }
 
 // orphanLabel is a label waiting for its prediction.
@@ -246,15 +248,15 @@ func (j *joiner) addPredictions(rec arrow.Record, times []int64, scoreCol string
 		w.predictions++
 		w.revised = true
 		score := scores.Value(i)
+		id = strings.Clone(id)
+		p := pendingPred{win: w.key, score: score}
 		if o, ok := j.orphans[id]; ok {
-			id = strings.Clone(id)
 			delete(j.orphans, id)
 			j.changedOrphans[id] = true
 			j.match(w, score, o.value)
-			continue
+			p.matched = true
 		}
-		id = strings.Clone(id)
-		j.preds[id] = pendingPred{win: w.key, score: score}
+		j.preds[id] = p
 		j.changedPreds[id] = true
 	}
 }
@@ -316,14 +318,18 @@ func (j *joiner) addLabels(batch []ingest.Message) {
 		j.stats.Labels++
 		id := ids.Value(i)
 		if p, ok := j.preds[id]; ok {
-			if times[i] > p.win.start+j.size+j.maxDelay {
+			switch {
+			case p.matched:
+				j.stats.Duplicates++
+			case times[i] > p.win.start+j.size+j.maxDelay:
 				j.stats.TooLate++
-				continue
+			default:
+				id = strings.Clone(id)
+				p.matched = true
+				j.preds[id] = p
+				j.changedPreds[id] = true
+				j.match(j.windows[p.win], p.score, value)
 			}
-			id = strings.Clone(id)
-			delete(j.preds, id)
-			j.changedPreds[id] = true
-			j.match(j.windows[p.win], p.score, value)
 			continue
 		}
 		if _, dup := j.orphans[id]; dup {
@@ -420,7 +426,9 @@ func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
 			if j.windows[p.win] == nil {
 				delete(j.preds, id)
 				j.changedPreds[id] = true
-				j.stats.Unlabelled++
+				if !p.matched {
+					j.stats.Unlabelled++
+				}
 			}
 		}
 		wm := min(j.predWM, j.clock.Watermark())
@@ -566,7 +574,11 @@ func encodePending(p pendingPred) []byte {
 	b = binary.AppendUvarint(b, uint64(len(p.win.model.version)))
 	b = append(b, p.win.model.version...)
 	b = binary.AppendVarint(b, p.win.start)
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(p.score))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.score))
+	if p.matched {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 func decodePending(b []byte) (pendingPred, error) {
@@ -583,11 +595,12 @@ func decodePending(b []byte) (pendingPred, error) {
 	model, ok1 := str()
 	version, ok2 := str()
 	start, k := binary.Varint(b)
-	if !ok1 || !ok2 || k <= 0 || len(b)-k != 8 {
+	if !ok1 || !ok2 || k <= 0 || len(b)-k != 9 || b[len(b)-1] > 1 {
 		return p, errors.New("bad pending prediction")
 	}
 	p.win = winKey{modelKey{model, version}, start}
 	p.score = math.Float64frombits(binary.LittleEndian.Uint64(b[k:]))
+	p.matched = b[len(b)-1] == 1
 	return p, nil
 }
 
