@@ -287,10 +287,12 @@ func performance(t testing.TB, r monitor.Result, seed uint64, predictions, label
 		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
 		Start: r.Start, End: r.End, Final: final,
 		Predictions: predictions, Labelled: labelled,
-		Metrics:   detectors.ComputeMetrics(p),
-		Verdict:   detectors.EvaluatePerformance(p, nil, perfRule, 30),
-		Reference: "min 0.8",
-		Revision:  revision,
+		Metrics: detectors.ComputeMetrics(p),
+		Verdict: detectors.EvaluatePerformance(p, nil, perfRule, 30),
+		// Against a reference of the first window's labels, as the monitor compares.
+		LabelShift: detectors.EvaluateLabelShift([]*sketch.Performance{p}, p, detectors.Options{}),
+		Reference:  "min 0.8",
+		Revision:   revision,
 	}
 }
 

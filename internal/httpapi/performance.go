@@ -33,6 +33,21 @@ type PerformanceWindow struct {
 	Metrics   Metrics            `json:"metrics"`
 	Verdict   PerformanceVerdict `json:"verdict"`
 	Reference string             `json:"reference"`
+	// LabelShift is the window's label drift against the reference windows' labels.
+	LabelShift LabelShift `json:"label_shift"`
+}
+
+// LabelShift is detectors.LabelShift with JSON names and non-finite numbers as null.
+type LabelShift struct {
+	Statistic   string `json:"statistic"`
+	Reference   num    `json:"reference"`
+	Current     num    `json:"current"`
+	PValue      num    `json:"p_value"`
+	Effect      num    `json:"effect"`
+	EffectLower num    `json:"effect_lower"`
+	EffectMin   num    `json:"effect_min"`
+	Drifted     bool   `json:"drifted"`
+	Rule        string `json:"rule"`
 }
 
 // Metrics is detectors.Metrics with JSON names and non-finite numbers as null;
@@ -134,6 +149,10 @@ func (s *Server) RecordPerformance(r monitor.PerformanceResult) {
 				PValue: num(v.PValue), Degraded: v.Degraded, Rule: v.Rule,
 			},
 			Reference: r.Reference,
+			LabelShift: LabelShift{Statistic: r.LabelShift.Statistic, Reference: num(r.LabelShift.Reference),
+				Current: num(r.LabelShift.Current), PValue: num(r.LabelShift.PValue), Effect: num(r.LabelShift.Effect.Value),
+				EffectLower: num(r.LabelShift.Effect.Lower), EffectMin: num(r.LabelShift.Effect.Min),
+				Drifted: r.LabelShift.Drifted, Rule: r.LabelShift.Rule},
 		},
 		metrics: r.Metrics,
 	}

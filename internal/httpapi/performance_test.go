@@ -141,6 +141,7 @@ func TestPerformanceNaNIsNull(t *testing.T) {
 	srv.RecordPerformance(monitor.PerformanceResult{
 		Stream: "credit", Model: "car-loan", ModelVersion: "3.2.0", Start: res.Start, End: res.End,
 		Metrics: detectors.ComputeMetrics(empty), Verdict: detectors.EvaluatePerformance(empty, nil, perfRule, 30),
+		LabelShift: detectors.EvaluateLabelShift(nil, empty, detectors.Options{}),
 	})
 	reg := sketch.NewPerformance(sketch.Regression, 0)
 	for i := range 40 {
@@ -149,7 +150,8 @@ func TestPerformanceNaNIsNull(t *testing.T) {
 	srv.RecordPerformance(monitor.PerformanceResult{
 		Stream: "credit", Model: "price", Start: res.Start, End: res.End, Final: true,
 		Predictions: 50, Labelled: 40, Metrics: detectors.ComputeMetrics(reg),
-		Verdict: detectors.EvaluatePerformance(reg, nil, detectors.PerformanceRule{Metric: detectors.MetricMAE, Max: 1, Min: math.NaN()}, 30),
+		Verdict:    detectors.EvaluatePerformance(reg, nil, detectors.PerformanceRule{Metric: detectors.MetricMAE, Max: 1, Min: math.NaN()}, 30),
+		LabelShift: detectors.EvaluateLabelShift(nil, reg, detectors.Options{}),
 	})
 
 	v, body := getPerformance(t, srv, "/api/v1/performance?model=car-loan")
