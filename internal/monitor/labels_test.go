@@ -75,7 +75,7 @@ func exactMetrics(data []labelled, size time.Duration) map[time.Time]*exactWindo
 	pairs := map[time.Time][]pair{}
 	out := map[time.Time]*exactWindow{}
 	for _, d := range data {
-		start := d.at.Truncate(size)
+		start := time.Unix(0, floorDiv(d.at.UnixNano(), int64(size))*int64(size)).UTC() // windows align to the Unix epoch
 		w := out[start]
 		if w == nil {
 			w = &exactWindow{}
