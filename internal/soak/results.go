@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/driftmon/driftmon/alerting"
 )
 
 // resultLine is the part of a results-file line (monitor.ResultLine) the campaign
@@ -41,7 +39,7 @@ type windows struct {
 	bitRepeats int               // of which differ in the last bits
 	conflicts  []string          // windows reported twice, differently
 	drifted    map[string]bool   // window key → some feature drifted
-	alertOf    map[string]string // window key → the id of the alert it would call for
+	startOf    map[string]string // window key → "stream/model/version start", what a payload names
 }
 
 func windowKey(r resultLine) string {
@@ -54,7 +52,7 @@ func readWindows(path string) (*windows, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &windows{lines: map[string][]byte{}, rounded: map[string][]byte{}, drifted: map[string]bool{}, alertOf: map[string]string{}}
+	w := &windows{lines: map[string][]byte{}, rounded: map[string][]byte{}, drifted: map[string]bool{}, startOf: map[string]string{}}
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		if len(l) == 0 {
 			continue
@@ -82,7 +80,7 @@ func readWindows(path string) (*windows, error) {
 		w.lines[k] = canon
 		w.rounded[k] = roundNumbers(canon)
 		w.order = append(w.order, k)
-		w.alertOf[k] = alerting.AlertID(r.Stream, r.Model, r.Version, r.Start)
+		w.startOf[k] = windowStart(r.Stream, r.Model, r.Version, r.Start)
 		for _, f := range r.Findings {
 			if f.Verdict == "drift" {
 				w.drifted[k] = true
@@ -140,16 +138,21 @@ func (w *windows) rows() int64 {
 	return n
 }
 
-// alertIDs are the ids of the alerts the drifting windows call for.
-func (w *windows) alertIDs() []string {
-	var ids []string
+// driftingWindows names the windows in which a feature drifted, by
+// windowStart, sorted.
+func (w *windows) driftingWindows() []string {
+	var out []string
 	for _, k := range w.order {
 		if w.drifted[k] {
-			ids = append(ids, w.alertOf[k])
+			out = append(out, w.startOf[k])
 		}
 	}
-	sort.Strings(ids)
-	return ids
+	sort.Strings(out)
+	return out
+}
+
+func windowStart(stream, model, version string, start time.Time) string {
+	return fmt.Sprintf("%s/%s/%s %s", stream, model, version, start.UTC().Format(time.RFC3339Nano))
 }
 
 // compare lists the windows that differ between w and the reference: missing from w,

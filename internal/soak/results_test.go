@@ -61,8 +61,8 @@ func TestWindowsCompare(t *testing.T) {
 	if len(differ) != 1 {
 		t.Errorf("a changed verdict: differ %v", differ)
 	}
-	if ids := ref.alertIDs(); len(ids) != 1 {
-		t.Errorf("alert ids %v, want the drifting window's", ids)
+	if d := ref.driftingWindows(); len(d) != 1 || d[0] != "churn/churn/7 2026-12-01T00:00:20Z" {
+		t.Errorf("drifting windows %v, want w2's", d)
 	}
 }
 

@@ -177,10 +177,10 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkPayloads checks the shape of every verified delivery: a generic JSON payload
-// of type driftmon.retrain naming one of alertIDs (the alerts the windows call for), one
-// of the streams (rows: its window rows), its window, and at least two drifted features
-// (min_features: 2).
-func (s *hookSink) checkPayloads(alertIDs []string, rows map[string]int64) (bad []string) {
+// of type driftmon.retrain with an id, naming one of the drifting windows (see
+// windows.driftingWindows) of one of the streams, with that stream's window rows and
+// at least two drifted features (min_features: 2).
+func (s *hookSink) checkPayloads(drifting []string, rows map[string]int64) (bad []string) {
 	for _, d := range s.receiver.Deliveries() {
 		var p webhook.Payload
 		err := json.Unmarshal(d.Payload, &p)
@@ -188,8 +188,10 @@ func (s *hookSink) checkPayloads(alertIDs []string, rows map[string]int64) (bad 
 		case err != nil:
 		case p.Type != webhook.EventRetrain && p.Type != webhook.EventDrift:
 			err = fmt.Errorf("type %q", p.Type)
-		case !slices.Contains(alertIDs, p.ID):
-			err = fmt.Errorf("alert id %q is none the windows call for", p.ID)
+		case p.ID == "":
+			err = errors.New("no id")
+		case !slices.Contains(drifting, windowStart(p.Stream, p.Model, p.ModelVersion, p.Window.Start)):
+			err = fmt.Errorf("window %s is none of the drifting windows", windowStart(p.Stream, p.Model, p.ModelVersion, p.Window.Start))
 		case rows[p.Stream] == 0 || p.Model == "":
 			err = fmt.Errorf("model %q of stream %q", p.Model, p.Stream)
 		case p.Rows != rows[p.Stream]:
