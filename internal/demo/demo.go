@@ -58,6 +58,7 @@ type Options struct {
 
 const (
 	topic       = "credit-inferences"
+	labelsTopic = "credit-outcomes"
 	slackToken  = "xoxb-driftmon-demo"
 	slackChan   = "#ml-alerts"
 	retrainPath = "/retrain"
@@ -88,7 +89,7 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic, labelsTopic))
 	if err != nil {
 		return fmt.Errorf("cannot start the embedded broker: %w", err)
 	}
@@ -150,8 +151,11 @@ func Run(ctx context.Context, opts Options) error {
 			printWindow(out, r)
 			api.Record(r)
 		},
-		OnPerformance: func(r monitor.PerformanceResult) { api.RecordPerformance(r) },
-		OnDelivery:    func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
+		OnPerformance: func(r monitor.PerformanceResult) {
+			printPerformance(out, r)
+			api.RecordPerformance(r)
+		},
+		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
 		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
 			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
 		},
@@ -170,13 +174,18 @@ func Run(ctx context.Context, opts Options) error {
 		// after: what a person sees is then the shift, not a blend.
 		shiftAt: ceil(time.Now().Add(opts.ShiftAfter), opts.Window),
 		rng:     rand.New(rand.NewPCG(opts.Seed, 0x5eed)),
+		labels: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: labelsTopic, Balancer: &kafka.Hash{},
+			BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne},
+		labelDelay: opts.Window / 2,
 	}
 	defer gen.w.Close()
+	defer gen.labels.Close()
 
 	fmt.Fprintf(out, `driftmon demo
   broker        kafka://%s  topic %s (embedded, in-process)
   traffic       %d events/s from model car-loan 3.2.0; %s shift at %s (in %s), %s stay put
   windows       %s of event time; the first two whole windows are the reference
+  labels        each loan's outcome on topic %s %s–%s later; performance final %s after a window
   dashboard     %s  (API %sapi/v1, Prometheus %smetrics)
   slack sink    %s  (token-checked chat.postMessage; messages print below)
   webhook sink  %s  (Standard Webhooks signature verified)
@@ -184,7 +193,8 @@ Ctrl-C stops.
 
 `, strings.Join(brokers, ","), topic, opts.Rate, strings.Join(Shifted, ", "),
 		gen.shiftAt.Format("15:04:05"), opts.ShiftAfter, strings.Join(Stable, ", "),
-		opts.Window, dashboard, dashboard, dashboard, slackSink.URL(), hooks.URL+retrainPath)
+		opts.Window, labelsTopic, gen.labelDelay, 4*gen.labelDelay, 3*opts.Window,
+		dashboard, dashboard, dashboard, slackSink.URL(), hooks.URL+retrainPath)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
@@ -227,6 +237,7 @@ streams:
   - name: credit
     topic: %s
     event_time: ts
+    event_id: event_id
     model: model
     model_version: model_version
     features:
@@ -241,6 +252,8 @@ streams:
       y_pred: {type: categorical}
     window: {size: %s}
     reference: {warmup_windows: 2}
+    labels: {topic: %s, event_id: event_id, label: defaulted, event_time: ts, max_delay: %s,
+             prediction: y_pred_proba, reference_windows: 2}
 alerting:
   dashboard_url: %s
   slack:
@@ -252,7 +265,7 @@ alerting:
       url: %s
       secret: ${RETRAIN_SECRET}
       min_features: 2
-`, brokers[0], topic, window, dashboard, slackChan, slackAPI, hookURL)
+`, brokers[0], topic, window, labelsTopic, 3*window, dashboard, slackChan, slackAPI, hookURL)
 }
 
 // ceil rounds t up to a multiple of d.
@@ -273,6 +286,24 @@ func printWindow(w io.Writer, r monitor.Result) {
 	default:
 		fmt.Fprintf(w, "window %s  %6d rows  DRIFT: %s\n", span, r.Rows, strings.Join(r.Drifted(), ", "))
 	}
+}
+
+// printPerformance prints a window's performance when the alert policy judges it (its
+// first degraded result, or its final one): not every revision.
+func printPerformance(w io.Writer, r monitor.PerformanceResult) {
+	if !r.Decided {
+		return
+	}
+	span := r.Start.Local().Format("15:04:05") + "–" + r.End.Local().Format("15:04:05")
+	v := r.Verdict
+	state := "ok"
+	if v.Degraded {
+		state = "DEGRADED: " + v.Rule
+	}
+	if ls := r.LabelShift; ls.Drifted {
+		state += "; label drift: " + ls.Rule
+	}
+	fmt.Fprintf(w, "labels %s  %s %.3f, %s, %d of %d labelled  %s\n", span, v.Metric, v.Value, r.Status(), r.Labelled, r.Predictions, state)
 }
 
 // lockedWriter lets the sinks, the monitor callback and Run print without interleaving

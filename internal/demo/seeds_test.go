@@ -78,7 +78,8 @@ func replayDemo(t *testing.T, seed uint64, window, shiftAfter time.Duration, rat
 	for now := start; now.Before(end); now = now.Add(tick) {
 		shifted := !now.Before(g.shiftAt)
 		for i := range msgs {
-			b, err := json.Marshal(g.event(now, shifted))
+			ev, _ := g.event(now, shifted)
+			b, err := json.Marshal(ev)
 			if err != nil {
 				t.Fatal(err)
 			}

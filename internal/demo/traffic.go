@@ -37,6 +37,26 @@ type generator struct {
 	rng     *rand.Rand
 	sent    atomic.Int64
 	buf     []kafka.Message
+
+	// Labels: each event's outcome is sent to its own topic labelDelay to
+	// 4·labelDelay later (wall time), as loan outcomes come in after the decision.
+	labels     *kafka.Writer
+	labelDelay time.Duration
+	due        []dueLabel // in the order they were drawn, not the order they are due
+	lbuf       []kafka.Message
+}
+
+// dueLabel is an outcome waiting to be sent.
+type dueLabel struct {
+	at  time.Time
+	msg kafka.Message
+}
+
+// outcome is the JSON shape of one label.
+type outcome struct {
+	EventID   string    `json:"event_id"`
+	TS        time.Time `json:"ts"`
+	Defaulted int       `json:"defaulted"`
 }
 
 // event is the JSON shape of one inference log record.
@@ -49,7 +69,11 @@ type event struct {
 	Prediction   map[string]any `json:"prediction"`
 }
 
-func (g *generator) event(now time.Time, shifted bool) event {
+// event draws one inference event and whether the loan defaults. Before the shift the
+// outcome follows the model's own scorecard (sharpened), so its score ranks well; after
+// it dearer cars no longer default more and an unobserved factor weighs in: the model
+// ranks worse, and its ROC AUC drops.
+func (g *generator) event(now time.Time, shifted bool) (event, bool) {
 	r := g.rng
 	carValue := math.Exp(10.2 + 0.45*r.NormFloat64()) // median ≈ 27k
 	loanLength := 12 + 6*r.IntN(9)                    // 12..60 months
@@ -68,6 +92,11 @@ func (g *generator) event(now time.Time, shifted bool) event {
 		z -= 0.5
 	}
 	proba := 1 / (1 + math.Exp(-z))
+	truth := 3 * (z - 0.3)
+	if shifted {
+		truth = 3*(z-0.00004*carValue+0.8) + 2.5*r.NormFloat64()
+	}
+	defaulted := r.Float64() < 1/(1+math.Exp(-truth))
 	pred := 0
 	if proba >= 0.5 {
 		pred = 1
@@ -86,7 +115,7 @@ func (g *generator) event(now time.Time, shifted bool) event {
 			"driver_tenure":           tenure,
 		},
 		Prediction: map[string]any{"y_pred_proba": math.Round(proba*100) / 100, "y_pred": pred},
-	}
+	}, defaulted
 }
 
 func pick(r *rand.Rand, shares []float64) int {
@@ -114,11 +143,17 @@ func (g *generator) run(ctx context.Context) error {
 			g.buf = g.buf[:0]
 			shifted := !now.Before(g.shiftAt)
 			for i := 0; i < perTick; i++ {
-				b, err := json.Marshal(g.event(now, shifted))
+				ev, defaulted := g.event(now, shifted)
+				b, err := json.Marshal(ev)
 				if err != nil {
 					return fmt.Errorf("cannot encode event: %w", err)
 				}
 				g.buf = append(g.buf, kafka.Message{Value: b})
+				if g.labels != nil {
+					at := now.Add(g.labelDelay + time.Duration(g.rng.Float64()*float64(3*g.labelDelay)))
+					l, _ := json.Marshal(outcome{EventID: ev.EventID, TS: at.UTC(), Defaulted: map[bool]int{true: 1}[defaulted]})
+					g.due = append(g.due, dueLabel{at, kafka.Message{Key: []byte(ev.EventID), Value: l}})
+				}
 			}
 			if err := g.w.WriteMessages(ctx, g.buf...); err != nil {
 				if ctx.Err() != nil {
@@ -127,6 +162,34 @@ func (g *generator) run(ctx context.Context) error {
 				return fmt.Errorf("cannot produce events: %w", err)
 			}
 			g.sent.Add(int64(len(g.buf)))
+			if err := g.sendLabels(ctx, now); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// sendLabels sends the outcomes due by now, keyed by event id (one id's labels stay
+// in order on one partition).
+func (g *generator) sendLabels(ctx context.Context, now time.Time) error {
+	if g.labels == nil {
+		return nil
+	}
+	g.lbuf = g.lbuf[:0]
+	kept := g.due[:0]
+	for _, d := range g.due {
+		if d.at.After(now) {
+			kept = append(kept, d)
+		} else {
+			g.lbuf = append(g.lbuf, d.msg)
+		}
+	}
+	g.due = kept
+	if len(g.lbuf) == 0 {
+		return nil
+	}
+	if err := g.labels.WriteMessages(ctx, g.lbuf...); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("cannot produce labels: %w", err)
+	}
+	return nil
 }

@@ -48,8 +48,10 @@ type PerformanceResult struct {
 	// Revision counts the earlier hand-outs of this window's result.
 	Revision int
 	// Decided marks the one hand-out of the window that the alert policy judges: the
-	// first that is degraded or whose labels drifted, or else the final one. A provisional window within its
+	// first that is degraded, or else the final one. A provisional window within its
 	// rule may still degrade as labels come, so only its final result says it is fine.
+	// Its label shift is judged with it: a window is observed once, so that the
+	// policy's counts of consecutive windows stay true.
 	Decided bool
 }
 
@@ -405,7 +407,7 @@ func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
 		w := j.windows[k]
 		final := j.final(k.start)
 		r := j.result(w, final)
-		if !w.decided && (final || r.Verdict.Degraded || r.LabelShift.Drifted) {
+		if !w.decided && (final || r.Verdict.Degraded) {
 			w.decided, r.Decided = true, true
 		}
 		out = append(out, r)
