@@ -303,7 +303,8 @@ func printPerformance(w io.Writer, r monitor.PerformanceResult) {
 	if ls := r.LabelShift; ls.Drifted {
 		state += "; label drift: " + ls.Rule
 	}
-	fmt.Fprintf(w, "labels %s  %s %.3f, %s, %d of %d labelled  %s\n", span, v.Metric, v.Value, r.Status(), r.Labelled, r.Predictions, state)
+	fmt.Fprintf(w, "labels %s  %s %.3f (estimated from the scores %.3f), %s, %d of %d labelled  %s\n", span, v.Metric, v.Value,
+		r.Estimated.ROCAUC, r.Status(), r.Labelled, r.Predictions, state)
 }
 
 // lockedWriter lets the sinks, the monitor callback and Run print without interleaving

@@ -291,6 +291,7 @@ func performance(t testing.TB, r monitor.Result, seed uint64, predictions, label
 		Verdict: detectors.EvaluatePerformance(p, nil, perfRule, 30),
 		// Against a reference of the first window's labels, as the monitor compares.
 		LabelShift: detectors.EvaluateLabelShift([]*sketch.Performance{p}, p, detectors.Options{}),
+		Estimated:  detectors.EstimatePerformance(scoresOf(p), []*sketch.Performance{p}, 0.5),
 		Reference:  "min 0.8",
 		Revision:   revision,
 	}
@@ -318,4 +319,17 @@ func performanceResults(t testing.TB, res []monitor.Result) []monitor.Performanc
 		}
 	}
 	return out
+}
+
+// scoresOf is the score histogram of p's labelled scores.
+func scoresOf(p *sketch.Performance) *sketch.ScoreHistogram {
+	h := sketch.NewScoreHistogram()
+	for _, positive := range []bool{true, false} {
+		for b, c := range p.ScoreCounts(positive) {
+			for range c {
+				h.Add((float64(b) + 0.5) / sketch.PerformanceBins)
+			}
+		}
+	}
+	return h
 }

@@ -35,6 +35,20 @@ type PerformanceWindow struct {
 	Reference string             `json:"reference"`
 	// LabelShift is the window's label drift against the reference windows' labels.
 	LabelShift LabelShift `json:"label_shift"`
+	// Estimated is the classification performance estimated from all the window's
+	// scores, labelled or not (CBPE); absent for regression.
+	Estimated *Estimate `json:"estimated,omitempty"`
+}
+
+// Estimate is detectors.Estimate with JSON names and non-finite numbers as null.
+type Estimate struct {
+	N          int64 `json:"n"`
+	Calibrated bool  `json:"calibrated"`
+	Accuracy   num   `json:"accuracy"`
+	Precision  num   `json:"precision"`
+	Recall     num   `json:"recall"`
+	F1         num   `json:"f1"`
+	ROCAUC     num   `json:"roc_auc"`
 }
 
 // LabelShift is detectors.LabelShift with JSON names and non-finite numbers as null.
@@ -155,6 +169,10 @@ func (s *Server) RecordPerformance(r monitor.PerformanceResult) {
 				Drifted: r.LabelShift.Drifted, Rule: r.LabelShift.Rule},
 		},
 		metrics: r.Metrics,
+	}
+	if e := r.Estimated; r.Metrics.Kind == sketch.Classification {
+		w.Estimated = &Estimate{N: e.N, Calibrated: e.Calibrated, Accuracy: num(e.Accuracy), Precision: num(e.Precision),
+			Recall: num(e.Recall), F1: num(e.F1), ROCAUC: num(e.ROCAUC)}
 	}
 
 	key := modelKey{r.Stream, r.Model, r.ModelVersion}

@@ -42,6 +42,11 @@ type PerformanceResult struct {
 	Verdict detectors.PerformanceVerdict
 	// Reference describes what the relative rule compared with.
 	Reference string
+	// Estimated is the classification metrics estimated from all the window's scores,
+	// labelled or not, calibrated on the reference windows' labels (CBPE): what
+	// the window's performance will be if the score–outcome relation is what it
+	// was. N is 0 for regression.
+	Estimated detectors.Estimate
 	// LabelShift compares the window's labels (positive rate, or mean) with the
 	// reference windows': label drift, with the features' tests and minimums.
 	LabelShift detectors.LabelShift
@@ -155,9 +160,10 @@ type perfWindow struct {
 	key         winKey
 	predictions int64
 	perf        *sketch.Performance
-	revised     bool // changed since it was last handed out
-	sent        int  // hand-outs so far
-	decided     bool // the policy has judged it
+	scores      *sketch.ScoreHistogram // every prediction's score (classification)
+	revised     bool                   // changed since it was last handed out
+	sent        int                    // hand-outs so far
+	decided     bool                   // the policy has judged it
 }
 
 // Buckets of the state file that hold the join's pending entries; the stream's name
@@ -250,6 +256,9 @@ func (j *joiner) addPredictions(rec arrow.Record, times []int64, scoreCol string
 		w.predictions++
 		w.revised = true
 		score := scores.Value(i)
+		if w.scores != nil {
+			w.scores.Add(score)
+		}
 		id = strings.Clone(id)
 		p := pendingPred{win: w.key, score: score}
 		if o, ok := j.orphans[id]; ok {
@@ -269,6 +278,9 @@ func (j *joiner) window(key winKey) *perfWindow {
 	if w == nil {
 		key.model = modelKey{strings.Clone(key.model.model), strings.Clone(key.model.version)}
 		w = &perfWindow{key: key, perf: sketch.NewPerformance(j.kind, j.cfg.Threshold)}
+		if j.kind == sketch.Classification {
+			w.scores = sketch.NewScoreHistogram()
+		}
 		j.windows[key] = w
 	}
 	return w
@@ -466,6 +478,9 @@ func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
 	}
 	r.Verdict = detectors.EvaluatePerformance(w.perf, refs, rule, j.cfg.MinRows)
 	r.LabelShift = detectors.EvaluateLabelShift(j.refs[w.key.model], w.perf, j.detOpts)
+	if w.scores != nil {
+		r.Estimated = detectors.EstimatePerformance(w.scores, j.refs[w.key.model], j.cfg.Threshold)
+	}
 	return r
 }
 
@@ -496,6 +511,7 @@ type perfWindowState struct {
 	Start          int64
 	Predictions    int64
 	Perf           []byte
+	Scores         []byte `json:",omitempty"`
 	Revised        bool
 	Sent           int
 	Decided        bool
@@ -515,8 +531,14 @@ func (j *joiner) save(tx *state.Tx) error {
 		if err != nil {
 			return err
 		}
-		st.Windows = append(st.Windows, perfWindowState{Model: w.key.model.model, Version: w.key.model.version,
-			Start: w.key.start, Predictions: w.predictions, Perf: b, Revised: w.revised, Sent: w.sent, Decided: w.decided})
+		ws := perfWindowState{Model: w.key.model.model, Version: w.key.model.version,
+			Start: w.key.start, Predictions: w.predictions, Perf: b, Revised: w.revised, Sent: w.sent, Decided: w.decided}
+		if w.scores != nil {
+			if ws.Scores, err = w.scores.MarshalBinary(); err != nil {
+				return err
+			}
+		}
+		st.Windows = append(st.Windows, ws)
 	}
 	for mk, refs := range j.refs {
 		rs := perfRefsState{Model: mk.model, Version: mk.version}
@@ -632,7 +654,14 @@ func (j *joiner) restore(st *state.Store, now time.Time) error {
 				return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
 			}
 			k := winKey{modelKey{ws.Model, ws.Version}, ws.Start}
-			j.windows[k] = &perfWindow{key: k, predictions: ws.Predictions, perf: p, revised: ws.Revised, sent: ws.Sent, decided: ws.Decided}
+			w := &perfWindow{key: k, predictions: ws.Predictions, perf: p, revised: ws.Revised, sent: ws.Sent, decided: ws.Decided}
+			if ws.Scores != nil {
+				w.scores = &sketch.ScoreHistogram{}
+				if err := w.scores.UnmarshalBinary(ws.Scores); err != nil {
+					return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
+				}
+			}
+			j.windows[k] = w
 		}
 		for _, rs := range s.Refs {
 			mk := modelKey{rs.Model, rs.Version}

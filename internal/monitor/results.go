@@ -97,6 +97,8 @@ type PerformanceLine struct {
 	Degraded    bool      `json:"degraded"`
 	Rule        string    `json:"rule"`
 	LabelDrift  bool      `json:"label_drift"`
+	EstROCAUC   jsonNum   `json:"est_roc_auc"`
+	EstAccuracy jsonNum   `json:"est_accuracy"`
 }
 
 // writePerformance appends one line per performance result.
@@ -111,7 +113,8 @@ func (l *resultLog) writePerformance(results []PerformanceResult) {
 		b, err := json.Marshal(PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 			Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
 			TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: jsonNum(m.Accuracy), ROCAUC: jsonNum(m.ROCAUC),
-			MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted})
+			MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted,
+			EstROCAUC: jsonNum(r.Estimated.ROCAUC), EstAccuracy: jsonNum(r.Estimated.Accuracy)})
 		if err != nil {
 			panic("BUG: a performance line does not encode: " + err.Error())
 		}
