@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,7 @@ func run() int {
 	work := flag.String("work", "", "work directory (default: a temporary one, removed afterwards)")
 	keep := flag.Bool("keep", false, "keep the temporary work directory (logs, state, results)")
 	rev := flag.String("rev", "", "build driftmon from this git revision instead of the work tree")
+	skip := flag.String("skip", "", "faults not to inject, comma-separated: kill, broker, webhook, slack, read-only, disk-full")
 	flag.Parse()
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano()%1_000_000) + 1
@@ -44,7 +46,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := soak.Run(ctx, soak.Options{Profile: *profile, Seed: *seed, Kafka: *kafka, KafkaScript: *script,
-		KafkaPort: *port, WorkDir: *work, Keep: *keep, Rev: *rev, Out: os.Stdout})
+		KafkaPort: *port, WorkDir: *work, Keep: *keep, Rev: *rev, Skip: splitList(*skip), Out: os.Stdout})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "soak (seed %d): %v\n", *seed, err)
 		return 2
@@ -54,4 +56,14 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
