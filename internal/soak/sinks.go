@@ -21,16 +21,15 @@ import (
 type hookMode int
 
 const (
-	hookOK       hookMode = iota
-	hookDown              // nothing listens: connection refused
-	hook500               // 500 Internal Server Error
-	hook429               // 429 Too Many Requests with Retry-After
-	hookSlow              // answers after driftmon's 30 s client timeout
-	hookOKButOne          // hook500 for the next request only, then OK
+	hookOK   hookMode = iota
+	hookDown          // nothing listens: connection refused
+	hook500           // 500 Internal Server Error
+	hook429           // 429 Too Many Requests with Retry-After
+	hookSlow          // answers after driftmon's 30 s client timeout
 )
 
 func (m hookMode) String() string {
-	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)", "one 500"}[m]
+	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)"}[m]
 }
 
 // slowAnswer is how long hookSlow waits: longer than the webhook client's timeout.
@@ -124,12 +123,9 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	mode := s.mode
-	if mode == hookOKButOne {
-		s.mode = hookOK
-	}
 	s.mu.Unlock()
 	switch mode {
-	case hook500, hookOKButOne:
+	case hook500:
 		s.count("500")
 		http.Error(w, "injected failure", http.StatusInternalServerError)
 		return
