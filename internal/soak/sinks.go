@@ -46,6 +46,7 @@ type hookSink struct {
 
 	mu        sync.Mutex
 	mode      hookMode
+	next      []hookMode // answers for the next requests, before mode
 	srv       *http.Server
 	delivered map[string]int         // webhook-id → times answered 2xx
 	times     map[string][]time.Time // webhook-id → when it was answered 2xx
@@ -109,6 +110,13 @@ func (s *hookSink) setMode(m hookMode) error {
 	return nil
 }
 
+// failNext makes the next request that arrives answer as m, then the mode goes on.
+func (s *hookSink) failNext(m hookMode) {
+	s.mu.Lock()
+	s.next = append(s.next, m)
+	s.mu.Unlock()
+}
+
 func (s *hookSink) close() {
 	_ = s.setMode(hookDown)
 }
@@ -123,6 +131,9 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	mode := s.mode
+	if len(s.next) > 0 {
+		mode, s.next = s.next[0], s.next[1:]
+	}
 	s.mu.Unlock()
 	switch mode {
 	case hook500:
