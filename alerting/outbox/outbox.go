@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -172,6 +173,21 @@ type Outbox struct {
 	log      *slog.Logger
 	wake     map[string]chan struct{}
 	running  atomic.Bool
+
+	// record writes an attempt's outcome: store.Update, replaced in tests.
+	record func(fn func(tx *state.Tx) error) error
+	// held keeps items whose attempt could not be recorded (a full disk) from being
+	// sent again before the wait the schedule gives: the store still says they are
+	// due. By delivery ID; lost at a restart, which sends them again once.
+	heldMu sync.Mutex
+	held   map[string]heldItem
+}
+
+// heldItem is an item whose attempts could not be recorded: not to be sent before
+// until, and attempts made so far (the store's count lags behind).
+type heldItem struct {
+	until    time.Time
+	attempts int
 }
 
 // New checks opts and returns an Outbox; it starts nothing.
@@ -205,7 +221,7 @@ func New(opts Options) (*Outbox, error) {
 	o := &Outbox{
 		store: opts.Store, senders: opts.Senders, schedule: slices.Clone(opts.Schedule),
 		jitter: opts.Jitter, poll: opts.Poll, keep: opts.KeepDelivered, now: opts.Now, log: opts.Logger,
-		wake: map[string]chan struct{}{},
+		wake: map[string]chan struct{}{}, record: opts.Store.Update, held: map[string]heldItem{},
 	}
 	if o.schedule == nil {
 		o.schedule = StandardSchedule()
@@ -347,6 +363,15 @@ func (o *Outbox) due(route string) (due []Record, next time.Time, err error) {
 				return nil
 			}
 			seen[key] = true
+			if h, ok := o.heldFor(r.ID); ok {
+				if h.until.After(now) {
+					if next.IsZero() || h.until.Before(next) {
+						next = h.until
+					}
+					return nil
+				}
+				r.Attempts = max(r.Attempts, h.attempts)
+			}
 			if !r.NextAttempt.After(now) {
 				due = append(due, r)
 			} else if next.IsZero() || r.NextAttempt.Before(next) {
@@ -382,7 +407,7 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 		r.LastError, r.NextAttempt = err.Error(), now.Add(wait)
 		e.Outcome, e.Error, e.Next = "retry", err.Error(), r.NextAttempt
 	}
-	uerr := o.store.Update(func(tx *state.Tx) error {
+	uerr := o.record(func(tx *state.Tx) error {
 		if tx.Get(bucketPending, seqKey(r.Seq)) == nil {
 			return nil // replayed or moved meanwhile; nothing to record
 		}
@@ -397,9 +422,23 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 		return audit.Append(tx, e)
 	})
 	log := o.log.With("id", r.ID, "route", r.Route, "attempt", r.Attempts)
+	if uerr != nil {
+		// The store still says the item is due: without a hold it would be sent
+		// again at once, over and over while the disk stays full. Hold it for the
+		// schedule's wait after this attempt (at least the retry's own), counting the
+		// attempts here, and send it again then, with the same ID: at least once, on
+		// the schedule, never in a loop.
+		until := now.Add(o.delay(r.Attempts))
+		if r.NextAttempt.After(until) {
+			until = r.NextAttempt
+		}
+		o.hold(r.ID, heldItem{until, r.Attempts})
+		log.Error("cannot record a delivery attempt; the item will be sent again", "outcome", e.Outcome,
+			"not_before", until, "err", uerr)
+		return
+	}
+	o.hold(r.ID, heldItem{})
 	switch {
-	case uerr != nil:
-		log.Error("cannot record a delivery attempt; the item will be sent again", "outcome", e.Outcome, "err", uerr)
 	case r.Status == Dead:
 		log.Error("delivery failed for good; dead-lettered (replay it once the receiver is fixed)", "err", err)
 	case r.Status == Pending:
@@ -407,6 +446,25 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 	case r.Attempts > 1:
 		log.Info("delivered after retries")
 	}
+}
+
+// hold keeps the item id from being sent before h.until; a zero h releases it.
+func (o *Outbox) hold(id string, h heldItem) {
+	o.heldMu.Lock()
+	defer o.heldMu.Unlock()
+	if h.until.IsZero() {
+		delete(o.held, id)
+	} else {
+		o.held[id] = h
+	}
+}
+
+// heldFor says whether the item id is held, and how.
+func (o *Outbox) heldFor(id string) (heldItem, bool) {
+	o.heldMu.Lock()
+	defer o.heldMu.Unlock()
+	h, ok := o.held[id]
+	return h, ok
 }
 
 // delay is the jittered wait before attempt n+1 (n attempts made).

@@ -534,3 +534,53 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 }
+
+// senderFunc is a Sender from a function.
+type senderFunc func(context.Context, Item) (time.Duration, error)
+
+func (f senderFunc) Send(ctx context.Context, it Item) (time.Duration, error) { return f(ctx, it) }
+
+// TestUnrecordedAttemptWaitsItsTurn: while the state file cannot record a delivery
+// attempt (a full disk), the item is sent again on the schedule, with its ID, not in a
+// loop — the soak campaign saw 1,652 sends of one webhook-id in 8 s before this — and
+// once the disk has room its delivery is recorded.
+func TestUnrecordedAttemptWaitsItsTurn(t *testing.T) {
+	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	defer store.Close()
+	var mu sync.Mutex
+	sends := 0
+	var full bool
+	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": senderFunc(
+		func(context.Context, Item) (time.Duration, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			sends++
+			return 0, nil
+		})}})
+	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
+	o.record = func(fn func(tx *state.Tx) error) error {
+		mu.Lock()
+		f := full
+		mu.Unlock()
+		if f {
+			return errors.New("write state.db: no space left on device")
+		}
+		return store.Update(fn)
+	}
+	mu.Lock()
+	full = true
+	mu.Unlock()
+	stop := start(t, o)
+	defer stop()
+	// fastSchedule's waits add up to 635 ms over its 8 attempts; 400 ms of full disk
+	// leaves room for about 7.
+	time.Sleep(400 * time.Millisecond)
+	mu.Lock()
+	during := sends
+	full = false
+	mu.Unlock()
+	if during < 2 || during > 8 {
+		t.Errorf("%d sends in 400 ms of full disk, want the schedule's 2–8", during)
+	}
+	waitFor(t, "the delivery recorded", func() bool { return len(list(t, o, Delivered)) == 1 })
+}
