@@ -178,11 +178,7 @@ func (s *Server) RecordPerformance(r monitor.PerformanceResult) {
 	key := modelKey{r.Stream, r.Model, r.ModelVersion}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.models[key]
-	if m == nil {
-		m = &modelHistory{key: key}
-		s.models[key] = m
-	}
+	m := s.modelOf(key)
 	// Results come mostly for recent windows, so the search starts from the newest.
 	i := len(m.perf)
 	for i > 0 && m.perf[i-1].Start.After(w.Start) {

@@ -174,11 +174,7 @@ func (s *Server) Record(r monitor.Result) {
 	key := modelKey{r.Stream, r.Model, r.ModelVersion}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.models[key]
-	if m == nil {
-		m = &modelHistory{key: key}
-		s.models[key] = m
-	}
+	m := s.modelOf(key)
 	m.closed++
 	if len(w.Drifted) > 0 {
 		m.drifted++
@@ -192,4 +188,14 @@ func (s *Server) Record(r monitor.Result) {
 		m.windows = m.windows[:n]
 	}
 	m.windows = append(m.windows, w)
+}
+
+// modelOf returns the model's history, creating it on first sight; s.mu must be held.
+func (s *Server) modelOf(key modelKey) *modelHistory {
+	m := s.models[key]
+	if m == nil {
+		m = &modelHistory{key: key}
+		s.models[key] = m
+	}
+	return m
 }

@@ -397,8 +397,7 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 	})
 	msgs := dataset{seed: 6, n: 3000, parts: 2, step: 100 * time.Millisecond, shiftAt: 3000}.messages()
 	s.handle(msgs[:2000])
-	_, err = s.checkpoint(true)
-	durable, err := s.durable(&s.predSeen, s.cpPreds, err)
+	durable, err := s.settle(true, &s.predSeen, &s.cpPreds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +407,7 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 
 	fail = errors.New("outbox full")
 	s.handle(msgs[2000:])
-	if _, err := s.checkpoint(true); !errors.Is(err, fail) {
+	if err := s.checkpoint(true); !errors.Is(err, fail) {
 		t.Fatalf("checkpoint with a failing hook: %v, want the hook's error", err)
 	}
 	var alerts string

@@ -277,20 +277,8 @@ type deployment struct {
 }
 
 func newDeployment(t *testing.T, name, addr, topic, window string) *deployment {
-	t.Helper()
-	d := &deployment{t: t, name: name, dir: t.TempDir()}
-	secret, err := webhook.GenerateSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret}); err != nil {
-		t.Fatal(err)
-	}
-	hooks := httptest.NewServer(d.receiver)
-	t.Cleanup(hooks.Close)
-	d.results = filepath.Join(d.dir, "results.jsonl")
-	d.cfg = filepath.Join(d.dir, "driftmon.yaml")
-	yaml := fmt.Sprintf(`
+	return newDeploymentWith(t, name, func(dir, hookURL, secret string) string {
+		return fmt.Sprintf(`
 kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 streams:
@@ -307,8 +295,27 @@ streams:
     reference: {warmup_windows: 2}
 alerting:
   webhooks: [{name: retrain, url: %q, secret: %q}]
-`, addr, filepath.Join(d.dir, "state.db"), topic, window, hooks.URL, secret)
-	if err := os.WriteFile(d.cfg, []byte(yaml), 0o644); err != nil {
+`, addr, filepath.Join(dir, "state.db"), topic, window, hookURL, secret)
+	})
+}
+
+// newDeploymentWith is a deployment whose config file config writes, given the
+// deployment's folder and its webhook receiver's URL and secret.
+func newDeploymentWith(t *testing.T, name string, config func(dir, hookURL, secret string) string) *deployment {
+	t.Helper()
+	d := &deployment{t: t, name: name, dir: t.TempDir()}
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(d.receiver)
+	t.Cleanup(hooks.Close)
+	d.results = filepath.Join(d.dir, "results.jsonl")
+	d.cfg = filepath.Join(d.dir, "driftmon.yaml")
+	if err := os.WriteFile(d.cfg, []byte(config(d.dir, hooks.URL, secret)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.kill)

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/ingest"
 )
 
@@ -175,17 +173,8 @@ func TestLateLabelsGiveTheOfflineMetricsAcrossKillNine(t *testing.T) {
 	produceAll(t, addr, predsTopic, preds)
 	produceAll(t, addr, labelsTopic, labels)
 
-	d := &deployment{t: t, name: "labels", dir: t.TempDir()}
-	secret, _ := webhook.GenerateSecret()
-	var err error
-	if d.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret}); err != nil {
-		t.Fatal(err)
-	}
-	hooks := httptest.NewServer(d.receiver)
-	t.Cleanup(hooks.Close)
-	d.results = filepath.Join(d.dir, "results.jsonl")
-	d.cfg = filepath.Join(d.dir, "driftmon.yaml")
-	yaml := fmt.Sprintf(`
+	d := newDeploymentWith(t, "labels", func(dir, hookURL, secret string) string {
+		return fmt.Sprintf(`
 kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 streams:
@@ -200,11 +189,8 @@ streams:
     performance: {metric: roc_auc, min: 0.8}
 alerting:
   webhooks: [{name: retrain, url: %q, secret: %q, key_features: [roc_auc]}]
-`, addr, filepath.Join(d.dir, "state.db"), predsTopic, labelsTopic, hooks.URL, secret)
-	if err := os.WriteFile(d.cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.kill)
+`, addr, filepath.Join(dir, "state.db"), predsTopic, labelsTopic, hookURL, secret)
+	})
 
 	// Kill the first run once it has handed out some performance results.
 	d.start()

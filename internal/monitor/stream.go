@@ -429,8 +429,7 @@ func (h sourceHandler) Handle(ctx context.Context, batch []ingest.Message) (map[
 	if err := s.handlerFn(ctx, batch); err != nil {
 		return nil, err
 	}
-	_, err := s.checkpoint(false)
-	return s.durable(&s.predSeen, s.cpPreds, err)
+	return s.settle(false, &s.predSeen, &s.cpPreds)
 }
 
 // Close writes the last checkpoint.
@@ -438,19 +437,22 @@ func (h sourceHandler) Close(context.Context) (map[int]int64, error) {
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
-	_, err := s.checkpoint(true)
-	return s.durable(&s.predSeen, s.cpPreds, err)
+	return s.settle(true, &s.predSeen, &s.cpPreds)
 }
 
-// durable returns the offsets of one source that the latest checkpoint holds, when
-// that source has not had them yet (*seen is the checkpoint it last had): the batch
-// of either source may write the checkpoint that makes the other's offsets durable.
-func (s *stream) durable(seen *int64, offsets map[int]int64, err error) (map[int]int64, error) {
-	if err != nil || *seen == s.cpSeq {
+// settle writes a checkpoint when one is due (or when force, if anything changed) and
+// returns the offsets of one source that the latest checkpoint holds (*offsets), when
+// that source has not had them yet (*seen is the checkpoint it last had): the batch of
+// either source may write the checkpoint that makes the other's offsets durable.
+func (s *stream) settle(force bool, seen *int64, offsets *map[int]int64) (map[int]int64, error) {
+	if err := s.checkpoint(force); err != nil {
 		return nil, err
 	}
+	if *seen == s.cpSeq {
+		return nil, nil
+	}
 	*seen = s.cpSeq
-	return offsets, nil
+	return *offsets, nil
 }
 
 // labelHandler is the stream as its labels' Kafka source sees it.
@@ -488,8 +490,7 @@ func (h labelHandler) Handle(ctx context.Context, batch []ingest.Message) (map[i
 	if err := s.handlerFn(ctx, nil); err != nil {
 		return nil, err
 	}
-	_, err := s.checkpoint(false)
-	return s.durable(&s.labelsSeen, s.cpLabels, err)
+	return s.settle(false, &s.labelsSeen, &s.cpLabels)
 }
 
 // Close writes the last checkpoint.
@@ -497,30 +498,29 @@ func (h labelHandler) Close(context.Context) (map[int]int64, error) {
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
-	_, err := s.checkpoint(true)
-	return s.durable(&s.labelsSeen, s.cpLabels, err)
+	return s.settle(true, &s.labelsSeen, &s.cpLabels)
 }
 
-// checkpoint writes a checkpoint when one is due (or when force, if anything changed)
-// and reports whether it did: then every offset the stream has handled is durable.
-// Without a store every batch is "durable" once handled: offsets go to Kafka right
-// away, delivery is at least once.
-func (s *stream) checkpoint(force bool) (bool, error) {
+// checkpoint writes a checkpoint when one is due (or when force, if anything
+// changed); then every offset the stream has handled is durable (madeDurable). Without
+// a store every batch is "durable" once handled: offsets go to Kafka right away,
+// delivery is at least once.
+func (s *stream) checkpoint(force bool) error {
 	if s.store == nil {
 		s.unsaved, s.dirty = 0, false
 		s.madeDurable()
-		return true, nil
+		return nil
 	}
 	// Pending alert decisions make a checkpoint due: they are sent only once committed.
 	due := s.unsaved >= s.every.CheckpointRecords || time.Since(s.saved) >= s.every.CheckpointInterval || len(s.decided) > 0
 	if !s.dirty || !(due || force) {
-		return false, nil
+		return nil
 	}
 	s.mu.Lock()
 	data, err := encodeCheckpoint(s.engine, s.pos)
 	s.mu.Unlock()
 	if err != nil {
-		return false, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+		return fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
 	}
 	err = s.store.Update(func(tx *state.Tx) error {
 		if err := tx.Put(checkpointBucket, s.cfg.Name, data); err != nil {
@@ -539,7 +539,7 @@ func (s *stream) checkpoint(force bool) (bool, error) {
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+		return fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
 	}
 	s.madeDurable()
 	// Go on from exactly what a restart would load (see checkpoint.go).
@@ -555,7 +555,7 @@ func (s *stream) checkpoint(force bool) (bool, error) {
 	for _, fn := range s.commits {
 		fn()
 	}
-	return true, nil
+	return nil
 }
 
 // madeDurable notes what a checkpoint (or, without a store, a handled batch) made
