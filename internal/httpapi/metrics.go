@@ -42,7 +42,8 @@ var (
 	descLabels = prometheus.NewDesc("driftmon_labels_total",
 		"The label join's outcomes, per stream: labels matched with their prediction, expired (no prediction within max_delay), "+
 			"too_late (the prediction's window was final), duplicate (a second label or prediction of an event id); "+
-			"predictions unlabelled_predictions (their window became final without a label) and late_predictions (their window was final).",
+			"predictions unlabelled_predictions (their window became final without a label) and late_predictions (their window was final); "+
+			"lost (label messages deleted by retention before they were read).",
 		[]string{"stream", "outcome"}, nil)
 	descLabelsDecoded = prometheus.NewDesc("driftmon_labels_decoded_total",
 		"Label messages decoded, per stream.", []string{"stream"}, nil)
@@ -100,7 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}{
 				{"matched", st.Matched}, {"expired", st.Expired}, {"too_late", st.TooLate},
 				{"duplicate", st.Duplicates}, {"unlabelled_predictions", st.Unlabelled},
-				{"late_predictions", st.LatePredictions},
+				{"late_predictions", st.LatePredictions}, {"lost", st.Lost},
 			} {
 				metric(descLabels, prometheus.CounterValue, float64(o.n), stream, o.outcome)
 			}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -91,6 +92,9 @@ type LabelStats struct {
 	Duplicates int64
 	// LatePredictions counts predictions whose window was already final.
 	LatePredictions int64
+	// Lost counts label messages deleted from their topic (retention) before they
+	// were read; each loss is also logged as an error.
+	Lost int64
 	// Rejected counts label messages that could not be decoded, by reason.
 	Rejected map[string]int64
 }
@@ -131,6 +135,7 @@ type joiner struct {
 	predWM  int64         // the predictions' watermark
 	next    map[int]int64 // the labels topic's next offsets
 	stats   LabelStats
+	lost    atomic.Int64 // label messages lost, from the source's goroutines
 	// changed are the ids whose pending entry changed since the last checkpoint.
 	changedPreds, changedOrphans map[string]bool
 }
@@ -487,6 +492,7 @@ func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
 // Stats returns the join's counters.
 func (j *joiner) Stats() LabelStats {
 	s := j.stats
+	s.Lost = j.lost.Load()
 	s.Rejected = make(map[string]int64, len(j.stats.Rejected))
 	for k, v := range j.stats.Rejected {
 		s.Rejected[k] = v
@@ -525,7 +531,7 @@ type perfRefsState struct {
 // save writes the join's state in tx: the windows, references, offsets and counters
 // under the stream's name, and the pending entries that changed since the last save.
 func (j *joiner) save(tx *state.Tx) error {
-	st := joinerState{Next: j.next, Stats: j.stats, Clock: j.clock.State(), PredWM: j.predWM}
+	st := joinerState{Next: j.next, Stats: j.Stats(), Clock: j.clock.State(), PredWM: j.predWM}
 	for _, w := range j.windows {
 		b, err := w.perf.MarshalBinary()
 		if err != nil {
@@ -641,6 +647,7 @@ func (j *joiner) restore(st *state.Store, now time.Time) error {
 			return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
 		}
 		j.next, j.stats, j.predWM = s.Next, s.Stats, s.PredWM
+		j.lost.Store(s.Stats.Lost)
 		if j.next == nil {
 			j.next = map[int]int64{}
 		}

@@ -148,6 +148,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 			Topic:         sc.Labels.Topic,
 			GroupID:       cfg.Kafka.GroupID + "-labels",
 			StartAtLatest: cfg.Kafka.StartOffset == "latest",
+			OnDataLoss:    func(l ingest.DataLoss) { s.perf.lost.Add(l.To - l.From) },
 			Dialer:        dialer,
 			Logger:        log.With("topic", sc.Labels.Topic),
 		})
