@@ -136,6 +136,9 @@ type joiner struct {
 	next    map[int]int64 // the labels topic's next offsets
 	stats   LabelStats
 	lost    atomic.Int64 // label messages lost, from the source's goroutines
+	// published is a copy of the counters as of the latest batch, for readers on
+	// other goroutines (the API), who must not wait for a batch to end.
+	published atomic.Pointer[LabelStats]
 	// changed are the ids whose pending entry changed since the last checkpoint.
 	changedPreds, changedOrphans map[string]bool
 }
@@ -401,6 +404,7 @@ func b2f(b bool) float64 {
 // clock, finalises the windows both topics have passed, and returns the results of the
 // windows that changed since they were last handed out, oldest first.
 func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
+	defer j.publish()
 	j.predWM = max(j.predWM, predWM)
 	j.clock.Tick(now)
 	keys := make([]winKey, 0, len(j.windows))
@@ -498,6 +502,12 @@ func (j *joiner) Stats() LabelStats {
 		s.Rejected[k] = v
 	}
 	return s
+}
+
+// publish makes the counters as they are now what other goroutines read.
+func (j *joiner) publish() {
+	s := j.Stats()
+	j.published.Store(&s)
 }
 
 // joinerState is the part of the join a checkpoint rewrites whole: small, bounded by

@@ -144,14 +144,17 @@ func (m *Monitor) Stats() map[string]Stats {
 }
 
 // LabelStats returns the label join's counters of each stream that joins labels, by
-// stream name. Safe to call while Run runs (it waits for the stream's current batch).
+// stream name, as of its latest batch. Safe to call while Run runs.
 func (m *Monitor) LabelStats() map[string]LabelStats {
 	out := map[string]LabelStats{}
 	for _, s := range m.streams {
-		if s.perf != nil {
-			s.work.Lock()
-			out[s.cfg.Name] = s.perf.Stats()
-			s.work.Unlock()
+		if s.perf == nil {
+			continue
+		}
+		if st := s.perf.published.Load(); st != nil {
+			out[s.cfg.Name] = *st
+		} else {
+			out[s.cfg.Name] = LabelStats{Rejected: map[string]int64{}}
 		}
 	}
 	return out
