@@ -12,7 +12,7 @@ import (
 
 // benchRecord has 20 numeric columns (10 continuous, 10 with 6 integer
 // values) and 5 categorical columns of 20 categories, rows rows.
-func benchRecord(b *testing.B, rows int) (arrow.Record, []Field) {
+func benchRecord(b testing.TB, rows int) (arrow.Record, []Field) {
 	b.Helper()
 	r := rand.New(rand.NewPCG(1, 1))
 	var afields []arrow.Field

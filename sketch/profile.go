@@ -36,7 +36,6 @@ type Profile struct {
 	schema *arrow.Schema
 	cols   []int
 	rowBuf []int
-	slots  []int32
 }
 
 // Feature is the summary of one field. Exactly one of Num and Cat is non-nil,

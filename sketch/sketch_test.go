@@ -1,8 +1,10 @@
 package sketch
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -337,5 +339,34 @@ func TestCDFSorted(t *testing.T) {
 				t.Errorf("maxExact %d x=%v: CDFSorted %v %v, CDF %v %v", maxExact, x, le[i], lt[i], n.CDF(x), n.CDFBelow(x))
 			}
 		}
+	}
+}
+
+// TestParallelUpdateIsSequential: an Update large enough to share its sketches out
+// among goroutines gives the profile, to the encoded bit, that one goroutine gives —
+// also over many batches whose digests compress, and with rows picked.
+func TestParallelUpdateIsSequential(t *testing.T) {
+	rec, fields := benchRecord(t, 4096)
+	defer rec.Release()
+	rows := make([]int, 0, 3000)
+	for r := 0; r < 4096; r += 4 {
+		rows = append(rows, r, r+1, r+3)
+	}
+	profile := func(procs int) []byte {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		p := NewProfile(fields, Options{})
+		for range 20 {
+			p.Update(rec, nil)
+			p.Update(rec, rows)
+		}
+		b, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	one, four := profile(1), profile(4)
+	if !bytes.Equal(one, four) {
+		t.Errorf("the profile updated on 4 goroutines (%d bytes) differs from the one updated on 1 (%d bytes)", len(four), len(one))
 	}
 }

@@ -2,7 +2,10 @@ package sketch
 
 import (
 	"math"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -32,15 +35,25 @@ func (p *Profile) Update(rec arrow.Record, rows []int) {
 	}
 	p.Rows += int64(len(idx))
 	cols := p.columns(rec.Schema())
-	for i, f := range p.Features {
+	// Task i < len(Features) updates feature i; the last, the joint sketch.
+	tasks := len(p.Features)
+	if p.Joint != nil {
+		tasks++
+	}
+	task := func(i int) {
+		if i == len(p.Features) {
+			p.Joint.update(rec, idx, cols)
+			return
+		}
+		f := p.Features[i]
 		if cols[i] < 0 {
 			f.addNulls(int64(len(idx)))
-			continue
+			return
 		}
 		col := rec.Column(cols[i])
 		var ok bool
 		if f.Cat != nil {
-			ok = p.updateCategorical(f.Cat, col, idx)
+			ok = updateCategorical(f.Cat, col, idx)
 		} else {
 			ok = updateNumeric(f.Num, col, idx)
 		}
@@ -49,10 +62,40 @@ func (p *Profile) Update(rec arrow.Record, rows []int) {
 			f.TypeErrors += int64(len(idx))
 		}
 	}
-	if p.Joint != nil {
-		p.Joint.update(rec, idx, cols)
+	workers := min(runtime.GOMAXPROCS(0), tasks, maxUpdateWorkers)
+	if workers < 2 || len(idx)*tasks < parallelUpdateValues {
+		for i := range tasks {
+			task(i)
+		}
+		return
 	}
+	// Each sketch is updated by one goroutine with the same rows in the same order
+	// as one goroutine would: the sketches are the same to the bit, whatever the
+	// number of cores. Only the features are shared out, never a feature's rows.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < tasks; i = int(next.Add(1) - 1) {
+				task(i)
+			}
+		}()
+	}
+	for i := int(next.Add(1) - 1); i < tasks; i = int(next.Add(1) - 1) {
+		task(i)
+	}
+	wg.Wait()
 }
+
+// An Update of at least parallelUpdateValues values (rows × sketches) shares its
+// sketches out among up to maxUpdateWorkers goroutines: below it, starting them costs
+// more than it saves (a 1,000-row batch of 25 features is 25,000).
+const (
+	parallelUpdateValues = 8192
+	maxUpdateWorkers     = 8
+)
 
 // rowIndex returns the valid row indices to read, reusing a buffer.
 func (p *Profile) rowIndex(rows []int, n int) []int {
@@ -299,7 +342,7 @@ func updateNumeric(n *Numeric, col arrow.Array, idx []int) bool {
 
 // updateCategorical reports false when col's type cannot be read as
 // categories.
-func (p *Profile) updateCategorical(c *Categorical, col arrow.Array, idx []int) bool {
+func updateCategorical(c *Categorical, col arrow.Array, idx []int) bool {
 	hasNulls := col.NullN() > 0
 	switch a := col.(type) {
 	case *array.String:
@@ -345,7 +388,9 @@ func (p *Profile) updateCategorical(c *Categorical, col arrow.Array, idx []int) 
 		default:
 			return false
 		}
-		slots := p.slotBuf(n)
+		buf := slotBuf(n)
+		defer slotPool.Put(buf)
+		slots := *buf
 		for _, r := range idx {
 			if hasNulls && a.IsNull(r) {
 				c.nulls++
@@ -399,17 +444,21 @@ func (c *Categorical) countSlot(s int32) {
 	c.other++
 }
 
-// slotBuf returns n slots set to -2 ("not resolved yet").
-func (p *Profile) slotBuf(n int) []int32 {
-	if cap(p.slots) < n {
-		p.slots = make([]int32, n)
+// slotBuf returns n slots set to -2 ("not resolved yet"), from slotPool: features
+// may be updated on several goroutines at once. Put it back when done.
+func slotBuf(n int) *[]int32 {
+	buf := slotPool.Get().(*[]int32)
+	if cap(*buf) < n {
+		*buf = make([]int32, n)
 	}
-	s := p.slots[:n]
-	for i := range s {
-		s[i] = -2
+	*buf = (*buf)[:n]
+	for i := range *buf {
+		(*buf)[i] = -2
 	}
-	return s
+	return buf
 }
+
+var slotPool = sync.Pool{New: func() any { return new([]int32) }}
 
 func observeInts[T ~int8 | ~int16 | ~int32 | ~int64](c *Categorical, col arrow.Array, vals []T, idx []int) {
 	hasNulls := col.NullN() > 0
