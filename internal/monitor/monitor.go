@@ -243,7 +243,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 					if m.onPerf != nil {
 						m.onPerf(r)
 					}
-					m.log.Info("performance", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
+					// Every batch revises the open windows: only the result the policy
+					// judges, and the final one, are worth a line at info.
+					level := slog.LevelDebug
+					if r.Decided || r.Final {
+						level = slog.LevelInfo
+					}
+					m.log.Log(ctx, level, "performance", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
 						"start", r.Start, "status", r.Status(), "labelled", r.Labelled, "predictions", r.Predictions,
 						"metric", r.Verdict.Metric, "value", r.Verdict.Value, "degraded", r.Verdict.Degraded)
 					al.observePerformance(s, r)
