@@ -116,6 +116,7 @@ type campaign struct {
 	tmpfs               string // the soak's state directory when it is a tmpfs mount
 
 	phaseBegin     time.Time
+	refPending     int // what the reference's outbox held when it was stopped
 	retries        int
 	prodErr        error
 	hold           atomic.Bool // a fault owns driftmon's restarts
@@ -878,7 +879,8 @@ func (c *campaign) finish(ctx context.Context) error {
 	if err := caughtUp(c.ref, 10*time.Minute); err != nil {
 		return err
 	}
-	refIDs := c.settle(c.ref, c.refHook, 2*time.Minute)
+	refIDs, refPending := c.settle(c.ref, c.refHook, 15*time.Minute)
+	c.refPending = refPending
 	c.logf("reference: every message handled, %d webhook deliveries", len(refIDs))
 	refExit, _ := c.ref.stop(30 * time.Second)
 
@@ -929,19 +931,27 @@ func (c *campaign) pending(d *deployment) int {
 	return len(body.Items)
 }
 
-// settle waits until d's outbox is empty and its receiver has had nothing new for 3 s.
-func (c *campaign) settle(d *deployment, h *hookSink, timeout time.Duration) []string {
-	last, since := []string(nil), time.Now()
+// settle waits until d's outbox is empty and its receiver has had nothing new for
+// 3 s, or until the outbox has not shrunk for 30 s, or timeout. It returns the ids
+// delivered and what the outbox still held. Slack takes about a message a second, so
+// a long run's reference needs minutes to drain.
+func (c *campaign) settle(d *deployment, h *hookSink, timeout time.Duration) (ids []string, pending int) {
+	since := time.Now()
+	lowest, shrunk := -1, time.Now()
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
-		ids, _ := h.ids()
-		if len(ids) != len(last) {
-			last, since = ids, time.Now()
+		got, _ := h.ids()
+		if len(got) != len(ids) {
+			ids, since = got, time.Now()
 		}
-		if time.Since(since) > 3*time.Second && c.pending(d) == 0 {
+		pending = c.pending(d)
+		if pending >= 0 && (lowest < 0 || pending < lowest) {
+			lowest, shrunk = pending, time.Now()
+		}
+		if time.Since(since) > 3*time.Second && (pending == 0 || time.Since(shrunk) > 30*time.Second) {
 			break
 		}
 	}
-	return last
+	return ids, pending
 }
 
 func sum(m map[string]int64) int64 {
@@ -1042,8 +1052,12 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 	soakParents, refParents := c.soakSlack.parents(), c.refSlack.parents()
 	missing := multisetDiff(refParents, soakParents)
 	r.info("Slack messages (reference)", fmt.Sprintf("%d (%d), %d alert threads (%d)", len(c.soakSlack.Messages()), len(c.refSlack.Messages()), len(soakParents), len(refParents)))
-	r.must("Slack alerts missing vs the reference", int64(len(missing)), 0)
-	r.info("Slack alerts posted again (allowed: Slack has no idempotency key)", len(multisetDiff(soakParents, refParents)))
+	if c.refPending == 0 {
+		r.must("Slack alerts missing vs the reference", int64(len(missing)), 0)
+	} else {
+		r.info("Slack alerts missing vs the reference", fmt.Sprintf("%d, not judged: the reference's outbox still held %d items when it was stopped", len(missing), c.refPending))
+	}
+	r.info("Slack alerts posted twice (allowed: Slack has no idempotency key)", len(soakParents)-len(distinct(soakParents)))
 	r.info("Slack failures injected", formatCounts(c.soakSlack.injected))
 
 	var badTotal int64
@@ -1145,6 +1159,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func distinct(xs []string) map[string]bool {
+	out := map[string]bool{}
+	for _, x := range xs {
+		out[x] = true
+	}
+	return out
 }
 
 // multisetDiff returns the elements of a left after taking away those of b, counting
