@@ -46,7 +46,9 @@ type hookSink struct {
 
 	mu        sync.Mutex
 	mode      hookMode
-	next      []hookMode // answers for the next requests, before mode
+	next      []hookMode      // answers for the next first attempts, before mode
+	seen      map[string]bool // webhook-ids that have reached the sink
+	upAt      time.Time       // when the sink last came back from hookDown
 	srv       *http.Server
 	delivered map[string]int         // webhook-id → times answered 2xx
 	times     map[string][]time.Time // webhook-id → when it was answered 2xx
@@ -66,7 +68,7 @@ func newHookSink(secret, bearer string) (*hookSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, times: map[string][]time.Time{}, byOutcome: map[string]int{}}
+	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, times: map[string][]time.Time{}, seen: map[string]bool{}, byOutcome: map[string]int{}}
 	s.serve(ln)
 	return s, nil
 }
@@ -93,6 +95,7 @@ func (s *hookSink) setMode(m hookMode) error {
 		s.srv = nil
 	}
 	if m != hookDown && s.srv == nil {
+		s.upAt = time.Now()
 		var ln net.Listener
 		var err error
 		for i := 0; i < 50; i++ { // the port may linger for a moment
@@ -110,7 +113,8 @@ func (s *hookSink) setMode(m hookMode) error {
 	return nil
 }
 
-// failNext makes the next request that arrives answer as m, then the mode goes on.
+// failNext makes the next first attempt of a webhook-id answer as m, then the mode
+// goes on.
 func (s *hookSink) failNext(m hookMode) {
 	s.mu.Lock()
 	s.next = append(s.next, m)
@@ -131,9 +135,14 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests++
 	mode := s.mode
-	if len(s.next) > 0 {
+	// A one-request fault takes an item's first attempt only, so that its retry 5 s
+	// later goes through: a second failure would put it off by 5 minutes. An id not
+	// seen yet soon after an outage may be a retry of an attempt that met the outage.
+	id := r.Header.Get(webhook.HeaderID)
+	if len(s.next) > 0 && !s.seen[id] && time.Since(s.upAt) > 10*time.Second {
 		mode, s.next = s.next[0], s.next[1:]
 	}
+	s.seen[id] = true
 	s.mu.Unlock()
 	switch mode {
 	case hook500:
@@ -175,7 +184,7 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.count(fmt.Sprint(rec.Code))
 		return
 	}
-	id := r.Header.Get(webhook.HeaderID)
+	id = r.Header.Get(webhook.HeaderID)
 	s.mu.Lock()
 	s.delivered[id]++
 	s.times[id] = append(s.times[id], time.Now())
