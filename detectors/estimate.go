@@ -24,17 +24,52 @@ type Estimate struct {
 	Accuracy, Precision, Recall, F1, ROCAUC float64
 }
 
+// PerformanceReference is what a model's reference windows say about its labels,
+// computed once each time they change rather than for every window judged against
+// them: their accumulators pooled (for the label shift) and the score calibration
+// (for the estimate).
+type PerformanceReference struct {
+	pooled *sketch.Performance // nil without reference windows
+	cal    []float64           // P(positive) per score bin; nil without both classes
+}
+
+// NewPerformanceReference pools the reference windows' accumulators (those of the
+// first one's kind) and fits the score calibration on their labelled scores. It does
+// not keep refs.
+func NewPerformanceReference(refs []*sketch.Performance) *PerformanceReference {
+	r := &PerformanceReference{}
+	for _, p := range refs {
+		switch {
+		case r.pooled == nil:
+			r.pooled = p.Clone()
+		case p.Kind == r.pooled.Kind:
+			c := p.Clone()
+			c.Threshold = r.pooled.Threshold // the labels' statistics do not depend on it
+			if err := r.pooled.Merge(c); err != nil {
+				continue
+			}
+		}
+	}
+	r.cal, _ = calibration(refs)
+	return r
+}
+
 // EstimatePerformance estimates the metrics of the window whose scores h holds,
-// calibrated on the pooled reference accumulators ref (classification only), at
-// threshold. A score bin counts as predicted positive from the bin that holds the
-// threshold up: exact for thresholds on a bin edge, such as 0.5.
-func EstimatePerformance(h *sketch.ScoreHistogram, ref []*sketch.Performance, threshold float64) Estimate {
+// calibrated on the reference windows' labelled scores (ref; nil: none yet, the raw
+// scores are taken as probabilities), at threshold. A score bin counts as predicted
+// positive from the bin that holds the threshold up: exact for thresholds on a bin
+// edge, such as 0.5.
+func EstimatePerformance(h *sketch.ScoreHistogram, ref *PerformanceReference, threshold float64) Estimate {
 	nan := math.NaN()
 	e := Estimate{N: h.N, Accuracy: nan, Precision: nan, Recall: nan, F1: nan, ROCAUC: nan}
 	if h.N == 0 {
 		return e
 	}
-	cal, ok := calibration(ref)
+	var cal []float64
+	if ref != nil {
+		cal = ref.cal
+	}
+	ok := cal != nil
 	e.Calibrated = ok
 	counts := h.Counts()
 	tb := min(int(max(threshold, 0)*sketch.PerformanceBins), sketch.PerformanceBins-1)

@@ -27,6 +27,7 @@ func TestEstimateTracksRealisedUnderCovariateShift(t *testing.T) {
 		}
 		ref = append(ref, p)
 	}
+	reference := NewPerformanceReference(ref)
 	for trial := range 3 {
 		h := sketch.NewScoreHistogram()
 		var scores []float64
@@ -38,7 +39,7 @@ func TestEstimateTracksRealisedUnderCovariateShift(t *testing.T) {
 			h.Add(s * s)
 		}
 		acc, f1, auc := exactClassification(scores, labels, 0.5)
-		e := EstimatePerformance(h, ref, 0.5)
+		e := EstimatePerformance(h, reference, 0.5)
 		if !e.Calibrated || e.N != 5000 {
 			t.Fatalf("estimate %+v: want calibrated, 5000 scores", e)
 		}

@@ -30,9 +30,9 @@ type LabelShift struct {
 }
 
 // EvaluateLabelShift compares the labels of cur with those of the reference windows
-// ref (pooled), at opts.FDR with opts' effect minimums. With no reference, or fewer
-// than opts.MinRows labels on a side, there is no verdict.
-func EvaluateLabelShift(ref []*sketch.Performance, cur *sketch.Performance, opts Options) LabelShift {
+// (ref's pooled accumulator; nil: none yet), at opts.FDR with opts' effect minimums.
+// With no reference, or fewer than opts.MinRows labels on a side, there is no verdict.
+func EvaluateLabelShift(ref *PerformanceReference, cur *sketch.Performance, opts Options) LabelShift {
 	opts = opts.withDefaults()
 	ls := LabelShift{Statistic: "positive_rate", PValue: math.NaN(), Reference: math.NaN()}
 	if cur.Kind == sketch.Regression {
@@ -40,20 +40,8 @@ func EvaluateLabelShift(ref []*sketch.Performance, cur *sketch.Performance, opts
 	}
 	ls.Current = labelStatistic(cur)
 	var pooled *sketch.Performance
-	for _, r := range ref {
-		if r.Kind != cur.Kind {
-			continue
-		}
-		if pooled == nil {
-			pooled = r.Clone()
-			pooled.Threshold = cur.Threshold
-		} else {
-			c := r.Clone()
-			c.Threshold = pooled.Threshold
-			if err := pooled.Merge(c); err != nil {
-				continue
-			}
-		}
+	if ref != nil && ref.pooled != nil && ref.pooled.Kind == cur.Kind {
+		pooled = ref.pooled
 	}
 	switch {
 	case pooled == nil:

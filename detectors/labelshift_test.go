@@ -30,7 +30,7 @@ func TestLabelShiftPositiveRate(t *testing.T) {
 	ref1, pos1 := classLabels(rng, 1500, 0.3)
 	ref2, pos2 := classLabels(rng, 1500, 0.3)
 	cur, posC := classLabels(rng, 1000, 0.45)
-	ls := EvaluateLabelShift([]*sketch.Performance{ref1, ref2}, cur, Options{})
+	ls := EvaluateLabelShift(NewPerformanceReference([]*sketch.Performance{ref1, ref2}), cur, Options{})
 
 	// Pearson's chi-square of the 2×2 table, from the raw counts.
 	a, b := float64(pos1+pos2), float64(3000-pos1-pos2)
@@ -53,7 +53,7 @@ func TestLabelShiftPositiveRate(t *testing.T) {
 	for range trials {
 		ref, _ := classLabels(rng, 2000, 0.3)
 		cur, _ := classLabels(rng, 1000, 0.3)
-		if EvaluateLabelShift([]*sketch.Performance{ref}, cur, Options{}).Drifted {
+		if EvaluateLabelShift(NewPerformanceReference([]*sketch.Performance{ref}), cur, Options{}).Drifted {
 			alarms++
 		}
 	}
@@ -62,7 +62,7 @@ func TestLabelShiftPositiveRate(t *testing.T) {
 	}
 	small, _ := classLabels(rng, 200000, 0.32)
 	big, _ := classLabels(rng, 200000, 0.30)
-	if ls := EvaluateLabelShift([]*sketch.Performance{big}, small, Options{}); ls.Drifted {
+	if ls := EvaluateLabelShift(NewPerformanceReference([]*sketch.Performance{big}), small, Options{}); ls.Drifted {
 		t.Errorf("a 2-point move flagged: %s", ls.Rule)
 	}
 }
@@ -83,7 +83,7 @@ func TestLabelShiftMean(t *testing.T) {
 	}
 	ref, ry := gen(3000, 10, 2)
 	cur, cy := gen(800, 10.5, 2.5)
-	ls := EvaluateLabelShift([]*sketch.Performance{ref}, cur, Options{})
+	ls := EvaluateLabelShift(NewPerformanceReference([]*sketch.Performance{ref}), cur, Options{})
 	stats := func(ys []float64) (mean, v float64) {
 		for _, y := range ys {
 			mean += y
@@ -110,7 +110,7 @@ func TestLabelShiftMean(t *testing.T) {
 		t.Errorf("a 0.25σ mean shift in 800 labels not flagged: %s", ls.Rule)
 	}
 	same, _ := gen(800, 10, 2)
-	if ls := EvaluateLabelShift([]*sketch.Performance{ref}, same, Options{}); ls.Drifted {
+	if ls := EvaluateLabelShift(NewPerformanceReference([]*sketch.Performance{ref}), same, Options{}); ls.Drifted {
 		t.Errorf("same distribution flagged: %s", ls.Rule)
 	}
 	if ls := EvaluateLabelShift(nil, same, Options{}); ls.Drifted || !math.IsNaN(ls.PValue) {

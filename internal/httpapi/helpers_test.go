@@ -290,8 +290,8 @@ func performance(t testing.TB, r monitor.Result, seed uint64, predictions, label
 		Metrics: detectors.ComputeMetrics(p),
 		Verdict: detectors.EvaluatePerformance(p, nil, perfRule, 30),
 		// Against a reference of the first window's labels, as the monitor compares.
-		LabelShift: detectors.EvaluateLabelShift([]*sketch.Performance{p}, p, detectors.Options{}),
-		Estimated:  detectors.EstimatePerformance(scoresOf(p), []*sketch.Performance{p}, 0.5),
+		LabelShift: detectors.EvaluateLabelShift(detectors.NewPerformanceReference([]*sketch.Performance{p}), p, detectors.Options{}),
+		Estimated:  detectors.EstimatePerformance(scoresOf(p), detectors.NewPerformanceReference([]*sketch.Performance{p}), 0.5),
 		Reference:  "min 0.8",
 		Revision:   revision,
 	}

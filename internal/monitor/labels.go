@@ -130,6 +130,9 @@ type joiner struct {
 	orphans map[string]orphanLabel
 	windows map[winKey]*perfWindow
 	refs    map[modelKey][]*sketch.Performance
+	// refInfo is what refs say about labels (pooled, calibration), made once when a
+	// model's refs change, not for every window judged each batch.
+	refInfo map[modelKey]*detectors.PerformanceReference
 	clock   *window.Clock // the labels' event time
 	spec    window.Spec   // the clock's
 	predWM  int64         // the predictions' watermark
@@ -209,8 +212,9 @@ func newJoiner(sc *config.Stream, detOpts detectors.Options) (*joiner, error) {
 		size: int64(sc.Window.Size), maxDelay: int64(l.MaxDelay),
 		preds: map[string]pendingPred{}, orphans: map[string]orphanLabel{},
 		windows: map[winKey]*perfWindow{}, refs: map[modelKey][]*sketch.Performance{},
-		spec:   window.Spec{Size: sc.Window.Size, Lateness: sc.Window.Lateness, Idle: sc.Window.Idle},
-		predWM: math.MinInt64, next: map[int]int64{},
+		refInfo: map[modelKey]*detectors.PerformanceReference{},
+		spec:    window.Spec{Size: sc.Window.Size, Lateness: sc.Window.Lateness, Idle: sc.Window.Idle},
+		predWM:  math.MinInt64, next: map[int]int64{},
 		stats:        LabelStats{Rejected: map[string]int64{}},
 		changedPreds: map[string]bool{}, changedOrphans: map[string]bool{},
 	}
@@ -439,6 +443,7 @@ func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
 			delete(j.windows, k)
 			if refs := j.refs[k.model]; len(refs) < j.cfg.ReferenceWindows && w.perf.N >= j.cfg.MinRows {
 				j.refs[k.model] = append(refs, w.perf)
+				delete(j.refInfo, k.model)
 			}
 		}
 	}
@@ -486,9 +491,25 @@ func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
 		r.Reference = fmt.Sprintf("first %d final windows with labels", len(refs))
 	}
 	r.Verdict = detectors.EvaluatePerformance(w.perf, refs, rule, j.cfg.MinRows)
-	r.LabelShift = detectors.EvaluateLabelShift(j.refs[w.key.model], w.perf, j.detOpts)
+	ref := j.reference(w.key.model)
+	r.LabelShift = detectors.EvaluateLabelShift(ref, w.perf, j.detOpts)
 	if w.scores != nil {
-		r.Estimated = detectors.EstimatePerformance(w.scores, j.refs[w.key.model], j.cfg.Threshold)
+		r.Estimated = detectors.EstimatePerformance(w.scores, ref, j.cfg.Threshold)
+	}
+	return r
+}
+
+// reference is what the model's reference windows say about labels; nil before it
+// has any.
+func (j *joiner) reference(mk modelKey) *detectors.PerformanceReference {
+	refs := j.refs[mk]
+	if len(refs) == 0 {
+		return nil
+	}
+	r := j.refInfo[mk]
+	if r == nil {
+		r = detectors.NewPerformanceReference(refs)
+		j.refInfo[mk] = r
 	}
 	return r
 }
