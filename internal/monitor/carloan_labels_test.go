@@ -15,6 +15,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/window"
 )
 
 // TestCarLoanLabelsShowTheAUCDrop sends the car-loan monitoring data as predictions and
@@ -145,7 +146,7 @@ streams:
 	shift := rows[25000].at
 	byWin := map[time.Time][]labelled{}
 	for i, r := range rows {
-		start := time.Unix(0, floorDiv(r.at.UnixNano(), int64(size))*int64(size)).UTC()
+		start := time.Unix(0, window.StartOf(r.at.UnixNano(), int64(size))).UTC()
 		byWin[start] = append(byWin[start], labelled{at: r.at, score: r.score, positive: r.label, label: true, id: fmt.Sprint(i)})
 	}
 	mu.Lock()

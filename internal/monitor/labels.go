@@ -250,7 +250,7 @@ func (j *joiner) addPredictions(rec arrow.Record, times []int64, scoreCol string
 		if versions != nil && versions.IsValid(i) {
 			mk.version = versions.Value(i)
 		}
-		start := floorDiv(times[i], j.size) * j.size
+		start := window.StartOf(times[i], j.size)
 		if j.final(start) {
 			j.stats.LatePredictions++
 			continue
@@ -610,8 +610,7 @@ func (j *joiner) save(tx *state.Tx) error {
 	for id := range j.changedOrphans {
 		var err error
 		if o, ok := j.orphans[id]; ok {
-			err = tx.Put(orphanBucket, prefix+id, binary.LittleEndian.AppendUint64(
-				binary.LittleEndian.AppendUint64(nil, math.Float64bits(o.value)), uint64(o.at)))
+			err = tx.Put(orphanBucket, prefix+id, encodeOrphan(o))
 		} else {
 			err = tx.Delete(orphanBucket, prefix+id)
 		}
@@ -665,6 +664,19 @@ func decodePending(b []byte) (pendingPred, error) {
 	return p, nil
 }
 
+// encodeOrphan is a pending label as stored: its value and time.
+func encodeOrphan(o orphanLabel) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, math.Float64bits(o.value))
+	return binary.LittleEndian.AppendUint64(b, uint64(o.at))
+}
+
+func decodeOrphan(b []byte) (orphanLabel, error) {
+	if len(b) != 16 {
+		return orphanLabel{}, errors.New("bad pending label")
+	}
+	return orphanLabel{value: math.Float64frombits(binary.LittleEndian.Uint64(b)), at: int64(binary.LittleEndian.Uint64(b[8:]))}, nil
+}
+
 // restore loads the join's state from the store; a store without it leaves the join
 // empty (a stream that had no labels before).
 func (j *joiner) restore(st *state.Store, now time.Time) error {
@@ -711,37 +723,39 @@ func (j *joiner) restore(st *state.Store, now time.Time) error {
 				j.refs[mk] = append(j.refs[mk], p)
 			}
 		}
-		prefix := j.stream + "\x00"
-		err := tx.ForEach(pendingBucket, prefix, func(key string, v []byte) error {
-			if !strings.HasPrefix(key, prefix) {
-				return errStopScan
-			}
+		err := j.eachPending(tx, pendingBucket, func(id string, v []byte) error {
 			p, err := decodePending(v)
-			if err != nil {
-				return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
-			}
-			j.preds[key[len(prefix):]] = p
-			return nil
+			j.preds[id] = p
+			return err
 		})
-		if err != nil && !errors.Is(err, errStopScan) {
+		if err != nil {
 			return err
 		}
-		err = tx.ForEach(orphanBucket, prefix, func(key string, v []byte) error {
-			if !strings.HasPrefix(key, prefix) {
-				return errStopScan
-			}
-			if len(v) != 16 {
-				return fmt.Errorf("labels state of stream %s: bad pending label", j.stream)
-			}
-			j.orphans[key[len(prefix):]] = orphanLabel{value: math.Float64frombits(binary.LittleEndian.Uint64(v)),
-				at: int64(binary.LittleEndian.Uint64(v[8:]))}
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStopScan) {
+		return j.eachPending(tx, orphanBucket, func(id string, v []byte) error {
+			o, err := decodeOrphan(v)
+			j.orphans[id] = o
 			return err
+		})
+	})
+}
+
+// eachPending calls fn with the id and value of each of the stream's entries in
+// bucket (keys are the stream's name, a 0 byte, the event id).
+func (j *joiner) eachPending(tx *state.Tx, bucket string, fn func(id string, v []byte) error) error {
+	prefix := j.stream + "\x00"
+	err := tx.ForEach(bucket, prefix, func(key string, v []byte) error {
+		if !strings.HasPrefix(key, prefix) {
+			return errStopScan
+		}
+		if err := fn(key[len(prefix):], v); err != nil {
+			return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
 		}
 		return nil
 	})
+	if errors.Is(err, errStopScan) {
+		return nil
+	}
+	return err
 }
 
 var errStopScan = errors.New("stop")
@@ -753,12 +767,4 @@ func float64Column(rec arrow.Record, name string) *array.Float64 {
 		}
 	}
 	return nil
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }

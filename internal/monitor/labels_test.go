@@ -20,6 +20,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/window"
 )
 
 // labelled is one generated prediction and, if it gets one, its label.
@@ -73,7 +74,7 @@ func exactMetrics(data []labelled, size time.Duration) map[time.Time]*exactWindo
 	pairs := map[time.Time][]pair{}
 	out := map[time.Time]*exactWindow{}
 	for _, d := range data {
-		start := time.Unix(0, floorDiv(d.at.UnixNano(), int64(size))*int64(size)).UTC() // windows align to the Unix epoch
+		start := time.Unix(0, window.StartOf(d.at.UnixNano(), int64(size))).UTC()
 		w := out[start]
 		if w == nil {
 			w = &exactWindow{}

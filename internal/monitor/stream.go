@@ -408,18 +408,25 @@ func (h sourceHandler) Assign(_ context.Context, partitions []int) (map[int]int6
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
-	parts := make([]int32, len(partitions))
-	next := make(map[int]int64, len(partitions))
-	for i, p := range partitions {
-		parts[i] = int32(p)
-		if o, ok := s.pos.next[p]; ok {
-			next[p] = o
-		}
-	}
+	parts, next := startFrom(partitions, s.pos.next)
 	// A partition no longer read may have been the one holding windows open.
 	s.stash = append(s.stash, s.engine.Assign(parts)...)
 	s.log.Info("reading partitions", "topic", s.cfg.Topic, "partitions", partitions, "from", next)
 	return next, nil
+}
+
+// startFrom returns the assigned partitions as the clock numbers them, and where to
+// read those of them that known has an offset for.
+func startFrom(partitions []int, known map[int]int64) (parts []int32, next map[int]int64) {
+	parts = make([]int32, len(partitions))
+	next = make(map[int]int64, len(partitions))
+	for i, p := range partitions {
+		parts[i] = int32(p)
+		if o, ok := known[p]; ok {
+			next[p] = o
+		}
+	}
+	return parts, next
 }
 
 // Handle passes the batch on and writes a checkpoint when one is due.
@@ -464,14 +471,7 @@ func (h labelHandler) Assign(_ context.Context, partitions []int) (map[int]int64
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
-	parts := make([]int32, len(partitions))
-	next := make(map[int]int64, len(partitions))
-	for i, p := range partitions {
-		parts[i] = int32(p)
-		if o, ok := s.perf.next[p]; ok {
-			next[p] = o
-		}
-	}
+	parts, next := startFrom(partitions, s.perf.next)
 	s.perf.clock.Assign(parts, time.Now())
 	s.log.Info("reading label partitions", "topic", s.cfg.Labels.Topic, "partitions", partitions, "from", next)
 	return next, nil

@@ -166,7 +166,7 @@ func (c *Clock) recompute() bool {
 	if c.size <= 0 {
 		return false
 	}
-	if ct := floorDiv(wm, c.size) * c.size; ct > c.closedTo {
+	if ct := StartOf(wm, c.size); ct > c.closedTo {
 		c.closedTo = ct
 		return true
 	}

@@ -123,7 +123,7 @@ func (t *Tracker) addTime(rec arrow.Record, times []int64, rows []int) {
 	size := int64(t.spec.Size)
 	clear(t.groups)
 	for _, r := range rows {
-		start := floorDiv(times[r], size) * size
+		start := StartOf(times[r], size)
 		if start < t.closedTo {
 			t.late++
 			continue
@@ -164,6 +164,10 @@ func (t *Tracker) Close(closedTo int64) []*Window {
 	sort.Slice(closed, func(i, j int) bool { return closed[i].Start.Before(closed[j].Start) })
 	return closed
 }
+
+// StartOf is the start of the tumbling window of size (ns) that holds event time t
+// (Unix ns): windows align to the Unix epoch, also before it.
+func StartOf(t, size int64) int64 { return floorDiv(t, size) * size }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
