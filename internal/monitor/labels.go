@@ -596,23 +596,24 @@ func (j *joiner) save(tx *state.Tx) error {
 		return err
 	}
 	prefix := j.stream + "\x00"
-	for id := range j.changedPreds {
-		var err error
-		if p, ok := j.preds[id]; ok {
-			err = tx.Put(pendingBucket, prefix+id, encodePending(p))
-		} else {
-			err = tx.Delete(pendingBucket, prefix+id)
-		}
-		if err != nil {
-			return err
-		}
+	if err := saveChanged(tx, pendingBucket, prefix, j.changedPreds, j.preds, encodePending); err != nil {
+		return err
 	}
-	for id := range j.changedOrphans {
+	if err := saveChanged(tx, orphanBucket, prefix, j.changedOrphans, j.orphans, encodeOrphan); err != nil {
+		return err
+	}
+	return nil
+}
+
+// saveChanged writes the entries of live whose ids changed, and deletes those no
+// longer in it, under prefix+id in bucket.
+func saveChanged[V any](tx *state.Tx, bucket, prefix string, changed map[string]bool, live map[string]V, encode func(V) []byte) error {
+	for id := range changed {
 		var err error
-		if o, ok := j.orphans[id]; ok {
-			err = tx.Put(orphanBucket, prefix+id, encodeOrphan(o))
+		if v, ok := live[id]; ok {
+			err = tx.Put(bucket, prefix+id, encode(v))
 		} else {
-			err = tx.Delete(orphanBucket, prefix+id)
+			err = tx.Delete(bucket, prefix+id)
 		}
 		if err != nil {
 			return err

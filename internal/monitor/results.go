@@ -101,26 +101,14 @@ type PerformanceLine struct {
 	EstAccuracy jsonNum   `json:"est_accuracy"`
 }
 
-// writePerformance appends one line per performance result.
-func (l *resultLog) writePerformance(results []PerformanceResult) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, r := range results {
-		m := r.Metrics
-		b, err := json.Marshal(PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
-			Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
-			TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: jsonNum(m.Accuracy), ROCAUC: jsonNum(m.ROCAUC),
-			MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted,
-			EstROCAUC: jsonNum(r.Estimated.ROCAUC), EstAccuracy: jsonNum(r.Estimated.Accuracy)})
-		if err != nil {
-			panic("BUG: a performance line does not encode: " + err.Error())
-		}
-		l.buf = append(append(l.buf[:0], b...), '\n')
-		_, _ = l.f.Write(l.buf)
-	}
+// newPerformanceLine is what the results file says about r.
+func newPerformanceLine(r PerformanceResult) PerformanceLine {
+	m := r.Metrics
+	return PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+		Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
+		TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: jsonNum(m.Accuracy), ROCAUC: jsonNum(m.ROCAUC),
+		MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted,
+		EstROCAUC: jsonNum(r.Estimated.ROCAUC), EstAccuracy: jsonNum(r.Estimated.Accuracy)}
 }
 
 // resultLog appends results to the file ResultsFileEnv names; a nil *resultLog
@@ -146,15 +134,25 @@ func openResultLog() (*resultLog, error) {
 // write appends one line per result, each in one write call so that lines of
 // several streams do not interleave.
 func (l *resultLog) write(results []Result) {
+	writeLines(l, results, newResultLine)
+}
+
+// writePerformance appends one line per performance result.
+func (l *resultLog) writePerformance(results []PerformanceResult) {
+	writeLines(l, results, newPerformanceLine)
+}
+
+// writeLines appends one JSON line per item, as line makes it.
+func writeLines[T, L any](l *resultLog, items []T, line func(T) L) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, r := range results {
-		b, err := json.Marshal(newResultLine(r))
+	for _, it := range items {
+		b, err := json.Marshal(line(it))
 		if err != nil {
-			panic("BUG: a result line does not encode: " + err.Error())
+			panic("BUG: a results line does not encode: " + err.Error())
 		}
 		l.buf = append(append(l.buf[:0], b...), '\n')
 		_, _ = l.f.Write(l.buf)
