@@ -22,6 +22,26 @@ type Config struct {
 	Alerting Alerting `yaml:"alerting"`
 	// State is where driftmon keeps what must survive a restart.
 	State State `yaml:"state"`
+	// Cluster, when set, lets several driftmon processes share the streams through
+	// Kafka itself. Unset (the default), one process reads every partition.
+	Cluster *Cluster `yaml:"cluster"`
+}
+
+// Cluster is scale-out: processes with the same kafka.group_id split the streams'
+// partitions (the consumer group), publish each partition's window state and closed
+// windows to one compacted topic, and the one process that holds that topic's only
+// partition in the group <group_id>-leader merges the windows, evaluates them and
+// alerts. The leader's state (alert state, the webhook outbox) lives in the same topic,
+// so a new leader goes on where the old one stopped.
+type Cluster struct {
+	// PartialsTopic is the compacted topic, created with one partition when missing.
+	// Required.
+	PartialsTopic string `yaml:"partials_topic"`
+	// ReplicationFactor of the topic when driftmon creates it. Default: min(3, brokers).
+	ReplicationFactor int `yaml:"replication_factor"`
+	// SessionTimeout is how long the groups wait for a silent process before its
+	// partitions, or its leadership, move to another. Default 10s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
 
 // State is the checkpoint file: open windows, partition offsets, alert state and the

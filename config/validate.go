@@ -276,6 +276,29 @@ func (c *Config) validate(errs *[]error) {
 	if len(c.Streams) == 0 {
 		bad("streams", "at least one stream is required")
 	}
+	if cl := c.Cluster; cl != nil {
+		if cl.PartialsTopic == "" {
+			bad("cluster.partials_topic", "is required")
+		}
+		if cl.ReplicationFactor < 0 {
+			bad("cluster.replication_factor", "must not be negative, got %d", cl.ReplicationFactor)
+		}
+		if cl.SessionTimeout < 0 {
+			bad("cluster.session_timeout", "must not be negative, got %s", cl.SessionTimeout)
+		}
+		for i := range c.Streams {
+			s := &c.Streams[i]
+			p := fmt.Sprintf("streams[%d]", i)
+			// A count window is "the next N rows", which has no meaning when no process
+			// sees every row in one order.
+			if s.Window.Rows > 0 {
+				bad(p+".window.rows", "count windows cannot be shared by several processes (cluster): use window.size")
+			}
+			if s.Labels != nil {
+				bad(p+".labels", "late labels are not joined in cluster mode yet: run this stream in a single process")
+			}
+		}
+	}
 	names := map[string]bool{}
 	for i := range c.Streams {
 		s := &c.Streams[i]

@@ -15,7 +15,22 @@ import (
 // Store is an open state file. It is safe for concurrent use; bbolt serialises writers.
 type Store struct {
 	db *bolt.DB
+	// replicate, when set, is sent every Update's changes before it commits.
+	replicate func([]Change) error
 }
+
+// Change is one key written (or, with a nil Value, deleted) by a transaction.
+type Change struct {
+	Bucket, Key string
+	Value       []byte
+}
+
+// Replicate makes every later Update send what it changed, in order, to fn before it
+// commits; when fn fails, the transaction is rolled back and Update returns the error.
+// So a copy kept by fn (a compacted Kafka topic, for a cluster's leader) holds at least
+// everything the file holds: a commit can still fail after fn succeeded, never the
+// other way round. Call it before the store is shared.
+func (s *Store) Replicate(fn func([]Change) error) { s.replicate = fn }
 
 // Open opens (creating if needed) the state file at path. A second process opening the
 // same file waits up to a few seconds and then fails, rather than corrupting it.
@@ -36,7 +51,16 @@ func (s *Store) Path() string { return s.db.Path() }
 // Update runs fn in one read-write transaction: everything fn writes is on disk
 // (fsynced) when Update returns nil, and nothing of it when fn or the commit fails.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	return s.db.Update(func(btx *bolt.Tx) error {
+		tx := &Tx{tx: btx, record: s.replicate != nil}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if s.replicate == nil || len(tx.changes) == 0 {
+			return nil
+		}
+		return s.replicate(tx.changes)
+	})
 }
 
 // View runs fn in a read-only transaction that sees one consistent snapshot.
@@ -48,6 +72,9 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 // ends; copy what you keep.
 type Tx struct {
 	tx *bolt.Tx
+	// record says to keep changes, for Store.Replicate.
+	record  bool
+	changes []Change
 }
 
 // ErrReadOnly is returned by writes in a View transaction.
@@ -65,6 +92,11 @@ func (t *Tx) Put(bucket, key string, value []byte) error {
 	if err := b.Put([]byte(key), value); err != nil {
 		return fmt.Errorf("cannot write %s/%s: %w", bucket, key, err)
 	}
+	if t.record {
+		// bbolt keeps value until the transaction ends; a copy outlives it. A nil
+		// value would read as a deletion.
+		t.changes = append(t.changes, Change{Bucket: bucket, Key: key, Value: append([]byte{}, value...)})
+	}
 	return nil
 }
 
@@ -81,6 +113,9 @@ func (t *Tx) Get(bucket, key string) []byte {
 func (t *Tx) Delete(bucket, key string) error {
 	if !t.tx.Writable() {
 		return ErrReadOnly
+	}
+	if t.record {
+		t.changes = append(t.changes, Change{Bucket: bucket, Key: key})
 	}
 	b := t.tx.Bucket([]byte(bucket))
 	if b == nil {

@@ -98,3 +98,52 @@ func TestForEachIsOrderedAndSeeks(t *testing.T) {
 		t.Errorf("keys %v, want %v", got, want)
 	}
 }
+
+func TestReplicateSeesEveryChangeBeforeCommitAndCanVetoIt(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	var got []Change
+	fail := false
+	s.Replicate(func(c []Change) error {
+		if fail {
+			return errors.New("broker down")
+		}
+		got = append(got, c...)
+		return nil
+	})
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.Put("outbox", "a", []byte("1")); err != nil {
+			return err
+		}
+		if err := tx.Put("outbox", "b", []byte{}); err != nil {
+			return err
+		}
+		return tx.Delete("outbox", "a")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Change{{"outbox", "a", []byte("1")}, {"outbox", "b", []byte{}}, {"outbox", "a", nil}}
+	if len(got) != len(want) {
+		t.Fatalf("replicated %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].Bucket != want[i].Bucket || got[i].Key != want[i].Key || string(got[i].Value) != string(want[i].Value) ||
+			(got[i].Value == nil) != (want[i].Value == nil) {
+			t.Errorf("change %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	// A replica that cannot take the change keeps it out of the file too.
+	fail = true
+	if err := s.Update(func(tx *Tx) error { return tx.Put("outbox", "c", []byte("3")) }); err == nil {
+		t.Fatal("Update succeeded although the replica refused it")
+	}
+	_ = s.View(func(tx *Tx) error {
+		if v := tx.Get("outbox", "c"); v != nil {
+			t.Errorf("outbox/c = %q after a refused replication, want nothing", v)
+		}
+		if v := tx.Get("outbox", "b"); v == nil {
+			t.Error("outbox/b is gone")
+		}
+		return nil
+	})
+}
