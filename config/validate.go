@@ -286,6 +286,9 @@ func (c *Config) validate(errs *[]error) {
 		if cl.SessionTimeout < 0 {
 			bad("cluster.session_timeout", "must not be negative, got %s", cl.SessionTimeout)
 		}
+		if c.State.Path != "" {
+			bad("state.path", "a cluster keeps its state in cluster.partials_topic, where every process can read it: remove state.path")
+		}
 		for i := range c.Streams {
 			s := &c.Streams[i]
 			p := fmt.Sprintf("streams[%d]", i)

@@ -76,6 +76,14 @@ type Handler interface {
 	Close(ctx context.Context) (durable map[int]int64, err error)
 }
 
+// Revoker is a Handler that must act when a rebalance takes its partitions away: the
+// source calls Revoke when a generation ends (not when the run ends: that is Close),
+// before the member rejoins the group, so what Revoke writes is there before any other
+// member is assigned those partitions. What it returns as durable is committed.
+type Revoker interface {
+	Revoke(ctx context.Context) (durable map[int]int64, err error)
+}
+
 // HandlerFunc is a Handler with no position of its own: each batch is committed as
 // soon as the function returns, so delivery is at least once. Empty batches are not
 // passed on.
@@ -336,6 +344,13 @@ func (k *Kafka) consume(ctx context.Context, gen *kafka.Generation, c *committer
 			// A rebalance. What the readers fetched and the handler did not get is
 			// dropped; the next generation starts from the handler's offsets.
 			k.opts.Logger.Info("consumer group generation ended", "topic", k.opts.Topic, "generation", gen.ID)
+			if r, ok := h.(Revoker); ok {
+				durable, err := r.Revoke(ctx)
+				if err != nil {
+					return true, err
+				}
+				c.commit(durable)
+			}
 			return false, nil
 		case <-tick.C:
 		case m := <-msgs:

@@ -50,6 +50,28 @@ type Engine struct {
 
 	times   []int64  // scratch: event times when a record has none
 	touched []*model // scratch: models with rows in the current segment of a batch
+
+	// partial marks a cluster worker's engine of one partition (cluster.go): a closed
+	// window's result is its profile only, for the leader to merge and judge.
+	partial bool
+}
+
+// forPartition returns an engine for one partition of e's stream in a cluster: the
+// same fields and windows, no reference, its own clock.
+func (e *Engine) forPartition() *Engine {
+	return &Engine{
+		cfg: e.cfg, log: e.log, fields: e.fields, spec: e.spec, sketchOpts: e.sketchOpts, detOpts: e.detOpts,
+		window: e.window, models: map[modelKey]*model{}, clock: window.NewClock(e.window), now: e.now, partial: true,
+	}
+}
+
+// evaluate judges a window whose profile a cluster leader merged from the partitions'
+// partials, as close would have judged it in one process. The model's windows count
+// as closed up to the window's end; the leader skips windows before that.
+func (e *Engine) evaluate(name, version string, w *window.Window) Result {
+	m := e.model(name, version)
+	m.windows.Close(w.End.UnixNano())
+	return e.close(m, w)
 }
 
 // modelKey identifies what is monitored within a stream.
@@ -311,7 +333,9 @@ func (e *Engine) model(name, version string) *model {
 		}
 	}
 	e.addModel(m)
-	e.log.Info("new model", "model", key.model, "version", key.version)
+	if !e.partial {
+		e.log.Info("new model", "model", key.model, "version", key.version)
+	}
 	return m
 }
 
@@ -338,6 +362,9 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		Stream: e.cfg.Name, Model: m.key.model, ModelVersion: m.key.version,
 		Start: w.Start, End: w.End, Rows: w.Profile.Rows,
 		Profile: w.Profile,
+	}
+	if e.partial {
+		return r
 	}
 	if m.ref == nil {
 		e.warmUp(m, w, &r)

@@ -21,6 +21,7 @@ import (
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/state"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -58,6 +59,9 @@ type Result struct {
 	// and type-error rates, out-of-range and new-category shares, distinct counts, and
 	// (event-time windows with a warm-up reference) volume.
 	Quality []detectors.QualityFinding
+	// Missing are, in a cluster, the partitions that were idle and had not closed the
+	// window when the leader judged it: their rows, should they come, count as late.
+	Missing []int32
 	// Profile and ReferenceProfile are the window's and the reference's sketches, for
 	// OnWindow callbacks that draw distributions. They are valid only during the
 	// callback; ReferenceProfile is nil for warm-up windows.
@@ -95,10 +99,11 @@ type Monitor struct {
 	onWin   func(Result)
 	onPerf  func(PerformanceResult)
 
-	// Set while Run runs, for the API.
-	mu      sync.Mutex
-	running *outbox.Outbox
-	obStore *state.Store
+	// Set while Run runs (in a cluster, while this process leads), for the API.
+	mu       sync.Mutex
+	running  *outbox.Outbox
+	obStore  *state.Store
+	election *cluster.Election
 }
 
 // New checks cfg, loads the baselines it names and builds every part. It starts
@@ -115,6 +120,12 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
 			continue
+		}
+		if cfg.Cluster != nil {
+			s.cl = &clusterPart{parts: map[int32]*partState{}}
+			if s.topicParts, err = partitionCounter(cfg, &cfg.Streams[i]); err != nil {
+				errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
+			}
 		}
 		m.streams = append(m.streams, s)
 	}
@@ -180,6 +191,9 @@ func (m *Monitor) Ready() error {
 // Run consumes every stream until ctx is done. Alerts still queued when ctx ends get a
 // few seconds to be delivered.
 func (m *Monitor) Run(ctx context.Context) error {
+	if m.cfg.Cluster != nil {
+		return m.runCluster(ctx)
+	}
 	st, err := openState(m.cfg.State)
 	if err != nil {
 		return err
@@ -230,15 +244,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 			defer wg.Done()
 			m.log.Info("consuming", "stream", s.cfg.Name, "topic", s.cfg.Topic)
 			err := s.run(ctx, st, func(ctx context.Context, batch []ingest.Message) error {
-				for _, r := range s.handle(batch) {
-					if m.onWin != nil {
-						m.onWin(r)
-					}
-					m.log.Info("window closed", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
-						"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted(),
-						"quality_violations", r.Violations())
-					al.observe(s, r)
-				}
+				m.handOut(s, s.handle(batch))
 				for _, r := range s.takePerformance() {
 					if m.onPerf != nil {
 						m.onPerf(r)
@@ -279,6 +285,112 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// handOut gives closed windows' results to OnWindow, the log and the alert policy.
+func (m *Monitor) handOut(s *stream, results []Result) {
+	m.report(results)
+	for _, r := range results {
+		m.alerter.observe(s, r)
+	}
+}
+
+// report gives closed windows' results to OnWindow and the log.
+func (m *Monitor) report(results []Result) {
+	for _, r := range results {
+		if m.onWin != nil {
+			m.onWin(r)
+		}
+		args := []any{"stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
+			"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted(),
+			"quality_violations", r.Violations()}
+		if len(r.Missing) > 0 {
+			args = append(args, "missing_partitions", r.Missing)
+		}
+		m.log.Info("window closed", args...)
+	}
+}
+
+// Role is what this process does: "single" (one process reads everything), or in a
+// cluster "leader" (it also judges windows and alerts) or "follower". Safe to call
+// while Run runs.
+func (m *Monitor) Role() string {
+	m.mu.Lock()
+	el := m.election
+	m.mu.Unlock()
+	switch {
+	case m.cfg.Cluster == nil:
+		return "single"
+	case el != nil && el.Leader():
+		return "leader"
+	default:
+		return "follower"
+	}
+}
+
+// runCluster is Run in a cluster: every stream reads its share of the partitions and
+// publishes their windows, while the election makes one process the leader.
+func (m *Monitor) runCluster(ctx context.Context) error {
+	cc := m.cfg.Cluster
+	dialer, err := KafkaDialer(m.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	timeout := cc.SessionTimeout
+	if timeout <= 0 {
+		timeout = defaultClusterSession
+	}
+	opts := cluster.Options{Brokers: m.cfg.Kafka.Brokers, Topic: cc.PartialsTopic, Dialer: dialer,
+		Logger: m.log.With("component", "cluster"), ReplicationFactor: cc.ReplicationFactor,
+		SessionTimeout: timeout, RebalanceTimeout: timeout}
+	lg, err := cluster.Open(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("cluster.partials_topic: %w", err)
+	}
+	defer lg.Close()
+	el := cluster.NewElection(opts, m.cfg.Kafka.GroupID+"-leader")
+	m.mu.Lock()
+	m.election = el
+	m.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(m.streams)+1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := el.Run(ctx, func(ctx context.Context) error { return m.lead(ctx, lg) }); err != nil {
+			errc <- fmt.Errorf("leader election: %w", err)
+			cancel()
+		}
+	}()
+	for _, s := range m.streams {
+		s.cl.log = lg
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.log.Info("consuming a share of the partitions", "stream", s.cfg.Name, "topic", s.cfg.Topic)
+			err := s.run(ctx, nil, func(_ context.Context, batch []ingest.Message) error {
+				s.handle(batch) // what closes here are partials, published at checkpoints
+				return nil
+			})
+			if err != nil {
+				errc <- fmt.Errorf("stream %s: %w", s.cfg.Name, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// defaultClusterSession is cluster.session_timeout's default.
+const defaultClusterSession = 10 * time.Second
 
 // outboxGrace is how long deliveries go on after the streams have stopped.
 const outboxGrace = 3 * time.Second

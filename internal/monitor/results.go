@@ -29,6 +29,8 @@ type ResultLine struct {
 	Warmup    bool          `json:"warmup"`
 	Reference string        `json:"reference"`
 	Findings  []FindingLine `json:"findings"`
+	// Missing are a cluster's partitions that were idle when the window was judged.
+	Missing []int32 `json:"missing_partitions,omitempty"`
 }
 
 // FindingLine is one feature's finding in a ResultLine.
@@ -64,7 +66,7 @@ func (f *jsonNum) UnmarshalJSON(b []byte) error {
 func newResultLine(r Result) ResultLine {
 	line := ResultLine{
 		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion, Start: r.Start, End: r.End,
-		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []FindingLine{},
+		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []FindingLine{}, Missing: r.Missing,
 	}
 	for _, f := range r.Findings {
 		line.Findings = append(line.Findings, FindingLine{

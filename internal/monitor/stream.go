@@ -72,6 +72,12 @@ type stream struct {
 	perfOut  []PerformanceResult
 	scoreCol string
 
+	// Cluster mode (nil otherwise): this process reads a share of the partitions and
+	// publishes their windows for the leader (cluster.go); topicParts counts the
+	// topic's partitions for the leader.
+	cl         *clusterPart
+	topicParts func(context.Context) (int, error)
+
 	// What the last checkpoint made durable, for each source to commit to its group
 	// (whichever source's batch wrote it), and the checkpoint each source last
 	// committed.
@@ -131,6 +137,8 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 		OnDataLoss:    s.countLoss,
 		Dialer:        dialer,
 		Logger:        log,
+		// In a cluster, a dead process's partitions move after the cluster's timeout.
+		SessionTimeout: clusterSession(cfg), RebalanceTimeout: clusterSession(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -259,9 +267,12 @@ func (s *stream) restore() error {
 func (s *stream) handle(batch []ingest.Message) []Result {
 	results := s.stash
 	s.stash = nil
-	if len(batch) == 0 {
+	switch {
+	case len(batch) == 0 && s.cl != nil:
+		s.tickCluster()
+	case len(batch) == 0:
 		results = append(results, s.engine.Tick()...)
-	} else {
+	default:
 		// Decode each run of one partition's messages on its own: a message may hold
 		// many rows (Arrow IPC), and every row must carry its partition. Runs decode in
 		// parallel; their rows reach the engine in the batch's order, so the windows,
@@ -365,22 +376,36 @@ func (s *stream) feed(d decoded) []Result {
 		parts = append(parts, int32(run[0].Partition))
 	}
 	s.rowParts = parts
+	if s.cl != nil {
+		// A cluster's windows are the leader's to judge: what closes here is a partial.
+		p := int32(run[0].Partition)
+		pt := s.cl.part(p)
+		s.addPartials(p, pt.engine.ProcessPartitions(rec, parts))
+		pt.pos.next[int(p)] = run[len(run)-1].Offset + 1
+		pt.dirty = true
+		late := pt.engine.Late()
+		s.count(pt.pos, s.late, rec.NumRows(), rejected)
+		s.mu.Lock()
+		pt.late = late
+		s.mu.Unlock()
+		return nil
+	}
 	results := s.engine.ProcessPartitions(rec, parts)
 	if s.perf != nil {
 		s.perf.addPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), s.scoreCol)
 	}
-	s.count(rec.NumRows(), rejected)
+	s.count(s.pos, s.engine.Late(), rec.NumRows(), rejected)
 	return results
 }
 
-// count adds a batch's decoded rows and rejected messages (per reason) to the stream's
-// counters, and logs a sample of the rejections at most every ten seconds.
-func (s *stream) count(rows int64, rejected []ingest.Rejected) {
-	late := s.engine.Late()
+// count adds a batch's decoded rows and rejected messages (per reason) to pos, the
+// stream's counters (or, in a cluster, a partition's), notes the late events so far,
+// and logs a sample of the rejections at most every ten seconds.
+func (s *stream) count(pos *position, late, rows int64, rejected []ingest.Rejected) {
 	s.mu.Lock()
-	s.pos.events += rows
+	pos.events += rows
 	for _, r := range rejected {
-		s.pos.rejected[r.Reason]++
+		pos.rejected[r.Reason]++
 	}
 	s.late = late
 	s.mu.Unlock()
@@ -393,8 +418,14 @@ func (s *stream) count(rows int64, rejected []ingest.Rejected) {
 // countLoss counts messages deleted before they were read; any goroutine.
 func (s *stream) countLoss(l ingest.DataLoss) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cl != nil {
+		if pt := s.cl.parts[int32(l.Partition)]; pt != nil {
+			pt.pos.lost += l.To - l.From
+			return
+		}
+	}
 	s.pos.lost += l.To - l.From
-	s.mu.Unlock()
 }
 
 // sourceHandler is the stream as the Kafka source sees it.
@@ -404,15 +435,30 @@ type sourceHandler struct{ s *stream }
 // offsets after a restart, the in-memory ones after a rebalance. The stream keeps the
 // offsets of partitions taken away from it: should one come back, it goes on from
 // where its events in the windows end.
-func (h sourceHandler) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
+func (h sourceHandler) Assign(ctx context.Context, partitions []int) (map[int]int64, error) {
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
+	if s.cl != nil {
+		return s.assignCluster(ctx, partitions)
+	}
 	parts, next := startFrom(partitions, s.pos.next)
 	// A partition no longer read may have been the one holding windows open.
 	s.stash = append(s.stash, s.engine.Assign(parts)...)
 	s.log.Info("reading partitions", "topic", s.cfg.Topic, "partitions", partitions, "from", next)
 	return next, nil
+}
+
+// clusterSession is cluster.session_timeout, or 0 (the source's default) outside a
+// cluster.
+func clusterSession(cfg *config.Config) time.Duration {
+	if cfg.Cluster == nil {
+		return 0
+	}
+	if cfg.Cluster.SessionTimeout > 0 {
+		return cfg.Cluster.SessionTimeout
+	}
+	return defaultClusterSession
 }
 
 // startFrom returns the assigned partitions as the clock numbers them, and where to
@@ -507,6 +553,9 @@ func (h labelHandler) Close(context.Context) (map[int]int64, error) {
 // a store every batch is "durable" once handled: offsets go to Kafka right away,
 // delivery is at least once.
 func (s *stream) checkpoint(force bool) error {
+	if s.cl != nil {
+		return s.publish(force)
+	}
 	if s.store == nil {
 		s.unsaved, s.dirty = 0, false
 		s.madeDurable()
@@ -596,6 +645,9 @@ func (s *stream) stats() Stats {
 	}
 	for r, n := range s.pos.rejected {
 		st.Rejected[string(r)] = n
+	}
+	if s.cl != nil {
+		s.clusterStats(&st)
 	}
 	return st
 }

@@ -89,6 +89,18 @@ func (c *Clock) Assign(partitions []int32, now time.Time) bool {
 	return c.recompute()
 }
 
+// Idle reports whether the clock owns partitions and every one of them is idle.
+func (c *Clock) Idle() bool {
+	owned := false
+	for _, pt := range c.parts {
+		if pt.owned && !pt.idle {
+			return false
+		}
+		owned = owned || pt.owned
+	}
+	return owned
+}
+
 // Owned returns the partitions the clock counts, ascending, with their newest event
 // times.
 func (c *Clock) Owned() []PartitionTime {

@@ -147,6 +147,14 @@ func (t *Tracker) window(start int64) *Window {
 	return w
 }
 
+// ClosedTo is where the tracker's event-time windows have closed up to: every window
+// starting before it has closed.
+func (t *Tracker) ClosedTo() int64 { return t.closedTo }
+
+// CountLate adds n events that arrived for windows that had closed elsewhere: a cluster
+// leader counts so the rows of a partition's window that came after it had been judged.
+func (t *Tracker) CountLate(n int64) { t.late += n }
+
 // Close closes every event-time window that starts before closedTo (a Clock's
 // ClosedTo) and returns them, oldest first. Rows added later for those windows are late.
 func (t *Tracker) Close(closedTo int64) []*Window {

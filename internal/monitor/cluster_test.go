@@ -1,0 +1,224 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/driftmon/driftmon/alerting/webhook"
+)
+
+// clusterBroker returns a broker with two topics of parts partitions: the real one
+// that DRIFTMON_KAFKA_BROKERS names (make test-kafka), or a kfake broker in a process
+// of its own.
+func clusterBroker(t *testing.T, parts int) (addr, one, many string) {
+	t.Helper()
+	brokers := os.Getenv("DRIFTMON_KAFKA_BROKERS")
+	if brokers == "" {
+		return startBroker(t, fmt.Sprintf("one:%d,many:%d", parts, parts)).addr(), "one", "many"
+	}
+	addr = strings.Split(brokers, ",")[0]
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	one, many = "driftmon-one-"+suffix, "driftmon-many-"+suffix
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: one, NumPartitions: parts, ReplicationFactor: 1}, {Topic: many, NumPartitions: parts, ReplicationFactor: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, err := range res.Errors {
+		if err != nil {
+			t.Fatalf("cannot create topic %s: %v", topic, err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{one, many, many + "-partials"}})
+	})
+	return addr, one, many
+}
+
+// leads reports whether d's current run is the cluster's leader, from its log.
+func (d *deployment) leads() bool {
+	b, _ := os.ReadFile(filepath.Join(d.dir, fmt.Sprintf("run-%d.log", d.runs)))
+	log := string(b)
+	return strings.LastIndex(log, "leading: judging windows") > strings.LastIndex(log, "no longer the leader")
+}
+
+// TestClusterGivesTheWindowsOfOneProcess runs three processes on one six-partition
+// topic while traffic drifts, kills the leader with SIGKILL mid-stream and later a
+// follower, restarting each: the cluster's windows and webhook ids are those of one
+// process reading the same events, no window is reported twice and no webhook-id
+// reaches the receiver twice.
+func TestClusterGivesTheWindowsOfOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and kills it: not with -short")
+	}
+	driftmonBinary(t)
+	const parts = 6
+	addr, one, many := clusterBroker(t, parts)
+	data := dataset{seed: 41, n: 48000, parts: parts, step: 50 * time.Millisecond, shiftAt: 24000, shift: 0.8, models: 2, badShare: 0.001}
+	msgs := data.messages()
+
+	// One process over the whole log.
+	produceAll(t, addr, one, msgs)
+	ref := newDeployment(t, "cluster-ref", addr, one, "{size: 1m}")
+	ref.start()
+	ref.waitConsumed(addr, one, parts, 90*time.Second)
+	want := distinct(t, ref.lines(), 0)
+	wantAlerts := settledDeliveries(ref.receiver)
+	ref.stop()
+	if len(want) < 40 || len(wantAlerts) < 3 {
+		t.Fatalf("one process closed %d windows and raised %d alerts: the data does not exercise the cluster", len(want), len(wantAlerts))
+	}
+
+	// Three processes in one group, sharing one webhook receiver, while the events
+	// are produced.
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver, err := webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := httptest.NewServer(receiver)
+	t.Cleanup(hooks.Close)
+	group := "cluster-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	nodes := make([]*deployment, 3)
+	for i := range nodes {
+		nodes[i] = newDeploymentWith(t, fmt.Sprintf("node%d", i), func(string, string, string) string {
+			return fmt.Sprintf(`
+kafka: {brokers: [%q], group_id: %q}
+cluster: {partials_topic: %q, session_timeout: 6s}
+state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
+streams:
+  - name: s
+    topic: %s
+    event_time: ts
+    model: model
+    model_version: model_version
+    features:
+      x: {type: numeric}
+      n: {type: numeric}
+      c: {type: categorical}
+    window: {size: 1m}
+    reference: {warmup_windows: 2}
+alerting:
+  webhooks: [{name: retrain, url: %q, secret: %q}]
+`, addr, group, many+"-partials", many, hooks.URL, secret)
+		})
+		nodes[i].start()
+	}
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for lo := 0; lo < len(msgs); lo += 1200 {
+			if err := produceOrdered(addr, many, msgs[lo:min(lo+1200, len(msgs))]); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	leader := func() *deployment {
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			for _, d := range nodes {
+				if d.proc != nil && d.leads() {
+					return d
+				}
+			}
+		}
+		t.Fatal("no process became the leader within a minute")
+		return nil
+	}
+	seen := func() int {
+		var lines []ResultLine
+		for _, d := range nodes {
+			lines = append(lines, d.lines()...)
+		}
+		return len(lines)
+	}
+	// The leader, once it has judged some windows.
+	for deadline := time.Now().Add(60 * time.Second); seen() < 6 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	l := leader()
+	t.Logf("kill -9 of the leader %s after %d windows", l.name, seen())
+	l.kill()
+	time.Sleep(2 * time.Second)
+	l.start()
+	// Then a follower, once the new leader has judged more.
+	for n, deadline := seen(), time.Now().Add(60*time.Second); seen() < n+6 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	l = leader()
+	for _, d := range nodes {
+		if d != l {
+			t.Logf("kill -9 of the follower %s after %d windows (leader %s)", d.name, seen(), l.name)
+			d.kill()
+			time.Sleep(2 * time.Second)
+			d.start()
+			break
+		}
+	}
+	<-produced
+	// The kill of the leader must have handed leadership to another process (or to
+	// its own restart): count the terms that began.
+	terms := 0
+	for _, d := range nodes {
+		for run := 1; run <= d.runs; run++ {
+			b, _ := os.ReadFile(filepath.Join(d.dir, fmt.Sprintf("run-%d.log", run)))
+			terms += strings.Count(string(b), "leading: judging windows")
+		}
+	}
+	if terms < 2 {
+		t.Errorf("%d leadership terms: the leader's kill did not move the leadership", terms)
+	}
+	t.Logf("%d leadership terms", terms)
+
+	// Every window of the one process, from whichever process led when it closed.
+	var lines []ResultLine
+	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		lines = lines[:0]
+		for _, d := range nodes {
+			lines = append(lines, d.lines()...)
+		}
+		if len(distinct(t, lines, scoreTolerance)) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	got := distinct(t, lines, scoreTolerance)
+	t.Logf("%d windows judged by the cluster, %d by one process; %d alerts", len(got), len(want), len(wantAlerts))
+	if len(lines) != len(got) {
+		t.Errorf("%d windows were reported more than once", len(lines)-len(got))
+	}
+	compareResults(t, want, got)
+	if ids, wantIDs := alertIDs(got), alertIDs(want); !slices.Equal(ids, wantIDs) {
+		t.Errorf("the cluster's results call for alerts %v, one process's for %v", ids, wantIDs)
+	}
+	waitDelivered(t, receiver, wantAlerts)
+	for _, d := range nodes {
+		d.stop()
+	}
+	if dup := receiver.Requests() - len(receiver.Deliveries()); dup != 0 {
+		t.Errorf("%d webhook requests repeated a webhook-id (or were rejected)", dup)
+	}
+	if t.Failed() {
+		for _, d := range nodes {
+			t.Logf("%s:\n%s", d.name, d.logTail())
+		}
+	}
+}
