@@ -240,7 +240,7 @@ func (s *Server) listStreams(w http.ResponseWriter, _ *http.Request) {
 		out = append(out, si)
 	}
 	slices.SortFunc(out, func(a, b *streamInfo) int { return cmp.Compare(a.Name, b.Name) })
-	writeJSON(w, http.StatusOK, map[string]any{"streams": out})
+	writeJSON(w, http.StatusOK, map[string]any{"role": s.role(), "streams": out})
 }
 
 func (s *Server) listWindows(w http.ResponseWriter, r *http.Request) {

@@ -283,6 +283,9 @@ func TestNoTokenMeansReadOnly(t *testing.T) {
 			t.Errorf("GET %s = %d\n%s", target, code, body)
 		}
 		for k, v := range decode(t, body) {
+			if k == "role" {
+				continue // /api/v1/streams says the process's role beside its list
+			}
 			if l, ok := v.([]any); !ok || len(l) != 0 {
 				t.Errorf("GET %s: %s = %v, want []", target, k, v)
 			}
@@ -290,21 +293,30 @@ func TestNoTokenMeansReadOnly(t *testing.T) {
 	}
 }
 
-// TestReadyz: 503 with the source's reason until it is ready; /healthz is 200 all along.
+// TestReadyz: 503 with the source's reason until it is ready, then 200, and both
+// answers say the role; a follower is ready as soon as its source is, leader or not.
+// /healthz is 200 all along.
 func TestReadyz(t *testing.T) {
-	f := newFixture(t)
-	h := f.srv.Handler()
-	f.src.setReady(fmt.Errorf("stream credit: cannot reach broker 127.0.0.1:9092"))
-	code, _, body := do(t, h, "GET", "/readyz", "", "")
-	if code != http.StatusServiceUnavailable || !strings.Contains(decode(t, body)["error"].(string), "cannot reach broker") {
-		t.Errorf("/readyz = %d %s, want 503 with the reason", code, body)
-	}
-	if code, _, _ := do(t, h, "GET", "/healthz", "", ""); code != 200 {
-		t.Errorf("/healthz = %d while not ready", code)
-	}
-	f.src.setReady(nil)
-	if code, _, body := do(t, h, "GET", "/readyz", "", ""); code != 200 {
-		t.Errorf("/readyz = %d %s once ready", code, body)
+	for _, role := range roles {
+		t.Run(role, func(t *testing.T) {
+			f := newFixture(t)
+			h := f.srv.Handler()
+			f.src.setRole(role)
+			f.src.setReady(fmt.Errorf("stream credit: cannot reach broker 127.0.0.1:9092"))
+			code, _, body := do(t, h, "GET", "/readyz", "", "")
+			v := decode(t, body)
+			if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(v["error"]), "cannot reach broker") || v["role"] != role {
+				t.Errorf("/readyz = %d %s, want 503 with the reason and role %q", code, body, role)
+			}
+			if code, _, _ := do(t, h, "GET", "/healthz", "", ""); code != 200 {
+				t.Errorf("/healthz = %d while not ready", code)
+			}
+			f.src.setReady(nil)
+			code, _, body = do(t, h, "GET", "/readyz", "", "")
+			if v := decode(t, body); code != 200 || v["status"] != "ready" || v["role"] != role {
+				t.Errorf("/readyz = %d %s once ready, want 200 with role %q", code, body, role)
+			}
+		})
 	}
 }
 

@@ -110,12 +110,13 @@ func results(t testing.TB, stable, shifted int) []monitor.Result {
 	return out
 }
 
-// fakeSource stands in for the monitor's counters and readiness.
+// fakeSource stands in for the monitor's counters, readiness and role.
 type fakeSource struct {
 	mu     sync.Mutex
 	stats  map[string]monitor.Stats
 	labels map[string]monitor.LabelStats
 	ready  error
+	role   string // "" is "single", a monitor without cluster:
 }
 
 func (f *fakeSource) Stats() map[string]monitor.Stats {
@@ -148,6 +149,21 @@ func (f *fakeSource) setReady(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ready = err
+}
+
+func (f *fakeSource) Role() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.role == "" {
+		return roleSingle
+	}
+	return f.role
+}
+
+func (f *fakeSource) setRole(role string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.role = role
 }
 
 const testToken = "s3cret-token"

@@ -66,6 +66,10 @@ var (
 		"Deliveries pending in the durable outbox (0 when there is none).", nil, nil)
 	descOutboxDead = prometheus.NewDesc("driftmon_outbox_dead",
 		"Deliveries dead-lettered in the durable outbox, waiting for a replay (0 when there is none).", nil, nil)
+	descRole = prometheus.NewDesc("driftmon_role",
+		"1 for the role this process has, 0 for the others: single (one process reads every partition), "+
+			"leader (in a cluster, it also judges the windows and alerts) or follower (it reads its share of the partitions only).",
+		[]string{"role"}, nil)
 )
 
 // collector exports the server's view at scrape time.
@@ -75,7 +79,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
 		descLabels, descLabelsDecoded, descLabelsRejected, descPerformance, descPerformanceDegraded, descLabelCoverage,
-		descSent, descFailed, descOutbox, descOutboxDead} {
+		descSent, descFailed, descOutbox, descOutboxDead, descRole} {
 		ch <- d
 	}
 }
@@ -84,6 +88,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.s
 	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
+	}
+	role := s.role()
+	for _, r := range roles {
+		v := 0.0
+		if r == role {
+			v = 1
+		}
+		metric(descRole, prometheus.GaugeValue, v, r)
 	}
 	if s.src != nil {
 		for stream, st := range s.src.Stats() {

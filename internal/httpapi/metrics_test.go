@@ -149,3 +149,25 @@ func TestMetricsBeforeAnyWindow(t *testing.T) {
 		t.Error("drift scores before any window")
 	}
 }
+
+// TestRoleMetric: driftmon_role is 1 for exactly the source's current role and 0
+// for the others, and follows the role as it changes between scrapes.
+func TestRoleMetric(t *testing.T) {
+	f := newFixture(t)
+	for _, role := range []string{roleSingle, roleFollower, roleLeader, roleFollower} {
+		f.src.setRole(role)
+		fams := scrape(t, f.srv)
+		if n := len(fams["driftmon_role"].GetMetric()); n != len(roles) {
+			t.Errorf("role %s: %d driftmon_role series, want %d", role, n, len(roles))
+		}
+		for _, r := range roles {
+			want := 0.0
+			if r == role {
+				want = 1
+			}
+			if got, ok := value(fams, "driftmon_role", map[string]string{"role": r}); !ok || got != want {
+				t.Errorf("role %s: driftmon_role{role=%q} = %v (present %v), want %v", role, r, got, ok, want)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -67,10 +68,32 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 	if code, _, body := do(t, h, "POST", "/api/v1/silences", testToken, `{"model":"car-loan","duration":"1h","comment":"c"}`); code != 201 {
 		t.Fatalf("create silence = %d %s", code, body)
 	}
-	tests := []struct {
+	type request struct {
 		method, target, path, body string
 		code                       int
-	}{
+	}
+	check := func(t *testing.T, tt request) {
+		t.Helper()
+		code, _, body := do(t, h, tt.method, tt.target, testToken, tt.body)
+		if code != tt.code {
+			t.Fatalf("= %d, want %d\n%s", code, tt.code, body)
+		}
+		op := doc["paths"].(map[string]any)[tt.path].(map[string]any)[strings.ToLower(tt.method)].(map[string]any)
+		resp, ok := op["responses"].(map[string]any)[fmt.Sprint(code)].(map[string]any)
+		if !ok {
+			t.Fatalf("openapi.json has no %d response for %s %s", code, tt.method, tt.path)
+		}
+		schema := resp["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range (&shapeChecker{doc: doc}).check("$", schema, v) {
+			t.Error(p)
+		}
+	}
+	tests := []request{
+		{"GET", "/api/v1/cluster", "/api/v1/cluster", "", 200},
 		{"GET", "/api/v1/streams", "/api/v1/streams", "", 200},
 		{"GET", "/api/v1/windows", "/api/v1/windows", "", 200},
 		{"GET", "/api/v1/windows?stream=nope", "/api/v1/windows", "", 404},
@@ -89,25 +112,18 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		{"GET", "/readyz", "/readyz", "", 200},
 	}
 	for _, tt := range tests {
-		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
-			code, _, body := do(t, h, tt.method, tt.target, testToken, tt.body)
-			if code != tt.code {
-				t.Fatalf("= %d, want %d\n%s", code, tt.code, body)
-			}
-			op := doc["paths"].(map[string]any)[tt.path].(map[string]any)[strings.ToLower(tt.method)].(map[string]any)
-			resp, ok := op["responses"].(map[string]any)[fmt.Sprint(code)].(map[string]any)
-			if !ok {
-				t.Fatalf("openapi.json has no %d response for %s %s", code, tt.method, tt.path)
-			}
-			schema := resp["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
-			var v any
-			if err := json.Unmarshal(body, &v); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range (&shapeChecker{doc: doc}).check("$", schema, v) {
-				t.Error(p)
-			}
-		})
+		t.Run(tt.method+" "+tt.target, func(t *testing.T) { check(t, tt) })
+	}
+
+	// A follower that cannot consume yet answers in the same shapes.
+	f.src.setRole(roleFollower)
+	f.src.setReady(errors.New("stream credit: cannot reach broker 127.0.0.1:9092"))
+	for _, tt := range []request{
+		{"GET", "/api/v1/cluster", "/api/v1/cluster", "", 200},
+		{"GET", "/api/v1/streams", "/api/v1/streams", "", 200},
+		{"GET", "/readyz", "/readyz", "", 503},
+	} {
+		t.Run("follower "+tt.method+" "+tt.target, func(t *testing.T) { check(t, tt) })
 	}
 }
 

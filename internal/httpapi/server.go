@@ -1,9 +1,9 @@
 // Package httpapi serves what people and machines read about a running monitor:
-// Prometheus metrics, liveness and readiness, a JSON API under /api/v1 (streams,
-// windows, findings, performance, alerts, deliveries, silences) described by an
-// OpenAPI document, and a dashboard page with a features × windows heat map,
-// per-feature distributions and, for streams that join labels, each window's
-// model performance.
+// Prometheus metrics, liveness and readiness, a JSON API under /api/v1 (the
+// process's role in a cluster, streams, windows, findings, performance, alerts,
+// deliveries, silences) described by an OpenAPI document, and a dashboard page
+// with a features × windows heat map, per-feature distributions and, for streams
+// that join labels, each window's model performance.
 //
 // The monitor pushes into a Server from its own goroutines (Record from
 // monitor.Options.OnWindow, RecordPerformance from OnPerformance, RecordDelivery
@@ -44,6 +44,11 @@ type Source interface {
 	LabelStats() map[string]monitor.LabelStats
 	// Ready returns nil when the monitor can consume, or the reason it cannot.
 	Ready() error
+	// Role returns what the process does: "single" (one process reads every
+	// partition), or in a cluster "leader" (it also judges the windows and alerts)
+	// or "follower" (it reads its share of the partitions only). It must be safe to
+	// call while the monitor runs, and may change while it runs.
+	Role() string
 }
 
 // Options configure a Server.
@@ -53,8 +58,8 @@ type Options struct {
 	// Token is the bearer token that mutating API calls (creating and deleting
 	// silences) must present. Empty disables them: they answer 403.
 	Token string
-	// Source is the monitor whose counters and readiness are served; nil serves no
-	// stream counters and is always ready.
+	// Source is the monitor whose counters, readiness and role are served; nil
+	// serves no stream counters, is always ready and has the role "single".
 	Source Source
 	// History is how many windows, and how many windows' performance results, are
 	// kept per (stream, model, version); default 200.
@@ -166,6 +171,7 @@ func (s *Server) routes() []route {
 		{"GET", "/healthz", h(s.healthz)},
 		{"GET", "/readyz", h(s.readyz)},
 		{"GET", "/api/v1/openapi.json", h(s.openAPI)},
+		{"GET", "/api/v1/cluster", h(s.cluster)},
 		{"GET", "/api/v1/streams", h(s.listStreams)},
 		{"GET", "/api/v1/windows", h(s.listWindows)},
 		{"GET", "/api/v1/findings", h(s.listFindings)},
@@ -239,14 +245,19 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers 200 once the source can consume and 503 with the reason before;
+// both answers say the process's role. A follower is ready when its source is: it
+// reads its share of the partitions whether or not it leads, so it must not wait
+// for a leadership that only one process of the cluster gets.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	role := s.role()
 	if s.src != nil {
 		if err := s.src.Ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "role": role, "error": err.Error()})
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "role": role})
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {

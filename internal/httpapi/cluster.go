@@ -1,0 +1,35 @@
+package httpapi
+
+import "net/http"
+
+// The roles Source.Role reports.
+const (
+	roleSingle   = "single"
+	roleLeader   = "leader"
+	roleFollower = "follower"
+)
+
+// roles are every role, in the order the driftmon_role gauge exports them.
+var roles = []string{roleSingle, roleLeader, roleFollower}
+
+// role is the source's role; a server without a source is one process on its own.
+func (s *Server) role() string {
+	if s.src == nil {
+		return roleSingle
+	}
+	return s.src.Role()
+}
+
+// clusterInfo is what GET /api/v1/cluster answers.
+type clusterInfo struct {
+	Role string `json:"role"`
+	// Leader is true when this process judges windows and alerts, so that its
+	// windows, findings, alerts and deliveries are the ones the API should be read
+	// from: the leader of a cluster, or a single process.
+	Leader bool `json:"leader"`
+}
+
+func (s *Server) cluster(w http.ResponseWriter, _ *http.Request) {
+	role := s.role()
+	writeJSON(w, http.StatusOK, clusterInfo{Role: role, Leader: role == roleLeader || role == roleSingle})
+}
