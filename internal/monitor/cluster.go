@@ -213,7 +213,7 @@ func (s *stream) assignCluster(ctx context.Context, partitions []int) (map[int]i
 }
 
 // tickCluster lets the wall clock act on every partition (idle ones), and notes the
-// partitions whose idleness the leader has not been told.
+// partitions whose idleness the leader has not been told. Called with every batch.
 func (s *stream) tickCluster() {
 	for p, pt := range s.cl.parts {
 		s.addPartials(p, pt.engine.Tick())

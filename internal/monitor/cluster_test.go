@@ -9,12 +9,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/driftmon/driftmon/alerting/webhook"
+	"github.com/driftmon/driftmon/ingest"
 )
 
 // clusterBroker returns a broker with two topics of parts partitions: the real one
@@ -220,5 +223,88 @@ alerting:
 		for _, d := range nodes {
 			t.Logf("%s:\n%s", d.name, d.logTail())
 		}
+	}
+}
+
+// TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows: a partition with no
+// traffic goes idle, so the windows of the others are judged without it — and say
+// so; rows it sends later for a judged window are counted as late, not lost.
+func TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "ev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	cfg := testConfig(t, addr, "ev", "{size: 1m, idle: 1s}", `
+cluster: {partials_topic: ev-partials, session_timeout: 6s}
+state: {checkpoint_interval: 200ms}`)
+	cfg.Streams[0].Reference.WarmupWindows = 1
+	var mu sync.Mutex
+	var results []Result
+	mon, err := New(cfg, Options{OnWindow: func(r Result) {
+		mu.Lock()
+		results = append(results, Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mon.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	event := func(p int, at time.Duration, off int64) ingest.Message {
+		v := fmt.Sprintf(`{"ts":%q,"model":"m","model_version":"1","features":{"x":%d,"n":1,"c":"a"}}`,
+			t0.Add(at).Format(time.RFC3339Nano), off%7)
+		return ingest.Message{Value: []byte(v), Partition: p, Offset: off}
+	}
+	var msgs []ingest.Message
+	for i := range 300 { // 5 minutes on partitions 0 and 1; partition 2 silent
+		msgs = append(msgs, event(0, time.Duration(i)*time.Second, int64(i)), event(1, time.Duration(i)*time.Second, int64(i)))
+	}
+	produceAll(t, addr, "ev", msgs)
+	judged := func(n int) []Result {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			mu.Lock()
+			got := slices.Clone(results)
+			mu.Unlock()
+			if len(got) >= n {
+				return got
+			}
+		}
+		t.Fatalf("fewer than %d windows judged in 30s: %v; stats %+v", n, results, mon.Stats())
+		return nil
+	}
+	// Minutes 0–3 close on partitions 0 and 1; minute 4 stays open.
+	got := judged(4)
+	for i, r := range got {
+		if want := t0.Add(time.Duration(i) * time.Minute); !r.Start.Equal(want) || r.Rows != 120 || !slices.Equal(r.Missing, []int32{2}) {
+			t.Errorf("window %d: start %v, %d rows, missing %v; want %v, 120 rows, missing [2]", i, r.Start, r.Rows, r.Missing, want)
+		}
+	}
+	// Partition 2 wakes up with an event of minute 0, judged already, and one that
+	// closes that window on partition 2.
+	produceAll(t, addr, "ev", []ingest.Message{event(2, 30*time.Second, 0), event(2, 10*time.Minute, 1)})
+	for deadline := time.Now().Add(30 * time.Second); mon.Stats()["s"].Late != 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("late rows %d, want 1 (the minute-0 row of partition 2)", mon.Stats()["s"].Late)
+		}
+	}
+	if role := mon.Role(); role != "leader" {
+		t.Errorf("role %q, want leader", role)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(results) != 4 {
+		t.Errorf("%d windows judged, want still 4: %v", len(results), results)
 	}
 }

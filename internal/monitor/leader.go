@@ -109,6 +109,7 @@ func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
 			return err
 		}
 		defer ls.results.close()
+		defer w.judgedLate.Store(0)
 		leaders[i] = ls
 	}
 	tick := time.NewTicker(time.Second)
@@ -153,10 +154,11 @@ func (m *Monitor) newLeaderStream(w *stream, store *state.Store) (*stream, error
 		return nil, err
 	}
 	ls := &stream{cfg: w.cfg, log: log, engine: engine, every: w.every, pos: newPosition(), store: store,
-		topicParts: w.topicParts}
+		topicParts: w.topicParts, worker: w}
 	if err := ls.restore(); err != nil {
 		return nil, err
 	}
+	w.judgedLate.Store(engine.Late())
 	al := m.alerter
 	if err := al.restore(store, ls); err != nil {
 		return nil, err
@@ -171,14 +173,14 @@ func (m *Monitor) newLeaderStream(w *stream, store *state.Store) (*stream, error
 
 // judge judges the windows of stream s that every partition has closed, hands the
 // results out and records them, then deletes their partials.
-func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) error {
+func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err error) {
 	n, err := s.topicParts(ctx)
 	if err != nil {
 		s.log.Warn("cannot learn the topic's partitions; will retry", "topic", s.cfg.Topic, "err", err)
 		return nil
 	}
 	name := s.cfg.Name
-	ready, active := int64(math.MaxInt64), false
+	ready, active, furthest := int64(math.MaxInt64), false, int64(math.MinInt64)
 	closed := make([]int64, n)
 	idle := make([]bool, n)
 	for p := range n {
@@ -191,12 +193,17 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) error {
 			return fmt.Errorf("partition %d: %w", p, err)
 		}
 		closed[p], idle[p] = rec.closedTo, rec.idle
+		furthest = max(furthest, rec.closedTo)
 		if !rec.idle {
 			ready, active = min(ready, rec.closedTo), true
 		}
 	}
 	if !active {
-		return nil // every partition idle: nothing says how far event time has got
+		// Every partition idle: none holds a window back, and event time has got as
+		// far as the furthest of them closed. (One process's watermark stays where
+		// it was when the last partition went idle, which is the same once every
+		// partition has gone idle after sending the same event time.)
+		ready = furthest
 	}
 	type windowKey struct {
 		start          int64
@@ -225,6 +232,13 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) error {
 	if len(windows) == 0 {
 		return nil
 	}
+	// What this pass judges or counts as late, it deletes; the next pass must not see
+	// it again (Put returns before the tail has read the tombstones back: Sync).
+	defer func() {
+		if err == nil {
+			err = lg.Sync(ctx)
+		}
+	}()
 	order := make([]windowKey, 0, len(windows))
 	for wk := range windows {
 		order = append(order, wk)
@@ -250,6 +264,7 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) error {
 				}
 			}
 			md.windows.CountLate(rows)
+			s.worker.judgedLate.Store(e.Late())
 			s.log.Warn("rows of a partition came after their window was judged: counted as late",
 				"model", wk.model, "version", wk.version, "start", time.Unix(0, wk.start).UTC(), "rows", rows)
 			continue

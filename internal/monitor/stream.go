@@ -77,6 +77,11 @@ type stream struct {
 	// topic's partitions for the leader.
 	cl         *clusterPart
 	topicParts func(context.Context) (int, error)
+	// judgedLate is, while this process leads, the stream's rows that came after the
+	// leader had judged their window (their partition was idle then); read by stats.
+	judgedLate atomic.Int64
+	// worker is, for a leader's stream, the stream whose partitions this process reads.
+	worker *stream
 
 	// What the last checkpoint made durable, for each source to commit to its group
 	// (whichever source's batch wrote it), and the checkpoint each source last
@@ -269,7 +274,6 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 	s.stash = nil
 	switch {
 	case len(batch) == 0 && s.cl != nil:
-		s.tickCluster()
 	case len(batch) == 0:
 		results = append(results, s.engine.Tick()...)
 	default:
@@ -287,6 +291,11 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		}
 		s.unsaved += len(batch)
 		s.dirty = true
+	}
+	if s.cl != nil {
+		// Each partition has its own clock: one that gets no messages while others do
+		// must still go idle.
+		s.tickCluster()
 	}
 	if s.perf != nil {
 		out := s.perf.advance(s.engine.clock.Watermark(), time.Now())
@@ -648,6 +657,7 @@ func (s *stream) stats() Stats {
 	}
 	if s.cl != nil {
 		s.clusterStats(&st)
+		st.Late += s.judgedLate.Load()
 	}
 	return st
 }
