@@ -64,6 +64,13 @@ streams[0].labels.kind: must be "classification" or "regression", got "ranking"
 streams[0].labels.prediction: name the prediction the metrics are about (the stream has 2 numeric predictions)
 streams[0].performance: min 0.9 must be below max 0.5
 streams[1].performance: needs labels (a labels topic joined by event_id)`},
+		{"bad_cluster.yaml", `cluster.partials_topic: is required
+cluster.replication_factor: must not be negative, got -1
+cluster.session_timeout: must not be negative, got -5s
+state.path: a cluster keeps its state in cluster.partials_topic, where every process can read it: remove state.path
+streams[0].window.rows: count windows cannot be shared by several processes (cluster): use window.size
+streams[1].labels: late labels are not joined in cluster mode yet: run this stream in a single process
+streams[1].labels.prediction: "x" is not one of the stream's predictions`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
 		{"secret_unreadable.yaml", `alerting.slack.token_file: cannot read secret: open testdata/no-such-token.txt: no such file or directory
 alerting.slack: set token (with channel) or webhook_url`},
