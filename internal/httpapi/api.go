@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/driftmon/driftmon/internal/monitor"
 )
 
 // num is a float64 that encodes NaN and ±Inf as JSON null (encoding/json refuses
@@ -78,6 +80,11 @@ func writeErr(w http.ResponseWriter, err error) {
 	var he *httpError
 	if errors.As(err, &he) {
 		writeError(w, he.code, he.msg)
+		return
+	}
+	if errors.Is(err, monitor.ErrNoOutbox) {
+		// Not a fault: a cluster's follower, or a monitor not running yet.
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	writeError(w, http.StatusInternalServerError, err.Error())

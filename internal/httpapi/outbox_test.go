@@ -12,6 +12,7 @@ import (
 
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/outbox"
+	"github.com/driftmon/driftmon/internal/monitor"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -244,6 +245,28 @@ func TestOutboxAbsent(t *testing.T) {
 	for _, name := range []string{"driftmon_outbox_depth", "driftmon_outbox_dead"} {
 		if v, ok := value(fams, name, nil); !ok || v != 0 {
 			t.Errorf("%s = %v (%v), want 0", name, v, ok)
+		}
+	}
+}
+
+// followerOutbox is the outbox of a cluster's follower: it has none.
+type followerOutbox struct{}
+
+var errFollower = fmt.Errorf("%w: this process does not lead the cluster", monitor.ErrNoOutbox)
+
+func (followerOutbox) List(outbox.Status) ([]outbox.Record, error) { return nil, errFollower }
+func (followerOutbox) Replay(string) error                         { return errFollower }
+func (followerOutbox) Counts() (int, int, error)                   { return 0, 0, errFollower }
+
+// TestFollowerHasNoOutboxAnd503Says: a follower's outbox and audit trail are the
+// leader's to serve; that is not a server fault.
+func TestFollowerHasNoOutboxAnd503Says(t *testing.T) {
+	srv := New(Options{Token: testToken, Outbox: followerOutbox{},
+		Audit: func(audit.Query) ([]audit.Entry, error) { return nil, errFollower }})
+	for _, target := range []string{"/api/v1/outbox", "/api/v1/audit"} {
+		code, _, body := do(t, srv.Handler(), "GET", target, "", "")
+		if code != 503 || !strings.Contains(string(body), "does not lead the cluster") {
+			t.Errorf("GET %s: %d %s, want 503 saying the process does not lead", target, code, body)
 		}
 	}
 }

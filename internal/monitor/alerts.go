@@ -389,13 +389,24 @@ type Deliveries struct{ m *Monitor }
 // Deliveries returns the view of the outbox for the API.
 func (m *Monitor) Deliveries() Deliveries { return Deliveries{m} }
 
-var errNoOutbox = errors.New("the outbox is not open: the monitor is not running, or has nothing to notify")
+// ErrNoOutbox is wrapped by the errors of Deliveries and Audit when there is no outbox
+// to read: the monitor is not running, has nothing to notify, or is a cluster's
+// follower (the leader has the outbox). The API answers it with 503.
+var ErrNoOutbox = errors.New("the outbox is not open")
+
+// noOutbox says why there is no outbox; the caller holds m.mu.
+func (m *Monitor) noOutbox() error {
+	if m.cfg.Cluster != nil {
+		return fmt.Errorf("%w: this process does not lead the cluster; the leader has the outbox and the audit trail (GET /api/v1/cluster on each process says which leads)", ErrNoOutbox)
+	}
+	return fmt.Errorf("%w: the monitor is not running, or has nothing to notify", ErrNoOutbox)
+}
 
 func (d Deliveries) outbox() (*outbox.Outbox, error) {
 	d.m.mu.Lock()
 	defer d.m.mu.Unlock()
 	if d.m.running == nil {
-		return nil, errNoOutbox
+		return nil, d.m.noOutbox()
 	}
 	return d.m.running, nil
 }
@@ -430,10 +441,10 @@ func (d Deliveries) Counts() (pending, dead int, err error) {
 // Audit reads the audit trail: every alert decision and delivery attempt.
 func (m *Monitor) Audit(q audit.Query) ([]audit.Entry, error) {
 	m.mu.Lock()
-	st := m.obStore
+	st, noOutbox := m.obStore, m.noOutbox()
 	m.mu.Unlock()
 	if st == nil {
-		return nil, errNoOutbox
+		return nil, noOutbox
 	}
 	return audit.List(st, q)
 }
