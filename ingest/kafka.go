@@ -175,28 +175,38 @@ func (k *Kafka) Ready() error { return *k.health.Load() }
 // probeEvery is how often Run checks that the brokers answer and the topic exists.
 const probeEvery = 10 * time.Second
 
-// probe asks one broker after another for the topic's partitions.
+// probe asks one broker after another for the topic's partitions. It asks with a
+// Metadata request that does not create topics: kafka-go's Conn.ReadPartitions asks
+// brokers to create a missing topic, and Apache Kafka does by default
+// (auto.create.topics.enable), so a misspelt topic would have been created empty,
+// with the broker's defaults, and reported ready.
 func (k *Kafka) probe(ctx context.Context) error {
+	transport := Transport(k.opts.Dialer)
+	defer transport.CloseIdleConnections()
 	var errs []error
 	for _, b := range k.opts.Brokers {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		conn, err := k.opts.Dialer.DialContext(pctx, "tcp", b)
+		c := &kafka.Client{Addr: kafka.TCP(b), Transport: transport, Timeout: 5 * time.Second}
+		md, err := c.Metadata(pctx, &kafka.MetadataRequest{Topics: []string{k.opts.Topic}})
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cannot reach broker %s: %w", b, err))
 			continue
 		}
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		parts, err := conn.ReadPartitions(k.opts.Topic)
-		conn.Close()
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("cannot read partitions of topic %s from %s: %w", k.opts.Topic, b, err))
-			continue
-		case len(parts) == 0:
-			return fmt.Errorf("topic %s does not exist", k.opts.Topic)
+		for _, t := range md.Topics {
+			switch {
+			case t.Name != k.opts.Topic:
+			case errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+				return fmt.Errorf("topic %s does not exist", k.opts.Topic)
+			case t.Error != nil:
+				return fmt.Errorf("cannot read partitions of topic %s from %s: %w", k.opts.Topic, b, t.Error)
+			case len(t.Partitions) == 0:
+				return fmt.Errorf("topic %s does not exist", k.opts.Topic)
+			default:
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("topic %s does not exist", k.opts.Topic)
 	}
 	return errors.Join(errs...)
 }
@@ -242,6 +252,15 @@ func (k *Kafka) Run(ctx context.Context, h Handler) error {
 	defer stopWatch()
 	go k.watch(wctx)
 
+	// The group's assignment reads the topic's partitions the way that creates a
+	// missing topic (see probe): join only once the topic is there.
+	for k.probe(ctx) != nil {
+		select {
+		case <-ctx.Done():
+			return k.finish(ctx, nil, &committer{k: k, durable: map[int]int64{}}, h)
+		case <-time.After(time.Second):
+		}
+	}
 	start := kafka.FirstOffset
 	if k.opts.StartAtLatest {
 		start = kafka.LastOffset

@@ -483,3 +483,63 @@ func TestNewKafkaReportsEveryMissingOption(t *testing.T) {
 		}
 	}
 }
+
+// TestKafkaDoesNotCreateAMissingTopic: on a broker that creates topics on request (as
+// Apache Kafka does by default), a source of a topic that does not exist leaves it
+// missing and says so, and reads it once someone creates it.
+func TestKafkaDoesNotCreateAMissingTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	admin := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	exists := func() bool {
+		md, err := admin.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{"typo"}})
+		return err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil
+	}
+	k, err := NewKafka(KafkaOptions{Brokers: brokers, Topic: "typo", GroupID: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- k.Run(ctx, HandlerFunc(func(_ context.Context, batch []Message) error {
+			for _, m := range batch {
+				got <- string(m.Value)
+			}
+			return nil
+		}))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); !errorsMatch(k.Ready(), "typo does not exist"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Ready() = %v, want the topic named missing", k.Ready())
+		}
+	}
+	time.Sleep(2 * time.Second) // several probes and attempts to join
+	if exists() {
+		t.Fatal("the source created the topic it was told to read")
+	}
+	if _, err := admin.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: "typo", NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, brokers, "typo", 0, 1)
+	select {
+	case v := <-got:
+		if v != `{"i":0}` {
+			t.Errorf("read %s", v)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("nothing read 20s after the topic was created; Ready() = %v", k.Ready())
+	}
+}
