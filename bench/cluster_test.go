@@ -11,7 +11,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -150,23 +149,11 @@ func consumeAll(ctx context.Context, b *testing.B, n int64, mons []*monitor.Moni
 // newClusterMonitor is a monitor of the workload with 10 s event-time windows, in a
 // cluster on partials when cluster is set; it counts the windows it judges.
 func newClusterMonitor(b *testing.B, addr, topic, group, partials string, cluster bool, windows *atomic.Int64) *monitor.Monitor {
-	var y strings.Builder
-	fmt.Fprintf(&y, "kafka: {brokers: [%q], group_id: %q}\n", addr, group)
+	extra := ""
 	if cluster {
-		fmt.Fprintf(&y, "cluster: {partials_topic: %q, session_timeout: 6s}\n", partials)
+		extra = fmt.Sprintf("cluster: {partials_topic: %q, session_timeout: 6s}", partials)
 	}
-	fmt.Fprintf(&y, "streams:\n  - name: bench\n    topic: %q\n    event_time: ts\n    model: model\n    model_version: version\n", topic)
-	y.WriteString("    window: {size: 10s}\n    features:\n")
-	for i := 0; i < numeric; i++ {
-		fmt.Fprintf(&y, "      n%02d: {type: numeric}\n", i)
-	}
-	for i := 0; i < categorical; i++ {
-		fmt.Fprintf(&y, "      c%d: {type: categorical}\n", i)
-	}
-	cfg, err := config.Parse([]byte(y.String()), config.ParseOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := workloadConfig(b, addr, topic, group, "{size: 10s}", extra)
 	mon, err := monitor.New(cfg, monitor.Options{OnWindow: func(monitor.Result) { windows.Add(1) }})
 	if err != nil {
 		b.Fatal(err)

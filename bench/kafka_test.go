@@ -251,10 +251,20 @@ func bareConsumer(ctx context.Context, addr, topic, group string, counted *atomi
 
 // newBenchMonitor is a monitor of the workload on topic, as a user would configure it.
 func newBenchMonitor(b *testing.B, addr, topic, group string) *monitor.Monitor {
+	mon, err := monitor.New(workloadConfig(b, addr, topic, group, "{rows: 10000}", ""), monitor.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mon
+}
+
+// workloadConfig is the config of one stream "bench" of the workload's features on
+// topic, with the YAML window and extra top-level YAML.
+func workloadConfig(b *testing.B, addr, topic, group, window, extra string) *config.Config {
 	var y strings.Builder
-	fmt.Fprintf(&y, "kafka: {brokers: [%q], group_id: %q}\n", addr, group)
+	fmt.Fprintf(&y, "kafka: {brokers: [%q], group_id: %q}\n%s\n", addr, group, extra)
 	fmt.Fprintf(&y, "streams:\n  - name: bench\n    topic: %q\n    event_time: ts\n    model: model\n    model_version: version\n", topic)
-	y.WriteString("    window: {rows: 10000}\n    features:\n")
+	fmt.Fprintf(&y, "    window: %s\n    features:\n", window)
 	for i := 0; i < numeric; i++ {
 		fmt.Fprintf(&y, "      n%02d: {type: numeric}\n", i)
 	}
@@ -265,11 +275,7 @@ func newBenchMonitor(b *testing.B, addr, topic, group string) *monitor.Monitor {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mon, err := monitor.New(cfg, monitor.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return mon
+	return cfg
 }
 
 // produceAll writes values to topic and returns when the broker has acknowledged all.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/driftmon/driftmon/alerting/webhook"
@@ -32,45 +31,8 @@ func clusterBroker(t *testing.T, parts int) (addr, one, many string) {
 	addr = strings.Split(brokers, ",")[0]
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	one, many = "driftmon-one-"+suffix, "driftmon-many-"+suffix
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
-	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: one, NumPartitions: parts, ReplicationFactor: 1}, {Topic: many, NumPartitions: parts, ReplicationFactor: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for topic, err := range res.Errors {
-		if err != nil {
-			t.Fatalf("cannot create topic %s: %v", topic, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{one, many, many + "-partials"}})
-	})
-	// A new topic's partitions take a moment to get their leader: until then a
-	// produce is refused (Not Leader For Partition).
-	var reqs []kafka.OffsetRequest
-	for p := range parts {
-		reqs = append(reqs, kafka.LastOffsetOf(p))
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		res, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{one: reqs, many: reqs}})
-		ok := err == nil && len(res.Topics[one]) == parts && len(res.Topics[many]) == parts
-		for _, ps := range res.Topics {
-			for _, p := range ps {
-				ok = ok && p.Error == nil
-			}
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the new topics' partitions have no leader after 30s: %v", err)
-		}
-	}
+	createTopics(t, addr, parts, one, many)
+	t.Cleanup(func() { deleteTopics(addr, many+"-partials") })
 	return addr, one, many
 }
 

@@ -231,6 +231,64 @@ func produceOrdered(addr, topic string, msgs []ingest.Message) error {
 	return nil
 }
 
+// createTopics creates topics of parts partitions on the real broker at addr, waits
+// until every partition has its leader (until then a produce is refused: Not Leader
+// For Partition), and deletes them when the test ends.
+func createTopics(t *testing.T, addr string, parts int, topics ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	req := &kafka.CreateTopicsRequest{}
+	for _, topic := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: topic, NumPartitions: parts, ReplicationFactor: 1})
+	}
+	res, err := c.CreateTopics(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, err := range res.Errors {
+		if err != nil {
+			t.Fatalf("cannot create topic %s: %v", topic, err)
+		}
+	}
+	t.Cleanup(func() { deleteTopics(addr, topics...) })
+	var reqs []kafka.OffsetRequest
+	for p := range parts {
+		reqs = append(reqs, kafka.LastOffsetOf(p))
+	}
+	list := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, topic := range topics {
+		list.Topics[topic] = reqs
+	}
+	for {
+		res, err := c.ListOffsets(ctx, list)
+		ok := err == nil
+		for _, topic := range topics {
+			ok = ok && len(res.Topics[topic]) == parts
+			for _, p := range res.Topics[topic] {
+				ok = ok && p.Error == nil
+			}
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the new topics' partitions have no leader after 30s: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// deleteTopics deletes topics from the broker at addr, as well as it can.
+func deleteTopics(addr string, topics ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	_, _ = c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
+}
+
 // consumed reports whether group has committed the end of every partition of topic.
 func consumed(addr, group, topic string, parts int) bool {
 	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 3 * time.Second}

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -16,8 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/window"
@@ -292,24 +289,7 @@ func labelsBroker(t *testing.T) (addr, preds, labels string) {
 	addr = strings.Split(brokers, ",")[0]
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	preds, labels = "driftmon-preds-"+suffix, "driftmon-labels-"+suffix
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
-	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: preds, NumPartitions: 2, ReplicationFactor: 1}, {Topic: labels, NumPartitions: 2, ReplicationFactor: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for topic, err := range res.Errors {
-		if err != nil {
-			t.Fatalf("cannot create topic %s: %v", topic, err)
-		}
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{preds, labels}})
-	})
+	createTopics(t, addr, 2, preds, labels)
 	return addr, preds, labels
 }
 

@@ -83,23 +83,18 @@ func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
 		return lg.Put(ctx, recs...)
 	})
 
-	al := m.alerter
-	if err := al.start(store); err != nil {
+	// The next leader delivers what is left: stop at once when the term ends.
+	obCtx, stopOutbox := context.WithCancel(ctx)
+	outboxDone, err := m.startOutbox(obCtx, store)
+	if err != nil {
+		stopOutbox()
 		return err
 	}
-	m.mu.Lock()
-	m.running, m.obStore = al.outbox, store
-	m.mu.Unlock()
-	obCtx, stopOutbox := context.WithCancel(ctx)
-	obDone := make(chan error, 1)
-	go func() { obDone <- al.run(obCtx) }()
 	defer func() {
-		// The next leader delivers what is left: stop at once.
 		stopOutbox()
-		<-obDone
-		m.mu.Lock()
-		m.running, m.obStore = nil, nil
-		m.mu.Unlock()
+		if err := outboxDone(); err != nil {
+			m.log.Error("outbox stopped with an error", "err", err)
+		}
 	}()
 
 	leaders := make([]*stream, len(m.streams))

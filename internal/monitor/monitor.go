@@ -211,23 +211,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 		obStore = scratch
 	}
 	al := m.alerter
-	if err := al.start(obStore); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	m.running, m.obStore = al.outbox, obStore
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		m.running, m.obStore = nil, nil
-		m.mu.Unlock()
-	}()
 	// Deliveries go on for outboxGrace after the streams stop, so that what the last
 	// windows decided is sent; what is still pending then waits in the state file.
 	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopOutbox()
-	obDone := make(chan error, 1)
-	go func() { obDone <- al.run(obCtx) }()
+	outboxDone, err := m.startOutbox(obCtx, obStore)
+	if err != nil {
+		return err
+	}
 
 	errc := make(chan error, len(m.streams))
 	var wg sync.WaitGroup
@@ -277,13 +268,35 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	time.AfterFunc(outboxGrace, stopOutbox)
-	obErr := <-obDone
+	obErr := outboxDone()
 	close(errc)
 	errs := []error{obErr}
 	for err := range errc {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// startOutbox opens the alerter's outbox on store, shows it to the API and delivers
+// until ctx ends. done waits for that end, hides the outbox and returns the outbox's
+// error.
+func (m *Monitor) startOutbox(ctx context.Context, store *state.Store) (done func() error, err error) {
+	al := m.alerter
+	if err := al.start(store); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.running, m.obStore = al.outbox, store
+	m.mu.Unlock()
+	ran := make(chan error, 1)
+	go func() { ran <- al.run(ctx) }()
+	return func() error {
+		err := <-ran
+		m.mu.Lock()
+		m.running, m.obStore = nil, nil
+		m.mu.Unlock()
+		return err
+	}, nil
 }
 
 // handOut gives closed windows' results to OnWindow, the log and the alert policy.
