@@ -46,8 +46,15 @@ import (
 type clusterPart struct {
 	log   *cluster.Log
 	parts map[int32]*partState
-	// out are the partials of windows closed since the last publish, in order.
-	out []cluster.Record
+	// out are the partials of windows closed since the last publish, in order, with
+	// their partitions.
+	out []pendingPartial
+}
+
+// pendingPartial is a partial waiting for the next publish.
+type pendingPartial struct {
+	partition int32
+	rec       cluster.Record
 }
 
 // partState is one partition's engine and position.
@@ -174,6 +181,9 @@ func (s *stream) assignCluster(ctx context.Context, partitions []int) (map[int]i
 		}
 	}
 	s.mu.Unlock()
+	// Partials a failed publish left of partitions now read elsewhere: their new
+	// owner closes those windows again from the partitions' records.
+	s.cl.out = slices.DeleteFunc(s.cl.out, func(pp pendingPartial) bool { return !keep[pp.partition] })
 	next := map[int]int64{}
 	for _, p := range partitions {
 		p32 := int32(p)
@@ -231,7 +241,7 @@ func (s *stream) addPartials(p int32, results []Result) {
 			panic("BUG: a closed window's profile does not encode: " + err.Error())
 		}
 		pt := partial{model: r.Model, version: r.ModelVersion, start: r.Start.UnixNano(), partition: p, profile: data}
-		s.cl.out = append(s.cl.out, cluster.Record{Key: partialKey(s.cfg.Name, pt), Value: encodePartial(pt)})
+		s.cl.out = append(s.cl.out, pendingPartial{p, cluster.Record{Key: partialKey(s.cfg.Name, pt), Value: encodePartial(pt)}})
 	}
 }
 
@@ -244,7 +254,10 @@ func (s *stream) publish(force bool) error {
 	if !s.dirty || !(due || force) {
 		return nil
 	}
-	recs := s.cl.out
+	recs := make([]cluster.Record, 0, len(s.cl.out)+len(s.cl.parts))
+	for _, pp := range s.cl.out {
+		recs = append(recs, pp.rec)
+	}
 	type written struct {
 		p    int32
 		data []byte
