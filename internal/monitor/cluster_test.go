@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -288,4 +290,33 @@ state: {checkpoint_interval: 200ms}`)
 	if len(results) != 4 {
 		t.Errorf("%d windows judged, want still 4: %v", len(results), results)
 	}
+}
+
+// FuzzClusterRecords: whatever bytes sit in the cluster topic, the decoders of its
+// records return an error that says the record is corrupt, or a record that decodes
+// the same after encoding it again.
+func FuzzClusterRecords(f *testing.F) {
+	f.Add(encodePartitionRecord(true, -5, []byte("checkpoint")))
+	f.Add(encodePartial(partial{model: "m", version: "1", start: 60e9, partition: 3, profile: []byte{1, 2, 3}}))
+	f.Add([]byte("DMPR\x01\x02"))
+	f.Add([]byte("DMPR\x01\x01\xff\x00")) // a varint longer than it need be
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if rec, err := decodePartitionRecord(b); err == nil {
+			again, err := decodePartitionRecord(encodePartitionRecord(rec.idle, rec.closedTo, rec.checkpoint))
+			if err != nil || again.idle != rec.idle || again.closedTo != rec.closedTo || !bytes.Equal(again.checkpoint, rec.checkpoint) {
+				t.Errorf("partition record %q: %+v, then %+v, %v", b, rec, again, err)
+			}
+		} else if !errors.Is(err, ErrCorruptCheckpoint) {
+			t.Errorf("partition record %q: %v does not say it is corrupt", b, err)
+		}
+		if pt, err := decodePartial(b); err == nil {
+			again, err := decodePartial(encodePartial(pt))
+			if err != nil || again.model != pt.model || again.version != pt.version || again.start != pt.start ||
+				again.partition != pt.partition || !bytes.Equal(again.profile, pt.profile) {
+				t.Errorf("partial %q: %+v, then %+v, %v", b, pt, again, err)
+			}
+		} else if !errors.Is(err, ErrCorruptCheckpoint) {
+			t.Errorf("partial %q: %v does not say it is corrupt", b, err)
+		}
+	})
 }
