@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -264,8 +265,16 @@ func (al *alerter) record(tx *state.Tx, s *stream) error {
 	if err != nil {
 		return fmt.Errorf("cannot encode the alert state of stream %s: %w", s.cfg.Name, err)
 	}
-	return tx.Put(alertStateBucket, s.cfg.Name, b)
+	if err := tx.Put(alertStateBucket, s.cfg.Name, b); err != nil {
+		return err
+	}
+	return tx.Put(lossSeenBucket, s.cfg.Name, strconv.AppendInt(nil, s.lossSeen, 10))
 }
+
+// lossSeenBucket holds, per stream, the lost-message count the policy last looked at,
+// so that a restart (or a new cluster leader) neither alerts again about a loss it
+// has seen nor misses one it has not.
+const lossSeenBucket = "alert_loss_seen"
 
 // restore loads the stream's policy state from store.
 func (al *alerter) restore(store *state.Store, s *stream) error {
@@ -275,6 +284,13 @@ func (al *alerter) restore(store *state.Store, s *stream) error {
 			if err := json.Unmarshal(b, s.alerts); err != nil {
 				return fmt.Errorf("cannot read the alert state of stream %s: %w", s.cfg.Name, err)
 			}
+		}
+		if b := tx.Get(lossSeenBucket, s.cfg.Name); b != nil {
+			n, err := strconv.ParseInt(string(b), 10, 64)
+			if err != nil {
+				return fmt.Errorf("cannot read the lost messages seen by the alerts of stream %s: %w", s.cfg.Name, err)
+			}
+			s.lossSeen = n
 		}
 		return nil
 	})

@@ -86,7 +86,8 @@ func partialKey(stream string, pt partial) string {
 
 // Record layouts, after a 4-byte magic and a version byte:
 //
-//	partition record "DMPR": flags (1 byte, 1 = idle) | closed-to varint | checkpoint (checkpoint.go)
+//	partition record "DMPR": flags (1 byte, 1 = idle) | closed-to varint | lost uvarint
+//	                        | checkpoint (checkpoint.go)
 //	partial          "DMPW": model | version | start varint | partition uvarint | profile
 const (
 	partitionMagic = "DMPR"
@@ -94,31 +95,39 @@ const (
 	clusterVersion = 1
 )
 
-func encodePartitionRecord(idle bool, closedTo int64, checkpoint []byte) []byte {
-	b := append([]byte(partitionMagic), clusterVersion, 0)
-	if idle {
-		b[len(b)-1] = 1
-	}
-	b = binary.AppendVarint(b, closedTo)
-	return append(b, checkpoint...)
+// partitionRecord is a partition record; checkpoint is still encoded. Its header
+// carries what the leader reads of every partition on every pass, so that it need not
+// decode the checkpoints.
+type partitionRecord struct {
+	idle     bool
+	closedTo int64
+	// lost is the partition's messages deleted before they were read, for the
+	// leader's data-loss alert.
+	lost       int64
+	checkpoint []byte
 }
 
-// partitionRecord is a decoded partition record; checkpoint is still encoded.
-type partitionRecord struct {
-	idle       bool
-	closedTo   int64
-	checkpoint []byte
+func encodePartitionRecord(r partitionRecord) []byte {
+	b := append([]byte(partitionMagic), clusterVersion, 0)
+	if r.idle {
+		b[len(b)-1] = 1
+	}
+	b = binary.AppendVarint(b, r.closedTo)
+	b = binary.AppendUvarint(b, uint64(r.lost))
+	return append(b, r.checkpoint...)
 }
 
 func decodePartitionRecord(b []byte) (partitionRecord, error) {
 	if len(b) < 6 || string(b[:4]) != partitionMagic || b[4] != clusterVersion || b[5] > 1 {
 		return partitionRecord{}, fmt.Errorf("not a version-%d partition record: %w", clusterVersion, ErrCorruptCheckpoint)
 	}
-	closedTo, n := binary.Varint(b[6:])
-	if n <= 0 {
-		return partitionRecord{}, fmt.Errorf("partition record: bad closed-to: %w", ErrCorruptCheckpoint)
+	d := &decoder{b: b[6:]}
+	r := partitionRecord{idle: b[5] == 1, closedTo: d.varint(), lost: d.count()}
+	if d.err != nil {
+		return partitionRecord{}, fmt.Errorf("partition record: %w: %w", ErrCorruptCheckpoint, d.err)
 	}
-	return partitionRecord{idle: b[5] == 1, closedTo: closedTo, checkpoint: b[6+n:]}, nil
+	r.checkpoint = d.b
+	return r, nil
 }
 
 // partial is one partition's profile of one closed window.
@@ -270,13 +279,14 @@ func (s *stream) publish(force bool) error {
 		}
 		s.mu.Lock()
 		data, err := encodeCheckpoint(pt.engine, pt.pos)
+		lost := pt.pos.lost
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("cannot checkpoint stream %s partition %d: %w", s.cfg.Name, p, err)
 		}
 		idle := pt.engine.clock.Idle()
 		recs = append(recs, cluster.Record{Key: partitionKey(s.cfg.Name, p),
-			Value: encodePartitionRecord(idle, pt.engine.clock.ClosedTo(), data)})
+			Value: encodePartitionRecord(partitionRecord{idle: idle, closedTo: pt.engine.clock.ClosedTo(), lost: lost, checkpoint: data})})
 		done = append(done, written{p, data})
 		pt.idle = idle
 	}

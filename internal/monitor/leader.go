@@ -175,7 +175,7 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 		return nil
 	}
 	name := s.cfg.Name
-	ready, active, furthest := int64(math.MaxInt64), false, int64(math.MinInt64)
+	ready, active, furthest, lost := int64(math.MaxInt64), false, int64(math.MinInt64), int64(0)
 	closed := make([]int64, n)
 	idle := make([]bool, n)
 	for p := range n {
@@ -189,6 +189,7 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 		}
 		closed[p], idle[p] = rec.closedTo, rec.idle
 		furthest = max(furthest, rec.closedTo)
+		lost += rec.lost
 		if !rec.idle {
 			ready, active = min(ready, rec.closedTo), true
 		}
@@ -247,6 +248,11 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 		}
 		return strings.Compare(a.version, b.version)
 	})
+	// Messages deleted before any process read them fire the data-loss alert, as
+	// in one process (alerter.observe).
+	s.mu.Lock()
+	s.pos.lost = lost
+	s.mu.Unlock()
 	e := s.engine
 	var results []Result
 	for _, wk := range order {
