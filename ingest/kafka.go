@@ -186,11 +186,20 @@ func (k *Kafka) probe(ctx context.Context) error {
 	var errs []error
 	for _, b := range k.opts.Brokers {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// The dialer says plainly what went wrong (TLS, SASL); a Client through a
+		// Transport reports a refused login as an unexpected EOF.
+		conn, err := k.opts.Dialer.DialContext(pctx, "tcp", b)
+		if err != nil {
+			cancel()
+			errs = append(errs, fmt.Errorf("cannot reach broker %s: %w", b, err))
+			continue
+		}
+		conn.Close()
 		c := &kafka.Client{Addr: kafka.TCP(b), Transport: transport, Timeout: 5 * time.Second}
 		md, err := c.Metadata(pctx, &kafka.MetadataRequest{Topics: []string{k.opts.Topic}})
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot reach broker %s: %w", b, err))
+			errs = append(errs, fmt.Errorf("cannot read the metadata of topic %s from %s: %w", k.opts.Topic, b, err))
 			continue
 		}
 		for _, t := range md.Topics {
