@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -205,6 +206,13 @@ alerting:
 	if t.Failed() {
 		for _, d := range nodes {
 			t.Logf("%s:\n%s", d.name, d.logTail())
+		}
+		// DRIFTMON_KEEP=dir keeps the processes' whole logs and results there.
+		if keep := os.Getenv("DRIFTMON_KEEP"); keep != "" {
+			os.MkdirAll(keep, 0o755)
+			for _, d := range nodes {
+				exec.Command("cp", "-r", d.dir, filepath.Join(keep, d.name)).Run()
+			}
 		}
 	}
 }
