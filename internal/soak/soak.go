@@ -640,8 +640,28 @@ func (c *campaign) killAndRestart(withToken bool) {
 	c.restarts.Add(1)
 	if !withToken {
 		c.logf("kill -9 #%d; restarted WITHOUT DRIFTMON_API_TOKEN (the API must be read-only)", c.kills.Load())
+		// Keep the other faults off this run until the API has been tried on it: a
+		// state fault right after (as the timing of one short run had it) ended it
+		// before any check, and the campaign reported the check as not made.
+		c.awaitAPICheck(noTokenCheck, 30*time.Second)
 	} else {
 		c.logf("kill -9 #%d; restarted", c.kills.Load())
+	}
+}
+
+// noTokenCheck is the API check of a run without DRIFTMON_API_TOKEN.
+const noTokenCheck = "no DRIFTMON_API_TOKEN: POST with a token → 403"
+
+// awaitAPICheck waits until checkAPI has made check once more, or timeout.
+func (c *campaign) awaitAPICheck(check string, timeout time.Duration) {
+	made := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.apiChecks[check][1]
+	}
+	before := made()
+	for deadline := time.Now().Add(timeout); made() == before && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -824,7 +844,7 @@ func (c *campaign) checkAPI(ctx context.Context) {
 			return code, b
 		}
 		if !r.token {
-			try("no DRIFTMON_API_TOKEN: POST with a token → 403", c.apiToken, 403)
+			try(noTokenCheck, c.apiToken, 403)
 			continue
 		}
 		try("POST /api/v1/silences without a token → 401", "", 401)

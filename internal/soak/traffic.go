@@ -23,7 +23,13 @@ const (
 	shiftedWindows = 4
 )
 
-var traffic0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+// traffic0 is the first event's time, and the Kafka timestamp of the messages: three
+// days before the day the campaign runs, at midnight UTC. A real broker deletes
+// messages a week older than their timestamps (retention.ms) and, from Kafka 3.6,
+// refuses timestamps more than an hour ahead (message.timestamp.after.max.ms): a
+// fixed date would sooner or later be one or the other, and the campaign would see
+// data loss that is no fault of driftmon's.
+var traffic0 = time.Now().UTC().Truncate(24*time.Hour).Add(-3 * 24 * time.Hour)
 
 // event is the JSON shape of one inference event.
 type event struct {
