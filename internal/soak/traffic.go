@@ -29,7 +29,7 @@ const (
 // refuses timestamps more than an hour ahead (message.timestamp.after.max.ms): a
 // fixed date would sooner or later be one or the other, and the campaign would see
 // data loss that is no fault of driftmon's.
-var traffic0 = time.Now().UTC().Truncate(24*time.Hour).Add(-3 * 24 * time.Hour)
+var traffic0 = time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
 
 // event is the JSON shape of one inference event.
 type event struct {
