@@ -71,13 +71,10 @@ func (d dataset) messages() []ingest.Message {
 	return out
 }
 
-// testConfig is a config of one stream "s" on topic with the dataset's fields; window
-// is the YAML of its window ("{rows: 500}", "{size: 1m}").
-func testConfig(t *testing.T, brokers, topic, window, extra string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
-streams:
+// datasetStream is the YAML of one stream "s" of the dataset's fields on topic, with
+// the YAML window.
+func datasetStream(topic, window string) string {
+	return fmt.Sprintf(`streams:
   - name: s
     topic: %s
     event_time: ts
@@ -89,7 +86,16 @@ streams:
       c: {type: categorical}
     window: %s
     reference: {warmup_windows: 2}
-%s`, brokers, topic, window, extra)), config.ParseOptions{LookupEnv: func(string) (string, bool) { return "g", true }})
+`, topic, window)
+}
+
+// testConfig is a config of one stream "s" on topic with the dataset's fields; window
+// is the YAML of its window ("{rows: 500}", "{size: 1m}").
+func testConfig(t *testing.T, brokers, topic, window, extra string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
+%s%s`, brokers, datasetStream(topic, window), extra)), config.ParseOptions{LookupEnv: func(string) (string, bool) { return "g", true }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/ingest"
 )
 
@@ -75,16 +73,7 @@ func TestClusterGivesTheWindowsOfOneProcess(t *testing.T) {
 
 	// Three processes in one group, sharing one webhook receiver, while the events
 	// are produced.
-	secret, err := webhook.GenerateSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	receiver, err := webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks := httptest.NewServer(receiver)
-	t.Cleanup(hooks.Close)
+	receiver, hookURL, secret := newReceiver(t)
 	group := "cluster-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	nodes := make([]*deployment, 3)
 	for i := range nodes {
@@ -93,21 +82,9 @@ func TestClusterGivesTheWindowsOfOneProcess(t *testing.T) {
 kafka: {brokers: [%q], group_id: %q}
 cluster: {partials_topic: %q, session_timeout: 6s}
 state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
-streams:
-  - name: s
-    topic: %s
-    event_time: ts
-    model: model
-    model_version: model_version
-    features:
-      x: {type: numeric}
-      n: {type: numeric}
-      c: {type: categorical}
-    window: {size: 1m}
-    reference: {warmup_windows: 2}
-alerting:
+%salerting:
   webhooks: [{name: retrain, url: %q, secret: %q}]
-`, addr, group, many+"-partials", many, hooks.URL, secret)
+`, addr, group, many+"-partials", datasetStream(many, "{size: 1m}"), hookURL, secret)
 		})
 		nodes[i].start()
 	}

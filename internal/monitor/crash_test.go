@@ -344,21 +344,9 @@ func newDeployment(t *testing.T, name, addr, topic, window string) *deployment {
 		return fmt.Sprintf(`
 kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
-streams:
-  - name: s
-    topic: %s
-    event_time: ts
-    model: model
-    model_version: model_version
-    features:
-      x: {type: numeric}
-      n: {type: numeric}
-      c: {type: categorical}
-    window: %s
-    reference: {warmup_windows: 2}
-alerting:
+%salerting:
   webhooks: [{name: retrain, url: %q, secret: %q}]
-`, addr, filepath.Join(dir, "state.db"), topic, window, hookURL, secret)
+`, addr, filepath.Join(dir, "state.db"), datasetStream(topic, window), hookURL, secret)
 	})
 }
 
@@ -367,22 +355,31 @@ alerting:
 func newDeploymentWith(t *testing.T, name string, config func(dir, hookURL, secret string) string) *deployment {
 	t.Helper()
 	d := &deployment{t: t, name: name, dir: t.TempDir()}
-	secret, err := webhook.GenerateSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.receiver, err = webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret}); err != nil {
-		t.Fatal(err)
-	}
-	hooks := httptest.NewServer(d.receiver)
-	t.Cleanup(hooks.Close)
+	var hookURL, secret string
+	d.receiver, hookURL, secret = newReceiver(t)
 	d.results = filepath.Join(d.dir, "results.jsonl")
 	d.cfg = filepath.Join(d.dir, "driftmon.yaml")
-	if err := os.WriteFile(d.cfg, []byte(config(d.dir, hooks.URL, secret)), 0o644); err != nil {
+	if err := os.WriteFile(d.cfg, []byte(config(d.dir, hookURL, secret)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.kill)
 	return d
+}
+
+// newReceiver is a webhook receiver that checks Standard Webhooks signatures, served
+// until the test ends, with its URL and secret.
+func newReceiver(t *testing.T) (r *webhook.Receiver, url, secret string) {
+	t.Helper()
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return r, srv.URL, secret
 }
 
 // group is the consumer group of the current run. Each run joins a group of its own so
