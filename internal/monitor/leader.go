@@ -12,9 +12,12 @@ package monitor
 // like one process's, but a scratch one: it is loaded from the cluster topic (keys s/…)
 // when a term starts, and every transaction on it is written to the topic before it
 // commits (state.Store.Replicate). So a new leader goes on from exactly what the last
-// one recorded: no window judged twice (its stream checkpoint says how far each model
-// was judged), no decision lost or made twice (they are recorded in the same
-// transaction), and an outbox item delivered once is known as delivered. A delivery
+// one recorded: no recorded window judged again (its stream checkpoint says how far
+// each model was judged), no decision lost or made twice (they are recorded in the
+// same transaction), and an outbox item delivered once is known as delivered. Only
+// the windows of a pass that the dead leader had judged but not yet recorded are
+// judged again, with the same results (reported twice, like the windows one process
+// closes between its last checkpoint and a kill -9). A delivery
 // interrupted by the leader's death between sending and recording is sent again under
 // the same webhook-id, as after a kill -9 of one process.
 //
@@ -283,17 +286,16 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 		}
 		results = append(results, r)
 	}
-	for _, r := range results {
-		m.alerter.observe(s, r)
-	}
+	// Handed out before they are recorded, as one process does: a leader killed in
+	// between has these windows judged again by the next one, with the same results
+	// (reported twice, as after a kill -9 of one process). Reported after recording,
+	// a kill in between lost them from the results and the API for good.
+	s.results.write(results)
+	m.handOut(s, results)
 	s.dirty = true
 	if err := s.checkpoint(true); err != nil {
 		return err
 	}
-	// Reported once recorded: a new leader does not judge a recorded window again, so
-	// no window is reported twice.
-	s.results.write(results)
-	m.report(results)
 	done := make([]cluster.Record, len(keys))
 	for i, k := range keys {
 		done[i] = cluster.Record{Key: k}
