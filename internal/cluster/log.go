@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/driftmon/driftmon/alerting"
 )
 
 // Log is the cluster topic read as a key-value map: a tail reads every record from the
@@ -349,7 +351,7 @@ func retry(ctx context.Context, fn func() error) error {
 		if (errors.As(err, &kerr) && !kerr.Temporary()) || attempt == retryAttempts || ctx.Err() != nil {
 			return err
 		}
-		if sleep(ctx, backoff) != nil {
+		if alerting.Sleep(ctx, backoff) != nil {
 			return err
 		}
 		backoff = min(2*backoff, retryBackoffMax)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
+
+	"github.com/driftmon/driftmon/alerting"
 )
 
 // The tail reads the topic with kafka-go's Client.Fetch rather than a kafka.Reader for
@@ -48,7 +50,7 @@ func (l *Log) tail(ctx context.Context) {
 				logged = time.Now()
 			}
 			failing = true
-			_ = sleep(ctx, tailBackoff)
+			_ = alerting.Sleep(ctx, tailBackoff)
 		case failing:
 			l.opts.Logger.Info("reading the cluster topic again")
 			failing, logged = false, time.Time{}

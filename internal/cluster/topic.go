@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/driftmon/driftmon/alerting"
 )
 
 // ensureTopic makes sure the cluster topic exists as the log needs it — one partition,
@@ -36,7 +38,7 @@ func ensureTopic(ctx context.Context, c *kafka.Client, opts Options) (int, error
 			if errors.Is(err, kafka.TopicAlreadyExists) && attempt < createAttempts {
 				// Another process created it first; the client's metadata, which it
 				// refreshes every few seconds, will show it.
-				if err := sleep(ctx, time.Second); err != nil {
+				if err := alerting.Sleep(ctx, time.Second); err != nil {
 					return 0, err
 				}
 				continue
@@ -138,16 +140,4 @@ func compactOnly(policy string) bool {
 		}
 	}
 	return compact
-}
-
-// sleep waits d or until ctx is done, and returns ctx's error in that case.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
