@@ -175,20 +175,27 @@ func (k *Kafka) Ready() error { return *k.health.Load() }
 // probeEvery is how often Run checks that the brokers answer and the topic exists.
 const probeEvery = 10 * time.Second
 
-// probe asks one broker after another for the topic's partitions. It asks with a
-// Metadata request that does not create topics: kafka-go's Conn.ReadPartitions asks
-// brokers to create a missing topic, and Apache Kafka does by default
-// (auto.create.topics.enable), so a misspelt topic would have been created empty,
-// with the broker's defaults, and reported ready.
+// probe checks that a broker answers and the topic exists (TopicPartitions).
 func (k *Kafka) probe(ctx context.Context) error {
-	transport := Transport(k.opts.Dialer)
+	_, err := TopicPartitions(ctx, k.opts.Brokers, k.opts.Dialer, k.opts.Topic)
+	return err
+}
+
+// TopicPartitions asks one broker after another how many partitions topic has; a
+// topic that does not exist is an error that says so. It asks with a Metadata request
+// that does not create topics: kafka-go's Conn.ReadPartitions (and so
+// Dialer.LookupPartitions) asks brokers to create a missing topic, and Apache Kafka
+// does by default (auto.create.topics.enable), so a misspelt topic would be created
+// empty, with the broker's defaults.
+func TopicPartitions(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) (int, error) {
+	transport := Transport(dialer)
 	defer transport.CloseIdleConnections()
 	var errs []error
-	for _, b := range k.opts.Brokers {
+	for _, b := range brokers {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		// The dialer says plainly what went wrong (TLS, SASL); a Client through a
 		// Transport reports a refused login as an unexpected EOF.
-		conn, err := k.opts.Dialer.DialContext(pctx, "tcp", b)
+		conn, err := dialer.DialContext(pctx, "tcp", b)
 		if err != nil {
 			cancel()
 			errs = append(errs, fmt.Errorf("cannot reach broker %s: %w", b, err))
@@ -196,28 +203,24 @@ func (k *Kafka) probe(ctx context.Context) error {
 		}
 		conn.Close()
 		c := &kafka.Client{Addr: kafka.TCP(b), Transport: transport, Timeout: 5 * time.Second}
-		md, err := c.Metadata(pctx, &kafka.MetadataRequest{Topics: []string{k.opts.Topic}})
+		md, err := c.Metadata(pctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		cancel()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot read the metadata of topic %s from %s: %w", k.opts.Topic, b, err))
+			errs = append(errs, fmt.Errorf("cannot read the metadata of topic %s from %s: %w", topic, b, err))
 			continue
 		}
 		for _, t := range md.Topics {
 			switch {
-			case t.Name != k.opts.Topic:
-			case errors.Is(t.Error, kafka.UnknownTopicOrPartition):
-				return fmt.Errorf("topic %s does not exist", k.opts.Topic)
-			case t.Error != nil:
-				return fmt.Errorf("cannot read partitions of topic %s from %s: %w", k.opts.Topic, b, t.Error)
-			case len(t.Partitions) == 0:
-				return fmt.Errorf("topic %s does not exist", k.opts.Topic)
-			default:
-				return nil
+			case t.Name != topic:
+			case t.Error != nil && !errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+				return 0, fmt.Errorf("cannot read partitions of topic %s from %s: %w", topic, b, t.Error)
+			case t.Error == nil && len(t.Partitions) > 0:
+				return len(t.Partitions), nil
 			}
 		}
-		return fmt.Errorf("topic %s does not exist", k.opts.Topic)
+		return 0, fmt.Errorf("topic %s does not exist", topic)
 	}
-	return errors.Join(errs...)
+	return 0, errors.Join(errs...)
 }
 
 // watch probes until ctx is done, logging each change of health once.

@@ -35,7 +35,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/driftmon/driftmon/config"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -320,35 +322,23 @@ func (s *stream) publish(force bool) error {
 }
 
 // partitionCounter returns a function that says how many partitions the stream's
-// topic has, asking the brokers at most every partitionsTTL (partitions may be added).
-// Only the leader's goroutine calls it.
-func partitionCounter(cfg *config.Config, sc *config.Stream) (func(context.Context) (int, error), error) {
-	dialer, err := KafkaDialer(cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
+// topic has, asking the brokers (ingest.TopicPartitions, which creates no topic) at
+// most every partitionsTTL: partitions may be added. Only the leader's goroutine
+// calls it.
+func partitionCounter(brokers []string, dialer *kafka.Dialer, topic string) func(context.Context) (int, error) {
 	var n int
 	var asked time.Time
 	return func(ctx context.Context) (int, error) {
 		if n > 0 && time.Since(asked) < partitionsTTL {
 			return n, nil
 		}
-		var errs []error
-		for _, b := range cfg.Kafka.Brokers {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			parts, err := dialer.LookupPartitions(ctx, "tcp", b, sc.Topic)
-			cancel()
-			if err == nil && len(parts) > 0 {
-				n, asked = len(parts), time.Now()
-				return n, nil
-			}
-			if err == nil {
-				err = fmt.Errorf("topic %s has no partitions", sc.Topic)
-			}
-			errs = append(errs, err)
+		got, err := ingest.TopicPartitions(ctx, brokers, dialer, topic)
+		if err != nil {
+			return 0, err
 		}
-		return 0, errors.Join(errs...)
-	}, nil
+		n, asked = got, time.Now()
+		return n, nil
+	}
 }
 
 // partitionsTTL is how long a topic's partition count is trusted.

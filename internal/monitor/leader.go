@@ -31,6 +31,7 @@ package monitor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -243,13 +244,7 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 		order = append(order, wk)
 	}
 	slices.SortFunc(order, func(a, b windowKey) int {
-		if a.start != b.start {
-			return int(min(max(a.start-b.start, -1), 1))
-		}
-		if c := strings.Compare(a.model, b.model); c != 0 {
-			return c
-		}
-		return strings.Compare(a.version, b.version)
+		return cmp.Or(cmp.Compare(a.start, b.start), strings.Compare(a.model, b.model), strings.Compare(a.version, b.version))
 	})
 	// Messages deleted before any process read them fire the data-loss alert, as
 	// in one process (alerter.observe).

@@ -121,12 +121,6 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
 			continue
 		}
-		if cfg.Cluster != nil {
-			s.cl = &clusterPart{parts: map[int32]*partState{}}
-			if s.topicParts, err = partitionCounter(cfg, &cfg.Streams[i]); err != nil {
-				errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
-			}
-		}
 		m.streams = append(m.streams, s)
 	}
 	silenced := opts.Silenced
@@ -348,10 +342,7 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	timeout := cc.SessionTimeout
-	if timeout <= 0 {
-		timeout = defaultClusterSession
-	}
+	timeout := clusterSession(m.cfg)
 	opts := cluster.Options{Brokers: m.cfg.Kafka.Brokers, Topic: cc.PartialsTopic, Dialer: dialer,
 		Logger: m.log.With("component", "cluster"), ReplicationFactor: cc.ReplicationFactor,
 		SessionTimeout: timeout, RebalanceTimeout: timeout}

@@ -149,6 +149,10 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 		return nil, err
 	}
 	s.src = src
+	if cfg.Cluster != nil {
+		s.cl = &clusterPart{parts: map[int32]*partState{}}
+		s.topicParts = partitionCounter(cfg.Kafka.Brokers, dialer, sc.Topic)
+	}
 	if sc.Labels != nil {
 		if s.perf, err = newJoiner(sc, engine.detOpts); err != nil {
 			return nil, err
