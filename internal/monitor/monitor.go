@@ -295,14 +295,6 @@ func (m *Monitor) startOutbox(ctx context.Context, store *state.Store) (done fun
 
 // handOut gives closed windows' results to OnWindow, the log and the alert policy.
 func (m *Monitor) handOut(s *stream, results []Result) {
-	m.report(results)
-	for _, r := range results {
-		m.alerter.observe(s, r)
-	}
-}
-
-// report gives closed windows' results to OnWindow and the log.
-func (m *Monitor) report(results []Result) {
 	for _, r := range results {
 		if m.onWin != nil {
 			m.onWin(r)
@@ -314,6 +306,7 @@ func (m *Monitor) report(results []Result) {
 			args = append(args, "missing_partitions", r.Missing)
 		}
 		m.log.Info("window closed", args...)
+		m.alerter.observe(s, r)
 	}
 }
 
