@@ -24,7 +24,9 @@ import (
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/demo"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/httpapi"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -150,8 +152,8 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	var api *httpapi.Server
 	mon, err := monitor.New(cfg, monitor.Options{
 		Logger:        log,
-		OnWindow:      func(r monitor.Result) { api.Record(r) },
-		OnPerformance: func(r monitor.PerformanceResult) { api.RecordPerformance(r) },
+		OnWindow:      func(r engine.Result) { api.Record(r) },
+		OnPerformance: func(r labels.Result) { api.RecordPerformance(r) },
 		OnDelivery:    func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
 		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
 			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)

@@ -28,7 +28,9 @@ import (
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/httpapi"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -147,11 +149,11 @@ func Run(ctx context.Context, opts Options) error {
 	var api *httpapi.Server // set before mon.Run calls the callbacks
 	mon, err := monitor.New(cfg, monitor.Options{
 		Logger: opts.Logger,
-		OnWindow: func(r monitor.Result) {
+		OnWindow: func(r engine.Result) {
 			printWindow(out, r)
 			api.Record(r)
 		},
-		OnPerformance: func(r monitor.PerformanceResult) {
+		OnPerformance: func(r labels.Result) {
 			printPerformance(out, r)
 			api.RecordPerformance(r)
 		},
@@ -276,7 +278,7 @@ func ceil(t time.Time, d time.Duration) time.Time {
 	return t
 }
 
-func printWindow(w io.Writer, r monitor.Result) {
+func printWindow(w io.Writer, r engine.Result) {
 	span := r.Start.Local().Format("15:04:05") + "–" + r.End.Local().Format("15:04:05")
 	switch {
 	case r.Warmup:
@@ -290,7 +292,7 @@ func printWindow(w io.Writer, r monitor.Result) {
 
 // printPerformance prints a window's performance when the alert policy judges it (its
 // first degraded result, or its final one): not every revision.
-func printPerformance(w io.Writer, r monitor.PerformanceResult) {
+func printPerformance(w io.Writer, r labels.Result) {
 	if !r.Decided {
 		return
 	}

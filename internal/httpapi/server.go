@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -41,7 +42,7 @@ type Source interface {
 	Stats() map[string]monitor.Stats
 	// LabelStats returns the label join's counters by stream name, for the streams
 	// that join labels; it must be safe to call while the monitor runs.
-	LabelStats() map[string]monitor.LabelStats
+	LabelStats() map[string]labels.Stats
 	// Ready returns nil when the monitor can consume, or the reason it cannot.
 	Ready() error
 	// Role returns what the process does: "single" (one process reads every

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"log/slog"
 	"math"
 	"os"
@@ -183,13 +185,13 @@ func (o observed) Send(ctx context.Context, it outbox.Item) (time.Duration, erro
 // observed for data loss: messages deleted from the topic before they were read fire a
 // data-loss alert (which holds back the stream's drift alerts: its windows miss data),
 // and windows without new loss resolve it.
-func (al *alerter) observe(s *stream, r Result) {
+func (al *alerter) observe(s *stream, r engine.Result) {
 	if r.Warmup {
 		return
 	}
 	now := time.Now()
 	s.mu.Lock()
-	lost := s.pos.lost
+	lost := s.pos.Lost
 	s.mu.Unlock()
 	loss := policy.Observation{Stream: r.Stream, WindowStart: r.Start, WindowEnd: r.End,
 		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > s.lossSeen}
@@ -199,8 +201,8 @@ func (al *alerter) observe(s *stream, r Result) {
 }
 
 // observePerformance applies a window's performance verdict to the stream's policy
-// state, once per window (PerformanceResult.Decided).
-func (al *alerter) observePerformance(s *stream, r PerformanceResult) {
+// state, once per window (labels.Result.Decided).
+func (al *alerter) observePerformance(s *stream, r labels.Result) {
 	if !r.Decided {
 		return
 	}
@@ -297,7 +299,7 @@ func (al *alerter) restore(store *state.Store, s *stream) error {
 }
 
 // observation is what the policy needs of a window result.
-func observation(r Result, dashboard string) policy.Observation {
+func observation(r engine.Result, dashboard string) policy.Observation {
 	o := policy.Observation{Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Rows, Reference: r.Reference, DashboardURL: dashboard}
 	for _, f := range r.Findings {

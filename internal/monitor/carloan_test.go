@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -90,7 +91,7 @@ alerting:
 	}
 
 	var mu sync.Mutex
-	var results []Result
+	var results []engine.Result
 	type delivered struct {
 		route string
 		alert alerting.Alert
@@ -102,7 +103,7 @@ alerting:
 		mu.Lock()
 		defer mu.Unlock()
 		deliveries = append(deliveries, delivered{route, a})
-	}, OnWindow: func(r Result) {
+	}, OnWindow: func(r engine.Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		results = append(results, r)

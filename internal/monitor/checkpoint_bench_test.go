@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -34,7 +35,7 @@ func BenchmarkCheckpoint1000Features(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := NewEngine(&cfg.Streams[0], nil)
+	e, err := engine.New(&cfg.Streams[0], nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,11 +74,11 @@ func BenchmarkCheckpoint1000Features(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	pos := newPosition()
+	pos := engine.NewPosition()
 	var size int
 	b.ResetTimer()
 	for b.Loop() {
-		data, err := encodeCheckpoint(e, pos)
+		data, err := engine.EncodeCheckpoint(e, pos)
 		if err != nil {
 			b.Fatal(err)
 		}

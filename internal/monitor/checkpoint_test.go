@@ -1,10 +1,9 @@
 package monitor
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+	"github.com/driftmon/driftmon/internal/engine"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -105,13 +104,13 @@ kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 // engineRun feeds messages to an engine through the JSON decoder, batch by batch.
 type engineRun struct {
 	t   *testing.T
-	e   *Engine
+	e   *engine.Engine
 	dec *ingest.JSONDecoder
 }
 
 func newEngineRun(t *testing.T, sc *config.Stream) *engineRun {
 	t.Helper()
-	e, err := NewEngine(sc, nil)
+	e, err := engine.New(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +147,7 @@ func (r *engineRun) feed(msgs []ingest.Message, sizes ...int) []string {
 }
 
 // describe formats everything a result says, floats to the last bit.
-func describe(r Result) string {
+func describe(r engine.Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s/%s [%s, %s) rows=%d warmup=%v ref=%q", r.Stream, r.Model, r.ModelVersion,
 		r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano), r.Rows, r.Warmup, r.Reference)
@@ -203,26 +202,26 @@ func TestCheckpointRestoresAnEngineMidWindow(t *testing.T) {
 			// does, and one restored from that checkpoint, as after a crash.
 			live := newEngineRun(t, sc)
 			before := live.feed(msgs[:cut], 97, 400, 13)
-			pos := newPosition()
-			pos.next[0], pos.events = int64(cut), int64(cut)
-			data, err := encodeCheckpoint(live.e, pos)
+			pos := engine.NewPosition()
+			pos.Next[0], pos.Events = int64(cut), int64(cut)
+			data, err := engine.EncodeCheckpoint(live.e, pos)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp, err := decodeCheckpoint(data, live.e)
+			cp, err := engine.DecodeCheckpoint(data, live.e)
 			if err != nil {
 				t.Fatal(err)
 			}
-			live.e.restore(cp.clock, cp.models, false)
+			live.e.Restore(cp, false)
 
 			restored := newEngineRun(t, sc)
-			cp, err = decodeCheckpoint(data, restored.e)
+			cp, err = engine.DecodeCheckpoint(data, restored.e)
 			if err != nil {
 				t.Fatal(err)
 			}
-			restored.e.restore(cp.clock, cp.models, true)
-			if cp.pos.next[0] != int64(cut) || cp.pos.events != int64(cut) {
-				t.Errorf("position %+v, want offset and events %d", cp.pos, cut)
+			restored.e.Restore(cp, true)
+			if cp.Pos.Next[0] != int64(cut) || cp.Pos.Events != int64(cut) {
+				t.Errorf("position %+v, want offset and events %d", cp.Pos, cut)
 			}
 			if got, want := restored.e.Late(), live.e.Late(); got != want || (want > 0) != tt.wantLate {
 				t.Errorf("restored late count %d, live %d; want equal, and > 0: %v", got, want, tt.wantLate)
@@ -273,18 +272,18 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	sc := &testConfig(t, "127.0.0.1:1", "events", "{size: 1m}", "").Streams[0]
 	run := newEngineRun(t, sc)
 	run.feed(dataset{seed: 4, n: 3000, parts: 2, step: 50 * time.Millisecond, shiftAt: 3000}.messages(), 500)
-	pos := newPosition()
-	pos.next[0], pos.next[1] = 1500, 1500
-	data, err := encodeCheckpoint(run.e, pos)
+	pos := engine.NewPosition()
+	pos.Next[0], pos.Next[1] = 1500, 1500
+	data, err := engine.EncodeCheckpoint(run.e, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := func(window string, features string) *Engine {
+	fresh := func(window string, features string) *engine.Engine {
 		cfg := testConfig(t, "127.0.0.1:1", "events", window, "")
 		if features != "" {
 			cfg.Streams[0].Features = map[string]config.Field{features: {Type: "numeric", Path: "features." + features}}
 		}
-		e, err := NewEngine(&cfg.Streams[0], nil)
+		e, err := engine.New(&cfg.Streams[0], nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,81 +297,28 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	tests := []struct {
 		name   string
 		data   []byte
-		engine *Engine
+		engine *engine.Engine
 		is     error
 		want   string
 	}{
-		{"empty", nil, fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "bad magic"},
-		{"truncated", data[:len(data)/2], fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "checksum mismatch"},
-		{"bit flip", flip(len(data) - 10), fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "checksum mismatch"},
-		{"newer version", flip(len(checkpointMagic)), fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "unsupported version"},
-		{"other window", data, fresh("{size: 5m}", ""), ErrIncompatibleCheckpoint, "its windows are 1m0s"},
-		{"other fields", data, fresh("{size: 1m}", "y"), ErrIncompatibleCheckpoint, "its fields are [c (categorical) n (numeric) x (numeric)]"},
+		{"empty", nil, fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "bad magic"},
+		{"truncated", data[:len(data)/2], fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "checksum mismatch"},
+		{"bit flip", flip(len(data) - 10), fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "checksum mismatch"},
+		{"newer version", flip(len("DMCK")), fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "unsupported version"},
+		{"other window", data, fresh("{size: 5m}", ""), engine.ErrIncompatibleCheckpoint, "its windows are 1m0s"},
+		{"other fields", data, fresh("{size: 1m}", "y"), engine.ErrIncompatibleCheckpoint, "its fields are [c (categorical) n (numeric) x (numeric)]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeCheckpoint(tt.data, tt.engine)
+			_, err := engine.DecodeCheckpoint(tt.data, tt.engine)
 			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %v containing %q", err, tt.is, tt.want)
 			}
 		})
 	}
-	if _, err := decodeCheckpoint(data, fresh("{size: 1m}", "")); err != nil {
+	if _, err := engine.DecodeCheckpoint(data, fresh("{size: 1m}", "")); err != nil {
 		t.Errorf("the intact checkpoint does not decode: %v", err)
 	}
-}
-
-// FuzzDecodeCheckpoint feeds arbitrary sections (with a valid checksum, so that the
-// decoder gets past it) to decodeCheckpoint: errors are fine, panics are not.
-func FuzzDecodeCheckpoint(f *testing.F) {
-	cfg, err := config.Parse([]byte(`
-kafka: {brokers: ["127.0.0.1:1"]}
-streams:
-  - name: s
-    topic: events
-    event_time: ts
-    model: model
-    model_version: model_version
-    features: {x: {type: numeric}, n: {type: numeric}, c: {type: categorical}}
-    window: {size: 1m}
-`), config.ParseOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	sc := &cfg.Streams[0]
-	e, err := NewEngine(sc, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	dec, err := ingest.NewJSONDecoder(e.DecoderSpec(), memory.DefaultAllocator)
-	if err != nil {
-		f.Fatal(err)
-	}
-	msgs := dataset{seed: 5, n: 500, parts: 2, step: time.Second, shiftAt: 500}.messages()
-	rec, _ := dec.Decode(msgs)
-	e.ProcessPartitions(rec, nil)
-	rec.Release()
-	data, err := encodeCheckpoint(e, newPosition())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(data[checkpointHeader:])
-	f.Add([]byte{secStream, 0})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b := make([]byte, checkpointHeader, checkpointHeader+len(body))
-		copy(b, checkpointMagic)
-		b[len(checkpointMagic)] = checkpointVersion
-		b = append(b, body...)
-		binary.LittleEndian.PutUint32(b[len(checkpointMagic)+1:], crc32.Checksum(body, castagnoli))
-		target, err := NewEngine(sc, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cp, err := decodeCheckpoint(b, target); err == nil {
-			target.restore(cp.clock, cp.models, true)
-			target.Tick()
-		}
-	})
 }
 
 // TestCheckpointHooksShareTheTransaction checks that what the monitor adds to a
@@ -399,7 +345,7 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 		if fail != nil {
 			return fail
 		}
-		return tx.Put("alerts", "n", []byte(strconv.Itoa(int(s.pos.events))))
+		return tx.Put("alerts", "n", []byte(strconv.Itoa(int(s.pos.Events))))
 	})
 	msgs := dataset{seed: 6, n: 3000, parts: 2, step: 100 * time.Millisecond, shiftAt: 3000}.messages()
 	s.handle(msgs[:2000])
@@ -430,7 +376,7 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 	if err := again.restore(); err != nil {
 		t.Fatal(err)
 	}
-	if got := again.pos.next; got[0] != 1000 || got[1] != 1000 || again.stats().Events != 2000 {
+	if got := again.pos.Next; got[0] != 1000 || got[1] != 1000 || again.stats().Events != 2000 {
 		t.Errorf("restored offsets %v and %d events, want the first checkpoint's", got, again.stats().Events)
 	}
 }

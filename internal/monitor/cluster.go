@@ -28,6 +28,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/wire"
 	"maps"
 	"net/url"
 	"slices"
@@ -61,8 +63,8 @@ type pendingPartial struct {
 
 // partState is one partition's engine and position.
 type partState struct {
-	engine *Engine
-	pos    *position
+	engine *engine.Engine
+	pos    *engine.Position
 	dirty  bool
 	idle   bool  // as last published
 	late   int64 // the engine's late events, for stats (guarded by the stream's mu)
@@ -121,14 +123,14 @@ func encodePartitionRecord(r partitionRecord) []byte {
 
 func decodePartitionRecord(b []byte) (partitionRecord, error) {
 	if len(b) < 6 || string(b[:4]) != partitionMagic || b[4] != clusterVersion || b[5] > 1 {
-		return partitionRecord{}, fmt.Errorf("not a version-%d partition record: %w", clusterVersion, ErrCorruptCheckpoint)
+		return partitionRecord{}, fmt.Errorf("not a version-%d partition record: %w", clusterVersion, engine.ErrCorruptCheckpoint)
 	}
-	d := &decoder{b: b[6:]}
-	r := partitionRecord{idle: b[5] == 1, closedTo: d.varint(), lost: d.count()}
-	if d.err != nil {
-		return partitionRecord{}, fmt.Errorf("partition record: %w: %w", ErrCorruptCheckpoint, d.err)
+	d := wire.NewReader(b[6:])
+	r := partitionRecord{idle: b[5] == 1, closedTo: d.Varint(), lost: d.Count()}
+	if d.Err() != nil {
+		return partitionRecord{}, fmt.Errorf("partition record: %w: %w", engine.ErrCorruptCheckpoint, d.Err())
 	}
-	r.checkpoint = d.b
+	r.checkpoint = d.B
 	return r, nil
 }
 
@@ -142,8 +144,8 @@ type partial struct {
 
 func encodePartial(pt partial) []byte {
 	b := append([]byte(partialMagic), clusterVersion)
-	b = appendString(b, pt.model)
-	b = appendString(b, pt.version)
+	b = wire.AppendString(b, pt.model)
+	b = wire.AppendString(b, pt.version)
 	b = binary.AppendVarint(b, pt.start)
 	b = binary.AppendUvarint(b, uint64(pt.partition))
 	return append(b, pt.profile...)
@@ -151,14 +153,14 @@ func encodePartial(pt partial) []byte {
 
 func decodePartial(b []byte) (partial, error) {
 	if len(b) < 5 || string(b[:4]) != partialMagic || b[4] != clusterVersion {
-		return partial{}, fmt.Errorf("not a version-%d partial: %w", clusterVersion, ErrCorruptCheckpoint)
+		return partial{}, fmt.Errorf("not a version-%d partial: %w", clusterVersion, engine.ErrCorruptCheckpoint)
 	}
-	d := &decoder{b: b[5:]}
-	pt := partial{model: d.string(), version: d.string(), start: d.varint(), partition: d.partition()}
-	if d.err != nil {
-		return partial{}, fmt.Errorf("partial: %w: %w", ErrCorruptCheckpoint, d.err)
+	d := wire.NewReader(b[5:])
+	pt := partial{model: d.String(), version: d.String(), start: d.Varint(), partition: d.Partition()}
+	if d.Err() != nil {
+		return partial{}, fmt.Errorf("partial: %w: %w", engine.ErrCorruptCheckpoint, d.Err())
 	}
-	pt.profile = d.b
+	pt.profile = d.B
 	return pt, nil
 }
 
@@ -188,7 +190,7 @@ func (s *stream) assignCluster(ctx context.Context, partitions []int) (map[int]i
 	for p := range s.cl.parts {
 		if !keep[p] {
 			delete(s.cl.parts, p)
-			delete(s.pos.next, int(p))
+			delete(s.pos.Next, int(p))
 		}
 	}
 	s.mu.Unlock()
@@ -200,22 +202,22 @@ func (s *stream) assignCluster(ctx context.Context, partitions []int) (map[int]i
 		p32 := int32(p)
 		if pt, ok := s.cl.parts[p32]; ok {
 			// Read without a break: what is in memory is what was published.
-			next[p] = pt.pos.next[p]
+			next[p] = pt.pos.Next[p]
 			continue
 		}
-		pt := &partState{engine: s.engine.forPartition(), pos: newPosition(), dirty: true}
+		pt := &partState{engine: s.engine.ForPartition(), pos: engine.NewPosition(), dirty: true}
 		if b, ok := s.cl.log.Get(partitionKey(s.cfg.Name, p32)); ok {
 			rec, err := decodePartitionRecord(b)
 			if err != nil {
 				return nil, fmt.Errorf("stream %s partition %d: %w", s.cfg.Name, p, err)
 			}
-			cp, err := decodeCheckpoint(rec.checkpoint, pt.engine)
+			cp, err := engine.DecodeCheckpoint(rec.checkpoint, pt.engine)
 			if err != nil {
 				return nil, fmt.Errorf("stream %s partition %d: %w", s.cfg.Name, p, err)
 			}
-			pt.engine.restore(cp.clock, cp.models, true)
-			pt.pos = cp.pos
-			if o, ok := cp.pos.next[p]; ok {
+			pt.engine.Restore(cp, true)
+			pt.pos = cp.Pos
+			if o, ok := cp.Pos.Next[p]; ok {
 				next[p] = o
 			}
 		}
@@ -224,7 +226,7 @@ func (s *stream) assignCluster(ctx context.Context, partitions []int) (map[int]i
 		s.mu.Lock()
 		s.cl.parts[p32] = pt
 		if o, ok := next[p]; ok {
-			s.pos.next[p] = o
+			s.pos.Next[p] = o
 		}
 		s.mu.Unlock()
 	}
@@ -238,14 +240,14 @@ func (s *stream) assignCluster(ctx context.Context, partitions []int) (map[int]i
 func (s *stream) tickCluster() {
 	for p, pt := range s.cl.parts {
 		s.addPartials(p, pt.engine.Tick())
-		if pt.engine.clock.Idle() != pt.idle {
+		if pt.engine.Clock().Idle() != pt.idle {
 			pt.dirty, s.dirty = true, true
 		}
 	}
 }
 
 // addPartials keeps the windows that partition p closed, for the next publish.
-func (s *stream) addPartials(p int32, results []Result) {
+func (s *stream) addPartials(p int32, results []engine.Result) {
 	for _, r := range results {
 		data, err := r.Profile.MarshalBinary()
 		if err != nil {
@@ -280,15 +282,15 @@ func (s *stream) publish(force bool) error {
 			continue
 		}
 		s.mu.Lock()
-		data, err := encodeCheckpoint(pt.engine, pt.pos)
-		lost := pt.pos.lost
+		data, err := engine.EncodeCheckpoint(pt.engine, pt.pos)
+		lost := pt.pos.Lost
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("cannot checkpoint stream %s partition %d: %w", s.cfg.Name, p, err)
 		}
-		idle := pt.engine.clock.Idle()
+		idle := pt.engine.Clock().Idle()
 		recs = append(recs, cluster.Record{Key: partitionKey(s.cfg.Name, p),
-			Value: encodePartitionRecord(partitionRecord{idle: idle, closedTo: pt.engine.clock.ClosedTo(), lost: lost, checkpoint: data})})
+			Value: encodePartitionRecord(partitionRecord{idle: idle, closedTo: pt.engine.Clock().ClosedTo(), lost: lost, checkpoint: data})})
 		done = append(done, written{p, data})
 		pt.idle = idle
 	}
@@ -306,11 +308,11 @@ func (s *stream) publish(force bool) error {
 		pt := s.cl.parts[w.p]
 		pt.dirty = false
 		// Go on from exactly what a new owner would load, as checkpoint does.
-		cp, err := decodeCheckpoint(w.data, pt.engine)
+		cp, err := engine.DecodeCheckpoint(w.data, pt.engine)
 		if err != nil {
 			panic("BUG: a checkpoint just written does not decode: " + err.Error())
 		}
-		pt.engine.restore(cp.clock, cp.models, false)
+		pt.engine.Restore(cp, false)
 	}
 	s.cl.out = nil
 	s.madeDurable()
@@ -363,10 +365,10 @@ func (h sourceHandler) Revoke(context.Context) (map[int]int64, error) {
 // caller holds s.mu.
 func (s *stream) clusterStats(st *Stats) {
 	for _, pt := range s.cl.parts {
-		st.Events += pt.pos.events
-		st.Lost += pt.pos.lost
+		st.Events += pt.pos.Events
+		st.Lost += pt.pos.Lost
 		st.Late += pt.late
-		for r, n := range pt.pos.rejected {
+		for r, n := range pt.pos.Rejected {
 			st.Rejected[string(r)] += n
 		}
 	}
@@ -386,7 +388,7 @@ func splitStateKey(k string) (bucket, key string, ok bool) {
 
 // mergePartials merges one window's partials, in partition order (so the result does
 // not depend on the order they arrived in), into a profile of the stream's fields.
-func mergePartials(e *Engine, parts []partial) (*sketch.Profile, error) {
+func mergePartials(e *engine.Engine, parts []partial) (*sketch.Profile, error) {
 	slices.SortFunc(parts, func(a, b partial) int { return int(a.partition) - int(b.partition) })
 	var merged *sketch.Profile
 	for _, pt := range parts {
@@ -405,8 +407,8 @@ func mergePartials(e *Engine, parts []partial) (*sketch.Profile, error) {
 	if merged == nil {
 		return nil, errors.New("no partials")
 	}
-	if f := merged.Fields(); !slices.Equal(f, e.fields) {
-		return nil, fmt.Errorf("partials have fields %v, the stream %v", f, e.fields)
+	if f := merged.Fields(); !slices.Equal(f, e.Fields()) {
+		return nil, fmt.Errorf("partials have fields %v, the stream %v", f, e.Fields())
 	}
 	return merged, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,10 +211,10 @@ cluster: {partials_topic: ev-partials, session_timeout: 6s}
 state: {checkpoint_interval: 200ms}`)
 	cfg.Streams[0].Reference.WarmupWindows = 1
 	var mu sync.Mutex
-	var results []Result
-	mon, err := New(cfg, Options{OnWindow: func(r Result) {
+	var results []engine.Result
+	mon, err := New(cfg, Options{OnWindow: func(r engine.Result) {
 		mu.Lock()
-		results = append(results, Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
+		results = append(results, engine.Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
 		mu.Unlock()
 	}})
 	if err != nil {
@@ -240,7 +241,7 @@ state: {checkpoint_interval: 200ms}`)
 		msgs = append(msgs, event(0, time.Duration(i)*time.Second, int64(i)), event(1, time.Duration(i)*time.Second, int64(i)))
 	}
 	produceAll(t, addr, "ev", msgs)
-	judged := func(n int) []Result {
+	judged := func(n int) []engine.Result {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			mu.Lock()
@@ -293,7 +294,7 @@ func FuzzClusterRecords(f *testing.F) {
 				!bytes.Equal(again.checkpoint, rec.checkpoint) {
 				t.Errorf("partition record %q: %+v, then %+v, %v", b, rec, again, err)
 			}
-		} else if !errors.Is(err, ErrCorruptCheckpoint) {
+		} else if !errors.Is(err, engine.ErrCorruptCheckpoint) {
 			t.Errorf("partition record %q: %v does not say it is corrupt", b, err)
 		}
 		if pt, err := decodePartial(b); err == nil {
@@ -302,7 +303,7 @@ func FuzzClusterRecords(f *testing.F) {
 				again.partition != pt.partition || !bytes.Equal(again.profile, pt.profile) {
 				t.Errorf("partial %q: %+v, then %+v, %v", b, pt, again, err)
 			}
-		} else if !errors.Is(err, ErrCorruptCheckpoint) {
+		} else if !errors.Is(err, engine.ErrCorruptCheckpoint) {
 			t.Errorf("partial %q: %v does not say it is corrupt", b, err)
 		}
 	})

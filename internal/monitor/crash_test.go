@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -747,7 +748,7 @@ func TestBrokerRestartMidStream(t *testing.T) {
 		var mu sync.Mutex
 		results := map[string]ResultLine{}
 		var dups []string
-		m, err := New(cfg, Options{OnWindow: func(r Result) {
+		m, err := New(cfg, Options{OnWindow: func(r engine.Result) {
 			mu.Lock()
 			defer mu.Unlock()
 			l := newResultLine(r)

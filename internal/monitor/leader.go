@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
 	"math"
 	"slices"
 	"strings"
@@ -148,16 +149,16 @@ func loadState(store *state.Store, lg *cluster.Log) error {
 // the stream's checkpoint and alert state, restored from store.
 func (m *Monitor) newLeaderStream(w *stream, store *state.Store) (*stream, error) {
 	log := w.log.With("role", "leader")
-	engine, err := NewEngine(w.cfg, log)
+	eng, err := engine.New(w.cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	ls := &stream{cfg: w.cfg, log: log, engine: engine, every: w.every, pos: newPosition(), store: store,
+	ls := &stream{cfg: w.cfg, log: log, engine: eng, every: w.every, pos: engine.NewPosition(), store: store,
 		topicParts: w.topicParts, worker: w}
 	if err := ls.restore(); err != nil {
 		return nil, err
 	}
-	w.judgedLate.Store(engine.Late())
+	w.judgedLate.Store(eng.Late())
 	al := m.alerter
 	if err := al.restore(store, ls); err != nil {
 		return nil, err
@@ -249,12 +250,12 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 	// Messages deleted before any process read them fire the data-loss alert, as
 	// in one process (alerter.observe).
 	s.mu.Lock()
-	s.pos.lost = lost
+	s.pos.Lost = lost
 	s.mu.Unlock()
 	e := s.engine
-	var results []Result
+	var results []engine.Result
 	for _, wk := range order {
-		if md := e.models[modelKey{wk.model, wk.version}]; md != nil && wk.start < md.windows.ClosedTo() {
+		if closedTo, ok := e.ClosedTo(wk.model, wk.version); ok && wk.start < closedTo {
 			// Judged already, without these partitions (idle then): late rows.
 			var rows int64
 			for _, pt := range windows[wk] {
@@ -262,7 +263,7 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 					rows += prof.Rows
 				}
 			}
-			md.windows.CountLate(rows)
+			e.CountLate(wk.model, wk.version, rows)
 			s.worker.judgedLate.Store(e.Late())
 			s.log.Warn("rows of a partition came after their window was judged: counted as late",
 				"model", wk.model, "version", wk.version, "start", time.Unix(0, wk.start).UTC(), "rows", rows)
@@ -273,7 +274,7 @@ func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err er
 			return fmt.Errorf("window %v of model %s %s: %w", time.Unix(0, wk.start).UTC(), wk.model, wk.version, err)
 		}
 		start := time.Unix(0, wk.start).UTC()
-		r := e.evaluate(wk.model, wk.version, &window.Window{Start: start, End: start.Add(e.window.Size), Profile: prof})
+		r := e.Evaluate(wk.model, wk.version, &window.Window{Start: start, End: start.Add(e.WindowSize()), Profile: prof})
 		for p := range n {
 			if idle[p] && closed[p] <= wk.start {
 				r.Missing = append(r.Missing, int32(p))

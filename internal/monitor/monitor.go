@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,11 +21,9 @@ import (
 	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
-	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/state"
-	"github.com/driftmon/driftmon/sketch"
 )
 
 // Options are what a Monitor needs besides its config.
@@ -36,58 +36,13 @@ type Options struct {
 	// OnWindow, when set, is called with each closed window's result, on the stream's
 	// goroutine, before alerts are sent. It must not block for long, and must not keep
 	// the result's profiles beyond the call: they belong to that goroutine.
-	OnWindow func(Result)
+	OnWindow func(engine.Result)
 	// OnPerformance, when set, is called like OnWindow with each performance result
 	// of a stream that joins labels: provisional ones as labels arrive, then the final.
-	OnPerformance func(PerformanceResult)
+	OnPerformance func(labels.Result)
 	// OnDelivery, when set, is called after each attempt to deliver a notification to
 	// a route (from the outbox's goroutines), with its error (nil when delivered).
 	OnDelivery func(route string, a alerting.Alert, err error)
-}
-
-// Result is what one closed window showed.
-type Result struct {
-	Stream, Model, ModelVersion string
-	Start, End                  time.Time
-	Rows                        int64
-	// Reference describes what the window was compared with. Warmup is true when the
-	// window became (part of) the reference instead of being compared.
-	Reference string
-	Warmup    bool
-	Findings  []detectors.Finding
-	// Quality are the window's data-quality checks against the reference: null, NaN
-	// and type-error rates, out-of-range and new-category shares, distinct counts, and
-	// (event-time windows with a warm-up reference) volume.
-	Quality []detectors.QualityFinding
-	// Missing are, in a cluster, the partitions that were idle and had not closed the
-	// window when the leader judged it: their rows, should they come, count as late.
-	Missing []int32
-	// Profile and ReferenceProfile are the window's and the reference's sketches, for
-	// OnWindow callbacks that draw distributions. They are valid only during the
-	// callback; ReferenceProfile is nil for warm-up windows.
-	Profile, ReferenceProfile *sketch.Profile
-}
-
-// Drifted is the names of the features that drifted, in feature order.
-func (r Result) Drifted() []string {
-	var names []string
-	for _, f := range r.Findings {
-		if f.Verdict == detectors.Drift {
-			names = append(names, f.Feature)
-		}
-	}
-	return names
-}
-
-// Violations is the summaries of the data-quality checks the window failed.
-func (r Result) Violations() []string {
-	var out []string
-	for _, q := range r.Quality {
-		if q.Verdict == detectors.Violation {
-			out = append(out, q.Summary())
-		}
-	}
-	return out
 }
 
 // Monitor is a configured driftmon.
@@ -96,8 +51,8 @@ type Monitor struct {
 	log     *slog.Logger
 	streams []*stream
 	alerter *alerter
-	onWin   func(Result)
-	onPerf  func(PerformanceResult)
+	onWin   func(engine.Result)
+	onPerf  func(labels.Result)
 
 	// Set while Run runs (in a cluster, while this process leads), for the API.
 	mu       sync.Mutex
@@ -150,17 +105,13 @@ func (m *Monitor) Stats() map[string]Stats {
 
 // LabelStats returns the label join's counters of each stream that joins labels, by
 // stream name, as of its latest batch. Safe to call while Run runs.
-func (m *Monitor) LabelStats() map[string]LabelStats {
-	out := map[string]LabelStats{}
+func (m *Monitor) LabelStats() map[string]labels.Stats {
+	out := map[string]labels.Stats{}
 	for _, s := range m.streams {
 		if s.perf == nil {
 			continue
 		}
-		if st := s.perf.published.Load(); st != nil {
-			out[s.cfg.Name] = *st
-		} else {
-			out[s.cfg.Name] = LabelStats{Rejected: map[string]int64{}}
-		}
+		out[s.cfg.Name] = s.perf.Published()
 	}
 	return out
 }
@@ -294,7 +245,7 @@ func (m *Monitor) startOutbox(ctx context.Context, store *state.Store) (done fun
 }
 
 // handOut gives closed windows' results to OnWindow, the log and the alert policy.
-func (m *Monitor) handOut(s *stream, results []Result) {
+func (m *Monitor) handOut(s *stream, results []engine.Result) {
 	for _, r := range results {
 		if m.onWin != nil {
 			m.onWin(r)

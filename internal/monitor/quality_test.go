@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"github.com/driftmon/driftmon/internal/engine"
 	"strings"
 	"testing"
 
@@ -26,7 +27,7 @@ streams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(&cfg.Streams[0], nil)
+	e, err := engine.New(&cfg.Streams[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ streams:
 		schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true}}, nil)
 		return array.NewRecord(schema, []arrow.Array{col}, 2000)
 	}
-	var results []Result
+	var results []engine.Result
 	for _, nullEvery := range []int{0, 0, 3} { // warm-up, clean, a third null
 		rec := record(nullEvery)
 		results = append(results, e.Process(rec)...)

@@ -3,6 +3,8 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"math"
 	"os"
 	"strconv"
@@ -63,7 +65,7 @@ func (f *jsonNum) UnmarshalJSON(b []byte) error {
 }
 
 // newResultLine is what the results file says about r.
-func newResultLine(r Result) ResultLine {
+func newResultLine(r engine.Result) ResultLine {
 	line := ResultLine{
 		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion, Start: r.Start, End: r.End,
 		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []FindingLine{}, Missing: r.Missing,
@@ -104,7 +106,7 @@ type PerformanceLine struct {
 }
 
 // newPerformanceLine is what the results file says about r.
-func newPerformanceLine(r PerformanceResult) PerformanceLine {
+func newPerformanceLine(r labels.Result) PerformanceLine {
 	m := r.Metrics
 	return PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
@@ -135,12 +137,12 @@ func openResultLog() (*resultLog, error) {
 
 // write appends one line per result, each in one write call so that lines of
 // several streams do not interleave.
-func (l *resultLog) write(results []Result) {
+func (l *resultLog) write(results []engine.Result) {
 	writeLines(l, results, newResultLine)
 }
 
 // writePerformance appends one line per performance result.
-func (l *resultLog) writePerformance(results []PerformanceResult) {
+func (l *resultLog) writePerformance(results []labels.Result) {
 	writeLines(l, results, newPerformanceLine)
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"log/slog"
 	"maps"
 	"runtime"
@@ -41,7 +43,7 @@ type stream struct {
 	// in parallel (see handle); the first also serves batches of one run.
 	decs   []messageDecoder
 	dead   *ingest.DeadLetter // nil: rejected messages are only counted
-	engine *Engine
+	engine *engine.Engine
 	// every says when to checkpoint: after CheckpointRecords messages or
 	// CheckpointInterval, whichever comes first.
 	every config.State
@@ -53,23 +55,23 @@ type stream struct {
 	// Alerting: the policy state and the decisions not yet committed.
 	alerts    *policy.State
 	decided   []policy.Decision
-	lossSeen  int64     // Stats().Lost when the policy last looked
-	pos       *position // next offsets; its counters are guarded by mu
-	unsaved   int       // messages handled since the last checkpoint
-	dirty     bool      // something changed since the last checkpoint
-	saved     time.Time // when the last checkpoint was written
-	stash     []Result  // results of windows closed by a rebalance, not yet handed out
-	rowParts  []int32   // scratch: each decoded row's partition
-	runs      []decoded // scratch: a batch's decoded partition runs
+	lossSeen  int64            // Stats().Lost when the policy last looked
+	pos       *engine.Position // next offsets; its counters are guarded by mu
+	unsaved   int              // messages handled since the last checkpoint
+	dirty     bool             // something changed since the last checkpoint
+	saved     time.Time        // when the last checkpoint was written
+	stash     []engine.Result  // results of windows closed by a rebalance, not yet handed out
+	rowParts  []int32          // scratch: each decoded row's partition
+	runs      []decoded        // scratch: a batch's decoded partition runs
 	results   *resultLog
 	lastLog   time.Time
 	handlerFn func(ctx context.Context, batch []ingest.Message) error
 
 	// Labels (nil without): the join of late labels with the predictions, its own
 	// source, and the performance results not yet handed out.
-	perf     *joiner
+	perf     *labels.Join
 	labelSrc source
-	perfOut  []PerformanceResult
+	perfOut  []labels.Result
 	scoreCol string
 
 	// Cluster mode (nil otherwise): this process reads a share of the partitions and
@@ -102,7 +104,7 @@ type stream struct {
 }
 
 func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream, error) {
-	engine, err := NewEngine(sc, log)
+	eng, err := engine.New(sc, log)
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +113,11 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 	workers := min(runtime.GOMAXPROCS(0), maxDecodeWorkers)
 	decs := make([]messageDecoder, workers)
 	for i := range decs {
-		if decs[i], err = newDecoder(sc, engine.DecoderSpec()); err != nil {
+		if decs[i], err = newDecoder(sc, eng.DecoderSpec()); err != nil {
 			return nil, err
 		}
 	}
-	s := &stream{cfg: sc, log: log, decs: decs, engine: engine, every: cfg.State, pos: newPosition()}
+	s := &stream{cfg: sc, log: log, decs: decs, engine: eng, every: cfg.State, pos: engine.NewPosition()}
 	dialer, err := KafkaDialer(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -154,7 +156,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 		s.topicParts = partitionCounter(cfg.Kafka.Brokers, dialer, sc.Topic)
 	}
 	if sc.Labels != nil {
-		if s.perf, err = newJoiner(sc, engine.detOpts); err != nil {
+		if s.perf, err = labels.New(sc, eng.DetectorOptions()); err != nil {
 			return nil, err
 		}
 		s.scoreCol = sc.Labels.Prediction
@@ -165,7 +167,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream
 			Topic:         sc.Labels.Topic,
 			GroupID:       cfg.Kafka.GroupID + "-labels",
 			StartAtLatest: cfg.Kafka.StartOffset == "latest",
-			OnDataLoss:    func(l ingest.DataLoss) { s.perf.lost.Add(l.To - l.From) },
+			OnDataLoss:    func(l ingest.DataLoss) { s.perf.AddLost(l.To - l.From) },
 			Dialer:        dialer,
 			Logger:        log.With("topic", sc.Labels.Topic),
 		})
@@ -242,13 +244,13 @@ func (s *stream) restore() error {
 		s.log.Info("no checkpoint: starting afresh", "state", s.store.Path())
 		return nil
 	}
-	cp, err := decodeCheckpoint(data, s.engine)
+	cp, err := engine.DecodeCheckpoint(data, s.engine)
 	if err != nil {
 		return fmt.Errorf("cannot restore stream %s from %s: %w", s.cfg.Name, s.store.Path(), err)
 	}
-	s.engine.restore(cp.clock, cp.models, true)
+	s.engine.Restore(cp, true)
 	if s.perf != nil {
-		if err := s.perf.restore(s.store, time.Now()); err != nil {
+		if err := s.perf.Restore(s.store, time.Now()); err != nil {
 			return err
 		}
 	}
@@ -256,24 +258,17 @@ func (s *stream) restore() error {
 	// offsets: lag tools read them there.
 	s.dirty = true
 	s.mu.Lock()
-	s.pos = cp.pos
+	s.pos = cp.Pos
 	s.late = s.engine.Late()
 	s.mu.Unlock()
-	open := 0
-	for _, m := range cp.models {
-		open += len(m.tracker.Open)
-		if m.tracker.Current != nil {
-			open++
-		}
-	}
-	s.log.Info("restored checkpoint", "state", s.store.Path(), "offsets", cp.pos.next,
-		"models", len(cp.models), "open_windows", open, "watermark", s.engine.Watermark())
+	s.log.Info("restored checkpoint", "state", s.store.Path(), "offsets", cp.Pos.Next,
+		"models", cp.Models(), "open_windows", cp.OpenWindows(), "watermark", s.engine.Watermark())
 	return nil
 }
 
 // handle decodes one batch and returns the results of the windows it closed. An empty
 // batch only lets the wall clock act (idle partitions).
-func (s *stream) handle(batch []ingest.Message) []Result {
+func (s *stream) handle(batch []ingest.Message) []engine.Result {
 	results := s.stash
 	s.stash = nil
 	switch {
@@ -291,7 +286,7 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		}
 		clear(runs) // released: keep no message or record alive until the next batch
 		for _, m := range batch {
-			s.pos.next[m.Partition] = m.Offset + 1
+			s.pos.Next[m.Partition] = m.Offset + 1
 		}
 		s.unsaved += len(batch)
 		s.dirty = true
@@ -302,7 +297,7 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 		s.tickCluster()
 	}
 	if s.perf != nil {
-		out := s.perf.advance(s.engine.clock.Watermark(), time.Now())
+		out := s.perf.Advance(s.engine.Clock().Watermark(), time.Now())
 		if len(out) > 0 {
 			s.dirty = true
 			s.results.writePerformance(out)
@@ -317,7 +312,7 @@ func (s *stream) handle(batch []ingest.Message) []Result {
 }
 
 // takePerformance returns the performance results not yet handed out.
-func (s *stream) takePerformance() []PerformanceResult {
+func (s *stream) takePerformance() []labels.Result {
 	out := s.perfOut
 	s.perfOut = nil
 	return out
@@ -375,7 +370,7 @@ func (s *stream) decodeRuns(batch []ingest.Message) []decoded {
 
 // feed gives a decoded run's rows to the engine, its rejections to the dead-letter
 // topic and the counters, and releases its record.
-func (s *stream) feed(d decoded) []Result {
+func (s *stream) feed(d decoded) []engine.Result {
 	run, rec, rejected := d.run, d.rec, d.rejected
 	defer rec.Release()
 	if s.dead != nil && len(rejected) > 0 {
@@ -394,7 +389,7 @@ func (s *stream) feed(d decoded) []Result {
 		p := int32(run[0].Partition)
 		pt := s.cl.part(p)
 		s.addPartials(p, pt.engine.ProcessPartitions(rec, parts))
-		pt.pos.next[int(p)] = run[len(run)-1].Offset + 1
+		pt.pos.Next[int(p)] = run[len(run)-1].Offset + 1
 		pt.dirty = true
 		late := pt.engine.Late()
 		s.count(pt.pos, s.late, rec.NumRows(), rejected)
@@ -405,7 +400,7 @@ func (s *stream) feed(d decoded) []Result {
 	}
 	results := s.engine.ProcessPartitions(rec, parts)
 	if s.perf != nil {
-		s.perf.addPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), s.scoreCol)
+		s.perf.AddPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), s.scoreCol)
 	}
 	s.count(s.pos, s.engine.Late(), rec.NumRows(), rejected)
 	return results
@@ -414,11 +409,11 @@ func (s *stream) feed(d decoded) []Result {
 // count adds a batch's decoded rows and rejected messages (per reason) to pos, the
 // stream's counters (or, in a cluster, a partition's), notes the late events so far,
 // and logs a sample of the rejections at most every ten seconds.
-func (s *stream) count(pos *position, late, rows int64, rejected []ingest.Rejected) {
+func (s *stream) count(pos *engine.Position, late, rows int64, rejected []ingest.Rejected) {
 	s.mu.Lock()
-	pos.events += rows
+	pos.Events += rows
 	for _, r := range rejected {
-		pos.rejected[r.Reason]++
+		pos.Rejected[r.Reason]++
 	}
 	s.late = late
 	s.mu.Unlock()
@@ -434,11 +429,11 @@ func (s *stream) countLoss(l ingest.DataLoss) {
 	defer s.mu.Unlock()
 	if s.cl != nil {
 		if pt := s.cl.parts[int32(l.Partition)]; pt != nil {
-			pt.pos.lost += l.To - l.From
+			pt.pos.Lost += l.To - l.From
 			return
 		}
 	}
-	s.pos.lost += l.To - l.From
+	s.pos.Lost += l.To - l.From
 }
 
 // sourceHandler is the stream as the Kafka source sees it.
@@ -455,7 +450,7 @@ func (h sourceHandler) Assign(ctx context.Context, partitions []int) (map[int]in
 	if s.cl != nil {
 		return s.assignCluster(ctx, partitions)
 	}
-	parts, next := startFrom(partitions, s.pos.next)
+	parts, next := startFrom(partitions, s.pos.Next)
 	// A partition no longer read may have been the one holding windows open.
 	s.stash = append(s.stash, s.engine.Assign(parts)...)
 	s.log.Info("reading partitions", "topic", s.cfg.Topic, "partitions", partitions, "from", next)
@@ -530,8 +525,8 @@ func (h labelHandler) Assign(_ context.Context, partitions []int) (map[int]int64
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
-	parts, next := startFrom(partitions, s.perf.next)
-	s.perf.clock.Assign(parts, time.Now())
+	parts, next := startFrom(partitions, s.perf.Next())
+	s.perf.Assign(parts, time.Now())
 	s.log.Info("reading label partitions", "topic", s.cfg.Labels.Topic, "partitions", partitions, "from", next)
 	return next, nil
 }
@@ -543,7 +538,7 @@ func (h labelHandler) Handle(ctx context.Context, batch []ingest.Message) (map[i
 	s.work.Lock()
 	defer s.work.Unlock()
 	if len(batch) > 0 {
-		s.perf.addLabels(batch)
+		s.perf.AddLabels(batch)
 		s.unsaved += len(batch)
 		s.dirty = true
 	}
@@ -580,7 +575,7 @@ func (s *stream) checkpoint(force bool) error {
 		return nil
 	}
 	s.mu.Lock()
-	data, err := encodeCheckpoint(s.engine, s.pos)
+	data, err := engine.EncodeCheckpoint(s.engine, s.pos)
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
@@ -590,7 +585,7 @@ func (s *stream) checkpoint(force bool) error {
 			return err
 		}
 		if s.perf != nil {
-			if err := s.perf.save(tx); err != nil {
+			if err := s.perf.Save(tx); err != nil {
 				return err
 			}
 		}
@@ -606,11 +601,11 @@ func (s *stream) checkpoint(force bool) error {
 	}
 	s.madeDurable()
 	// Go on from exactly what a restart would load (see checkpoint.go).
-	cp, err := decodeCheckpoint(data, s.engine)
+	cp, err := engine.DecodeCheckpoint(data, s.engine)
 	if err != nil {
 		panic("BUG: a checkpoint just written does not decode: " + err.Error())
 	}
-	s.engine.restore(cp.clock, cp.models, false)
+	s.engine.Restore(cp, false)
 	s.unsaved, s.dirty, s.saved = 0, false, time.Now()
 	s.mu.Lock()
 	s.checkpoints++
@@ -625,10 +620,10 @@ func (s *stream) checkpoint(force bool) error {
 // durable.
 func (s *stream) madeDurable() {
 	s.cpSeq++
-	s.cpPreds = maps.Clone(s.pos.next)
+	s.cpPreds = maps.Clone(s.pos.Next)
 	if s.perf != nil {
-		s.cpLabels = maps.Clone(s.perf.next)
-		s.perf.saved()
+		s.cpLabels = maps.Clone(s.perf.Next())
+		s.perf.Saved()
 	}
 }
 
@@ -653,10 +648,10 @@ func (s *stream) stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		Events: s.pos.events, Late: s.late, Lost: s.pos.lost, Checkpoints: s.checkpoints,
-		Rejected: make(map[string]int64, len(s.pos.rejected)),
+		Events: s.pos.Events, Late: s.late, Lost: s.pos.Lost, Checkpoints: s.checkpoints,
+		Rejected: make(map[string]int64, len(s.pos.Rejected)),
 	}
-	for r, n := range s.pos.rejected {
+	for r, n := range s.pos.Rejected {
 		st.Rejected[string(r)] = n
 	}
 	if s.cl != nil {
