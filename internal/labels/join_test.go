@@ -3,7 +3,6 @@ package labels
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/driftmon/driftmon/internal/engine"
 	"math"
 	"path/filepath"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
 )
 

@@ -24,12 +24,12 @@ func TestLossSeenSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	before := &stream{cfg: &cfg.Streams[0], alerts: &policy.State{}, lossSeen: 1234}
+	before := &verdicts{stream: cfg.Streams[0].Name, alerts: &policy.State{}, lossSeen: 1234}
 	if err := st.Update(func(tx *state.Tx) error { return al.record(tx, before) }); err != nil {
 		t.Fatal(err)
 	}
-	after := &stream{cfg: &cfg.Streams[0]}
-	if err := al.restore(st, after); err != nil {
+	after, err := restoreVerdicts(st, cfg.Streams[0].Name)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if after.lossSeen != 1234 {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/driftmon/driftmon/internal/engine"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // The NannyML car-loan data: the monitoring file shifts abruptly at row 25,000

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"fmt"
-	"github.com/driftmon/driftmon/internal/engine"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
 )
 

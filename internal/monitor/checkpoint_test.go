@@ -3,19 +3,19 @@ package monitor
 import (
 	"errors"
 	"fmt"
-	"github.com/driftmon/driftmon/internal/engine"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -129,18 +129,14 @@ func (r *engineRun) feed(msgs []ingest.Message, sizes ...int) []string {
 	for i, k := 0, 0; i < len(msgs); k++ {
 		n := min(sizes[k%len(sizes)], len(msgs)-i)
 		batch := msgs[i : i+n]
-		// As stream.handle does: each run of one partition's messages on its own.
-		eachPartitionRun(batch, func(run []ingest.Message) {
-			rec, _ := r.dec.Decode(run)
-			parts := make([]int32, rec.NumRows())
-			for j := range parts {
-				parts[j] = int32(run[0].Partition)
-			}
-			for _, res := range r.e.ProcessPartitions(rec, parts) {
+		// As stream.step does: each run of one partition's messages on its own.
+		bd := &batchDecoder{decs: []messageDecoder{r.dec}, log: slog.New(slog.DiscardHandler)}
+		for _, d := range bd.decode(batch) {
+			for _, res := range r.e.ProcessPartitions(d.rec, bd.partitions(d)) {
 				out = append(out, describe(res))
 			}
-			rec.Release()
-		})
+			d.rec.Release()
+		}
 		i += n
 	}
 	return out
@@ -162,9 +158,9 @@ func sorted(s []string) []string {
 	return s
 }
 
-// verdicts is describe without the scores: what must not depend on where checkpoints
+// verdictsOf is describe without the scores: what must not depend on where checkpoints
 // fell.
-func verdicts(r string) string {
+func verdictsOf(r string) string {
 	var keep []string
 	for i, field := range strings.Fields(r) {
 		if i > 0 && strings.Count(field, ":") == 4 {
@@ -256,7 +252,7 @@ func TestCheckpointRestoresAnEngineMidWindow(t *testing.T) {
 			}
 			drifted := 0
 			for i := range all {
-				if verdicts(all[i]) != verdicts(want[i]) {
+				if verdictsOf(all[i]) != verdictsOf(want[i]) {
 					t.Errorf("window %d differs from an engine never checkpointed:\n plain        %s\n checkpointed %s", i, all[i], want[i])
 				}
 				drifted += strings.Count(all[i], ":drift")
@@ -321,10 +317,10 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	}
 }
 
-// TestCheckpointHooksShareTheTransaction checks that what the monitor adds to a
-// checkpoint (alert state, the outbox) is written with the windows and offsets, or not
-// at all, and that a new stream on the same state file starts where the checkpoint is.
-func TestCheckpointHooksShareTheTransaction(t *testing.T) {
+// TestCheckpointSharesTheTransaction checks that what the monitor adds to a checkpoint
+// (alert state, the outbox) is written with the windows and offsets, or not at all,
+// and that a new stream on the same state file starts where the checkpoint is.
+func TestCheckpointSharesTheTransaction(t *testing.T) {
 	path := t.TempDir() + "/state.db"
 	cfg := testConfig(t, "127.0.0.1:1", "events", "{size: 1m}", "state: {path: "+path+"}")
 	st, err := openState(cfg.State)
@@ -332,50 +328,56 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler))
+	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), func(string, string, string, policy.Kind, time.Time) bool { return false }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.store = st
-	if err := s.restore(); err != nil {
-		t.Fatal(err)
-	}
-	var fail error
-	s.onCheckpoint(func(tx *state.Tx) error {
-		if fail != nil {
-			return fail
+	open := func() *stream {
+		s, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler), &sink{log: slog.New(slog.DiscardHandler), alerter: al})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return tx.Put("alerts", "n", []byte(strconv.Itoa(int(s.pos.Events))))
-	})
+		s.store, s.alertStore = st, st
+		if err := s.restore(); err != nil {
+			t.Fatal(err)
+		}
+		if s.verdicts, err = restoreVerdicts(st, cfg.Streams[0].Name); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	// The alert state's lost-message count stands for what the alerts write.
+	s.verdicts.lossSeen = 2000
 	msgs := dataset{seed: 6, n: 3000, parts: 2, step: 100 * time.Millisecond, shiftAt: 3000}.messages()
-	s.handle(msgs[:2000])
-	durable, err := s.settle(true, &s.predSeen, &s.cpPreds)
-	if err != nil {
+	if err := s.step(msgs[:2000], nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.record(true); err != nil {
+		t.Fatal(err)
+	}
+	durable := s.preds.take()
 	if durable[0] != 1000 || durable[1] != 1000 {
 		t.Errorf("durable offsets %v, want 1000 for each partition", durable)
 	}
 
-	fail = errors.New("outbox full")
-	s.handle(msgs[2000:])
-	if err := s.checkpoint(true); !errors.Is(err, fail) {
-		t.Fatalf("checkpoint with a failing hook: %v, want the hook's error", err)
+	// A decision for a webhook that does not exist cannot be recorded: the whole
+	// checkpoint fails.
+	s.verdicts.lossSeen = 3000
+	if err := s.step(msgs[2000:], nil); err != nil {
+		t.Fatal(err)
 	}
-	var alerts string
-	st.View(func(tx *state.Tx) error { alerts = string(tx.Get("alerts", "n")); return nil })
-	if alerts != "2000" {
-		t.Errorf("hook's value %q, want the one of the first checkpoint", alerts)
+	s.verdicts.decided = append(s.verdicts.decided, policy.Decision{Step: policy.Retrain, Trigger: "gone"})
+	if err := s.record(true); err == nil || !strings.Contains(err.Error(), `no webhook for trigger "gone"`) {
+		t.Fatalf("checkpoint with a decision that cannot be recorded: %v, want the alerter's error", err)
+	}
+	var seen string
+	st.View(func(tx *state.Tx) error { seen = string(tx.Get(lossSeenBucket, cfg.Streams[0].Name)); return nil })
+	if seen != "2000" {
+		t.Errorf("alert state's value %q, want the one of the first checkpoint", seen)
 	}
 
-	again, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	again.store = st
-	if err := again.restore(); err != nil {
-		t.Fatal(err)
-	}
+	again := open()
 	if got := again.pos.Next; got[0] != 1000 || got[1] != 1000 || again.stats().Events != 2000 {
 		t.Errorf("restored offsets %v and %d events, want the first checkpoint's", got, again.stats().Events)
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/driftmon/driftmon/internal/engine"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 type formatEvent struct {

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"github.com/driftmon/driftmon/internal/engine"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // TestWindowsCarryDataQualityChecks: a feature that starts arriving empty is a

@@ -3,13 +3,14 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/driftmon/driftmon/internal/engine"
-	"github.com/driftmon/driftmon/internal/labels"
 	"math"
 	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 )
 
 // ResultsFileEnv names an environment variable that, when set, makes the monitor append
