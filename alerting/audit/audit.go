@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
-	"github.com/driftmon/driftmon/internal/state"
 )
 
 // Buckets of the state store the trail uses.
@@ -103,7 +102,7 @@ type Entry struct {
 }
 
 // Append records e inside tx, numbering it after every earlier entry.
-func Append(tx *state.Tx, e Entry) error {
+func Append(tx alerting.Tx, e Entry) error {
 	var seq uint64
 	if b := tx.Get(bucketMeta, "seq"); len(b) == 8 {
 		seq = binary.BigEndian.Uint64(b)
@@ -138,14 +137,14 @@ type Query struct {
 }
 
 // List returns the entries that match q, oldest first.
-func List(s *state.Store, q Query) ([]Entry, error) {
+func List[T alerting.Tx](s alerting.Store[T], q Query) ([]Entry, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
 	var out []Entry
 	errStop := fmt.Errorf("stop")
-	err := s.View(func(tx *state.Tx) error {
+	err := s.View(func(tx T) error {
 		err := tx.ForEach(bucket, key(q.After+1), func(_ string, v []byte) error {
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -174,9 +173,9 @@ func List(s *state.Store, q Query) ([]Entry, error) {
 // Prune deletes the entries older than before, at most limit of them (0:
 // all), and returns how many it deleted. Call it now and then to bound the
 // trail.
-func Prune(s *state.Store, before time.Time, limit int) (int, error) {
+func Prune[T alerting.Tx](s alerting.Store[T], before time.Time, limit int) (int, error) {
 	n := 0
-	err := s.Update(func(tx *state.Tx) error {
+	err := s.Update(func(tx T) error {
 		var old []string
 		errStop := fmt.Errorf("stop")
 		err := tx.ForEach(bucket, "", func(k string, v []byte) error {

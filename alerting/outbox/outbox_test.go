@@ -31,7 +31,7 @@ func openStore(t *testing.T, path string) *state.Store {
 	return s
 }
 
-func newOutbox(t *testing.T, opts Options) *Outbox {
+func newOutbox(t *testing.T, store *state.Store, opts Options) *Outbox {
 	t.Helper()
 	if opts.Schedule == nil {
 		opts.Schedule = fastSchedule
@@ -39,7 +39,7 @@ func newOutbox(t *testing.T, opts Options) *Outbox {
 	if opts.Poll == 0 {
 		opts.Poll = 5 * time.Millisecond
 	}
-	o, err := New(opts)
+	o, err := New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestOutageAndRestartDeliverEachCallOnce(t *testing.T) {
 
 	// First life: the receiver is down; every call is attempted a few times.
 	store := openStore(t, path)
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	var items []Item
 	for i := range 3 {
 		it, err := WebhookItem("airflow", n, retrainDecision(i), audit.Of(retrainDecision(i).Alert, "cfg123"))
@@ -232,7 +232,7 @@ func TestOutageAndRestartDeliverEachCallOnce(t *testing.T) {
 	g.open()
 	store = openStore(t, path)
 	defer store.Close()
-	o = newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o = newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	enqueue(t, store, o, items...) // the monitor replaying its last window enqueues nothing twice
 	stop = start(t, o)
 	waitFor(t, "3 deliveries", func() bool { return len(list(t, o, Delivered)) == 3 })
@@ -301,7 +301,7 @@ func TestCrashAfterReceiptResendsTheSameID(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	store := openStore(t, path)
 	n := webhookNotifier(t, srv.URL, secret)
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	it, err := WebhookItem("airflow", n, retrainDecision(0), audit.Subject{})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestCrashAfterReceiptResendsTheSameID(t *testing.T) {
 
 	store = openStore(t, path)
 	defer store.Close()
-	o = newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o = newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	stop := start(t, o)
 	waitFor(t, "the delivery", func() bool { return len(list(t, o, Delivered)) == 1 })
 	stop()
@@ -359,7 +359,7 @@ func TestRefusalDeadLettersAndReplayRedelivers(t *testing.T) {
 			store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 			defer store.Close()
 			n := webhookNotifier(t, srv.URL, secret)
-			o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+			o := newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 			it, err := WebhookItem("airflow", n, retrainDecision(0), audit.Subject{})
 			if err != nil {
 				t.Fatal(err)
@@ -404,7 +404,7 @@ func TestScheduleRunsOutToDeadLetter(t *testing.T) {
 		attempts++
 		return 0, errors.New("connection refused")
 	})
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": failing}, Schedule: []time.Duration{0, time.Millisecond, 2 * time.Millisecond}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": failing}, Schedule: []time.Duration{0, time.Millisecond, 2 * time.Millisecond}})
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
 	start(t, o)
 	waitFor(t, "the dead letter", func() bool { return len(list(t, o, Dead)) == 1 })
@@ -442,7 +442,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": Webhook(n)}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": Webhook(n)}})
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
 	start(t, o)
 	waitFor(t, "the delivery", func() bool { return len(list(t, o, Delivered)) == 1 })
@@ -471,7 +471,7 @@ func TestKeyOrdersDeliveries(t *testing.T) {
 		delivered = append(delivered, it.ID)
 		return 0, nil
 	})
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": s}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": s}})
 	enqueue(t, store, o,
 		Item{ID: "a1", Route: "slack", Key: "episode-a"},
 		Item{ID: "a2", Route: "slack", Key: "episode-a"},
@@ -490,7 +490,7 @@ func TestEnqueue(t *testing.T) {
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
 	ok := SenderFunc(func(context.Context, Item) (time.Duration, error) { return 0, nil })
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": ok}, KeepDelivered: 2})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": ok}, KeepDelivered: 2})
 
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook"}, Item{ID: "msg_1", Route: "hook"})
 	boom := errors.New("boom")
@@ -527,7 +527,7 @@ func TestEnqueue(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	_, err := New(Options{Schedule: []time.Duration{-1}, Senders: map[string]Sender{"x": nil}})
+	_, err := New[*state.Tx](nil, Options{Schedule: []time.Duration{-1}, Senders: map[string]Sender{"x": nil}})
 	for _, want := range []string{"store is required", `senders["x"]`, "schedule[0]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New = %v, want it to report %q", err, want)
@@ -550,7 +550,7 @@ func TestUnrecordedAttemptWaitsItsTurn(t *testing.T) {
 	var mu sync.Mutex
 	sends := 0
 	var full bool
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": senderFunc(
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": senderFunc(
 		func(context.Context, Item) (time.Duration, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -558,14 +558,14 @@ func TestUnrecordedAttemptWaitsItsTurn(t *testing.T) {
 			return 0, nil
 		})}})
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
-	o.record = func(fn func(tx *state.Tx) error) error {
+	o.record = func(fn func(tx alerting.Tx) error) error {
 		mu.Lock()
 		f := full
 		mu.Unlock()
 		if f {
 			return errors.New("write state.db: no space left on device")
 		}
-		return store.Update(fn)
+		return o.update(fn)
 	}
 	mu.Lock()
 	full = true

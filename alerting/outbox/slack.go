@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/alerting/slack"
-	"github.com/driftmon/driftmon/internal/state"
 )
 
 // Buckets the Slack sender keeps its threads in.
@@ -44,20 +44,20 @@ func SlackItem(route string, d policy.Decision, subject audit.Subject) (Item, er
 // reference and current distributions in its thread, when the alert carries them. The
 // chart is best effort: a failed upload is logged to log (nil: discarded), the
 // notification still counts as delivered.
-func Slack(n *slack.Notifier, store *state.Store, log *slog.Logger) Sender {
+func Slack[T alerting.Tx](n *slack.Notifier, store alerting.Store[T], log *slog.Logger) Sender {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &slackSender{n: n, store: store, log: log}
+	return &slackSender[T]{n: n, store: store, log: log}
 }
 
-type slackSender struct {
+type slackSender[T alerting.Tx] struct {
 	n     *slack.Notifier
-	store *state.Store
+	store alerting.Store[T]
 	log   *slog.Logger
 }
 
-func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) {
+func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, error) {
 	var d policy.Decision
 	if err := json.Unmarshal(it.Body, &d); err != nil {
 		return 0, Permanent(err)
@@ -116,22 +116,22 @@ func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) 
 	return 0, nil
 }
 
-func (s *slackSender) get(bucket, key string) (string, error) {
+func (s *slackSender[T]) get(bucket, key string) (string, error) {
 	var v string
-	err := s.store.View(func(tx *state.Tx) error {
+	err := s.store.View(func(tx T) error {
 		v = string(tx.Get(bucket, key))
 		return nil
 	})
 	return v, err
 }
 
-func (s *slackSender) put(bucket, key, value string) error {
-	return s.store.Update(func(tx *state.Tx) error { return tx.Put(bucket, key, []byte(value)) })
+func (s *slackSender[T]) put(bucket, key, value string) error {
+	return s.store.Update(func(tx T) error { return tx.Put(bucket, key, []byte(value)) })
 }
 
 // forget drops a resolved episode's thread and reply marks.
-func (s *slackSender) forget(episode string) error {
-	return s.store.Update(func(tx *state.Tx) error {
+func (s *slackSender[T]) forget(episode string) error {
+	return s.store.Update(func(tx T) error {
 		var keys []string
 		err := tx.ForEach(bucketReplies, episode+"/", func(k string, _ []byte) error {
 			if !strings.HasPrefix(k, episode+"/") {

@@ -122,7 +122,7 @@ func TestSlackEpisodeIsOneThread(t *testing.T) {
 	life := func(windows map[int]string, order []int, wantDelivered int) {
 		store := openStore(t, path)
 		defer store.Close()
-		ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
+		ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 		st := loadState(t, store, "loan-applications")
 		stop := start(t, ob)
 		for _, i := range order {
@@ -188,7 +188,7 @@ func TestSlackEpisodeIsOneThread(t *testing.T) {
 // parentEpisode finds the episode ID in the delivered Slack items.
 func parentEpisode(t *testing.T, store *state.Store) string {
 	t.Helper()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": SenderFunc(nil)}})
+	ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": SenderFunc(nil)}})
 	d := list(t, ob, Delivered)
 	if len(d) == 0 {
 		t.Fatal("nothing delivered")
@@ -208,7 +208,7 @@ func TestSlackWebhookModePostsEachStep(t *testing.T) {
 	}
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
+	ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 	st := &policy.State{}
 	start(t, ob)
 	for i, spec := range []string{"a|b", "a,b|", "|a,b"} {
@@ -240,7 +240,7 @@ func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	}
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
+	ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 	st := &policy.State{}
 	start(t, ob)
 	commitWindow(t, store, ob, pol, st, observation(0, "a|b"))

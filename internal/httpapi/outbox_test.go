@@ -41,8 +41,8 @@ func newOutboxFixture(t *testing.T) *outboxFixture {
 		f.sent.Add(1)
 		return 0, nil
 	})
-	f.ob, err = outbox.New(outbox.Options{
-		Store: st, Senders: map[string]outbox.Sender{"hook": sender},
+	f.ob, err = outbox.New(st, outbox.Options{
+		Senders:  map[string]outbox.Sender{"hook": sender},
 		Schedule: []time.Duration{0}, Jitter: -1, Poll: 5 * time.Millisecond,
 	})
 	if err != nil {

@@ -138,7 +138,7 @@ func (al *alerter) start(store *state.Store) error {
 		}
 		senders[route] = observed{route: route, s: s, onDelivery: al.onDelivery}
 	}
-	ob, err := outbox.New(outbox.Options{Store: store, Senders: senders, Logger: al.log})
+	ob, err := outbox.New(store, outbox.Options{Senders: senders, Logger: al.log})
 	if err != nil {
 		return err
 	}
