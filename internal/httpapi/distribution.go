@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -22,18 +23,18 @@ type Distribution struct {
 	Bins  []Bin `json:"bins"`
 	// RefNullShare and CurNullShare are the shares of values that are null (and
 	// for numeric features NaN or ±Inf) among all values.
-	RefNullShare num `json:"ref_null_share"`
-	CurNullShare num `json:"cur_null_share"`
+	RefNullShare alerting.Number `json:"ref_null_share"`
+	CurNullShare alerting.Number `json:"cur_null_share"`
 }
 
 // Bin is one bar. Numeric bins cover (Lo, Hi]; the first also holds everything
 // below Hi and the last everything above Lo, so the shares add up to 1.
 type Bin struct {
-	Label string `json:"label"`
-	Lo    *num   `json:"lo,omitempty"`
-	Hi    *num   `json:"hi,omitempty"`
-	Ref   *num   `json:"ref"`
-	Cur   num    `json:"cur"`
+	Label string           `json:"label"`
+	Lo    *alerting.Number `json:"lo,omitempty"`
+	Hi    *alerting.Number `json:"hi,omitempty"`
+	Ref   *alerting.Number `json:"ref"`
+	Cur   alerting.Number  `json:"cur"`
 }
 
 const (
@@ -64,7 +65,7 @@ func distributions(ref, cur *sketch.Profile) []Distribution {
 		}
 		d := Distribution{Feature: cf.Name, Kind: cf.Kind.String(), Bins: []Bin{}}
 		d.CurNullShare = nullShare(cf)
-		d.RefNullShare = num(math.NaN())
+		d.RefNullShare = alerting.Number(math.NaN())
 		if rf != nil {
 			d.RefNullShare = nullShare(rf)
 		}
@@ -86,15 +87,15 @@ func distributions(ref, cur *sketch.Profile) []Distribution {
 	return out
 }
 
-func nullShare(f *sketch.Feature) num {
+func nullShare(f *sketch.Feature) alerting.Number {
 	total := f.Total()
 	if total == 0 {
 		return 0
 	}
 	if f.Cat != nil {
-		return num(float64(f.Cat.Nulls()) / float64(total))
+		return alerting.Number(float64(f.Cat.Nulls()) / float64(total))
 	}
-	return num(float64(total-f.Num.Count()) / float64(total))
+	return alerting.Number(float64(total-f.Num.Count()) / float64(total))
 }
 
 // numericBins returns one bar per value when both sides keep exact counts of few
@@ -135,7 +136,7 @@ func numericBins(ref, cur *sketch.Numeric) ([]Bin, bool) {
 		edges[i] = lo + (hi-lo)*float64(i)/float64(k)
 	}
 	edges[k] = hi
-	share := func(n *sketch.Numeric, i int) num {
+	share := func(n *sketch.Numeric, i int) alerting.Number {
 		if n.Count() == 0 {
 			return 0
 		}
@@ -147,11 +148,11 @@ func numericBins(ref, cur *sketch.Numeric) ([]Bin, bool) {
 		if i == k-1 {
 			above = 1
 		}
-		return num(max(0, above-below))
+		return alerting.Number(max(0, above-below))
 	}
 	bins := make([]Bin, k)
 	for i := range bins {
-		l, h := num(edges[i]), num(edges[i+1])
+		l, h := alerting.Number(edges[i]), alerting.Number(edges[i+1])
 		bins[i] = Bin{Label: detectors.Compact(edges[i]) + "–" + detectors.Compact(edges[i+1]), Lo: &l, Hi: &h, Cur: share(cur, i)}
 		if ref != nil {
 			r := share(ref, i)
@@ -193,10 +194,10 @@ func exactBins(ref, cur *sketch.Numeric) ([]Bin, bool) {
 	}
 	bins := make([]Bin, len(values))
 	for i, v := range values {
-		x := num(v)
-		bins[i] = Bin{Label: strconv.FormatFloat(v, 'g', 6, 64), Lo: &x, Hi: &x, Cur: num(curShare[v])}
+		x := alerting.Number(v)
+		bins[i] = Bin{Label: strconv.FormatFloat(v, 'g', 6, 64), Lo: &x, Hi: &x, Cur: alerting.Number(curShare[v])}
 		if ref != nil {
-			r := num(refShare[v])
+			r := alerting.Number(refShare[v])
 			bins[i].Ref = &r
 		}
 	}
@@ -245,9 +246,9 @@ func categoryBins(ref, cur *sketch.Categorical, hasRef bool) []Bin {
 	for _, c := range shown {
 		refSum += c.ref
 		curSum += c.cur
-		b := Bin{Label: c.label, Cur: num(c.cur)}
+		b := Bin{Label: c.label, Cur: alerting.Number(c.cur)}
 		if hasRef {
-			r := num(c.ref)
+			r := alerting.Number(c.ref)
 			b.Ref = &r
 		}
 		bins = append(bins, b)
@@ -262,9 +263,9 @@ func categoryBins(ref, cur *sketch.Categorical, hasRef bool) []Bin {
 		restRef = max(0, 1-refSum)
 	}
 	if restCur > 1e-9 || restRef > 1e-9 {
-		b := Bin{Label: otherLabel, Cur: num(restCur)}
+		b := Bin{Label: otherLabel, Cur: alerting.Number(restCur)}
 		if hasRef {
-			r := num(restRef)
+			r := alerting.Number(restRef)
 			b.Ref = &r
 		}
 		bins = append(bins, b)
