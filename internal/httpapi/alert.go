@@ -28,13 +28,13 @@ type alertRecord struct {
 
 // change is alerting.Change with JSON names.
 type change struct {
-	Feature   string          `json:"feature"`
-	Detector  string          `json:"detector"`
-	Score     alerting.Number `json:"score"`
-	Threshold alerting.Number `json:"threshold"`
-	PValue    alerting.Number `json:"p_value"`
-	Summary   string          `json:"summary"`
-	Rule      string          `json:"rule"`
+	Feature   string `json:"feature"`
+	Detector  string `json:"detector"`
+	Score     num    `json:"score"`
+	Threshold num    `json:"threshold"`
+	PValue    num    `json:"p_value"`
+	Summary   string `json:"summary"`
+	Rule      string `json:"rule"`
 }
 
 // routeDelivery is the latest outcome of delivering one alert to one route.
@@ -118,8 +118,8 @@ func alertRecordOf(a alerting.Alert, now time.Time) *alertRecord {
 		Routes:       []routeDelivery{},
 	}
 	for i, c := range a.Drifted {
-		rec.Drifted[i] = change{Feature: c.Feature, Detector: c.Detector, Score: alerting.Number(c.Score),
-			Threshold: alerting.Number(c.Threshold), PValue: alerting.Number(c.PValue), Summary: c.Summary, Rule: c.Rule}
+		rec.Drifted[i] = change{Feature: c.Feature, Detector: c.Detector, Score: num(c.Score),
+			Threshold: num(c.Threshold), PValue: num(c.PValue), Summary: c.Summary, Rule: c.Rule}
 	}
 	return rec
 }

@@ -11,8 +11,13 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
+
+// num is alerting.Number, the JSON number that is null when NaN or ±Inf, under a
+// short name for the many fields of the API's answers.
+type num = alerting.Number
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -23,18 +22,18 @@ type Distribution struct {
 	Bins  []Bin `json:"bins"`
 	// RefNullShare and CurNullShare are the shares of values that are null (and
 	// for numeric features NaN or ±Inf) among all values.
-	RefNullShare alerting.Number `json:"ref_null_share"`
-	CurNullShare alerting.Number `json:"cur_null_share"`
+	RefNullShare num `json:"ref_null_share"`
+	CurNullShare num `json:"cur_null_share"`
 }
 
 // Bin is one bar. Numeric bins cover (Lo, Hi]; the first also holds everything
 // below Hi and the last everything above Lo, so the shares add up to 1.
 type Bin struct {
-	Label string           `json:"label"`
-	Lo    *alerting.Number `json:"lo,omitempty"`
-	Hi    *alerting.Number `json:"hi,omitempty"`
-	Ref   *alerting.Number `json:"ref"`
-	Cur   alerting.Number  `json:"cur"`
+	Label string `json:"label"`
+	Lo    *num   `json:"lo,omitempty"`
+	Hi    *num   `json:"hi,omitempty"`
+	Ref   *num   `json:"ref"`
+	Cur   num    `json:"cur"`
 }
 
 const (
@@ -65,7 +64,7 @@ func distributions(ref, cur *sketch.Profile) []Distribution {
 		}
 		d := Distribution{Feature: cf.Name, Kind: cf.Kind.String(), Bins: []Bin{}}
 		d.CurNullShare = nullShare(cf)
-		d.RefNullShare = alerting.Number(math.NaN())
+		d.RefNullShare = num(math.NaN())
 		if rf != nil {
 			d.RefNullShare = nullShare(rf)
 		}
@@ -87,15 +86,15 @@ func distributions(ref, cur *sketch.Profile) []Distribution {
 	return out
 }
 
-func nullShare(f *sketch.Feature) alerting.Number {
+func nullShare(f *sketch.Feature) num {
 	total := f.Total()
 	if total == 0 {
 		return 0
 	}
 	if f.Cat != nil {
-		return alerting.Number(float64(f.Cat.Nulls()) / float64(total))
+		return num(float64(f.Cat.Nulls()) / float64(total))
 	}
-	return alerting.Number(float64(total-f.Num.Count()) / float64(total))
+	return num(float64(total-f.Num.Count()) / float64(total))
 }
 
 // numericBins returns one bar per value when both sides keep exact counts of few
@@ -136,7 +135,7 @@ func numericBins(ref, cur *sketch.Numeric) ([]Bin, bool) {
 		edges[i] = lo + (hi-lo)*float64(i)/float64(k)
 	}
 	edges[k] = hi
-	share := func(n *sketch.Numeric, i int) alerting.Number {
+	share := func(n *sketch.Numeric, i int) num {
 		if n.Count() == 0 {
 			return 0
 		}
@@ -148,11 +147,11 @@ func numericBins(ref, cur *sketch.Numeric) ([]Bin, bool) {
 		if i == k-1 {
 			above = 1
 		}
-		return alerting.Number(max(0, above-below))
+		return num(max(0, above-below))
 	}
 	bins := make([]Bin, k)
 	for i := range bins {
-		l, h := alerting.Number(edges[i]), alerting.Number(edges[i+1])
+		l, h := num(edges[i]), num(edges[i+1])
 		bins[i] = Bin{Label: detectors.Compact(edges[i]) + "–" + detectors.Compact(edges[i+1]), Lo: &l, Hi: &h, Cur: share(cur, i)}
 		if ref != nil {
 			r := share(ref, i)
@@ -194,10 +193,10 @@ func exactBins(ref, cur *sketch.Numeric) ([]Bin, bool) {
 	}
 	bins := make([]Bin, len(values))
 	for i, v := range values {
-		x := alerting.Number(v)
-		bins[i] = Bin{Label: strconv.FormatFloat(v, 'g', 6, 64), Lo: &x, Hi: &x, Cur: alerting.Number(curShare[v])}
+		x := num(v)
+		bins[i] = Bin{Label: strconv.FormatFloat(v, 'g', 6, 64), Lo: &x, Hi: &x, Cur: num(curShare[v])}
 		if ref != nil {
-			r := alerting.Number(refShare[v])
+			r := num(refShare[v])
 			bins[i].Ref = &r
 		}
 	}
@@ -246,9 +245,9 @@ func categoryBins(ref, cur *sketch.Categorical, hasRef bool) []Bin {
 	for _, c := range shown {
 		refSum += c.ref
 		curSum += c.cur
-		b := Bin{Label: c.label, Cur: alerting.Number(c.cur)}
+		b := Bin{Label: c.label, Cur: num(c.cur)}
 		if hasRef {
-			r := alerting.Number(c.ref)
+			r := num(c.ref)
 			b.Ref = &r
 		}
 		bins = append(bins, b)
@@ -263,9 +262,9 @@ func categoryBins(ref, cur *sketch.Categorical, hasRef bool) []Bin {
 		restRef = max(0, 1-refSum)
 	}
 	if restCur > 1e-9 || restRef > 1e-9 {
-		b := Bin{Label: otherLabel, Cur: alerting.Number(restCur)}
+		b := Bin{Label: otherLabel, Cur: num(restCur)}
 		if hasRef {
-			r := alerting.Number(restRef)
+			r := num(restRef)
 			b.Ref = &r
 		}
 		bins = append(bins, b)

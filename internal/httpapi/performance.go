@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/monitor"
 	"github.com/driftmon/driftmon/sketch"
@@ -26,9 +25,9 @@ type PerformanceWindow struct {
 	// Predictions is how many of the window's predictions can be joined (an event
 	// id and a score), Labelled how many have been, and Coverage their ratio (null
 	// without predictions).
-	Predictions int64           `json:"predictions"`
-	Labelled    int64           `json:"labelled"`
-	Coverage    alerting.Number `json:"coverage"`
+	Predictions int64 `json:"predictions"`
+	Labelled    int64 `json:"labelled"`
+	Coverage    num   `json:"coverage"`
 	// Revision counts the earlier results of this window that this one replaced.
 	Revision  int                `json:"revision"`
 	Metrics   Metrics            `json:"metrics"`
@@ -43,26 +42,26 @@ type PerformanceWindow struct {
 
 // Estimate is detectors.Estimate with JSON names and non-finite numbers as null.
 type Estimate struct {
-	N          int64           `json:"n"`
-	Calibrated bool            `json:"calibrated"`
-	Accuracy   alerting.Number `json:"accuracy"`
-	Precision  alerting.Number `json:"precision"`
-	Recall     alerting.Number `json:"recall"`
-	F1         alerting.Number `json:"f1"`
-	ROCAUC     alerting.Number `json:"roc_auc"`
+	N          int64 `json:"n"`
+	Calibrated bool  `json:"calibrated"`
+	Accuracy   num   `json:"accuracy"`
+	Precision  num   `json:"precision"`
+	Recall     num   `json:"recall"`
+	F1         num   `json:"f1"`
+	ROCAUC     num   `json:"roc_auc"`
 }
 
 // LabelShift is detectors.LabelShift with JSON names and non-finite numbers as null.
 type LabelShift struct {
-	Statistic   string          `json:"statistic"`
-	Reference   alerting.Number `json:"reference"`
-	Current     alerting.Number `json:"current"`
-	PValue      alerting.Number `json:"p_value"`
-	Effect      alerting.Number `json:"effect"`
-	EffectLower alerting.Number `json:"effect_lower"`
-	EffectMin   alerting.Number `json:"effect_min"`
-	Drifted     bool            `json:"drifted"`
-	Rule        string          `json:"rule"`
+	Statistic   string `json:"statistic"`
+	Reference   num    `json:"reference"`
+	Current     num    `json:"current"`
+	PValue      num    `json:"p_value"`
+	Effect      num    `json:"effect"`
+	EffectLower num    `json:"effect_lower"`
+	EffectMin   num    `json:"effect_min"`
+	Drifted     bool   `json:"drifted"`
+	Rule        string `json:"rule"`
 }
 
 // Metrics is detectors.Metrics with JSON names and non-finite numbers as null;
@@ -77,16 +76,16 @@ type Metrics struct {
 
 // ClassificationMetrics are the metrics of a binary classifier.
 type ClassificationMetrics struct {
-	Accuracy  alerting.Number `json:"accuracy"`
-	Precision alerting.Number `json:"precision"`
-	Recall    alerting.Number `json:"recall"`
-	F1        alerting.Number `json:"f1"`
-	ROCAUC    alerting.Number `json:"roc_auc"`
+	Accuracy  num `json:"accuracy"`
+	Precision num `json:"precision"`
+	Recall    num `json:"recall"`
+	F1        num `json:"f1"`
+	ROCAUC    num `json:"roc_auc"`
 	// ROCAUCError is the most the binned ROC AUC can be off the exact one.
-	ROCAUCError  alerting.Number `json:"roc_auc_error"`
-	LogLoss      alerting.Number `json:"log_loss"`
-	PositiveRate alerting.Number `json:"positive_rate"`
-	Confusion    Confusion       `json:"confusion"`
+	ROCAUCError  num       `json:"roc_auc_error"`
+	LogLoss      num       `json:"log_loss"`
+	PositiveRate num       `json:"positive_rate"`
+	Confusion    Confusion `json:"confusion"`
 }
 
 // Confusion is a classifier's confusion matrix at its threshold.
@@ -99,26 +98,26 @@ type Confusion struct {
 
 // RegressionMetrics are the metrics of a regression model.
 type RegressionMetrics struct {
-	MAE  alerting.Number `json:"mae"`
-	RMSE alerting.Number `json:"rmse"`
+	MAE  num `json:"mae"`
+	RMSE num `json:"rmse"`
 	// MAPE is a fraction (0.12 is 12%).
-	MAPE      alerting.Number `json:"mape"`
-	LabelMean alerting.Number `json:"label_mean"`
-	LabelSD   alerting.Number `json:"label_sd"`
+	MAPE      num `json:"mape"`
+	LabelMean num `json:"label_mean"`
+	LabelSD   num `json:"label_sd"`
 }
 
 // PerformanceVerdict is detectors.PerformanceVerdict with JSON names and
 // non-finite numbers as null.
 type PerformanceVerdict struct {
-	Metric      string          `json:"metric"`
-	Value       alerting.Number `json:"value"`
-	SE          alerting.Number `json:"se"`
-	Reference   alerting.Number `json:"reference"`
-	ReferenceSD alerting.Number `json:"reference_sd"`
-	Bound       alerting.Number `json:"bound"`
-	PValue      alerting.Number `json:"p_value"`
-	Degraded    bool            `json:"degraded"`
-	Rule        string          `json:"rule"`
+	Metric      string `json:"metric"`
+	Value       num    `json:"value"`
+	SE          num    `json:"se"`
+	Reference   num    `json:"reference"`
+	ReferenceSD num    `json:"reference_sd"`
+	Bound       num    `json:"bound"`
+	PValue      num    `json:"p_value"`
+	Degraded    bool   `json:"degraded"`
+	Rule        string `json:"rule"`
 }
 
 func metricsOf(m detectors.Metrics) Metrics {
@@ -126,15 +125,15 @@ func metricsOf(m detectors.Metrics) Metrics {
 	switch m.Kind {
 	case sketch.Classification:
 		out.ClassificationMetrics = &ClassificationMetrics{
-			Accuracy: alerting.Number(m.Accuracy), Precision: alerting.Number(m.Precision), Recall: alerting.Number(m.Recall), F1: alerting.Number(m.F1),
-			ROCAUC: alerting.Number(m.ROCAUC), ROCAUCError: alerting.Number(m.ROCAUCError), LogLoss: alerting.Number(m.LogLoss),
-			PositiveRate: alerting.Number(m.PositiveRate),
+			Accuracy: num(m.Accuracy), Precision: num(m.Precision), Recall: num(m.Recall), F1: num(m.F1),
+			ROCAUC: num(m.ROCAUC), ROCAUCError: num(m.ROCAUCError), LogLoss: num(m.LogLoss),
+			PositiveRate: num(m.PositiveRate),
 			Confusion:    Confusion{TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN},
 		}
 	case sketch.Regression:
 		out.RegressionMetrics = &RegressionMetrics{
-			MAE: alerting.Number(m.MAE), RMSE: alerting.Number(m.RMSE), MAPE: alerting.Number(m.MAPE),
-			LabelMean: alerting.Number(m.LabelMean), LabelSD: alerting.Number(m.LabelSD),
+			MAE: num(m.MAE), RMSE: num(m.RMSE), MAPE: num(m.MAPE),
+			LabelMean: num(m.LabelMean), LabelSD: num(m.LabelSD),
 		}
 	}
 	return out
@@ -156,24 +155,24 @@ func (s *Server) RecordPerformance(r monitor.PerformanceResult) {
 	w := &perfWindow{
 		PerformanceWindow: PerformanceWindow{
 			Start: r.Start, End: r.End, Status: r.Status(),
-			Predictions: r.Predictions, Labelled: r.Labelled, Coverage: alerting.Number(r.Coverage()),
+			Predictions: r.Predictions, Labelled: r.Labelled, Coverage: num(r.Coverage()),
 			Revision: r.Revision, Metrics: metricsOf(r.Metrics),
 			Verdict: PerformanceVerdict{
-				Metric: v.Metric, Value: alerting.Number(v.Value), SE: alerting.Number(v.SE),
-				Reference: alerting.Number(v.Reference), ReferenceSD: alerting.Number(v.ReferenceSD), Bound: alerting.Number(v.Bound),
-				PValue: alerting.Number(v.PValue), Degraded: v.Degraded, Rule: v.Rule,
+				Metric: v.Metric, Value: num(v.Value), SE: num(v.SE),
+				Reference: num(v.Reference), ReferenceSD: num(v.ReferenceSD), Bound: num(v.Bound),
+				PValue: num(v.PValue), Degraded: v.Degraded, Rule: v.Rule,
 			},
 			Reference: r.Reference,
-			LabelShift: LabelShift{Statistic: r.LabelShift.Statistic, Reference: alerting.Number(r.LabelShift.Reference),
-				Current: alerting.Number(r.LabelShift.Current), PValue: alerting.Number(r.LabelShift.PValue), Effect: alerting.Number(r.LabelShift.Effect.Value),
-				EffectLower: alerting.Number(r.LabelShift.Effect.Lower), EffectMin: alerting.Number(r.LabelShift.Effect.Min),
+			LabelShift: LabelShift{Statistic: r.LabelShift.Statistic, Reference: num(r.LabelShift.Reference),
+				Current: num(r.LabelShift.Current), PValue: num(r.LabelShift.PValue), Effect: num(r.LabelShift.Effect.Value),
+				EffectLower: num(r.LabelShift.Effect.Lower), EffectMin: num(r.LabelShift.Effect.Min),
 				Drifted: r.LabelShift.Drifted, Rule: r.LabelShift.Rule},
 		},
 		metrics: r.Metrics,
 	}
 	if e := r.Estimated; r.Metrics.Kind == sketch.Classification {
-		w.Estimated = &Estimate{N: e.N, Calibrated: e.Calibrated, Accuracy: alerting.Number(e.Accuracy), Precision: alerting.Number(e.Precision),
-			Recall: alerting.Number(e.Recall), F1: alerting.Number(e.F1), ROCAUC: alerting.Number(e.ROCAUC)}
+		w.Estimated = &Estimate{N: e.N, Calibrated: e.Calibrated, Accuracy: num(e.Accuracy), Precision: num(e.Precision),
+			Recall: num(e.Recall), F1: num(e.F1), ROCAUC: num(e.ROCAUC)}
 	}
 
 	key := modelKey{r.Stream, r.Model, r.ModelVersion}

@@ -50,19 +50,19 @@ type Window struct {
 // Finding is detectors.Finding with JSON names, non-finite numbers as null and the
 // one-line summary alerts use.
 type Finding struct {
-	Feature      string                     `json:"feature"`
-	Kind         string                     `json:"kind"`
-	Detector     string                     `json:"detector"`
-	Score        alerting.Number            `json:"score"`
-	Threshold    alerting.Number            `json:"threshold"`
-	PValue       alerting.Number            `json:"p_value"`
-	AdjustedP    alerting.Number            `json:"adjusted_p_value"`
-	Verdict      string                     `json:"verdict"`
-	PSI          alerting.Number            `json:"psi"`
-	PSIThreshold alerting.Number            `json:"psi_threshold"`
-	RefRows      int64                      `json:"ref_rows"`
-	CurRows      int64                      `json:"cur_rows"`
-	Scores       map[string]alerting.Number `json:"scores"`
+	Feature      string         `json:"feature"`
+	Kind         string         `json:"kind"`
+	Detector     string         `json:"detector"`
+	Score        num            `json:"score"`
+	Threshold    num            `json:"threshold"`
+	PValue       num            `json:"p_value"`
+	AdjustedP    num            `json:"adjusted_p_value"`
+	Verdict      string         `json:"verdict"`
+	PSI          num            `json:"psi"`
+	PSIThreshold num            `json:"psi_threshold"`
+	RefRows      int64          `json:"ref_rows"`
+	CurRows      int64          `json:"cur_rows"`
+	Scores       map[string]num `json:"scores"`
 	// Effects are the effect sizes the verdict looked at, each with its lower
 	// confidence bound and minimum; Rule says which rule decided.
 	Effects     []Effect    `json:"effects"`
@@ -74,26 +74,26 @@ type Finding struct {
 
 // Effect is detectors.Effect with non-finite numbers as null.
 type Effect struct {
-	Statistic  string          `json:"statistic"`
-	Value      alerting.Number `json:"value"`
-	LowerBound alerting.Number `json:"lower_bound"`
-	Min        alerting.Number `json:"min"`
-	Reached    bool            `json:"reached"`
+	Statistic  string `json:"statistic"`
+	Value      num    `json:"value"`
+	LowerBound num    `json:"lower_bound"`
+	Min        num    `json:"min"`
+	Reached    bool   `json:"reached"`
 }
 
 // Explanation is detectors.Explanation with JSON names.
 type Explanation struct {
-	RefP5       alerting.Number `json:"ref_p5"`
-	RefP50      alerting.Number `json:"ref_p50"`
-	RefP95      alerting.Number `json:"ref_p95"`
-	CurP5       alerting.Number `json:"cur_p5"`
-	CurP50      alerting.Number `json:"cur_p50"`
-	CurP95      alerting.Number `json:"cur_p95"`
-	RefMean     alerting.Number `json:"ref_mean"`
-	CurMean     alerting.Number `json:"cur_mean"`
-	RefNullRate alerting.Number `json:"ref_null_rate"`
-	CurNullRate alerting.Number `json:"cur_null_rate"`
-	Top         []BinShift      `json:"top"`
+	RefP5       num        `json:"ref_p5"`
+	RefP50      num        `json:"ref_p50"`
+	RefP95      num        `json:"ref_p95"`
+	CurP5       num        `json:"cur_p5"`
+	CurP50      num        `json:"cur_p50"`
+	CurP95      num        `json:"cur_p95"`
+	RefMean     num        `json:"ref_mean"`
+	CurMean     num        `json:"cur_mean"`
+	RefNullRate num        `json:"ref_null_rate"`
+	CurNullRate num        `json:"cur_null_rate"`
+	Top         []BinShift `json:"top"`
 	// Components are the multivariate finding's principal components that moved
 	// most; empty for a feature.
 	Components []Component `json:"components"`
@@ -101,51 +101,51 @@ type Explanation struct {
 
 // Component is detectors.Component with JSON names.
 type Component struct {
-	Label       string          `json:"label"`
-	Kept        bool            `json:"kept"`
-	RefVariance alerting.Number `json:"ref_variance"`
-	CurVariance alerting.Number `json:"cur_variance"`
+	Label       string `json:"label"`
+	Kept        bool   `json:"kept"`
+	RefVariance num    `json:"ref_variance"`
+	CurVariance num    `json:"cur_variance"`
 }
 
 // BinShift is one of the bins or categories contributing most to PSI.
 type BinShift struct {
-	Label        string          `json:"label"`
-	RefShare     alerting.Number `json:"ref_share"`
-	CurShare     alerting.Number `json:"cur_share"`
-	Contribution alerting.Number `json:"contribution"`
+	Label        string `json:"label"`
+	RefShare     num    `json:"ref_share"`
+	CurShare     num    `json:"cur_share"`
+	Contribution num    `json:"contribution"`
 }
 
 func findingOf(f detectors.Finding) Finding {
 	out := Finding{
 		Feature: f.Feature, Kind: f.Kind, Detector: f.Detector,
-		Score: alerting.Number(f.Score), Threshold: alerting.Number(f.Threshold),
-		PValue: alerting.Number(f.PValue), AdjustedP: alerting.Number(f.AdjustedP),
+		Score: num(f.Score), Threshold: num(f.Threshold),
+		PValue: num(f.PValue), AdjustedP: num(f.AdjustedP),
 		Verdict: string(f.Verdict),
-		PSI:     alerting.Number(f.PSI), PSIThreshold: alerting.Number(f.PSIThreshold),
+		PSI:     num(f.PSI), PSIThreshold: num(f.PSIThreshold),
 		RefRows: f.RefRows, CurRows: f.CurRows,
-		Scores:  make(map[string]alerting.Number, len(f.Scores)),
+		Scores:  make(map[string]num, len(f.Scores)),
 		Effects: make([]Effect, len(f.Effects)), Rule: f.Rule,
 		Note: f.Note, Summary: f.Summary(),
 	}
 	for i, e := range f.Effects {
-		out.Effects[i] = Effect{Statistic: e.Statistic, Value: alerting.Number(e.Value), LowerBound: alerting.Number(e.Lower), Min: alerting.Number(e.Min), Reached: e.Reached()}
+		out.Effects[i] = Effect{Statistic: e.Statistic, Value: num(e.Value), LowerBound: num(e.Lower), Min: num(e.Min), Reached: e.Reached()}
 	}
 	for k, v := range f.Scores {
-		out.Scores[k] = alerting.Number(v)
+		out.Scores[k] = num(v)
 	}
 	e := f.Explanation
 	out.Explanation = Explanation{
-		RefP5: alerting.Number(e.RefP5), RefP50: alerting.Number(e.RefP50), RefP95: alerting.Number(e.RefP95),
-		CurP5: alerting.Number(e.CurP5), CurP50: alerting.Number(e.CurP50), CurP95: alerting.Number(e.CurP95),
-		RefMean: alerting.Number(e.RefMean), CurMean: alerting.Number(e.CurMean),
-		RefNullRate: alerting.Number(e.RefNullRate), CurNullRate: alerting.Number(e.CurNullRate),
+		RefP5: num(e.RefP5), RefP50: num(e.RefP50), RefP95: num(e.RefP95),
+		CurP5: num(e.CurP5), CurP50: num(e.CurP50), CurP95: num(e.CurP95),
+		RefMean: num(e.RefMean), CurMean: num(e.CurMean),
+		RefNullRate: num(e.RefNullRate), CurNullRate: num(e.CurNullRate),
 		Top: make([]BinShift, len(e.Top)), Components: make([]Component, len(e.Components)),
 	}
 	for i, c := range e.Components {
-		out.Explanation.Components[i] = Component{Label: c.Label(), Kept: c.Kept, RefVariance: alerting.Number(c.RefVariance), CurVariance: alerting.Number(c.CurVariance)}
+		out.Explanation.Components[i] = Component{Label: c.Label(), Kept: c.Kept, RefVariance: num(c.RefVariance), CurVariance: num(c.CurVariance)}
 	}
 	for i, b := range e.Top {
-		out.Explanation.Top[i] = BinShift{Label: b.Label, RefShare: alerting.Number(b.RefShare), CurShare: alerting.Number(b.CurShare), Contribution: alerting.Number(b.Contribution)}
+		out.Explanation.Top[i] = BinShift{Label: b.Label, RefShare: num(b.RefShare), CurShare: num(b.CurShare), Contribution: num(b.Contribution)}
 	}
 	return out
 }
