@@ -226,16 +226,8 @@ func FormatWindow(start, end time.Time) string {
 	return start.Format(time.DateOnly+" "+layout) + " → " + end.Format(time.DateOnly+" "+layout) + " UTC"
 }
 
-// NotifierFunc adapts a function to the Notify method set, the way
-// http.HandlerFunc does for handlers; tests and simple wirings use it where a
-// consumer declares a Notifier interface.
-type NotifierFunc func(ctx context.Context, a Alert) error
-
-// Notify calls f(ctx, a).
-func (f NotifierFunc) Notify(ctx context.Context, a Alert) error { return f(ctx, a) }
-
 // Sleep waits for d or until ctx is done, whichever comes first, and returns ctx's
-// error in the second case: the wait between a notifier's retries.
+// error in the second case: a notifier's wait for its turn, a retry's backoff.
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()

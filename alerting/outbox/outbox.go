@@ -101,10 +101,11 @@ type Record struct {
 	LastError   string    `json:"last_error,omitempty"`
 }
 
-// Sender delivers items of one route: one attempt per call. It returns how
-// long the receiver asked to wait (Retry-After) when it did; an error
-// wrapped with Permanent dead-letters the item at once, any other error is
-// retried along the schedule.
+// Sender delivers items of one route: one attempt per call, without retries of
+// its own, so the schedule is the only retry loop. It returns how long the
+// receiver asked to wait (Retry-After) when it did; an
+// *alerting.PermanentError (alerting.Permanent) dead-letters the item at once,
+// any other error is retried along the schedule.
 type Sender interface {
 	Send(ctx context.Context, it Item) (retryAfter time.Duration, err error)
 }
@@ -114,19 +115,6 @@ type SenderFunc func(ctx context.Context, it Item) (time.Duration, error)
 
 // Send calls f(ctx, it).
 func (f SenderFunc) Send(ctx context.Context, it Item) (time.Duration, error) { return f(ctx, it) }
-
-// PermanentError marks a failure no retry can fix: the receiver refused
-// the item (400, 410…) or it cannot be encoded.
-type PermanentError struct{ Err error }
-
-// Permanent wraps err as a *PermanentError.
-func Permanent(err error) error { return &PermanentError{Err: err} }
-
-// Error returns the cause's message.
-func (e *PermanentError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *PermanentError) Unwrap() error { return e.Err }
 
 // Errors of Replay and Get.
 var (
@@ -398,7 +386,7 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 	r.Attempts++
 	r.LastAttempt = start
 	e := audit.Entry{Time: now, Event: audit.EventAttempt, Subject: r.Subject, Delivery: r.ID, Route: r.Route, Attempt: r.Attempts}
-	var perm *PermanentError
+	var perm *alerting.PermanentError
 	switch {
 	case err == nil:
 		r.Status, r.LastError, r.NextAttempt = Delivered, "", time.Time{}

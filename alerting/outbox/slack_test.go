@@ -97,7 +97,6 @@ func loadState(t *testing.T, store *state.Store, stream string) *policy.State {
 
 func slackNotifier(t *testing.T, opts slack.Options) *slack.Notifier {
 	t.Helper()
-	opts.Backoff = time.Millisecond
 	n, err := slack.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +228,8 @@ func TestSlackWebhookModePostsEachStep(t *testing.T) {
 }
 
 // The fake Slack answers a post within a second of the previous one with
-// 429 and Retry-After; the notifier waits and the follow-up still lands.
+// 429 and Retry-After; that attempt fails, the outbox waits the Retry-After out
+// (its own schedule says 5 ms) and the follow-up still lands.
 func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	srv := slacktest.NewServer(slacktest.Options{Token: slackToken, RateLimit: time.Second})
 	defer srv.Close()
@@ -253,7 +253,24 @@ func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	if len(srv.Thread(parent)) != 1 {
 		t.Errorf("thread %+v, want the resolve reply", srv.Thread(parent))
 	}
-	if r, err := ob.Get(list(t, ob, Delivered)[1].ID); err != nil || r.Attempts != 1 {
-		t.Errorf("resolve record %+v, %v: the notifier should wait out the 429 within one attempt", r, err)
+	r, err := ob.Get(list(t, ob, Delivered)[1].ID)
+	if err != nil || r.Attempts != 2 {
+		t.Fatalf("resolve record %+v, %v: want the 429 to cost one attempt and the next to deliver", r, err)
+	}
+	entries, err := audit.List(store, audit.Query{Delivery: r.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retried bool
+	for _, e := range entries {
+		if e.Event == audit.EventAttempt && e.Attempt == 1 {
+			retried = e.Outcome == "retry"
+			if wait := e.Next.Sub(e.Time); wait < time.Second {
+				t.Errorf("after the 429 the next attempt was due in %s, before its Retry-After (1s)", wait)
+			}
+		}
+	}
+	if !retried {
+		t.Errorf("audit %+v: want the first attempt retried", entries)
 	}
 }

@@ -76,7 +76,6 @@ func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, 
 	if s := a.Slack; s != nil {
 		n, err := slack.New(slack.Options{
 			Token: s.Token, Channel: s.Channel, WebhookURL: s.WebhookURL, APIURL: s.APIURL,
-			Logger: log.With("component", "slack"),
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alerting.slack: %w", err))
@@ -97,7 +96,6 @@ func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, 
 		n, err := webhook.New(webhook.Options{
 			URL: w.URL, Secret: w.Secret, Signing: w.Signing, BearerToken: w.BearerToken, Auth: auth,
 			Template: webhook.Template{Format: w.Format, EventType: w.EventType, Text: w.Template, ContentType: w.ContentType},
-			Logger:   log.With("component", "webhook", "webhook", w.Name),
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alerting.webhooks[%d]: %w", i, err))
