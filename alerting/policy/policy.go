@@ -117,9 +117,9 @@ type Trigger struct {
 	Cooldown time.Duration
 }
 
-// Silencer reports whether a silence matches an alert at time now. The
-// HTTP layer owns the silences (matchers on stream, model, feature and
-// kind, with an expiry) and passes its lookup here. Feature is Dataset for
+// Silencer reports whether a silence matches an alert at time now: the
+// monitor passes Silences.Silenced, the set the HTTP API manages (matchers on
+// stream, model, feature and kind, with an expiry). Feature is Dataset for
 // whole-model alerts and "" for retraining calls of a model.
 type Silencer func(stream, model, feature string, kind Kind, now time.Time) bool
 

@@ -343,7 +343,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"silences": s.activeSilences(s.now())})
+	writeJSON(w, http.StatusOK, map[string]any{"silences": s.silences.Active(s.now())})
 }
 
 // maxBody bounds request bodies.
@@ -362,7 +362,7 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	sl = s.addSilence(sl)
+	sl = s.silences.Add(sl)
 	s.log.Info("silence created", "id", sl.ID, "stream", sl.Stream, "model", sl.Model,
 		"feature", sl.Feature, "kind", sl.Kind, "expires", sl.ExpiresAt)
 	w.Header().Set("Location", "/api/v1/silences/"+sl.ID)
@@ -371,7 +371,7 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.removeSilence(id) {
+	if !s.silences.Remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no silence %q", id))
 		return
 	}

@@ -45,6 +45,7 @@ type alerter struct {
 	configHash string
 	dashboard  string
 	onDelivery func(route string, a alerting.Alert, err error)
+	silences   *policy.Silences // saved and restored with the policy state
 
 	outbox *outbox.Outbox // set by start; nil when nothing is notified
 }
@@ -66,11 +67,12 @@ func (al *alerter) run(ctx context.Context) error {
 }
 
 // newAlerter builds the notifiers and the policy from cfg; it sends nothing.
-func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, onDelivery func(string, alerting.Alert, error)) (*alerter, error) {
+func newAlerter(cfg *config.Config, log *slog.Logger, silences *policy.Silences, onDelivery func(string, alerting.Alert, error)) (*alerter, error) {
 	a := cfg.Alerting
 	al := &alerter{
 		log: log.With("component", "alerting"), senders: map[string]outbox.Sender{},
 		webhooks: map[string]*webhook.Notifier{}, dashboard: a.DashboardURL, onDelivery: onDelivery,
+		silences: silences,
 	}
 	var errs []error
 	if s := a.Slack; s != nil {
@@ -109,7 +111,7 @@ func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, 
 	p, err := policy.New(policy.Rules{
 		FireAfter: a.Policy.FireAfter, ResolveAfter: a.Policy.ResolveAfter, RepeatEvery: a.Policy.RepeatEvery,
 		CriticalPSI: a.Policy.CriticalPSI, Retrain: triggers,
-	}, silenced)
+	}, silences.Silenced)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("alerting.policy: %w", err))
 	}
@@ -227,7 +229,7 @@ func (al *alerter) observePerformance(s *stream, r PerformanceResult) {
 }
 
 // record writes the stream's pending decisions and its policy state in tx: the audit
-// entry of every decision and an outbox item per route that is told.
+// entry of every decision and an outbox item per route that is told, and the silences.
 func (al *alerter) record(tx *state.Tx, s *stream) error {
 	for _, d := range s.decided {
 		subject := audit.Of(d.Alert, al.configHash)
@@ -266,6 +268,9 @@ func (al *alerter) record(tx *state.Tx, s *stream) error {
 	if err := tx.Put(alertStateBucket, s.cfg.Name, b); err != nil {
 		return err
 	}
+	if err := al.silences.Save(tx, time.Now()); err != nil {
+		return err
+	}
 	return tx.Put(lossSeenBucket, s.cfg.Name, strconv.AppendInt(nil, s.lossSeen, 10))
 }
 
@@ -274,7 +279,7 @@ func (al *alerter) record(tx *state.Tx, s *stream) error {
 // has seen nor misses one it has not.
 const lossSeenBucket = "alert_loss_seen"
 
-// restore loads the stream's policy state from store.
+// restore loads the stream's policy state and the silences from store.
 func (al *alerter) restore(store *state.Store, s *stream) error {
 	s.alerts = &policy.State{}
 	return store.View(func(tx *state.Tx) error {
@@ -290,7 +295,7 @@ func (al *alerter) restore(store *state.Store, s *stream) error {
 			}
 			s.lossSeen = n
 		}
-		return nil
+		return al.silences.Restore(tx, time.Now())
 	})
 }
 
