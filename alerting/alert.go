@@ -1,7 +1,14 @@
 // Package alerting holds what every notifier needs to tell a person or a
-// system that a model's inputs drifted: the Alert value and its parts. It
-// knows nothing about sketches or detectors, so notifiers stay testable with
-// hand-written alerts and the statistics can change without touching them.
+// system that a model's inputs drifted: the Alert value and its parts, its
+// stable IDs and how numbers in it are printed. It also holds the few seams its
+// subpackages share: the transaction they keep records in (Tx, Store), the
+// refusal no retry fixes (PermanentError), the HTTP client that never follows a
+// redirect (HTTPClient), and JSON numbers that may be NaN (Number, Finite).
+//
+// It is the bottom of the alerting tree and imports only the standard library:
+// not its subpackages, not sketch or detectors (notifiers stay testable with
+// hand-written alerts, and the statistics can change without touching them), and
+// nothing under internal/ (internal/state's store fits Tx and Store as it is).
 package alerting
 
 import (

@@ -6,6 +6,10 @@
 // Entries live in a bucket of the state store and are appended inside the
 // caller's transaction, so an entry exists exactly when the change it
 // records was committed.
+//
+// It owns the trail's records and their bucket, and imports only alerting (for
+// the transaction it writes in and the Alert it describes): not the policy, the
+// outbox or any notifier, which append to it, and nothing under internal/.
 package audit
 
 import (

@@ -10,6 +10,13 @@
 // out. An item keeps its ID, the webhook-id, on every attempt and across
 // restarts, so receivers deduplicate; Replay queues a dead (or delivered)
 // item again. Every attempt is recorded in the audit trail.
+//
+// It owns delivery: the queue and its records, the one retry loop (notifiers
+// make one attempt per call, so retries, Retry-After included, happen here and
+// nowhere else), dead letters, and the Senders that map items onto the Slack and
+// webhook notifiers. It keeps its records through alerting.Tx and
+// alerting.Store, so it must not import internal/state or anything else under
+// internal/; nor sketch or detectors.
 package outbox
 
 import (
