@@ -147,6 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("BUG: the demo's own config is invalid: %w", err)
 	}
 	var api *httpapi.Server // set before mon.Run calls the callbacks
+	silences := &policy.Silences{}
 	mon, err := monitor.New(cfg, monitor.Options{
 		Logger: opts.Logger,
 		OnWindow: func(r engine.Result) {
@@ -158,15 +159,13 @@ func Run(ctx context.Context, opts Options) error {
 			api.RecordPerformance(r)
 		},
 		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
-		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
-			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
-		},
+		Silences:   silences,
 	})
 	if err != nil {
 		return err
 	}
 	api = httpapi.New(httpapi.Options{Logger: opts.Logger.With("component", "http"), Token: opts.APIToken, Source: mon,
-		Outbox: mon.Deliveries(), Audit: mon.Audit})
+		Outbox: mon.Deliveries(), Audit: mon.Audit, Silences: silences})
 
 	gen := &generator{
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
@@ -72,6 +73,10 @@ type Options struct {
 	Outbox Outbox
 	// Audit reads the audit trail served at /api/v1/audit; nil answers 503.
 	Audit AuditFunc
+	// Silences are the silences /api/v1/silences lists, creates and deletes: the
+	// monitor's policy.Silences, which it saves with the alert state. nil keeps
+	// them in this server's memory only.
+	Silences *policy.Silences
 }
 
 // DefaultHistory is the number of windows kept per model when Options.History is 0.
@@ -106,7 +111,7 @@ type Server struct {
 	deliveries []delivery
 	sent       map[string]int64 // deliveries by route
 	failed     map[string]int64
-	silences   map[string]Silence
+	silences   *policy.Silences
 
 	addrMu sync.Mutex
 	addr   string
@@ -126,7 +131,10 @@ func New(opts Options) *Server {
 		alerts:   map[string]*alertRecord{},
 		sent:     map[string]int64{},
 		failed:   map[string]int64{},
-		silences: map[string]Silence{},
+		silences: opts.Silences,
+	}
+	if s.silences == nil {
+		s.silences = &policy.Silences{}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

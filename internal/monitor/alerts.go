@@ -44,6 +44,7 @@ type alerter struct {
 	configHash string
 	dashboard  string
 	onDelivery func(route string, a alerting.Alert, err error)
+	silences   *policy.Silences // saved and restored with the policy state
 
 	outbox *outbox.Outbox // set by start; nil when nothing is notified
 }
@@ -65,17 +66,17 @@ func (al *alerter) run(ctx context.Context) error {
 }
 
 // newAlerter builds the notifiers and the policy from cfg; it sends nothing.
-func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, onDelivery func(string, alerting.Alert, error)) (*alerter, error) {
+func newAlerter(cfg *config.Config, log *slog.Logger, silences *policy.Silences, onDelivery func(string, alerting.Alert, error)) (*alerter, error) {
 	a := cfg.Alerting
 	al := &alerter{
 		log: log.With("component", "alerting"), senders: map[string]outbox.Sender{},
 		webhooks: map[string]*webhook.Notifier{}, dashboard: a.DashboardURL, onDelivery: onDelivery,
+		silences: silences,
 	}
 	var errs []error
 	if s := a.Slack; s != nil {
 		n, err := slack.New(slack.Options{
 			Token: s.Token, Channel: s.Channel, WebhookURL: s.WebhookURL, APIURL: s.APIURL,
-			Logger: log.With("component", "slack"),
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alerting.slack: %w", err))
@@ -96,7 +97,6 @@ func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, 
 		n, err := webhook.New(webhook.Options{
 			URL: w.URL, Secret: w.Secret, Signing: w.Signing, BearerToken: w.BearerToken, Auth: auth,
 			Template: webhook.Template{Format: w.Format, EventType: w.EventType, Text: w.Template, ContentType: w.ContentType},
-			Logger:   log.With("component", "webhook", "webhook", w.Name),
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alerting.webhooks[%d]: %w", i, err))
@@ -110,7 +110,7 @@ func newAlerter(cfg *config.Config, log *slog.Logger, silenced policy.Silencer, 
 	p, err := policy.New(policy.Rules{
 		FireAfter: a.Policy.FireAfter, ResolveAfter: a.Policy.ResolveAfter, RepeatEvery: a.Policy.RepeatEvery,
 		CriticalPSI: a.Policy.CriticalPSI, Retrain: triggers,
-	}, silenced)
+	}, silences.Silenced)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("alerting.policy: %w", err))
 	}
@@ -137,7 +137,7 @@ func (al *alerter) start(store *state.Store) error {
 		}
 		senders[route] = observed{route: route, s: s, onDelivery: al.onDelivery}
 	}
-	ob, err := outbox.New(outbox.Options{Store: store, Senders: senders, Logger: al.log})
+	ob, err := outbox.New(store, outbox.Options{Senders: senders, Logger: al.log})
 	if err != nil {
 		return err
 	}
@@ -238,8 +238,8 @@ func (al *alerter) observePerformance(v *verdicts, r labels.Result, minRows int6
 }
 
 // record writes the stream's pending decisions and its policy state in tx: the audit
-// entry of every decision and an outbox item per route that is told. Once tx has
-// committed, the caller calls recorded.
+// entry of every decision and an outbox item per route that is told, and the silences.
+// Once tx has committed, the caller calls recorded.
 func (al *alerter) record(tx *state.Tx, v *verdicts) error {
 	for _, d := range v.decided {
 		subject := audit.Of(d.Alert, al.configHash)
@@ -278,6 +278,9 @@ func (al *alerter) record(tx *state.Tx, v *verdicts) error {
 	if err := tx.Put(alertStateBucket, v.stream, b); err != nil {
 		return err
 	}
+	if err := al.silences.Save(tx, time.Now()); err != nil {
+		return err
+	}
 	return tx.Put(lossSeenBucket, v.stream, strconv.AppendInt(nil, v.lossSeen, 10))
 }
 
@@ -293,8 +296,8 @@ func (al *alerter) recorded(v *verdicts) {
 // has seen nor misses one it has not.
 const lossSeenBucket = "alert_loss_seen"
 
-// restore loads a stream's alert state from store.
-func restoreVerdicts(store *state.Store, stream string) (*verdicts, error) {
+// restore loads a stream's alert state, and the silences, from store.
+func (al *alerter) restore(store *state.Store, stream string) (*verdicts, error) {
 	v := &verdicts{stream: stream, alerts: &policy.State{}}
 	err := store.View(func(tx *state.Tx) error {
 		if b := tx.Get(alertStateBucket, stream); b != nil {
@@ -309,7 +312,7 @@ func restoreVerdicts(store *state.Store, stream string) (*verdicts, error) {
 			}
 			v.lossSeen = n
 		}
-		return nil
+		return al.silences.Restore(tx, time.Now())
 	})
 	return v, err
 }

@@ -328,7 +328,7 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), func(string, string, string, policy.Kind, time.Time) bool { return false }, nil)
+	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 		if err := s.restore(); err != nil {
 			t.Fatal(err)
 		}
-		if s.verdicts, err = restoreVerdicts(st, cfg.Streams[0].Name); err != nil {
+		if s.verdicts, err = al.restore(st, cfg.Streams[0].Name); err != nil {
 			t.Fatal(err)
 		}
 		return s

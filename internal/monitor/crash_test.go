@@ -537,7 +537,7 @@ func diffResult(a, b ResultLine, tol float64) string {
 	return ""
 }
 
-func near(a, b jsonNum, tol float64) bool {
+func near(a, b alerting.Number, tol float64) bool {
 	x, y := float64(a), float64(b)
 	if math.IsNaN(x) || math.IsNaN(y) {
 		return math.IsNaN(x) == math.IsNaN(y)

@@ -130,7 +130,7 @@ func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge
 		j.pos = cp.Pos
 	}
 	w.judgedLate.Store(eng.Late())
-	if j.verdicts, err = restoreVerdicts(store, w.cfg.Name); err != nil {
+	if j.verdicts, err = out.alerter.restore(store, w.cfg.Name); err != nil {
 		return nil, err
 	}
 	if j.results, err = openResultLog(); err != nil {

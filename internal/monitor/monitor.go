@@ -38,9 +38,10 @@ import (
 type Options struct {
 	// Logger receives the monitor's logs; nil discards them.
 	Logger *slog.Logger
-	// Silenced, when set, says whether a decision about a feature is silenced (the HTTP
-	// API keeps the silences); silenced decisions are audited, not sent.
-	Silenced policy.Silencer
+	// Silences mute drift alerts (the HTTP API adds and removes them); silenced
+	// decisions are audited, not sent. The monitor saves them with the alert state
+	// and restores them on start. nil: an empty set of the monitor's own.
+	Silences *policy.Silences
 	// OnWindow, when set, is called with each closed window's result, on the stream's
 	// goroutine, before alerts are sent. It must not block for long, and must not keep
 	// the result's profiles beyond the call: they belong to that goroutine.
@@ -78,10 +79,6 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Monitor{cfg: cfg, log: log}
-	silenced := opts.Silenced
-	if silenced == nil {
-		silenced = func(string, string, string, policy.Kind, time.Time) bool { return false }
-	}
 	m.sink = sink{onWin: opts.OnWindow, onPerf: opts.OnPerformance, log: log}
 	var errs []error
 	for i := range cfg.Streams {
@@ -103,7 +100,11 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 		}
 		m.streams = append(m.streams, s)
 	}
-	al, err := newAlerter(cfg, log, silenced, opts.OnDelivery)
+	silences := opts.Silences
+	if silences == nil {
+		silences = &policy.Silences{}
+	}
+	al, err := newAlerter(cfg, log, silences, opts.OnDelivery)
 	if err != nil {
 		errs = append(errs, err)
 	}

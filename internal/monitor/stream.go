@@ -115,7 +115,7 @@ func (s *stream) run(ctx context.Context, store, alertStore *state.Store) error 
 	if err := s.restore(); err != nil {
 		return err
 	}
-	v, err := restoreVerdicts(alertStore, s.cfg.Name)
+	v, err := s.sink.alerter.restore(alertStore, s.cfg.Name)
 	if err != nil {
 		return err
 	}
