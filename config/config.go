@@ -144,7 +144,33 @@ type Stream struct {
 	// Labels: a drop of roc_auc (classification) or a rise of rmse (regression)
 	// beyond the reference windows' own variation (relative).
 	Performance *Performance `yaml:"performance"`
+	// Limits bound what the stream's producers can make the monitor hold or believe.
+	Limits Limits `yaml:"limits"`
 }
+
+// Limits bound what a stream's producers can make the monitor hold or believe: a
+// producer with a wrong clock, a placeholder date or a request id in the model field
+// must neither blind it nor exhaust its memory. What is past a bound is rejected with a
+// reason of its own (counted, dead-lettered when configured), never dropped silently.
+type Limits struct {
+	// MaxFuture rejects an event whose time is more than this ahead of the wall clock
+	// (reason event_time_future): one such event would move the watermark past every
+	// later event, which would all count as late. Default DefaultMaxFuture.
+	MaxFuture time.Duration `yaml:"max_future"`
+	// MaxPast rejects an event whose time is more than this behind the wall clock
+	// (reason event_time_past). Default 0: no bound (a backlog may be days old).
+	MaxPast time.Duration `yaml:"max_past"`
+	// MaxModels bounds how many (model, version) pairs the stream monitors; rows of
+	// any further pair are rejected (reason too_many_models), and the first is logged.
+	// Default DefaultMaxModels.
+	MaxModels int `yaml:"max_models"`
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxFuture = time.Hour
+	DefaultMaxModels = 100
+)
 
 // Labels is a topic of ground truth: JSON messages, each naming the event id of the
 // prediction it labels. A label may arrive any time up to MaxDelay after its
