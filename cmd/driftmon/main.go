@@ -119,9 +119,10 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return errors.New("invalid config")
 	}
 	// Build the monitor too: it loads baselines and checks notifier settings that
-	// the schema alone cannot.
+	// the schema alone cannot. Its errors may quote a value of the config, which may be
+	// a secret typed into the wrong field: they are redacted as the config's own are.
 	if _, err := monitor.New(cfg, monitor.Options{}); err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", *path, err)
+		fmt.Fprintf(stderr, "%s is not valid:\n%s\n", *path, cfg.Redact(err.Error()))
 		return errors.New("invalid config")
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d stream(s)\n", *path, len(cfg.Streams))
