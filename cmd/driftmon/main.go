@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,9 +85,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "driftmon %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "driftmon %s: %s\n", args[0], printableLines(err.Error()))
 		return 1
 	}
+}
+
+// printableLines escapes the control characters of each line of s (alerting.Printable):
+// an error may quote a value from the data, such as a column name.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = alerting.Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // errUsage means the flags were wrong; the flag package has already said how.
