@@ -93,7 +93,7 @@ type SASL struct {
 	Mechanism string `yaml:"mechanism"`
 	Username  string `yaml:"username"`
 	// Password, or PasswordFile to read it from a file.
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password" secret:"true"`
 	PasswordFile string `yaml:"password_file"`
 }
 
@@ -236,7 +236,7 @@ type SchemaRegistry struct {
 	URLs []string `yaml:"urls"`
 	// Username and Password (or PasswordFile) for basic auth. Optional.
 	Username     string `yaml:"username"`
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password" secret:"true"`
 	PasswordFile string `yaml:"password_file"`
 }
 
@@ -393,12 +393,12 @@ type Policy struct {
 // Slack is either a bot token with a channel, or an incoming-webhook URL.
 type Slack struct {
 	// Token is a bot token (xoxb-…); TokenFile reads it from a file instead.
-	Token     string `yaml:"token"`
+	Token     string `yaml:"token" secret:"true"`
 	TokenFile string `yaml:"token_file"`
 	// Channel is where the bot posts; required with a token.
 	Channel string `yaml:"channel"`
 	// WebhookURL is an incoming-webhook URL; WebhookURLFile reads it from a file instead.
-	WebhookURL     string `yaml:"webhook_url"`
+	WebhookURL     string `yaml:"webhook_url" secret:"true"`
 	WebhookURLFile string `yaml:"webhook_url_file"`
 	// APIURL overrides Slack's API base URL (it must end in "/"), for proxies and tests.
 	APIURL string `yaml:"api_url"`
@@ -412,11 +412,11 @@ type Webhook struct {
 	URL string `yaml:"url"`
 	// Secret signs each call per the Standard Webhooks spec ("whsec_" + base64 key);
 	// SecretFile reads it from a file instead. Optional but recommended.
-	Secret     string `yaml:"secret"`
+	Secret     string `yaml:"secret" secret:"true"`
 	SecretFile string `yaml:"secret_file"`
 	// BearerToken, when set, is sent as "Authorization: Bearer …"; or read from
 	// BearerTokenFile.
-	BearerToken     string `yaml:"bearer_token"`
+	BearerToken     string `yaml:"bearer_token" secret:"true"`
 	BearerTokenFile string `yaml:"bearer_token_file"`
 	// MinFeatures is how many features must drift in one window to call the webhook.
 	// Default 1.
@@ -443,10 +443,10 @@ type Webhook struct {
 	Signing string `yaml:"signing"`
 	// Basic sends HTTP basic auth (Jenkins: a user and an API token).
 	BasicUser         string `yaml:"basic_user"`
-	BasicPassword     string `yaml:"basic_password"`
+	BasicPassword     string `yaml:"basic_password" secret:"true"`
 	BasicPasswordFile string `yaml:"basic_password_file"`
 	// Header and HeaderValue send a custom header, e.g. an API key.
 	Header          string `yaml:"header"`
-	HeaderValue     string `yaml:"header_value"`
+	HeaderValue     string `yaml:"header_value" secret:"true"`
 	HeaderValueFile string `yaml:"header_value_file"`
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,19 @@ streams[0].window.rows: count windows cannot be shared by several processes (clu
 streams[1].labels: late labels are not joined in cluster mode yet: run this stream in a single process
 streams[1].labels.prediction: "x" is not one of the stream's predictions`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
+		{"secret_echoed.yaml", `kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"
+kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"
+kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "***"
+streams[0].format: must be "json", "avro" or "arrow_ipc", got "https://registry.internal/subjects?api_key=***&v=***"
+streams[0].reference.baseline: must be a local file (download it first), got "https://bucket.s3.amazonaws.com/ref.profile?X-Amz-Signature=***"
+alerting.dashboard_url: must be an http(s) URL, got "ftp://viewer:***@grafana.internal/d/***#***"
+alerting.webhooks[0].url: must be an http(s) URL, got "jenkins://***@jenkins.internal/job/***?token=***"
+alerting.webhooks[0].signing: must be "standard" or "github", got "***"
+alerting.webhooks[1].header: must be a header name such as X-Api-Key (its value goes in header_value)`},
+		{"secret_wrong_type.yaml", `kafka.sasl.password: want a string, got a mapping (line 8)
+streams[0].window.rows: want a whole number, got "https://u:***@h.internal/x/***?t=***" (line 13)
+alerting.slack.token: want a string, got a list (line 16)
+alerting.webhooks[0].header_value: want a string (the value is not shown: the field is a secret) (line 22)`},
 		{"secret_unreadable.yaml", `alerting.slack.token_file: cannot read secret: open testdata/no-such-token.txt: no such file or directory
 alerting.slack: set token (with channel) or webhook_url`},
 	}
@@ -161,5 +175,47 @@ alerting:
 	}
 	if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "xoxb") {
 		t.Errorf("error leaks a secret: %v", err)
+	}
+}
+
+// secretInFixture matches every secret planted in the secret_*.yaml fixtures.
+var secretInFixture = regexp.MustCompile(`[A-Za-z0-9_-]*-secret\b|31415926535`)
+
+func TestProblemsNeverQuoteASecret(t *testing.T) {
+	for _, file := range []string{"secret_echoed.yaml", "secret_wrong_type.yaml"} {
+		_, err := load(t, file, nil)
+		if err == nil {
+			t.Fatalf("%s: no error", file)
+		}
+		if m := secretInFixture.FindAllString(err.Error(), -1); m != nil {
+			t.Errorf("%s: the problems quote secrets %q:\n%s", file, m, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	cfg := &Config{
+		Kafka:    Kafka{SASL: &SASL{Password: "sasl-pass"}},
+		Alerting: Alerting{Slack: &Slack{Token: "xoxb", WebhookURL: "https://hooks.slack.com/services/T/B/X"}, Webhooks: []Webhook{{HeaderValue: "k\"ey"}}},
+	}
+	tests := []struct{ in, want string }{
+		{`open /ref/sasl-pass.csv: no such file`, `open /ref/***.csv: no such file`},
+		{`token "xoxb" and xoxb-10`, `token *** and xoxb-10`}, // short: only where quoted whole
+		{`post https://hooks.slack.com/services/T/B/X failed`, `post *** failed`},
+		{`header "k\"ey"`, `header ***`},
+		{`see https://user:pw@host:8080/a/b/c?x=1&y&z=#frag, then`, `see https://user:***@host:8080/a/***?x=***&***&z=***#***, then`},
+		{`https://tok@github.com/org/repo.git`, `https://***@github.com/org/***`},
+		{`http://host/`, `http://host/`},
+		{`http://host/a/`, `http://host/a/`},
+		{`"http://[::1:bad/x"`, `"http://***"`},
+		{`no URL here`, `no URL here`},
+	}
+	for _, tt := range tests {
+		if got := cfg.Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := (*Config)(nil).Redact("ftp://a:b@c"); got != "ftp://a:***@c" {
+		t.Errorf("nil Config: %q", got)
 	}
 }

@@ -253,7 +253,11 @@ func (c *Config) validate(errs *[]error) {
 		bad("kafka.brokers", "at least one broker is required")
 	}
 	for i, b := range c.Kafka.Brokers {
-		if !strings.Contains(b, ":") {
+		switch {
+		case strings.Contains(b, "://") || strings.Contains(b, "@"):
+			// A URL (with credentials, often) where the client wants a bare address.
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, not a URL (credentials go in kafka.sasl), got %q", b)
+		case !strings.Contains(b, ":"):
 			bad(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", b)
 		}
 	}
@@ -372,6 +376,9 @@ func (c *Config) validate(errs *[]error) {
 		}
 		if s.Window.Rows > 0 && (s.Window.Lateness > 0 || s.Window.Idle > 0) {
 			bad(p+".window", "lateness and idle apply to event-time windows (size), not rows")
+		}
+		if strings.Contains(s.Reference.Baseline, "://") {
+			bad(p+".reference.baseline", "must be a local file (download it first), got %q", s.Reference.Baseline)
 		}
 		if s.Reference.WarmupWindows < 0 {
 			bad(p+".reference.warmup_windows", "must not be negative, got %d", s.Reference.WarmupWindows)
@@ -525,10 +532,25 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 		if (w.Header == "") != (w.HeaderValue == "") {
 			bad(p+".header", "header and header_value go together")
 		}
+		if w.Header != "" && !isHeaderName(w.Header) {
+			// Not quoted: a whole "Name: value" line pasted here holds the secret.
+			bad(p+".header", "must be a header name such as X-Api-Key (its value goes in header_value)")
+		}
 		if n := btoi(w.BearerToken != "") + btoi(w.BasicUser != "") + btoi(w.Header != ""); n > 1 {
 			bad(p, "set one of bearer_token, basic_user/basic_password, header/header_value")
 		}
 	}
+}
+
+// isHeaderName reports whether s is an HTTP header field name (RFC 9110 token).
+func isHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func checkURL(path, raw string, bad func(string, string, ...any)) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/backtest"
 	"github.com/driftmon/driftmon/internal/engine"
@@ -204,7 +205,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		for _, s := range inf.Skipped {
-			fmt.Fprintf(stderr, "not monitored: %s: %s\n", s.Column, s.Reason)
+			fmt.Fprintf(stderr, "not monitored: %s: %s\n", alerting.Printable(s.Column), alerting.Printable(s.Reason))
 		}
 		sc = inf.Stream
 		if eng, err = engine.NewWithReference(sc, inf.Reference, inf.ReferenceName, nil); err != nil {

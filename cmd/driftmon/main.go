@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -86,9 +87,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "driftmon %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "driftmon %s: %s\n", args[0], printableLines(err.Error()))
 		return 1
 	}
+}
+
+// printableLines escapes the control characters of each line of s (alerting.Printable):
+// an error may quote a value from the data, such as a column name.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = alerting.Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // errUsage means the flags were wrong; the flag package has already said how.
@@ -121,9 +132,10 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return errors.New("invalid config")
 	}
 	// Build the monitor too: it loads baselines and checks notifier settings that
-	// the schema alone cannot.
+	// the schema alone cannot. Its errors may quote a value of the config, which may be
+	// a secret typed into the wrong field: they are redacted as the config's own are.
 	if _, err := monitor.New(cfg, monitor.Options{}); err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", *path, err)
+		fmt.Fprintf(stderr, "%s is not valid:\n%s\n", *path, cfg.Redact(err.Error()))
 		return errors.New("invalid config")
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d stream(s)\n", *path, len(cfg.Streams))

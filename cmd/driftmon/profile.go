@@ -104,7 +104,7 @@ func showProfile(w io.Writer, path string, size int64, p *sketch.Profile, top in
 			} else if cs := n.Centroids(); cs != nil {
 				sk = fmt.Sprintf("t-digest, %d centroids", len(cs))
 			}
-			rows = append(rows, []string{f.Name,
+			rows = append(rows, []string{alerting.Printable(f.Name),
 				alerting.FormatCount(n.Count()), nulls(f), alerting.FormatCount(n.NaNs() + n.Infs()),
 				num(n.Min()), num(n.Quantile(0.05)), num(n.Quantile(0.5)), num(n.Quantile(0.95)), num(n.Max()),
 				num(n.Mean()), num(n.Std()), sk})
@@ -123,7 +123,7 @@ func showProfile(w io.Writer, path string, size int64, p *sketch.Profile, top in
 			if c.Other() > 0 {
 				distinct = "~" + distinct // HyperLogLog estimate
 			}
-			rows = append(rows, []string{f.Name, alerting.FormatCount(c.Count()), nulls(f), distinct, topCategories(c, top)})
+			rows = append(rows, []string{alerting.Printable(f.Name), alerting.FormatCount(c.Count()), nulls(f), distinct, topCategories(c, top)})
 		}
 		if err := writeAligned(w, rows, func(col int) bool { return col > 0 && col < 4 }); err != nil {
 			return err
@@ -132,7 +132,7 @@ func showProfile(w io.Writer, path string, size int64, p *sketch.Profile, top in
 	var typeErrs []string
 	for _, f := range p.Features {
 		if f.TypeErrors > 0 {
-			typeErrs = append(typeErrs, fmt.Sprintf("%s %s", f.Name, alerting.FormatCount(f.TypeErrors)))
+			typeErrs = append(typeErrs, fmt.Sprintf("%s %s", alerting.Printable(f.Name), alerting.FormatCount(f.TypeErrors)))
 		}
 	}
 	if len(typeErrs) > 0 {
