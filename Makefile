@@ -44,9 +44,17 @@ fuzz:
 	  done; \
 	done
 
-## build: the driftmon binary
+## build: the driftmon binary (BIN=path to put it elsewhere), stamped with the version (the
+## latest tag, or the short commit before the first one; "-dirty" with uncommitted changes),
+## the commit and the build date that `driftmon version` and driftmon_build_info report
+BIN        ?= driftmon
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSIONPKG := github.com/driftmon/driftmon/internal/version
+LDFLAGS    := -X $(VERSIONPKG).version=$(VERSION) -X $(VERSIONPKG).commit=$(COMMIT) -X $(VERSIONPKG).date=$(BUILD_DATE)
 build:
-	$(GO) build -o driftmon ./cmd/driftmon
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/driftmon
 
 ## soak: the fault campaign (internal/soak) against the real driftmon binary and broker; prints the reliability table, fails on any breach. SOAK=short|default|long, SEED=n to replay one
 SOAK ?= default

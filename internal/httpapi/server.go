@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/version"
 )
 
 // Source is what the server reads from the running monitor at request time.
@@ -71,6 +72,9 @@ type Options struct {
 	Outbox Outbox
 	// Audit reads the audit trail served at /api/v1/audit; nil answers 503.
 	Audit AuditFunc
+	// Build is the build exported as driftmon_build_info; the zero Info means
+	// this binary's (version.Read).
+	Build version.Info
 }
 
 // DefaultHistory is the number of windows kept per model when Options.History is 0.
@@ -97,6 +101,7 @@ type Server struct {
 	table   []route
 	outbox  Outbox
 	audit   AuditFunc
+	build   version.Info
 
 	mu         sync.Mutex
 	models     map[modelKey]*modelHistory
@@ -121,6 +126,7 @@ func New(opts Options) *Server {
 		now:      opts.Now,
 		outbox:   opts.Outbox,
 		audit:    opts.Audit,
+		build:    opts.Build,
 		models:   map[modelKey]*modelHistory{},
 		alerts:   map[string]*alertRecord{},
 		sent:     map[string]int64{},
@@ -135,6 +141,9 @@ func New(opts Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.build == (version.Info{}) {
+		s.build = version.Read()
 	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(
