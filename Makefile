@@ -56,6 +56,13 @@ LDFLAGS    := -X $(VERSIONPKG).version=$(VERSION) -X $(VERSIONPKG).commit=$(COMM
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/driftmon
 
+## test-deploy: the tests of deploy/, a module of its own (its container, Helm, Kubernetes and
+## Prometheus modules stay out of go.mod): the image run as uid 65532 from its unpacked
+## archive (as root; skipped otherwise), the chart rendered for both modes and checked against
+## the Kubernetes API types, the alerting rules run on series, the dashboard's queries parsed
+test-deploy:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
 ## image: the container image as an OCI archive (IMAGE, default driftmon-image.tar), built
 ## without Docker by deploy/image: a CGO_ENABLED=0 binary, the CA roots of this machine and the
 ## non-root user 65532 on an empty base, as the Dockerfile builds it on distroless. Load it
