@@ -56,6 +56,7 @@ type rendered struct {
 	statefulSets    []*appsv1.StatefulSet
 	deployments     []*appsv1.Deployment
 	serviceMonitors []*serviceMonitor
+	objects         []metav1.ObjectMeta // of every object above
 }
 
 // render renders the chart as helm install would (release "prod" in namespace "ml")
@@ -123,58 +124,37 @@ func (r *rendered) decode(doc []byte) error {
 	}
 	switch gvk := tm.APIVersion + " " + tm.Kind; gvk {
 	case "v1 ConfigMap":
-		return decodeInto(strict, &r.configMaps)
+		return decodeInto(r, strict, &r.configMaps)
 	case "v1 Secret":
-		return decodeInto(strict, &r.secrets)
+		return decodeInto(r, strict, &r.secrets)
 	case "v1 Service":
-		return decodeInto(strict, &r.services)
+		return decodeInto(r, strict, &r.services)
 	case "v1 ServiceAccount":
-		return decodeInto(strict, &r.serviceAccounts)
+		return decodeInto(r, strict, &r.serviceAccounts)
 	case "apps/v1 StatefulSet":
-		return decodeInto(strict, &r.statefulSets)
+		return decodeInto(r, strict, &r.statefulSets)
 	case "apps/v1 Deployment":
-		return decodeInto(strict, &r.deployments)
+		return decodeInto(r, strict, &r.deployments)
 	case "monitoring.coreos.com/v1 ServiceMonitor":
-		return decodeInto(strict, &r.serviceMonitors)
+		return decodeInto(r, strict, &r.serviceMonitors)
 	default:
 		return fmt.Errorf("unexpected kind %q", gvk)
 	}
 }
 
-func decodeInto[T any](strict func(any) error, list *[]*T) error {
-	v := new(T)
+// decodeInto decodes one object of type T and adds it to list and r.objects.
+func decodeInto[T any, PT interface {
+	*T
+	GetObjectMeta() metav1.Object
+}](r *rendered, strict func(any) error, list *[]PT) error {
+	v := PT(new(T))
 	if err := strict(v); err != nil {
 		return err
 	}
 	*list = append(*list, v)
+	m := v.GetObjectMeta()
+	r.objects = append(r.objects, metav1.ObjectMeta{Name: m.GetName(), Labels: m.GetLabels()})
 	return nil
-}
-
-// objects returns the metadata of every rendered object.
-func (r *rendered) objects() []metav1.ObjectMeta {
-	var out []metav1.ObjectMeta
-	for _, o := range r.configMaps {
-		out = append(out, o.ObjectMeta)
-	}
-	for _, o := range r.secrets {
-		out = append(out, o.ObjectMeta)
-	}
-	for _, o := range r.services {
-		out = append(out, o.ObjectMeta)
-	}
-	for _, o := range r.serviceAccounts {
-		out = append(out, o.ObjectMeta)
-	}
-	for _, o := range r.statefulSets {
-		out = append(out, o.ObjectMeta)
-	}
-	for _, o := range r.deployments {
-		out = append(out, o.ObjectMeta)
-	}
-	for _, o := range r.serviceMonitors {
-		out = append(out, o.ObjectMeta)
-	}
-	return out
 }
 
 // singleValues run one process with secrets through *_file keys and ${NAME}, an API
@@ -323,7 +303,7 @@ func (l labelSet) matchesAll(sel map[string]string) bool {
 // checkObjects: names and labels are ones the API server accepts.
 func checkObjects(t *testing.T, r *rendered) {
 	t.Helper()
-	for _, o := range r.objects() {
+	for _, o := range r.objects {
 		for _, msg := range validation.IsDNS1123Subdomain(o.Name) {
 			t.Errorf("name %q: %s", o.Name, msg)
 		}
