@@ -23,22 +23,22 @@ Prints what a reference profile (written by "driftmon baseline") holds: its time
 rows, and per feature the counts, quantiles and moments (numeric) or top categories
 (categorical) that windows are compared with. --top N shows N categories per
 categorical feature (default 5).
-
 `
 
 func runProfile(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "show" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(stdout, profileUsage)
-			return nil
-		}
-		fmt.Fprint(stderr, profileUsage)
-		return errUsage
-	}
 	fs := flag.NewFlagSet("profile show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, profileUsage) }
+	setUsage(fs, profileUsage)
 	top := fs.Int("top", 5, "categories shown per categorical feature")
+	if len(args) == 0 || args[0] != "show" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil
+		}
+		fs.Usage()
+		return errUsage
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -46,7 +46,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, profileUsage)
+		fs.Usage()
 		return errUsage
 	}
 	for i, path := range fs.Args() {

@@ -70,6 +70,9 @@ var (
 		"1 for the role this process has, 0 for the others: single (one process reads every partition), "+
 			"leader (in a cluster, it also judges the windows and alerts) or follower (it reads its share of the partitions only).",
 		[]string{"role"}, nil)
+	descBuildInfo = prometheus.NewDesc("driftmon_build_info",
+		"Always 1; its labels say which build is running: version, VCS commit and Go version.",
+		[]string{"version", "commit", "go_version"}, nil)
 )
 
 // collector exports the server's view at scrape time.
@@ -79,7 +82,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
 		descLabels, descLabelsDecoded, descLabelsRejected, descPerformance, descPerformanceDegraded, descLabelCoverage,
-		descSent, descFailed, descOutbox, descOutboxDead, descRole} {
+		descSent, descFailed, descOutbox, descOutboxDead, descRole, descBuildInfo} {
 		ch <- d
 	}
 }
@@ -89,6 +92,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
 	}
+	metric(descBuildInfo, prometheus.GaugeValue, 1, s.build.Version, s.build.Commit, s.build.GoVersion)
 	role := s.role()
 	for _, r := range roles {
 		v := 0.0

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/version"
 )
 
 // scrape fetches /metrics and parses it with Prometheus' own text parser.
@@ -168,6 +170,29 @@ func TestRoleMetric(t *testing.T) {
 			if got, ok := value(fams, "driftmon_role", map[string]string{"role": r}); !ok || got != want {
 				t.Errorf("role %s: driftmon_role{role=%q} = %v (present %v), want %v", role, r, got, ok, want)
 			}
+		}
+	}
+}
+
+// TestBuildInfoMetric: driftmon_build_info is one series of value 1 whose labels are
+// the build the server was given, or this binary's own when given none.
+func TestBuildInfoMetric(t *testing.T) {
+	build := version.Info{Version: "v0.1.0", Commit: "0123456789abcdef", GoVersion: "go1.26.8"}
+	own := version.Read()
+	for _, tc := range []struct {
+		given version.Info
+		want  map[string]string
+	}{
+		{build, map[string]string{"version": "v0.1.0", "commit": "0123456789abcdef", "go_version": "go1.26.8"}},
+		{version.Info{}, map[string]string{"version": own.Version, "commit": own.Commit, "go_version": runtime.Version()}},
+	} {
+		fams := scrape(t, New(Options{Build: tc.given}))
+		ms := fams["driftmon_build_info"].GetMetric()
+		if len(ms) != 1 {
+			t.Fatalf("%+v: %d driftmon_build_info series, want 1", tc.given, len(ms))
+		}
+		if got, ok := value(fams, "driftmon_build_info", tc.want); !ok || got != 1 {
+			t.Errorf("%+v: driftmon_build_info%v = %v (present %v), want 1; series: %v", tc.given, tc.want, got, ok, ms[0].GetLabel())
 		}
 	}
 }

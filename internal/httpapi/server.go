@@ -33,6 +33,7 @@ import (
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/version"
 )
 
 // Source is what the server reads from the running monitor at request time.
@@ -77,6 +78,9 @@ type Options struct {
 	// monitor's policy.Silences, which it saves with the alert state. nil keeps
 	// them in this server's memory only.
 	Silences *policy.Silences
+	// Build is the build exported as driftmon_build_info; the zero Info means
+	// this binary's (version.Read).
+	Build version.Info
 }
 
 // DefaultHistory is the number of windows kept per model when Options.History is 0.
@@ -103,6 +107,7 @@ type Server struct {
 	table   []route
 	outbox  Outbox
 	audit   AuditFunc
+	build   version.Info
 
 	mu         sync.Mutex
 	models     map[modelKey]*modelHistory
@@ -127,6 +132,7 @@ func New(opts Options) *Server {
 		now:      opts.Now,
 		outbox:   opts.Outbox,
 		audit:    opts.Audit,
+		build:    opts.Build,
 		models:   map[modelKey]*modelHistory{},
 		alerts:   map[string]*alertRecord{},
 		sent:     map[string]int64{},
@@ -144,6 +150,9 @@ func New(opts Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.build == (version.Info{}) {
+		s.build = version.Read()
 	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(
