@@ -166,6 +166,7 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 		Source: mon,
 		Outbox: mon.Deliveries(),
 		Audit:  mon.Audit,
+		Limits: cfg.HTTP,
 	})
 	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
 	if err != nil {
