@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // contents is everything a store holds: bucket → key → value.
@@ -53,8 +55,9 @@ func readAll(t testing.TB, s *Store) contents {
 // checkpoints large enough to span overflow pages, rewritten every checkpoint;
 // offsets; alert state; webhook outbox items queued, delivered (deleted) and
 // dead-lettered; an audit trail; label-join state; each checkpoint one transaction.
-// It returns what the store held after each of the last two commits.
-func writeStateFile(t testing.TB, path string, checkpoints, streams int) (last, previous contents) {
+// Checkpoints are 5 KiB to maxCheckpoint bytes. It returns what the store held
+// after each of the last two commits.
+func writeStateFile(t testing.TB, path string, checkpoints, streams, maxCheckpoint int) (last, previous contents) {
 	t.Helper()
 	s, err := Open(path)
 	if err != nil {
@@ -94,8 +97,9 @@ func writeStateFile(t testing.TB, path string, checkpoints, streams int) (last, 
 		err := s.Update(func(tx *Tx) error {
 			for st := range streams {
 				name := fmt.Sprintf("credit-%d", st)
-				// A checkpoint: open windows' profiles, 5–60 KiB.
-				if err := put(tx, "checkpoint", name, blob(5<<10+rng.IntN(55<<10))); err != nil {
+				// A checkpoint: open windows' profiles, several pages (bbolt's
+				// overflow pages).
+				if err := put(tx, "checkpoint", name, blob(5<<10+rng.IntN(maxCheckpoint-5<<10))); err != nil {
 					return err
 				}
 				for p := range 4 {
@@ -196,14 +200,16 @@ func openDamaged(t *testing.T, path string, last, previous contents) (outcome, s
 func TestDamagedFileIsAnErrorNeverACrash(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.db")
-	last, previous := writeStateFile(t, good, 8, 2)
+	last, previous := writeStateFile(t, good, 6, 2, 20<<10)
 	data, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const pageSize = 4096
-	if len(data)%pageSize != 0 || len(data) < 32*pageSize {
-		t.Fatalf("the state file is %d bytes; want whole pages, at least 32", len(data))
+	// The pages the last commit uses; the file is longer (bbolt grows it ahead).
+	pages := int(max(decodeMeta(data[16:]).highWater, decodeMeta(data[pageSize+16:]).highWater))
+	if len(data)%pageSize != 0 || pages < 30 || pages*pageSize > len(data) {
+		t.Fatalf("the state file is %d bytes and its commits use %d pages; want whole pages, at least 30 used", len(data), pages)
 	}
 	damagedCopy := filepath.Join(dir, "damaged.db")
 	try := func(b []byte) (outcome, string) {
@@ -226,7 +232,7 @@ func TestDamagedFileIsAnErrorNeverACrash(t *testing.T) {
 
 	// Cut short: at every page boundary, and within pages.
 	var sizes []int
-	for p := 1; p*pageSize < len(data); p++ {
+	for p := 1; p <= pages; p++ {
 		sizes = append(sizes, p*pageSize, p*pageSize+pageSize/2)
 	}
 	sizes = append(sizes, 1, 16, 100, 1000, 4000)
@@ -242,7 +248,7 @@ func TestDamagedFileIsAnErrorNeverACrash(t *testing.T) {
 	// page (its header and the first element's), and random bytes everywhere.
 	rng := rand.New(rand.NewPCG(3, 4))
 	var offsets []int
-	for p := 0; p < len(data)/pageSize; p++ {
+	for p := range pages {
 		n := 24
 		if p < 2 {
 			n = 16 + metaSize
@@ -252,7 +258,7 @@ func TestDamagedFileIsAnErrorNeverACrash(t *testing.T) {
 		}
 	}
 	for range 400 {
-		offsets = append(offsets, rng.IntN(len(data)))
+		offsets = append(offsets, rng.IntN(pages*pageSize))
 	}
 	for _, off := range offsets {
 		b := bytes.Clone(data)
@@ -262,5 +268,55 @@ func TestDamagedFileIsAnErrorNeverACrash(t *testing.T) {
 			t.Errorf("bit flipped at byte %d (page %d, +%d): %s", off, off/pageSize, off%pageSize, msg)
 		}
 		count("flip", o)
+	}
+}
+
+// TestFileWithoutDigestsGetsThem: a file written before the store kept digests
+// opens as it is and gets them, so a value changed after that is found.
+func TestFileWithoutDigestsGetsThem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const value = "checkpoint of stream credit, as an older driftmon wrote it"
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("checkpoint"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("credit"), []byte(value))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("a file without digests: %v", err)
+	}
+	if got := readAll(t, s)["checkpoint"]["credit"]; got != value {
+		t.Errorf("checkpoint/credit = %q, want %q", got, value)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The value is in the page in use and in the one the migration freed.
+	n := bytes.Count(data, []byte(value))
+	if n == 0 {
+		t.Fatal("the value is not in the file")
+	}
+	data = bytes.ReplaceAll(data, []byte(value), []byte(strings.Replace(value, "credit", "Credit", 1)))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), `bucket "checkpoint"`) {
+		t.Errorf("Open of a file whose value changed = %v, want ErrDamaged naming bucket checkpoint", err)
 	}
 }

@@ -124,8 +124,8 @@ func describe(err error) error {
 // openBolt is bolt.Open that returns an error where bbolt would crash. verify keeps
 // bbolt from reading outside the file; should a damage it does not know still make
 // bbolt fault or panic, the fault is turned into a panic (debug.SetPanicOnFault) and
-// the panic into ErrDamaged. What bbolt had opened then leaks: the caller is about to
-// stop anyway.
+// the panic into ErrDamaged. What bbolt had opened then leaks, its lock on the file
+// too (the memory mapping holds it): the caller is about to stop anyway.
 func openBolt(path string, opts *bolt.Options) (db *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
