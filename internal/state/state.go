@@ -2,6 +2,10 @@
 // must survive a restart — open-window profiles, partition offsets and watermarks,
 // alert state and the webhook outbox — so that one transaction can change them
 // together. It knows no driftmon types: each owner keeps its own bucket and encoding.
+//
+// A damaged file (cut short, or with bytes changed) is refused at Open with an error
+// that says what is wrong and what to do, never a crash: Open checks the file's
+// structure (verify.go) and each bucket's digest (digest.go) first.
 package state
 
 import (

@@ -6,11 +6,12 @@ package state
 // finds there. A file cut short (a disk that filled, a copy that did not finish) or
 // with bytes changed makes it read past the end of the mapping (SIGSEGV or SIGBUS,
 // which no recover catches) or panic ("invalid freelist page"). So before bbolt
-// touches a page, verify reads the file with bounds checks and walks everything the
-// last commit reaches, exactly as bbolt will: the meta page bbolt will use, the
-// freelist, and every bucket's B+tree. Only a file that passes is handed to bbolt,
-// whose own consistency check (Tx.Check: key order, every page reachable or free)
-// then runs over the same pages, now known to be in bounds.
+// follows a page number (Open has it read the meta pages only, read-only, for its
+// lock), verify reads the file with bounds checks and walks everything the last
+// commit reaches, as bbolt will: the meta page bbolt will use, the freelist, and
+// every bucket's B+tree. Only a file that passes is used: bbolt's own consistency
+// check (Tx.Check: key order, every page reachable or free) then runs over the same
+// pages, now known to be in bounds, and then the bucket digests (digest.go).
 //
 // The layout (go.etcd.io/bbolt/internal/common, file format version 2), native byte
 // order:
