@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store is an open state file. It is safe for concurrent use; bbolt serialises writers.
@@ -91,7 +92,12 @@ func check(path string) error {
 	// A read-only open maps the file and checks the meta pages' checksums but
 	// follows no page yet, so it is safe on any file; it holds the lock.
 	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		// Another process writes the file: reading it now would see half a commit.
+		return fmt.Errorf("another process holds the file (waited %s): %w", lockTimeout, err)
+	}
 	if err != nil {
+		// The meta pages are bad or the file too short for them: say which.
 		if verr := verify(path); verr != nil {
 			return describe(verr)
 		}
