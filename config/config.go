@@ -25,6 +25,36 @@ type Config struct {
 	// Cluster, when set, lets several driftmon processes share the streams through
 	// Kafka itself. Unset (the default), one process reads every partition.
 	Cluster *Cluster `yaml:"cluster"`
+	// HTTP bounds the server of the dashboard, /api/v1 and /metrics.
+	HTTP HTTP `yaml:"http"`
+}
+
+// HTTP bounds what one client of the dashboard, /api/v1 and /metrics may hold: time,
+// memory and connections. A slow or hostile client is cut off, and the server never
+// takes so many file descriptors that the Kafka connections cannot get theirs. Zero
+// means the default; WithDefaults fills them in.
+type HTTP struct {
+	// ReadHeaderTimeout is how long a client may take to send a request's headers.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout is how long a client may take to send a whole request, body
+	// included. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout is how long, from the end of its headers, a request may take to be
+	// answered: a client that reads too slowly is cut off. Default 60s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its next request.
+	// Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's line and headers; more is answered 431.
+	// Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes bounds a request's body; more is answered 413 without reading it.
+	// Default 65536.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxConnections is how many connections the server holds at once; more wait,
+	// unaccepted, until one closes. Default 64.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Cluster is scale-out: processes with the same kafka.group_id split the streams'

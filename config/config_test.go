@@ -72,6 +72,12 @@ state.path: a cluster keeps its state in cluster.partials_topic, where every pro
 streams[0].window.rows: count windows cannot be shared by several processes (cluster): use window.size
 streams[1].labels: late labels are not joined in cluster mode yet: run this stream in a single process
 streams[1].labels.prediction: "x" is not one of the stream's predictions`},
+		{"bad_http.yaml", `http.write_timeout: must not be negative, got -1s
+http.idle_timeout: must not be negative, got -2m0s
+http.read_header_timeout: 1m0s is longer than read_timeout 20s, which also bounds the headers
+http.max_header_bytes: must be at least 1024, got 100
+http.max_body_bytes: must be at least 1024, got -1
+http.max_connections: must be at least 1, got -3`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
 		{"secret_echoed.yaml", `kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"
 kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"
@@ -132,6 +138,13 @@ func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
 		{"secret from file", cfg.Alerting.Webhooks[0].Secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
 		{"webhook min features default", cfg.Alerting.Webhooks[0].MinFeatures, 1},
 		{"window rows", s.Window.Rows, 5000},
+		{"http read header timeout default", cfg.HTTP.ReadHeaderTimeout, 10 * time.Second},
+		{"http read timeout default", cfg.HTTP.ReadTimeout, 30 * time.Second},
+		{"http write timeout default", cfg.HTTP.WriteTimeout, time.Minute},
+		{"http idle timeout default", cfg.HTTP.IdleTimeout, 2 * time.Minute},
+		{"http max header bytes default", cfg.HTTP.MaxHeaderBytes, 64 << 10},
+		{"http max body bytes default", cfg.HTTP.MaxBodyBytes, int64(64 << 10)},
+		{"http max connections default", cfg.HTTP.MaxConnections, 64},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -31,7 +31,67 @@ const (
 
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 5 * time.Second
+
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	DefaultHTTPReadTimeout       = 30 * time.Second
+	DefaultHTTPWriteTimeout      = 60 * time.Second
+	DefaultHTTPIdleTimeout       = 2 * time.Minute
+	DefaultHTTPMaxHeaderBytes    = 64 << 10
+	DefaultHTTPMaxBodyBytes      = 64 << 10
+	DefaultHTTPMaxConnections    = 64
 )
+
+// WithDefaults returns h with every zero bound set to its default. The HTTP server
+// calls it too, so that a server built without a config has the same bounds.
+func (h HTTP) WithDefaults() HTTP {
+	set := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set(&h.ReadHeaderTimeout, DefaultHTTPReadHeaderTimeout)
+	set(&h.ReadTimeout, DefaultHTTPReadTimeout)
+	set(&h.WriteTimeout, DefaultHTTPWriteTimeout)
+	set(&h.IdleTimeout, DefaultHTTPIdleTimeout)
+	if h.MaxHeaderBytes == 0 {
+		h.MaxHeaderBytes = DefaultHTTPMaxHeaderBytes
+	}
+	if h.MaxBodyBytes == 0 {
+		h.MaxBodyBytes = DefaultHTTPMaxBodyBytes
+	}
+	if h.MaxConnections == 0 {
+		h.MaxConnections = DefaultHTTPMaxConnections
+	}
+	return h
+}
+
+// validate appends the bounds' problems, after defaults.
+func (h HTTP) validate(bad func(string, string, ...any)) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"read_header_timeout", h.ReadHeaderTimeout}, {"read_timeout", h.ReadTimeout},
+		{"write_timeout", h.WriteTimeout}, {"idle_timeout", h.IdleTimeout},
+	} {
+		if d.v < 0 {
+			bad("http."+d.key, "must not be negative, got %s", d.v)
+		}
+	}
+	if h.ReadHeaderTimeout > 0 && h.ReadTimeout > 0 && h.ReadHeaderTimeout > h.ReadTimeout {
+		bad("http.read_header_timeout", "%s is longer than read_timeout %s, which also bounds the headers", h.ReadHeaderTimeout, h.ReadTimeout)
+	}
+	// Below these, no browser or Prometheus request fits.
+	if h.MaxHeaderBytes < 1024 {
+		bad("http.max_header_bytes", "must be at least 1024, got %d", h.MaxHeaderBytes)
+	}
+	if h.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", h.MaxBodyBytes)
+	}
+	if h.MaxConnections < 1 {
+		bad("http.max_connections", "must be at least 1, got %d", h.MaxConnections)
+	}
+}
 
 func (c *Config) setDefaults() {
 	if c.Kafka.GroupID == "" {
@@ -89,6 +149,7 @@ func (c *Config) setDefaults() {
 	if c.State.CheckpointInterval == 0 {
 		c.State.CheckpointInterval = DefaultCheckpointInterval
 	}
+	c.HTTP = c.HTTP.WithDefaults()
 	for i := range c.Alerting.Webhooks {
 		w := &c.Alerting.Webhooks[i]
 		if w.MinFeatures == 0 && len(w.KeyFeatures) == 0 {
@@ -425,6 +486,7 @@ func (c *Config) validate(errs *[]error) {
 	if c.State.CheckpointInterval < 0 {
 		bad("state.checkpoint_interval", "must be positive, got %s", c.State.CheckpointInterval)
 	}
+	c.HTTP.validate(bad)
 	c.Alerting.validate(bad)
 	if p := c.Alerting.Policy; p.FireAfter < 1 || p.ResolveAfter < 1 || p.RepeatEvery < 0 || p.CriticalPSI < 0 {
 		bad("alerting.policy", "fire_after and resolve_after must be at least 1, repeat_every and critical_psi not negative")

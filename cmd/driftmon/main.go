@@ -201,6 +201,7 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 		Outbox:   mon.Deliveries(),
 		Audit:    mon.Audit,
 		Silences: silences,
+		Limits:   cfg.HTTP,
 	})
 	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
 	if err != nil {

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/internal/monitor"
 )
 
 // The metrics the server exports. Everything is computed at scrape time from the
@@ -131,6 +133,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var err error
 	if s.outbox != nil {
 		pending, dead, err = s.outbox.Counts()
+	}
+	if errors.Is(err, monitor.ErrNoOutbox) {
+		// Nothing to notify, a cluster's follower, or not running yet: an outbox
+		// that does not exist holds nothing, which is no fault to log every scrape.
+		pending, dead, err = 0, 0, nil
 	}
 	if err != nil {
 		s.log.Error("cannot count the outbox for /metrics; its gauges are left out", "err", err)
