@@ -131,10 +131,11 @@ func (w *Worker) Assign(ctx context.Context, partitions []int) (map[int]int64, e
 }
 
 // Feed gives partition p's decoded rows to its engine (rows[i] is row i's partition,
-// all p), notes next as the partition's next offset and counts the rows and the
-// messages that did not decode. The windows that close are kept for the next publish:
-// a cluster's windows are the leader's to judge.
-func (w *Worker) Feed(p int32, rec arrow.Record, rows []int32, next int64, rejected []ingest.Rejected) {
+// all p), notes next as the partition's next offset and counts the rows, the messages
+// that did not decode and the rows the engine refused, which it returns (valid until
+// the next call). The windows that close are kept for the next publish: a cluster's
+// windows are the leader's to judge.
+func (w *Worker) Feed(p int32, rec arrow.Record, rows []int32, next int64, rejected []ingest.Rejected) []engine.Refusal {
 	pt := w.parts[p]
 	if pt == nil {
 		panic(fmt.Sprintf("BUG: a message of partition %d, which is not assigned", p))
@@ -143,16 +144,18 @@ func (w *Worker) Feed(p int32, rec arrow.Record, rows []int32, next int64, rejec
 	pt.pos.Next[int(p)] = next
 	pt.dirty = true
 	late := pt.engine.Late()
+	refused := pt.engine.Refused()
 	w.mu.Lock()
-	pt.pos.Events += rec.NumRows()
+	pt.pos.Events += rec.NumRows() - int64(len(refused))
 	for _, r := range rejected {
 		pt.pos.Rejected[r.Reason]++
 	}
-	if n := pt.engine.TakeOverflow(); n > 0 {
-		pt.pos.Rejected[engine.ReasonTooManyModels] += n
+	for _, f := range refused {
+		pt.pos.Rejected[f.Reason]++
 	}
 	pt.late = late
 	w.mu.Unlock()
+	return refused
 }
 
 // Tick lets the wall clock act on every partition (idle ones), and reports whether a

@@ -65,12 +65,44 @@ type Engine struct {
 	// closed window's result is its profile only, for the leader to merge and judge.
 	partial bool
 
-	// limits are the stream's bounds (config.Limits, defaults resolved); overflow counts
-	// the rows of (model, version) pairs past limits.MaxModels since TakeOverflow.
-	limits   config.Limits
-	overflow int64
-	warned   bool // the first refused model was logged
+	// limits are the stream's bounds (config.Limits, defaults resolved). bounded turns
+	// the event-time bounds on (BoundEventTimes); refused are the rows the last
+	// ProcessPartitions refused.
+	limits  config.Limits
+	bounded bool
+	refused []Refusal
+	warned  bool // the first refused model was logged
 }
+
+// Refusal is a row the engine refused to put in any window, and why: a wrong clock or
+// a flood of model names must neither blind the engine nor grow it without bound.
+type Refusal struct {
+	// Row is the row's index in the record.
+	Row    int
+	Reason ingest.Reason
+}
+
+// The reasons of refusals.
+const (
+	// ReasonTooManyModels is a row of a (model, version) pair past limits.max_models.
+	ReasonTooManyModels ingest.Reason = "too_many_models"
+	// ReasonFutureTime is a row whose event time is more than limits.max_future ahead
+	// of the wall clock.
+	ReasonFutureTime ingest.Reason = "event_time_future"
+	// ReasonPastTime is a row whose event time is more than limits.max_past behind the
+	// wall clock.
+	ReasonPastTime ingest.Reason = "event_time_past"
+)
+
+// BoundEventTimes makes the engine refuse rows whose event time is out of
+// limits.max_future and limits.max_past of the wall clock, so that they move no clock:
+// one event stamped 2100 would otherwise close every window and make every later event
+// late. A live stream calls it; a backtest, which replays history, does not.
+func (e *Engine) BoundEventTimes() { e.bounded = true }
+
+// Refused returns the rows the last ProcessPartitions refused, in row order; valid
+// until the next call.
+func (e *Engine) Refused() []Refusal { return e.refused }
 
 // ForPartition returns an engine for one partition of e's stream in a cluster: the
 // same fields and windows, no reference, its own clock.
@@ -78,7 +110,7 @@ func (e *Engine) ForPartition() *Engine {
 	return &Engine{
 		cfg: e.cfg, log: e.log, fields: e.fields, spec: e.spec, sketchOpts: e.sketchOpts, detOpts: e.detOpts,
 		window: e.window, models: map[modelKey]*model{}, clock: window.NewClock(e.window), now: e.now, partial: true,
-		limits: e.limits,
+		limits: e.limits, bounded: e.bounded,
 	}
 }
 
@@ -236,10 +268,27 @@ func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Resul
 	times := e.timesOf(rec)
 	models := ingest.StringColumn(rec, ingest.ColModel)
 	versions := ingest.StringColumn(rec, ingest.ColModelVersion)
+	e.refused = e.refused[:0]
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	if e.bounded {
+		now := e.now().UnixNano()
+		hi = now + int64(e.limits.MaxFuture)
+		if e.limits.MaxPast > 0 {
+			lo = now - int64(e.limits.MaxPast)
+		}
+	}
 
 	// Group rows by model. Almost every batch holds one model, so remember the last.
 	var last *model
 	for i := 0; i < n; i++ {
+		if t := times[i]; t > hi || t < lo {
+			reason := ReasonFutureTime
+			if t < lo {
+				reason = ReasonPastTime
+			}
+			e.refused = append(e.refused, Refusal{i, reason})
+			continue
+		}
 		name, version := e.cfg.Name, ""
 		if models != nil && models.IsValid(i) {
 			name = models.Value(i)
@@ -254,7 +303,8 @@ func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Resul
 		}
 		switch {
 		case m == nil:
-			e.overflow++ // past limits.max_models: counted, in no window
+			// Past limits.max_models: in no window, but its time is the partition's.
+			e.refused = append(e.refused, Refusal{i, ReasonTooManyModels})
 		case len(m.rows) == 0:
 			e.touched = append(e.touched, m)
 			fallthrough
@@ -377,17 +427,6 @@ func (e *Engine) admit(name, version string) *model {
 		return nil
 	}
 	return e.model(name, version)
-}
-
-// ReasonTooManyModels is the rejection reason of rows past limits.max_models.
-const ReasonTooManyModels ingest.Reason = "too_many_models"
-
-// TakeOverflow returns how many rows were rejected as too_many_models since the last
-// call (the caller counts them with its other rejections).
-func (e *Engine) TakeOverflow() int64 {
-	n := e.overflow
-	e.overflow = 0
-	return n
 }
 
 // model returns the state of (name, version), creating it on first sight. The strings

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -70,11 +71,14 @@ func TestModelsPastTheLimitAreCountedNotKept(t *testing.T) {
 	if len(e.models) != 3 {
 		t.Errorf("%d models kept, want 3", len(e.models))
 	}
-	if got := e.TakeOverflow(); got != 1000-3*4 {
-		t.Errorf("%d rows past the limit, want %d", got, 1000-3*4)
+	refused := e.Refused()
+	if len(refused) != 1000-3*4 {
+		t.Errorf("%d rows past the limit, want %d", len(refused), 1000-3*4)
 	}
-	if got := e.TakeOverflow(); got != 0 {
-		t.Errorf("TakeOverflow counted %d again", got)
+	for _, f := range refused {
+		if f.Reason != ReasonTooManyModels || models[f.Row] == "m0" || models[f.Row] == "m1" || models[f.Row] == "m2" {
+			t.Fatalf("refused row %d of model %s as %s", f.Row, models[f.Row], f.Reason)
+		}
 	}
 	for _, m := range e.order {
 		if m.key.model != "m0" && m.key.model != "m1" && m.key.model != "m2" {
@@ -135,5 +139,53 @@ func TestRestoreBringsAFutureClockBack(t *testing.T) {
 	}
 	if wm := restored.Watermark(); wm.Year() > 2026 {
 		t.Errorf("watermark %v after the restore", wm)
+	}
+}
+
+// TestEventTimesOutOfBoundsMoveNoClock: a live engine refuses rows stamped more than
+// limits.max_future ahead of the wall clock (or max_past behind it), each with its
+// reason, and they move no clock: the rows of now still land in their windows, and
+// the window closes when now's events pass it, not when a placeholder date does.
+func TestEventTimesOutOfBoundsMoveNoClock(t *testing.T) {
+	e, err := New(limitsStream(t, "    limits: {max_future: 10m, max_past: 24h}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 5, 12, 0, 30, 0, time.UTC)
+	e.now = func() time.Time { return now }
+	e.BoundEventTimes()
+	times := []time.Time{
+		now,
+		time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), // a placeholder date
+		now.Add(11 * time.Minute),                   // a clock 11 minutes fast
+		now.Add(10 * time.Second),
+		now.Add(-48 * time.Hour), // older than max_past
+		now.Add(9 * time.Minute), // within max_future
+	}
+	rec := rows(times, []string{"a", "a", "a", "a", "a", "a"})
+	defer rec.Release()
+	results := e.ProcessPartitions(rec, make([]int32, len(times)))
+	want := []Refusal{{1, ReasonFutureTime}, {2, ReasonFutureTime}, {4, ReasonPastTime}}
+	if got := e.Refused(); !slices.Equal(got, want) {
+		t.Errorf("refused %v, want %v", got, want)
+	}
+	// Only the row 9 minutes ahead moved the clock: now's window closed, with its two
+	// rows, and nothing counts as late.
+	if len(results) != 1 || results[0].Rows != 2 || !results[0].Start.Equal(now.Truncate(time.Minute)) {
+		t.Errorf("results %+v, want now's window with 2 rows", results)
+	}
+	if wm := e.Watermark(); !wm.Equal(now.Add(9 * time.Minute)) {
+		t.Errorf("watermark %v, want %v", wm, now.Add(9*time.Minute))
+	}
+
+	// A backtest replays history: without BoundEventTimes every time is taken.
+	replay, err := New(limitsStream(t, "    limits: {max_future: 10m, max_past: 24h}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay.now = e.now
+	replay.ProcessPartitions(rec, make([]int32, len(times)))
+	if got := replay.Refused(); len(got) != 0 {
+		t.Errorf("a backtest refused %v", got)
 	}
 }

@@ -34,6 +34,9 @@ func TestBadInputIsCountedSetAsideAndLosesNothing(t *testing.T) {
 		"wrong_type": {`{"ts":"2026-11-26T00:00:00Z","features":{"x":"high","c":"a"}}`, `{"features":{"x":1,"c":{"nested":true}}}`},
 		"bad_time":   {`{"ts":"yesterday","features":{"x":1,"c":"a"}}`},
 		"too_large":  {`{"features":{"x":1,"c":"` + strings.Repeat("a", 5000) + `"}}`},
+		// A placeholder date and a producer's clock a day fast: refused, and they move
+		// no clock (TestEventTimesOutOfBoundsMoveNoClock says what that saves).
+		"event_time_future": {`{"ts":"2100-01-01T00:00:00Z","features":{"x":1,"c":"a"}}`, `{"ts":"` + time.Now().Add(25*time.Hour).UTC().Format(time.RFC3339) + `","features":{"x":2,"c":"b"}}`},
 	}
 	var values []string
 	wantBad, rounds := 0, 0

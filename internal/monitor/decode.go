@@ -16,6 +16,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // source delivers batches of messages to a handler until ctx is done, and says
@@ -126,6 +127,33 @@ func (d *batchDecoder) decode(batch []ingest.Message) []decoded {
 		}
 	}
 	return out
+}
+
+// setAside dead-letters the messages whose rows the engine refused (a wrong clock, a
+// model past the limit). Rows map to messages when each message that decoded gave one
+// row (JSON, Avro); an Arrow IPC message gives many, and its refused rows are only
+// counted.
+func (d *batchDecoder) setAside(r decoded, refused []engine.Refusal) {
+	if d.dead == nil || len(refused) == 0 || int(r.rec.NumRows()) != len(r.run)-len(r.rejected) {
+		return
+	}
+	letters := make([]ingest.Rejected, 0, len(refused))
+	row, msg, rej := 0, 0, 0
+	for _, f := range refused {
+		for ; ; msg++ {
+			if rej < len(r.rejected) && r.rejected[rej].Index == msg {
+				rej++
+				continue
+			}
+			if row == f.Row {
+				break
+			}
+			row++
+		}
+		letters = append(letters, ingest.Rejected{Index: msg, Reason: f.Reason,
+			Err: fmt.Errorf("refused: %s (streams[].limits)", f.Reason)})
+	}
+	_ = d.dead.WriteAll(context.Background(), r.run, letters)
 }
 
 // partitions returns r's rows' partitions (all r's), in a buffer valid until the next

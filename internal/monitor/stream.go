@@ -87,6 +87,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sin
 	if err != nil {
 		return nil, err
 	}
+	eng.BoundEventTimes()
 	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), pos: engine.NewPosition()}
 	if s.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, s.countLoss); err != nil {
 		return nil, err
@@ -224,17 +225,19 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 func (s *stream) feed(d decoded) []engine.Result {
 	defer d.rec.Release()
 	results := s.engine.ProcessPartitions(d.rec, s.dec.partitions(d))
+	refused := s.engine.Refused()
+	s.dec.setAside(d, refused)
 	if s.labels != nil {
 		s.labels.join.AddPredictions(d.rec, d.rec.Column(0).(*array.Int64).Int64Values(), s.labels.scoreCol)
 	}
 	late := s.engine.Late()
 	s.mu.Lock()
-	s.pos.Events += d.rec.NumRows()
+	s.pos.Events += d.rec.NumRows() - int64(len(refused))
 	for _, r := range d.rejected {
 		s.pos.Rejected[r.Reason]++
 	}
-	if n := s.engine.TakeOverflow(); n > 0 {
-		s.pos.Rejected[engine.ReasonTooManyModels] += n
+	for _, f := range refused {
+		s.pos.Rejected[f.Reason]++
 	}
 	s.late = late
 	s.mu.Unlock()

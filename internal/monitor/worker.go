@@ -55,6 +55,7 @@ func newWorker(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*worker
 	if err != nil {
 		return nil, err
 	}
+	eng.BoundEventTimes()
 	w := &worker{cfg: sc, log: log, dec: dec, proto: eng, every: newSchedule(cfg.State),
 		topicParts: partitionCounter(cfg.Kafka.Brokers, dialer, sc.Topic)}
 	if w.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, w.countLoss); err != nil {
@@ -92,7 +93,8 @@ func (w *worker) Handle(ctx context.Context, batch []ingest.Message) (map[int]in
 	defer w.work.Unlock()
 	if len(batch) > 0 {
 		for _, d := range w.dec.decode(batch) {
-			w.parts.Feed(d.partition, d.rec, w.dec.partitions(d), d.run[len(d.run)-1].Offset+1, d.rejected)
+			refused := w.parts.Feed(d.partition, d.rec, w.dec.partitions(d), d.run[len(d.run)-1].Offset+1, d.rejected)
+			w.dec.setAside(d, refused)
 			d.rec.Release()
 		}
 		w.dec.done()
