@@ -194,12 +194,22 @@ type Limits struct {
 	// any further pair are rejected (reason too_many_models), and the first is logged.
 	// Default DefaultMaxModels.
 	MaxModels int `yaml:"max_models"`
+	// BlindShare is the share of a window's events that came late or were refused
+	// past which the stream counts as blind: it is read but cannot be judged (a
+	// blind alert). Default DefaultBlindShare.
+	BlindShare float64 `yaml:"blind_share"`
+	// BlindWindows (event-time windows) is how many window lengths of wall-clock time
+	// may pass while events are read but no window closes before the stream counts as
+	// blind. Default DefaultBlindWindows.
+	BlindWindows int `yaml:"blind_windows"`
 }
 
 // Defaults of Limits.
 const (
-	DefaultMaxFuture = time.Hour
-	DefaultMaxModels = 100
+	DefaultMaxFuture    = time.Hour
+	DefaultMaxModels    = 100
+	DefaultBlindShare   = 0.5
+	DefaultBlindWindows = 3
 )
 
 // Labels is a topic of ground truth: JSON messages, each naming the event id of the

@@ -429,8 +429,11 @@ func (c *Config) validate(errs *[]error) {
 		case w.Size == 0 && w.Rows == 0:
 			bad(p+".window", "set size (event-time windows, e.g. 1h) or rows (count windows)")
 		}
-		if l := s.Limits; l.MaxFuture < 0 || l.MaxPast < 0 || l.MaxModels < 0 {
-			bad(p+".limits", "max_future, max_past and max_models must not be negative")
+		if l := s.Limits; l.MaxFuture < 0 || l.MaxPast < 0 || l.MaxModels < 0 || l.BlindWindows < 0 {
+			bad(p+".limits", "max_future, max_past, max_models and blind_windows must not be negative")
+		}
+		if b := s.Limits.BlindShare; b < 0 || b > 1 {
+			bad(p+".limits.blind_share", "must be between 0 and 1, got %g", b)
 		}
 		if s.Window.Lateness < 0 || s.Window.Idle < 0 {
 			bad(p+".window", "lateness and idle must not be negative")

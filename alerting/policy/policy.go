@@ -49,6 +49,10 @@ const (
 	// KindDataLoss is a window known to miss data (skipped offsets,
 	// undecodable messages…).
 	KindDataLoss Kind = "data_loss"
+	// KindBlind is a stream whose events are read but cannot be judged: no
+	// window closed for several window lengths, or most of a window's events
+	// were late or refused (a producer's clock, a bad deploy).
+	KindBlind Kind = "blind"
 	// KindPerformance is a model whose performance metric, from the labels
 	// joined so far, broke its rule; its "features" are metric names.
 	KindPerformance Kind = "performance"
@@ -57,7 +61,7 @@ const (
 )
 
 // Dataset is the feature of alerts about a whole model rather than one
-// feature (KindNoData, KindDataLoss).
+// feature (KindNoData, KindDataLoss, KindBlind).
 const Dataset = "dataset"
 
 // Step is what a Decision does with an episode.
@@ -219,6 +223,9 @@ type Observation struct {
 	NoData bool
 	// DataLoss reports that the window is known to miss data.
 	DataLoss bool
+	// Blind reports that the stream's events are read but cannot be judged
+	// (KindBlind). Like DataLoss it is observed on the whole stream.
+	Blind bool
 	// Kind is KindDrift (or "") for a window's drift findings, KindPerformance
 	// for its performance verdict: then Drifted holds the degraded metrics and
 	// Stable the ones within their rule, and availability is not concerned.
@@ -288,6 +295,7 @@ func (p *Policy) Observe(s *State, o Observation, now time.Time) []Decision {
 	} else {
 		out = p.availability(s, o, KindNoData, o.NoData, now, out)
 		out = p.availability(s, o, KindDataLoss, o.DataLoss, now, out)
+		out = p.availability(s, o, KindBlind, o.Blind, now, out)
 	}
 	inhibited := s.inhibited(o.Stream)
 

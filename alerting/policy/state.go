@@ -80,10 +80,10 @@ func (s *State) tidy(k groupKey) {
 	}
 }
 
-// inhibited reports whether a no-data or data-loss alert fires for stream.
+// inhibited reports whether a no-data, data-loss or blind alert fires for stream.
 func (s *State) inhibited(stream string) bool {
 	for k, g := range s.groups {
-		if k.Stream == stream && (k.Kind == KindNoData || k.Kind == KindDataLoss) && g.Episode != nil {
+		if k.Stream == stream && (k.Kind == KindNoData || k.Kind == KindDataLoss || k.Kind == KindBlind) && g.Episode != nil {
 			return true
 		}
 	}

@@ -27,6 +27,8 @@ const (
 	KindDrift    = "drift"
 	KindNoData   = "no_data"
 	KindDataLoss = "data_loss"
+	// KindBlind: the stream's events are read but cannot be judged.
+	KindBlind = "blind"
 	// KindPerformance: Alert.Drifted holds the degraded metrics.
 	KindPerformance = "performance"
 )
@@ -113,6 +115,8 @@ func ParentBlocks(nt Notice) []slackapi.Block {
 		}
 	case kind(nt) == KindNoData:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("No data (or too little to judge) arrived in this window. Drift alerts for the stream are held back until data flows again."), nil, nil))
+	case kind(nt) == KindBlind:
+		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("driftmon reads this stream's events but cannot judge them: no window has closed for several window lengths, or most of a window's events came late or were refused (a producer's clock, a placeholder date, a bad deploy). The counts by reason are in `driftmon_decode_errors_total` and `driftmon_late_events_total`. Drift alerts for the stream are held back until its windows close again."), nil, nil))
 	default:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("This window is known to miss data. Drift alerts for the stream are held back until it is complete again."), nil, nil))
 	}
@@ -204,6 +208,10 @@ func headline(nt Notice) string {
 		return ":white_check_mark: Data flows again: " + n
 	case nt.Step == StepResolve && kind(nt) == KindPerformance:
 		return ":white_check_mark: Performance within its rule again: " + n
+	case nt.Step == StepResolve && kind(nt) == KindBlind:
+		return ":white_check_mark: Windows close again: " + n
+	case kind(nt) == KindBlind:
+		return ":see_no_evil: Events read but not judged: " + n
 	case kind(nt) == KindPerformance:
 		return ":chart_with_downwards_trend: Performance degraded: " + n
 	case nt.Step == StepResolve:

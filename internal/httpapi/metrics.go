@@ -25,6 +25,8 @@ var (
 		"Events that arrived after their window had closed (counted, merged nowhere), per stream.", []string{"stream"}, nil)
 	descLost = prometheus.NewDesc("driftmon_lost_messages_total",
 		"Messages deleted from the topic (retention) before they could be read, per stream: data loss.", []string{"stream"}, nil)
+	descBlind = prometheus.NewDesc("driftmon_stream_blind",
+		"1 while a stream reads events but cannot judge them (most of a window's events late or refused, or no window closed for limits.blind_windows window lengths): a blind alert fires.", []string{"stream"}, nil)
 	descWindowsClosed = prometheus.NewDesc("driftmon_windows_closed_total",
 		"Windows closed (warm-up windows included), per model version.", modelLabels, nil)
 	descWindowsDrifted = prometheus.NewDesc("driftmon_windows_drifted_total",
@@ -81,7 +83,7 @@ var (
 type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descWindowsClosed, descWindowsDrifted,
+	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descBlind, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
 		descLabels, descLabelsDecoded, descLabelsRejected, descPerformance, descPerformanceDegraded, descLabelCoverage,
 		descSent, descFailed, descOutbox, descOutboxDead, descRole, descBuildInfo} {
@@ -111,6 +113,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			metric(descLate, prometheus.CounterValue, float64(st.Late), stream)
 			metric(descLost, prometheus.CounterValue, float64(st.Lost), stream)
+			blind := 0.0
+			if st.Blind {
+				blind = 1
+			}
+			metric(descBlind, prometheus.GaugeValue, blind, stream)
 		}
 		for stream, st := range s.src.LabelStats() {
 			for _, o := range []struct {

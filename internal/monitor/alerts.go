@@ -177,6 +177,13 @@ func (o observed) Send(ctx context.Context, it outbox.Item) (time.Duration, erro
 	return retryAfter, err
 }
 
+// observeStall observes a stream that reads events but has closed no window for a
+// while: a blind alert about the window [start, end) the stream is stuck before.
+func (al *alerter) observeStall(v *verdicts, start, end time.Time) {
+	o := policy.Observation{Stream: v.stream, WindowStart: start, WindowEnd: end, DashboardURL: al.dashboard, Blind: true}
+	v.decided = append(v.decided, al.policy.Observe(v.alerts, o, time.Now())...)
+}
+
 // verdicts is one stream's alert state: the policy's memory of its alerts, the
 // decisions not yet recorded, and the lost-message count the data-loss alert last saw.
 // It is owned by the goroutine that judges the stream's windows (one process's stream,
@@ -193,14 +200,15 @@ type verdicts struct {
 // observed for data loss: lost is the stream's messages deleted from the topic before
 // they were read, so far; a new loss fires a data-loss alert (which holds back the
 // stream's drift alerts: its windows miss data), and windows without new loss resolve
-// it.
-func (al *alerter) observe(v *verdicts, r engine.Result, lost int64) {
+// it. blind says that most of the window's events came late or were refused (a blind
+// alert, which holds drift alerts back too).
+func (al *alerter) observe(v *verdicts, r engine.Result, lost int64, blind bool) {
 	if r.Warmup {
 		return
 	}
 	now := time.Now()
 	loss := policy.Observation{Stream: r.Stream, WindowStart: r.Start, WindowEnd: r.End,
-		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > v.lossSeen}
+		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > v.lossSeen, Blind: blind}
 	v.lossSeen = lost
 	v.decided = append(v.decided, al.policy.Observe(v.alerts, loss, now)...)
 	v.decided = append(v.decided, al.policy.Observe(v.alerts, observation(r, al.dashboard), now)...)

@@ -156,7 +156,7 @@ func (j *judge) pass(ctx context.Context) error {
 	// between has these windows judged again by the next one, with the same results
 	// (reported twice, as after a kill -9 of one process). Reported after recording,
 	// a kill in between lost them from the results and the API for good.
-	j.sink.windows(j.results, j.verdicts, p.Results, p.Lost)
+	j.sink.windows(j.results, j.verdicts, p.Results, p.Lost, false)
 	data, err := engine.EncodeCheckpoint(j.engine, j.pos)
 	if err != nil {
 		return fmt.Errorf("cannot checkpoint stream %s: %w", j.cfg.Name, err)

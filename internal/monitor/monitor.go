@@ -248,8 +248,9 @@ type sink struct {
 }
 
 // windows reports closed windows' results; lost is the stream's messages deleted
-// before they were read, so far, for the data-loss alert.
-func (k *sink) windows(rl *resultLog, v *verdicts, results []engine.Result, lost int64) {
+// before they were read, so far, for the data-loss alert, and blind says that most of
+// their events came late or were refused, for the blind alert.
+func (k *sink) windows(rl *resultLog, v *verdicts, results []engine.Result, lost int64, blind bool) {
 	rl.write(results)
 	for _, r := range results {
 		if k.onWin != nil {
@@ -262,7 +263,7 @@ func (k *sink) windows(rl *resultLog, v *verdicts, results []engine.Result, lost
 			args = append(args, "missing_partitions", r.Missing)
 		}
 		k.log.Info("window closed", args...)
-		k.alerter.observe(v, r, lost)
+		k.alerter.observe(v, r, lost, blind)
 	}
 }
 

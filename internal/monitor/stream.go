@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ type stream struct {
 	// preds is what the latest checkpoint made durable of the predictions' source.
 	preds  offsets
 	labels *labelSide // nil without labels
+	sight  *sight
 
 	// work is held by whichever source's goroutine works on the stream: the
 	// predictions' or the labels'. Everything above is owned by its holder.
@@ -88,7 +90,8 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sin
 		return nil, err
 	}
 	eng.BoundEventTimes()
-	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), pos: engine.NewPosition()}
+	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), pos: engine.NewPosition(),
+		sight: newSight(sc)}
 	if s.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, s.countLoss); err != nil {
 		return nil, err
 	}
@@ -121,6 +124,7 @@ func (s *stream) run(ctx context.Context, store, alertStore *state.Store) error 
 		return err
 	}
 	s.verdicts = v
+	s.sight.start(s.seen())
 	if s.results, err = openResultLog(); err != nil {
 		return err
 	}
@@ -212,7 +216,13 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 	if len(results) > 0 || len(perf) > 0 {
 		s.every.dirty = true
 	}
-	s.sink.windows(s.results, s.verdicts, results, s.lost())
+	blind := false
+	if total, bad := s.seen(); len(results) > 0 {
+		blind = s.sight.closed(total, bad)
+	} else if s.sight.stalled(total) {
+		s.stalled()
+	}
+	s.sink.windows(s.results, s.verdicts, results, s.lost(), blind)
 	if s.labels != nil {
 		s.sink.performance(s.results, s.verdicts, perf, s.labels.minRows)
 	}
@@ -301,6 +311,33 @@ func (s *stream) madeDurable() {
 		s.labels.durable.set(s.labels.join.Next())
 		s.labels.join.Saved()
 	}
+}
+
+// seen returns the messages the stream has read so far, and how many of them came late
+// or were refused, for its sight.
+func (s *stream) seen() (total, bad int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.pos.Rejected {
+		bad += n
+	}
+	return s.pos.Events + bad, bad + s.late
+}
+
+// stalled raises the blind alert of a stream that reads events but has closed no
+// window for limits.blind_windows window lengths: it is about the window its clock is
+// stuck before.
+func (s *stream) stalled() {
+	size := s.cfg.Window.Size
+	start := time.Now().Truncate(size)
+	if to := s.engine.Clock().ClosedTo(); to != math.MinInt64 {
+		start = time.Unix(0, to).UTC()
+	}
+	total, bad := s.seen()
+	s.log.Warn("events are read but no window has closed: the stream is blind",
+		"for", s.sight.stall, "events", total, "late_or_refused", bad, "watermark", s.engine.Watermark(), "closed_to", start)
+	s.sink.alerter.observeStall(s.verdicts, start, start.Add(size))
+	s.every.dirty = true
 }
 
 // lost is how many messages were deleted before they were read, so far.
@@ -439,13 +476,17 @@ type Stats struct {
 	Lost int64
 	// Checkpoints is how many checkpoints this run has written.
 	Checkpoints int64
+	// Blind says that the stream reads events but cannot judge them: most of its
+	// last windows' events came late or were refused, or no window closed for
+	// limits.blind_windows window lengths (a blind alert fires).
+	Blind bool
 }
 
 func (s *stream) stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		Events: s.pos.Events, Late: s.late, Lost: s.pos.Lost, Checkpoints: s.checkpoints,
+		Events: s.pos.Events, Late: s.late, Lost: s.pos.Lost, Checkpoints: s.checkpoints, Blind: s.sight.blind.Load(),
 		Rejected: make(map[string]int64, len(s.pos.Rejected)),
 	}
 	for r, n := range s.pos.Rejected {
