@@ -240,9 +240,12 @@ func (j *Join) final(start int64) bool {
 	return j.predWM >= due && j.clock.Watermark() >= due
 }
 
-// addPredictions takes the predictions of a decoded record: each row with an event id
-// and a score waits for its label, or meets the label that came first.
-func (j *Join) AddPredictions(rec arrow.Record, times []int64, scoreCol string) {
+// AddPredictions takes the predictions of a decoded record: each row with an event id
+// and a score waits for its label, or meets the label that came first. skip are rows
+// the window engine refused (a wrong clock, a model past limits.max_models), in
+// ascending order: they join nothing either, so the join's windows stay as bounded as
+// the engine's.
+func (j *Join) AddPredictions(rec arrow.Record, times []int64, scoreCol string, skip []int) {
 	ids := ingest.StringColumn(rec, ingest.ColEventID)
 	scores := ingest.Column[*array.Float64](rec, scoreCol)
 	if ids == nil || scores == nil {
@@ -252,6 +255,10 @@ func (j *Join) AddPredictions(rec arrow.Record, times []int64, scoreCol string) 
 	versions := ingest.StringColumn(rec, ingest.ColModelVersion)
 	var last *perfWindow
 	for i := range int(rec.NumRows()) {
+		if len(skip) > 0 && skip[0] == i {
+			skip = skip[1:]
+			continue
+		}
 		if !ids.IsValid(i) || !scores.IsValid(i) || math.IsNaN(scores.Value(i)) {
 			continue
 		}

@@ -78,7 +78,7 @@ func (r *joinerRig) predict(id string, sec int, y float64) []Result {
 	if len(rej) > 0 {
 		r.t.Fatal(rej[0].Err)
 	}
-	r.j.AddPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), "y")
+	r.j.AddPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), "y", nil)
 	return r.j.Advance(ts.UnixNano(), r.now)
 }
 
@@ -174,5 +174,31 @@ func TestJoinerEdgeCases(t *testing.T) {
 	r.predict("q1", 400, 1)
 	if s := r.j.Stats(); s.LatePredictions != 1 || s.Expired < 1 {
 		t.Errorf("late predictions %d, expired labels %d; want 1 and ≥ 1", s.LatePredictions, s.Expired)
+	}
+}
+
+// TestRefusedPredictionsJoinNothing: a prediction the window engine refused (a wrong
+// clock, a model past limits.max_models) makes no window and waits for no label, so a
+// flood of model names or far-future times cannot grow the join either.
+func TestRefusedPredictionsJoinNothing(t *testing.T) {
+	r := newJoinerRig(t)
+	var msgs []ingest.Message
+	for i, sec := range []int{10, 20, 30} {
+		v, _ := json.Marshal(map[string]any{"id": fmt.Sprint("p", i), "ts": r.base.Add(time.Duration(sec) * time.Second).UnixMilli(), "prediction": map[string]any{"y": 1.0}})
+		msgs = append(msgs, ingest.Message{Value: v})
+	}
+	rec, rej := r.dec.Decode(msgs)
+	defer rec.Release()
+	if len(rej) > 0 {
+		t.Fatal(rej[0].Err)
+	}
+	r.j.AddPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), "y", []int{0, 2})
+	if _, ok := r.j.preds["p1"]; len(r.j.preds) != 1 || !ok {
+		t.Errorf("pending predictions %v, want only p1's", r.j.preds)
+	}
+	for k, w := range r.j.windows {
+		if w.predictions != 1 {
+			t.Errorf("window %v holds %d predictions, want 1", k, w.predictions)
+		}
 	}
 }

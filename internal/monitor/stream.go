@@ -55,6 +55,7 @@ type stream struct {
 	preds  offsets
 	labels *labelSide // nil without labels
 	sight  *sight
+	skip   []int // scratch: the rows the engine refused
 
 	// work is held by whichever source's goroutine works on the stream: the
 	// predictions' or the labels'. Everything above is owned by its holder.
@@ -238,7 +239,12 @@ func (s *stream) feed(d decoded) []engine.Result {
 	refused := s.engine.Refused()
 	s.dec.setAside(d, refused)
 	if s.labels != nil {
-		s.labels.join.AddPredictions(d.rec, d.rec.Column(0).(*array.Int64).Int64Values(), s.labels.scoreCol)
+		skip := s.skip[:0]
+		for _, f := range refused {
+			skip = append(skip, f.Row)
+		}
+		s.skip = skip
+		s.labels.join.AddPredictions(d.rec, d.rec.Column(0).(*array.Int64).Int64Values(), s.labels.scoreCol, skip)
 	}
 	late := s.engine.Late()
 	s.mu.Lock()
