@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -111,71 +110,4 @@ func (b *rowBuilder) appendRow(eventTime int64, vals []rowValue) {
 			nb.UnsafeAppendBoolToBitmap(false)
 		}
 	}
-}
-
-// float32Value widens f to the float64 nearest to f's shortest decimal form, so that a
-// float32 0.1 becomes 0.1, as it would if the producer had written it as JSON text,
-// rather than 0.10000000149011612.
-func float32Value(f float32) float64 {
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-		return float64(f)
-	}
-	var buf [32]byte
-	v, _ := strconv.ParseFloat(bytesString(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
-	return v
-}
-
-// appendValueText appends the text a String field holds for the number f: its shortest
-// decimal, as the JSON decoder writes numbers, or "NaN", "Infinity", "-Infinity", the
-// spellings a JSON Number field accepts for the values JSON numbers cannot carry.
-func appendValueText(dst []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(dst, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-Infinity"...)
-	}
-	return appendFloatText(dst, f)
-}
-
-// unixNanosInt converts an integer unix time to nanoseconds with the JSON decoder's unit
-// heuristic (|v| < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, otherwise
-// nanoseconds).
-func unixNanosInt(v int64) (int64, bool) {
-	a := v
-	if a < 0 {
-		if a == math.MinInt64 {
-			return v, true
-		}
-		a = -a
-	}
-	switch {
-	case a < 1e11:
-		return mulNanos(v, 1e9)
-	case a < 1e14:
-		return mulNanos(v, 1e6)
-	case a < 1e17:
-		return mulNanos(v, 1e3)
-	}
-	return v, true
-}
-
-// unixNanosUint is unixNanosInt for unsigned values.
-func unixNanosUint(v uint64) (int64, bool) {
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return unixNanosInt(int64(v))
-}
-
-// unixNanosFloat converts a unix time number to nanoseconds exactly as the JSON decoder
-// converts the shortest decimal text of f.
-func unixNanosFloat(f float64) (int64, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	var buf [32]byte
-	return unixNanos(bytesString(strconv.AppendFloat(buf[:0], f, 'g', -1, 64)))
 }

@@ -464,21 +464,6 @@ func (r *FileReader) withEventTime(rec arrow.Record) (arrow.Record, error) {
 	return array.NewRecord(r.schema, cols, rec.NumRows()), nil
 }
 
-// unixNanosText is unixNanos for a number formatted by strconv ("NaN" and "+Inf" fail).
-func unixNanosText(b []byte) (int64, bool) {
-	if !validNumber(b) {
-		return 0, false
-	}
-	return unixNanos(bytesString(b))
-}
-
-func mulNanos(v, scale int64) (int64, bool) {
-	if v > 0 && v > (1<<63-1)/scale || v < 0 && v < -(1<<63)/scale {
-		return 0, false
-	}
-	return v * scale, true
-}
-
 // jsonlSource decodes JSON lines in batches with a JSONDecoder.
 type jsonlSource struct {
 	path     string
