@@ -360,44 +360,8 @@ func convertTimes(col *ipcCol, arr arrow.Array, mask []bool) error {
 			col.appendNull(slotTime)
 			continue
 		}
-		var ns int64
-		ok := true
-		switch a := arr.(type) {
-		case *array.Timestamp:
-			ns, ok = mulNanos(int64(a.Value(i)), unitNanoseconds(a.DataType().(*arrow.TimestampType).Unit))
-		case *array.Date32:
-			ns, ok = mulNanos(int64(a.Value(i)), 86400e9)
-		case *array.Date64:
-			ns, ok = mulNanos(int64(a.Value(i)), 1e6)
-		case *array.Int64:
-			ns, ok = unixNanosInt(a.Value(i))
-		case *array.Int32:
-			ns, ok = unixNanosInt(int64(a.Value(i)))
-		case *array.Int16:
-			ns, ok = unixNanosInt(int64(a.Value(i)))
-		case *array.Int8:
-			ns, ok = unixNanosInt(int64(a.Value(i)))
-		case *array.Uint64:
-			ns, ok = unixNanosUint(a.Value(i))
-		case *array.Uint32:
-			ns, ok = unixNanosInt(int64(a.Value(i)))
-		case *array.Uint16:
-			ns, ok = unixNanosInt(int64(a.Value(i)))
-		case *array.Uint8:
-			ns, ok = unixNanosInt(int64(a.Value(i)))
-		case *array.Float64:
-			ns, ok = unixNanosFloat(a.Value(i))
-		case *array.Float32:
-			ns, ok = unixNanosFloat(float32Value(a.Value(i)))
-		case *array.Float16:
-			ns, ok = unixNanosFloat(float32Value(a.Value(i).Float32()))
-		case *array.String:
-			ns, ok = parseTimeText(a.Value(i))
-		case *array.LargeString:
-			ns, ok = parseTimeText(a.Value(i))
-		case *array.StringView:
-			ns, ok = parseTimeText(a.Value(i))
-		default:
+		ns, ok, known := arrowTime(arr, i)
+		if !known {
 			panic(fmt.Sprintf("BUG: time conversion of %s passed convertible", arr.DataType()))
 		}
 		if !ok {
@@ -406,16 +370,4 @@ func convertTimes(col *ipcCol, arr arrow.Array, mask []bool) error {
 		col.appendTime(ns)
 	}
 	return nil
-}
-
-func unitNanoseconds(u arrow.TimeUnit) int64 {
-	switch u {
-	case arrow.Second:
-		return 1e9
-	case arrow.Millisecond:
-		return 1e6
-	case arrow.Microsecond:
-		return 1e3
-	}
-	return 1
 }

@@ -54,12 +54,8 @@ const ipcMemoryBudget = 256 << 20
 // An ArrowIPCDecoder reuses its builders and scratch buffers between calls and is
 // therefore not safe for concurrent use; use one per goroutine. Call Release when done.
 type ArrowIPCDecoder struct {
-	spec   Spec
-	schema *arrow.Schema
-	maxLen int
-	slots  []slot
-	paths  []string // per slot: the dotted path including the envelope, "" for none
-	out    *rowBuilder
+	decoderBase
+	paths []string // per slot: the dotted path including the envelope, "" for none
 
 	// Scratch for the current message, appended to the builders only when all of it is good.
 	cols []ipcCol // per slot
@@ -91,12 +87,7 @@ func NewArrowIPCDecoder(spec Spec, mem memory.Allocator) (*ArrowIPCDecoder, erro
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot create Arrow IPC decoder: %w", err)
 	}
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	spec.Fields = append([]Field(nil), spec.Fields...)
-	d := &ArrowIPCDecoder{spec: spec, schema: spec.Schema(), maxLen: maxMessageBytes(spec)}
-	_, d.slots = specSlots(spec)
+	d := &ArrowIPCDecoder{decoderBase: newDecoderBase(spec, mem)}
 	d.paths = make([]string, len(d.slots))
 	for i, s := range d.slots {
 		if s.path != "" && spec.Envelope != "" {
@@ -107,15 +98,8 @@ func NewArrowIPCDecoder(spec Spec, mem memory.Allocator) (*ArrowIPCDecoder, erro
 	}
 	d.cols = make([]ipcCol, len(d.slots))
 	d.srcs = make([]ipcSource, len(d.slots))
-	d.out = newRowBuilder(spec, d.schema, mem)
 	return d, nil
 }
-
-// Schema returns the schema of the records Decode returns.
-func (d *ArrowIPCDecoder) Schema() *arrow.Schema { return d.schema }
-
-// Release frees the decoder's builders. The decoder must not be used afterwards.
-func (d *ArrowIPCDecoder) Release() { d.out.rb.Release() }
 
 // Decode turns msgs into one record holding the rows of the good messages, in order,
 // and reports every other message as Rejected (in order, with its index in msgs). The
@@ -135,8 +119,8 @@ func (d *ArrowIPCDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
 // decodeMessage reads every batch of one message into the scratch columns.
 func (d *ArrowIPCDecoder) decodeMessage(m *Message) (reason Reason, err error) {
 	b := m.Value
-	if len(b) > d.maxLen {
-		return ReasonTooLarge, fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	if err := d.checkSize(b); err != nil {
+		return ReasonTooLarge, err
 	}
 	schemaMeta, err := checkIPCFraming(b)
 	if err != nil {
@@ -187,10 +171,7 @@ func (d *ArrowIPCDecoder) decodeMessage(m *Message) (reason Reason, err error) {
 	}
 	// Null event times fall back to the Kafka time.
 	tc := &d.cols[slotEventTime]
-	fallback := int64(0)
-	if !m.Time.IsZero() {
-		fallback = m.Time.UnixNano()
-	}
+	fallback := m.kafkaTime()
 	for i, ok := range tc.valid {
 		if !ok {
 			if d.spec.RequireEventTime {

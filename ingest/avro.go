@@ -88,26 +88,19 @@ type SchemaRegistry interface {
 // An AvroDecoder reuses its builders, scratch buffers and schema cache between calls and
 // is therefore not safe for concurrent use; use one per goroutine. Call Release when done.
 type AvroDecoder struct {
-	spec   Spec
-	schema *arrow.Schema
-	maxLen int
-	reg    SchemaRegistry
-	now    func() time.Time
+	rowDecoder
+	reg SchemaRegistry
+	now func() time.Time
 
-	root     *pathNode
-	slots    []slot
 	programs map[int]*avroProgram
 	failures int          // programs that are failures
 	down     *avroProgram // the last registry_unavailable, while the registry is down
 
 	r       avroReader
-	vals    []rowValue
 	fails   []avroFail // per slot, reset per message
 	timeSet bool
 	envSeen bool
-	rowTime int64
 	tmp     []byte // decimal text
-	out     *rowBuilder
 }
 
 // NewAvroDecoder validates spec and returns a decoder that looks schemas up in registry
@@ -120,53 +113,29 @@ func NewAvroDecoder(spec Spec, registry SchemaRegistry, mem memory.Allocator) (*
 	if err != nil {
 		return nil, fmt.Errorf("cannot create Avro decoder: %w", err)
 	}
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	spec.Fields = append([]Field(nil), spec.Fields...)
 	d := &AvroDecoder{
-		spec:     spec,
-		schema:   spec.Schema(),
-		maxLen:   maxMessageBytes(spec),
-		reg:      registry,
-		now:      time.Now,
-		programs: make(map[int]*avroProgram),
+		rowDecoder: newRowDecoder(spec, mem),
+		reg:        registry,
+		now:        time.Now,
+		programs:   make(map[int]*avroProgram),
 	}
-	d.root, d.slots = specSlots(spec)
-	d.vals = make([]rowValue, len(d.slots))
 	d.fails = make([]avroFail, len(d.slots))
-	d.out = newRowBuilder(spec, d.schema, mem)
 	return d, nil
 }
-
-// Schema returns the schema of the records Decode returns.
-func (d *AvroDecoder) Schema() *arrow.Schema { return d.schema }
-
-// Release frees the decoder's builders. The decoder must not be used afterwards.
-func (d *AvroDecoder) Release() { d.out.rb.Release() }
 
 // Decode turns msgs into one record holding the good messages, in order, and reports
 // every other message as Rejected (in order, with its index in msgs). The record is
 // never nil (it may have zero rows) and must be released by the caller. A schema id not
 // seen before costs one registry request, made from within Decode.
 func (d *AvroDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
-	var rejected []Rejected
-	d.out.rb.Reserve(len(msgs))
-	for i := range msgs {
-		if reason, err := d.decodeRow(&msgs[i]); err != nil {
-			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
-			continue
-		}
-		d.out.appendRow(d.rowTime, d.vals)
-	}
-	return d.out.rb.NewRecord(), rejected
+	return d.decode(msgs, d.decodeRow)
 }
 
 // decodeRow decodes one message into d.vals and d.rowTime without touching the builders.
 func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 	b := m.Value
-	if len(b) > d.maxLen {
-		return ReasonTooLarge, fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	if err := d.checkSize(b); err != nil {
+		return ReasonTooLarge, err
 	}
 	if len(b) < confluentHeader {
 		return ReasonMalformed, fmt.Errorf("decode message: %d bytes is shorter than the 5-byte Confluent header", len(b))
@@ -184,7 +153,7 @@ func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 		d.fails[i] = avroFail{}
 	}
 	d.timeSet, d.envSeen = false, false
-	d.r = avroReader{b: b, i: confluentHeader}
+	d.r = avroReader{cursor{b: b, i: confluentHeader}}
 	if !d.value(prog.root, 0) {
 		return ReasonMalformed, fmt.Errorf("decode message: %s at byte %d", d.r.errMsg, d.r.errPos)
 	}
@@ -203,10 +172,7 @@ func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 		if d.spec.RequireEventTime {
 			return ReasonBadTime, fmt.Errorf("decode %q: event time is null or absent", d.spec.EventTime)
 		}
-		d.rowTime = 0
-		if !m.Time.IsZero() {
-			d.rowTime = m.Time.UnixNano()
-		}
+		d.rowTime = m.kafkaTime()
 	}
 	return "", nil
 }
@@ -277,17 +243,7 @@ func (d *AvroDecoder) fetch(id int) *avroProgram {
 }
 
 // avroReader reads the Avro binary encoding from b[i:].
-type avroReader struct {
-	b      []byte
-	i      int
-	errMsg string
-	errPos int
-}
-
-func (r *avroReader) fail(msg string) bool {
-	r.errMsg, r.errPos = msg, r.i
-	return false
-}
+type avroReader struct{ cursor }
 
 // long reads a zig-zag varint.
 func (r *avroReader) long() (int64, bool) {
@@ -316,6 +272,19 @@ func (r *avroReader) length() (int, bool) {
 		return 0, r.fail("length beyond the end of input")
 	}
 	return int(n), true
+}
+
+// index reads an index into a list of n (an enum's symbols, a union's branches); outside
+// it fails with msg.
+func (r *avroReader) index(n int, msg string) (int, bool) {
+	x, ok := r.long()
+	if !ok {
+		return 0, false
+	}
+	if x < 0 || x >= int64(n) {
+		return 0, r.fail(msg)
+	}
+	return int(x), true
 }
 
 func (r *avroReader) next(n int) ([]byte, bool) {
@@ -394,21 +363,15 @@ func (d *AvroDecoder) value(n *avroNode, depth int) bool {
 			return false
 		}
 	case opEnum:
-		x, ok := r.long()
+		x, ok := r.index(len(n.symbols), "enum index out of range")
 		if !ok {
 			return false
-		}
-		if x < 0 || x >= int64(len(n.symbols)) {
-			return r.fail("enum index out of range")
 		}
 		v.b, v.sym = n.symbols[x], true
 	case opUnion:
-		x, ok := r.long()
+		x, ok := r.index(len(n.branches), "union index out of range")
 		if !ok {
 			return false
-		}
-		if x < 0 || x >= int64(len(n.branches)) {
-			return r.fail("union index out of range")
 		}
 		return d.value(n.branches[x], depth)
 	case opRecord:
@@ -522,17 +485,12 @@ func (d *AvroDecoder) set(s int, n *avroNode, v *avroValue) {
 		case opFloat, opDouble:
 			val.num = v.f
 		case opString:
-			switch bytesString(v.b) {
-			case "NaN":
-				val.num = math.NaN()
-			case "Infinity", "+Infinity":
-				val.num = math.Inf(1)
-			case "-Infinity":
-				val.num = math.Inf(-1)
-			default:
+			f, ok := nonFiniteValue(v.b)
+			if !ok {
 				d.fails[s] = avroFail{ReasonWrongType, "string in a number field"}
 				return
 			}
+			val.num = f
 		default:
 			d.fails[s] = avroFail{ReasonWrongType, avroOpNames[v.op] + " in a number field"}
 			return
@@ -548,11 +506,7 @@ func (d *AvroDecoder) set(s int, n *avroNode, v *avroValue) {
 		}
 		val.str = v.b
 	case opBoolean:
-		if v.i == 1 {
-			val.str = append(val.buf[:0], "true"...)
-		} else {
-			val.str = append(val.buf[:0], "false"...)
-		}
+		val.str = strconv.AppendBool(val.buf[:0], v.i == 1)
 	case opInt, opLong:
 		val.buf = strconv.AppendInt(val.buf[:0], v.i, 10)
 		val.str = val.buf

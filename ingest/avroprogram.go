@@ -37,6 +37,17 @@ const (
 var avroOpNames = [...]string{"null", "boolean", "int", "long", "float", "double", "bytes", "string",
 	"fixed", "enum", "union", "record", "array", "map"}
 
+// primitiveOps maps the primitive types to their ops.
+var primitiveOps = map[avro.Type]avroOp{
+	avro.Boolean: opBoolean,
+	avro.Int:     opInt,
+	avro.Long:    opLong,
+	avro.Float:   opFloat,
+	avro.Double:  opDouble,
+	avro.Bytes:   opBytes,
+	avro.String:  opString,
+}
+
 // avroTimeUnit is the event-time meaning of an int or long given by its logical type.
 type avroTimeUnit uint8
 
@@ -109,22 +120,7 @@ func (c *avroCompiler) fill(n *avroNode, s avro.Schema, t *pathNode) {
 	case *avro.NullSchema:
 		n.op, n.zero = opNull, true
 	case *avro.PrimitiveSchema:
-		switch s.Type() {
-		case avro.Boolean:
-			n.op = opBoolean
-		case avro.Int:
-			n.op = opInt
-		case avro.Long:
-			n.op = opLong
-		case avro.Float:
-			n.op = opFloat
-		case avro.Double:
-			n.op = opDouble
-		case avro.Bytes:
-			n.op = opBytes
-		case avro.String:
-			n.op = opString
-		}
+		n.op = primitiveOps[s.Type()]
 		c.logical(n, s.Logical(), s.Prop("logicalType"))
 	case *avro.FixedSchema:
 		n.op, n.size, n.zero = opFixed, s.Size(), s.Size() == 0

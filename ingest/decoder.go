@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"math"
 	"strings"
 
@@ -9,10 +10,103 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
-// This file holds what the Avro and Arrow IPC decoders share with each other and with the
-// JSON decoder's conventions: the slots a spec asks for, the per-row scratch, the output
-// builders and the conversions that must agree across formats so that the same events
-// give the same records whatever their encoding.
+// This file holds what the JSON, Avro and Arrow IPC decoders share: the slots a spec asks
+// for, the per-row scratch, the output builders and the batch loop, so that the same
+// events give the same records whatever their encoding.
+
+// decoderBase is what every message decoder holds: its spec, the schema and builders of
+// the records it returns, and the slots the spec asks for.
+type decoderBase struct {
+	spec   Spec
+	schema *arrow.Schema
+	maxLen int
+	root   *pathNode // the slots' paths as a trie
+	slots  []slot    // 0 = event time, 1 = model, 2 = model version, then fields
+	out    *rowBuilder
+}
+
+// newDecoderBase returns the base of a decoder of spec, which must be valid, whose
+// builders allocate from mem (memory.DefaultAllocator when nil).
+func newDecoderBase(spec Spec, mem memory.Allocator) decoderBase {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	spec.Fields = append([]Field(nil), spec.Fields...)
+	b := decoderBase{spec: spec, schema: spec.Schema(), maxLen: maxMessageBytes(spec)}
+	b.root, b.slots = specSlots(spec)
+	b.out = newRowBuilder(spec, b.schema, mem)
+	return b
+}
+
+// Schema returns the schema of the records Decode returns.
+func (d *decoderBase) Schema() *arrow.Schema { return d.schema }
+
+// Release frees the decoder's builders. The decoder must not be used afterwards.
+func (d *decoderBase) Release() { d.out.rb.Release() }
+
+// checkSize returns the too_large error of a message of b bytes, nil when it fits.
+func (d *decoderBase) checkSize(b []byte) error {
+	if len(b) > d.maxLen {
+		return fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	}
+	return nil
+}
+
+// rowDecoder is the base of the decoders that convert a message into one row (JSON,
+// Avro): the row's converted values wait in vals and rowTime until the whole message is
+// good, so a rejected message never leaves a partial row behind.
+type rowDecoder struct {
+	decoderBase
+	vals    []rowValue // per slot; the event time's is scratch for its text
+	rowTime int64
+}
+
+func newRowDecoder(spec Spec, mem memory.Allocator) rowDecoder {
+	d := rowDecoder{decoderBase: newDecoderBase(spec, mem)}
+	d.vals = make([]rowValue, len(d.slots))
+	return d
+}
+
+// decode turns msgs into one record holding the good messages, in order, and reports
+// every other message as Rejected (in order, with its index in msgs). row converts one
+// message into d.vals and d.rowTime. The record is never nil (it may have zero rows).
+func (d *rowDecoder) decode(msgs []Message, row func(*Message) (Reason, error)) (arrow.Record, []Rejected) {
+	var rejected []Rejected
+	d.out.rb.Reserve(len(msgs))
+	for i := range msgs {
+		if reason, err := row(&msgs[i]); err != nil {
+			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
+			continue
+		}
+		d.out.appendRow(d.rowTime, d.vals)
+	}
+	return d.out.rb.NewRecord(), rejected
+}
+
+// cursor is a parser's position in a message's bytes and, once the parse has failed,
+// why and where.
+type cursor struct {
+	b      []byte
+	i      int
+	errMsg string
+	errPos int
+}
+
+// fail records msg at the current position and returns false, so that a parse step can
+// end with return c.fail(…).
+func (c *cursor) fail(msg string) bool {
+	c.errMsg, c.errPos = msg, c.i
+	return false
+}
+
+// kafkaTime is the event time of a message whose event carries none: its Kafka time in
+// unix nanoseconds, 0 when that is zero too.
+func (m *Message) kafkaTime() int64 {
+	if m.Time.IsZero() {
+		return 0
+	}
+	return m.Time.UnixNano()
+}
 
 // specSlots returns the slots of spec (event time, model, model version, then one per
 // field, as in JSONDecoder) and the trie of their paths, rooted at the envelope's parent:

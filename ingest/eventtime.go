@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 	"unsafe"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 )
 
 // parseRFC3339Fast parses the form producers almost always write,
@@ -262,17 +265,68 @@ func unixNanosFloat(f float64) (int64, bool) {
 	return unixNanos(bytesString(strconv.AppendFloat(buf[:0], f, 'g', -1, 64)))
 }
 
-// unixNanosText is unixNanos for a number formatted by strconv ("NaN" and "+Inf" fail).
-func unixNanosText(b []byte) (int64, bool) {
-	if !validNumber(b) {
-		return 0, false
-	}
-	return unixNanos(bytesString(b))
-}
-
 func mulNanos(v, scale int64) (int64, bool) {
 	if v > 0 && v > (1<<63-1)/scale || v < 0 && v < -(1<<63)/scale {
 		return 0, false
 	}
 	return v * scale, true
+}
+
+// arrowTime converts row i of arr, a valid value, into unix nanoseconds as the decoders
+// read event times: timestamps (any unit; the zone does not matter), date32 and date64;
+// integers and floats with the unit heuristic of unixNanos (floats through their
+// shortest decimal form); strings as parseTimeText parses them. known is false for a
+// type that holds no times.
+func arrowTime(arr arrow.Array, i int) (ns int64, ok, known bool) {
+	switch a := arr.(type) {
+	case *array.Timestamp:
+		ns, ok = mulNanos(int64(a.Value(i)), unitNanoseconds(a.DataType().(*arrow.TimestampType).Unit))
+	case *array.Date32:
+		ns, ok = mulNanos(int64(a.Value(i)), 86400e9)
+	case *array.Date64:
+		ns, ok = mulNanos(int64(a.Value(i)), 1e6)
+	case *array.Int64:
+		ns, ok = unixNanosInt(a.Value(i))
+	case *array.Int32:
+		ns, ok = unixNanosInt(int64(a.Value(i)))
+	case *array.Int16:
+		ns, ok = unixNanosInt(int64(a.Value(i)))
+	case *array.Int8:
+		ns, ok = unixNanosInt(int64(a.Value(i)))
+	case *array.Uint64:
+		ns, ok = unixNanosUint(a.Value(i))
+	case *array.Uint32:
+		ns, ok = unixNanosInt(int64(a.Value(i)))
+	case *array.Uint16:
+		ns, ok = unixNanosInt(int64(a.Value(i)))
+	case *array.Uint8:
+		ns, ok = unixNanosInt(int64(a.Value(i)))
+	case *array.Float64:
+		ns, ok = unixNanosFloat(a.Value(i))
+	case *array.Float32:
+		ns, ok = unixNanosFloat(float32Value(a.Value(i)))
+	case *array.Float16:
+		ns, ok = unixNanosFloat(float32Value(a.Value(i).Float32()))
+	case *array.String:
+		ns, ok = parseTimeText(a.Value(i))
+	case *array.LargeString:
+		ns, ok = parseTimeText(a.Value(i))
+	case *array.StringView:
+		ns, ok = parseTimeText(a.Value(i))
+	default:
+		return 0, false, false
+	}
+	return ns, ok, true
+}
+
+func unitNanoseconds(u arrow.TimeUnit) int64 {
+	switch u {
+	case arrow.Second:
+		return 1e9
+	case arrow.Millisecond:
+		return 1e6
+	case arrow.Microsecond:
+		return 1e3
+	}
+	return 1
 }

@@ -185,12 +185,21 @@ func (r *FileReader) openParquet(opts FileOptions) error {
 	return nil
 }
 
-func (r *FileReader) openCSV(opts FileOptions) error {
+// openFile opens the file for reading; Close closes it.
+func (r *FileReader) openFile() (*os.File, error) {
 	f, err := os.Open(r.path)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, f.Close)
+	return f, nil
+}
+
+func (r *FileReader) openCSV(opts FileOptions) error {
+	f, err := r.openFile()
 	if err != nil {
 		return err
 	}
-	r.closers = append(r.closers, f.Close)
 	schema, err := inferCSVSchema(f, opts.InferRows)
 	if err != nil {
 		return err
@@ -288,11 +297,10 @@ func isCSVBool(v string) bool {
 }
 
 func (r *FileReader) openJSONL(opts FileOptions) error {
-	f, err := os.Open(r.path)
+	f, err := r.openFile()
 	if err != nil {
 		return err
 	}
-	r.closers = append(r.closers, f.Close)
 	src := &jsonlSource{path: r.path, batch: opts.BatchRows}
 	if opts.Spec != nil {
 		src.spec = *opts.Spec
@@ -408,7 +416,6 @@ func (r *FileReader) withEventTime(rec arrow.Record) (arrow.Record, error) {
 	defer b.Release()
 	b.Reserve(int(rec.NumRows()))
 	col := rec.Column(r.timeCol)
-	var buf []byte
 	for i := 0; i < col.Len(); i++ {
 		row := r.rowsSoFar + int64(i) + 1
 		if col.IsNull(i) {
@@ -424,34 +431,11 @@ func (r *FileReader) withEventTime(rec arrow.Record) (arrow.Record, error) {
 				ok = false
 			}
 			ns = t.UnixNano()
-		case *array.Date32:
-			ns, ok = mulNanos(int64(a.Value(i)), 86400e9)
-		case *array.Date64:
-			ns, ok = mulNanos(int64(a.Value(i)), 1e6)
-		case *array.String:
-			ns, ok = parseTimeText(a.Value(i))
-		case *array.LargeString:
-			ns, ok = parseTimeText(a.Value(i))
-		case *array.Float64:
-			buf = strconv.AppendFloat(buf[:0], a.Value(i), 'f', -1, 64)
-			ns, ok = unixNanosText(buf)
-		case *array.Float32:
-			buf = strconv.AppendFloat(buf[:0], float64(a.Value(i)), 'f', -1, 32)
-			ns, ok = unixNanosText(buf)
-		case *array.Int64:
-			buf = strconv.AppendInt(buf[:0], a.Value(i), 10)
-			ns, ok = unixNanosText(buf)
-		case *array.Int32:
-			buf = strconv.AppendInt(buf[:0], int64(a.Value(i)), 10)
-			ns, ok = unixNanosText(buf)
-		case *array.Uint64:
-			buf = strconv.AppendUint(buf[:0], a.Value(i), 10)
-			ns, ok = unixNanosText(buf)
-		case *array.Uint32:
-			buf = strconv.AppendUint(buf[:0], uint64(a.Value(i)), 10)
-			ns, ok = unixNanosText(buf)
 		default:
-			return nil, fmt.Errorf("event time column %q has type %s, want a timestamp, date, number or string", r.timeName, col.DataType())
+			var known bool
+			if ns, ok, known = arrowTime(col, i); !known {
+				return nil, fmt.Errorf("event time column %q has type %s, want a timestamp, date, number or string", r.timeName, col.DataType())
+			}
 		}
 		if !ok {
 			return nil, fmt.Errorf("row %d: event time column %q: not a time within 1678..2262", row, r.timeName)

@@ -52,7 +52,7 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // validates a number it captures (scanner.number, scanner.float); this is that, for a
 // literal on its own.
 func fastFloat(b []byte) (f float64, ok bool) {
-	sc := scanner{b: b}
+	sc := scanner{cursor: cursor{b: b}}
 	if !sc.number() || sc.i != len(b) {
 		return 0, false
 	}
@@ -189,6 +189,21 @@ func float32Value(f float32) float64 {
 	var buf [32]byte
 	v, _ := strconv.ParseFloat(bytesString(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
 	return v
+}
+
+// nonFiniteValue returns the value a Number field takes from a string: NaN, +Inf or -Inf
+// for "NaN", "Infinity" (also "+Infinity") and "-Infinity", the spellings JSON producers
+// use for the values JSON numbers cannot carry; ok is false for any other string.
+func nonFiniteValue(s []byte) (f float64, ok bool) {
+	switch bytesString(s) {
+	case "NaN":
+		return math.NaN(), true
+	case "Infinity", "+Infinity":
+		return math.Inf(1), true
+	case "-Infinity":
+		return math.Inf(-1), true
+	}
+	return 0, false
 }
 
 // appendValueText appends the text a String field holds for the number f: its shortest

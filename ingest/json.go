@@ -3,7 +3,6 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -43,19 +42,10 @@ import (
 // A JSONDecoder reuses its builders and scratch buffers between calls and is therefore
 // not safe for concurrent use; use one per goroutine. Call Release when done.
 type JSONDecoder struct {
-	spec   Spec
-	schema *arrow.Schema
-	maxLen int
-
-	root    *pathNode
-	slots   []slot    // 0 = event time, 1 = model, 2 = model version, then fields
+	rowDecoder
 	caps    []capture // per slot, reset per message
-	vals    []rowValue
 	sc      scanner
 	envSeen bool
-
-	out     *rowBuilder
-	rowTime int64
 }
 
 // slot is one value the spec asks for.
@@ -182,53 +172,28 @@ func NewJSONDecoder(spec Spec, mem memory.Allocator) (*JSONDecoder, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot create JSON decoder: %w", err)
 	}
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	spec.Fields = append([]Field(nil), spec.Fields...)
-	d := &JSONDecoder{spec: spec, schema: spec.Schema()}
-	d.maxLen = maxMessageBytes(spec)
-
-	d.root, d.slots = specSlots(spec)
+	d := &JSONDecoder{rowDecoder: newRowDecoder(spec, mem)}
 	d.caps = make([]capture, len(d.slots))
-	d.vals = make([]rowValue, len(d.slots))
-
-	d.out = newRowBuilder(spec, d.schema, mem)
 	powersOfTen() // built once per process, here rather than in the first Decode
 	return d, nil
 }
-
-// Schema returns the schema of the records Decode returns.
-func (d *JSONDecoder) Schema() *arrow.Schema { return d.schema }
-
-// Release frees the decoder's builders. The decoder must not be used afterwards.
-func (d *JSONDecoder) Release() { d.out.rb.Release() }
 
 // Decode turns msgs into one record holding the good messages, in order, and reports
 // every other message as Rejected (in order, with its index in msgs). The record is
 // never nil (it may have zero rows) and must be released by the caller.
 func (d *JSONDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
-	var rejected []Rejected
-	d.out.rb.Reserve(len(msgs))
-	for i := range msgs {
-		if reason, err := d.decodeRow(&msgs[i]); err != nil {
-			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
-			continue
-		}
-		d.out.appendRow(d.rowTime, d.vals)
-	}
-	return d.out.rb.NewRecord(), rejected
+	return d.decode(msgs, d.decodeRow)
 }
 
 // decodeRow parses one message into d.vals and d.rowTime without touching the builders.
 func (d *JSONDecoder) decodeRow(m *Message) (Reason, error) {
 	b := m.Value
-	if len(b) > d.maxLen {
-		return ReasonTooLarge, fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	if err := d.checkSize(b); err != nil {
+		return ReasonTooLarge, err
 	}
 	clear(d.caps)
 	d.envSeen = false
-	d.sc = scanner{b: b, d: d, keyBuf: d.sc.keyBuf}
+	d.sc = scanner{cursor: cursor{b: b}, d: d, keyBuf: d.sc.keyBuf}
 	if !d.sc.message(d.root) {
 		return ReasonMalformed, fmt.Errorf("decode message: %s at byte %d", d.sc.errMsg, d.sc.errPos)
 	}
@@ -243,10 +208,7 @@ func (d *JSONDecoder) decodeRow(m *Message) (Reason, error) {
 		if d.spec.RequireEventTime {
 			return ReasonBadTime, fmt.Errorf("decode %q: event time is %s", d.spec.EventTime, c.kind)
 		}
-		d.rowTime = 0
-		if !m.Time.IsZero() {
-			d.rowTime = m.Time.UnixNano()
-		}
+		d.rowTime = m.kafkaTime()
 	case kindNumber:
 		ns, ok := unixNanos(bytesString(b[c.start:c.end]))
 		if !ok {
@@ -301,16 +263,11 @@ func (d *JSONDecoder) convert(i int, b []byte) (Reason, error) {
 		case kindFalse:
 			v.num = 0
 		case kindString:
-			switch bytesString(d.stringBytes(v, b, c)) {
-			case "NaN":
-				v.num = math.NaN()
-			case "Infinity", "+Infinity":
-				v.num = math.Inf(1)
-			case "-Infinity":
-				v.num = math.Inf(-1)
-			default:
+			f, ok := nonFiniteValue(d.stringBytes(v, b, c))
+			if !ok {
 				return ReasonWrongType, fmt.Errorf("decode %q: string in a number field", sl.path)
 			}
+			v.num = f
 		default:
 			return ReasonWrongType, fmt.Errorf("decode %q: %s in a number field", sl.path, c.kind)
 		}
@@ -324,10 +281,8 @@ func (d *JSONDecoder) convert(i int, b []byte) (Reason, error) {
 			return ReasonMalformed, fmt.Errorf("decode %q: string is not valid UTF-8", sl.path)
 		}
 		v.str = s
-	case kindTrue:
-		v.str = append(v.buf[:0], "true"...)
-	case kindFalse:
-		v.str = append(v.buf[:0], "false"...)
+	case kindTrue, kindFalse:
+		v.str = strconv.AppendBool(v.buf[:0], c.kind == kindTrue)
 	case kindNumber:
 		v.buf = appendNumberText(v.buf[:0], raw)
 		v.str = v.buf

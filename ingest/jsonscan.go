@@ -11,12 +11,9 @@ const maxDepth = 512
 // scanner is a validating single-pass JSON walker that records the spans of the values
 // whose paths are in the decoder's trie and skips everything else.
 type scanner struct {
-	b      []byte
-	i      int
+	cursor
 	d      *JSONDecoder // receives captures; nil when only validating
 	keyBuf []byte       // reused for keys with escapes
-	errMsg string
-	errPos int
 
 	// The last number read: sign, significant digits as an integer (meaningful while
 	// digits ≤ 19), how many digits that took, and the power of ten to scale it by.
@@ -24,11 +21,6 @@ type scanner struct {
 	mant   uint64
 	digits int
 	exp    int
-}
-
-func (s *scanner) fail(msg string) bool {
-	s.errMsg, s.errPos = msg, s.i
-	return false
 }
 
 func (s *scanner) ws() {
@@ -182,18 +174,8 @@ func (s *scanner) object(n *pathNode, depth int) bool {
 		if !s.value(child, depth) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.fail("unexpected end of input")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return s.fail("expected ',' or '}' in an object")
+		if more, ok := s.sep('}', "expected ',' or '}' in an object"); !more {
+			return ok
 		}
 	}
 }
@@ -209,20 +191,28 @@ func (s *scanner) array(depth int) bool {
 		if !s.value(nil, depth) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.fail("unexpected end of input")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true
-		default:
-			return s.fail("expected ',' or ']' in an array")
+		if more, ok := s.sep(']', "expected ',' or ']' in an array"); !more {
+			return ok
 		}
 	}
+}
+
+// sep reads what follows a member of an object or an array: a comma (more is true) or
+// end, the closing bracket (more is false). Anything else fails with msg.
+func (s *scanner) sep(end byte, msg string) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, s.fail("unexpected end of input")
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		return true, true
+	case end:
+		s.i++
+		return false, true
+	}
+	return false, s.fail(msg)
 }
 
 // str scans a string body starting after the opening quote and leaves s.i after the
@@ -334,7 +324,7 @@ func (s *scanner) number() bool {
 
 // validNumber reports whether b is exactly one JSON number literal.
 func validNumber(b []byte) bool {
-	sc := scanner{b: b}
+	sc := scanner{cursor: cursor{b: b}}
 	return len(b) > 0 && sc.number() && sc.i == len(b)
 }
 

@@ -125,15 +125,23 @@ type Kafka struct {
 // errNotStarted is what Ready says before Run's first probe.
 var errNotStarted = errors.New("not started")
 
-// NewKafka checks opts and connects to nothing.
-func NewKafka(opts KafkaOptions) (*Kafka, error) {
+// CheckTopic returns what is missing from the address of a topic: brokers, the topic's
+// name. It is where every Options check of a Kafka client starts, so that each says the
+// same.
+func CheckTopic(brokers []string, topic string) []error {
 	var errs []error
-	if len(opts.Brokers) == 0 {
+	if len(brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
 	}
-	if opts.Topic == "" {
+	if topic == "" {
 		errs = append(errs, errors.New("no topic"))
 	}
+	return errs
+}
+
+// NewKafka checks opts and connects to nothing.
+func NewKafka(opts KafkaOptions) (*Kafka, error) {
+	errs := CheckTopic(opts.Brokers, opts.Topic)
 	if opts.GroupID == "" {
 		errs = append(errs, errors.New("no group id"))
 	}

@@ -64,13 +64,7 @@ const (
 
 // check returns opts with its defaults filled in, or every problem with it.
 func (opts Options) check() (Options, error) {
-	var errs []error
-	if len(opts.Brokers) == 0 {
-		errs = append(errs, errors.New("no brokers"))
-	}
-	if opts.Topic == "" {
-		errs = append(errs, errors.New("no topic"))
-	}
+	errs := ingest.CheckTopic(opts.Brokers, opts.Topic)
 	if opts.ReplicationFactor < 0 {
 		errs = append(errs, fmt.Errorf("replication factor %d is negative", opts.ReplicationFactor))
 	}
