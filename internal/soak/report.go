@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -157,7 +158,7 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 	r.info("webhook deliveries repeated with the same webhook-id (allowed)", repeats)
 	bursts := c.soakHook.bursts()
 	r.must(fmt.Sprintf("webhook-ids re-sent more than %d times within %s (a retry loop without the outbox's waits)", burstMax, burstWindow), int64(len(bursts)), 0)
-	for _, id := range sortedKeys(bursts) {
+	for _, id := range slices.Sorted(maps.Keys(bursts)) {
 		c.note("webhook-id %s was delivered %d times within %s", id, bursts[id], burstWindow)
 	}
 	c.soakHook.mu.Lock()
@@ -206,7 +207,7 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 		for k := range st[f.stream].DecodeErrors {
 			reasons[k] = true
 		}
-		for _, k := range sortedKeys(reasons) {
+		for _, k := range slices.Sorted(maps.Keys(reasons)) {
 			r.must(fmt.Sprintf("%s messages rejected as %s", f.format, k), st[f.stream].DecodeErrors[k], badBy[k])
 		}
 	}
@@ -236,7 +237,7 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 	r.info("max RSS of a driftmon run (VmHWM)", fmt.Sprintf("%.0f MiB (reference %.0f MiB)", float64(c.soak.maxRSS)/1024, float64(c.ref.maxRSS)/1024))
 
 	c.mu.Lock()
-	checks := sortedKeys(c.apiChecks)
+	checks := slices.Sorted(maps.Keys(c.apiChecks))
 	for _, k := range checks {
 		v := c.apiChecks[k]
 		r.add("API: "+k, fmt.Sprintf("%d of %d", v[0], v[1]), "all, ≥ 1", v[1] > 0 && v[0] == v[1])
@@ -274,22 +275,13 @@ func (c *campaign) perFeed(v func(*feed) int64) string {
 
 func formatCounts[V any](m map[string]V) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		parts = append(parts, fmt.Sprintf("%s %v", k, m[k]))
 	}
 	if len(parts) == 0 {
 		return "none"
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func distinct(xs []string) map[string]bool {
