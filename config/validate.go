@@ -255,13 +255,7 @@ func (c *Config) validate(errs *[]error) {
 	for i := range c.Streams {
 		s := &c.Streams[i]
 		p := fmt.Sprintf("streams[%d]", i)
-		switch {
-		case s.Name == "":
-			bad(p+".name", "is required")
-		case names[s.Name]:
-			bad(p+".name", "%q is used by another stream", s.Name)
-		}
-		names[s.Name] = true
+		checkName(p, "stream", s.Name, names, bad)
 		if s.Topic == "" {
 			bad(p+".topic", "is required")
 		}
@@ -421,13 +415,7 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 	names := map[string]bool{}
 	for i, w := range a.Webhooks {
 		p := fmt.Sprintf("alerting.webhooks[%d]", i)
-		switch {
-		case w.Name == "":
-			bad(p+".name", "is required")
-		case names[w.Name]:
-			bad(p+".name", "%q is used by another webhook", w.Name)
-		}
-		names[w.Name] = true
+		checkName(p, "webhook", w.Name, names, bad)
 		if w.URL == "" {
 			bad(p+".url", "is required")
 		} else {
@@ -493,4 +481,16 @@ func SortedNames(fields map[string]Field) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// checkName reports at p.name a name that is missing or that another of its kind
+// ("stream", "webhook") already has, and adds it to names.
+func checkName(p, kind, name string, names map[string]bool, bad func(string, string, ...any)) {
+	switch {
+	case name == "":
+		bad(p+".name", "is required")
+	case names[name]:
+		bad(p+".name", "%q is used by another %s", name, kind)
+	}
+	names[name] = true
 }
