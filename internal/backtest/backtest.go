@@ -3,6 +3,10 @@
 // and JSON lines as the stream's fields (Input), infers a stream from a reference file
 // when there is no config (Infer), builds reference profiles (BuildProfile), runs the
 // engine (Run) and prints the per-window verdicts as a table, JSON lines or CSV (Writer).
+//
+// It runs the same engine as the live monitor and imports it; it serves nothing and
+// starts no broker, so it never imports internal/httpapi or internal/demo. Only
+// cmd/driftmon imports it.
 package backtest
 
 import (

@@ -2,6 +2,10 @@
 // stream: a compacted topic with a single partition used as a replicated key-value log
 // (Log), and leader election through a consumer group on that topic (Election). Kafka
 // is the only coordinator: the processes never talk to each other.
+//
+// What it carries is bytes: it imports ingest (the Kafka transport, dialer and option
+// checks) and alerting (Sleep) only — never sketch, detectors, internal/state or
+// internal/monitor, which builds the cluster's worker and leader on it.
 package cluster
 
 import (

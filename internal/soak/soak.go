@@ -9,6 +9,11 @@
 // twice and lost, window results against that reference, alerts and webhooks
 // delivered, bad messages rejected by reason, crashes, memory and secrets in logs.
 // Run returns the report; a breach is any judged figure that does not hold.
+//
+// It judges the binary from outside — its topics, HTTP API, results file, logs and the
+// receivers — so it imports no package of the pipeline (ingest, sketch, detectors,
+// internal/monitor); of alerting only the test receivers (slack/slacktest) and the
+// webhook signature check. Only cmd/soak imports it.
 package soak
 
 import (

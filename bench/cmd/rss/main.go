@@ -6,6 +6,8 @@
 // windows, not on how many events went by.
 //
 //	go run ./bench/cmd/rss -events 10000000 -every 1000000
+//
+// Like bench, it measures from outside; nothing imports it.
 package main
 
 import (
