@@ -274,19 +274,6 @@ func (r *avroReader) length() (int, bool) {
 	return int(n), true
 }
 
-// index reads an index into a list of n (an enum's symbols, a union's branches); outside
-// it fails with msg.
-func (r *avroReader) index(n int, msg string) (int, bool) {
-	x, ok := r.long()
-	if !ok {
-		return 0, false
-	}
-	if x < 0 || x >= int64(n) {
-		return 0, r.fail(msg)
-	}
-	return int(x), true
-}
-
 func (r *avroReader) next(n int) ([]byte, bool) {
 	if n > len(r.b)-r.i {
 		return nil, r.fail("unexpected end of input")
@@ -363,15 +350,21 @@ func (d *AvroDecoder) value(n *avroNode, depth int) bool {
 			return false
 		}
 	case opEnum:
-		x, ok := r.index(len(n.symbols), "enum index out of range")
+		x, ok := r.long()
 		if !ok {
 			return false
 		}
+		if x < 0 || x >= int64(len(n.symbols)) {
+			return r.fail("enum index out of range")
+		}
 		v.b, v.sym = n.symbols[x], true
 	case opUnion:
-		x, ok := r.index(len(n.branches), "union index out of range")
+		x, ok := r.long()
 		if !ok {
 			return false
+		}
+		if x < 0 || x >= int64(len(n.branches)) {
+			return r.fail("union index out of range")
 		}
 		return d.value(n.branches[x], depth)
 	case opRecord:

@@ -174,8 +174,18 @@ func (s *scanner) object(n *pathNode, depth int) bool {
 		if !s.value(child, depth) {
 			return false
 		}
-		if more, ok := s.sep('}', "expected ',' or '}' in an object"); !more {
-			return ok
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.fail("unexpected end of input")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return s.fail("expected ',' or '}' in an object")
 		}
 	}
 }
@@ -191,28 +201,20 @@ func (s *scanner) array(depth int) bool {
 		if !s.value(nil, depth) {
 			return false
 		}
-		if more, ok := s.sep(']', "expected ',' or ']' in an array"); !more {
-			return ok
+		s.ws()
+		if s.i >= len(s.b) {
+			return s.fail("unexpected end of input")
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return s.fail("expected ',' or ']' in an array")
 		}
 	}
-}
-
-// sep reads what follows a member of an object or an array: a comma (more is true) or
-// end, the closing bracket (more is false). Anything else fails with msg.
-func (s *scanner) sep(end byte, msg string) (more, ok bool) {
-	s.ws()
-	if s.i >= len(s.b) {
-		return false, s.fail("unexpected end of input")
-	}
-	switch s.b[s.i] {
-	case ',':
-		s.i++
-		return true, true
-	case end:
-		s.i++
-		return false, true
-	}
-	return false, s.fail(msg)
 }
 
 // str scans a string body starting after the opening quote and leaves s.i after the
