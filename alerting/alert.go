@@ -1,7 +1,14 @@
 // Package alerting holds what every notifier needs to tell a person or a
-// system that a model's inputs drifted: the Alert value and its parts. It
-// knows nothing about sketches or detectors, so notifiers stay testable with
-// hand-written alerts and the statistics can change without touching them.
+// system that a model's inputs drifted: the Alert value and its parts, its
+// stable IDs and how numbers in it are printed. It also holds the few seams its
+// subpackages share: the transaction they keep records in (Tx, Store), the
+// refusal no retry fixes (PermanentError), the HTTP client that never follows a
+// redirect (HTTPClient), and JSON numbers that may be NaN (Number, Finite).
+//
+// It is the bottom of the alerting tree and imports only the standard library:
+// not its subpackages, not sketch or detectors (notifiers stay testable with
+// hand-written alerts, and the statistics can change without touching them), and
+// nothing under internal/ (internal/state's store fits Tx and Store as it is).
 package alerting
 
 import (
@@ -226,16 +233,8 @@ func FormatWindow(start, end time.Time) string {
 	return start.Format(time.DateOnly+" "+layout) + " → " + end.Format(time.DateOnly+" "+layout) + " UTC"
 }
 
-// NotifierFunc adapts a function to the Notify method set, the way
-// http.HandlerFunc does for handlers; tests and simple wirings use it where a
-// consumer declares a Notifier interface.
-type NotifierFunc func(ctx context.Context, a Alert) error
-
-// Notify calls f(ctx, a).
-func (f NotifierFunc) Notify(ctx context.Context, a Alert) error { return f(ctx, a) }
-
 // Sleep waits for d or until ctx is done, whichever comes first, and returns ctx's
-// error in the second case: the wait between a notifier's retries.
+// error in the second case: a notifier's wait for its turn, a retry's backoff.
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()

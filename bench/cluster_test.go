@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -154,7 +155,7 @@ func newClusterMonitor(b *testing.B, addr, topic, group, partials string, cluste
 		extra = fmt.Sprintf("cluster: {partials_topic: %q, session_timeout: 6s}", partials)
 	}
 	cfg := workloadConfig(b, addr, topic, group, "{size: 10s}", extra)
-	mon, err := monitor.New(cfg, monitor.Options{OnWindow: func(monitor.Result) { windows.Add(1) }})
+	mon, err := monitor.New(cfg, monitor.Options{OnWindow: func(engine.Result) { windows.Add(1) }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // The car-loan data (testdata/nannyml_car_loan): 50,000 reference rows, 50,000
@@ -227,7 +227,7 @@ func driftmonCarLoan(t *testing.T) (run, []string) {
 		}
 	}()
 	start := time.Now()
-	engine, err := monitor.NewEngine(&cfg.Streams[0], nil)
+	engine, err := engine.New(&cfg.Streams[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -98,12 +98,12 @@ func driftmonJoint(t *testing.T, shift jointShift, seed uint64) run {
 	}
 	r := rand.New(rand.NewPCG(seed, 1))
 	start := time.Now()
-	fields := monitor.StreamFields(&cfg.Streams[0])
+	fields := engine.StreamFields(&cfg.Streams[0])
 	ref := sketch.NewProfile(fields, sketch.Options{})
 	refRec := jointRecord(r, 50000, shift, false)
 	ref.Update(refRec, nil)
 	refRec.Release()
-	engine, err := monitor.NewEngineWithReference(&cfg.Streams[0], ref, "generated reference (50,000 rows)", nil)
+	engine, err := engine.NewWithReference(&cfg.Streams[0], ref, "generated reference (50,000 rows)", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

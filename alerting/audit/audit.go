@@ -6,6 +6,10 @@
 // Entries live in a bucket of the state store and are appended inside the
 // caller's transaction, so an entry exists exactly when the change it
 // records was committed.
+//
+// It owns the trail's records and their bucket, and imports only alerting (for
+// the transaction it writes in and the Alert it describes): not the policy, the
+// outbox or any notifier, which append to it, and nothing under internal/.
 package audit
 
 import (
@@ -17,7 +21,6 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
-	"github.com/driftmon/driftmon/internal/state"
 )
 
 // Buckets of the state store the trail uses.
@@ -103,7 +106,7 @@ type Entry struct {
 }
 
 // Append records e inside tx, numbering it after every earlier entry.
-func Append(tx *state.Tx, e Entry) error {
+func Append(tx alerting.Tx, e Entry) error {
 	var seq uint64
 	if b := tx.Get(bucketMeta, "seq"); len(b) == 8 {
 		seq = binary.BigEndian.Uint64(b)
@@ -138,14 +141,14 @@ type Query struct {
 }
 
 // List returns the entries that match q, oldest first.
-func List(s *state.Store, q Query) ([]Entry, error) {
+func List[T alerting.Tx](s alerting.Store[T], q Query) ([]Entry, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 1000
 	}
 	var out []Entry
 	errStop := fmt.Errorf("stop")
-	err := s.View(func(tx *state.Tx) error {
+	err := s.View(func(tx T) error {
 		err := tx.ForEach(bucket, key(q.After+1), func(_ string, v []byte) error {
 			var e Entry
 			if err := json.Unmarshal(v, &e); err != nil {
@@ -174,9 +177,9 @@ func List(s *state.Store, q Query) ([]Entry, error) {
 // Prune deletes the entries older than before, at most limit of them (0:
 // all), and returns how many it deleted. Call it now and then to bound the
 // trail.
-func Prune(s *state.Store, before time.Time, limit int) (int, error) {
+func Prune[T alerting.Tx](s alerting.Store[T], before time.Time, limit int) (int, error) {
 	n := 0
-	err := s.Update(func(tx *state.Tx) error {
+	err := s.Update(func(tx T) error {
 		var old []string
 		errStop := fmt.Errorf("stop")
 		err := tx.ForEach(bucket, "", func(k string, v []byte) error {

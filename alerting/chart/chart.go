@@ -3,6 +3,9 @@
 // bot-token mode). It uses only the standard library and the fixed-size
 // basicfont, so it needs no cgo and no font files, and the same alert always
 // gives the same bytes.
+//
+// It owns the drawing only and imports only alerting (the Distribution it
+// draws): no notifier, policy or outbox, and nothing under internal/.
 package chart
 
 import (

@@ -10,6 +10,13 @@
 // out. An item keeps its ID, the webhook-id, on every attempt and across
 // restarts, so receivers deduplicate; Replay queues a dead (or delivered)
 // item again. Every attempt is recorded in the audit trail.
+//
+// It owns delivery: the queue and its records, the one retry loop (notifiers
+// make one attempt per call, so retries, Retry-After included, happen here and
+// nowhere else), dead letters, and the Senders that map items onto the Slack and
+// webhook notifiers. It keeps its records through alerting.Tx and
+// alerting.Store, so it must not import internal/state or anything else under
+// internal/; nor sketch or detectors.
 package outbox
 
 import (
@@ -26,9 +33,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/policy"
-	"github.com/driftmon/driftmon/internal/state"
 )
 
 // Buckets of the state store the outbox uses.
@@ -101,10 +108,11 @@ type Record struct {
 	LastError   string    `json:"last_error,omitempty"`
 }
 
-// Sender delivers items of one route: one attempt per call. It returns how
-// long the receiver asked to wait (Retry-After) when it did; an error
-// wrapped with Permanent dead-letters the item at once, any other error is
-// retried along the schedule.
+// Sender delivers items of one route: one attempt per call, without retries of
+// its own, so the schedule is the only retry loop. It returns how long the
+// receiver asked to wait (Retry-After) when it did; an
+// *alerting.PermanentError (alerting.Permanent) dead-letters the item at once,
+// any other error is retried along the schedule.
 type Sender interface {
 	Send(ctx context.Context, it Item) (retryAfter time.Duration, err error)
 }
@@ -115,19 +123,6 @@ type SenderFunc func(ctx context.Context, it Item) (time.Duration, error)
 // Send calls f(ctx, it).
 func (f SenderFunc) Send(ctx context.Context, it Item) (time.Duration, error) { return f(ctx, it) }
 
-// PermanentError marks a failure no retry can fix: the receiver refused
-// the item (400, 410…) or it cannot be encoded.
-type PermanentError struct{ Err error }
-
-// Permanent wraps err as a *PermanentError.
-func Permanent(err error) error { return &PermanentError{Err: err} }
-
-// Error returns the cause's message.
-func (e *PermanentError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *PermanentError) Unwrap() error { return e.Err }
-
 // Errors of Replay and Get.
 var (
 	ErrNotFound = errors.New("outbox: no such item")
@@ -136,8 +131,6 @@ var (
 
 // Options configures an Outbox.
 type Options struct {
-	// Store holds the outbox; required. It must outlive Run.
-	Store *state.Store
 	// Senders deliver the items of each route, by route name; required.
 	Senders map[string]Sender
 	// Schedule is the wait before each attempt; its length is the number of
@@ -162,7 +155,9 @@ type Options struct {
 // Outbox is a durable delivery queue on a state store. Its methods are
 // safe for concurrent use.
 type Outbox struct {
-	store    *state.Store
+	// update and view run transactions on the store (its Update and View).
+	update   func(fn func(tx alerting.Tx) error) error
+	view     func(fn func(tx alerting.Tx) error) error
 	senders  map[string]Sender
 	routes   []string
 	schedule []time.Duration
@@ -174,8 +169,8 @@ type Outbox struct {
 	wake     map[string]chan struct{}
 	running  atomic.Bool
 
-	// record writes an attempt's outcome: store.Update, replaced in tests.
-	record func(fn func(tx *state.Tx) error) error
+	// record writes an attempt's outcome: update, replaced in tests.
+	record func(fn func(tx alerting.Tx) error) error
 	// held keeps items whose attempt could not be recorded (a full disk) from being
 	// sent again before the wait the schedule gives: the store still says they are
 	// due. By delivery ID; lost at a restart, which sends them again once.
@@ -190,10 +185,11 @@ type heldItem struct {
 	attempts int
 }
 
-// New checks opts and returns an Outbox; it starts nothing.
-func New(opts Options) (*Outbox, error) {
+// New checks opts and returns an Outbox on store, which must outlive Run (the
+// state store, internal/state's *Store); it starts nothing.
+func New[T alerting.Tx](store alerting.Store[T], opts Options) (*Outbox, error) {
 	var errs []error
-	if opts.Store == nil {
+	if store == nil {
 		errs = append(errs, errors.New("outbox: a store is required"))
 	}
 	if len(opts.Senders) == 0 {
@@ -219,10 +215,13 @@ func New(opts Options) (*Outbox, error) {
 		return nil, err
 	}
 	o := &Outbox{
-		store: opts.Store, senders: opts.Senders, schedule: slices.Clone(opts.Schedule),
+		update:  func(fn func(alerting.Tx) error) error { return store.Update(func(tx T) error { return fn(tx) }) },
+		view:    func(fn func(alerting.Tx) error) error { return store.View(func(tx T) error { return fn(tx) }) },
+		senders: opts.Senders, schedule: slices.Clone(opts.Schedule),
 		jitter: opts.Jitter, poll: opts.Poll, keep: opts.KeepDelivered, now: opts.Now, log: opts.Logger,
-		wake: map[string]chan struct{}{}, record: opts.Store.Update, held: map[string]heldItem{},
+		wake: map[string]chan struct{}{}, held: map[string]heldItem{},
 	}
+	o.record = o.update
 	if o.schedule == nil {
 		o.schedule = StandardSchedule()
 	}
@@ -254,7 +253,7 @@ func New(opts Options) (*Outbox, error) {
 // delivered once the transaction commits (call Wake then to skip the poll
 // wait). An ID already in the outbox, pending, delivered or dead, is left
 // alone, so replaying a window after a crash enqueues nothing twice.
-func (o *Outbox) Enqueue(tx *state.Tx, it Item) error {
+func (o *Outbox) Enqueue(tx alerting.Tx, it Item) error {
 	if it.ID == "" {
 		return errors.New("cannot enqueue: the item has no ID")
 	}
@@ -345,7 +344,7 @@ func (o *Outbox) work(ctx context.Context, route string) {
 // (the oldest), and when the next one not yet due will be.
 func (o *Outbox) due(route string) (due []Record, next time.Time, err error) {
 	now := o.now()
-	err = o.store.View(func(tx *state.Tx) error {
+	err = o.view(func(tx alerting.Tx) error {
 		seen := map[string]bool{}
 		return tx.ForEach(bucketPending, "", func(_ string, v []byte) error {
 			var r Record
@@ -394,7 +393,7 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 	r.Attempts++
 	r.LastAttempt = start
 	e := audit.Entry{Time: now, Event: audit.EventAttempt, Subject: r.Subject, Delivery: r.ID, Route: r.Route, Attempt: r.Attempts}
-	var perm *PermanentError
+	var perm *alerting.PermanentError
 	switch {
 	case err == nil:
 		r.Status, r.LastError, r.NextAttempt = Delivered, "", time.Time{}
@@ -407,7 +406,7 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 		r.LastError, r.NextAttempt = err.Error(), now.Add(wait)
 		e.Outcome, e.Error, e.Next = "retry", err.Error(), r.NextAttempt
 	}
-	uerr := o.record(func(tx *state.Tx) error {
+	uerr := o.record(func(tx alerting.Tx) error {
 		if tx.Get(bucketPending, seqKey(r.Seq)) == nil {
 			return nil // replayed or moved meanwhile; nothing to record
 		}
@@ -477,7 +476,7 @@ func (o *Outbox) delay(n int) time.Duration {
 }
 
 // prune drops the oldest delivered items beyond KeepDelivered.
-func (o *Outbox) prune(tx *state.Tx) error {
+func (o *Outbox) prune(tx alerting.Tx) error {
 	// Counted with the cursor: tx.Len reads committed pages only, so it
 	// misses this transaction's own writes.
 	n := 0
@@ -520,7 +519,7 @@ func (o *Outbox) prune(tx *state.Tx) error {
 // returns ErrNotFound for an unknown ID and ErrPending for one still
 // pending.
 func (o *Outbox) Replay(id string) error {
-	err := o.store.Update(func(tx *state.Tx) error {
+	err := o.update(func(tx alerting.Tx) error {
 		r, err := get(tx, id)
 		if err != nil {
 			return err
@@ -553,7 +552,7 @@ func (o *Outbox) Replay(id string) error {
 // Get returns the item with the given ID, or ErrNotFound.
 func (o *Outbox) Get(id string) (Record, error) {
 	var r Record
-	err := o.store.View(func(tx *state.Tx) error {
+	err := o.view(func(tx alerting.Tx) error {
 		var err error
 		r, err = get(tx, id)
 		return err
@@ -564,7 +563,7 @@ func (o *Outbox) Get(id string) (Record, error) {
 // Counts returns how many items are pending and dead, e.g. for the
 // driftmon_outbox_depth metric.
 func (o *Outbox) Counts() (pending, dead int, err error) {
-	err = o.store.View(func(tx *state.Tx) error {
+	err = o.view(func(tx alerting.Tx) error {
 		pending, dead = tx.Len(bucketPending), tx.Len(bucketDead)
 		return nil
 	})
@@ -574,7 +573,7 @@ func (o *Outbox) Counts() (pending, dead int, err error) {
 // List returns the items with the given status, oldest first.
 func (o *Outbox) List(status Status) ([]Record, error) {
 	var out []Record
-	err := o.store.View(func(tx *state.Tx) error {
+	err := o.view(func(tx alerting.Tx) error {
 		return tx.ForEach(bucketFor(status), "", func(_ string, v []byte) error {
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -605,7 +604,7 @@ func bucketFor(s Status) string {
 func seqKey(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 
 // nextSeq numbers a new or replayed record.
-func nextSeq(tx *state.Tx) (uint64, error) {
+func nextSeq(tx alerting.Tx) (uint64, error) {
 	var seq uint64
 	if b := tx.Get(bucketMeta, "seq"); len(b) == 8 {
 		seq = binary.BigEndian.Uint64(b)
@@ -615,7 +614,7 @@ func nextSeq(tx *state.Tx) (uint64, error) {
 }
 
 // put writes r into the bucket of its status and indexes its ID.
-func put(tx *state.Tx, r Record) error {
+func put(tx alerting.Tx, r Record) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode outbox record: %w", err)
@@ -627,14 +626,14 @@ func put(tx *state.Tx, r Record) error {
 }
 
 // move takes r out of the bucket of status from and writes it as it is now.
-func move(tx *state.Tx, from Status, r Record) error {
+func move(tx alerting.Tx, from Status, r Record) error {
 	if err := tx.Delete(bucketFor(from), seqKey(r.Seq)); err != nil {
 		return err
 	}
 	return put(tx, r)
 }
 
-func get(tx *state.Tx, id string) (Record, error) {
+func get(tx alerting.Tx, id string) (Record, error) {
 	ref := tx.Get(bucketIndex, id)
 	if ref == nil {
 		return Record{}, ErrNotFound

@@ -15,6 +15,7 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/alerting/slack"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/internal/state"
 )
@@ -31,7 +32,7 @@ func openStore(t *testing.T, path string) *state.Store {
 	return s
 }
 
-func newOutbox(t *testing.T, opts Options) *Outbox {
+func newOutbox(t *testing.T, store *state.Store, opts Options) *Outbox {
 	t.Helper()
 	if opts.Schedule == nil {
 		opts.Schedule = fastSchedule
@@ -39,7 +40,7 @@ func newOutbox(t *testing.T, opts Options) *Outbox {
 	if opts.Poll == 0 {
 		opts.Poll = 5 * time.Millisecond
 	}
-	o, err := New(opts)
+	o, err := New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestOutageAndRestartDeliverEachCallOnce(t *testing.T) {
 
 	// First life: the receiver is down; every call is attempted a few times.
 	store := openStore(t, path)
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	var items []Item
 	for i := range 3 {
 		it, err := WebhookItem("airflow", n, retrainDecision(i), audit.Of(retrainDecision(i).Alert, "cfg123"))
@@ -232,7 +233,7 @@ func TestOutageAndRestartDeliverEachCallOnce(t *testing.T) {
 	g.open()
 	store = openStore(t, path)
 	defer store.Close()
-	o = newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o = newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	enqueue(t, store, o, items...) // the monitor replaying its last window enqueues nothing twice
 	stop = start(t, o)
 	waitFor(t, "3 deliveries", func() bool { return len(list(t, o, Delivered)) == 3 })
@@ -301,7 +302,7 @@ func TestCrashAfterReceiptResendsTheSameID(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	store := openStore(t, path)
 	n := webhookNotifier(t, srv.URL, secret)
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	it, err := WebhookItem("airflow", n, retrainDecision(0), audit.Subject{})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +317,7 @@ func TestCrashAfterReceiptResendsTheSameID(t *testing.T) {
 
 	store = openStore(t, path)
 	defer store.Close()
-	o = newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+	o = newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 	stop := start(t, o)
 	waitFor(t, "the delivery", func() bool { return len(list(t, o, Delivered)) == 1 })
 	stop()
@@ -359,7 +360,7 @@ func TestRefusalDeadLettersAndReplayRedelivers(t *testing.T) {
 			store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 			defer store.Close()
 			n := webhookNotifier(t, srv.URL, secret)
-			o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"airflow": Webhook(n)}})
+			o := newOutbox(t, store, Options{Senders: map[string]Sender{"airflow": Webhook(n)}})
 			it, err := WebhookItem("airflow", n, retrainDecision(0), audit.Subject{})
 			if err != nil {
 				t.Fatal(err)
@@ -404,7 +405,7 @@ func TestScheduleRunsOutToDeadLetter(t *testing.T) {
 		attempts++
 		return 0, errors.New("connection refused")
 	})
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": failing}, Schedule: []time.Duration{0, time.Millisecond, 2 * time.Millisecond}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": failing}, Schedule: []time.Duration{0, time.Millisecond, 2 * time.Millisecond}})
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
 	start(t, o)
 	waitFor(t, "the dead letter", func() bool { return len(list(t, o, Dead)) == 1 })
@@ -442,7 +443,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": Webhook(n)}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": Webhook(n)}})
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
 	start(t, o)
 	waitFor(t, "the delivery", func() bool { return len(list(t, o, Delivered)) == 1 })
@@ -471,7 +472,7 @@ func TestKeyOrdersDeliveries(t *testing.T) {
 		delivered = append(delivered, it.ID)
 		return 0, nil
 	})
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": s}})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": s}})
 	enqueue(t, store, o,
 		Item{ID: "a1", Route: "slack", Key: "episode-a"},
 		Item{ID: "a2", Route: "slack", Key: "episode-a"},
@@ -490,7 +491,7 @@ func TestEnqueue(t *testing.T) {
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
 	ok := SenderFunc(func(context.Context, Item) (time.Duration, error) { return 0, nil })
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": ok}, KeepDelivered: 2})
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": ok}, KeepDelivered: 2})
 
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook"}, Item{ID: "msg_1", Route: "hook"})
 	boom := errors.New("boom")
@@ -527,7 +528,7 @@ func TestEnqueue(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	_, err := New(Options{Schedule: []time.Duration{-1}, Senders: map[string]Sender{"x": nil}})
+	_, err := New[*state.Tx](nil, Options{Schedule: []time.Duration{-1}, Senders: map[string]Sender{"x": nil}})
 	for _, want := range []string{"store is required", `senders["x"]`, "schedule[0]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New = %v, want it to report %q", err, want)
@@ -550,7 +551,7 @@ func TestUnrecordedAttemptWaitsItsTurn(t *testing.T) {
 	var mu sync.Mutex
 	sends := 0
 	var full bool
-	o := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"hook": senderFunc(
+	o := newOutbox(t, store, Options{Senders: map[string]Sender{"hook": senderFunc(
 		func(context.Context, Item) (time.Duration, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -558,14 +559,14 @@ func TestUnrecordedAttemptWaitsItsTurn(t *testing.T) {
 			return 0, nil
 		})}})
 	enqueue(t, store, o, Item{ID: "msg_1", Route: "hook", Body: []byte(`{}`)})
-	o.record = func(fn func(tx *state.Tx) error) error {
+	o.record = func(fn func(tx alerting.Tx) error) error {
 		mu.Lock()
 		f := full
 		mu.Unlock()
 		if f {
 			return errors.New("write state.db: no space left on device")
 		}
-		return store.Update(fn)
+		return o.update(fn)
 	}
 	mu.Lock()
 	full = true
@@ -583,4 +584,122 @@ func TestUnrecordedAttemptWaitsItsTurn(t *testing.T) {
 		t.Errorf("%d sends in 400 ms of full disk, want the schedule's 2–8", during)
 	}
 	waitFor(t, "the delivery recorded", func() bool { return len(list(t, o, Delivered)) == 1 })
+}
+
+// elsewhere is a host nobody configured: it records whatever reaches it and answers
+// as a receiver that took it would, Slack's answer included.
+type elsewhere struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (e *elsewhere) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.seen = append(e.seen, fmt.Sprintf("%s %s auth=%q signature=%q", r.Method, r.URL, r.Header.Get("Authorization"), r.Header.Get(webhook.HeaderSignature)))
+	e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"ok":true,"channel":"C0DRIFT","ts":"1700000000.000100"}`))
+}
+
+func (e *elsewhere) requests() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.seen...)
+}
+
+// TestDeliveriesNeverFollowRedirects: a configured endpoint (webhook, Slack's Web API
+// or an incoming webhook) that answers with a redirect to another host gets a failed
+// attempt, retried on the schedule, whose error names where the redirect pointed;
+// the other host receives nothing — no body, no credentials, no signature — and the
+// item is not delivered. Followed, a 301/302/303 would turn into a GET the other host
+// answers 200, recorded as delivered; a 307/308 would send body, bearer token and
+// signature there.
+func TestDeliveriesNeverFollowRedirects(t *testing.T) {
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	senders := map[string]func(t *testing.T, configured string) (Sender, Item){
+		"webhook": func(t *testing.T, configured string) (Sender, Item) {
+			n, err := webhook.New(webhook.Options{URL: configured + "/hooks/driftmon", Secret: secret, BearerToken: "bearersecret"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it, err := WebhookItem("hook", n, retrainDecision(1), audit.Subject{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			it.Route = "hook"
+			return Webhook(n), it
+		},
+		"slack bot token": func(t *testing.T, configured string) (Sender, Item) {
+			return slackSenderAt(t, slack.Options{Token: slackToken, Channel: "C0DRIFT", APIURL: configured + "/api/"})
+		},
+		"slack incoming webhook": func(t *testing.T, configured string) (Sender, Item) {
+			return slackSenderAt(t, slack.Options{WebhookURL: configured + "/services/T1/B2/hooksecret"})
+		},
+	}
+	for name, sender := range senders {
+		for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+			t.Run(fmt.Sprintf("%s/%d", name, code), func(t *testing.T) {
+				other := &elsewhere{}
+				otherSrv := httptest.NewServer(other)
+				defer otherSrv.Close()
+				configured := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, otherSrv.URL+"/landing?from=driftmon", code)
+				}))
+				defer configured.Close()
+
+				s, it := sender(t, configured.URL)
+				store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+				defer store.Close()
+				o := newOutbox(t, store, Options{Senders: map[string]Sender{it.Route: s}, Schedule: []time.Duration{0, time.Hour}})
+				enqueue(t, store, o, it)
+				stop := start(t, o)
+				waitFor(t, "the first attempt", func() bool {
+					r, err := o.Get(it.ID)
+					return err == nil && r.Attempts == 1
+				})
+				stop()
+
+				r, err := o.Get(it.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != Pending {
+					t.Errorf("status %s after a %d, want pending (retried on the schedule)", r.Status, code)
+				}
+				if want := otherSrv.URL; !strings.Contains(r.LastError, want) || !strings.Contains(r.LastError, "redirect") {
+					t.Errorf("error %q does not name the redirect target %s", r.LastError, want)
+				}
+				for _, secret := range []string{"hooksecret", "bearersecret", "from=driftmon"} {
+					if strings.Contains(r.LastError, secret) {
+						t.Errorf("error %q shows %q", r.LastError, secret)
+					}
+				}
+				if got := other.requests(); len(got) != 0 {
+					t.Errorf("the host the redirect named received %q", got)
+				}
+			})
+		}
+	}
+}
+
+// slackSenderAt is the Slack sender of opts with an item announcing a fired episode.
+func slackSenderAt(t *testing.T, opts slack.Options) (Sender, Item) {
+	t.Helper()
+	opts.MinInterval = time.Millisecond
+	n, err := slack.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := openStore(t, filepath.Join(t.TempDir(), "threads.db"))
+	t.Cleanup(func() { store.Close() })
+	d := retrainDecision(2)
+	d.Step, d.Kind = policy.Fire, policy.KindDrift
+	it, err := SlackItem("slack", d, audit.Subject{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Slack(n, store, nil), it
 }

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/alerting/slack"
-	"github.com/driftmon/driftmon/internal/state"
 )
 
 // Buckets the Slack sender keeps its threads in.
@@ -40,32 +40,35 @@ func SlackItem(route string, d policy.Decision, subject audit.Subject) (Item, er
 // not posted again when the parent's update is retried. Through an
 // incoming webhook every step is a message of its own.
 //
+// Each call is one attempt of the notifier's; a 429's Retry-After is returned as
+// the wait, so the outbox tries again no sooner.
+//
 // In bot-token mode a new parent also gets a PNG chart of the drifted features'
 // reference and current distributions in its thread, when the alert carries them. The
 // chart is best effort: a failed upload is logged to log (nil: discarded), the
 // notification still counts as delivered.
-func Slack(n *slack.Notifier, store *state.Store, log *slog.Logger) Sender {
+func Slack[T alerting.Tx](n *slack.Notifier, store alerting.Store[T], log *slog.Logger) Sender {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &slackSender{n: n, store: store, log: log}
+	return &slackSender[T]{n: n, store: store, log: log}
 }
 
-type slackSender struct {
+type slackSender[T alerting.Tx] struct {
 	n     *slack.Notifier
-	store *state.Store
+	store alerting.Store[T]
 	log   *slog.Logger
 }
 
-func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) {
+func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, error) {
 	var d policy.Decision
 	if err := json.Unmarshal(it.Body, &d); err != nil {
-		return 0, Permanent(err)
+		return 0, alerting.Permanent(err)
 	}
 	nt := slack.Notice{Alert: d.Alert, Step: slack.Step(d.Step), Kind: string(d.Kind), Started: d.Started, New: d.New, Resolved: d.Resolved}
 	if !s.n.Threaded() {
 		_, err := s.n.Open(ctx, nt)
-		return 0, slackError(err)
+		return slack.RetryAfter(err), err
 	}
 	episode := d.Alert.ID
 	parent, err := s.get(bucketThreads, episode)
@@ -77,7 +80,7 @@ func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) 
 		// a new parent showing the current status starts the thread.
 		ts, err := s.n.Open(ctx, nt)
 		if err != nil {
-			return 0, slackError(err)
+			return slack.RetryAfter(err), err
 		}
 		if d.Step == policy.Resolve {
 			return 0, nil
@@ -101,14 +104,14 @@ func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) 
 	if replied == "" {
 		ts, err := s.n.Reply(ctx, parent, nt)
 		if err != nil {
-			return 0, slackError(err)
+			return slack.RetryAfter(err), err
 		}
 		if err := s.put(bucketReplies, replyKey, ts); err != nil {
 			return 0, err
 		}
 	}
 	if err := s.n.Refresh(ctx, parent, nt); err != nil {
-		return 0, slackError(err)
+		return slack.RetryAfter(err), err
 	}
 	if d.Step == policy.Resolve {
 		return 0, s.forget(episode)
@@ -116,22 +119,22 @@ func (s *slackSender) Send(ctx context.Context, it Item) (time.Duration, error) 
 	return 0, nil
 }
 
-func (s *slackSender) get(bucket, key string) (string, error) {
+func (s *slackSender[T]) get(bucket, key string) (string, error) {
 	var v string
-	err := s.store.View(func(tx *state.Tx) error {
+	err := s.store.View(func(tx T) error {
 		v = string(tx.Get(bucket, key))
 		return nil
 	})
 	return v, err
 }
 
-func (s *slackSender) put(bucket, key, value string) error {
-	return s.store.Update(func(tx *state.Tx) error { return tx.Put(bucket, key, []byte(value)) })
+func (s *slackSender[T]) put(bucket, key, value string) error {
+	return s.store.Update(func(tx T) error { return tx.Put(bucket, key, []byte(value)) })
 }
 
 // forget drops a resolved episode's thread and reply marks.
-func (s *slackSender) forget(episode string) error {
-	return s.store.Update(func(tx *state.Tx) error {
+func (s *slackSender[T]) forget(episode string) error {
+	return s.store.Update(func(tx T) error {
 		var keys []string
 		err := tx.ForEach(bucketReplies, episode+"/", func(k string, _ []byte) error {
 			if !strings.HasPrefix(k, episode+"/") {
@@ -153,12 +156,3 @@ func (s *slackSender) forget(episode string) error {
 }
 
 var errStopIter = errors.New("stop")
-
-// slackError marks Slack's permanent refusals as permanent.
-func slackError(err error) error {
-	var perr *slack.PermanentError
-	if errors.As(err, &perr) {
-		return Permanent(err)
-	}
-	return err
-}

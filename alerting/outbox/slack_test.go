@@ -97,7 +97,6 @@ func loadState(t *testing.T, store *state.Store, stream string) *policy.State {
 
 func slackNotifier(t *testing.T, opts slack.Options) *slack.Notifier {
 	t.Helper()
-	opts.Backoff = time.Millisecond
 	n, err := slack.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +121,7 @@ func TestSlackEpisodeIsOneThread(t *testing.T) {
 	life := func(windows map[int]string, order []int, wantDelivered int) {
 		store := openStore(t, path)
 		defer store.Close()
-		ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
+		ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 		st := loadState(t, store, "loan-applications")
 		stop := start(t, ob)
 		for _, i := range order {
@@ -188,7 +187,7 @@ func TestSlackEpisodeIsOneThread(t *testing.T) {
 // parentEpisode finds the episode ID in the delivered Slack items.
 func parentEpisode(t *testing.T, store *state.Store) string {
 	t.Helper()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": SenderFunc(nil)}})
+	ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": SenderFunc(nil)}})
 	d := list(t, ob, Delivered)
 	if len(d) == 0 {
 		t.Fatal("nothing delivered")
@@ -208,7 +207,7 @@ func TestSlackWebhookModePostsEachStep(t *testing.T) {
 	}
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
+	ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 	st := &policy.State{}
 	start(t, ob)
 	for i, spec := range []string{"a|b", "a,b|", "|a,b"} {
@@ -229,7 +228,8 @@ func TestSlackWebhookModePostsEachStep(t *testing.T) {
 }
 
 // The fake Slack answers a post within a second of the previous one with
-// 429 and Retry-After; the notifier waits and the follow-up still lands.
+// 429 and Retry-After; that attempt fails, the outbox waits the Retry-After out
+// (its own schedule says 5 ms) and the follow-up still lands.
 func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	srv := slacktest.NewServer(slacktest.Options{Token: slackToken, RateLimit: time.Second})
 	defer srv.Close()
@@ -240,7 +240,7 @@ func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	}
 	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
 	defer store.Close()
-	ob := newOutbox(t, Options{Store: store, Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
+	ob := newOutbox(t, store, Options{Senders: map[string]Sender{"slack": Slack(n, store, nil)}})
 	st := &policy.State{}
 	start(t, ob)
 	commitWindow(t, store, ob, pol, st, observation(0, "a|b"))
@@ -253,7 +253,24 @@ func TestSlackRateLimitIsWaitedOut(t *testing.T) {
 	if len(srv.Thread(parent)) != 1 {
 		t.Errorf("thread %+v, want the resolve reply", srv.Thread(parent))
 	}
-	if r, err := ob.Get(list(t, ob, Delivered)[1].ID); err != nil || r.Attempts != 1 {
-		t.Errorf("resolve record %+v, %v: the notifier should wait out the 429 within one attempt", r, err)
+	r, err := ob.Get(list(t, ob, Delivered)[1].ID)
+	if err != nil || r.Attempts != 2 {
+		t.Fatalf("resolve record %+v, %v: want the 429 to cost one attempt and the next to deliver", r, err)
+	}
+	entries, err := audit.List(store, audit.Query{Delivery: r.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var retried bool
+	for _, e := range entries {
+		if e.Event == audit.EventAttempt && e.Attempt == 1 {
+			retried = e.Outcome == "retry"
+			if wait := e.Next.Sub(e.Time); wait < time.Second {
+				t.Errorf("after the 429 the next attempt was due in %s, before its Retry-After (1s)", wait)
+			}
+		}
+	}
+	if !retried {
+		t.Errorf("audit %+v: want the first attempt retried", entries)
 	}
 }

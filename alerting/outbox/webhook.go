@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -34,11 +33,6 @@ func WebhookItem(route string, n *webhook.Notifier, d policy.Decision, subject a
 // call through n; a refusal (a 4xx other than 408 and 429) is permanent.
 func Webhook(n *webhook.Notifier) Sender {
 	return SenderFunc(func(ctx context.Context, it Item) (time.Duration, error) {
-		retryAfter, err := n.Send(ctx, it.ID, webhook.Request{Body: it.Body, ContentType: it.ContentType, Header: it.Header})
-		var perr *webhook.PermanentError
-		if errors.As(err, &perr) {
-			return 0, Permanent(err)
-		}
-		return retryAfter, err
+		return n.Send(ctx, it.ID, webhook.Request{Body: it.Body, ContentType: it.ContentType, Header: it.Header})
 	})
 }

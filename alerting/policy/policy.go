@@ -9,7 +9,8 @@
 // clock and starts nothing, so the monitor can store the State in the same
 // transaction as its checkpoint and the outbox, and a restart continues
 // exactly where the last committed window left off: no storm of repeats,
-// no lost resolve.
+// no lost resolve. Silences, the one set that changes outside windows (the
+// API edits it), are saved and restored in that transaction too.
 //
 // An alert's identity is (stream, model, version, kind, feature): one per
 // drifting feature, or Dataset for alerts about the whole model. Alerts are
@@ -17,6 +18,11 @@
 // window is one message, not forty: the episode fires, is updated when its
 // features or severity change, repeated every RepeatEvery while nothing
 // changes, and resolved when its last feature resolves.
+//
+// It owns the decision rules, the alert state and the silences. It imports only
+// alerting: never a notifier, the outbox or the audit trail (they consume its
+// Decisions), nor detectors or sketch (the monitor turns findings into
+// Observations), nor anything under internal/.
 package policy
 
 import (
@@ -117,9 +123,9 @@ type Trigger struct {
 	Cooldown time.Duration
 }
 
-// Silencer reports whether a silence matches an alert at time now. The
-// HTTP layer owns the silences (matchers on stream, model, feature and
-// kind, with an expiry) and passes its lookup here. Feature is Dataset for
+// Silencer reports whether a silence matches an alert at time now: the
+// monitor passes Silences.Silenced, the set the HTTP API manages (matchers on
+// stream, model, feature and kind, with an expiry). Feature is Dataset for
 // whole-model alerts and "" for retraining calls of a model.
 type Silencer func(stream, model, feature string, kind Kind, now time.Time) bool
 

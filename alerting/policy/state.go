@@ -279,18 +279,11 @@ type changeJSON struct {
 }
 
 func toChangeJSON(c alerting.Change) changeJSON {
-	return changeJSON{Feature: c.Feature, Detector: c.Detector, Score: finite(c.Score), Threshold: finite(c.Threshold), PValue: finite(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
+	return changeJSON{Feature: c.Feature, Detector: c.Detector, Score: alerting.Finite(c.Score), Threshold: alerting.Finite(c.Threshold), PValue: alerting.Finite(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
 }
 
 func (c changeJSON) change() alerting.Change {
 	return alerting.Change{Feature: c.Feature, Detector: c.Detector, Score: orNaN(c.Score), Threshold: orNaN(c.Threshold), PValue: orNaN(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
-}
-
-func finite(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
 }
 
 func orNaN(p *float64) float64 {

@@ -65,7 +65,7 @@ func (n *Notifier) Open(ctx context.Context, nt Notice) (string, error) {
 // threadTS and returns the reply's timestamp. It needs a bot token.
 func (n *Notifier) Reply(ctx context.Context, threadTS string, nt Notice) (string, error) {
 	if n.client == nil {
-		return "", &PermanentError{Reason: "unsupported", Err: errors.New("cannot reply in a thread through an incoming webhook")}
+		return "", &alerting.PermanentError{Reason: "unsupported", Err: errors.New("cannot reply in a thread through an incoming webhook")}
 	}
 	return n.post(ctx, threadTS, ReplyBlocks(nt), ReplyText(nt))
 }

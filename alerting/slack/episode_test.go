@@ -174,7 +174,7 @@ func TestThreadAndRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var perr *PermanentError
+	var perr *alerting.PermanentError
 	if _, err := hook.Reply(ctx, ts, update); !errors.As(err, &perr) || hook.Threaded() {
 		t.Errorf("Reply through an incoming webhook = %v, want a PermanentError", err)
 	}

@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 )
 
 const testToken = "xoxb-1234-5678-secrettoken"
 
-// fast keeps retries and the rate limit short so tests stay quick.
+// fast keeps the rate limit short so tests stay quick.
 func fast(o Options) Options {
-	o.Backoff = time.Millisecond
 	o.MinInterval = time.Millisecond
 	return o
 }
@@ -27,7 +27,12 @@ func newServer(t *testing.T) *slacktest.Server {
 	return srv
 }
 
-func TestNotifyModes(t *testing.T) {
+// fire is the notice that opens an episode of the alert.
+func fire(a alerting.Alert) Notice {
+	return Notice{Alert: a, Step: StepFire, Started: a.WindowStart, New: []string{"car_value", "salary_range"}}
+}
+
+func TestOpenModes(t *testing.T) {
 	srv := newServer(t)
 	tests := []struct {
 		name string
@@ -43,8 +48,8 @@ func TestNotifyModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := carLoanAlert()
-			if err := n.Notify(context.Background(), a); err != nil {
-				t.Fatalf("Notify: %v", err)
+			if _, err := n.Open(context.Background(), fire(a)); err != nil {
+				t.Fatalf("Open: %v", err)
 			}
 			msgs := srv.Messages()
 			if len(msgs) != i+1 {
@@ -61,7 +66,7 @@ func TestNotifyModes(t *testing.T) {
 	}
 }
 
-func TestPostAndUpdate(t *testing.T) {
+func TestOpenAndRefresh(t *testing.T) {
 	srv := newServer(t)
 	n, err := New(fast(Options{Token: testToken, Channel: "C0DRIFT", APIURL: srv.URL()}))
 	if err != nil {
@@ -69,33 +74,36 @@ func TestPostAndUpdate(t *testing.T) {
 	}
 	ctx := context.Background()
 	a := carLoanAlert()
-	ts, err := n.Post(ctx, a)
+	ts, err := n.Open(ctx, fire(a))
 	if err != nil || ts == "" {
-		t.Fatalf("Post = %q, %v; want a timestamp", ts, err)
+		t.Fatalf("Open = %q, %v; want a timestamp", ts, err)
 	}
 	a.Severity = "warning"
-	if err := n.Update(ctx, ts, a); err != nil {
-		t.Fatalf("Update: %v", err)
+	if err := n.Refresh(ctx, ts, Notice{Alert: a, Step: StepUpdate, Started: a.WindowStart}); err != nil {
+		t.Fatalf("Refresh: %v", err)
 	}
 	msgs := srv.Messages()
 	if len(msgs) != 2 || !msgs[1].Updated || msgs[1].TS != ts || !strings.Contains(msgs[1].Text, "warning") {
-		t.Fatalf("messages after update = %+v", msgs)
+		t.Fatalf("messages after refresh = %+v", msgs)
 	}
-	err = n.Update(ctx, "1.000000", a)
-	var perr *PermanentError
+	err = n.Refresh(ctx, "1.000000", Notice{Alert: a, Step: StepUpdate})
+	var perr *alerting.PermanentError
 	if !errors.As(err, &perr) || perr.Reason != "message_not_found" {
-		t.Errorf("Update of an unknown ts = %v, want PermanentError message_not_found", err)
+		t.Errorf("Refresh of an unknown ts = %v, want PermanentError message_not_found", err)
 	}
 }
 
-func TestNotifyRetries(t *testing.T) {
+// TestTemporaryFailuresAreOneAttempt: a rate limit, a 5xx or a transient Slack error
+// fails the call it meets, once, with an error that is not permanent — the outbox
+// retries it — and a 429's Retry-After is reported and holds back the next call.
+func TestTemporaryFailuresAreOneAttempt(t *testing.T) {
 	tests := []struct {
 		name     string
 		modes    []string
 		failures []slacktest.Failure
-		minWait  time.Duration
+		wait     time.Duration // the Retry-After reported
 	}{
-		{"429 with Retry-After", []string{"token", "webhook"}, []slacktest.Failure{{Status: http.StatusTooManyRequests, RetryAfter: time.Second}}, 900 * time.Millisecond},
+		{"429 with Retry-After", []string{"token", "webhook"}, []slacktest.Failure{{Status: http.StatusTooManyRequests, RetryAfter: time.Second}}, time.Second},
 		{"503 then 502", []string{"token", "webhook"}, []slacktest.Failure{{Status: http.StatusServiceUnavailable}, {Status: http.StatusBadGateway}}, 0},
 		// Incoming webhooks have no JSON errors, only HTTP status codes.
 		{"internal_error", []string{"token"}, []slacktest.Failure{{Error: "internal_error"}}, 0},
@@ -113,25 +121,36 @@ func TestNotifyRetries(t *testing.T) {
 					t.Fatal(err)
 				}
 				srv.FailNext(tt.failures...)
-				start := time.Now()
-				if err := n.Notify(context.Background(), carLoanAlert()); err != nil {
-					t.Fatalf("Notify: %v", err)
+				var failed time.Time
+				for i := range tt.failures {
+					_, err := n.Open(context.Background(), fire(carLoanAlert()))
+					failed = time.Now()
+					var perr *alerting.PermanentError
+					if err == nil || errors.As(err, &perr) {
+						t.Fatalf("attempt %d = %v, want a temporary error", i+1, err)
+					}
+					if got := RetryAfter(err); got != tt.wait {
+						t.Errorf("attempt %d: RetryAfter = %s, want %s", i+1, got, tt.wait)
+					}
+					if got := srv.Requests(); got != i+1 {
+						t.Fatalf("server saw %d requests after attempt %d: the notifier retried on its own", got, i+1)
+					}
 				}
-				if got, want := srv.Requests(), len(tt.failures)+1; got != want {
-					t.Errorf("server saw %d requests, want %d", got, want)
+				if _, err := n.Open(context.Background(), fire(carLoanAlert())); err != nil {
+					t.Fatalf("the attempt after the failures: %v", err)
+				}
+				if d := time.Since(failed); d < tt.wait-100*time.Millisecond {
+					t.Errorf("the next call came %s after the 429, before its Retry-After %s", d, tt.wait)
 				}
 				if len(srv.Messages()) != 1 {
 					t.Errorf("server accepted %d messages, want 1", len(srv.Messages()))
-				}
-				if d := time.Since(start); d < tt.minWait {
-					t.Errorf("Notify returned after %s, before Retry-After elapsed", d)
 				}
 			})
 		}
 	}
 }
 
-func TestNotifyPermanent(t *testing.T) {
+func TestRefusalsArePermanent(t *testing.T) {
 	srv := newServer(t)
 	tests := []struct {
 		name    string
@@ -154,10 +173,10 @@ func TestNotifyPermanent(t *testing.T) {
 			}
 			srv.FailNext(tt.fail...)
 			before := srv.Requests()
-			err = n.Notify(context.Background(), carLoanAlert())
-			var perr *PermanentError
+			_, err = n.Open(context.Background(), fire(carLoanAlert()))
+			var perr *alerting.PermanentError
 			if !errors.As(err, &perr) || perr.Reason != tt.reason {
-				t.Fatalf("Notify = %v, want *PermanentError %s", err, tt.reason)
+				t.Fatalf("Open = %v, want *PermanentError %s", err, tt.reason)
 			}
 			if got := srv.Requests() - before; got != 1 {
 				t.Errorf("permanent error retried: %d requests", got)
@@ -171,56 +190,47 @@ func TestNotifyPermanent(t *testing.T) {
 	}
 }
 
-func TestNotifyGivesUp(t *testing.T) {
-	srv := newServer(t)
-	n, err := New(fast(Options{Token: testToken, Channel: "C0DRIFT", APIURL: srv.URL(), MaxAttempts: 2}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.FailNext(slacktest.Failure{Status: 500}, slacktest.Failure{Status: 500}, slacktest.Failure{Status: 500})
-	err = n.Notify(context.Background(), carLoanAlert())
-	var perr *PermanentError
-	if err == nil || errors.As(err, &perr) {
-		t.Fatalf("Notify = %v, want a temporary error", err)
-	}
-	if srv.Requests() != 2 {
-		t.Errorf("server saw %d requests, want 2 (MaxAttempts)", srv.Requests())
-	}
-}
-
-func TestNotifyNetworkErrorHidesWebhookPath(t *testing.T) {
+func TestNetworkErrorHidesWebhookPath(t *testing.T) {
 	srv := slacktest.NewServer(slacktest.Options{WebhookPath: "/services/T1/B2/hooksecret"})
 	url := srv.WebhookURL()
 	srv.Close() // connection refused from now on
-	n, err := New(fast(Options{WebhookURL: url, MaxAttempts: 2}))
+	n, err := New(fast(Options{WebhookURL: url}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = n.Notify(context.Background(), carLoanAlert())
+	_, err = n.Open(context.Background(), fire(carLoanAlert()))
 	if err == nil {
-		t.Fatal("Notify to a closed server succeeded")
+		t.Fatal("Open to a closed server succeeded")
 	}
 	if strings.Contains(err.Error(), "hooksecret") {
 		t.Errorf("error %q leaks the webhook path", err)
 	}
 }
 
-func TestNotifyHonoursContext(t *testing.T) {
+// TestRetryAfterHonoursContext: a call held back by a long Retry-After gives up when
+// its context ends, without waiting the Retry-After out.
+func TestRetryAfterHonoursContext(t *testing.T) {
 	srv := newServer(t)
 	n, err := New(fast(Options{Token: testToken, Channel: "C0DRIFT", APIURL: srv.URL()}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv.FailNext(slacktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second})
+	if _, err := n.Open(context.Background(), fire(carLoanAlert())); RetryAfter(err) != 30*time.Second {
+		t.Fatalf("Open = %v, want a 429 asking for 30s", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = n.Notify(ctx, carLoanAlert())
+	_, err = n.Open(ctx, fire(carLoanAlert()))
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Notify = %v, want context.DeadlineExceeded", err)
+		t.Fatalf("Open = %v, want context.DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("Notify ignored the context for %s", d)
+		t.Errorf("Open ignored the context for %s", d)
+	}
+	if srv.Requests() != 1 {
+		t.Errorf("server saw %d requests, want 1: the held call must not be sent", srv.Requests())
 	}
 }
 
@@ -232,7 +242,7 @@ func TestRateLimitSpacesPosts(t *testing.T) {
 	}
 	start := time.Now()
 	for range 3 {
-		if err := n.Notify(context.Background(), carLoanAlert()); err != nil {
+		if _, err := n.Open(context.Background(), fire(carLoanAlert())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -254,7 +264,7 @@ func TestNewValidates(t *testing.T) {
 		{"no channel", Options{Token: "xoxb-1"}, []string{"slack.channel"}},
 		{"bad api url", Options{Token: "xoxb-1", Channel: "C1", APIURL: "http://127.0.0.1/api"}, []string{"must end in"}},
 		{"bad webhook", Options{WebhookURL: "hooks.slack.com/services/T/B/SECRETPATH"}, []string{"slack.webhook_url"}},
-		{"negatives", Options{Token: "xoxb-1", Channel: "C1", MaxAttempts: -1, Backoff: -1}, []string{"max_attempts", "backoff"}},
+		{"negative interval", Options{Token: "xoxb-1", Channel: "C1", MinInterval: -1}, []string{"min_interval"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

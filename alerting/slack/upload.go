@@ -21,10 +21,10 @@ import (
 //
 // It does nothing and returns nil when no drifted Change has a
 // Distribution. Incoming webhooks cannot upload files, so in webhook mode
-// it returns a *PermanentError; the message links to the dashboard instead.
+// it returns an *alerting.PermanentError; the message links to the dashboard instead.
 func (n *Notifier) UploadChart(ctx context.Context, channelID, threadTS string, a alerting.Alert) error {
 	if n.client == nil {
-		return &PermanentError{Reason: "unsupported", Err: errors.New("cannot upload a file through an incoming webhook")}
+		return &alerting.PermanentError{Reason: "unsupported", Err: errors.New("cannot upload a file through an incoming webhook")}
 	}
 	png, err := chart.Render(a.Drifted)
 	if errors.Is(err, chart.ErrNoDistribution) {
@@ -51,7 +51,7 @@ func (n *Notifier) UploadChart(ctx context.Context, channelID, threadTS string, 
 		Channel:         channelID,
 		ThreadTimestamp: threadTS,
 	}
-	return n.retry(ctx, "upload", func(ctx context.Context) error {
+	return n.call(ctx, "upload", func(ctx context.Context) error {
 		params.Reader = bytes.NewReader(png) // fresh per attempt
 		_, err := n.client.UploadFileContext(ctx, params)
 		return err

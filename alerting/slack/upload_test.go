@@ -41,7 +41,7 @@ func TestUploadChartIntoThread(t *testing.T) {
 	}
 	ctx := context.Background()
 	a := withDistributions()
-	ts, err := n.Post(ctx, a)
+	ts, err := n.Open(ctx, fire(a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestUploadChartRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := good.Post(ctx, carLoanAlert())
+	ts, err := good.Open(ctx, fire(carLoanAlert()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestUploadChartRejected(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.n.UploadChart(ctx, tt.channel, tt.ts, withDistributions())
-			var perr *PermanentError
+			var perr *alerting.PermanentError
 			if !errors.As(err, &perr) || perr.Reason != tt.wantReason {
 				t.Errorf("UploadChart = %v, want PermanentError %s", err, tt.wantReason)
 			}

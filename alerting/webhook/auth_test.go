@@ -113,7 +113,7 @@ func TestAuthAndSigningHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := n.Notify(context.Background(), testAlert()); err != nil {
+			if _, err := send(context.Background(), n, testAlert()); err != nil {
 				t.Fatal(err)
 			}
 			r, body := c.last(t)

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"math"
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
@@ -67,26 +66,19 @@ func NewPayload(a alerting.Alert) Payload {
 		DashboardURL: a.DashboardURL,
 	}
 	for _, c := range a.Drifted {
-		pv := finite(c.PValue)
+		pv := alerting.Finite(c.PValue)
 		if pv != nil && *pv < 0 {
 			pv = nil
 		}
 		p.Drifted = append(p.Drifted, Change{
 			Feature:   c.Feature,
 			Detector:  c.Detector,
-			Score:     finite(c.Score),
-			Threshold: finite(c.Threshold),
+			Score:     alerting.Finite(c.Score),
+			Threshold: alerting.Finite(c.Threshold),
 			PValue:    pv,
 			Summary:   c.Summary,
 			Rule:      c.Rule,
 		})
 	}
 	return p
-}
-
-func finite(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
 }

@@ -2,6 +2,11 @@
 // Standard Webhooks specification (https://www.standardwebhooks.com), so a
 // receiver can verify them with any Standard Webhooks library, and provides
 // a verifying Receiver for tests and the demo.
+//
+// It owns payloads, templates (generic JSON, Airflow, GitHub, Argo Events,
+// Jenkins, user templates), authentication, signing and one signed attempt per
+// Send; it does not retry (the outbox does) and follows no redirect. It imports
+// only alerting: not the policy or the outbox, and nothing under internal/.
 package webhook
 
 import (

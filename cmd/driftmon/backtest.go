@@ -12,6 +12,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/backtest"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -143,7 +144,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 
 	var (
-		engine *monitor.Engine
+		eng    *engine.Engine
 		sc     *config.Stream
 		inOpts = backtest.InputOptions{TimeColumn: *timeCol}
 	)
@@ -163,7 +164,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		override(&sc.Detectors)
 		if *topicRange {
-			engine, err := monitor.NewEngine(sc, nil)
+			eng, err := engine.New(sc, nil)
 			if err != nil {
 				return fmt.Errorf("stream %s: %w", sc.Name, err)
 			}
@@ -173,7 +174,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			}
 			topicOpts.Brokers, topicOpts.Topic, topicOpts.Dialer = cfg.Kafka.Brokers, sc.Topic, dialer
 			topicOpts.OnWindow = w.Write
-			sum, err := backtest.RunTopic(ctx, engine, topicOpts)
+			sum, err := backtest.RunTopic(ctx, eng, topicOpts)
 			if err != nil {
 				return err
 			}
@@ -189,7 +190,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return usageErr("event-time windows (window.size %s) need --time-column: the stream's event_time %q is not a column of %s", sc.Window.Size, sc.EventTime, *input)
 		}
 		inOpts.ModelColumn, inOpts.VersionColumn = sc.Model, sc.ModelVersion
-		if engine, err = monitor.NewEngine(sc, nil); err != nil {
+		if eng, err = engine.New(sc, nil); err != nil {
 			return fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	} else {
@@ -206,7 +207,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintf(stderr, "not monitored: %s: %s\n", s.Column, s.Reason)
 		}
 		sc = inf.Stream
-		if engine, err = monitor.NewEngineWithReference(sc, inf.Reference, inf.ReferenceName, nil); err != nil {
+		if eng, err = engine.NewWithReference(sc, inf.Reference, inf.ReferenceName, nil); err != nil {
 			return err
 		}
 	}
@@ -218,7 +219,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer in.Close()
 	bar := progressFor(*input)
 	sharedTerminal := isTerminal(stdout)
-	sum, err := backtest.Run(ctx, engine, in, backtest.Options{
+	sum, err := backtest.Run(ctx, eng, in, backtest.Options{
 		CountWindows: sc.Window.Rows > 0,
 		Progress:     bar.Update,
 		OnWindow: func(win backtest.Window) error {

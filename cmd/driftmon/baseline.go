@@ -12,7 +12,7 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/backtest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 const baselineUsage = `Usage: driftmon baseline -c driftmon.yaml --input train.parquet [-o reference.profile] [--stream NAME]
@@ -29,7 +29,7 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Usage = func() { fmt.Fprint(stderr, baselineUsage); fs.PrintDefaults() }
 	cfgPath := fs.String("c", "driftmon.yaml", "config file")
 	input := fs.String("input", "", "training data: .parquet, .csv or .jsonl (required)")
-	out := fs.String("o", "reference.profile", "profile file to write; must end in "+monitor.ProfileExt)
+	out := fs.String("o", "reference.profile", "profile file to write; must end in "+engine.ProfileExt)
 	streamName := fs.String("stream", "", "stream whose fields to summarise (default: the config's only stream)")
 	timeCol := fs.String("time-column", "", "column of event times, for the profile's time bounds (default: the stream's event_time, if the file has it)")
 	if err := parse(fs, args); err != nil {
@@ -39,8 +39,8 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, "--input is required")
 		return errUsage
 	}
-	if !monitor.IsProfilePath(*out) {
-		fmt.Fprintf(stderr, "-o %s: the file name must end in %s, which tells reference.baseline it is a profile\n", *out, monitor.ProfileExt)
+	if !engine.IsProfilePath(*out) {
+		fmt.Fprintf(stderr, "-o %s: the file name must end in %s, which tells reference.baseline it is a profile\n", *out, engine.ProfileExt)
 		return errUsage
 	}
 	if same(*out, *input) {
@@ -68,13 +68,13 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if isTerminal(stderr) {
 		bar = backtest.ProgressFor(stderr, *input)
 	}
-	fields := monitor.StreamFields(sc)
+	fields := engine.StreamFields(sc)
 	p, err := backtest.BuildProfile(ctx, in, fields, bar.Update)
 	bar.Done()
 	if err != nil {
 		return err
 	}
-	if err := monitor.WriteProfile(*out, p); err != nil {
+	if err := engine.WriteProfile(*out, p); err != nil {
 		return err
 	}
 	bounds := ""

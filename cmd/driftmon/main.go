@@ -28,7 +28,9 @@ import (
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/demo"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/httpapi"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -150,26 +152,27 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("%s is not valid:\n%w", *path, err)
 	}
 	// The monitor reports to the HTTP server, which reads the monitor: the callbacks
-	// close over api, which is set before Run calls them.
+	// close over api, which is set before Run calls them. The API manages the
+	// silences the monitor applies and keeps in its state.
 	var api *httpapi.Server
+	silences := &policy.Silences{}
 	mon, err := monitor.New(cfg, monitor.Options{
 		Logger:        log,
-		OnWindow:      func(r monitor.Result) { api.Record(r) },
-		OnPerformance: func(r monitor.PerformanceResult) { api.RecordPerformance(r) },
+		OnWindow:      func(r engine.Result) { api.Record(r) },
+		OnPerformance: func(r labels.Result) { api.RecordPerformance(r) },
 		OnDelivery:    func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
-		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
-			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
-		},
+		Silences:      silences,
 	})
 	if err != nil {
 		return err
 	}
 	api = httpapi.New(httpapi.Options{
-		Logger: log.With("component", "http"),
-		Token:  os.Getenv("DRIFTMON_API_TOKEN"), // empty: the API is read-only
-		Source: mon,
-		Outbox: mon.Deliveries(),
-		Audit:  mon.Audit,
+		Logger:   log.With("component", "http"),
+		Token:    os.Getenv("DRIFTMON_API_TOKEN"), // empty: the API is read-only
+		Source:   mon,
+		Outbox:   mon.Deliveries(),
+		Audit:    mon.Audit,
+		Silences: silences,
 	})
 	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
 	if err != nil {

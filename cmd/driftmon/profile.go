@@ -13,7 +13,7 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -50,7 +50,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	for i, path := range fs.Args() {
-		p, err := monitor.ReadProfile(path)
+		p, err := engine.ReadProfile(path)
 		if err != nil {
 			return err
 		}

@@ -18,13 +18,13 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/sketch"
 )
 
 // Window is one closed window's result and where it lies in the input.
 type Window struct {
-	monitor.Result
+	engine.Result
 	// Index numbers the windows of the result's model from 1, in the order they closed.
 	Index int
 	// Timed says Start and End come from event times; without a time column they are
@@ -57,13 +57,13 @@ type Summary struct {
 // Run feeds every record of in to e, then flushes e so the last, partial window is
 // reported too, and calls opts.OnWindow with each window in the order they closed. It
 // stops early, with ctx's error, when ctx is done.
-func Run(ctx context.Context, e *monitor.Engine, in *Input, opts Options) (Summary, error) {
+func Run(ctx context.Context, e *engine.Engine, in *Input, opts Options) (Summary, error) {
 	var sum Summary
 	count := opts.CountWindows && !in.Schema().HasField(ingest.ColModel)
 	timed := in.Schema().HasField(ingest.ColEventTime)
 	index := map[[2]string]int{}
 	var nextRow int64 = 1
-	emit := func(results []monitor.Result) error {
+	emit := func(results []engine.Result) error {
 		for _, r := range results {
 			k := [2]string{r.Model, r.ModelVersion}
 			index[k]++

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/config"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // The NannyML car-loan data: monitoring.* shifts abruptly at row 25,000
@@ -34,7 +34,7 @@ func backtestFiles(t *testing.T, ref, input string, opts InferOptions, inOpts In
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := monitor.NewEngineWithReference(inf.Stream, inf.Reference, inf.ReferenceName, nil)
+	e, err := engine.NewWithReference(inf.Stream, inf.Reference, inf.ReferenceName, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestOpenFindsFieldsByPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	p, err := BuildProfile(context.Background(), in, monitor.StreamFields(sc), nil)
+	p, err := BuildProfile(context.Background(), in, engine.StreamFields(sc), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestRunSeparatesModelsAndFlushesTheLastWindow(t *testing.T) {
 	}
 	sc := &config.Stream{Name: "s", Features: map[string]config.Field{"x": {Type: "numeric", Path: "x"}},
 		Window: config.Window{Rows: 100}, Reference: config.Reference{WarmupWindows: 1}}
-	e, err := monitor.NewEngine(sc, nil)
+	e, err := engine.New(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

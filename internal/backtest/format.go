@@ -81,13 +81,6 @@ type FindingJSON struct {
 	Summary   string   `json:"summary"`
 }
 
-func finite(v float64) *float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return &v
-}
-
 // JSON returns w as it appears in the jsonl format.
 func (w Window) JSON() WindowJSON {
 	out := WindowJSON{
@@ -106,8 +99,8 @@ func (w Window) JSON() WindowJSON {
 	for _, f := range w.Findings {
 		out.Findings = append(out.Findings, FindingJSON{
 			Feature: f.Feature, Kind: f.Kind, Detector: f.Detector,
-			Score: finite(f.Score), PValue: finite(f.PValue), AdjustedP: finite(f.AdjustedP),
-			Threshold: finite(f.Threshold), PSI: finite(f.PSI),
+			Score: alerting.Finite(f.Score), PValue: alerting.Finite(f.PValue), AdjustedP: alerting.Finite(f.AdjustedP),
+			Threshold: alerting.Finite(f.Threshold), PSI: alerting.Finite(f.PSI),
 			Verdict: string(f.Verdict), Summary: f.Summary(),
 		})
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -68,7 +68,7 @@ func Infer(ctx context.Context, path string, opts InferOptions) (*Inferred, erro
 	if opts.Name == "" {
 		opts.Name = "backtest"
 	}
-	if monitor.IsProfilePath(path) {
+	if engine.IsProfilePath(path) {
 		return inferProfile(path, opts)
 	}
 	schema, err := FileColumns(path)
@@ -144,7 +144,7 @@ func FileColumns(path string) (*arrow.Schema, error) {
 }
 
 func inferProfile(path string, opts InferOptions) (*Inferred, error) {
-	p, err := monitor.ReadProfile(path)
+	p, err := engine.ReadProfile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -64,7 +64,7 @@ type column struct {
 // streamColumns lists sc's fields in engine order with their paths.
 func streamColumns(sc *config.Stream) []column {
 	var cols []column
-	for _, f := range monitor.StreamFields(sc) {
+	for _, f := range engine.StreamFields(sc) {
 		c, ok := sc.Features[f.Name]
 		if !ok {
 			c = sc.Predictions[f.Name]

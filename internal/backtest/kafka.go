@@ -11,7 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // TopicOptions says which part of a topic RunTopic replays. Each end is a time or an
@@ -104,7 +104,7 @@ func (o TopicOptions) Validate() error {
 //
 // RunTopic never joins a consumer group nor commits an offset, so it cannot move a live
 // monitor's position.
-func RunTopic(ctx context.Context, e *monitor.Engine, opts TopicOptions) (TopicSummary, error) {
+func RunTopic(ctx context.Context, e *engine.Engine, opts TopicOptions) (TopicSummary, error) {
 	sum := TopicSummary{Rejected: map[ingest.Reason]int64{}, Gaps: map[int]int64{}}
 	if err := opts.Validate(); err != nil {
 		return sum, fmt.Errorf("topic range: %w", err)
@@ -133,7 +133,7 @@ func RunTopic(ctx context.Context, e *monitor.Engine, opts TopicOptions) (TopicS
 			go readPartition(ctx, opts, r, batches)
 		}
 	}
-	assign := func() []monitor.Result {
+	assign := func() []engine.Result {
 		parts := make([]int32, 0, len(reading))
 		for p := range reading {
 			parts = append(parts, p)
@@ -143,7 +143,7 @@ func RunTopic(ctx context.Context, e *monitor.Engine, opts TopicOptions) (TopicS
 	}
 
 	index := map[[2]string]int{}
-	emit := func(results []monitor.Result) error {
+	emit := func(results []engine.Result) error {
 		for _, r := range results {
 			k := [2]string{r.Model, r.ModelVersion}
 			index[k]++

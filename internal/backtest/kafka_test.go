@@ -17,7 +17,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // phaseStart is when the produced traffic starts: six hours like the reference, then
@@ -135,7 +135,7 @@ streams:
 // runTopic backtests opts with the stream of topic and returns the windows.
 func runTopic(t *testing.T, brokers []string, opts TopicOptions) ([]Window, TopicSummary) {
 	t.Helper()
-	e, err := monitor.NewEngine(topicStream(t, brokers, opts.Topic), nil)
+	e, err := engine.New(topicStream(t, brokers, opts.Topic), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestRunTopicErrors(t *testing.T) {
 	}
 	t.Cleanup(c.Close)
 	brokers := c.ListenAddrs()
-	e, err := monitor.NewEngine(topicStream(t, brokers, "one"), nil)
+	e, err := engine.New(topicStream(t, brokers, "one"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,9 @@ import (
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/httpapi"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -148,26 +150,25 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("BUG: the demo's own config is invalid: %w", err)
 	}
 	var api *httpapi.Server // set before mon.Run calls the callbacks
+	silences := &policy.Silences{}
 	mon, err := monitor.New(cfg, monitor.Options{
 		Logger: opts.Logger,
-		OnWindow: func(r monitor.Result) {
+		OnWindow: func(r engine.Result) {
 			printWindow(out, r)
 			api.Record(r)
 		},
-		OnPerformance: func(r monitor.PerformanceResult) {
+		OnPerformance: func(r labels.Result) {
 			printPerformance(out, r)
 			api.RecordPerformance(r)
 		},
 		OnDelivery: func(route string, a alerting.Alert, err error) { api.RecordDelivery(route, a, err) },
-		Silenced: func(stream, model, feature string, kind policy.Kind, now time.Time) bool {
-			return kind == policy.KindDrift && api.Silenced(stream, model, feature, now)
-		},
+		Silences:   silences,
 	})
 	if err != nil {
 		return err
 	}
 	api = httpapi.New(httpapi.Options{Logger: opts.Logger.With("component", "http"), Token: opts.APIToken, Source: mon,
-		Outbox: mon.Deliveries(), Audit: mon.Audit})
+		Outbox: mon.Deliveries(), Audit: mon.Audit, Silences: silences})
 
 	gen := &generator{
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
@@ -279,7 +280,7 @@ func ceil(t time.Time, d time.Duration) time.Time {
 	return t
 }
 
-func printWindow(w io.Writer, r monitor.Result) {
+func printWindow(w io.Writer, r engine.Result) {
 	span := r.Start.Local().Format("15:04:05") + "–" + r.End.Local().Format("15:04:05")
 	switch {
 	case r.Warmup:
@@ -293,7 +294,7 @@ func printWindow(w io.Writer, r monitor.Result) {
 
 // printPerformance prints a window's performance when the alert policy judges it (its
 // first degraded result, or its final one): not every revision.
-func printPerformance(w io.Writer, r monitor.PerformanceResult) {
+func printPerformance(w io.Writer, r labels.Result) {
 	if !r.Decided {
 		return
 	}

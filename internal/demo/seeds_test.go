@@ -12,7 +12,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // TestDemoNeverCriesWolf runs the demo's traffic generator into the demo's engine
@@ -42,7 +42,7 @@ func TestDemoNeverCriesWolf(t *testing.T) {
 
 // demoRun is what replayDemo returns: the window results and when the shift began.
 type demoRun struct {
-	results []monitor.Result
+	results []engine.Result
 	shiftAt time.Time
 }
 
@@ -55,7 +55,7 @@ func replayDemo(t *testing.T, seed uint64, window, shiftAfter time.Duration, rat
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := monitor.NewEngine(&cfg.Streams[0], nil)
+	e, err := engine.New(&cfg.Streams[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func checkDemoWindows(t *testing.T, seed uint64, run demoRun) {
 	}
 }
 
-func ruleOf(r monitor.Result, feature string) string {
+func ruleOf(r engine.Result, feature string) string {
 	for _, f := range r.Findings {
 		if f.Feature == feature {
 			return strings.TrimSpace(string(f.Verdict) + " " + f.Rule + " " + f.Note)

@@ -5,40 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
-// num is a float64 that encodes NaN and ±Inf as JSON null (encoding/json refuses
-// them), and decodes null as NaN.
-type num float64
-
-func (n num) MarshalJSON() ([]byte, error) {
-	f := float64(n)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return []byte("null"), nil
-	}
-	return json.Marshal(f)
-}
-
-func (n *num) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*n = num(math.NaN())
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	*n = num(f)
-	return nil
-}
+// num is alerting.Number, the JSON number that is null when NaN or ±Inf, under a
+// short name for the many fields of the API's answers.
+type num = alerting.Number
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
@@ -364,7 +343,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"silences": s.activeSilences(s.now())})
+	writeJSON(w, http.StatusOK, map[string]any{"silences": s.silences.Active(s.now())})
 }
 
 // maxBody bounds request bodies.
@@ -383,7 +362,7 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	sl = s.addSilence(sl)
+	sl = s.silences.Add(sl)
 	s.log.Info("silence created", "id", sl.ID, "stream", sl.Stream, "model", sl.Model,
 		"feature", sl.Feature, "kind", sl.Kind, "expires", sl.ExpiresAt)
 	w.Header().Set("Location", "/api/v1/silences/"+sl.ID)
@@ -392,7 +371,7 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.removeSilence(id) {
+	if !s.silences.Remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no silence %q", id))
 		return
 	}

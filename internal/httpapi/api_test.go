@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/driftmon/driftmon/alerting/policy"
 )
 
 // TestAPI drives every endpoint through the handler: status, content type and the
@@ -363,5 +365,26 @@ func TestRecordCopies(t *testing.T) {
 	_, _, after := do(t, s.Handler(), "GET", "/api/v1/windows", "", "")
 	if string(before) != string(after) {
 		t.Error("the API's windows changed when the monitor changed its profiles and findings after Record")
+	}
+}
+
+// TestSilencesAreTheGivenSet: the API creates and deletes silences in the set given as
+// Options.Silences, the one the monitor applies and saves with its state.
+func TestSilencesAreTheGivenSet(t *testing.T) {
+	silences := &policy.Silences{}
+	h := New(Options{Token: testToken, Silences: silences}).Handler()
+	code, _, body := do(t, h, "POST", "/api/v1/silences", testToken, `{"model":"car-loan","feature":"income","duration":"30m"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create = %d %s", code, body)
+	}
+	id := decode(t, body)["id"].(string)
+	if got := silences.Active(time.Now()); len(got) != 1 || got[0].ID != id || got[0].Feature != "income" {
+		t.Fatalf("the monitor's silences = %+v, want the one created (%s)", got, id)
+	}
+	if code, _, body := do(t, h, "DELETE", "/api/v1/silences/"+id, testToken, ""); code != http.StatusNoContent {
+		t.Fatalf("delete = %d %s", code, body)
+	}
+	if got := silences.Active(time.Now()); len(got) != 0 {
+		t.Errorf("the monitor's silences after delete = %+v, want none", got)
 	}
 }

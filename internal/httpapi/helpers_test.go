@@ -20,6 +20,8 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -83,14 +85,14 @@ func window(t testing.TB, seed uint64, start time.Time, shifted bool) *sketch.Pr
 // results returns what the monitor would report for the stream "credit", model
 // "car-loan" 3.2.0: two warm-up windows that become the reference, stable windows,
 // then shifted ones, each compared by the real detectors.
-func results(t testing.TB, stable, shifted int) []monitor.Result {
+func results(t testing.TB, stable, shifted int) []engine.Result {
 	t.Helper()
-	var out []monitor.Result
+	var out []engine.Result
 	var ref *sketch.Profile
 	for i := range 2 + stable + shifted {
 		start := t0.Add(time.Duration(i) * 10 * time.Minute)
 		p := window(t, uint64(i+1), start, i >= 2+stable)
-		r := monitor.Result{
+		r := engine.Result{
 			Stream: "credit", Model: "car-loan", ModelVersion: "3.2.0",
 			Start: start, End: start.Add(10 * time.Minute), Rows: p.Rows, Profile: p,
 		}
@@ -114,7 +116,7 @@ func results(t testing.TB, stable, shifted int) []monitor.Result {
 type fakeSource struct {
 	mu     sync.Mutex
 	stats  map[string]monitor.Stats
-	labels map[string]monitor.LabelStats
+	labels map[string]labels.Stats
 	ready  error
 	role   string // "" is "single", a monitor without cluster:
 }
@@ -129,10 +131,10 @@ func (f *fakeSource) Stats() map[string]monitor.Stats {
 	return out
 }
 
-func (f *fakeSource) LabelStats() map[string]monitor.LabelStats {
+func (f *fakeSource) LabelStats() map[string]labels.Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[string]monitor.LabelStats, len(f.labels))
+	out := make(map[string]labels.Stats, len(f.labels))
 	for k, v := range f.labels {
 		out[k] = v
 	}
@@ -173,10 +175,10 @@ type fixture struct {
 	srv *Server
 	src *fakeSource
 	now time.Time
-	res []monitor.Result
+	res []engine.Result
 	// perf is what the label join said of the compared windows, in the order it
 	// said it (see performanceResults).
-	perf []monitor.PerformanceResult
+	perf []labels.Result
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -187,7 +189,7 @@ func newFixture(t testing.TB) *fixture {
 				"credit": {Events: 12000, Rejected: map[string]int64{"malformed_json": 3, "wrong_type": 1}},
 				"fraud":  {Events: 0, Rejected: map[string]int64{}},
 			},
-			labels: map[string]monitor.LabelStats{
+			labels: map[string]labels.Stats{
 				"credit": {Labels: 5200, Matched: 5000, Expired: 120, TooLate: 30, Unlabelled: 400, Duplicates: 7,
 					LatePredictions: 2, Rejected: map[string]int64{"malformed_json": 4}},
 			},
@@ -249,7 +251,7 @@ func decode(t testing.TB, b []byte) map[string]any {
 
 // alertOf is a window's alert as a notifier would get it: one per window with drift
 // (the monitor's policy groups windows into episodes; these tests need no more).
-func alertOf(r monitor.Result, dashboard string) (a alerting.Alert, ok bool) {
+func alertOf(r engine.Result, dashboard string) (a alerting.Alert, ok bool) {
 	a = alerting.Alert{
 		ID:     alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start),
 		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
@@ -283,7 +285,7 @@ var perfRule = detectors.PerformanceRule{Metric: detectors.MetricROCAUC, Min: 0.
 // performance builds a performance result of the window of r from seeded scores
 // of a classifier: labelled of predictions joined, 30% positives, scores that
 // separate the classes well or, when weak, barely; judged by perfRule.
-func performance(t testing.TB, r monitor.Result, seed uint64, predictions, labelled int64, weak, final bool, revision int) monitor.PerformanceResult {
+func performance(t testing.TB, r engine.Result, seed uint64, predictions, labelled int64, weak, final bool, revision int) labels.Result {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 11))
 	p := sketch.NewPerformance(sketch.Classification, 0.5)
@@ -299,7 +301,7 @@ func performance(t testing.TB, r monitor.Result, seed uint64, predictions, label
 		}
 		p.AddClassification(min(max(score, 0), 1), positive)
 	}
-	return monitor.PerformanceResult{
+	return labels.Result{
 		Stream: r.Stream, Model: r.Model, ModelVersion: r.ModelVersion,
 		Start: r.Start, End: r.End, Final: final,
 		Predictions: predictions, Labelled: labelled,
@@ -317,9 +319,9 @@ func performance(t testing.TB, r monitor.Result, seed uint64, predictions, label
 // res (warm-up windows excluded), in order: each stable window provisional with
 // few labels, then final and fine; the first shifted window final and degraded
 // (weak scores); the last window provisional twice, 62% labelled at last.
-func performanceResults(t testing.TB, res []monitor.Result) []monitor.PerformanceResult {
+func performanceResults(t testing.TB, res []engine.Result) []labels.Result {
 	t.Helper()
-	var out []monitor.PerformanceResult
+	var out []labels.Result
 	compared := res[2:]
 	for i, r := range compared {
 		seed := uint64(100 + i)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/internal/monitor"
@@ -36,13 +37,13 @@ func newOutboxFixture(t *testing.T) *outboxFixture {
 	f := &outboxFixture{store: st}
 	sender := outbox.SenderFunc(func(_ context.Context, _ outbox.Item) (time.Duration, error) {
 		if !f.working.Load() {
-			return 0, outbox.Permanent(errors.New("410 from receiver"))
+			return 0, alerting.Permanent(errors.New("410 from receiver"))
 		}
 		f.sent.Add(1)
 		return 0, nil
 	})
-	f.ob, err = outbox.New(outbox.Options{
-		Store: st, Senders: map[string]outbox.Sender{"hook": sender},
+	f.ob, err = outbox.New(st, outbox.Options{
+		Senders:  map[string]outbox.Sender{"hook": sender},
 		Schedule: []time.Duration{0}, Jitter: -1, Poll: 5 * time.Millisecond,
 	})
 	if err != nil {

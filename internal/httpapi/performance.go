@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/detectors"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/sketch"
 )
 
 // statusFinal is the Status of a window no label can change any more
-// (monitor.PerformanceResult.Status).
+// (labels.Result.Status).
 const statusFinal = "final"
 
 // PerformanceWindow is the latest performance result of one window of one model
@@ -150,7 +150,7 @@ type perfWindow struct {
 // replaces the window's earlier result. It is meant for
 // monitor.Options.OnPerformance and keeps at most Options.History windows per model
 // version, dropping the oldest by start.
-func (s *Server) RecordPerformance(r monitor.PerformanceResult) {
+func (s *Server) RecordPerformance(r labels.Result) {
 	v := r.Verdict
 	w := &perfWindow{
 		PerformanceWindow: PerformanceWindow{

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/detectors"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -58,7 +58,7 @@ func TestPerformanceRevisions(t *testing.T) {
 	res := results(t, 1, 0)[2]
 	srv := New(Options{})
 	final := performance(t, res, 1, 2000, 1900, false, true, 2)
-	for _, r := range []monitor.PerformanceResult{
+	for _, r := range []labels.Result{
 		performance(t, res, 1, 2000, 150, false, false, 0),
 		performance(t, res, 1, 2000, 1240, false, false, 1),
 		final,
@@ -138,7 +138,7 @@ func TestPerformanceNaNIsNull(t *testing.T) {
 	res := results(t, 1, 0)[2]
 	srv := New(Options{})
 	empty := sketch.NewPerformance(sketch.Classification, 0.5)
-	srv.RecordPerformance(monitor.PerformanceResult{
+	srv.RecordPerformance(labels.Result{
 		Stream: "credit", Model: "car-loan", ModelVersion: "3.2.0", Start: res.Start, End: res.End,
 		Metrics: detectors.ComputeMetrics(empty), Verdict: detectors.EvaluatePerformance(empty, nil, perfRule, 30),
 		LabelShift: detectors.EvaluateLabelShift(nil, empty, detectors.Options{}),
@@ -147,7 +147,7 @@ func TestPerformanceNaNIsNull(t *testing.T) {
 	for i := range 40 {
 		reg.AddRegression(float64(i)+0.5, float64(i))
 	}
-	srv.RecordPerformance(monitor.PerformanceResult{
+	srv.RecordPerformance(labels.Result{
 		Stream: "credit", Model: "price", Start: res.Start, End: res.End, Final: true,
 		Predictions: 50, Labelled: 40, Metrics: detectors.ComputeMetrics(reg),
 		Verdict:    detectors.EvaluatePerformance(reg, nil, detectors.PerformanceRule{Metric: detectors.MetricMAE, Max: 1, Min: math.NaN()}, 30),

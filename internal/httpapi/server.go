@@ -34,6 +34,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -45,7 +47,7 @@ type Source interface {
 	Stats() map[string]monitor.Stats
 	// LabelStats returns the label join's counters by stream name, for the streams
 	// that join labels; it must be safe to call while the monitor runs.
-	LabelStats() map[string]monitor.LabelStats
+	LabelStats() map[string]labels.Stats
 	// Ready returns nil when the monitor can consume, or the reason it cannot.
 	Ready() error
 	// Role returns what the process does: "single" (one process reads every
@@ -75,6 +77,10 @@ type Options struct {
 	Outbox Outbox
 	// Audit reads the audit trail served at /api/v1/audit; nil answers 503.
 	Audit AuditFunc
+	// Silences are the silences /api/v1/silences lists, creates and deletes: the
+	// monitor's policy.Silences, which it saves with the alert state. nil keeps
+	// them in this server's memory only.
+	Silences *policy.Silences
 }
 
 // DefaultHistory is the number of windows kept per model when Options.History is 0.
@@ -109,7 +115,7 @@ type Server struct {
 	deliveries []delivery
 	sent       map[string]int64 // deliveries by route
 	failed     map[string]int64
-	silences   map[string]Silence
+	silences   *policy.Silences
 
 	addrMu sync.Mutex
 	addr   string
@@ -129,7 +135,10 @@ func New(opts Options) *Server {
 		alerts:   map[string]*alertRecord{},
 		sent:     map[string]int64{},
 		failed:   map[string]int64{},
-		silences: map[string]Silence{},
+		silences: opts.Silences,
+	}
+	if s.silences == nil {
+		s.silences = &policy.Silences{}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // modelKey identifies what is monitored: a model version within a stream.
@@ -154,7 +154,7 @@ func findingOf(f detectors.Finding) Finding {
 // findings and, per feature, a small distribution of the window and of the
 // reference computed now. It is meant for monitor.Options.OnWindow and runs on the
 // stream's goroutine, which owns r's profiles; it keeps no reference to them.
-func (s *Server) Record(r monitor.Result) {
+func (s *Server) Record(r engine.Result) {
 	w := &Window{
 		ID:     alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start),
 		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,

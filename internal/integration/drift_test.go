@@ -11,7 +11,7 @@ import (
 
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // The drift scenario: one warm-up window becomes the reference, two more windows of the
@@ -94,7 +94,7 @@ func TestDriftDetectedAndAlerted(t *testing.T) {
 // checkWindows checks the results of the drift scenario: exactly reference+shifted
 // windows of rows rows each, the first a warm-up, then no drift until the shift, then
 // every shifted feature and no stable one.
-func checkWindows(t *testing.T, results []monitor.Result, rows int64, reference, shifted int) {
+func checkWindows(t *testing.T, results []engine.Result, rows int64, reference, shifted int) {
 	t.Helper()
 	if len(results) != reference+shifted {
 		t.Errorf("%d windows closed, want %d", len(results), reference+shifted)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/monitor"
 )
 
@@ -46,19 +47,19 @@ type running struct {
 	done   chan error
 
 	mu      sync.Mutex
-	results []monitor.Result
+	results []engine.Result
 }
 
 // startMonitor parses yaml, builds the monitor and runs it until stop or the end of the
 // test. onWindow, when not nil, is called with each closed window after it is recorded.
-func startMonitor(ctx context.Context, t *testing.T, yaml string, onWindow func(monitor.Result)) *running {
+func startMonitor(ctx context.Context, t *testing.T, yaml string, onWindow func(engine.Result)) *running {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), config.ParseOptions{})
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
 	r := &running{done: make(chan error, 1)}
-	r.mon, err = monitor.New(cfg, monitor.Options{OnWindow: func(res monitor.Result) {
+	r.mon, err = monitor.New(cfg, monitor.Options{OnWindow: func(res engine.Result) {
 		r.mu.Lock()
 		r.results = append(r.results, res)
 		r.mu.Unlock()
@@ -93,7 +94,7 @@ func (r *running) stop(t *testing.T) {
 func (r *running) events(stream string) int64 { return r.mon.Stats()[stream].Events }
 
 // windows returns the results of the windows closed so far.
-func (r *running) windows() []monitor.Result {
+func (r *running) windows() []engine.Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.results)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // TestBrokerRestart stops the broker (keeping its data) and starts it again while the
@@ -70,7 +70,7 @@ func TestBrokerRestart(t *testing.T) {
 		// The first window closes inside a batch; OnWindow holds that batch until the
 		// broker has been restarted.
 		inBatch, release := make(chan struct{}), make(chan struct{})
-		run := startMonitor(ctx, t, configYAML(addr, topic, []string{stream("churn", topic, driftRows)}, ""), func(monitor.Result) {
+		run := startMonitor(ctx, t, configYAML(addr, topic, []string{stream("churn", topic, driftRows)}, ""), func(engine.Result) {
 			select {
 			case inBatch <- struct{}{}:
 				<-release

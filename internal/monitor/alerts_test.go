@@ -15,7 +15,7 @@ import (
 // alerts again about a loss it has seen nor misses one it has not.
 func TestLossSeenSurvivesARestart(t *testing.T) {
 	cfg := testConfig(t, "127.0.0.1:1", "t", "{size: 1m}", "")
-	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), func(string, string, string, policy.Kind, time.Time) bool { return false }, nil)
+	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,15 +24,52 @@ func TestLossSeenSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	before := &stream{cfg: &cfg.Streams[0], alerts: &policy.State{}, lossSeen: 1234}
+	before := &verdicts{stream: cfg.Streams[0].Name, alerts: &policy.State{}, lossSeen: 1234}
 	if err := st.Update(func(tx *state.Tx) error { return al.record(tx, before) }); err != nil {
 		t.Fatal(err)
 	}
-	after := &stream{cfg: &cfg.Streams[0]}
-	if err := al.restore(st, after); err != nil {
+	after, err := al.restore(st, cfg.Streams[0].Name)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if after.lossSeen != 1234 {
 		t.Errorf("after a restart the alerts have seen %d lost messages, want 1234", after.lossSeen)
+	}
+}
+
+// TestSilencesSurviveARestart: the silences are written with the alert state, in the
+// transaction that records a stream's decisions, and restored with it, so a restart
+// (or a new cluster leader, which restores from the replicated state) keeps them.
+func TestSilencesSurviveARestart(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := testConfig(t, "127.0.0.1:1", "t", "{size: 1m}", "")
+	run := func(silences *policy.Silences, fn func(al *alerter, v *verdicts) error) {
+		t.Helper()
+		al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), silences, nil)
+		if err == nil {
+			err = fn(al, &verdicts{stream: cfg.Streams[0].Name, alerts: &policy.State{}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, after := &policy.Silences{}, &policy.Silences{}
+	sl := before.Add(policy.Silence{Model: "car-loan", Feature: "car_value", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
+	run(before, func(al *alerter, v *verdicts) error {
+		return st.Update(func(tx *state.Tx) error { return al.record(tx, v) })
+	})
+	run(after, func(al *alerter, v *verdicts) error {
+		_, err := al.restore(st, v.stream)
+		return err
+	})
+	if got := after.Active(time.Now()); len(got) != 1 || got[0].ID != sl.ID {
+		t.Fatalf("silences after a restart: %+v, want %+v", got, sl)
+	}
+	if !after.Silenced(cfg.Streams[0].Name, "car-loan", "car_value", policy.KindDrift, time.Now()) {
+		t.Error("the restored silence does not mute what it matched")
 	}
 }

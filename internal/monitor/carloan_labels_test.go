@@ -15,6 +15,7 @@ import (
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/window"
 )
 
@@ -61,7 +62,7 @@ func TestCarLoanLabelsShowTheAUCDrop(t *testing.T) {
 		value bool
 		at    time.Time
 	}
-	var labels []lab
+	var labs []lab
 	var preds [][]byte
 	for i, b := range events {
 		var ev map[string]any
@@ -77,11 +78,11 @@ func TestCarLoanLabelsShowTheAUCDrop(t *testing.T) {
 		b, _ = json.Marshal(ev)
 		preds = append(preds, b)
 		rows[i] = row{at, ev["prediction"].(map[string]any)["y_pred_proba"].(float64), repaid[i]}
-		labels = append(labels, lab{id, repaid[i], at.Add(time.Duration(rng.Float64() * float64(20*24*time.Hour)))})
+		labs = append(labs, lab{id, repaid[i], at.Add(time.Duration(rng.Float64() * float64(20*24*time.Hour)))})
 	}
-	sort.SliceStable(labels, func(i, j int) bool { return labels[i].at.Before(labels[j].at) })
+	sort.SliceStable(labs, func(i, j int) bool { return labs[i].at.Before(labs[j].at) })
 	var labelMsgs [][]byte
-	for _, l := range labels {
+	for _, l := range labs {
 		b, _ := json.Marshal(map[string]any{"loan": l.id, "repaid": l.value, "ts": l.at.Format(time.RFC3339Nano)})
 		labelMsgs = append(labelMsgs, b)
 	}
@@ -111,9 +112,9 @@ streams:
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	latest := map[time.Time]PerformanceResult{}
+	latest := map[time.Time]labels.Result{}
 	runCtx, stop := context.WithCancel(ctx)
-	mon, err := New(cfg, Options{OnPerformance: func(r PerformanceResult) {
+	mon, err := New(cfg, Options{OnPerformance: func(r labels.Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		latest[r.Start] = r
@@ -124,7 +125,7 @@ streams:
 	done := make(chan error, 1)
 	go func() { done <- mon.Run(runCtx) }()
 	for {
-		if mon.Stats()["loans"].Events == int64(len(preds)) && mon.LabelStats()["loans"].Labels == int64(len(labels)) {
+		if mon.Stats()["loans"].Events == int64(len(preds)) && mon.LabelStats()["loans"].Labels == int64(len(labs)) {
 			break
 		}
 		select {

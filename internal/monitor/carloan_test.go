@@ -24,6 +24,7 @@ import (
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // The NannyML car-loan data: the monitoring file shifts abruptly at row 25,000
@@ -90,7 +91,7 @@ alerting:
 	}
 
 	var mu sync.Mutex
-	var results []Result
+	var results []engine.Result
 	type delivered struct {
 		route string
 		alert alerting.Alert
@@ -102,7 +103,7 @@ alerting:
 		mu.Lock()
 		defer mu.Unlock()
 		deliveries = append(deliveries, delivered{route, a})
-	}, OnWindow: func(r Result) {
+	}, OnWindow: func(r engine.Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		results = append(results, r)

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -34,7 +35,7 @@ func BenchmarkCheckpoint1000Features(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := NewEngine(&cfg.Streams[0], nil)
+	e, err := engine.New(&cfg.Streams[0], nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,11 +74,11 @@ func BenchmarkCheckpoint1000Features(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	pos := newPosition()
+	pos := engine.NewPosition()
 	var size int
 	b.ResetTimer()
 	for b.Loop() {
-		data, err := encodeCheckpoint(e, pos)
+		data, err := engine.EncodeCheckpoint(e, pos)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,22 +1,21 @@
 package monitor
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -105,13 +104,13 @@ kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 // engineRun feeds messages to an engine through the JSON decoder, batch by batch.
 type engineRun struct {
 	t   *testing.T
-	e   *Engine
+	e   *engine.Engine
 	dec *ingest.JSONDecoder
 }
 
 func newEngineRun(t *testing.T, sc *config.Stream) *engineRun {
 	t.Helper()
-	e, err := NewEngine(sc, nil)
+	e, err := engine.New(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,25 +129,21 @@ func (r *engineRun) feed(msgs []ingest.Message, sizes ...int) []string {
 	for i, k := 0, 0; i < len(msgs); k++ {
 		n := min(sizes[k%len(sizes)], len(msgs)-i)
 		batch := msgs[i : i+n]
-		// As stream.handle does: each run of one partition's messages on its own.
-		eachPartitionRun(batch, func(run []ingest.Message) {
-			rec, _ := r.dec.Decode(run)
-			parts := make([]int32, rec.NumRows())
-			for j := range parts {
-				parts[j] = int32(run[0].Partition)
-			}
-			for _, res := range r.e.ProcessPartitions(rec, parts) {
+		// As stream.step does: each run of one partition's messages on its own.
+		bd := &batchDecoder{decs: []messageDecoder{r.dec}, log: slog.New(slog.DiscardHandler)}
+		for _, d := range bd.decode(batch) {
+			for _, res := range r.e.ProcessPartitions(d.rec, bd.partitions(d)) {
 				out = append(out, describe(res))
 			}
-			rec.Release()
-		})
+			d.rec.Release()
+		}
 		i += n
 	}
 	return out
 }
 
 // describe formats everything a result says, floats to the last bit.
-func describe(r Result) string {
+func describe(r engine.Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s/%s [%s, %s) rows=%d warmup=%v ref=%q", r.Stream, r.Model, r.ModelVersion,
 		r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano), r.Rows, r.Warmup, r.Reference)
@@ -163,9 +158,9 @@ func sorted(s []string) []string {
 	return s
 }
 
-// verdicts is describe without the scores: what must not depend on where checkpoints
+// verdictsOf is describe without the scores: what must not depend on where checkpoints
 // fell.
-func verdicts(r string) string {
+func verdictsOf(r string) string {
 	var keep []string
 	for i, field := range strings.Fields(r) {
 		if i > 0 && strings.Count(field, ":") == 4 {
@@ -203,26 +198,26 @@ func TestCheckpointRestoresAnEngineMidWindow(t *testing.T) {
 			// does, and one restored from that checkpoint, as after a crash.
 			live := newEngineRun(t, sc)
 			before := live.feed(msgs[:cut], 97, 400, 13)
-			pos := newPosition()
-			pos.next[0], pos.events = int64(cut), int64(cut)
-			data, err := encodeCheckpoint(live.e, pos)
+			pos := engine.NewPosition()
+			pos.Next[0], pos.Events = int64(cut), int64(cut)
+			data, err := engine.EncodeCheckpoint(live.e, pos)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp, err := decodeCheckpoint(data, live.e)
+			cp, err := engine.DecodeCheckpoint(data, live.e)
 			if err != nil {
 				t.Fatal(err)
 			}
-			live.e.restore(cp.clock, cp.models, false)
+			live.e.Restore(cp, false)
 
 			restored := newEngineRun(t, sc)
-			cp, err = decodeCheckpoint(data, restored.e)
+			cp, err = engine.DecodeCheckpoint(data, restored.e)
 			if err != nil {
 				t.Fatal(err)
 			}
-			restored.e.restore(cp.clock, cp.models, true)
-			if cp.pos.next[0] != int64(cut) || cp.pos.events != int64(cut) {
-				t.Errorf("position %+v, want offset and events %d", cp.pos, cut)
+			restored.e.Restore(cp, true)
+			if cp.Pos.Next[0] != int64(cut) || cp.Pos.Events != int64(cut) {
+				t.Errorf("position %+v, want offset and events %d", cp.Pos, cut)
 			}
 			if got, want := restored.e.Late(), live.e.Late(); got != want || (want > 0) != tt.wantLate {
 				t.Errorf("restored late count %d, live %d; want equal, and > 0: %v", got, want, tt.wantLate)
@@ -257,7 +252,7 @@ func TestCheckpointRestoresAnEngineMidWindow(t *testing.T) {
 			}
 			drifted := 0
 			for i := range all {
-				if verdicts(all[i]) != verdicts(want[i]) {
+				if verdictsOf(all[i]) != verdictsOf(want[i]) {
 					t.Errorf("window %d differs from an engine never checkpointed:\n plain        %s\n checkpointed %s", i, all[i], want[i])
 				}
 				drifted += strings.Count(all[i], ":drift")
@@ -273,18 +268,18 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	sc := &testConfig(t, "127.0.0.1:1", "events", "{size: 1m}", "").Streams[0]
 	run := newEngineRun(t, sc)
 	run.feed(dataset{seed: 4, n: 3000, parts: 2, step: 50 * time.Millisecond, shiftAt: 3000}.messages(), 500)
-	pos := newPosition()
-	pos.next[0], pos.next[1] = 1500, 1500
-	data, err := encodeCheckpoint(run.e, pos)
+	pos := engine.NewPosition()
+	pos.Next[0], pos.Next[1] = 1500, 1500
+	data, err := engine.EncodeCheckpoint(run.e, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh := func(window string, features string) *Engine {
+	fresh := func(window string, features string) *engine.Engine {
 		cfg := testConfig(t, "127.0.0.1:1", "events", window, "")
 		if features != "" {
 			cfg.Streams[0].Features = map[string]config.Field{features: {Type: "numeric", Path: "features." + features}}
 		}
-		e, err := NewEngine(&cfg.Streams[0], nil)
+		e, err := engine.New(&cfg.Streams[0], nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,87 +293,34 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	tests := []struct {
 		name   string
 		data   []byte
-		engine *Engine
+		engine *engine.Engine
 		is     error
 		want   string
 	}{
-		{"empty", nil, fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "bad magic"},
-		{"truncated", data[:len(data)/2], fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "checksum mismatch"},
-		{"bit flip", flip(len(data) - 10), fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "checksum mismatch"},
-		{"newer version", flip(len(checkpointMagic)), fresh("{size: 1m}", ""), ErrCorruptCheckpoint, "unsupported version"},
-		{"other window", data, fresh("{size: 5m}", ""), ErrIncompatibleCheckpoint, "its windows are 1m0s"},
-		{"other fields", data, fresh("{size: 1m}", "y"), ErrIncompatibleCheckpoint, "its fields are [c (categorical) n (numeric) x (numeric)]"},
+		{"empty", nil, fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "bad magic"},
+		{"truncated", data[:len(data)/2], fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "checksum mismatch"},
+		{"bit flip", flip(len(data) - 10), fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "checksum mismatch"},
+		{"newer version", flip(len("DMCK")), fresh("{size: 1m}", ""), engine.ErrCorruptCheckpoint, "unsupported version"},
+		{"other window", data, fresh("{size: 5m}", ""), engine.ErrIncompatibleCheckpoint, "its windows are 1m0s"},
+		{"other fields", data, fresh("{size: 1m}", "y"), engine.ErrIncompatibleCheckpoint, "its fields are [c (categorical) n (numeric) x (numeric)]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeCheckpoint(tt.data, tt.engine)
+			_, err := engine.DecodeCheckpoint(tt.data, tt.engine)
 			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %v containing %q", err, tt.is, tt.want)
 			}
 		})
 	}
-	if _, err := decodeCheckpoint(data, fresh("{size: 1m}", "")); err != nil {
+	if _, err := engine.DecodeCheckpoint(data, fresh("{size: 1m}", "")); err != nil {
 		t.Errorf("the intact checkpoint does not decode: %v", err)
 	}
 }
 
-// FuzzDecodeCheckpoint feeds arbitrary sections (with a valid checksum, so that the
-// decoder gets past it) to decodeCheckpoint: errors are fine, panics are not.
-func FuzzDecodeCheckpoint(f *testing.F) {
-	cfg, err := config.Parse([]byte(`
-kafka: {brokers: ["127.0.0.1:1"]}
-streams:
-  - name: s
-    topic: events
-    event_time: ts
-    model: model
-    model_version: model_version
-    features: {x: {type: numeric}, n: {type: numeric}, c: {type: categorical}}
-    window: {size: 1m}
-`), config.ParseOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	sc := &cfg.Streams[0]
-	e, err := NewEngine(sc, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	dec, err := ingest.NewJSONDecoder(e.DecoderSpec(), memory.DefaultAllocator)
-	if err != nil {
-		f.Fatal(err)
-	}
-	msgs := dataset{seed: 5, n: 500, parts: 2, step: time.Second, shiftAt: 500}.messages()
-	rec, _ := dec.Decode(msgs)
-	e.ProcessPartitions(rec, nil)
-	rec.Release()
-	data, err := encodeCheckpoint(e, newPosition())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(data[checkpointHeader:])
-	f.Add([]byte{secStream, 0})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b := make([]byte, checkpointHeader, checkpointHeader+len(body))
-		copy(b, checkpointMagic)
-		b[len(checkpointMagic)] = checkpointVersion
-		b = append(b, body...)
-		binary.LittleEndian.PutUint32(b[len(checkpointMagic)+1:], crc32.Checksum(body, castagnoli))
-		target, err := NewEngine(sc, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cp, err := decodeCheckpoint(b, target); err == nil {
-			target.restore(cp.clock, cp.models, true)
-			target.Tick()
-		}
-	})
-}
-
-// TestCheckpointHooksShareTheTransaction checks that what the monitor adds to a
-// checkpoint (alert state, the outbox) is written with the windows and offsets, or not
-// at all, and that a new stream on the same state file starts where the checkpoint is.
-func TestCheckpointHooksShareTheTransaction(t *testing.T) {
+// TestCheckpointSharesTheTransaction checks that what the monitor adds to a checkpoint
+// (alert state, the outbox) is written with the windows and offsets, or not at all,
+// and that a new stream on the same state file starts where the checkpoint is.
+func TestCheckpointSharesTheTransaction(t *testing.T) {
 	path := t.TempDir() + "/state.db"
 	cfg := testConfig(t, "127.0.0.1:1", "events", "{size: 1m}", "state: {path: "+path+"}")
 	st, err := openState(cfg.State)
@@ -386,51 +328,57 @@ func TestCheckpointHooksShareTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler))
+	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.store = st
-	if err := s.restore(); err != nil {
-		t.Fatal(err)
-	}
-	var fail error
-	s.onCheckpoint(func(tx *state.Tx) error {
-		if fail != nil {
-			return fail
+	open := func() *stream {
+		s, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler), &sink{log: slog.New(slog.DiscardHandler), alerter: al})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return tx.Put("alerts", "n", []byte(strconv.Itoa(int(s.pos.events))))
-	})
+		s.store, s.alertStore = st, st
+		if err := s.restore(); err != nil {
+			t.Fatal(err)
+		}
+		if s.verdicts, err = al.restore(st, cfg.Streams[0].Name); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	// The alert state's lost-message count stands for what the alerts write.
+	s.verdicts.lossSeen = 2000
 	msgs := dataset{seed: 6, n: 3000, parts: 2, step: 100 * time.Millisecond, shiftAt: 3000}.messages()
-	s.handle(msgs[:2000])
-	durable, err := s.settle(true, &s.predSeen, &s.cpPreds)
-	if err != nil {
+	if err := s.step(msgs[:2000], nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.record(true); err != nil {
+		t.Fatal(err)
+	}
+	durable := s.preds.take()
 	if durable[0] != 1000 || durable[1] != 1000 {
 		t.Errorf("durable offsets %v, want 1000 for each partition", durable)
 	}
 
-	fail = errors.New("outbox full")
-	s.handle(msgs[2000:])
-	if err := s.checkpoint(true); !errors.Is(err, fail) {
-		t.Fatalf("checkpoint with a failing hook: %v, want the hook's error", err)
+	// A decision for a webhook that does not exist cannot be recorded: the whole
+	// checkpoint fails.
+	s.verdicts.lossSeen = 3000
+	if err := s.step(msgs[2000:], nil); err != nil {
+		t.Fatal(err)
 	}
-	var alerts string
-	st.View(func(tx *state.Tx) error { alerts = string(tx.Get("alerts", "n")); return nil })
-	if alerts != "2000" {
-		t.Errorf("hook's value %q, want the one of the first checkpoint", alerts)
+	s.verdicts.decided = append(s.verdicts.decided, policy.Decision{Step: policy.Retrain, Trigger: "gone"})
+	if err := s.record(true); err == nil || !strings.Contains(err.Error(), `no webhook for trigger "gone"`) {
+		t.Fatalf("checkpoint with a decision that cannot be recorded: %v, want the alerter's error", err)
+	}
+	var seen string
+	st.View(func(tx *state.Tx) error { seen = string(tx.Get(lossSeenBucket, cfg.Streams[0].Name)); return nil })
+	if seen != "2000" {
+		t.Errorf("alert state's value %q, want the one of the first checkpoint", seen)
 	}
 
-	again, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	again.store = st
-	if err := again.restore(); err != nil {
-		t.Fatal(err)
-	}
-	if got := again.pos.next; got[0] != 1000 || got[1] != 1000 || again.stats().Events != 2000 {
+	again := open()
+	if got := again.pos.Next; got[0] != 1000 || got[1] != 1000 || again.stats().Events != 2000 {
 		t.Errorf("restored offsets %v and %d events, want the first checkpoint's", got, again.stats().Events)
 	}
 }

@@ -1,9 +1,7 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // clusterBroker returns a broker with two topics of parts partitions: the real one
@@ -210,10 +209,10 @@ cluster: {partials_topic: ev-partials, session_timeout: 6s}
 state: {checkpoint_interval: 200ms}`)
 	cfg.Streams[0].Reference.WarmupWindows = 1
 	var mu sync.Mutex
-	var results []Result
-	mon, err := New(cfg, Options{OnWindow: func(r Result) {
+	var results []engine.Result
+	mon, err := New(cfg, Options{OnWindow: func(r engine.Result) {
 		mu.Lock()
-		results = append(results, Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
+		results = append(results, engine.Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
 		mu.Unlock()
 	}})
 	if err != nil {
@@ -240,7 +239,7 @@ state: {checkpoint_interval: 200ms}`)
 		msgs = append(msgs, event(0, time.Duration(i)*time.Second, int64(i)), event(1, time.Duration(i)*time.Second, int64(i)))
 	}
 	produceAll(t, addr, "ev", msgs)
-	judged := func(n int) []Result {
+	judged := func(n int) []engine.Result {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			mu.Lock()
@@ -276,34 +275,4 @@ state: {checkpoint_interval: 200ms}`)
 	if len(results) != 4 {
 		t.Errorf("%d windows judged, want still 4: %v", len(results), results)
 	}
-}
-
-// FuzzClusterRecords: whatever bytes sit in the cluster topic, the decoders of its
-// records return an error that says the record is corrupt, or a record that decodes
-// the same after encoding it again.
-func FuzzClusterRecords(f *testing.F) {
-	f.Add(encodePartitionRecord(partitionRecord{idle: true, closedTo: -5, lost: 7, checkpoint: []byte("checkpoint")}))
-	f.Add(encodePartial(partial{model: "m", version: "1", start: 60e9, partition: 3, profile: []byte{1, 2, 3}}))
-	f.Add([]byte("DMPR\x01\x02"))
-	f.Add([]byte("DMPR\x01\x01\xff\x00\x00")) // a varint longer than it need be
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if rec, err := decodePartitionRecord(b); err == nil {
-			again, err := decodePartitionRecord(encodePartitionRecord(rec))
-			if err != nil || again.idle != rec.idle || again.closedTo != rec.closedTo || again.lost != rec.lost ||
-				!bytes.Equal(again.checkpoint, rec.checkpoint) {
-				t.Errorf("partition record %q: %+v, then %+v, %v", b, rec, again, err)
-			}
-		} else if !errors.Is(err, ErrCorruptCheckpoint) {
-			t.Errorf("partition record %q: %v does not say it is corrupt", b, err)
-		}
-		if pt, err := decodePartial(b); err == nil {
-			again, err := decodePartial(encodePartial(pt))
-			if err != nil || again.model != pt.model || again.version != pt.version || again.start != pt.start ||
-				again.partition != pt.partition || !bytes.Equal(again.profile, pt.profile) {
-				t.Errorf("partial %q: %+v, then %+v, %v", b, pt, again, err)
-			}
-		} else if !errors.Is(err, ErrCorruptCheckpoint) {
-			t.Errorf("partial %q: %v does not say it is corrupt", b, err)
-		}
-	})
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 const (
@@ -536,7 +537,7 @@ func diffResult(a, b ResultLine, tol float64) string {
 	return ""
 }
 
-func near(a, b jsonNum, tol float64) bool {
+func near(a, b alerting.Number, tol float64) bool {
 	x, y := float64(a), float64(b)
 	if math.IsNaN(x) || math.IsNaN(y) {
 		return math.IsNaN(x) == math.IsNaN(y)
@@ -747,7 +748,7 @@ func TestBrokerRestartMidStream(t *testing.T) {
 		var mu sync.Mutex
 		results := map[string]ResultLine{}
 		var dups []string
-		m, err := New(cfg, Options{OnWindow: func(r Result) {
+		m, err := New(cfg, Options{OnWindow: func(r engine.Result) {
 			mu.Lock()
 			defer mu.Unlock()
 			l := newResultLine(r)

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 type formatEvent struct {
@@ -120,7 +121,7 @@ func TestAvroAndArrowIPCGiveTheFindingsOfJSON(t *testing.T) {
 	// With a state file each run is exactly-once, also if the group rebalances on a busy
 	// machine.
 	dir := t.TempDir()
-	run := func(topic, format string) []Result {
+	run := func(topic, format string) []engine.Result {
 		extra := ""
 		if format == "avro" {
 			extra = fmt.Sprintf("    schema_registry: {urls: [%q]}\n", reg.URL())
@@ -140,9 +141,9 @@ streams:
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
-		var results []Result
+		var results []engine.Result
 		runCtx, stop := context.WithCancel(ctx)
-		mon, err := New(cfg, Options{OnWindow: func(r Result) {
+		mon, err := New(cfg, Options{OnWindow: func(r engine.Result) {
 			mu.Lock()
 			defer mu.Unlock()
 			r.Profile, r.ReferenceProfile = nil, nil

@@ -1,7 +1,7 @@
 package monitor
 
-// The cluster's leader: the one process that judges windows and alerts (cluster.go
-// says how partitions publish their windows).
+// The cluster's leader: the one process that judges windows and alerts
+// (internal/cluster says how workers publish their windows and how a pass judges them).
 //
 // Leadership is the assignment of the cluster topic's only partition in the consumer
 // group <group_id>-leader (cluster.Election): Kafka decides, no clock or file does, and
@@ -9,40 +9,26 @@ package monitor
 //
 // The leader's state — each stream's judged-up-to times and warm-up references, the
 // alert policy state, the audit trail, the webhook and Slack outbox — is a bbolt file
-// like one process's, but a scratch one: it is loaded from the cluster topic (keys s/…)
-// when a term starts, and every transaction on it is written to the topic before it
-// commits (state.Store.Replicate). So a new leader goes on from exactly what the last
-// one recorded: no recorded window judged again (its stream checkpoint says how far
-// each model was judged), no decision lost or made twice (they are recorded in the
-// same transaction), and an outbox item delivered once is known as delivered. Only
-// the windows of a pass that the dead leader had judged but not yet recorded are
-// judged again, with the same results (reported twice, like the windows one process
-// closes between its last checkpoint and a kill -9). A delivery
-// interrupted by the leader's death between sending and recording is sent again under
-// the same webhook-id, as after a kill -9 of one process.
-//
-// Each pass the leader reads every partition's record of each stream: a window is
-// ready when every partition that is not idle has closed it. It merges the window's
-// partials in partition order, judges the merged profile like one process would
-// (Engine.evaluate), hands the results out, checkpoints, and then deletes the partials
-// (tombstones; compaction drops them). A partial of a window judged already (its
-// partition was idle then) is counted as late. A partition that no process has read
-// yet holds every window back, as in one process.
+// like one process's, but a replica of the cluster topic (cluster.Log.LeaderState). So
+// a new leader goes on from exactly what the last one recorded: no recorded window
+// judged again (its stream checkpoint says how far each model was judged), no decision
+// lost or made twice (they are recorded in the same transaction), and an outbox item
+// delivered once is known as delivered. Only the windows of a pass that the dead leader
+// had judged but not yet recorded are judged again, with the same results (reported
+// twice, like the windows one process closes between its last checkpoint and a kill
+// -9). A delivery interrupted by the leader's death between sending and recording is
+// sent again under the same webhook-id, as after a kill -9 of one process.
 
 import (
-	"bytes"
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"math"
-	"slices"
-	"strings"
+	"log/slog"
 	"time"
 
+	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/cluster"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
-	"github.com/driftmon/driftmon/internal/window"
 )
 
 // lead does the leader's work until ctx ends (the leadership with it). A term that
@@ -66,26 +52,11 @@ func (m *Monitor) lead(ctx context.Context, lg *cluster.Log) error {
 
 // term is one leadership term: load the state, judge and alert until ctx ends.
 func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
-	// Everything the last leader recorded was acknowledged by the topic before it
-	// acted on it: read all of it.
-	if err := lg.Sync(ctx); err != nil {
-		return err
-	}
-	store, drop, err := scratchStore()
+	store, drop, err := lg.LeaderState(ctx)
 	if err != nil {
 		return err
 	}
 	defer drop()
-	if err := loadState(store, lg); err != nil {
-		return err
-	}
-	store.Replicate(func(changes []state.Change) error {
-		recs := make([]cluster.Record, len(changes))
-		for i, c := range changes {
-			recs[i] = cluster.Record{Key: stateKey(c.Bucket, c.Key), Value: c.Value}
-		}
-		return lg.Put(ctx, recs...)
-	})
 
 	// The next leader delivers what is left: stop at once when the term ends.
 	obCtx, stopOutbox := context.WithCancel(ctx)
@@ -101,22 +72,22 @@ func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
 		}
 	}()
 
-	leaders := make([]*stream, len(m.streams))
-	for i, w := range m.streams {
-		ls, err := m.newLeaderStream(w, store)
+	judges := make([]*judge, len(m.workers))
+	for i, w := range m.workers {
+		j, err := newJudge(w, store, lg, &m.sink)
 		if err != nil {
 			return err
 		}
-		defer ls.results.close()
+		defer j.results.close()
 		defer w.judgedLate.Store(0)
-		leaders[i] = ls
+		judges[i] = j
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		for _, ls := range leaders {
-			if err := m.judge(ctx, ls, lg); err != nil {
-				return fmt.Errorf("stream %s: %w", ls.cfg.Name, err)
+		for _, j := range judges {
+			if err := j.pass(ctx); err != nil {
+				return fmt.Errorf("stream %s: %w", j.cfg.Name, err)
 			}
 		}
 		select {
@@ -128,173 +99,72 @@ func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
 	}
 }
 
-// loadState copies the leader's state (keys s/…) from the cluster topic into store.
-func loadState(store *state.Store, lg *cluster.Log) error {
-	return store.Update(func(tx *state.Tx) error {
-		var err error
-		lg.Scan(statePrefix, func(k string, v []byte) {
-			if bucket, key, ok := splitStateKey(k); ok && err == nil {
-				err = tx.Put(bucket, key, v)
-			}
-		})
-		if err != nil {
-			return fmt.Errorf("cannot load the leader's state from the cluster topic: %w", err)
-		}
-		return nil
-	})
+// judge is the leader's side of one stream: an engine that only judges, restored from
+// the leader's state with the stream's alert state.
+type judge struct {
+	cfg      *config.Stream
+	log      *slog.Logger
+	cluster  *cluster.Judge
+	engine   *engine.Engine
+	pos      *engine.Position
+	store    *state.Store
+	verdicts *verdicts
+	sink     *sink
+	results  *resultLog
+	worker   *worker // the stream's worker in this process, for its stats
 }
 
-// newLeaderStream is the leader's side of stream w: an engine that only judges, and
-// the stream's checkpoint and alert state, restored from store.
-func (m *Monitor) newLeaderStream(w *stream, store *state.Store) (*stream, error) {
+func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge, error) {
 	log := w.log.With("role", "leader")
-	engine, err := NewEngine(w.cfg, log)
+	eng, err := engine.New(w.cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	ls := &stream{cfg: w.cfg, log: log, engine: engine, every: w.every, pos: newPosition(), store: store,
-		topicParts: w.topicParts, worker: w}
-	if err := ls.restore(); err != nil {
+	j := &judge{cfg: w.cfg, log: log, engine: eng, pos: engine.NewPosition(), store: store, sink: out, worker: w,
+		cluster: cluster.NewJudge(w.cfg.Name, eng, lg, w.topicParts, log.With("topic", w.cfg.Topic))}
+	cp, err := loadCheckpoint(store, w.cfg.Name, eng, log)
+	if err != nil {
 		return nil, err
 	}
-	w.judgedLate.Store(engine.Late())
-	al := m.alerter
-	if err := al.restore(store, ls); err != nil {
+	if cp != nil {
+		j.pos = cp.Pos
+	}
+	w.judgedLate.Store(eng.Late())
+	if j.verdicts, err = out.alerter.restore(store, w.cfg.Name); err != nil {
 		return nil, err
 	}
-	ls.onCheckpoint(func(tx *state.Tx) error { return al.record(tx, ls) })
-	ls.onCommit(func() { ls.decided = nil; al.wake() })
-	if ls.results, err = openResultLog(); err != nil {
+	if j.results, err = openResultLog(); err != nil {
 		return nil, err
 	}
-	return ls, nil
+	return j, nil
 }
 
-// judge judges the windows of stream s that every partition has closed, hands the
-// results out and records them, then deletes their partials.
-func (m *Monitor) judge(ctx context.Context, s *stream, lg *cluster.Log) (err error) {
-	n, err := s.topicParts(ctx)
-	if err != nil {
-		s.log.Warn("cannot learn the topic's partitions; will retry", "topic", s.cfg.Topic, "err", err)
-		return nil
+// pass is the leader's pipeline for one stream: judge the windows every partition has
+// closed (cluster.Judge.Pass), report them, record them with the alert decisions in one
+// transaction (replicated to the cluster topic before it commits), hand the decisions
+// to the outbox, then delete the judged partials.
+func (j *judge) pass(ctx context.Context) error {
+	p, err := j.cluster.Pass(ctx)
+	if err != nil || p == nil {
+		return err
 	}
-	name := s.cfg.Name
-	ready, active, furthest, lost := int64(math.MaxInt64), false, int64(math.MinInt64), int64(0)
-	closed := make([]int64, n)
-	idle := make([]bool, n)
-	for p := range n {
-		b, ok := lg.Get(partitionKey(name, int32(p)))
-		if !ok {
-			return nil // no process has read partition p yet: it holds every window
-		}
-		rec, err := decodePartitionRecord(b)
-		if err != nil {
-			return fmt.Errorf("partition %d: %w", p, err)
-		}
-		closed[p], idle[p] = rec.closedTo, rec.idle
-		furthest = max(furthest, rec.closedTo)
-		lost += rec.lost
-		if !rec.idle {
-			ready, active = min(ready, rec.closedTo), true
-		}
-	}
-	if !active {
-		// Every partition idle: none holds a window back, and event time has got as
-		// far as the furthest of them closed. (One process's watermark stays where
-		// it was when the last partition went idle, which is the same once every
-		// partition has gone idle after sending the same event time.)
-		ready = furthest
-	}
-	type windowKey struct {
-		start          int64
-		model, version string
-	}
-	windows := map[windowKey][]partial{}
-	var keys []string
-	var bad error
-	lg.Scan(partialsOf(name), func(k string, v []byte) {
-		pt, err := decodePartial(v)
-		if err != nil {
-			bad = errors.Join(bad, fmt.Errorf("%s: %w", k, err))
-			return
-		}
-		if pt.start >= ready {
-			return // open in some partition still
-		}
-		pt.profile = bytes.Clone(pt.profile)
-		wk := windowKey{pt.start, pt.model, pt.version}
-		windows[wk] = append(windows[wk], pt)
-		keys = append(keys, k)
-	})
-	if bad != nil {
-		return bad
-	}
-	if len(windows) == 0 {
-		return nil
-	}
-	// What this pass judges or counts as late, it deletes; the next pass must not see
-	// it again (Put returns before the tail has read the tombstones back: Sync).
-	defer func() {
-		if err == nil {
-			err = lg.Sync(ctx)
-		}
-	}()
-	order := make([]windowKey, 0, len(windows))
-	for wk := range windows {
-		order = append(order, wk)
-	}
-	slices.SortFunc(order, func(a, b windowKey) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), strings.Compare(a.model, b.model), strings.Compare(a.version, b.version))
-	})
-	// Messages deleted before any process read them fire the data-loss alert, as
-	// in one process (alerter.observe).
-	s.mu.Lock()
-	s.pos.lost = lost
-	s.mu.Unlock()
-	e := s.engine
-	var results []Result
-	for _, wk := range order {
-		if md := e.models[modelKey{wk.model, wk.version}]; md != nil && wk.start < md.windows.ClosedTo() {
-			// Judged already, without these partitions (idle then): late rows.
-			var rows int64
-			for _, pt := range windows[wk] {
-				if prof, err := mergePartials(e, []partial{pt}); err == nil {
-					rows += prof.Rows
-				}
-			}
-			md.windows.CountLate(rows)
-			s.worker.judgedLate.Store(e.Late())
-			s.log.Warn("rows of a partition came after their window was judged: counted as late",
-				"model", wk.model, "version", wk.version, "start", time.Unix(0, wk.start).UTC(), "rows", rows)
-			continue
-		}
-		prof, err := mergePartials(e, windows[wk])
-		if err != nil {
-			return fmt.Errorf("window %v of model %s %s: %w", time.Unix(0, wk.start).UTC(), wk.model, wk.version, err)
-		}
-		start := time.Unix(0, wk.start).UTC()
-		r := e.evaluate(wk.model, wk.version, &window.Window{Start: start, End: start.Add(e.window.Size), Profile: prof})
-		for p := range n {
-			if idle[p] && closed[p] <= wk.start {
-				r.Missing = append(r.Missing, int32(p))
-			}
-		}
-		results = append(results, r)
-	}
-	// Handed out before they are recorded, as one process does: a leader killed in
+	j.worker.judgedLate.Store(j.engine.Late())
+	// Messages deleted before any process read them fire the data-loss alert, as in
+	// one process.
+	j.pos.Lost = p.Lost
+	// Reported before they are recorded, as one process does: a leader killed in
 	// between has these windows judged again by the next one, with the same results
 	// (reported twice, as after a kill -9 of one process). Reported after recording,
 	// a kill in between lost them from the results and the API for good.
-	s.results.write(results)
-	m.handOut(s, results)
-	s.dirty = true
-	if err := s.checkpoint(true); err != nil {
+	j.sink.windows(j.results, j.verdicts, p.Results, p.Lost)
+	data, err := engine.EncodeCheckpoint(j.engine, j.pos)
+	if err != nil {
+		return fmt.Errorf("cannot checkpoint stream %s: %w", j.cfg.Name, err)
+	}
+	al := j.sink.alerter
+	if err := saveCheckpoint(j.store, j.cfg.Name, j.engine, data, func(tx *state.Tx) error { return al.record(tx, j.verdicts) }); err != nil {
 		return err
 	}
-	done := make([]cluster.Record, len(keys))
-	for i, k := range keys {
-		done[i] = cluster.Record{Key: k}
-	}
-	// Once judged, partials only take room: a new leader skips them anyway.
-	return lg.Put(ctx, done...)
+	al.recorded(j.verdicts)
+	return j.cluster.Forget(ctx, p)
 }

@@ -1,10 +1,19 @@
-// Package monitor wires driftmon together: one Kafka source, decoder, window tracker and
-// reference per stream, the detectors, and the notifiers. It is the one place that maps
-// configuration to implementations.
+// Package monitor wires driftmon together and runs it: per stream a Kafka source, the
+// decoders, a window engine (internal/engine), the label join (internal/labels), and the
+// alerter, which maps alerting config to the policy, the notifiers and the outbox. It is
+// the one place that maps configuration to implementations.
+//
+// One process runs a stream (stream.go) whose step is the whole pipeline, in order:
+// read, decode, feed, close and judge, report, record, hand out. In a cluster each
+// process runs a worker per stream (worker.go), and the elected leader a judge per
+// stream (leader.go); internal/cluster holds what they publish and how it is judged.
 //
 // New checks everything and starts nothing; Run owns every goroutine and returns when
 // its context is done. Each stream's sketches are owned by that stream's goroutine
 // (influxdata/tdigest is not safe for concurrent use, and even reads mutate it).
+//
+// It may import every driftmon package; none may import it but cmd, the HTTP API,
+// the demo and tests.
 package monitor
 
 import (
@@ -19,85 +28,41 @@ import (
 	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
-	"github.com/driftmon/driftmon/detectors"
-	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/cluster"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/state"
-	"github.com/driftmon/driftmon/sketch"
 )
 
 // Options are what a Monitor needs besides its config.
 type Options struct {
 	// Logger receives the monitor's logs; nil discards them.
 	Logger *slog.Logger
-	// Silenced, when set, says whether a decision about a feature is silenced (the HTTP
-	// API keeps the silences); silenced decisions are audited, not sent.
-	Silenced policy.Silencer
+	// Silences mute drift alerts (the HTTP API adds and removes them); silenced
+	// decisions are audited, not sent. The monitor saves them with the alert state
+	// and restores them on start. nil: an empty set of the monitor's own.
+	Silences *policy.Silences
 	// OnWindow, when set, is called with each closed window's result, on the stream's
 	// goroutine, before alerts are sent. It must not block for long, and must not keep
 	// the result's profiles beyond the call: they belong to that goroutine.
-	OnWindow func(Result)
+	OnWindow func(engine.Result)
 	// OnPerformance, when set, is called like OnWindow with each performance result
 	// of a stream that joins labels: provisional ones as labels arrive, then the final.
-	OnPerformance func(PerformanceResult)
+	OnPerformance func(labels.Result)
 	// OnDelivery, when set, is called after each attempt to deliver a notification to
 	// a route (from the outbox's goroutines), with its error (nil when delivered).
 	OnDelivery func(route string, a alerting.Alert, err error)
 }
 
-// Result is what one closed window showed.
-type Result struct {
-	Stream, Model, ModelVersion string
-	Start, End                  time.Time
-	Rows                        int64
-	// Reference describes what the window was compared with. Warmup is true when the
-	// window became (part of) the reference instead of being compared.
-	Reference string
-	Warmup    bool
-	Findings  []detectors.Finding
-	// Quality are the window's data-quality checks against the reference: null, NaN
-	// and type-error rates, out-of-range and new-category shares, distinct counts, and
-	// (event-time windows with a warm-up reference) volume.
-	Quality []detectors.QualityFinding
-	// Missing are, in a cluster, the partitions that were idle and had not closed the
-	// window when the leader judged it: their rows, should they come, count as late.
-	Missing []int32
-	// Profile and ReferenceProfile are the window's and the reference's sketches, for
-	// OnWindow callbacks that draw distributions. They are valid only during the
-	// callback; ReferenceProfile is nil for warm-up windows.
-	Profile, ReferenceProfile *sketch.Profile
-}
-
-// Drifted is the names of the features that drifted, in feature order.
-func (r Result) Drifted() []string {
-	var names []string
-	for _, f := range r.Findings {
-		if f.Verdict == detectors.Drift {
-			names = append(names, f.Feature)
-		}
-	}
-	return names
-}
-
-// Violations is the summaries of the data-quality checks the window failed.
-func (r Result) Violations() []string {
-	var out []string
-	for _, q := range r.Quality {
-		if q.Verdict == detectors.Violation {
-			out = append(out, q.Summary())
-		}
-	}
-	return out
-}
-
 // Monitor is a configured driftmon.
 type Monitor struct {
-	cfg     *config.Config
-	log     *slog.Logger
+	cfg *config.Config
+	log *slog.Logger
+	// streams are one process's streams; workers, in a cluster, the same streams as
+	// this process's share of them. One of the two is empty.
 	streams []*stream
-	alerter *alerter
-	onWin   func(Result)
-	onPerf  func(PerformanceResult)
+	workers []*worker
+	sink    sink
 
 	// Set while Run runs (in a cluster, while this process leads), for the API.
 	mu       sync.Mutex
@@ -113,25 +78,37 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, log: log, onWin: opts.OnWindow, onPerf: opts.OnPerformance}
+	m := &Monitor{cfg: cfg, log: log}
+	m.sink = sink{onWin: opts.OnWindow, onPerf: opts.OnPerformance, log: log}
 	var errs []error
 	for i := range cfg.Streams {
-		s, err := newStream(cfg, &cfg.Streams[i], log.With("stream", cfg.Streams[i].Name))
+		sc := &cfg.Streams[i]
+		slog := log.With("stream", sc.Name)
+		if cfg.Cluster != nil {
+			w, err := newWorker(cfg, sc, slog)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
+				continue
+			}
+			m.workers = append(m.workers, w)
+			continue
+		}
+		s, err := newStream(cfg, sc, slog, &m.sink)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("streams[%d]: %w", i, err))
 			continue
 		}
 		m.streams = append(m.streams, s)
 	}
-	silenced := opts.Silenced
-	if silenced == nil {
-		silenced = func(string, string, string, policy.Kind, time.Time) bool { return false }
+	silences := opts.Silences
+	if silences == nil {
+		silences = &policy.Silences{}
 	}
-	al, err := newAlerter(cfg, log, silenced, opts.OnDelivery)
+	al, err := newAlerter(cfg, log, silences, opts.OnDelivery)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	m.alerter = al
+	m.sink.alerter = al
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -141,25 +118,23 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 // Stats returns each stream's counters, by stream name. It is safe to call while Run
 // runs.
 func (m *Monitor) Stats() map[string]Stats {
-	out := make(map[string]Stats, len(m.streams))
+	out := make(map[string]Stats, len(m.streams)+len(m.workers))
 	for _, s := range m.streams {
 		out[s.cfg.Name] = s.stats()
+	}
+	for _, w := range m.workers {
+		out[w.cfg.Name] = w.stats()
 	}
 	return out
 }
 
 // LabelStats returns the label join's counters of each stream that joins labels, by
 // stream name, as of its latest batch. Safe to call while Run runs.
-func (m *Monitor) LabelStats() map[string]LabelStats {
-	out := map[string]LabelStats{}
+func (m *Monitor) LabelStats() map[string]labels.Stats {
+	out := map[string]labels.Stats{}
 	for _, s := range m.streams {
-		if s.perf == nil {
-			continue
-		}
-		if st := s.perf.published.Load(); st != nil {
-			out[s.cfg.Name] = *st
-		} else {
-			out[s.cfg.Name] = LabelStats{Rejected: map[string]int64{}}
+		if s.labels != nil {
+			out[s.cfg.Name] = s.labels.join.Published()
 		}
 	}
 	return out
@@ -173,10 +148,15 @@ func (m *Monitor) Ready() error {
 		if err := s.src.Ready(); err != nil {
 			errs = append(errs, fmt.Errorf("stream %s: %w", s.cfg.Name, err))
 		}
-		if s.labelSrc != nil {
-			if err := s.labelSrc.Ready(); err != nil {
+		if s.labels != nil {
+			if err := s.labels.src.Ready(); err != nil {
 				errs = append(errs, fmt.Errorf("stream %s labels: %w", s.cfg.Name, err))
 			}
+		}
+	}
+	for _, w := range m.workers {
+		if err := w.src.Ready(); err != nil {
+			errs = append(errs, fmt.Errorf("stream %s: %w", w.cfg.Name, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -197,14 +177,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// forgotten at exit.
 	obStore := st
 	if obStore == nil {
-		scratch, drop, err := scratchStore()
+		scratch, drop, err := state.OpenScratch("driftmon-outbox-")
 		if err != nil {
 			return err
 		}
 		defer drop()
 		obStore = scratch
 	}
-	al := m.alerter
 	// Deliveries go on for outboxGrace after the streams stop, so that what the last
 	// windows decided is sent; what is still pending then waits in the state file.
 	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
@@ -213,49 +192,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-
 	errc := make(chan error, len(m.streams))
 	var wg sync.WaitGroup
 	for _, s := range m.streams {
-		if err := al.restore(obStore, s); err != nil {
-			return err
-		}
-		if st != nil {
-			s.onCheckpoint(func(tx *state.Tx) error { return al.record(tx, s) })
-			s.onCommit(func() { s.decided = nil; al.wake() })
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			m.log.Info("consuming", "stream", s.cfg.Name, "topic", s.cfg.Topic)
-			err := s.run(ctx, st, func(ctx context.Context, batch []ingest.Message) error {
-				m.handOut(s, s.handle(batch))
-				for _, r := range s.takePerformance() {
-					if m.onPerf != nil {
-						m.onPerf(r)
-					}
-					// Every batch revises the open windows: only the result the policy
-					// judges, and the final one, are worth a line at info.
-					level := slog.LevelDebug
-					if r.Decided || r.Final {
-						level = slog.LevelInfo
-					}
-					m.log.Log(ctx, level, "performance", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
-						"start", r.Start, "status", r.Status(), "labelled", r.Labelled, "predictions", r.Predictions,
-						"metric", r.Verdict.Metric, "value", r.Verdict.Value, "degraded", r.Verdict.Degraded)
-					al.observePerformance(s, r)
-				}
-				if st == nil && len(s.decided) > 0 {
-					// No checkpoints: record the decisions on their own.
-					if err := obStore.Update(func(tx *state.Tx) error { return al.record(tx, s) }); err != nil {
-						return err
-					}
-					s.decided = nil
-					al.wake()
-				}
-				return nil
-			})
-			if err != nil {
+			if err := s.run(ctx, st, obStore); err != nil {
 				errc <- fmt.Errorf("stream %s: %w", s.cfg.Name, err)
 			}
 		}()
@@ -275,7 +219,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 // until ctx ends. done waits for that end, hides the outbox and returns the outbox's
 // error.
 func (m *Monitor) startOutbox(ctx context.Context, store *state.Store) (done func() error, err error) {
-	al := m.alerter
+	al := m.sink.alerter
 	if err := al.start(store); err != nil {
 		return nil, err
 	}
@@ -293,11 +237,23 @@ func (m *Monitor) startOutbox(ctx context.Context, store *state.Store) (done fun
 	}, nil
 }
 
-// handOut gives closed windows' results to OnWindow, the log and the alert policy.
-func (m *Monitor) handOut(s *stream, results []Result) {
+// sink is where judged windows go, in this order: the results file, OnWindow (the
+// API, the demo), the log, and the alert policy, whose decisions wait in the stream's
+// verdicts until they are recorded.
+type sink struct {
+	onWin   func(engine.Result)
+	onPerf  func(labels.Result)
+	log     *slog.Logger
+	alerter *alerter
+}
+
+// windows reports closed windows' results; lost is the stream's messages deleted
+// before they were read, so far, for the data-loss alert.
+func (k *sink) windows(rl *resultLog, v *verdicts, results []engine.Result, lost int64) {
+	rl.write(results)
 	for _, r := range results {
-		if m.onWin != nil {
-			m.onWin(r)
+		if k.onWin != nil {
+			k.onWin(r)
 		}
 		args := []any{"stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
 			"start", r.Start, "end", r.End, "rows", r.Rows, "warmup", r.Warmup, "drifted", r.Drifted(),
@@ -305,8 +261,29 @@ func (m *Monitor) handOut(s *stream, results []Result) {
 		if len(r.Missing) > 0 {
 			args = append(args, "missing_partitions", r.Missing)
 		}
-		m.log.Info("window closed", args...)
-		m.alerter.observe(s, r)
+		k.log.Info("window closed", args...)
+		k.alerter.observe(v, r, lost)
+	}
+}
+
+// performance reports the performance windows that labels revised; minRows is
+// labels.min_rows.
+func (k *sink) performance(rl *resultLog, v *verdicts, results []labels.Result, minRows int64) {
+	rl.writePerformance(results)
+	for _, r := range results {
+		if k.onPerf != nil {
+			k.onPerf(r)
+		}
+		// Every batch revises the open windows: only the result the policy judges,
+		// and the final one, are worth a line at info.
+		level := slog.LevelDebug
+		if r.Decided || r.Final {
+			level = slog.LevelInfo
+		}
+		k.log.Log(context.Background(), level, "performance", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
+			"start", r.Start, "status", r.Status(), "labelled", r.Labelled, "predictions", r.Predictions,
+			"metric", r.Verdict.Metric, "value", r.Verdict.Value, "degraded", r.Verdict.Degraded)
+		k.alerter.observePerformance(v, r, minRows)
 	}
 }
 
@@ -327,8 +304,9 @@ func (m *Monitor) Role() string {
 	}
 }
 
-// runCluster is Run in a cluster: every stream reads its share of the partitions and
-// publishes their windows, while the election makes one process the leader.
+// runCluster is Run in a cluster: every stream's worker reads its share of the
+// partitions and publishes their windows, while the election makes one process the
+// leader.
 func (m *Monitor) runCluster(ctx context.Context) error {
 	cc := m.cfg.Cluster
 	dialer, err := KafkaDialer(m.cfg.Kafka)
@@ -351,7 +329,7 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(m.streams)+1)
+	errc := make(chan error, len(m.workers)+1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -361,18 +339,13 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 			cancel()
 		}
 	}()
-	for _, s := range m.streams {
-		s.cl.log = lg
+	for _, w := range m.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.log.Info("consuming a share of the partitions", "stream", s.cfg.Name, "topic", s.cfg.Topic)
-			err := s.run(ctx, nil, func(_ context.Context, batch []ingest.Message) error {
-				s.handle(batch) // what closes here are partials, published at checkpoints
-				return nil
-			})
-			if err != nil {
-				errc <- fmt.Errorf("stream %s: %w", s.cfg.Name, err)
+			m.log.Info("consuming a share of the partitions", "stream", w.cfg.Name, "topic", w.cfg.Topic)
+			if err := w.run(ctx, lg); err != nil {
+				errc <- fmt.Errorf("stream %s: %w", w.cfg.Name, err)
 				cancel()
 			}
 		}()
@@ -385,9 +358,6 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-// defaultClusterSession is cluster.session_timeout's default.
-const defaultClusterSession = 10 * time.Second
 
 // outboxGrace is how long deliveries go on after the streams have stopped.
 const outboxGrace = 3 * time.Second

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 // TestWindowsCarryDataQualityChecks: a feature that starts arriving empty is a
@@ -26,7 +27,7 @@ streams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(&cfg.Streams[0], nil)
+	e, err := engine.New(&cfg.Streams[0], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ streams:
 		schema := arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true}}, nil)
 		return array.NewRecord(schema, []arrow.Array{col}, 2000)
 	}
-	var results []Result
+	var results []engine.Result
 	for _, nullEvery := range []int{0, 0, 3} { // warm-up, clean, a third null
 		rec := record(nullEvery)
 		results = append(results, e.Process(rec)...)

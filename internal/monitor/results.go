@@ -3,11 +3,13 @@ package monitor
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 )
 
 // ResultsFileEnv names an environment variable that, when set, makes the monitor append
@@ -35,35 +37,15 @@ type ResultLine struct {
 
 // FindingLine is one feature's finding in a ResultLine.
 type FindingLine struct {
-	Feature string  `json:"feature"`
-	Verdict string  `json:"verdict"`
-	Score   jsonNum `json:"score"`
-	PValue  jsonNum `json:"p"`
-	PSI     jsonNum `json:"psi"`
-}
-
-// jsonNum is a float64 that encodes NaN and ±Inf as null instead of failing.
-type jsonNum float64
-
-func (f jsonNum) MarshalJSON() ([]byte, error) {
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-		return []byte("null"), nil
-	}
-	return strconv.AppendFloat(nil, float64(f), 'g', -1, 64), nil
-}
-
-func (f *jsonNum) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = jsonNum(math.NaN())
-		return nil
-	}
-	v, err := strconv.ParseFloat(string(b), 64)
-	*f = jsonNum(v)
-	return err
+	Feature string          `json:"feature"`
+	Verdict string          `json:"verdict"`
+	Score   alerting.Number `json:"score"`
+	PValue  alerting.Number `json:"p"`
+	PSI     alerting.Number `json:"psi"`
 }
 
 // newResultLine is what the results file says about r.
-func newResultLine(r Result) ResultLine {
+func newResultLine(r engine.Result) ResultLine {
 	line := ResultLine{
 		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion, Start: r.Start, End: r.End,
 		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []FindingLine{}, Missing: r.Missing,
@@ -71,7 +53,7 @@ func newResultLine(r Result) ResultLine {
 	for _, f := range r.Findings {
 		line.Findings = append(line.Findings, FindingLine{
 			Feature: f.Feature, Verdict: string(f.Verdict),
-			Score: jsonNum(f.Score), PValue: jsonNum(f.AdjustedP), PSI: jsonNum(f.PSI),
+			Score: alerting.Number(f.Score), PValue: alerting.Number(f.AdjustedP), PSI: alerting.Number(f.PSI),
 		})
 	}
 	return line
@@ -80,37 +62,37 @@ func newResultLine(r Result) ResultLine {
 // PerformanceLine is one line of the results file for a performance result; its
 // Kind "performance" tells it from a ResultLine.
 type PerformanceLine struct {
-	Kind        string    `json:"kind"`
-	Stream      string    `json:"stream"`
-	Model       string    `json:"model"`
-	Version     string    `json:"version"`
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end"`
-	Final       bool      `json:"final"`
-	Predictions int64     `json:"predictions"`
-	Labelled    int64     `json:"labelled"`
-	TP          int64     `json:"tp"`
-	FP          int64     `json:"fp"`
-	TN          int64     `json:"tn"`
-	FN          int64     `json:"fn"`
-	Accuracy    jsonNum   `json:"accuracy"`
-	ROCAUC      jsonNum   `json:"roc_auc"`
-	MAE         jsonNum   `json:"mae"`
-	Degraded    bool      `json:"degraded"`
-	Rule        string    `json:"rule"`
-	LabelDrift  bool      `json:"label_drift"`
-	EstROCAUC   jsonNum   `json:"est_roc_auc"`
-	EstAccuracy jsonNum   `json:"est_accuracy"`
+	Kind        string          `json:"kind"`
+	Stream      string          `json:"stream"`
+	Model       string          `json:"model"`
+	Version     string          `json:"version"`
+	Start       time.Time       `json:"start"`
+	End         time.Time       `json:"end"`
+	Final       bool            `json:"final"`
+	Predictions int64           `json:"predictions"`
+	Labelled    int64           `json:"labelled"`
+	TP          int64           `json:"tp"`
+	FP          int64           `json:"fp"`
+	TN          int64           `json:"tn"`
+	FN          int64           `json:"fn"`
+	Accuracy    alerting.Number `json:"accuracy"`
+	ROCAUC      alerting.Number `json:"roc_auc"`
+	MAE         alerting.Number `json:"mae"`
+	Degraded    bool            `json:"degraded"`
+	Rule        string          `json:"rule"`
+	LabelDrift  bool            `json:"label_drift"`
+	EstROCAUC   alerting.Number `json:"est_roc_auc"`
+	EstAccuracy alerting.Number `json:"est_accuracy"`
 }
 
 // newPerformanceLine is what the results file says about r.
-func newPerformanceLine(r PerformanceResult) PerformanceLine {
+func newPerformanceLine(r labels.Result) PerformanceLine {
 	m := r.Metrics
 	return PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
-		TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: jsonNum(m.Accuracy), ROCAUC: jsonNum(m.ROCAUC),
-		MAE: jsonNum(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted,
-		EstROCAUC: jsonNum(r.Estimated.ROCAUC), EstAccuracy: jsonNum(r.Estimated.Accuracy)}
+		TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: alerting.Number(m.Accuracy), ROCAUC: alerting.Number(m.ROCAUC),
+		MAE: alerting.Number(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted,
+		EstROCAUC: alerting.Number(r.Estimated.ROCAUC), EstAccuracy: alerting.Number(r.Estimated.Accuracy)}
 }
 
 // resultLog appends results to the file ResultsFileEnv names; a nil *resultLog
@@ -135,12 +117,12 @@ func openResultLog() (*resultLog, error) {
 
 // write appends one line per result, each in one write call so that lines of
 // several streams do not interleave.
-func (l *resultLog) write(results []Result) {
+func (l *resultLog) write(results []engine.Result) {
 	writeLines(l, results, newResultLine)
 }
 
 // writePerformance appends one line per performance result.
-func (l *resultLog) writePerformance(results []PerformanceResult) {
+func (l *resultLog) writePerformance(results []labels.Result) {
 	writeLines(l, results, newPerformanceLine)
 }
 

@@ -1,98 +1,61 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
-// source delivers batches of messages to a handler until ctx is done, and says
-// whether it can.
-type source interface {
-	Run(ctx context.Context, h ingest.Handler) error
-	Ready() error
-}
-
-// stream is one configured stream: its Kafka source, its decoder and its engine, all
-// owned by the stream's goroutine, and its checkpoints (checkpoint.go).
+// stream is one configured stream in a single process: its Kafka source, its decoders,
+// its engine, its label join, its alert state and its checkpoints. step is its whole
+// pipeline, in order.
+//
+// Checkpoints give exactly-once window results (DESIGN §6). One bbolt transaction per
+// checkpoint holds everything that must agree: the engine's open windows, warm-up
+// references and clock, each partition's next offset and the counters
+// (engine.EncodeCheckpoint), the label join's pending entries, the alert state, and the
+// audit entries and outbox items of the decisions made since the last one. Offsets are
+// committed to Kafka only afterwards, for lag tools; on start the stream restores its
+// checkpoint and the source reads each partition from the offset stored with it, so
+// every event is in the windows exactly once. After a kill -9 the windows closed
+// between the last checkpoint and the crash close again after the restart — the same
+// windows with the same rows — and are reported a second time; alert ids are stable
+// (alerting.AlertID), so Slack updates and webhook receivers deduplicate them.
 type stream struct {
-	cfg *config.Stream
-	log *slog.Logger
-	src source
-	// decs are the decoders, one per worker that decodes a batch's partition runs
-	// in parallel (see handle); the first also serves batches of one run.
-	decs   []messageDecoder
-	dead   *ingest.DeadLetter // nil: rejected messages are only counted
-	engine *Engine
-	// every says when to checkpoint: after CheckpointRecords messages or
-	// CheckpointInterval, whichever comes first.
-	every config.State
-
-	// Owned by the stream's goroutine.
-	store   *state.Store // nil: nothing survives a restart (at-least-once)
-	hooks   []func(tx *state.Tx) error
-	commits []func()
-	// Alerting: the policy state and the decisions not yet committed.
-	alerts    *policy.State
-	decided   []policy.Decision
-	lossSeen  int64     // Stats().Lost when the policy last looked
-	pos       *position // next offsets; its counters are guarded by mu
-	unsaved   int       // messages handled since the last checkpoint
-	dirty     bool      // something changed since the last checkpoint
-	saved     time.Time // when the last checkpoint was written
-	stash     []Result  // results of windows closed by a rebalance, not yet handed out
-	rowParts  []int32   // scratch: each decoded row's partition
-	runs      []decoded // scratch: a batch's decoded partition runs
-	results   *resultLog
-	lastLog   time.Time
-	handlerFn func(ctx context.Context, batch []ingest.Message) error
-
-	// Labels (nil without): the join of late labels with the predictions, its own
-	// source, and the performance results not yet handed out.
-	perf     *joiner
-	labelSrc source
-	perfOut  []PerformanceResult
-	scoreCol string
-
-	// Cluster mode (nil otherwise): this process reads a share of the partitions and
-	// publishes their windows for the leader (cluster.go); topicParts counts the
-	// topic's partitions for the leader.
-	cl         *clusterPart
-	topicParts func(context.Context) (int, error)
-	// judgedLate is, while this process leads, the stream's rows that came after the
-	// leader had judged their window (their partition was idle then); read by stats.
-	judgedLate atomic.Int64
-	// worker is, for a leader's stream, the stream whose partitions this process reads.
-	worker *stream
-
-	// What the last checkpoint made durable, for each source to commit to its group
-	// (whichever source's batch wrote it), and the checkpoint each source last
-	// committed.
-	cpSeq                int64
-	cpPreds, cpLabels    map[int]int64
-	predSeen, labelsSeen int64
+	cfg     *config.Stream
+	log     *slog.Logger
+	src     source
+	dec     *batchDecoder
+	engine  *engine.Engine
+	sink    *sink
+	results *resultLog
+	// store is the state file; nil: nothing survives a restart, and delivery is at
+	// least once. alertStore is where alert decisions are recorded: store, or without
+	// one the outbox's scratch file.
+	store, alertStore *state.Store
+	verdicts          *verdicts
+	// pos is how far the stream has read; its counters are guarded by mu.
+	pos   *engine.Position
+	every schedule
+	stash []engine.Result // results of windows closed by a rebalance, not yet reported
+	// preds is what the latest checkpoint made durable of the predictions' source.
+	preds  offsets
+	labels *labelSide // nil without labels
 
 	// work is held by whichever source's goroutine works on the stream: the
-	// predictions' or the labels'. Everything "owned by the stream's goroutine" is
-	// owned by its holder.
+	// predictions' or the labels'. Everything above is owned by its holder.
 	work sync.Mutex
 
 	// Counters read by Stats; pos's counters too.
@@ -101,125 +64,80 @@ type stream struct {
 	checkpoints int64
 }
 
-func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*stream, error) {
-	engine, err := NewEngine(sc, log)
+// labelSide is a stream's late labels: the join, their source, and what the latest
+// checkpoint made durable of it.
+type labelSide struct {
+	join     *labels.Join
+	src      source
+	scoreCol string
+	minRows  int64
+	durable  offsets
+}
+
+func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sink) (*stream, error) {
+	eng, err := engine.New(sc, log)
 	if err != nil {
 		return nil, err
 	}
-	// Decoders keep state (buffers, the JSON decoder's guess of the next key), so each
-	// worker has its own. More workers than cores would only wait for each other.
-	workers := min(runtime.GOMAXPROCS(0), maxDecodeWorkers)
-	decs := make([]messageDecoder, workers)
-	for i := range decs {
-		if decs[i], err = newDecoder(sc, engine.DecoderSpec()); err != nil {
-			return nil, err
-		}
-	}
-	s := &stream{cfg: sc, log: log, decs: decs, engine: engine, every: cfg.State, pos: newPosition()}
 	dialer, err := KafkaDialer(cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}
-	if d := sc.DeadLetter; d != nil {
-		dl, err := ingest.NewDeadLetter(ingest.DeadLetterOptions{Brokers: cfg.Kafka.Brokers, Topic: d.Topic,
-			SampleEvery: d.SampleEvery, Dialer: dialer, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("dead_letter: %w", err)
-		}
-		s.dead = dl
-	}
-	if s.every.CheckpointRecords <= 0 {
-		s.every.CheckpointRecords = config.DefaultCheckpointRecords
-	}
-	if s.every.CheckpointInterval <= 0 {
-		s.every.CheckpointInterval = config.DefaultCheckpointInterval
-	}
-	src, err := ingest.NewKafka(ingest.KafkaOptions{
-		Brokers:       cfg.Kafka.Brokers,
-		Topic:         sc.Topic,
-		GroupID:       cfg.Kafka.GroupID,
-		StartAtLatest: cfg.Kafka.StartOffset == "latest",
-		OnDataLoss:    s.countLoss,
-		Dialer:        dialer,
-		Logger:        log,
-		// In a cluster, a dead process's partitions move after the cluster's timeout.
-		SessionTimeout: clusterSession(cfg), RebalanceTimeout: clusterSession(cfg),
-	})
+	dec, err := newBatchDecoder(cfg, sc, eng.DecoderSpec(), dialer, log)
 	if err != nil {
 		return nil, err
 	}
-	s.src = src
-	if cfg.Cluster != nil {
-		s.cl = &clusterPart{parts: map[int32]*partState{}}
-		s.topicParts = partitionCounter(cfg.Kafka.Brokers, dialer, sc.Topic)
+	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), pos: engine.NewPosition()}
+	if s.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, s.countLoss); err != nil {
+		return nil, err
 	}
 	if sc.Labels != nil {
-		if s.perf, err = newJoiner(sc, engine.detOpts); err != nil {
+		ls := &labelSide{scoreCol: sc.Labels.Prediction, minRows: sc.Labels.MinRows}
+		if ls.join, err = labels.New(sc, eng.DetectorOptions()); err != nil {
 			return nil, err
 		}
-		s.scoreCol = sc.Labels.Prediction
 		// A group of its own: the labels' partitions are assigned apart from the
 		// predictions', and a rebalance of one does not stop the other.
-		s.labelSrc, err = ingest.NewKafka(ingest.KafkaOptions{
-			Brokers:       cfg.Kafka.Brokers,
-			Topic:         sc.Labels.Topic,
-			GroupID:       cfg.Kafka.GroupID + "-labels",
-			StartAtLatest: cfg.Kafka.StartOffset == "latest",
-			OnDataLoss:    func(l ingest.DataLoss) { s.perf.lost.Add(l.To - l.From) },
-			Dialer:        dialer,
-			Logger:        log.With("topic", sc.Labels.Topic),
-		})
+		ls.src, err = newSource(cfg, sc.Labels.Topic, cfg.Kafka.GroupID+"-labels", dialer, log.With("topic", sc.Labels.Topic),
+			func(l ingest.DataLoss) { ls.join.AddLost(l.To - l.From) })
 		if err != nil {
 			return nil, fmt.Errorf("labels: %w", err)
 		}
+		s.labels = ls
 	}
 	return s, nil
 }
 
-// onCheckpoint adds fn to every checkpoint transaction of the stream, after the
-// stream's own writes: what fn writes becomes durable together with the windows and
-// offsets, or not at all (a failing fn fails the checkpoint, and the stream stops). fn
-// runs on the stream's goroutine, after the results of the batches it covers have been
-// handed out. Register before Run.
-func (s *stream) onCheckpoint(fn func(tx *state.Tx) error) { s.hooks = append(s.hooks, fn) }
-
-// onCommit adds fn to run after every checkpoint that committed, on the stream's
-// goroutine.
-func (s *stream) onCommit(fn func()) { s.commits = append(s.commits, fn) }
-
-// run restores the stream's checkpoint from st (nil: none, nothing is kept) and
-// consumes until ctx is done. handle is called on the stream's goroutine with every
-// batch, and with an empty one when nothing arrives for a while; it must pass the batch
-// to s.handle and hand out the results. A checkpoint due after a batch is written when
-// handle has returned.
-func (s *stream) run(ctx context.Context, st *state.Store, handle func(ctx context.Context, batch []ingest.Message) error) error {
-	s.store = st
+// run restores the stream's checkpoint from store (nil: none, nothing is kept) and its
+// alert state from alertStore, and consumes until ctx is done.
+func (s *stream) run(ctx context.Context, store, alertStore *state.Store) error {
+	s.store, s.alertStore = store, alertStore
 	if err := s.restore(); err != nil {
 		return err
 	}
-	rl, err := openResultLog()
+	v, err := s.sink.alerter.restore(alertStore, s.cfg.Name)
 	if err != nil {
 		return err
 	}
-	s.results = rl
-	defer s.results.close()
-	s.handlerFn = handle
-	if s.dead != nil {
-		defer s.dead.Close()
+	s.verdicts = v
+	if s.results, err = openResultLog(); err != nil {
+		return err
 	}
-	if s.labelSrc == nil {
-		return s.src.Run(ctx, sourceHandler{s})
+	defer s.results.close()
+	defer s.dec.close()
+	if s.labels == nil {
+		return s.src.Run(ctx, predictions{s})
 	}
 	// Both sources run until ctx is done or one fails, which stops the other.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	labelsDone := make(chan error, 1)
 	go func() {
-		err := s.labelSrc.Run(ctx, labelHandler{s})
+		err := s.labels.src.Run(ctx, labelSource{s})
 		cancel()
 		labelsDone <- err
 	}()
-	err = s.src.Run(ctx, sourceHandler{s})
+	err = s.src.Run(ctx, predictions{s})
 	cancel()
 	return errors.Join(err, <-labelsDone)
 }
@@ -229,249 +147,246 @@ func (s *stream) restore() error {
 	if s.store == nil {
 		return nil
 	}
-	var data []byte
-	err := s.store.View(func(tx *state.Tx) error {
-		data = bytes.Clone(tx.Get(checkpointBucket, s.cfg.Name))
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("cannot read checkpoint of stream %s: %w", s.cfg.Name, err)
+	s.every.saved = time.Now()
+	cp, err := loadCheckpoint(s.store, s.cfg.Name, s.engine, s.log)
+	if err != nil || cp == nil {
+		return err
 	}
-	s.saved = time.Now()
-	if data == nil {
-		s.log.Info("no checkpoint: starting afresh", "state", s.store.Path())
-		return nil
-	}
-	cp, err := decodeCheckpoint(data, s.engine)
-	if err != nil {
-		return fmt.Errorf("cannot restore stream %s from %s: %w", s.cfg.Name, s.store.Path(), err)
-	}
-	s.engine.restore(cp.clock, cp.models, true)
-	if s.perf != nil {
-		if err := s.perf.restore(s.store, time.Now()); err != nil {
+	if s.labels != nil {
+		if err := s.labels.join.Restore(s.store, time.Now()); err != nil {
 			return err
 		}
 	}
 	// Checkpoint again soon, so that the group (perhaps a new one) learns the
 	// offsets: lag tools read them there.
-	s.dirty = true
+	s.every.dirty = true
 	s.mu.Lock()
-	s.pos = cp.pos
+	s.pos = cp.Pos
 	s.late = s.engine.Late()
 	s.mu.Unlock()
-	open := 0
-	for _, m := range cp.models {
-		open += len(m.tracker.Open)
-		if m.tracker.Current != nil {
-			open++
-		}
-	}
-	s.log.Info("restored checkpoint", "state", s.store.Path(), "offsets", cp.pos.next,
-		"models", len(cp.models), "open_windows", open, "watermark", s.engine.Watermark())
 	return nil
 }
 
-// handle decodes one batch and returns the results of the windows it closed. An empty
-// batch only lets the wall clock act (idle partitions).
-func (s *stream) handle(batch []ingest.Message) []Result {
+// step is one turn of the stream's pipeline, on the goroutine of whichever source
+// delivered (holding work), in this order:
+//
+//  1. read: preds (predictions) or labs (labels) from the Kafka sources; an empty
+//     batch only lets the wall clock act (idle partitions);
+//  2. decode: each partition's run of preds into an Arrow record (batchDecoder);
+//     what does not decode is counted and set aside;
+//  3. feed: the rows to the engine and to the label join;
+//  4. close and judge: the engine closes the windows the watermark has passed and
+//     compares each with its reference; the join judges the windows labels revised;
+//  5. report: results file, OnWindow, log, alert policy. Before recording: a window
+//     judged but not yet recorded when the process dies is judged again after the
+//     restart with the same result (and reported twice), never lost;
+//  6. record: when a checkpoint is due, one transaction (record);
+//  7. hand out: once it has committed, the outbox delivers the decisions (record),
+//     and the source commits to Kafka the offsets the handler returns.
+func (s *stream) step(preds, labs []ingest.Message) error {
 	results := s.stash
 	s.stash = nil
-	switch {
-	case len(batch) == 0 && s.cl != nil:
-	case len(batch) == 0:
+	if len(preds) == 0 {
 		results = append(results, s.engine.Tick()...)
-	default:
-		// Decode each run of one partition's messages on its own: a message may hold
-		// many rows (Arrow IPC), and every row must carry its partition. Runs decode in
-		// parallel; their rows reach the engine in the batch's order, so the windows,
-		// and everything after them, are what one decoder would give.
-		runs := s.decodeRuns(batch)
-		for _, d := range runs {
+	} else {
+		// Runs decode in parallel; their rows reach the engine in the batch's order, so
+		// the windows, and everything after them, are what one decoder would give.
+		for _, d := range s.dec.decode(preds) {
 			results = append(results, s.feed(d)...)
 		}
-		clear(runs) // released: keep no message or record alive until the next batch
-		for _, m := range batch {
-			s.pos.next[m.Partition] = m.Offset + 1
+		s.dec.done()
+		for _, m := range preds {
+			s.pos.Next[m.Partition] = m.Offset + 1
 		}
-		s.unsaved += len(batch)
-		s.dirty = true
+		s.every.add(len(preds))
 	}
-	if s.cl != nil {
-		// Each partition has its own clock: one that gets no messages while others do
-		// must still go idle.
-		s.tickCluster()
-	}
-	if s.perf != nil {
-		out := s.perf.advance(s.engine.clock.Watermark(), time.Now())
-		if len(out) > 0 {
-			s.dirty = true
-			s.results.writePerformance(out)
-			s.perfOut = append(s.perfOut, out...)
+	var perf []labels.Result
+	if s.labels != nil {
+		if len(labs) > 0 {
+			s.labels.join.AddLabels(labs)
+			s.every.add(len(labs))
 		}
+		perf = s.labels.join.Advance(s.engine.Clock().Watermark(), time.Now())
 	}
-	if len(results) > 0 {
-		s.dirty = true
-		s.results.write(results)
+	if len(results) > 0 || len(perf) > 0 {
+		s.every.dirty = true
 	}
-	return results
+	s.sink.windows(s.results, s.verdicts, results, s.lost())
+	if s.labels != nil {
+		s.sink.performance(s.results, s.verdicts, perf, s.labels.minRows)
+	}
+	return s.record(false)
 }
 
-// takePerformance returns the performance results not yet handed out.
-func (s *stream) takePerformance() []PerformanceResult {
-	out := s.perfOut
-	s.perfOut = nil
-	return out
-}
-
-// eachPartitionRun calls fn with each run of consecutive messages of one partition.
-func eachPartitionRun(batch []ingest.Message, fn func(run []ingest.Message)) {
-	for start := 0; start < len(batch); {
-		end := start + 1
-		for end < len(batch) && batch[end].Partition == batch[start].Partition {
-			end++
-		}
-		fn(batch[start:end])
-		start = end
+// feed gives a decoded run's rows to the engine and the label join, counts them and
+// its rejections, releases its record, and returns the results of the windows that
+// closed.
+func (s *stream) feed(d decoded) []engine.Result {
+	defer d.rec.Release()
+	results := s.engine.ProcessPartitions(d.rec, s.dec.partitions(d))
+	if s.labels != nil {
+		s.labels.join.AddPredictions(d.rec, d.rec.Column(0).(*array.Int64).Int64Values(), s.labels.scoreCol)
 	}
-}
-
-// maxDecodeWorkers bounds the decoders of one stream.
-const maxDecodeWorkers = 8
-
-// decoded is one partition run of a batch, decoded.
-type decoded struct {
-	run      []ingest.Message
-	rec      arrow.Record
-	rejected []ingest.Rejected
-}
-
-// decodeRuns decodes the batch's partition runs, in parallel when there are several
-// runs and several decoders, and returns them in the batch's order.
-func (s *stream) decodeRuns(batch []ingest.Message) []decoded {
-	out := s.runs[:0]
-	eachPartitionRun(batch, func(run []ingest.Message) { out = append(out, decoded{run: run}) })
-	s.runs = out
-	workers := min(len(s.decs), len(out))
-	if workers <= 1 {
-		for i := range out {
-			out[i].rec, out[i].rejected = s.decs[0].Decode(out[i].run)
-		}
-		return out
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for _, dec := range s.decs[:workers] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(out); i = int(next.Add(1) - 1) {
-				out[i].rec, out[i].rejected = dec.Decode(out[i].run)
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// feed gives a decoded run's rows to the engine, its rejections to the dead-letter
-// topic and the counters, and releases its record.
-func (s *stream) feed(d decoded) []Result {
-	run, rec, rejected := d.run, d.rec, d.rejected
-	defer rec.Release()
-	if s.dead != nil && len(rejected) > 0 {
-		// Best effort: the copies are for people to look at; the counts, kept with
-		// the checkpoint, are what is exact. WriteAll logs its failures.
-		_ = s.dead.WriteAll(context.Background(), run, rejected)
-	}
-	n := int(rec.NumRows())
-	parts := s.rowParts[:0]
-	for range n {
-		parts = append(parts, int32(run[0].Partition))
-	}
-	s.rowParts = parts
-	if s.cl != nil {
-		// A cluster's windows are the leader's to judge: what closes here is a partial.
-		p := int32(run[0].Partition)
-		pt := s.cl.part(p)
-		s.addPartials(p, pt.engine.ProcessPartitions(rec, parts))
-		pt.pos.next[int(p)] = run[len(run)-1].Offset + 1
-		pt.dirty = true
-		late := pt.engine.Late()
-		s.count(pt.pos, s.late, rec.NumRows(), rejected)
-		s.mu.Lock()
-		pt.late = late
-		s.mu.Unlock()
-		return nil
-	}
-	results := s.engine.ProcessPartitions(rec, parts)
-	if s.perf != nil {
-		s.perf.addPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), s.scoreCol)
-	}
-	s.count(s.pos, s.engine.Late(), rec.NumRows(), rejected)
-	return results
-}
-
-// count adds a batch's decoded rows and rejected messages (per reason) to pos, the
-// stream's counters (or, in a cluster, a partition's), notes the late events so far,
-// and logs a sample of the rejections at most every ten seconds.
-func (s *stream) count(pos *position, late, rows int64, rejected []ingest.Rejected) {
+	late := s.engine.Late()
 	s.mu.Lock()
-	pos.events += rows
-	for _, r := range rejected {
-		pos.rejected[r.Reason]++
+	s.pos.Events += d.rec.NumRows()
+	for _, r := range d.rejected {
+		s.pos.Rejected[r.Reason]++
 	}
 	s.late = late
 	s.mu.Unlock()
-	if len(rejected) > 0 && time.Since(s.lastLog) > 10*time.Second {
-		s.lastLog = time.Now()
-		s.log.Warn("messages rejected", "sample", rejected[0].Err, "in_batch", len(rejected))
+	return results
+}
+
+// record writes a checkpoint when one is due (or when force, if anything changed):
+// the engine's windows and offsets, the label join, the alert state and the audit
+// entries and outbox items of the decisions since the last one, in one transaction.
+// Then it hands out: the outbox is woken and every offset handled is durable (for the
+// sources to commit). Without a state file, decisions are recorded on their own and
+// every batch is "durable" once handled: offsets go to Kafka right away, delivery is
+// at least once.
+func (s *stream) record(force bool) error {
+	al := s.sink.alerter
+	if s.store == nil {
+		if len(s.verdicts.decided) > 0 {
+			if err := s.alertStore.Update(func(tx *state.Tx) error { return al.record(tx, s.verdicts) }); err != nil {
+				return err
+			}
+			al.recorded(s.verdicts)
+		}
+		s.every.unsaved, s.every.dirty = 0, false
+		s.madeDurable()
+		return nil
 	}
+	if !s.every.due(force, len(s.verdicts.decided) > 0) {
+		return nil
+	}
+	s.mu.Lock()
+	data, err := engine.EncodeCheckpoint(s.engine, s.pos)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
+	}
+	err = saveCheckpoint(s.store, s.cfg.Name, s.engine, data, func(tx *state.Tx) error {
+		if s.labels != nil {
+			if err := s.labels.join.Save(tx); err != nil {
+				return err
+			}
+		}
+		return al.record(tx, s.verdicts)
+	})
+	if err != nil {
+		return err
+	}
+	s.madeDurable()
+	s.every.done()
+	s.mu.Lock()
+	s.checkpoints++
+	s.mu.Unlock()
+	al.recorded(s.verdicts)
+	return nil
+}
+
+// madeDurable notes what a checkpoint (or, without a store, a handled batch) made
+// durable.
+func (s *stream) madeDurable() {
+	s.preds.set(s.pos.Next)
+	if s.labels != nil {
+		s.labels.durable.set(s.labels.join.Next())
+		s.labels.join.Saved()
+	}
+}
+
+// lost is how many messages were deleted before they were read, so far.
+func (s *stream) lost() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos.Lost
 }
 
 // countLoss counts messages deleted before they were read; any goroutine.
 func (s *stream) countLoss(l ingest.DataLoss) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cl != nil {
-		if pt := s.cl.parts[int32(l.Partition)]; pt != nil {
-			pt.pos.lost += l.To - l.From
-			return
-		}
-	}
-	s.pos.lost += l.To - l.From
+	s.pos.Lost += l.To - l.From
 }
 
-// sourceHandler is the stream as the Kafka source sees it.
-type sourceHandler struct{ s *stream }
+// predictions is the stream as its predictions' Kafka source sees it.
+type predictions struct{ s *stream }
 
 // Assign starts each partition where the stream's windows are: the checkpointed
 // offsets after a restart, the in-memory ones after a rebalance. The stream keeps the
 // offsets of partitions taken away from it: should one come back, it goes on from
 // where its events in the windows end.
-func (h sourceHandler) Assign(ctx context.Context, partitions []int) (map[int]int64, error) {
+func (h predictions) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
 	s := h.s
 	s.work.Lock()
 	defer s.work.Unlock()
-	if s.cl != nil {
-		return s.assignCluster(ctx, partitions)
-	}
-	parts, next := startFrom(partitions, s.pos.next)
+	parts, next := startFrom(partitions, s.pos.Next)
 	// A partition no longer read may have been the one holding windows open.
 	s.stash = append(s.stash, s.engine.Assign(parts)...)
 	s.log.Info("reading partitions", "topic", s.cfg.Topic, "partitions", partitions, "from", next)
 	return next, nil
 }
 
-// clusterSession is cluster.session_timeout, or 0 (the source's default) outside a
-// cluster.
-func clusterSession(cfg *config.Config) time.Duration {
-	if cfg.Cluster == nil {
-		return 0
+// Handle runs the pipeline on a batch and returns the offsets a checkpoint has made
+// durable since the source last had them.
+func (h predictions) Handle(_ context.Context, batch []ingest.Message) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.step(batch, nil); err != nil {
+		return nil, err
 	}
-	if cfg.Cluster.SessionTimeout > 0 {
-		return cfg.Cluster.SessionTimeout
+	return s.preds.take(), nil
+}
+
+// Close writes the last checkpoint.
+func (h predictions) Close(context.Context) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.record(true); err != nil {
+		return nil, err
 	}
-	return defaultClusterSession
+	return s.preds.take(), nil
+}
+
+// labelSource is the stream as its labels' Kafka source sees it.
+type labelSource struct{ s *stream }
+
+// Assign starts each labels partition where the checkpointed join left it.
+func (h labelSource) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	parts, next := startFrom(partitions, s.labels.join.Next())
+	s.labels.join.Assign(parts, time.Now())
+	s.log.Info("reading label partitions", "topic", s.cfg.Labels.Topic, "partitions", partitions, "from", next)
+	return next, nil
+}
+
+// Handle runs the pipeline on a batch of labels: it revises the windows they belong to
+// and lets the wall clock act on the predictions' windows.
+func (h labelSource) Handle(_ context.Context, batch []ingest.Message) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.step(nil, batch); err != nil {
+		return nil, err
+	}
+	return s.labels.durable.take(), nil
+}
+
+// Close writes the last checkpoint.
+func (h labelSource) Close(context.Context) (map[int]int64, error) {
+	s := h.s
+	s.work.Lock()
+	defer s.work.Unlock()
+	if err := s.record(true); err != nil {
+		return nil, err
+	}
+	return s.labels.durable.take(), nil
 }
 
 // startFrom returns the assigned partitions as the clock numbers them, and where to
@@ -488,148 +403,19 @@ func startFrom(partitions []int, known map[int]int64) (parts []int32, next map[i
 	return parts, next
 }
 
-// Handle passes the batch on and writes a checkpoint when one is due.
-func (h sourceHandler) Handle(ctx context.Context, batch []ingest.Message) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.handlerFn(ctx, batch); err != nil {
-		return nil, err
-	}
-	return s.settle(false, &s.predSeen, &s.cpPreds)
-}
-
-// Close writes the last checkpoint.
-func (h sourceHandler) Close(context.Context) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	return s.settle(true, &s.predSeen, &s.cpPreds)
-}
-
-// settle writes a checkpoint when one is due (or when force, if anything changed) and
-// returns the offsets of one source that the latest checkpoint holds (*offsets), when
-// that source has not had them yet (*seen is the checkpoint it last had): the batch of
-// either source may write the checkpoint that makes the other's offsets durable.
-func (s *stream) settle(force bool, seen *int64, offsets *map[int]int64) (map[int]int64, error) {
-	if err := s.checkpoint(force); err != nil {
-		return nil, err
-	}
-	if *seen == s.cpSeq {
-		return nil, nil
-	}
-	*seen = s.cpSeq
-	return *offsets, nil
-}
-
-// labelHandler is the stream as its labels' Kafka source sees it.
-type labelHandler struct{ s *stream }
-
-// Assign starts each labels partition where the checkpointed join left it.
-func (h labelHandler) Assign(_ context.Context, partitions []int) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	parts, next := startFrom(partitions, s.perf.next)
-	s.perf.clock.Assign(parts, time.Now())
-	s.log.Info("reading label partitions", "topic", s.cfg.Labels.Topic, "partitions", partitions, "from", next)
-	return next, nil
-}
-
-// Handle joins a batch of labels and hands out the windows they revised the way the
-// predictions' windows are (an empty batch through handlerFn), then checkpoints.
-func (h labelHandler) Handle(ctx context.Context, batch []ingest.Message) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if len(batch) > 0 {
-		s.perf.addLabels(batch)
-		s.unsaved += len(batch)
-		s.dirty = true
-	}
-	if err := s.handlerFn(ctx, nil); err != nil {
-		return nil, err
-	}
-	return s.settle(false, &s.labelsSeen, &s.cpLabels)
-}
-
-// Close writes the last checkpoint.
-func (h labelHandler) Close(context.Context) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	return s.settle(true, &s.labelsSeen, &s.cpLabels)
-}
-
-// checkpoint writes a checkpoint when one is due (or when force, if anything
-// changed); then every offset the stream has handled is durable (madeDurable). Without
-// a store every batch is "durable" once handled: offsets go to Kafka right away,
-// delivery is at least once.
-func (s *stream) checkpoint(force bool) error {
-	if s.cl != nil {
-		return s.publish(force)
-	}
-	if s.store == nil {
-		s.unsaved, s.dirty = 0, false
-		s.madeDurable()
-		return nil
-	}
-	// Pending alert decisions make a checkpoint due: they are sent only once committed.
-	due := s.unsaved >= s.every.CheckpointRecords || time.Since(s.saved) >= s.every.CheckpointInterval || len(s.decided) > 0
-	if !s.dirty || !(due || force) {
-		return nil
-	}
-	s.mu.Lock()
-	data, err := encodeCheckpoint(s.engine, s.pos)
-	s.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
-	}
-	err = s.store.Update(func(tx *state.Tx) error {
-		if err := tx.Put(checkpointBucket, s.cfg.Name, data); err != nil {
-			return err
-		}
-		if s.perf != nil {
-			if err := s.perf.save(tx); err != nil {
-				return err
-			}
-		}
-		for _, fn := range s.hooks {
-			if err := fn(tx); err != nil {
-				return err
-			}
-		}
-		return nil
+// newSource is the Kafka source of one topic of a stream.
+func newSource(cfg *config.Config, topic, group string, dialer *kafka.Dialer, log *slog.Logger, onLoss func(ingest.DataLoss)) (source, error) {
+	return ingest.NewKafka(ingest.KafkaOptions{
+		Brokers:       cfg.Kafka.Brokers,
+		Topic:         topic,
+		GroupID:       group,
+		StartAtLatest: cfg.Kafka.StartOffset == "latest",
+		OnDataLoss:    onLoss,
+		Dialer:        dialer,
+		Logger:        log,
+		// In a cluster, a dead process's partitions move after the cluster's timeout.
+		SessionTimeout: clusterSession(cfg), RebalanceTimeout: clusterSession(cfg),
 	})
-	if err != nil {
-		return fmt.Errorf("cannot checkpoint stream %s: %w", s.cfg.Name, err)
-	}
-	s.madeDurable()
-	// Go on from exactly what a restart would load (see checkpoint.go).
-	cp, err := decodeCheckpoint(data, s.engine)
-	if err != nil {
-		panic("BUG: a checkpoint just written does not decode: " + err.Error())
-	}
-	s.engine.restore(cp.clock, cp.models, false)
-	s.unsaved, s.dirty, s.saved = 0, false, time.Now()
-	s.mu.Lock()
-	s.checkpoints++
-	s.mu.Unlock()
-	for _, fn := range s.commits {
-		fn()
-	}
-	return nil
-}
-
-// madeDurable notes what a checkpoint (or, without a store, a handled batch) made
-// durable.
-func (s *stream) madeDurable() {
-	s.cpSeq++
-	s.cpPreds = maps.Clone(s.pos.next)
-	if s.perf != nil {
-		s.cpLabels = maps.Clone(s.perf.next)
-		s.perf.saved()
-	}
 }
 
 // Stats are a stream's counters. With a state file they count since the state began
@@ -653,65 +439,11 @@ func (s *stream) stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		Events: s.pos.events, Late: s.late, Lost: s.pos.lost, Checkpoints: s.checkpoints,
-		Rejected: make(map[string]int64, len(s.pos.rejected)),
+		Events: s.pos.Events, Late: s.late, Lost: s.pos.Lost, Checkpoints: s.checkpoints,
+		Rejected: make(map[string]int64, len(s.pos.Rejected)),
 	}
-	for r, n := range s.pos.rejected {
+	for r, n := range s.pos.Rejected {
 		st.Rejected[string(r)] = n
 	}
-	if s.cl != nil {
-		s.clusterStats(&st)
-		st.Late += s.judgedLate.Load()
-	}
 	return st
-}
-
-// messageDecoder turns a batch of messages into an Arrow record of the rows that decoded and
-// the messages that did not, with their reasons.
-type messageDecoder interface {
-	Decode(batch []ingest.Message) (arrow.Record, []ingest.Rejected)
-}
-
-// newDecoder is the one switch from a stream's format to its decoder.
-func newDecoder(sc *config.Stream, spec ingest.Spec) (messageDecoder, error) {
-	spec.MaxMessageBytes = sc.MaxMessageBytes
-	mem := memory.DefaultAllocator
-	switch sc.Format {
-	case "avro":
-		r := sc.SchemaRegistry
-		opts := []sr.ClientOpt{sr.URLs(r.URLs...)}
-		if r.Username != "" {
-			opts = append(opts, sr.BasicAuth(r.Username, r.Password))
-		}
-		client, err := sr.NewClient(opts...)
-		if err != nil {
-			return nil, fmt.Errorf("schema_registry: %w", err)
-		}
-		return ingest.NewAvroDecoder(spec, client, mem)
-	case "arrow_ipc":
-		return ingest.NewArrowIPCDecoder(spec, mem)
-	default:
-		return ingest.NewJSONDecoder(spec, mem)
-	}
-}
-
-// KafkaDialer is how every connection to the brokers is made: with the configured TLS
-// and SASL, or plainly.
-func KafkaDialer(k config.Kafka) (*kafka.Dialer, error) {
-	var sec ingest.Security
-	if t := k.TLS; t != nil {
-		tc, err := ingest.TLSConfig(t.CAFile, t.CertFile, t.KeyFile, t.ServerName, t.InsecureSkipVerify)
-		if err != nil {
-			return nil, fmt.Errorf("kafka.tls: %w", err)
-		}
-		sec.TLS = tc
-	}
-	if a := k.SASL; a != nil {
-		m, err := ingest.SASLMechanism(a.Mechanism, a.Username, a.Password)
-		if err != nil {
-			return nil, fmt.Errorf("kafka.sasl: %w", err)
-		}
-		sec.SASL = m
-	}
-	return ingest.Dialer(sec)
 }

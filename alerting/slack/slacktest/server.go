@@ -4,6 +4,9 @@
 // files.completeUploadExternal) and an incoming webhook the way slack-go
 // calls them, checks what real Slack checks (auth, channel, Block Kit
 // limits) and prints every accepted message as a person would read it.
+//
+// It imports no driftmon package, so any package's tests (and the demo) can
+// use it without a cycle.
 package slacktest
 
 import (

@@ -27,7 +27,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/engine"
 )
 
 func main() { os.Exit(run()) }
@@ -54,7 +54,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "rss:", err)
 		return 2
 	}
-	engine, err := monitor.NewEngine(cfg, nil)
+	engine, err := engine.New(cfg, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rss:", err)
 		return 1

@@ -1,4 +1,4 @@
-package monitor
+package engine
 
 // Checkpoints: exactly-once window results for one monitor (DESIGN §6).
 //
@@ -7,8 +7,7 @@ package monitor
 // transaction holds everything that must agree: the open windows' profiles and window
 // trackers, the warm-up reference, the event-time clock (each partition's newest event
 // time, the watermark), each partition's next offset, the stream's counters, and
-// whatever the monitor adds through stream.onCheckpoint (alert state, the webhook
-// outbox). Offsets are committed to Kafka only after the transaction, for lag tools; on
+// whatever the monitor writes beside them (alert state, the webhook outbox). Offsets are committed to Kafka only after the transaction, for lag tools; on
 // start the stream restores its checkpoint and the source reads each partition from the
 // offset stored with it, so every event is in the windows exactly once.
 //
@@ -27,15 +26,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"log/slog"
 	"math"
 	"sort"
 	"time"
 
-	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
-	"github.com/driftmon/driftmon/internal/state"
 	"github.com/driftmon/driftmon/internal/window"
+	"github.com/driftmon/driftmon/internal/wire"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -78,9 +75,6 @@ const (
 	refWarmedUp              // built by the warm-up
 )
 
-// checkpointBucket holds one checkpoint per stream, keyed by the stream's name.
-const checkpointBucket = "checkpoint"
-
 // ErrCorruptCheckpoint is wrapped by every error about bytes that are not a valid
 // checkpoint.
 var ErrCorruptCheckpoint = errors.New("corrupt checkpoint")
@@ -89,23 +83,24 @@ var ErrCorruptCheckpoint = errors.New("corrupt checkpoint")
 // window or other fields than the stream now has.
 var ErrIncompatibleCheckpoint = errors.New("checkpoint does not match the stream's config")
 
-// position is how far a stream has read, kept in its checkpoint beside the engine.
-type position struct {
-	// next is each partition's next offset to read.
-	next map[int]int64
-	// events counts decoded rows, lost the messages lost to retention, rejected the
-	// messages that could not be decoded by reason.
-	events, lost int64
-	rejected     map[ingest.Reason]int64
+// Position is how far a stream (or, in a cluster, one partition) has read, kept in its
+// checkpoint beside the engine's windows so that both always agree.
+type Position struct {
+	// Next is each partition's next offset to read.
+	Next map[int]int64
+	// Events counts decoded rows, Lost the messages lost to retention, Rejected the
+	// messages that could not be decoded, by reason.
+	Events, Lost int64
+	Rejected     map[ingest.Reason]int64
 }
 
-func newPosition() *position {
-	return &position{next: map[int]int64{}, rejected: map[ingest.Reason]int64{}}
+func NewPosition() *Position {
+	return &Position{Next: map[int]int64{}, Rejected: map[ingest.Reason]int64{}}
 }
 
-// encodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
+// EncodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
 // internal buffers (sketch.Profile.MarshalBinary).
-func encodeCheckpoint(e *Engine, pos *position) ([]byte, error) {
+func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
 	b := make([]byte, checkpointHeader, 4096)
 	copy(b, checkpointMagic)
 	b[len(checkpointMagic)] = checkpointVersion
@@ -118,41 +113,41 @@ func encodeCheckpoint(e *Engine, pos *position) ([]byte, error) {
 	}
 
 	section()
-	body = appendString(body, e.cfg.Name)
+	body = wire.AppendString(body, e.cfg.Name)
 	body = binary.AppendVarint(body, int64(e.window.Size))
 	body = binary.AppendUvarint(body, uint64(max(e.window.Rows, 0)))
 	body = binary.AppendUvarint(body, uint64(len(e.fields)))
 	for _, f := range e.fields {
-		body = appendString(body, f.Name)
+		body = wire.AppendString(body, f.Name)
 		body = append(body, byte(f.Kind))
 	}
 	end(secStream)
 
 	section()
-	parts := make([]int, 0, len(pos.next))
-	for p := range pos.next {
+	parts := make([]int, 0, len(pos.Next))
+	for p := range pos.Next {
 		parts = append(parts, p)
 	}
 	sort.Ints(parts)
 	body = binary.AppendUvarint(body, uint64(len(parts)))
 	for _, p := range parts {
 		body = binary.AppendUvarint(body, uint64(p))
-		body = binary.AppendVarint(body, pos.next[p])
+		body = binary.AppendVarint(body, pos.Next[p])
 	}
 	end(secOffsets)
 
 	section()
-	body = binary.AppendUvarint(body, uint64(pos.events))
-	body = binary.AppendUvarint(body, uint64(pos.lost))
-	reasons := make([]string, 0, len(pos.rejected))
-	for r := range pos.rejected {
+	body = binary.AppendUvarint(body, uint64(pos.Events))
+	body = binary.AppendUvarint(body, uint64(pos.Lost))
+	reasons := make([]string, 0, len(pos.Rejected))
+	for r := range pos.Rejected {
 		reasons = append(reasons, string(r))
 	}
 	sort.Strings(reasons)
 	body = binary.AppendUvarint(body, uint64(len(reasons)))
 	for _, r := range reasons {
-		body = appendString(body, r)
-		body = binary.AppendUvarint(body, uint64(pos.rejected[ingest.Reason(r)]))
+		body = wire.AppendString(body, r)
+		body = binary.AppendUvarint(body, uint64(pos.Rejected[ingest.Reason(r)]))
 	}
 	end(secCounters)
 
@@ -182,8 +177,8 @@ func encodeCheckpoint(e *Engine, pos *position) ([]byte, error) {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func appendModel(b []byte, m *model) ([]byte, error) {
-	b = appendString(b, m.key.model)
-	b = appendString(b, m.key.version)
+	b = wire.AppendString(b, m.key.model)
+	b = wire.AppendString(b, m.key.version)
 	ts := m.windows.State()
 	b = binary.AppendUvarint(b, uint64(ts.Late))
 	b = binary.AppendVarint(b, ts.ClosedTo)
@@ -228,7 +223,7 @@ func appendModel(b []byte, m *model) ([]byte, error) {
 		b = binary.AppendUvarint(b, 0)
 		b = append(b, 0)
 	}
-	return appendString(b, m.refName), nil
+	return wire.AppendString(b, m.refName), nil
 }
 
 func appendProfile(b []byte, p *sketch.Profile) ([]byte, error) {
@@ -238,11 +233,6 @@ func appendProfile(b []byte, p *sketch.Profile) ([]byte, error) {
 	}
 	b = binary.AppendUvarint(b, uint64(len(data)))
 	return append(b, data...), nil
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
 }
 
 // restoredModel is a model decoded from a checkpoint, applied only once all of it has
@@ -256,16 +246,32 @@ type restoredModel struct {
 	refName    string
 }
 
-// checkpoint is a decoded checkpoint, ready for Engine.restore.
-type checkpoint struct {
-	pos    *position
+// Checkpoint is a decoded checkpoint, ready for Engine.Restore.
+type Checkpoint struct {
+	// Pos is how far the stream had read.
+	Pos    *Position
 	clock  window.ClockState
 	models []restoredModel
 }
 
-// decodeCheckpoint reads a checkpoint written by encodeCheckpoint and checks that it
+// Models is how many models the checkpoint holds.
+func (cp *Checkpoint) Models() int { return len(cp.models) }
+
+// OpenWindows is how many windows the checkpoint holds open, over all models.
+func (cp *Checkpoint) OpenWindows() int {
+	open := 0
+	for _, m := range cp.models {
+		open += len(m.tracker.Open)
+		if m.tracker.Current != nil {
+			open++
+		}
+	}
+	return open
+}
+
+// DecodeCheckpoint reads a checkpoint written by EncodeCheckpoint and checks that it
 // fits e's stream. It changes nothing.
-func decodeCheckpoint(data []byte, e *Engine) (*checkpoint, error) {
+func DecodeCheckpoint(data []byte, e *Engine) (*Checkpoint, error) {
 	if len(data) < checkpointHeader || string(data[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, fmt.Errorf("decode checkpoint: bad magic: %w", ErrCorruptCheckpoint)
 	}
@@ -275,75 +281,75 @@ func decodeCheckpoint(data []byte, e *Engine) (*checkpoint, error) {
 	if crc32.Checksum(data[checkpointHeader:], castagnoli) != binary.LittleEndian.Uint32(data[len(checkpointMagic)+1:]) {
 		return nil, fmt.Errorf("decode checkpoint: checksum mismatch: %w", ErrCorruptCheckpoint)
 	}
-	pos := newPosition()
+	pos := NewPosition()
 	var clock window.ClockState
 	var models []restoredModel
-	d := &decoder{b: data[checkpointHeader:]}
+	d := wire.NewReader(data[checkpointHeader:])
 	want := secStream
-	for len(d.b) > 0 && d.err == nil {
-		tag := d.byte()
-		body := d.blob()
-		if d.err != nil {
+	for len(d.B) > 0 && d.Err() == nil {
+		tag := d.Byte()
+		body := d.Blob()
+		if d.Err() != nil {
 			break
 		}
 		if tag != want && !(tag == secModel && want > secModel) {
-			d.fail("section %d where section %d was expected", tag, want)
+			d.Fail("section %d where section %d was expected", tag, want)
 			break
 		}
 		want = min(tag+1, secModel+1)
-		s := &decoder{b: body}
+		s := wire.NewReader(body)
 		switch tag {
 		case secStream:
 			if err := checkStream(s, e); err != nil {
 				return nil, err
 			}
 		case secOffsets:
-			for n := s.length(2); n > 0 && s.err == nil; n-- {
-				p := s.partition()
-				pos.next[int(p)] = s.varint()
+			for n := s.Length(2); n > 0 && s.Err() == nil; n-- {
+				p := s.Partition()
+				pos.Next[int(p)] = s.Varint()
 			}
 		case secCounters:
-			pos.events, pos.lost = s.count(), s.count()
-			for n := s.length(2); n > 0 && s.err == nil; n-- {
-				r := ingest.Reason(s.string())
-				pos.rejected[r] = s.count()
+			pos.Events, pos.Lost = s.Count(), s.Count()
+			for n := s.Length(2); n > 0 && s.Err() == nil; n-- {
+				r := ingest.Reason(s.String())
+				pos.Rejected[r] = s.Count()
 			}
 		case secClock:
-			clock.Watermark, clock.ClosedTo = s.varint(), s.varint()
-			for n := s.length(2); n > 0 && s.err == nil; n-- {
-				clock.Partitions = append(clock.Partitions, window.PartitionTime{Partition: s.partition(), Newest: s.varint()})
+			clock.Watermark, clock.ClosedTo = s.Varint(), s.Varint()
+			for n := s.Length(2); n > 0 && s.Err() == nil; n-- {
+				clock.Partitions = append(clock.Partitions, window.PartitionTime{Partition: s.Partition(), Newest: s.Varint()})
 			}
 		case secModel:
-			models = append(models, s.model(e))
+			models = append(models, readModel(s, e))
 		}
-		if s.err == nil && len(s.b) > 0 {
-			s.fail("%d trailing bytes", len(s.b))
+		if s.Err() == nil && len(s.B) > 0 {
+			s.Fail("%d trailing bytes", len(s.B))
 		}
-		if s.err != nil {
-			d.fail("section %d: %w", tag, s.err)
+		if s.Err() != nil {
+			d.Fail("section %d: %w", tag, s.Err())
 		}
 	}
-	if d.err == nil && want <= secClock {
-		d.fail("truncated: section %d missing", want)
+	if d.Err() == nil && want <= secClock {
+		d.Fail("truncated: section %d missing", want)
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("decode checkpoint: %w: %w", ErrCorruptCheckpoint, d.err)
+	if d.Err() != nil {
+		return nil, fmt.Errorf("decode checkpoint: %w: %w", ErrCorruptCheckpoint, d.Err())
 	}
-	return &checkpoint{pos: pos, clock: clock, models: models}, nil
+	return &Checkpoint{Pos: pos, clock: clock, models: models}, nil
 }
 
 // checkStream reads the stream section and compares it with e's config: windows of
 // another size or profiles of other fields cannot be continued.
-func checkStream(s *decoder, e *Engine) error {
-	name := s.string()
-	size := s.varint()
-	rows := s.uvarint()
+func checkStream(s *wire.Reader, e *Engine) error {
+	name := s.String()
+	size := s.Varint()
+	rows := s.Uvarint()
 	var fields []sketch.Field
-	for n := s.length(2); n > 0 && s.err == nil; n-- {
-		fields = append(fields, sketch.Field{Name: s.string(), Kind: sketch.Kind(s.byte())})
+	for n := s.Length(2); n > 0 && s.Err() == nil; n-- {
+		fields = append(fields, sketch.Field{Name: s.String(), Kind: sketch.Kind(s.Byte())})
 	}
-	if s.err != nil {
-		return fmt.Errorf("decode checkpoint: %w: stream section: %w", ErrCorruptCheckpoint, s.err)
+	if s.Err() != nil {
+		return fmt.Errorf("decode checkpoint: %w: stream section: %w", ErrCorruptCheckpoint, s.Err())
 	}
 	var diffs []error
 	if name != e.cfg.Name {
@@ -375,55 +381,57 @@ func checkStream(s *decoder, e *Engine) error {
 }
 
 // model reads one model section.
-func (d *decoder) model(e *Engine) restoredModel {
+func readModel(d *wire.Reader, e *Engine) restoredModel {
 	var m restoredModel
-	m.key = modelKey{d.string(), d.string()}
-	m.tracker.Late = d.count()
-	m.tracker.ClosedTo = d.varint()
-	switch d.byte() {
+	m.key = modelKey{d.String(), d.String()}
+	m.tracker.Late = d.Count()
+	m.tracker.ClosedTo = d.Varint()
+	switch d.Byte() {
 	case 0:
 	case 1:
-		m.tracker.CurrentMin, m.tracker.CurrentMax = d.varint(), d.varint()
-		m.tracker.Current = d.profile(e)
+		m.tracker.CurrentMin, m.tracker.CurrentMax = d.Varint(), d.Varint()
+		m.tracker.Current = readProfile(d, e)
 	default:
-		d.fail("bad current-window flag")
+		d.Fail("bad current-window flag")
 	}
-	for n := d.length(1); n > 0 && d.err == nil; n-- {
-		p := d.profile(e)
+	for n := d.Length(1); n > 0 && d.Err() == nil; n-- {
+		p := readProfile(d, e)
 		if p != nil && e.window.Size > 0 && (p.Start.UnixNano()%int64(e.window.Size) != 0 || p.End.Sub(p.Start) != e.window.Size) {
-			d.fail("open window [%v, %v) is not on the %v grid", p.Start, p.End, e.window.Size)
+			d.Fail("open window [%v, %v) is not on the %v grid", p.Start, p.End, e.window.Size)
 		}
 		m.tracker.Open = append(m.tracker.Open, p)
 	}
-	m.refKind = d.byte()
-	m.warmupLeft = int(min(d.count(), math.MaxInt32))
-	switch d.byte() {
+	m.refKind = d.Byte()
+	m.warmupLeft = int(min(d.Count(), math.MaxInt32))
+	switch d.Byte() {
 	case 0:
 	case 1:
-		m.refProfile = d.profile(e)
+		m.refProfile = readProfile(d, e)
 	default:
-		d.fail("bad reference flag")
+		d.Fail("bad reference flag")
 	}
-	m.refName = d.string()
+	m.refName = d.String()
 	switch {
-	case d.err != nil:
+	case d.Err() != nil:
 	case m.refKind > refWarmedUp:
-		d.fail("bad reference kind %d", m.refKind)
+		d.Fail("bad reference kind %d", m.refKind)
 	case m.refKind == refWarmedUp && m.refProfile == nil:
-		d.fail("warmed-up reference without a profile")
+		d.Fail("warmed-up reference without a profile")
 	}
 	return m
 }
 
-// restore replaces e's models, and its clock when withClock, with checkpointed ones.
-func (e *Engine) restore(cs window.ClockState, models []restoredModel, withClock bool) {
+// Restore replaces e's models, and its clock when withClock, with cp's. A stream
+// restores with the clock when it starts; after writing a checkpoint it restores
+// without, to go on from exactly what a restart would load.
+func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 	if withClock {
-		e.clock = window.RestoreClock(e.window, cs, e.now())
+		e.clock = window.RestoreClock(e.window, cp.clock, e.now())
 	}
 	e.models = map[modelKey]*model{}
 	e.order = nil
 	e.touched = e.touched[:0]
-	for _, rm := range models {
+	for _, rm := range cp.models {
 		m := &model{key: rm.key, windows: window.RestoreTracker(e.window, e.newProfile, rm.tracker)}
 		switch {
 		case e.baseline != nil:
@@ -441,111 +449,15 @@ func (e *Engine) restore(cs window.ClockState, models []restoredModel, withClock
 	}
 }
 
-// decoder reads checkpoint bytes; the first problem sticks and makes every later read
-// return zero values. Lengths are checked against the bytes left before anything is
-// allocated.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) == 0 {
-		d.fail("truncated")
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a non-negative int64.
-func (d *decoder) count() int64 {
-	v := d.uvarint()
-	if v > math.MaxInt64 {
-		d.fail("count %d out of range", v)
-		return 0
-	}
-	return int64(v)
-}
-
-func (d *decoder) partition() int32 {
-	v := d.uvarint()
-	if v > math.MaxInt32 {
-		d.fail("partition %d out of range", v)
-		return 0
-	}
-	return int32(v)
-}
-
-// length reads a number of items that need at least minSize bytes each.
-func (d *decoder) length(minSize int) int {
-	v := d.uvarint()
-	if d.err == nil && v > uint64(len(d.b)/minSize) {
-		d.fail("length %d exceeds the %d bytes left", v, len(d.b))
-	}
-	if d.err != nil {
-		return 0
-	}
-	return int(v)
-}
-
-func (d *decoder) blob() []byte {
-	n := d.length(1)
-	if d.err != nil {
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string { return string(d.blob()) }
-
 // profile reads a profile blob, which must have the engine's fields.
-func (d *decoder) profile(e *Engine) *sketch.Profile {
-	data := d.blob()
-	if d.err != nil {
+func readProfile(d *wire.Reader, e *Engine) *sketch.Profile {
+	data := d.Blob()
+	if d.Err() != nil {
 		return nil
 	}
 	p := new(sketch.Profile)
 	if err := p.UnmarshalBinary(data); err != nil {
-		d.fail("%w", err)
+		d.Fail("%w", err)
 		return nil
 	}
 	fields := p.Fields()
@@ -554,28 +466,8 @@ func (d *decoder) profile(e *Engine) *sketch.Profile {
 		same = fields[i] == e.fields[i]
 	}
 	if !same {
-		d.fail("a profile has fields %v, the stream %v", fields, e.fields)
+		d.Fail("a profile has fields %v, the stream %v", fields, e.fields)
 		return nil
 	}
 	return p
-}
-
-// openState opens the state file that cfg names, or returns nil when it names none
-// (nothing survives a restart then).
-func openState(cfg config.State) (*state.Store, error) {
-	if cfg.Path == "" {
-		return nil, nil
-	}
-	return state.Open(cfg.Path)
-}
-
-// closeState closes st, if any, logging a failure: everything in it was committed
-// already, so there is nothing left to lose.
-func closeState(st *state.Store, log *slog.Logger) {
-	if st == nil {
-		return
-	}
-	if err := st.Close(); err != nil {
-		log.Error("cannot close state file", "path", st.Path(), "err", err)
-	}
 }

@@ -1,6 +1,15 @@
-package monitor
+// Package labels joins a stream's predictions with the ground truth that arrives later on
+// another topic, by event id, and judges each event-time window's model performance
+// (accuracy, ROC AUC, RMSE...), its label drift and its CBPE estimate: provisional while
+// labels may still come, final once labels.max_delay has passed on both topics.
+//
+// It owns the join's memory and its state-file encoding; the monitor owns the Kafka
+// source of the labels and when the join is saved. It must not import the monitor,
+// alerting or anything that talks to Kafka.
+package labels
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -24,11 +33,11 @@ import (
 	"github.com/driftmon/driftmon/sketch"
 )
 
-// PerformanceResult is what the labels joined so far say about one event-time window
+// Result is what the labels joined so far say about one event-time window
 // of one model: its metrics, how many of its predictions have a label, and the alert
 // rule's verdict. A window is handed out again each time late labels revise it, and
 // a last time when it is final.
-type PerformanceResult struct {
+type Result struct {
 	Stream, Model, ModelVersion string
 	Start, End                  time.Time
 	// Final says that no label can change the window any more: both topics' event
@@ -62,7 +71,7 @@ type PerformanceResult struct {
 }
 
 // Coverage is the share of the window's predictions that have a label.
-func (r PerformanceResult) Coverage() float64 {
+func (r Result) Coverage() float64 {
 	if r.Predictions == 0 {
 		return math.NaN()
 	}
@@ -70,15 +79,15 @@ func (r PerformanceResult) Coverage() float64 {
 }
 
 // Status is "final" or "provisional".
-func (r PerformanceResult) Status() string {
+func (r Result) Status() string {
 	if r.Final {
 		return "final"
 	}
 	return "provisional"
 }
 
-// LabelStats are the join's counters.
-type LabelStats struct {
+// Stats are the join's counters.
+type Stats struct {
 	// Labels is how many label messages decoded; Matched how many were joined with
 	// their prediction.
 	Labels, Matched int64
@@ -99,7 +108,7 @@ type LabelStats struct {
 	Rejected map[string]int64
 }
 
-// joiner joins a stream's predictions with the labels that arrive later on another
+// Join joins a stream's predictions with the labels that arrive later on another
 // topic, by event id, and keeps per event-time window of each model what the metrics
 // need (sketch.Performance).
 //
@@ -116,7 +125,7 @@ type LabelStats struct {
 // if its own time is within that too. How fast each topic is read then changes
 // nothing in a final window, as long as each labels partition is in time order give or
 // take window.lateness.
-type joiner struct {
+type Join struct {
 	stream   string
 	cfg      config.Labels
 	rule     detectors.PerformanceRule
@@ -124,7 +133,7 @@ type joiner struct {
 	kind     sketch.PerformanceKind
 	size     int64 // window size, ns
 	maxDelay int64 // ns
-	dec      messageDecoder
+	dec      *ingest.JSONDecoder
 
 	preds   map[string]pendingPred
 	orphans map[string]orphanLabel
@@ -137,14 +146,17 @@ type joiner struct {
 	spec    window.Spec   // the clock's
 	predWM  int64         // the predictions' watermark
 	next    map[int]int64 // the labels topic's next offsets
-	stats   LabelStats
+	stats   Stats
 	lost    atomic.Int64 // label messages lost, from the source's goroutines
 	// published is a copy of the counters as of the latest batch, for readers on
 	// other goroutines (the API), who must not wait for a batch to end.
-	published atomic.Pointer[LabelStats]
+	published atomic.Pointer[Stats]
 	// changed are the ids whose pending entry changed since the last checkpoint.
 	changedPreds, changedOrphans map[string]bool
 }
+
+// modelKey identifies what is monitored within a stream.
+type modelKey struct{ model, version string }
 
 // winKey is one event-time window of one model.
 type winKey struct {
@@ -185,7 +197,7 @@ const (
 	orphanBucket  = "labels_orphans"
 )
 
-func newJoiner(sc *config.Stream, detOpts detectors.Options) (*joiner, error) {
+func New(sc *config.Stream, detOpts detectors.Options) (*Join, error) {
 	l := *sc.Labels
 	spec := ingest.Spec{EventTime: l.EventTime, Fields: []ingest.Field{{Name: ingest.ColEventID, Path: l.EventID, Type: ingest.String}}}
 	kind := sketch.Classification
@@ -207,7 +219,7 @@ func newJoiner(sc *config.Stream, detOpts detectors.Options) (*joiner, error) {
 	if r.Max != nil {
 		rule.Max = *r.Max
 	}
-	j := &joiner{
+	j := &Join{
 		stream: sc.Name, cfg: l, rule: rule, detOpts: detOpts, kind: kind, dec: dec,
 		size: int64(sc.Window.Size), maxDelay: int64(l.MaxDelay),
 		preds: map[string]pendingPred{}, orphans: map[string]orphanLabel{},
@@ -215,7 +227,7 @@ func newJoiner(sc *config.Stream, detOpts detectors.Options) (*joiner, error) {
 		refInfo: map[modelKey]*detectors.PerformanceReference{},
 		spec:    window.Spec{Size: sc.Window.Size, Lateness: sc.Window.Lateness, Idle: sc.Window.Idle},
 		predWM:  math.MinInt64, next: map[int]int64{},
-		stats:        LabelStats{Rejected: map[string]int64{}},
+		stats:        Stats{Rejected: map[string]int64{}},
 		changedPreds: map[string]bool{}, changedOrphans: map[string]bool{},
 	}
 	j.clock = window.NewClock(j.spec)
@@ -223,21 +235,21 @@ func newJoiner(sc *config.Stream, detOpts detectors.Options) (*joiner, error) {
 }
 
 // final reports whether the window starting at start can no longer change.
-func (j *joiner) final(start int64) bool {
+func (j *Join) final(start int64) bool {
 	due := start + j.size + j.maxDelay
 	return j.predWM >= due && j.clock.Watermark() >= due
 }
 
 // addPredictions takes the predictions of a decoded record: each row with an event id
 // and a score waits for its label, or meets the label that came first.
-func (j *joiner) addPredictions(rec arrow.Record, times []int64, scoreCol string) {
-	ids := stringColumn(rec, ingest.ColEventID)
-	scores := float64Column(rec, scoreCol)
+func (j *Join) AddPredictions(rec arrow.Record, times []int64, scoreCol string) {
+	ids := ingest.StringColumn(rec, ingest.ColEventID)
+	scores := ingest.Column[*array.Float64](rec, scoreCol)
 	if ids == nil || scores == nil {
 		return
 	}
-	models := stringColumn(rec, ingest.ColModel)
-	versions := stringColumn(rec, ingest.ColModelVersion)
+	models := ingest.StringColumn(rec, ingest.ColModel)
+	versions := ingest.StringColumn(rec, ingest.ColModelVersion)
 	var last *perfWindow
 	for i := range int(rec.NumRows()) {
 		if !ids.IsValid(i) || !scores.IsValid(i) || math.IsNaN(scores.Value(i)) {
@@ -285,7 +297,7 @@ func (j *joiner) addPredictions(rec arrow.Record, times []int64, scoreCol string
 }
 
 // window returns the window of key, opening it on first sight.
-func (j *joiner) window(key winKey) *perfWindow {
+func (j *Join) window(key winKey) *perfWindow {
 	w := j.windows[key]
 	if w == nil {
 		key.model = modelKey{strings.Clone(key.model.model), strings.Clone(key.model.version)}
@@ -299,7 +311,7 @@ func (j *joiner) window(key winKey) *perfWindow {
 }
 
 // match adds a joined pair to its window.
-func (j *joiner) match(w *perfWindow, score, label float64) {
+func (j *Join) match(w *perfWindow, score, label float64) {
 	if j.kind == sketch.Classification {
 		w.perf.AddClassification(score, label == 1)
 	} else {
@@ -311,13 +323,13 @@ func (j *joiner) match(w *perfWindow, score, label float64) {
 
 // addLabels decodes a batch of label messages and joins each with its prediction, or
 // keeps it until the prediction comes.
-func (j *joiner) addLabels(batch []ingest.Message) {
+func (j *Join) AddLabels(batch []ingest.Message) {
 	rec, rejected := j.dec.Decode(batch)
 	defer rec.Release()
 	for _, r := range rejected {
 		j.stats.Rejected[string(r.Reason)]++
 	}
-	ids := stringColumn(rec, ingest.ColEventID)
+	ids := ingest.StringColumn(rec, ingest.ColEventID)
 	times := rec.Column(0).(*array.Int64).Int64Values()
 	n := int(rec.NumRows())
 	// Each row's partition: the batch minus the rejected messages, in order.
@@ -372,7 +384,7 @@ func (j *joiner) addLabels(batch []ingest.Message) {
 }
 
 // labelValue is row i's label: 1 or 0 for classification, the number for regression.
-func (j *joiner) labelValue(rec arrow.Record, i int) (float64, bool) {
+func (j *Join) labelValue(rec arrow.Record, i int) (float64, bool) {
 	col := rec.Column(int(rec.NumCols()) - 1)
 	if !col.IsValid(i) {
 		return 0, false
@@ -407,7 +419,7 @@ func b2f(b bool) float64 {
 // advance takes the predictions' watermark (ns; math.MinInt64 before any) and the wall
 // clock, finalises the windows both topics have passed, and returns the results of the
 // windows that changed since they were last handed out, oldest first.
-func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
+func (j *Join) Advance(predWM int64, now time.Time) []Result {
 	defer j.publish()
 	j.predWM = max(j.predWM, predWM)
 	j.clock.Tick(now)
@@ -424,9 +436,9 @@ func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
 		if keys[a].start != keys[b].start {
 			return keys[a].start < keys[b].start
 		}
-		return keys[a].model.less(keys[b].model)
+		return cmp.Or(cmp.Compare(keys[a].model.model, keys[b].model.model), cmp.Compare(keys[a].model.version, keys[b].model.version)) < 0
 	})
-	var out []PerformanceResult
+	var out []Result
 	finalised := false
 	for _, k := range keys {
 		w := j.windows[k]
@@ -472,9 +484,9 @@ func (j *joiner) advance(predWM int64, now time.Time) []PerformanceResult {
 }
 
 // result is w's result now, judged against the model's reference windows.
-func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
+func (j *Join) result(w *perfWindow, final bool) Result {
 	refs := j.refs[w.key.model]
-	r := PerformanceResult{
+	r := Result{
 		Stream: j.stream, Model: w.key.model.model, ModelVersion: w.key.model.version,
 		Start: time.Unix(0, w.key.start).UTC(), End: time.Unix(0, w.key.start+j.size).UTC(),
 		Final: final, Predictions: w.predictions, Labelled: w.perf.N, Revision: w.sent,
@@ -501,7 +513,7 @@ func (j *joiner) result(w *perfWindow, final bool) PerformanceResult {
 
 // reference is what the model's reference windows say about labels; nil before it
 // has any.
-func (j *joiner) reference(mk modelKey) *detectors.PerformanceReference {
+func (j *Join) reference(mk modelKey) *detectors.PerformanceReference {
 	refs := j.refs[mk]
 	if len(refs) == 0 {
 		return nil
@@ -514,8 +526,28 @@ func (j *joiner) reference(mk modelKey) *detectors.PerformanceReference {
 	return r
 }
 
+// Next is the labels topic's next offset of each partition, as far as the join has
+// read; the caller reads it between batches, and clones what it keeps.
+func (j *Join) Next() map[int]int64 { return j.next }
+
+// Assign says which labels partitions are read now: only they hold the labels'
+// watermark back.
+func (j *Join) Assign(partitions []int32, now time.Time) { j.clock.Assign(partitions, now) }
+
+// AddLost counts label messages deleted from their topic before they were read. Safe
+// from any goroutine.
+func (j *Join) AddLost(n int64) { j.lost.Add(n) }
+
+// Published is the join's counters as of its latest batch. Safe from any goroutine.
+func (j *Join) Published() Stats {
+	if st := j.published.Load(); st != nil {
+		return *st
+	}
+	return Stats{Rejected: map[string]int64{}}
+}
+
 // Stats returns the join's counters.
-func (j *joiner) Stats() LabelStats {
+func (j *Join) Stats() Stats {
 	s := j.stats
 	s.Lost = j.lost.Load()
 	s.Rejected = make(map[string]int64, len(j.stats.Rejected))
@@ -526,7 +558,7 @@ func (j *joiner) Stats() LabelStats {
 }
 
 // publish makes the counters as they are now what other goroutines read.
-func (j *joiner) publish() {
+func (j *Join) publish() {
 	s := j.Stats()
 	j.published.Store(&s)
 }
@@ -536,7 +568,7 @@ func (j *joiner) publish() {
 // incrementally (save).
 type joinerState struct {
 	Next    map[int]int64     `json:"next"`
-	Stats   LabelStats        `json:"stats"`
+	Stats   Stats             `json:"stats"`
 	Clock   window.ClockState `json:"clock"`
 	PredWM  int64             `json:"pred_watermark"`
 	Windows []perfWindowState `json:"windows"`
@@ -561,7 +593,7 @@ type perfRefsState struct {
 
 // save writes the join's state in tx: the windows, references, offsets and counters
 // under the stream's name, and the pending entries that changed since the last save.
-func (j *joiner) save(tx *state.Tx) error {
+func (j *Join) Save(tx *state.Tx) error {
 	st := joinerState{Next: j.next, Stats: j.Stats(), Clock: j.clock.State(), PredWM: j.predWM}
 	for _, w := range j.windows {
 		b, err := w.perf.MarshalBinary()
@@ -623,7 +655,7 @@ func saveChanged[V any](tx *state.Tx, bucket, prefix string, changed map[string]
 }
 
 // saved forgets what changed: the checkpoint that holds it has committed.
-func (j *joiner) saved() {
+func (j *Join) Saved() {
 	clear(j.changedPreds)
 	clear(j.changedOrphans)
 }
@@ -680,7 +712,7 @@ func decodeOrphan(b []byte) (orphanLabel, error) {
 
 // restore loads the join's state from the store; a store without it leaves the join
 // empty (a stream that had no labels before).
-func (j *joiner) restore(st *state.Store, now time.Time) error {
+func (j *Join) Restore(st *state.Store, now time.Time) error {
 	return st.View(func(tx *state.Tx) error {
 		b := tx.Get(labelsBucket, j.stream)
 		if b == nil {
@@ -742,7 +774,7 @@ func (j *joiner) restore(st *state.Store, now time.Time) error {
 
 // eachPending calls fn with the id and value of each of the stream's entries in
 // bucket (keys are the stream's name, a 0 byte, the event id).
-func (j *joiner) eachPending(tx *state.Tx, bucket string, fn func(id string, v []byte) error) error {
+func (j *Join) eachPending(tx *state.Tx, bucket string, fn func(id string, v []byte) error) error {
 	prefix := j.stream + "\x00"
 	err := tx.ForEach(bucket, prefix, func(key string, v []byte) error {
 		if !strings.HasPrefix(key, prefix) {
@@ -760,12 +792,3 @@ func (j *joiner) eachPending(tx *state.Tx, bucket string, fn func(id string, v [
 }
 
 var errStopScan = errors.New("stop")
-
-func float64Column(rec arrow.Record, name string) *array.Float64 {
-	if idx := rec.Schema().FieldIndices(name); len(idx) == 1 {
-		if c, ok := rec.Column(idx[0]).(*array.Float64); ok {
-			return c
-		}
-	}
-	return nil
-}

@@ -1,4 +1,4 @@
-package monitor
+package engine
 
 import (
 	"errors"
@@ -71,7 +71,7 @@ func WriteProfile(path string, p *sketch.Profile) error {
 func StreamFields(sc *config.Stream) []sketch.Field {
 	c := *sc
 	c.Reference.Baseline = ""
-	e, err := NewEngine(&c, nil)
+	e, err := New(&c, nil)
 	if err != nil {
 		panic("BUG: an engine without a baseline cannot fail: " + err.Error())
 	}
@@ -112,14 +112,14 @@ func CheckReference(ref *sketch.Profile, fields []sketch.Field) error {
 	return nil
 }
 
-// NewEngineWithReference is NewEngine with ref, already built, as the reference of
+// NewWithReference is New with ref, already built, as the reference of
 // every model instead of sc.Reference (a backtest builds its reference from a file the
 // config does not name). ref's fields must match the stream's; name describes it in
 // results ("baseline train.csv (50,000 rows)" when empty).
-func NewEngineWithReference(sc *config.Stream, ref *sketch.Profile, name string, log *slog.Logger) (*Engine, error) {
+func NewWithReference(sc *config.Stream, ref *sketch.Profile, name string, log *slog.Logger) (*Engine, error) {
 	c := *sc
 	c.Reference = config.Reference{}
-	e, err := NewEngine(&c, log)
+	e, err := New(&c, log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package monitor
+package labels
 
 import (
 	"encoding/json"
@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -21,8 +23,8 @@ import (
 type joinerRig struct {
 	t    *testing.T
 	sc   *config.Stream
-	j    *joiner
-	dec  messageDecoder
+	j    *Join
+	dec  *ingest.JSONDecoder
 	now  time.Time
 	base time.Time
 }
@@ -44,21 +46,21 @@ streams:
 		t.Fatal(err)
 	}
 	sc := &cfg.Streams[0]
-	e, err := NewEngine(sc, nil)
+	e, err := engine.New(sc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := newDecoder(sc, e.DecoderSpec())
+	dec, err := ingest.NewJSONDecoder(e.DecoderSpec(), memory.DefaultAllocator)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &joinerRig{t: t, sc: sc, dec: dec, now: time.Now(), base: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	r.j = r.newJoiner()
+	r.j = r.New()
 	return r
 }
 
-func (r *joinerRig) newJoiner() *joiner {
-	j, err := newJoiner(r.sc, detectors.Options{})
+func (r *joinerRig) New() *Join {
+	j, err := New(r.sc, detectors.Options{})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func (r *joinerRig) newJoiner() *joiner {
 
 // predict feeds one prediction at minute offset at (seconds), and advances the
 // predictions' watermark to it.
-func (r *joinerRig) predict(id string, sec int, y float64) []PerformanceResult {
+func (r *joinerRig) predict(id string, sec int, y float64) []Result {
 	ts := r.base.Add(time.Duration(sec) * time.Second)
 	v, _ := json.Marshal(map[string]any{"id": id, "ts": ts.UnixMilli(), "prediction": map[string]any{"y": y}})
 	rec, rej := r.dec.Decode([]ingest.Message{{Value: v}})
@@ -76,16 +78,16 @@ func (r *joinerRig) predict(id string, sec int, y float64) []PerformanceResult {
 	if len(rej) > 0 {
 		r.t.Fatal(rej[0].Err)
 	}
-	r.j.addPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), "y")
-	return r.j.advance(ts.UnixNano(), r.now)
+	r.j.AddPredictions(rec, rec.Column(0).(*array.Int64).Int64Values(), "y")
+	return r.j.Advance(ts.UnixNano(), r.now)
 }
 
 // label feeds one label at sec on labels partition 0.
-func (r *joinerRig) label(id string, sec int, truth float64, predWM int) []PerformanceResult {
+func (r *joinerRig) label(id string, sec int, truth float64, predWM int) []Result {
 	ts := r.base.Add(time.Duration(sec) * time.Second)
 	v, _ := json.Marshal(map[string]any{"id": id, "ts": ts.UnixMilli(), "truth": truth})
-	r.j.addLabels([]ingest.Message{{Value: v}})
-	return r.j.advance(r.base.Add(time.Duration(predWM)*time.Second).UnixNano(), r.now)
+	r.j.AddLabels([]ingest.Message{{Value: v}})
+	return r.j.Advance(r.base.Add(time.Duration(predWM)*time.Second).UnixNano(), r.now)
 }
 
 // TestJoinerEdgeCases runs a regression join through every way a label or prediction
@@ -122,12 +124,12 @@ func TestJoinerEdgeCases(t *testing.T) {
 	r.label("ghost", 90, 1, 60)
 
 	// Save, restore into a fresh joiner, go on with it.
-	if err := st.Update(r.j.save); err != nil {
+	if err := st.Update(r.j.Save); err != nil {
 		t.Fatal(err)
 	}
-	r.j.saved()
-	r.j = r.newJoiner()
-	if err := r.j.restore(st, r.now); err != nil {
+	r.j.Saved()
+	r.j = r.New()
+	if err := r.j.Restore(st, r.now); err != nil {
 		t.Fatal(err)
 	}
 	// Kept: the 11 predictions of window 0 (6 matched), and the ghost's label.
@@ -137,7 +139,7 @@ func TestJoinerEdgeCases(t *testing.T) {
 	r.label("p3", 185, 3, 60) // too late: its window's labels were due by 180s
 
 	// Both topics past 180s: window 0 is final.
-	var final *PerformanceResult
+	var final *Result
 	out := r.predict("q0", 200, 1) // window [180s, 240s)
 	for _, res := range append(out, r.label("x", 200, 0, 200)...) {
 		if res.Start.Equal(r.base) && res.Final {
@@ -160,7 +162,7 @@ func TestJoinerEdgeCases(t *testing.T) {
 		t.Errorf("MAE %g RMSE %g, want %g %g", m.MAE, m.RMSE, abs/n, math.Sqrt(sq/n))
 	}
 	s := r.j.Stats()
-	want := LabelStats{Labels: 10, Matched: 6, Duplicates: 1, TooLate: 1, Unlabelled: 5}
+	want := Stats{Labels: 10, Matched: 6, Duplicates: 1, TooLate: 1, Unlabelled: 5}
 	if s.Labels != want.Labels || s.Matched != want.Matched || s.Duplicates != want.Duplicates ||
 		s.TooLate != want.TooLate || s.Unlabelled != want.Unlabelled {
 		t.Errorf("stats %+v, want %+v", s, want)

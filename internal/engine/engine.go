@@ -1,4 +1,13 @@
-package monitor
+// Package engine is a stream's window engine: Arrow records in, judged windows out. It
+// owns the event-time and count windows of every (model, version), their profiles, the
+// reference each is compared with (a baseline file or a warm-up), the detectors' verdict
+// on each closed window (Result), and the checkpoint encoding of all of it.
+//
+// The single process, a cluster's partition workers and leader, backtests and
+// benchmarks all run the same engine. It does no I/O besides reading a baseline file,
+// starts no goroutine, and must not import the monitor, the alerting packages (bar
+// alerting's number formatting) or anything that talks to Kafka.
+package engine
 
 import (
 	"fmt"
@@ -56,19 +65,19 @@ type Engine struct {
 	partial bool
 }
 
-// forPartition returns an engine for one partition of e's stream in a cluster: the
+// ForPartition returns an engine for one partition of e's stream in a cluster: the
 // same fields and windows, no reference, its own clock.
-func (e *Engine) forPartition() *Engine {
+func (e *Engine) ForPartition() *Engine {
 	return &Engine{
 		cfg: e.cfg, log: e.log, fields: e.fields, spec: e.spec, sketchOpts: e.sketchOpts, detOpts: e.detOpts,
 		window: e.window, models: map[modelKey]*model{}, clock: window.NewClock(e.window), now: e.now, partial: true,
 	}
 }
 
-// evaluate judges a window whose profile a cluster leader merged from the partitions'
+// Evaluate judges a window whose profile a cluster leader merged from the partitions'
 // partials, as close would have judged it in one process. The model's windows count
 // as closed up to the window's end; the leader skips windows before that.
-func (e *Engine) evaluate(name, version string, w *window.Window) Result {
+func (e *Engine) Evaluate(name, version string, w *window.Window) Result {
 	m := e.model(name, version)
 	m.windows.Close(w.End.UnixNano())
 	return e.close(m, w)
@@ -91,8 +100,8 @@ type model struct {
 	rows       []int // scratch: this batch's rows of this model
 }
 
-// NewEngine builds the engine of one configured stream and loads its baseline, if any.
-func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
+// New builds the engine of one configured stream and loads its baseline, if any.
+func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -152,6 +161,35 @@ func NewEngine(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	return e, nil
 }
 
+// Clock is the stream's event-time clock. Callers read it (a cluster worker publishes
+// whether its partition is idle and how far it has closed windows; the label join waits
+// for its watermark); only the engine moves it.
+func (e *Engine) Clock() *window.Clock { return e.clock }
+
+// DetectorOptions are the detectors' options with every default resolved.
+func (e *Engine) DetectorOptions() detectors.Options { return e.detOpts }
+
+// ClosedTo is how far (Unix ns) the windows of (model, version) are closed, and false
+// when the engine has not seen that model.
+func (e *Engine) ClosedTo(model, version string) (int64, bool) {
+	m := e.models[modelKey{model, version}]
+	if m == nil {
+		return 0, false
+	}
+	return m.windows.ClosedTo(), true
+}
+
+// CountLate counts rows of (model, version) as late: a cluster leader's rows of a
+// window it had judged already, without their partition (idle then).
+func (e *Engine) CountLate(model, version string, rows int64) {
+	if m := e.models[modelKey{model, version}]; m != nil {
+		m.windows.CountLate(rows)
+	}
+}
+
+// WindowSize is the length of the stream's event-time windows (0: count windows).
+func (e *Engine) WindowSize() time.Duration { return e.window.Size }
+
 // DecoderSpec is what a JSON decoder must extract for this engine.
 func (e *Engine) DecoderSpec() ingest.Spec { return e.spec }
 
@@ -183,8 +221,8 @@ func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Resul
 	results := e.Tick()
 	n := int(rec.NumRows())
 	times := e.timesOf(rec)
-	models := stringColumn(rec, ingest.ColModel)
-	versions := stringColumn(rec, ingest.ColModelVersion)
+	models := ingest.StringColumn(rec, ingest.ColModel)
+	versions := ingest.StringColumn(rec, ingest.ColModelVersion)
 
 	// Group rows by model. Almost every batch holds one model, so remember the last.
 	var last *model
@@ -295,25 +333,14 @@ func (e *Engine) Flush() []Result {
 }
 
 func (e *Engine) timesOf(rec arrow.Record) []int64 {
-	if idx := rec.Schema().FieldIndices(ingest.ColEventTime); len(idx) == 1 {
-		if c, ok := rec.Column(idx[0]).(*array.Int64); ok {
-			return c.Int64Values()
-		}
+	if c := ingest.Column[*array.Int64](rec, ingest.ColEventTime); c != nil {
+		return c.Int64Values()
 	}
 	n := int(rec.NumRows())
 	if cap(e.times) < n {
 		e.times = make([]int64, n)
 	}
 	return e.times[:n]
-}
-
-func stringColumn(rec arrow.Record, name string) *array.String {
-	if idx := rec.Schema().FieldIndices(name); len(idx) == 1 {
-		if c, ok := rec.Column(idx[0]).(*array.String); ok {
-			return c
-		}
-	}
-	return nil
 }
 
 // model returns the state of (name, version), creating it on first sight. The strings

@@ -1,4 +1,4 @@
-package monitor
+package engine
 
 import (
 	"os"
@@ -40,7 +40,7 @@ func TestProfileBaseline(t *testing.T) {
 		return &config.Stream{Name: "s", Features: features, Window: config.Window{Rows: 10}, Reference: config.Reference{Baseline: path}}
 	}
 
-	e, err := NewEngine(stream(map[string]config.Field{"x": {Type: "numeric"}, "c": {Type: "categorical"}}), nil)
+	e, err := New(stream(map[string]config.Field{"x": {Type: "numeric"}, "c": {Type: "categorical"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestProfileBaseline(t *testing.T) {
 		t.Errorf("baseline %d rows, name %q", e.baseline.Rows, e.baselineName)
 	}
 
-	_, err = NewEngine(stream(map[string]config.Field{"x": {Type: "categorical"}, "y": {Type: "numeric"}}), nil)
+	_, err = New(stream(map[string]config.Field{"x": {Type: "categorical"}, "y": {Type: "numeric"}}), nil)
 	if err == nil {
 		t.Fatal("a profile with other fields was accepted")
 	}
@@ -93,7 +93,7 @@ func TestNewEngineWithReference(t *testing.T) {
 	ref := sketch.NewProfile([]sketch.Field{{Name: "x", Kind: sketch.KindNumeric}}, sketch.Options{})
 	sc := &config.Stream{Name: "s", Features: map[string]config.Field{"x": {Type: "numeric"}}, Window: config.Window{Rows: 10},
 		Reference: config.Reference{Baseline: "/does/not/exist.parquet"}}
-	e, err := NewEngineWithReference(sc, ref, "", nil)
+	e, err := NewWithReference(sc, ref, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestNewEngineWithReference(t *testing.T) {
 		t.Errorf("StreamFields: %v", got)
 	}
 	sc.Features["y"] = config.Field{Type: "numeric"}
-	if _, err := NewEngineWithReference(sc, ref, "", nil); err == nil || !strings.Contains(err.Error(), "no feature y") {
+	if _, err := NewWithReference(sc, ref, "", nil); err == nil || !strings.Contains(err.Error(), "no feature y") {
 		t.Errorf("missing feature: %v", err)
 	}
 }

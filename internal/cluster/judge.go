@@ -1,0 +1,170 @@
+package cluster
+
+// The leader's judging, one stream at a time (the monitor's leader wraps it with the
+// alert state and the outbox).
+//
+// Each pass reads every partition's record of the stream: a window is ready when every
+// partition that is not idle has closed it. It merges the window's partials in
+// partition order, judges the merged profile like one process would
+// (engine.Engine.Evaluate), and, once the caller has recorded the results, deletes the
+// partials (tombstones; compaction drops them). A partial of a window judged already
+// (its partition was idle then) is counted as late. A partition that no process has
+// read yet holds every window back, as in one process.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/window"
+)
+
+// Judge judges the windows of one stream that the cluster's workers have published.
+// It is owned by the leader's goroutine.
+type Judge struct {
+	stream string
+	engine *engine.Engine
+	log    *Log
+	// partitions says how many partitions the stream's topic has.
+	partitions func(context.Context) (int, error)
+	logger     *slog.Logger
+}
+
+// NewJudge returns the judge of stream, which judges with e (restored from the
+// leader's state) the partials that lg holds; partitions says how many partitions the
+// stream's topic has.
+func NewJudge(stream string, e *engine.Engine, lg *Log, partitions func(context.Context) (int, error), logger *slog.Logger) *Judge {
+	return &Judge{stream: stream, engine: e, log: lg, partitions: partitions, logger: logger}
+}
+
+// Pass is what one pass judged.
+type Pass struct {
+	// Results are the windows judged, in order of start, model and version.
+	Results []engine.Result
+	// Lost is the stream's messages deleted before any process read them, over all
+	// partitions, for the data-loss alert.
+	Lost int64
+	// keys are the partials the pass judged or counted as late.
+	keys []string
+}
+
+// Pass judges what every partition has closed since the last pass. It returns nil when
+// there is nothing to judge. The caller records the results (the engine's checkpoint
+// with them), then calls Forget.
+func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
+	n, err := j.partitions(ctx)
+	if err != nil {
+		j.logger.Warn("cannot learn the topic's partitions; will retry", "err", err)
+		return nil, nil
+	}
+	ready, active, furthest, lost := int64(math.MaxInt64), false, int64(math.MinInt64), int64(0)
+	closed := make([]int64, n)
+	idle := make([]bool, n)
+	for p := range n {
+		b, ok := j.log.Get(partitionKey(j.stream, int32(p)))
+		if !ok {
+			return nil, nil // no process has read partition p yet: it holds every window
+		}
+		rec, err := decodePartitionRecord(b)
+		if err != nil {
+			return nil, fmt.Errorf("partition %d: %w", p, err)
+		}
+		closed[p], idle[p] = rec.closedTo, rec.idle
+		furthest = max(furthest, rec.closedTo)
+		lost += rec.lost
+		if !rec.idle {
+			ready, active = min(ready, rec.closedTo), true
+		}
+	}
+	if !active {
+		// Every partition idle: none holds a window back, and event time has got as
+		// far as the furthest of them closed. (One process's watermark stays where
+		// it was when the last partition went idle, which is the same once every
+		// partition has gone idle after sending the same event time.)
+		ready = furthest
+	}
+	type windowKey struct {
+		start          int64
+		model, version string
+	}
+	windows := map[windowKey][]partial{}
+	pass := &Pass{Lost: lost}
+	var bad error
+	j.log.Scan(partialsOf(j.stream), func(k string, v []byte) {
+		pt, err := decodePartial(v)
+		if err != nil {
+			bad = errors.Join(bad, fmt.Errorf("%s: %w", k, err))
+			return
+		}
+		if pt.start >= ready {
+			return // open in some partition still
+		}
+		pt.profile = bytes.Clone(pt.profile)
+		wk := windowKey{pt.start, pt.model, pt.version}
+		windows[wk] = append(windows[wk], pt)
+		pass.keys = append(pass.keys, k)
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	if len(windows) == 0 {
+		return nil, nil
+	}
+	order := slices.Collect(maps.Keys(windows))
+	slices.SortFunc(order, func(a, b windowKey) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), strings.Compare(a.model, b.model), strings.Compare(a.version, b.version))
+	})
+	e := j.engine
+	for _, wk := range order {
+		start := time.Unix(0, wk.start).UTC()
+		if closedTo, ok := e.ClosedTo(wk.model, wk.version); ok && wk.start < closedTo {
+			// Judged already, without these partitions (idle then): late rows.
+			var rows int64
+			for _, pt := range windows[wk] {
+				if prof, err := mergePartials(e, []partial{pt}); err == nil {
+					rows += prof.Rows
+				}
+			}
+			e.CountLate(wk.model, wk.version, rows)
+			j.logger.Warn("rows of a partition came after their window was judged: counted as late",
+				"model", wk.model, "version", wk.version, "start", start, "rows", rows)
+			continue
+		}
+		prof, err := mergePartials(e, windows[wk])
+		if err != nil {
+			return nil, fmt.Errorf("window %v of model %s %s: %w", start, wk.model, wk.version, err)
+		}
+		r := e.Evaluate(wk.model, wk.version, &window.Window{Start: start, End: start.Add(e.WindowSize()), Profile: prof})
+		for p := range n {
+			if idle[p] && closed[p] <= wk.start {
+				r.Missing = append(r.Missing, int32(p))
+			}
+		}
+		pass.Results = append(pass.Results, r)
+	}
+	return pass, nil
+}
+
+// Forget deletes the partials that pass judged or counted as late, once the caller has
+// recorded it: a new leader would skip them anyway, and they only take room. It
+// returns when the deletions have been read back, so that the next pass does not see
+// them again.
+func (j *Judge) Forget(ctx context.Context, pass *Pass) error {
+	done := make([]Record, len(pass.keys))
+	for i, k := range pass.keys {
+		done[i] = Record{Key: k}
+	}
+	if err := j.log.Put(ctx, done...); err != nil {
+		return err
+	}
+	return j.log.Sync(ctx)
+}

@@ -1,0 +1,53 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// Result is what one closed window showed.
+type Result struct {
+	Stream, Model, ModelVersion string
+	Start, End                  time.Time
+	Rows                        int64
+	// Reference describes what the window was compared with. Warmup is true when the
+	// window became (part of) the reference instead of being compared.
+	Reference string
+	Warmup    bool
+	Findings  []detectors.Finding
+	// Quality are the window's data-quality checks against the reference: null, NaN
+	// and type-error rates, out-of-range and new-category shares, distinct counts, and
+	// (event-time windows with a warm-up reference) volume.
+	Quality []detectors.QualityFinding
+	// Missing are, in a cluster, the partitions that were idle and had not closed the
+	// window when the leader judged it: their rows, should they come, count as late.
+	Missing []int32
+	// Profile and ReferenceProfile are the window's and the reference's sketches, for
+	// OnWindow callbacks that draw distributions. They are valid only during the
+	// callback; ReferenceProfile is nil for warm-up windows.
+	Profile, ReferenceProfile *sketch.Profile
+}
+
+// Drifted is the names of the features that drifted, in feature order.
+func (r Result) Drifted() []string {
+	var names []string
+	for _, f := range r.Findings {
+		if f.Verdict == detectors.Drift {
+			names = append(names, f.Feature)
+		}
+	}
+	return names
+}
+
+// Violations is the summaries of the data-quality checks the window failed.
+func (r Result) Violations() []string {
+	var out []string
+	for _, q := range r.Quality {
+		if q.Verdict == detectors.Violation {
+			out = append(out, q.Summary())
+		}
+	}
+	return out
+}

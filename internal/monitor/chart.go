@@ -1,0 +1,72 @@
+package monitor
+
+import (
+	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/sketch"
+)
+
+// chartBins is how many equal-width bins a numeric feature's chart has.
+const chartBins = 16
+
+// distribution is what a chart draws of one feature: shares per bin in the reference
+// and in the window. Numeric features get equal-width bins over both sides' p1..p99
+// (outer bins open), so the picture is a true histogram; categorical ones their
+// categories. It reads the profiles, so it runs on the stream's goroutine.
+func distribution(ref, cur *sketch.Profile, feature string) *alerting.Distribution {
+	if ref == nil || cur == nil {
+		return nil
+	}
+	rf, cf := ref.Feature(feature), cur.Feature(feature)
+	if rf == nil || cf == nil {
+		return nil
+	}
+	switch {
+	case rf.Num != nil && cf.Num != nil:
+		rn, cn := rf.Num, cf.Num
+		if rn.Count() == 0 || cn.Count() == 0 {
+			return nil
+		}
+		lo := min(rn.Quantile(0.01), cn.Quantile(0.01))
+		hi := max(rn.Quantile(0.99), cn.Quantile(0.99))
+		if !(hi > lo) {
+			return nil
+		}
+		d := &alerting.Distribution{Edges: make([]float64, chartBins+1)}
+		for i := range d.Edges {
+			d.Edges[i] = lo + (hi-lo)*float64(i)/chartBins
+		}
+		share := func(n *sketch.Numeric) []float64 {
+			out := make([]float64, chartBins)
+			prev := 0.0
+			for i := 1; i <= chartBins; i++ {
+				c := 1.0
+				if i < chartBins {
+					c = n.CDF(d.Edges[i])
+				}
+				out[i-1] = max(0, c-prev)
+				prev = c
+			}
+			return out
+		}
+		d.Reference, d.Current = share(rn), share(cn)
+		return d
+	case rf.Cat != nil && cf.Cat != nil:
+		b := detectors.CategoricalBins(rf.Cat, cf.Cat)
+		rt, ct := 0.0, 0.0
+		for i := range b.Labels {
+			rt += b.Ref[i]
+			ct += b.Cur[i]
+		}
+		if rt == 0 || ct == 0 {
+			return nil
+		}
+		d := &alerting.Distribution{Labels: b.Labels}
+		for i := range b.Labels {
+			d.Reference = append(d.Reference, b.Ref[i]/rt)
+			d.Current = append(d.Current, b.Cur[i]/ct)
+		}
+		return d
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package monitor
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/state"
+)
+
+// checkpointBucket holds one checkpoint per stream (engine.EncodeCheckpoint), keyed by
+// the stream's name.
+const checkpointBucket = "checkpoint"
+
+// openState opens the state file that cfg names, or returns nil when it names none
+// (nothing survives a restart then).
+func openState(cfg config.State) (*state.Store, error) {
+	if cfg.Path == "" {
+		return nil, nil
+	}
+	return state.Open(cfg.Path)
+}
+
+// closeState closes st, if any, logging a failure: everything in it was committed
+// already, so there is nothing left to lose.
+func closeState(st *state.Store, log *slog.Logger) {
+	if st == nil {
+		return
+	}
+	if err := st.Close(); err != nil {
+		log.Error("cannot close state file", "path", st.Path(), "err", err)
+	}
+}
+
+// loadCheckpoint restores e from stream name's checkpoint in store and returns it, or
+// nil when store has none.
+func loadCheckpoint(store *state.Store, name string, e *engine.Engine, log *slog.Logger) (*engine.Checkpoint, error) {
+	var data []byte
+	err := store.View(func(tx *state.Tx) error {
+		data = bytes.Clone(tx.Get(checkpointBucket, name))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read checkpoint of stream %s: %w", name, err)
+	}
+	if data == nil {
+		log.Info("no checkpoint: starting afresh", "state", store.Path())
+		return nil, nil
+	}
+	cp, err := engine.DecodeCheckpoint(data, e)
+	if err != nil {
+		return nil, fmt.Errorf("cannot restore stream %s from %s: %w", name, store.Path(), err)
+	}
+	e.Restore(cp, true)
+	log.Info("restored checkpoint", "state", store.Path(), "offsets", cp.Pos.Next,
+		"models", cp.Models(), "open_windows", cp.OpenWindows(), "watermark", e.Watermark())
+	return cp, nil
+}
+
+// saveCheckpoint writes data, e's checkpoint (engine.EncodeCheckpoint), as stream
+// name's in one transaction with what also writes: all of it becomes durable, or none.
+// Then e goes on from exactly what a restart would load (engine/checkpoint.go says
+// why).
+func saveCheckpoint(store *state.Store, name string, e *engine.Engine, data []byte, also func(tx *state.Tx) error) error {
+	err := store.Update(func(tx *state.Tx) error {
+		if err := tx.Put(checkpointBucket, name, data); err != nil {
+			return err
+		}
+		return also(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot checkpoint stream %s: %w", name, err)
+	}
+	cp, err := engine.DecodeCheckpoint(data, e)
+	if err != nil {
+		panic("BUG: a checkpoint just written does not decode: " + err.Error())
+	}
+	e.Restore(cp, false)
+	return nil
+}
+
+// schedule says when a checkpoint is due: after state.checkpoint_records messages or
+// state.checkpoint_interval, whichever comes first, if anything changed.
+type schedule struct {
+	every   config.State
+	unsaved int       // messages handled since the last checkpoint
+	dirty   bool      // something changed since the last checkpoint
+	saved   time.Time // when the last checkpoint was written
+}
+
+func newSchedule(every config.State) schedule {
+	if every.CheckpointRecords <= 0 {
+		every.CheckpointRecords = config.DefaultCheckpointRecords
+	}
+	if every.CheckpointInterval <= 0 {
+		every.CheckpointInterval = config.DefaultCheckpointInterval
+	}
+	return schedule{every: every}
+}
+
+// add notes n messages handled.
+func (c *schedule) add(n int) {
+	c.unsaved += n
+	c.dirty = true
+}
+
+// due reports whether to checkpoint now: something changed, and it is time, or force,
+// or urgent (alert decisions wait for it: they are sent only once committed).
+func (c *schedule) due(force, urgent bool) bool {
+	due := c.unsaved >= c.every.CheckpointRecords || time.Since(c.saved) >= c.every.CheckpointInterval || urgent
+	return c.dirty && (due || force)
+}
+
+// done notes a checkpoint written.
+func (c *schedule) done() { c.unsaved, c.dirty, c.saved = 0, false, time.Now() }
+
+// offsets is what the latest checkpoint made durable of one Kafka source, to be
+// committed to its group, and whether that source has had it yet: the batch of either
+// of a stream's sources (predictions, labels) may write the checkpoint that makes the
+// other's offsets durable.
+type offsets struct {
+	next  map[int]int64
+	fresh bool
+}
+
+// set notes next as durable.
+func (o *offsets) set(next map[int]int64) { o.next, o.fresh = maps.Clone(next), true }
+
+// take returns what the source has not had yet, or nil.
+func (o *offsets) take() map[int]int64 {
+	if !o.fresh {
+		return nil
+	}
+	o.fresh = false
+	return o.next
+}
