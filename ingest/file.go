@@ -431,11 +431,11 @@ func (r *FileReader) withEventTime(rec arrow.Record) (arrow.Record, error) {
 				ok = false
 			}
 			ns = t.UnixNano()
+		case *array.Date32, *array.Date64, *array.String, *array.LargeString,
+			*array.Float64, *array.Float32, *array.Int64, *array.Int32, *array.Uint64, *array.Uint32:
+			ns, ok, _ = arrowTime(col, i)
 		default:
-			var known bool
-			if ns, ok, known = arrowTime(col, i); !known {
-				return nil, fmt.Errorf("event time column %q has type %s, want a timestamp, date, number or string", r.timeName, col.DataType())
-			}
+			return nil, fmt.Errorf("event time column %q has type %s, want a timestamp, date, number or string", r.timeName, col.DataType())
 		}
 		if !ok {
 			return nil, fmt.Errorf("row %d: event time column %q: not a time within 1678..2262", row, r.timeName)
