@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Severity ranks an alert so receivers can route it (page or just post).
@@ -214,6 +215,33 @@ func FormatCount(n int64) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// Printable returns s with what a terminal would act on or hide escaped as in a Go
+// string literal: control characters ("\x1b", "\n", "\t"), invisible formatting such
+// as bidirectional overrides ("\u202e") and bytes that are not UTF-8 ("\x9b", a
+// control sequence introducer on some terminals). It is for data values (feature
+// names, categories, model names) printed in tables and CSV, where an escape sequence
+// in the data could otherwise rewrite the screen. Any other s, non-ASCII letters
+// included, is returned as it is.
+func Printable(s string) string {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return quoted(s)
+			}
+		}
+		if !strconv.IsPrint(r) {
+			return quoted(s)
+		}
+	}
+	return s
+}
+
+// quoted is strconv.Quote without the quotes.
+func quoted(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // FormatWindow prints a window in UTC, compactly when both ends fall on the

@@ -104,3 +104,20 @@ func TestNumberJSON(t *testing.T) {
 		t.Error("Finite must be nil for NaN and ±Inf and point at other values")
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"car_value":            "car_value",
+		"40K - 60K € \"a\" \\": "40K - 60K € \"a\" \\", // nothing to escape: as it is
+		"x\x1b[2J":             `x\x1b[2J`,
+		"a\tb\nc\r":            `a\tb\nc\r`,
+		"t\x07\x7f\u0085":      `t\a\x7f\u0085`,
+		"rtl\u202eevil":        `rtl\u202eevil`,
+		"bad\x9butf8 \"q\"":    `bad\x9butf8 \"q\"`, // escaped: quotes too, so it reads back
+		"":                     "",
+	} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

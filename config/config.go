@@ -25,6 +25,36 @@ type Config struct {
 	// Cluster, when set, lets several driftmon processes share the streams through
 	// Kafka itself. Unset (the default), one process reads every partition.
 	Cluster *Cluster `yaml:"cluster"`
+	// HTTP bounds the server of the dashboard, /api/v1 and /metrics.
+	HTTP HTTP `yaml:"http"`
+}
+
+// HTTP bounds what one client of the dashboard, /api/v1 and /metrics may hold: time,
+// memory and connections. A slow or hostile client is cut off, and the server never
+// takes so many file descriptors that the Kafka connections cannot get theirs. Zero
+// means the default; WithDefaults fills them in.
+type HTTP struct {
+	// ReadHeaderTimeout is how long a client may take to send a request's headers.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout is how long a client may take to send a whole request, body
+	// included. Default 30s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout is how long, from the end of its headers, a request may take to be
+	// answered: a client that reads too slowly is cut off. Default 60s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its next request.
+	// Default 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's line and headers; more is answered 431.
+	// Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes bounds a request's body; more is answered 413 without reading it.
+	// Default 65536.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxConnections is how many connections the server holds at once; more wait,
+	// unaccepted, until one closes. Default 64.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Cluster is scale-out: processes with the same kafka.group_id split the streams'
@@ -93,7 +123,7 @@ type SASL struct {
 	Mechanism string `yaml:"mechanism"`
 	Username  string `yaml:"username"`
 	// Password, or PasswordFile to read it from a file.
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password" secret:"true"`
 	PasswordFile string `yaml:"password_file"`
 }
 
@@ -144,7 +174,33 @@ type Stream struct {
 	// Labels: a drop of roc_auc (classification) or a rise of rmse (regression)
 	// beyond the reference windows' own variation (relative).
 	Performance *Performance `yaml:"performance"`
+	// Limits bound what the stream's producers can make the monitor hold or believe.
+	Limits Limits `yaml:"limits"`
 }
+
+// Limits bound what a stream's producers can make the monitor hold or believe: a
+// producer with a wrong clock, a placeholder date or a request id in the model field
+// must neither blind it nor exhaust its memory. What is past a bound is rejected with a
+// reason of its own (counted, dead-lettered when configured), never dropped silently.
+type Limits struct {
+	// MaxFuture rejects an event whose time is more than this ahead of the wall clock
+	// (reason event_time_future): one such event would move the watermark past every
+	// later event, which would all count as late. Default DefaultMaxFuture.
+	MaxFuture time.Duration `yaml:"max_future"`
+	// MaxPast rejects an event whose time is more than this behind the wall clock
+	// (reason event_time_past). Default 0: no bound (a backlog may be days old).
+	MaxPast time.Duration `yaml:"max_past"`
+	// MaxModels bounds how many (model, version) pairs the stream monitors; rows of
+	// any further pair are rejected (reason too_many_models), and the first is logged.
+	// Default DefaultMaxModels.
+	MaxModels int `yaml:"max_models"`
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxFuture = time.Hour
+	DefaultMaxModels = 100
+)
 
 // Labels is a topic of ground truth: JSON messages, each naming the event id of the
 // prediction it labels. A label may arrive any time up to MaxDelay after its
@@ -210,7 +266,7 @@ type SchemaRegistry struct {
 	URLs []string `yaml:"urls"`
 	// Username and Password (or PasswordFile) for basic auth. Optional.
 	Username     string `yaml:"username"`
-	Password     string `yaml:"password"`
+	Password     string `yaml:"password" secret:"true"`
 	PasswordFile string `yaml:"password_file"`
 }
 
@@ -367,12 +423,12 @@ type Policy struct {
 // Slack is either a bot token with a channel, or an incoming-webhook URL.
 type Slack struct {
 	// Token is a bot token (xoxb-…); TokenFile reads it from a file instead.
-	Token     string `yaml:"token"`
+	Token     string `yaml:"token" secret:"true"`
 	TokenFile string `yaml:"token_file"`
 	// Channel is where the bot posts; required with a token.
 	Channel string `yaml:"channel"`
 	// WebhookURL is an incoming-webhook URL; WebhookURLFile reads it from a file instead.
-	WebhookURL     string `yaml:"webhook_url"`
+	WebhookURL     string `yaml:"webhook_url" secret:"true"`
 	WebhookURLFile string `yaml:"webhook_url_file"`
 	// APIURL overrides Slack's API base URL (it must end in "/"), for proxies and tests.
 	APIURL string `yaml:"api_url"`
@@ -386,11 +442,11 @@ type Webhook struct {
 	URL string `yaml:"url"`
 	// Secret signs each call per the Standard Webhooks spec ("whsec_" + base64 key);
 	// SecretFile reads it from a file instead. Optional but recommended.
-	Secret     string `yaml:"secret"`
+	Secret     string `yaml:"secret" secret:"true"`
 	SecretFile string `yaml:"secret_file"`
 	// BearerToken, when set, is sent as "Authorization: Bearer …"; or read from
 	// BearerTokenFile.
-	BearerToken     string `yaml:"bearer_token"`
+	BearerToken     string `yaml:"bearer_token" secret:"true"`
 	BearerTokenFile string `yaml:"bearer_token_file"`
 	// MinFeatures is how many features must drift in one window to call the webhook.
 	// Default 1.
@@ -417,10 +473,10 @@ type Webhook struct {
 	Signing string `yaml:"signing"`
 	// Basic sends HTTP basic auth (Jenkins: a user and an API token).
 	BasicUser         string `yaml:"basic_user"`
-	BasicPassword     string `yaml:"basic_password"`
+	BasicPassword     string `yaml:"basic_password" secret:"true"`
 	BasicPasswordFile string `yaml:"basic_password_file"`
 	// Header and HeaderValue send a custom header, e.g. an API key.
 	Header          string `yaml:"header"`
-	HeaderValue     string `yaml:"header_value"`
+	HeaderValue     string `yaml:"header_value" secret:"true"`
 	HeaderValueFile string `yaml:"header_value_file"`
 }

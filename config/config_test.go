@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,26 @@ state.path: a cluster keeps its state in cluster.partials_topic, where every pro
 streams[0].window.rows: count windows cannot be shared by several processes (cluster): use window.size
 streams[1].labels: late labels are not joined in cluster mode yet: run this stream in a single process
 streams[1].labels.prediction: "x" is not one of the stream's predictions`},
+		{"bad_http.yaml", `http.write_timeout: must not be negative, got -1s
+http.idle_timeout: must not be negative, got -2m0s
+http.read_header_timeout: 1m0s is longer than read_timeout 20s, which also bounds the headers
+http.max_header_bytes: must be at least 1024, got 100
+http.max_body_bytes: must be at least 1024, got -1
+http.max_connections: must be at least 1, got -3`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
+		{"secret_echoed.yaml", `kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"
+kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"
+kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "***"
+streams[0].format: must be "json", "avro" or "arrow_ipc", got "https://registry.internal/subjects?api_key=***&v=***"
+streams[0].reference.baseline: must be a local file (download it first), got "https://bucket.s3.amazonaws.com/ref.profile?X-Amz-Signature=***"
+alerting.dashboard_url: must be an http(s) URL, got "ftp://viewer:***@grafana.internal/d/***#***"
+alerting.webhooks[0].url: must be an http(s) URL, got "jenkins://***@jenkins.internal/job/***?token=***"
+alerting.webhooks[0].signing: must be "standard" or "github", got "***"
+alerting.webhooks[1].header: must be a header name such as X-Api-Key (its value goes in header_value)`},
+		{"secret_wrong_type.yaml", `kafka.sasl.password: want a string, got a mapping (line 8)
+streams[0].window.rows: want a whole number, got "https://u:***@h.internal/x/***?t=***" (line 13)
+alerting.slack.token: want a string, got a list (line 16)
+alerting.webhooks[0].header_value: want a string (the value is not shown: the field is a secret) (line 22)`},
 		{"secret_unreadable.yaml", `alerting.slack.token_file: cannot read secret: open testdata/no-such-token.txt: no such file or directory
 alerting.slack: set token (with channel) or webhook_url`},
 	}
@@ -118,6 +138,13 @@ func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
 		{"secret from file", cfg.Alerting.Webhooks[0].Secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
 		{"webhook min features default", cfg.Alerting.Webhooks[0].MinFeatures, 1},
 		{"window rows", s.Window.Rows, 5000},
+		{"http read header timeout default", cfg.HTTP.ReadHeaderTimeout, 10 * time.Second},
+		{"http read timeout default", cfg.HTTP.ReadTimeout, 30 * time.Second},
+		{"http write timeout default", cfg.HTTP.WriteTimeout, time.Minute},
+		{"http idle timeout default", cfg.HTTP.IdleTimeout, 2 * time.Minute},
+		{"http max header bytes default", cfg.HTTP.MaxHeaderBytes, 64 << 10},
+		{"http max body bytes default", cfg.HTTP.MaxBodyBytes, int64(64 << 10)},
+		{"http max connections default", cfg.HTTP.MaxConnections, 64},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -161,5 +188,47 @@ alerting:
 	}
 	if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "xoxb") {
 		t.Errorf("error leaks a secret: %v", err)
+	}
+}
+
+// secretInFixture matches every secret planted in the secret_*.yaml fixtures.
+var secretInFixture = regexp.MustCompile(`[A-Za-z0-9_-]*-secret\b|31415926535`)
+
+func TestProblemsNeverQuoteASecret(t *testing.T) {
+	for _, file := range []string{"secret_echoed.yaml", "secret_wrong_type.yaml"} {
+		_, err := load(t, file, nil)
+		if err == nil {
+			t.Fatalf("%s: no error", file)
+		}
+		if m := secretInFixture.FindAllString(err.Error(), -1); m != nil {
+			t.Errorf("%s: the problems quote secrets %q:\n%s", file, m, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	cfg := &Config{
+		Kafka:    Kafka{SASL: &SASL{Password: "sasl-pass"}},
+		Alerting: Alerting{Slack: &Slack{Token: "xoxb", WebhookURL: "https://hooks.slack.com/services/T/B/X"}, Webhooks: []Webhook{{HeaderValue: "k\"ey"}}},
+	}
+	tests := []struct{ in, want string }{
+		{`open /ref/sasl-pass.csv: no such file`, `open /ref/***.csv: no such file`},
+		{`token "xoxb" and xoxb-10`, `token *** and xoxb-10`}, // short: only where quoted whole
+		{`post https://hooks.slack.com/services/T/B/X failed`, `post *** failed`},
+		{`header "k\"ey"`, `header ***`},
+		{`see https://user:pw@host:8080/a/b/c?x=1&y&z=#frag, then`, `see https://user:***@host:8080/a/***?x=***&***&z=***#***, then`},
+		{`https://tok@github.com/org/repo.git`, `https://***@github.com/org/***`},
+		{`http://host/`, `http://host/`},
+		{`http://host/a/`, `http://host/a/`},
+		{`"http://[::1:bad/x"`, `"http://***"`},
+		{`no URL here`, `no URL here`},
+	}
+	for _, tt := range tests {
+		if got := cfg.Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := (*Config)(nil).Redact("ftp://a:b@c"); got != "ftp://a:***@c" {
+		t.Errorf("nil Config: %q", got)
 	}
 }

@@ -44,11 +44,11 @@ func Parse(data []byte, opts ParseOptions) (*Config, error) {
 	var errs []error
 	doc := root.Content[0]
 	expandEnv(doc, "", opts.LookupEnv, &errs)
-	mismatched := checkKeys(doc, reflect.TypeOf(Config{}), "", &errs)
+	mismatched := checkKeys(doc, reflect.TypeOf(Config{}), "", false, &errs)
 	if mismatched {
 		// A value does not fit its type; checks on the decoded values would only
 		// repeat these problems in other words.
-		return nil, errors.Join(errs...)
+		return nil, joinRedacted(errs, nil)
 	}
 	var cfg Config
 	if err := doc.Decode(&cfg); err != nil {
@@ -60,9 +60,21 @@ func Parse(data []byte, opts ParseOptions) (*Config, error) {
 	cfg.setDefaults()
 	cfg.validate(&errs)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinRedacted(errs, secretValues(reflect.ValueOf(&cfg), nil))
 	}
 	return &cfg, nil
+}
+
+// joinRedacted joins errs with every secret value and URL credential redacted: a value
+// echoed in a problem may be a secret typed into the wrong field (a webhook URL in
+// format, a token in start_offset).
+func joinRedacted(errs []error, secrets []string) error {
+	for i, err := range errs {
+		if msg := err.Error(); redact(msg, secrets) != msg {
+			errs[i] = errors.New(redact(msg, secrets))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -108,8 +120,9 @@ func expandEnv(n *yaml.Node, path string, lookup func(string) (string, bool), er
 // checkKeys walks the YAML tree beside the Go type it decodes into and reports every key
 // the type does not have. yaml.v3's own strict mode stops at line numbers and cannot be
 // used on a node; this reports paths.
-// It returns whether any value has the wrong type, which stops decoding.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) (mismatched bool) {
+// It returns whether any value has the wrong type, which stops decoding. The value of a
+// secret field is never quoted in a problem.
+func checkKeys(n *yaml.Node, t reflect.Type, path string, secret bool, errs *[]error) (mismatched bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -122,7 +135,16 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) (mismat
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int64, reflect.Float64, reflect.String:
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			*errs = append(*errs, fmt.Errorf("%s: want %s, got %q (line %d)", path, kindName(t), n.Value, n.Line))
+			got := fmt.Sprintf(", got %q", n.Value)
+			switch {
+			case n.Kind == yaml.SequenceNode:
+				got = ", got a list"
+			case n.Kind == yaml.MappingNode:
+				got = ", got a mapping"
+			case secret:
+				got = " (the value is not shown: the field is a secret)"
+			}
+			*errs = append(*errs, fmt.Errorf("%s: want %s%s (line %d)", path, kindName(t), got, n.Line))
 			return true
 		}
 	case reflect.Struct:
@@ -133,12 +155,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) (mismat
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key := n.Content[i].Value
-			ft, ok := fields[key]
+			f, ok := fields[key]
 			if !ok {
 				*errs = append(*errs, fmt.Errorf("%s: unknown field (line %d)", join(path, key), n.Content[i].Line))
 				continue
 			}
-			mismatched = checkKeys(n.Content[i+1], ft, join(path, key), errs) || mismatched
+			mismatched = checkKeys(n.Content[i+1], f.Type, join(path, key), isSecret(f), errs) || mismatched
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -146,7 +168,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) (mismat
 			return true
 		}
 		for i, c := range n.Content {
-			mismatched = checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs) || mismatched
+			mismatched = checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), secret, errs) || mismatched
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
@@ -154,7 +176,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, errs *[]error) (mismat
 			return true
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			mismatched = checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs) || mismatched
+			mismatched = checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), secret, errs) || mismatched
 		}
 	}
 	return mismatched
@@ -174,8 +196,8 @@ func kindName(t reflect.Type) string {
 	return "a string"
 }
 
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	m := make(map[string]reflect.Type, t.NumField())
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	m := make(map[string]reflect.StructField, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
@@ -185,7 +207,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		m[name] = f.Type
+		m[name] = f
 	}
 	return m
 }
@@ -249,8 +271,10 @@ func (c *Config) resolvePaths(dir string) {
 	}
 }
 
+// resolve makes p relative to dir. A URL is left as it is, for validate to reject
+// whole: joined to a directory, "https://" would become "https:/".
 func resolve(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) || dir == "" {
+	if p == "" || filepath.IsAbs(p) || dir == "" || strings.Contains(p, "://") {
 		return p
 	}
 	return filepath.Join(dir, p)

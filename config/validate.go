@@ -32,7 +32,56 @@ const (
 
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 5 * time.Second
+
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	DefaultHTTPReadTimeout       = 30 * time.Second
+	DefaultHTTPWriteTimeout      = 60 * time.Second
+	DefaultHTTPIdleTimeout       = 2 * time.Minute
+	DefaultHTTPMaxHeaderBytes    = 64 << 10
+	DefaultHTTPMaxBodyBytes      = 64 << 10
+	DefaultHTTPMaxConnections    = 64
 )
+
+// WithDefaults returns h with every zero bound set to its default. The HTTP server
+// calls it too, so that a server built without a config has the same bounds.
+func (h HTTP) WithDefaults() HTTP {
+	h.ReadHeaderTimeout = cmp.Or(h.ReadHeaderTimeout, DefaultHTTPReadHeaderTimeout)
+	h.ReadTimeout = cmp.Or(h.ReadTimeout, DefaultHTTPReadTimeout)
+	h.WriteTimeout = cmp.Or(h.WriteTimeout, DefaultHTTPWriteTimeout)
+	h.IdleTimeout = cmp.Or(h.IdleTimeout, DefaultHTTPIdleTimeout)
+	h.MaxHeaderBytes = cmp.Or(h.MaxHeaderBytes, DefaultHTTPMaxHeaderBytes)
+	h.MaxBodyBytes = cmp.Or(h.MaxBodyBytes, DefaultHTTPMaxBodyBytes)
+	h.MaxConnections = cmp.Or(h.MaxConnections, DefaultHTTPMaxConnections)
+	return h
+}
+
+// validate appends the bounds' problems, after defaults.
+func (h HTTP) validate(bad func(string, string, ...any)) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"read_header_timeout", h.ReadHeaderTimeout}, {"read_timeout", h.ReadTimeout},
+		{"write_timeout", h.WriteTimeout}, {"idle_timeout", h.IdleTimeout},
+	} {
+		if d.v < 0 {
+			bad("http."+d.key, "must not be negative, got %s", d.v)
+		}
+	}
+	if h.ReadHeaderTimeout > 0 && h.ReadTimeout > 0 && h.ReadHeaderTimeout > h.ReadTimeout {
+		bad("http.read_header_timeout", "%s is longer than read_timeout %s, which also bounds the headers", h.ReadHeaderTimeout, h.ReadTimeout)
+	}
+	// Below these, no browser or Prometheus request fits.
+	if h.MaxHeaderBytes < 1024 {
+		bad("http.max_header_bytes", "must be at least 1024, got %d", h.MaxHeaderBytes)
+	}
+	if h.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", h.MaxBodyBytes)
+	}
+	if h.MaxConnections < 1 {
+		bad("http.max_connections", "must be at least 1, got %d", h.MaxConnections)
+	}
+}
 
 func (c *Config) setDefaults() {
 	c.Kafka.GroupID = cmp.Or(c.Kafka.GroupID, DefaultGroupID)
@@ -60,6 +109,7 @@ func (c *Config) setDefaults() {
 	}
 	c.State.CheckpointRecords = cmp.Or(c.State.CheckpointRecords, DefaultCheckpointRecords)
 	c.State.CheckpointInterval = cmp.Or(c.State.CheckpointInterval, DefaultCheckpointInterval)
+	c.HTTP = c.HTTP.WithDefaults()
 	for i := range c.Alerting.Webhooks {
 		w := &c.Alerting.Webhooks[i]
 		if w.MinFeatures == 0 && len(w.KeyFeatures) == 0 {
@@ -202,7 +252,11 @@ func (c *Config) validate(errs *[]error) {
 		bad("kafka.brokers", "at least one broker is required")
 	}
 	for i, b := range c.Kafka.Brokers {
-		if !strings.Contains(b, ":") {
+		switch {
+		case strings.Contains(b, "://") || strings.Contains(b, "@"):
+			// A URL (with credentials, often) where the client wants a bare address.
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, not a URL (credentials go in kafka.sasl), got %q", b)
+		case !strings.Contains(b, ":"):
 			bad(fmt.Sprintf("kafka.brokers[%d]", i), "want host:port, got %q", b)
 		}
 	}
@@ -307,11 +361,17 @@ func (c *Config) validate(errs *[]error) {
 		case w.Size == 0 && w.Rows == 0:
 			bad(p+".window", "set size (event-time windows, e.g. 1h) or rows (count windows)")
 		}
+		if l := s.Limits; l.MaxFuture < 0 || l.MaxPast < 0 || l.MaxModels < 0 {
+			bad(p+".limits", "max_future, max_past and max_models must not be negative")
+		}
 		if s.Window.Lateness < 0 || s.Window.Idle < 0 {
 			bad(p+".window", "lateness and idle must not be negative")
 		}
 		if s.Window.Rows > 0 && (s.Window.Lateness > 0 || s.Window.Idle > 0) {
 			bad(p+".window", "lateness and idle apply to event-time windows (size), not rows")
+		}
+		if strings.Contains(s.Reference.Baseline, "://") {
+			bad(p+".reference.baseline", "must be a local file (download it first), got %q", s.Reference.Baseline)
 		}
 		if s.Reference.WarmupWindows < 0 {
 			bad(p+".reference.warmup_windows", "must not be negative, got %d", s.Reference.WarmupWindows)
@@ -358,6 +418,7 @@ func (c *Config) validate(errs *[]error) {
 	if c.State.CheckpointInterval < 0 {
 		bad("state.checkpoint_interval", "must be positive, got %s", c.State.CheckpointInterval)
 	}
+	c.HTTP.validate(bad)
 	c.Alerting.validate(bad)
 	if p := c.Alerting.Policy; p.FireAfter < 1 || p.ResolveAfter < 1 || p.RepeatEvery < 0 || p.CriticalPSI < 0 {
 		bad("alerting.policy", "fire_after and resolve_after must be at least 1, repeat_every and critical_psi not negative")
@@ -459,10 +520,25 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 		if (w.Header == "") != (w.HeaderValue == "") {
 			bad(p+".header", "header and header_value go together")
 		}
+		if w.Header != "" && !isHeaderName(w.Header) {
+			// Not quoted: a whole "Name: value" line pasted here holds the secret.
+			bad(p+".header", "must be a header name such as X-Api-Key (its value goes in header_value)")
+		}
 		if n := btoi(w.BearerToken != "") + btoi(w.BasicUser != "") + btoi(w.Header != ""); n > 1 {
 			bad(p, "set one of bearer_token, basic_user/basic_password, header/header_value")
 		}
 	}
+}
+
+// isHeaderName reports whether s is an HTTP header field name (RFC 9110 token).
+func isHeaderName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func checkURL(path, raw string, bad func(string, string, ...any)) {

@@ -3,7 +3,6 @@ package ingest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -17,11 +16,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	arrowcsv "github.com/apache/arrow/go/v17/arrow/csv"
 	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/apache/arrow/go/v17/parquet"
-	"github.com/apache/arrow/go/v17/parquet/file"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
 
 // File formats understood by ReadFile.
@@ -35,6 +30,21 @@ const (
 const (
 	DefaultBatchRows = 8192
 	DefaultInferRows = 10000
+	// DefaultMaxColumns bounds the columns of a file: a 100,000-column file is refused
+	// before any of its rows is read.
+	DefaultMaxColumns = 10000
+	// DefaultMaxLineBytes bounds a CSV record or a JSON line (16 MiB): a file without
+	// newlines is refused at that length instead of being read into memory whole.
+	DefaultMaxLineBytes = 16 << 20
+)
+
+// Bounds on one record of a FileReader, whatever the options: a batch ends early once
+// it holds maxBatchCells cells (rows × columns) or, for CSV and JSON lines, once
+// maxBatchBytes of the file went into it. With MaxLineBytes, a record's memory is
+// bounded by these and not by what the file holds.
+const (
+	maxBatchCells = 1 << 22
+	maxBatchBytes = 64 << 20
 )
 
 // csvNulls are the CSV cell values read as null (pandas writes missing values as "").
@@ -64,6 +74,12 @@ type FileOptions struct {
 	// InferRows is how many leading CSV rows or JSON lines are sampled to infer column
 	// types; 0 means DefaultInferRows, negative means the whole file.
 	InferRows int
+	// MaxColumns refuses a file with more columns (Parquet leaf columns, CSV header
+	// cells, JSON leaf paths inferred); 0 means DefaultMaxColumns.
+	MaxColumns int
+	// MaxLineBytes refuses a CSV record or JSON line that is longer; 0 means
+	// DefaultMaxLineBytes.
+	MaxLineBytes int
 }
 
 // FileReader reads a file as a sequence of Arrow records with one schema. Use it like an
@@ -123,6 +139,12 @@ func ReadFile(path string, opts FileOptions) (*FileReader, error) {
 	if opts.InferRows == 0 {
 		opts.InferRows = DefaultInferRows
 	}
+	if opts.MaxColumns <= 0 {
+		opts.MaxColumns = DefaultMaxColumns
+	}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = DefaultMaxLineBytes
+	}
 	format := opts.Format
 	if format == "" {
 		switch strings.ToLower(filepath.Ext(path)) {
@@ -166,25 +188,6 @@ func ReadFile(path string, opts FileOptions) (*FileReader, error) {
 	return r, nil
 }
 
-func (r *FileReader) openParquet(opts FileOptions) error {
-	pf, err := file.OpenParquetFile(r.path, false, file.WithReadProps(parquet.NewReaderProperties(opts.Mem)))
-	if err != nil {
-		return err
-	}
-	r.closers = append(r.closers, pf.Close)
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(opts.BatchRows)}, opts.Mem)
-	if err != nil {
-		return err
-	}
-	// The context only bounds reads that run in parallel, which are not enabled here.
-	rr, err := fr.GetRecordReader(context.Background(), nil, nil)
-	if err != nil {
-		return err
-	}
-	r.src, r.schema = rr, rr.Schema()
-	return nil
-}
-
 // openFile opens the file for reading; Close closes it.
 func (r *FileReader) openFile() (*os.File, error) {
 	f, err := os.Open(r.path)
@@ -200,34 +203,65 @@ func (r *FileReader) openCSV(opts FileOptions) error {
 	if err != nil {
 		return err
 	}
-	schema, err := inferCSVSchema(f, opts.InferRows)
+	schema, err := inferCSVSchema(f, opts)
 	if err != nil {
 		return err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	cr := arrowcsv.NewReader(f, schema,
-		arrowcsv.WithHeader(true),
-		arrowcsv.WithChunk(opts.BatchRows),
-		arrowcsv.WithNullReader(true, csvNulls...),
-		arrowcsv.WithAllocator(opts.Mem),
-	)
-	r.src, r.schema = cr, schema
+	src := &csvSource{
+		lim:    &recordLimiter{r: f, max: opts.MaxLineBytes},
+		schema: schema,
+		b:      array.NewRecordBuilder(opts.Mem, schema),
+		batch:  batchRows(opts.BatchRows, schema.NumFields()),
+	}
+	src.cr = newCSVReader(src.lim)
+	if _, err := src.cr.Read(); err != nil { // the header, read again
+		src.b.Release()
+		return fmt.Errorf("header: %w", err)
+	}
+	src.cols = make([]csvColumn, schema.NumFields())
+	for i := range src.cols {
+		switch b := src.b.Field(i).(type) {
+		case *array.Float64Builder:
+			src.cols[i].f = b
+		case *array.BooleanBuilder:
+			src.cols[i].b = b
+		case *array.StringBuilder:
+			src.cols[i].s = b
+		}
+	}
+	r.src, r.schema = src, schema
 	return nil
 }
 
-// inferCSVSchema reads the header and up to n rows (all if n < 0) and picks a type per
-// column: Float64, Boolean or String.
-func inferCSVSchema(rd io.Reader, n int) (*arrow.Schema, error) {
-	cr := csv.NewReader(bufio.NewReader(rd))
+// newCSVReader reads records of at most as many fields as the header has.
+func newCSVReader(rd io.Reader) *csv.Reader {
+	cr := csv.NewReader(rd)
 	cr.ReuseRecord = true
+	return cr
+}
+
+// batchRows is the rows per record for ncols columns: rows, but fewer when the record
+// would otherwise hold more than maxBatchCells cells.
+func batchRows(rows, ncols int) int {
+	return max(1, min(rows, maxBatchCells/max(ncols, 1)))
+}
+
+// inferCSVSchema reads the header and up to opts.InferRows rows (all if negative) and
+// picks a type per column: Float64, Boolean or String.
+func inferCSVSchema(rd io.Reader, opts FileOptions) (*arrow.Schema, error) {
+	cr := newCSVReader(&recordLimiter{r: rd, max: opts.MaxLineBytes})
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty CSV file: no header")
 		}
 		return nil, fmt.Errorf("header: %w", err)
+	}
+	if len(header) > opts.MaxColumns {
+		return nil, fmt.Errorf("header: %d columns, more than the limit of %d", len(header), opts.MaxColumns)
 	}
 	names := append([]string(nil), header...)
 	const (
@@ -239,13 +273,13 @@ func inferCSVSchema(rd io.Reader, n int) (*arrow.Schema, error) {
 	for i := range can {
 		can[i] = canFloat | canBool
 	}
-	for row := 0; n < 0 || row < n; row++ {
+	for row := 1; opts.InferRows < 0 || row <= opts.InferRows; row++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("row %d: %w", row, err)
 		}
 		for i, v := range rec {
 			if isCSVNull(v) {
@@ -277,6 +311,152 @@ func inferCSVSchema(rd io.Reader, n int) (*arrow.Schema, error) {
 	return arrow.NewSchema(fields, nil), nil
 }
 
+// recordLimiter passes a CSV file through, failing once one record (a line, or lines
+// inside quotes) is longer than max bytes, so that encoding/csv, which holds a record
+// in memory whole, never holds more. Quotes are counted as the CSV grammar pairs them
+// (an escaped "" toggles twice); a bare quote the CSV reader rejects anyway.
+type recordLimiter struct {
+	r       io.Reader
+	max     int
+	n       int // bytes of the current record so far
+	inQuote bool
+	read    int64 // bytes read in all
+	err     error // returned by the next Read: the limit was passed
+}
+
+func (l *recordLimiter) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case c == '"':
+			l.inQuote = !l.inQuote
+		case c == '\n' && !l.inQuote:
+			l.n = 0
+			continue
+		}
+		if l.n++; l.n > l.max {
+			// Hand over what comes before, so the records before this one are read.
+			l.err = fmt.Errorf("record longer than the limit of %d bytes", l.max)
+			l.read += int64(i)
+			return i, nil
+		}
+	}
+	l.read += int64(n)
+	return n, err
+}
+
+// csvColumn is the builder of a CSV column: exactly one is set.
+type csvColumn struct {
+	f *array.Float64Builder
+	b *array.BooleanBuilder
+	s *array.StringBuilder
+}
+
+// csvSource converts CSV records into Arrow records of the inferred schema, naming the
+// row and column of a cell that does not fit its column.
+type csvSource struct {
+	cr     *csv.Reader
+	lim    *recordLimiter
+	schema *arrow.Schema
+	cols   []csvColumn
+	b      *array.RecordBuilder
+	batch  int
+	row    int64 // data rows read so far (the header is not one)
+	cur    arrow.Record
+	err    error
+}
+
+func (s *csvSource) Next() bool {
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+	if s.err != nil || s.b == nil {
+		return false
+	}
+	n, start := 0, s.lim.read
+	for n < s.batch && s.lim.read-start < maxBatchBytes {
+		rec, err := s.cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.err = fmt.Errorf("row %d: %w", s.row+1, err)
+			return false
+		}
+		s.row++
+		for i, v := range rec {
+			if err := s.append(i, v); err != nil {
+				s.err = fmt.Errorf("row %d, column %q: %w", s.row, s.schema.Field(i).Name, err)
+				return false
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return false
+	}
+	s.cur = s.b.NewRecord()
+	return true
+}
+
+// append adds cell v to column i.
+func (s *csvSource) append(i int, v string) error {
+	c := &s.cols[i]
+	null := isCSVNull(v)
+	switch {
+	case c.f != nil:
+		if null {
+			c.f.AppendNull()
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("%s is not a number (the column held only numbers in the rows sampled for its type)", quoteCell(v))
+		}
+		c.f.Append(f)
+	case c.b != nil:
+		if null {
+			c.b.AppendNull()
+			return nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s is not true or false (the column held only those in the rows sampled for its type)", quoteCell(v))
+		}
+		c.b.Append(b)
+	case null:
+		c.s.AppendNull()
+	default:
+		c.s.Append(v)
+	}
+	return nil
+}
+
+// quoteCell quotes a cell for an error message, cut to 64 bytes.
+func quoteCell(v string) string {
+	if len(v) > 64 {
+		return strconv.Quote(v[:64]) + "..."
+	}
+	return strconv.Quote(v)
+}
+
+func (s *csvSource) Record() arrow.Record { return s.cur }
+func (s *csvSource) Err() error           { return s.err }
+func (s *csvSource) Release() {
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+	if s.b != nil {
+		s.b.Release()
+		s.b = nil
+	}
+}
+
 func isCSVNull(v string) bool {
 	for _, n := range csvNulls {
 		if v == n {
@@ -286,8 +466,8 @@ func isCSVNull(v string) bool {
 	return false
 }
 
-// isCSVBool accepts the spellings of true and false that strconv.ParseBool (used by the
-// arrow CSV reader) accepts, except "0", "1", "t" and "f".
+// isCSVBool accepts the spellings of true and false that strconv.ParseBool (which reads
+// a Boolean column's cells) accepts, except "0", "1", "t" and "f".
 func isCSVBool(v string) bool {
 	switch v {
 	case "true", "True", "TRUE", "false", "False", "FALSE":
@@ -301,12 +481,12 @@ func (r *FileReader) openJSONL(opts FileOptions) error {
 	if err != nil {
 		return err
 	}
-	src := &jsonlSource{path: r.path, batch: opts.BatchRows}
+	src := &jsonlSource{path: r.path}
 	if opts.Spec != nil {
 		src.spec = *opts.Spec
 		src.spec.RequireEventTime = src.spec.EventTime != ""
 	} else {
-		spec, err := inferJSONSpec(f, opts.InferRows)
+		spec, err := inferJSONSpec(f, opts)
 		if err != nil {
 			return err
 		}
@@ -337,9 +517,9 @@ func (r *FileReader) openJSONL(opts FileOptions) error {
 		}
 		src.schema = arrow.NewSchema(fields, nil)
 	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<30)
-	src.sc = sc
+	src.batch = batchRows(opts.BatchRows, src.schema.NumFields())
+	src.sc = newLineScanner(f, opts.MaxLineBytes)
+	src.maxLine = opts.MaxLineBytes
 	r.src, r.schema = src, src.schema
 	return nil
 }
@@ -365,11 +545,6 @@ func (r *FileReader) Next() bool {
 		return false
 	}
 	rec := r.src.Record()
-	if err := r.src.Err(); err != nil && !errors.Is(err, io.EOF) {
-		// The arrow CSV reader returns the batch that failed along with the error.
-		r.err = fmt.Errorf("decode %s (rows %d to %d): %w", r.path, r.rowsSoFar+1, r.rowsSoFar+rec.NumRows(), err)
-		return false
-	}
 	if r.timeCol < 0 {
 		rec.Retain()
 		r.cur = rec
@@ -457,6 +632,7 @@ type jsonlSource struct {
 	schema   *arrow.Schema
 	dec      *JSONDecoder
 	sc       *bufio.Scanner
+	maxLine  int
 	batch    int
 	line     int // lines read so far
 	arena    []byte
@@ -476,7 +652,7 @@ func (s *jsonlSource) Next() bool {
 		return false
 	}
 	s.arena, s.ends, s.lines = s.arena[:0], s.ends[:0], s.lines[:0]
-	for len(s.ends) < s.batch && s.sc.Scan() {
+	for len(s.ends) < s.batch && len(s.arena) < maxBatchBytes && s.sc.Scan() {
 		s.line++
 		b := s.sc.Bytes()
 		if len(bytes.TrimSpace(b)) == 0 {
@@ -487,7 +663,7 @@ func (s *jsonlSource) Next() bool {
 		s.lines = append(s.lines, s.line)
 	}
 	if err := s.sc.Err(); err != nil {
-		s.err = fmt.Errorf("line %d: %w", s.line+1, err)
+		s.err = lineError(s.line+1, err, s.maxLine)
 		return false
 	}
 	if len(s.ends) == 0 {
@@ -527,9 +703,26 @@ func (s *jsonlSource) Release() {
 	}
 }
 
-// inferJSONSpec samples up to n non-blank lines (all if n < 0) and returns a Spec with one
-// field per scalar leaf path, in first-seen order.
-func inferJSONSpec(rd io.Reader, n int) (Spec, error) {
+// newLineScanner scans lines of at most maxLine bytes.
+func newLineScanner(rd io.Reader, maxLine int) *bufio.Scanner {
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 0, min(64<<10, maxLine+1)), maxLine+1) // +1: the newline
+	return sc
+}
+
+// lineError is the error for line n of a scan that failed with err.
+func lineError(n int, err error, maxLine int) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("line %d: longer than the limit of %d bytes", n, maxLine)
+	}
+	return fmt.Errorf("line %d: %w", n, err)
+}
+
+// inferJSONSpec samples up to opts.InferRows non-blank lines (all if negative) and
+// returns a Spec with one field per scalar leaf path, in first-seen order, failing
+// past opts.MaxColumns paths.
+func inferJSONSpec(rd io.Reader, opts FileOptions) (Spec, error) {
+	n := opts.InferRows
 	type leaf struct {
 		path    string
 		numeric bool // only numbers (or nulls) so far
@@ -537,8 +730,7 @@ func inferJSONSpec(rd io.Reader, n int) (Spec, error) {
 	}
 	var leaves []*leaf
 	byPath := map[string]*leaf{}
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<30)
+	sc := newLineScanner(rd, opts.MaxLineBytes)
 	line := 0
 	for sampled := 0; (n < 0 || sampled < n) && sc.Scan(); {
 		line++
@@ -597,6 +789,9 @@ func inferJSONSpec(rd io.Reader, n int) (Spec, error) {
 				}
 				l := byPath[prefix]
 				if l == nil {
+					if len(leaves) == opts.MaxColumns {
+						return fmt.Errorf("more than the limit of %d columns (distinct value paths)", opts.MaxColumns)
+					}
 					l = &leaf{path: prefix, numeric: true}
 					byPath[prefix] = l
 					leaves = append(leaves, l)
@@ -621,7 +816,7 @@ func inferJSONSpec(rd io.Reader, n int) (Spec, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Spec{}, fmt.Errorf("line %d: %w", line+1, err)
+		return Spec{}, lineError(line+1, err, opts.MaxLineBytes)
 	}
 	var spec Spec
 	for _, l := range leaves {

@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -290,7 +292,7 @@ func TestReadFileErrors(t *testing.T) {
 		{name: "null event time", path: "testdata/mixed.csv", opts: FileOptions{EventTime: "score"},
 			readErr: `row 3: event time column "score" is null`},
 		{name: "csv type changes after the sample", path: "testdata/late_type_change.csv", opts: FileOptions{InferRows: 1},
-			readErr: "rows 1 to 2"},
+			readErr: `row 2, column "score": "x" is not a number`},
 		{name: "jsonl wrong type", path: "testdata/bad_type.jsonl", opts: FileOptions{InferRows: 1},
 			readErr: `line 2: wrong_type: decode "v"`},
 		{name: "jsonl truncated line", path: "testdata/truncated.jsonl", opts: FileOptions{InferRows: 1},
@@ -299,6 +301,32 @@ func TestReadFileErrors(t *testing.T) {
 		{name: "jsonl missing event time path", path: "testdata/events.jsonl", opts: FileOptions{EventTime: "nope"},
 			openErr: `event time path "nope" not found`},
 		{name: "jsonl not objects", path: write("arr.jsonl", "[1]\n"), openErr: "line 1: not a JSON object"},
+
+		// Damaged files: an error naming the file, and where known the row and column.
+		{name: "parquet with a corrupt page", path: "testdata/files/corrupt_page.parquet",
+			readErr: `decode testdata/files/corrupt_page.parquet: rows 1 to 40, column "car_value": corrupt Parquet data: snappy: corrupt input`},
+		{name: "parquet without a column's metadata", path: "testdata/files/no_column_metadata.parquet",
+			openErr: `cannot read testdata/files/no_column_metadata.parquet: corrupt metadata: row group 0, column "car_value": missing or corrupt column metadata`},
+		{name: "parquet column chunk outside the file", path: "testdata/files/chunk_outside_file.parquet",
+			openErr: `cannot read testdata/files/chunk_outside_file.parquet: corrupt metadata: row group 0, column "car_value": -340 bytes at offset 4 do not lie within the file's 4275`},
+		{name: "parquet cut short", path: "testdata/files/truncated.parquet",
+			openErr: "cannot read testdata/files/truncated.parquet: parquet: file is smaller than indicated metadata size"},
+		{name: "parquet with more columns than the limit", path: "testdata/files/valid.parquet", opts: FileOptions{MaxColumns: 5},
+			openErr: "cannot read testdata/files/valid.parquet: 11 columns, more than the limit of 5"},
+		{name: "csv with an unterminated quote", path: "testdata/files/unterminated_quote.csv",
+			openErr: `cannot read testdata/files/unterminated_quote.csv: row 5: parse error on line 6, column 23: extraneous or missing " in quoted-field`},
+		{name: "csv record past the limit, in the sample", path: write("long.csv", "a,b\n1,2\n"+strings.Repeat("x", DefaultMaxLineBytes+1)),
+			openErr: "row 2: record longer than the limit of 16777216 bytes"},
+		{name: "csv record past the limit, after the sample", path: write("long2.csv", "a,b\n1,2\n3,\""+strings.Repeat("x\n", 600)+"\"\n"),
+			opts: FileOptions{InferRows: 1, MaxLineBytes: 1000}, readErr: "row 2: record longer than the limit of 1000 bytes"},
+		{name: "csv with 100k columns", path: write("wide.csv", wideCSV(100000)),
+			openErr: "header: 100000 columns, more than the limit of 10000"},
+		{name: "jsonl line past the limit, in the sample", path: write("long.jsonl", `{"a":1}`+"\n"+`{"a":"`+strings.Repeat("x", DefaultMaxLineBytes)+`"}`),
+			openErr: "line 2: longer than the limit of 16777216 bytes"},
+		{name: "jsonl line past the limit, after the sample", path: write("long2.jsonl", `{"a":1}`+"\n"+`{"a":"`+strings.Repeat("x", 2000)+`"}`),
+			opts: FileOptions{InferRows: 1, MaxLineBytes: 1000}, readErr: "line 2: longer than the limit of 1000 bytes"},
+		{name: "jsonl with 100k columns", path: write("wide.jsonl", wideJSON(100000)),
+			openErr: "line 1: more than the limit of 10000 columns (distinct value paths)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,3 +361,148 @@ func TestReadFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// wideCSV is a CSV file of n columns and one row.
+func wideCSV(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "c%d", i)
+	}
+	b.WriteString("\n")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('1')
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// wideJSON is a JSON line with n keys.
+func wideJSON(n int) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"c%d":1`, i)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// TestReadFileParquetBufferLimit: a buffer beyond maxParquetBuffer (a page whose header
+// claims gigabytes, here any page at a limit of 64 bytes) is an error, not an allocation.
+func TestReadFileParquetBufferLimit(t *testing.T) {
+	defer func(v int) { maxParquetBuffer = v }(maxParquetBuffer)
+	maxParquetBuffer = 64
+	r, err := ReadFile("testdata/files/valid.parquet", FileOptions{})
+	if err == nil {
+		for r.Next() {
+		}
+		err = r.Err()
+		r.Close()
+	}
+	const want = `decode testdata/files/valid.parquet: rows 1 to 40, column "car_value": corrupt Parquet data: needs a buffer of`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "more than the limit of 64") {
+		t.Errorf("error %v, want %q... more than the limit of 64", err, want)
+	}
+}
+
+// TestReadFileBoundsLineMemory: a file that is one long line costs about the line limit
+// to refuse, not the line.
+func TestReadFileBoundsLineMemory(t *testing.T) {
+	dir := t.TempDir()
+	const size = 64 << 20
+	for _, name := range []string{"long.csv", "long.jsonl"} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, name)
+			line := strings.Repeat("x", size)
+			if strings.HasSuffix(name, ".jsonl") {
+				line = `{"a":"` + line + `"}`
+			}
+			if err := os.WriteFile(p, []byte(line), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			r, err := ReadFile(p, FileOptions{MaxLineBytes: 1 << 20})
+			if err == nil {
+				r.Close()
+				t.Fatal("ReadFile succeeded")
+			}
+			runtime.ReadMemStats(&after)
+			t.Logf("%v; %d bytes allocated", err, after.TotalAlloc-before.TotalAlloc)
+			if !strings.Contains(err.Error(), "longer than the limit of 1048576 bytes") {
+				t.Errorf("error %v", err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+				t.Errorf("refusing a %d-byte line allocated %d bytes, want at most 16 MiB", size, got)
+			}
+		})
+	}
+}
+
+// fuzzReadFile reads data as a file of format ext with small limits: it must give
+// records that agree with the schema or an error naming the file, never a panic, and
+// release all the memory it took unless the Parquet reader panicked mid-read.
+func fuzzReadFile(f *testing.F, ext string) {
+	seeds, err := filepath.Glob("testdata/files/*" + ext)
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no seeds for %s: %v", ext, err)
+	}
+	more, _ := filepath.Glob("testdata/*" + ext)
+	for _, p := range append(seeds, more...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "f"+ext)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		opts := FileOptions{Mem: mem, BatchRows: 7, InferRows: 3, MaxColumns: 64, MaxLineBytes: 4096}
+		r, err := ReadFile(p, opts)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "cannot read "+p) {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			if !strings.Contains(err.Error(), "corrupt Parquet data") {
+				mem.AssertSize(t, 0)
+			}
+			return
+		}
+		for r.Next() {
+			rec := r.Record()
+			if !rec.Schema().Equal(r.Schema()) || rec.NumRows() < 1 || rec.NumRows() > 7 {
+				t.Fatalf("record of %d rows with schema %s, reader schema %s", rec.NumRows(), rec.Schema(), r.Schema())
+			}
+			for _, c := range rec.Columns() {
+				if int64(c.Len()) != rec.NumRows() {
+					t.Fatalf("column of %d values in a record of %d rows", c.Len(), rec.NumRows())
+				}
+			}
+		}
+		err = r.Err()
+		if err != nil && !strings.HasPrefix(err.Error(), "decode "+p) {
+			t.Fatalf("error %q does not name the file", err)
+		}
+		r.Close()
+		if err == nil || !strings.Contains(err.Error(), "corrupt Parquet data") {
+			mem.AssertSize(t, 0)
+		}
+	})
+}
+
+func FuzzReadParquet(f *testing.F) { fuzzReadFile(f, ".parquet") }
+func FuzzReadCSV(f *testing.F)     { fuzzReadFile(f, ".csv") }
+func FuzzReadJSONL(f *testing.F)   { fuzzReadFile(f, ".jsonl") }

@@ -347,8 +347,14 @@ func (r *reader) profile() (*Profile, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	p := NewProfile(fields, opts)
+	// The features are the decoded ones: NewProfile would allocate a second, empty set.
+	p := NewProfile(nil, opts)
 	p.Features = feats
+	for i, f := range fields {
+		if _, dup := p.byName[f.Name]; !dup {
+			p.byName[f.Name] = i
+		}
+	}
 	p.Start, p.End, p.Rows = start, end, rows
 	p.Joint = nil
 	if r.version >= 2 && r.byte() == 1 {
@@ -496,7 +502,8 @@ func (r *reader) numeric(opts Options) *Numeric {
 }
 
 func (r *reader) categorical(opts Options) *Categorical {
-	c := newCategorical(opts)
+	// Not newCategorical: its empty distinct-count sketch would be replaced below.
+	c := &Categorical{maxCategories: opts.MaxCategories, index: make(map[string]int32)}
 	c.count, c.other, c.nulls = r.count(), r.count(), r.count()
 	k := r.length(2)
 	if r.err != nil {

@@ -8,6 +8,9 @@ import (
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -256,6 +259,22 @@ func FuzzUnmarshalProfile(f *testing.F) {
 		f.Add(data)
 		f.Add(data[headerLen:])
 	}
+	// Profile files as `driftmon baseline` writes them (from 40 rows of the car-loan
+	// data), whole, cut short and with a bit flipped.
+	files, err := filepath.Glob("testdata/*.profile")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no profile files in testdata: %v", err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+		if len(data) > headerLen {
+			f.Add(data[headerLen:])
+		}
+	}
 	empty, _ := NewProfile(nil, Options{}).MarshalBinary()
 	f.Add(empty)
 	f.Add([]byte("DMPF\x01\x00\x00\x00\x00"))
@@ -361,6 +380,38 @@ func TestEncodedSize(t *testing.T) {
 		t.Logf("| %s | %d |", tt.name, size)
 		if size > tt.max {
 			t.Errorf("%s: %d bytes, want at most %d", tt.name, size, tt.max)
+		}
+	}
+}
+
+// TestUnmarshalMemory bounds what decoding a profile of 100,000 features allocates, as a
+// multiple of its encoded size, so that a profile file costs memory in proportion to
+// its bytes. Before each feature was allocated twice it took 16× (numeric) and 34×
+// (categorical).
+func TestUnmarshalMemory(t *testing.T) {
+	for _, tt := range []struct {
+		kind Kind
+		max  float64
+	}{{KindNumeric, 12}, {KindCategorical, 24}} {
+		fields := make([]Field, 100000)
+		for i := range fields {
+			fields[i] = Field{Name: fmt.Sprint(i), Kind: tt.kind}
+		}
+		data, err := NewProfile(fields, Options{}).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		var p Profile
+		if err := p.UnmarshalBinary(data); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		ratio := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(data))
+		t.Logf("%s: %d bytes decode with %.1f× their size allocated", tt.kind, len(data), ratio)
+		if ratio > tt.max {
+			t.Errorf("%s: decoding allocated %.1f× the encoded size, want at most %g×", tt.kind, ratio, tt.max)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/backtest"
 	"github.com/driftmon/driftmon/internal/engine"
@@ -33,13 +34,12 @@ first offset) to before --to or --to-offset (default: its end when the backtest 
 It joins no consumer group and commits nothing, so a live monitor's offsets stay put.
 Partitions are read concurrently: event-time windows do not depend on the interleaving,
 count windows over several partitions do.
-
 `
 
 func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, backtestUsage); fs.PrintDefaults() }
+	setUsage(fs, backtestUsage, envConfig)
 	cfgPath := fs.String("c", "", "config file; without it the features are inferred from --reference")
 	streamName := fs.String("stream", "", "with -c: the stream to replay (default: the config's only stream)")
 	input := fs.String("input", "", "data file to replay: .parquet, .csv or .jsonl (required)")
@@ -204,7 +204,7 @@ func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		for _, s := range inf.Skipped {
-			fmt.Fprintf(stderr, "not monitored: %s: %s\n", s.Column, s.Reason)
+			fmt.Fprintf(stderr, "not monitored: %s: %s\n", alerting.Printable(s.Column), alerting.Printable(s.Reason))
 		}
 		sc = inf.Stream
 		if eng, err = engine.NewWithReference(sc, inf.Reference, inf.ReferenceName, nil); err != nil {

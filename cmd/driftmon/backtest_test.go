@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -364,5 +367,95 @@ func TestBacktestTopicRange(t *testing.T) {
 	writeCfg("nope")
 	if errOut := runFails(t, 1, "backtest", "-c", cfg, "--topic-range"); !strings.Contains(errOut, `unknown topic "nope"`) {
 		t.Errorf("unknown topic: %s", errOut)
+	}
+}
+
+// TestBacktestEscapesControlCharacters replays files whose column names, category values
+// and model names hold terminal control sequences (clear screen, set the window title,
+// a bidirectional override): the table and CSV print them escaped, as \x1b; JSON lines
+// keep the values, escaped by JSON itself.
+func TestBacktestEscapesControlCharacters(t *testing.T) {
+	const (
+		num   = "x\x1b[2J"             // clears the screen
+		cat   = "c\x1b]0;pwned\x07"    // sets the terminal's title
+		red   = "\x1b[31mred\u202e"    // colour, then a right-to-left override
+		model = "m\x1b[1A\x1b[Kforged" // up a line and erase it
+		empty = "e\x1b[8m"             // hides what follows
+	)
+	dir := t.TempDir()
+	file := func(name string, shifted bool) string {
+		var b strings.Builder
+		w := csv.NewWriter(&b)
+		w.Write([]string{num, cat, "model", empty})
+		for i := range 2000 {
+			v, c := i%50, "blue"
+			if shifted {
+				v, c = 100+i%50, red
+			}
+			w.Write([]string{strconv.Itoa(v), c, []string{model, "plain"}[i%2], ""})
+		}
+		w.Flush()
+		p := filepath.Join(dir, name)
+		writeFile(t, p, b.String())
+		return p
+	}
+	ref, prod := file("ref.csv", false), file("prod.csv", true)
+	// controls finds what a terminal acts on: C0 controls but the newline, DEL, C1
+	// controls and the bidirectional overrides.
+	controls := regexp.MustCompile("[\x00-\x09\x0b-\x1f\x7f\u0080-\u009f\u202a-\u202e\u2066-\u2069]")
+	escaped := []string{`x\x1b[2J`, `c\x1b]0;pwned\a`}
+
+	for _, format := range []string{"table", "csv"} {
+		out, errOut := runOK(t, "backtest", "--reference", ref, "--input", prod, "--window-rows", "1000",
+			"--exclude", "model", "--format", format)
+		if m := controls.FindAllString(out+errOut, -1); m != nil {
+			t.Errorf("%s: control characters %q printed raw:\n%s", format, m, out)
+		}
+		for _, want := range escaped {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: output lacks %s:\n%s", format, want, out)
+			}
+		}
+		if format == "csv" && !strings.Contains(out, `'\x1b[31mred\u202e'`) {
+			t.Errorf("csv: no category %q in a summary:\n%s", red, out)
+		}
+		if want := "not monitored: e\\x1b[8m: no values in the reference\n"; errOut != want {
+			t.Errorf("%s: stderr %q, want %q", format, errOut, want)
+		}
+	}
+	// Errors quote column names too.
+	errOut := runFails(t, 1, "backtest", "--reference", ref, "--input", prod, "--window-rows", "1000", "--exclude", "nope")
+	if m := controls.FindAllString(errOut, -1); m != nil || !strings.Contains(errOut, `(columns: x\x1b[2J, c\x1b]0;pwned\a, model, e\x1b[8m)`) {
+		t.Errorf("error %q, want the column names escaped", errOut)
+	}
+	out, _ := runOK(t, "backtest", "--reference", ref, "--input", prod, "--window-rows", "1000", "--exclude", "model", "--format", "jsonl")
+	var w jsonWindow
+	if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &w); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(w.Drifted, num) || !slices.Contains(w.Drifted, cat) {
+		t.Errorf("jsonl drifted %q, want the names as they are in the file", w.Drifted)
+	}
+
+	// Model names come from the data too (with -c, the stream's model path).
+	cfg := filepath.Join(dir, "driftmon.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+streams:
+  - name: s
+    topic: t
+    model: model
+    features: {%q: {type: numeric, path: %q}}
+    window: {rows: 200}
+    reference: {warmup_windows: 1, min_rows: 100}
+`, "x", num))
+	for _, format := range []string{"table", "csv"} {
+		out, errOut := runOK(t, "backtest", "-c", cfg, "--input", prod, "--format", format)
+		if m := controls.FindAllString(out+errOut, -1); m != nil {
+			t.Errorf("-c, %s: control characters %q printed raw:\n%s", format, m, out)
+		}
+		if !strings.Contains(out, `m\x1b[1A\x1b[Kforged`) {
+			t.Errorf("-c, %s: output lacks the escaped model name:\n%s", format, out)
+		}
 	}
 }

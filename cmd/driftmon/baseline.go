@@ -20,13 +20,12 @@ const baselineUsage = `Usage: driftmon baseline -c driftmon.yaml --input train.p
 Summarises a data file (Parquet, CSV or JSON lines; columns named like the stream's
 features and predictions, or by their paths) with the sketches live windows use, and
 writes the reference profile. Point the stream's reference.baseline at the .profile file.
-
 `
 
 func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, baselineUsage); fs.PrintDefaults() }
+	setUsage(fs, baselineUsage, envConfig)
 	cfgPath := fs.String("c", "driftmon.yaml", "config file")
 	input := fs.String("input", "", "training data: .parquet, .csv or .jsonl (required)")
 	out := fs.String("o", "reference.profile", "profile file to write; must end in "+engine.ProfileExt)

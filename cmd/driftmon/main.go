@@ -21,6 +21,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/driftmon/driftmon/internal/httpapi"
 	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/version"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -49,8 +51,9 @@ Usage:
   driftmon backtest -c driftmon.yaml --input prod.parquet
   driftmon backtest --reference ref.csv --input prod.csv --window-rows 5000
                                      replay a file and print every window's verdicts
+  driftmon version                   print the version, commit, build date and Go version
 
-Run "driftmon <command> -h" for a command's flags.
+Run "driftmon <command> -h" for a command's flags and the environment variables it reads.
 `
 
 // run is main without the exit, so tests can drive the real command line.
@@ -75,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runBacktest(ctx, args[1:], stdout, stderr)
 	case "profile":
 		err = runProfile(args[1:], stdout, stderr)
+	case "version":
+		err = runVersion(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -90,9 +95,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "driftmon %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "driftmon %s: %s\n", args[0], printableLines(err.Error()))
 		return 1
 	}
+}
+
+// printableLines escapes the control characters of each line of s (alerting.Printable):
+// an error may quote a value from the data, such as a column name.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = alerting.Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // errUsage means the flags were wrong; the flag package has already said how.
@@ -112,9 +127,17 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+const checkUsage = `Usage: driftmon check [-c driftmon.yaml]
+
+Validates a config and reports every problem at once, each with its path in the file:
+the schema, the secrets it names, the reference profiles and the notifiers' settings.
+Connects to nothing.
+`
+
 func runCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, checkUsage, envConfig)
 	path := fs.String("c", "driftmon.yaml", "config file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -125,18 +148,27 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 		return errors.New("invalid config")
 	}
 	// Build the monitor too: it loads baselines and checks notifier settings that
-	// the schema alone cannot.
+	// the schema alone cannot. Its errors may quote a value of the config, which may be
+	// a secret typed into the wrong field: they are redacted as the config's own are.
 	if _, err := monitor.New(cfg, monitor.Options{}); err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", *path, err)
+		fmt.Fprintf(stderr, "%s is not valid:\n%s\n", *path, cfg.Redact(err.Error()))
 		return errors.New("invalid config")
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d stream(s)\n", *path, len(cfg.Streams))
 	return nil
 }
 
+const runUsage = `Usage: driftmon run [-c driftmon.yaml] [-http :8080] [-log-level info]
+
+Monitors the streams the config names until interrupted (SIGINT, SIGTERM), serving the
+dashboard at /, the JSON API under /api/v1, Prometheus metrics at /metrics and
+/healthz and /readyz on -http. Logs are JSON lines on stderr.
+`
+
 func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, runUsage, envConfig, envAPIToken, envResults)
 	path := fs.String("c", "driftmon.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	httpAddr := fs.String("http", ":8080", "address of the dashboard, /api/v1 and /metrics")
@@ -168,11 +200,12 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	api = httpapi.New(httpapi.Options{
 		Logger:   log.With("component", "http"),
-		Token:    os.Getenv("DRIFTMON_API_TOKEN"), // empty: the API is read-only
+		Token:    os.Getenv(apiTokenEnv), // empty: the API is read-only
 		Source:   mon,
 		Outbox:   mon.Deliveries(),
 		Audit:    mon.Audit,
 		Silences: silences,
+		Limits:   cfg.HTTP,
 	})
 	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
 	if err != nil {
@@ -196,9 +229,17 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	return err
 }
 
+const demoUsage = `Usage: driftmon demo [flags]
+
+Runs everything in one process: an embedded Kafka broker, traffic from a car-loan
+model whose inputs shift after -shift-after, the monitor, a fake Slack that prints
+the alerts as a person would read them and a webhook receiver that verifies them.
+`
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	setUsage(fs, demoUsage, envAPIToken, envResults)
 	rate := fs.Int("rate", 500, "events per second")
 	shift := fs.Duration("shift-after", 30*time.Second, "how long before some features shift")
 	window := fs.Duration("window", 10*time.Second, "event-time window size")
@@ -220,8 +261,25 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return demo.Run(ctx, demo.Options{
 		Rate: *rate, ShiftAfter: *shift, Window: *window, ExitAfterAlert: *exit,
 		Out: stdout, Logger: log, Seed: *seed, HTTPAddr: *httpAddr,
-		APIToken: os.Getenv("DRIFTMON_API_TOKEN"),
+		APIToken: os.Getenv(apiTokenEnv),
 	})
+}
+
+const versionUsage = `Usage: driftmon version
+
+Prints the version, the VCS commit and build date that "make build" stamps, and the Go
+version and platform of the build; /metrics exports the same as driftmon_build_info.
+`
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	setUsage(fs, versionUsage)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, version.Read())
+	return nil
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -55,5 +58,71 @@ func TestUnknownCommandAndBadFlagsAreUsageErrors(t *testing.T) {
 		if code := run(args, &out, &errOut); code != 2 {
 			t.Errorf("%v: exit code %d, want 2", args, code)
 		}
+	}
+}
+
+// TestMain runs the command itself when DRIFTMON_RUN_MAIN is set, so that a test can
+// start the real process and read all it writes.
+func TestMain(m *testing.M) {
+	if os.Getenv("DRIFTMON_RUN_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// runProcess runs driftmon with args as a process of its own and returns its exit code,
+// stdout and stderr.
+func runProcess(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "DRIFTMON_RUN_MAIN=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
+}
+
+// TestCheckNeverPrintsASecret runs `driftmon check` on configs with secrets typed into
+// fields whose values problems quote, given with the wrong type, and pasted where
+// building the monitor fails on them: it says what is wrong and prints none of them.
+func TestCheckNeverPrintsASecret(t *testing.T) {
+	secret := regexp.MustCompile(`[A-Za-z0-9_-]*-secret\b|31415926535`)
+	tests := []struct {
+		file string
+		want []string // lines of stderr
+	}{
+		{"secret_echoed.yaml", []string{
+			`kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"`,
+			`kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"`,
+			`kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "***"`,
+			`alerting.webhooks[0].signing: must be "standard" or "github", got "***"`,
+		}},
+		{"secret_wrong_type.yaml", []string{
+			`alerting.slack.token: want a string, got a list (line 16)`,
+			`alerting.webhooks[0].header_value: want a string (the value is not shown: the field is a secret) (line 22)`,
+		}},
+		{"secret_in_baseline.yaml", []string{
+			"cannot read ../../config/testdata/***: unknown file extension (want .parquet, .csv or .jsonl)",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			code, stdout, stderr := runProcess(t, "check", "-c", "../../config/testdata/"+tt.file)
+			if code != 1 {
+				t.Errorf("exit code %d, want 1", code)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stderr, want+"\n") {
+					t.Errorf("stderr lacks the line %q:\n%s", want, stderr)
+				}
+			}
+			if m := secret.FindAllString(stdout+stderr, -1); m != nil {
+				t.Errorf("check printed secrets %q:\nstdout:\n%s\nstderr:\n%s", m, stdout, stderr)
+			}
+		})
 	}
 }

@@ -23,22 +23,22 @@ Prints what a reference profile (written by "driftmon baseline") holds: its time
 rows, and per feature the counts, quantiles and moments (numeric) or top categories
 (categorical) that windows are compared with. --top N shows N categories per
 categorical feature (default 5).
-
 `
 
 func runProfile(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "show" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprint(stdout, profileUsage)
-			return nil
-		}
-		fmt.Fprint(stderr, profileUsage)
-		return errUsage
-	}
 	fs := flag.NewFlagSet("profile show", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, profileUsage) }
+	setUsage(fs, profileUsage)
 	top := fs.Int("top", 5, "categories shown per categorical feature")
+	if len(args) == 0 || args[0] != "show" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil
+		}
+		fs.Usage()
+		return errUsage
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
 			return err
@@ -46,7 +46,7 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, profileUsage)
+		fs.Usage()
 		return errUsage
 	}
 	for i, path := range fs.Args() {
@@ -104,7 +104,7 @@ func showProfile(w io.Writer, path string, size int64, p *sketch.Profile, top in
 			} else if cs := n.Centroids(); cs != nil {
 				sk = fmt.Sprintf("t-digest, %d centroids", len(cs))
 			}
-			rows = append(rows, []string{f.Name,
+			rows = append(rows, []string{alerting.Printable(f.Name),
 				alerting.FormatCount(n.Count()), nulls(f), alerting.FormatCount(n.NaNs() + n.Infs()),
 				num(n.Min()), num(n.Quantile(0.05)), num(n.Quantile(0.5)), num(n.Quantile(0.95)), num(n.Max()),
 				num(n.Mean()), num(n.Std()), sk})
@@ -123,7 +123,7 @@ func showProfile(w io.Writer, path string, size int64, p *sketch.Profile, top in
 			if c.Other() > 0 {
 				distinct = "~" + distinct // HyperLogLog estimate
 			}
-			rows = append(rows, []string{f.Name, alerting.FormatCount(c.Count()), nulls(f), distinct, topCategories(c, top)})
+			rows = append(rows, []string{alerting.Printable(f.Name), alerting.FormatCount(c.Count()), nulls(f), distinct, topCategories(c, top)})
 		}
 		if err := writeAligned(w, rows, func(col int) bool { return col > 0 && col < 4 }); err != nil {
 			return err
@@ -132,7 +132,7 @@ func showProfile(w io.Writer, path string, size int64, p *sketch.Profile, top in
 	var typeErrs []string
 	for _, f := range p.Features {
 		if f.TypeErrors > 0 {
-			typeErrs = append(typeErrs, fmt.Sprintf("%s %s", f.Name, alerting.FormatCount(f.TypeErrors)))
+			typeErrs = append(typeErrs, fmt.Sprintf("%s %s", alerting.Printable(f.Name), alerting.FormatCount(f.TypeErrors)))
 		}
 	}
 	if len(typeErrs) > 0 {

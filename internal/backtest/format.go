@@ -139,7 +139,7 @@ func (c *csvWriter) Write(w Window) error {
 	head := []string{w.Stream, w.Model, w.ModelVersion, strconv.Itoa(w.Index), start, end, first, last, strconv.FormatInt(w.Rows, 10)}
 	if w.Warmup {
 		row := append(head, "", "", "", "", "", "", "", "", "warmup", w.Reference)
-		if err := c.w.Write(row); err != nil {
+		if err := c.w.Write(printable(row)); err != nil {
 			return err
 		}
 	}
@@ -147,12 +147,21 @@ func (c *csvWriter) Write(w Window) error {
 		row := append(head[:len(head):len(head)], f.Feature, f.Kind, f.Detector,
 			csvFloat(f.Score), csvFloat(f.Threshold), csvFloat(f.PValue), csvFloat(f.AdjustedP), csvFloat(f.PSI),
 			string(f.Verdict), f.Summary())
-		if err := c.w.Write(row); err != nil {
+		if err := c.w.Write(printable(row)); err != nil {
 			return err
 		}
 	}
 	c.w.Flush()
 	return c.w.Error()
+}
+
+// printable escapes the control characters of every cell (alerting.Printable): the
+// values come from the data. JSON needs no such step: its encoder escapes them.
+func printable(cells []string) []string {
+	for i, c := range cells {
+		cells[i] = alerting.Printable(c)
+	}
+	return cells
 }
 
 func csvFloat(v float64) string {
@@ -217,7 +226,7 @@ func (t *tableWriter) Close(sum Summary) error {
 			if w.ModelVersion != "" {
 				m += " " + w.ModelVersion
 			}
-			cells = append(cells, m)
+			cells = append(cells, alerting.Printable(m))
 		}
 		if timed {
 			cells = append(cells, w.Start.Format(layout), w.End.Format(layout))
@@ -239,7 +248,7 @@ func (t *tableWriter) Close(sum Summary) error {
 	}
 	fmt.Fprintf(t.w, "\n%d windows, %d with drift", sum.Windows, sum.Drifted)
 	if reference != "" {
-		fmt.Fprintf(t.w, " (reference: %s)", reference)
+		fmt.Fprintf(t.w, " (reference: %s)", alerting.Printable(reference))
 	}
 	fmt.Fprintln(t.w)
 	if len(perFeature) > 0 {
@@ -255,7 +264,7 @@ func (t *tableWriter) Close(sum Summary) error {
 		})
 		parts := make([]string, len(names))
 		for i, n := range names {
-			parts[i] = fmt.Sprintf("%s %d", n, perFeature[n])
+			parts[i] = fmt.Sprintf("%s %d", alerting.Printable(n), perFeature[n])
 		}
 		_, err := fmt.Fprintf(t.w, "drifting windows per feature: %s\n", strings.Join(parts, ", "))
 		return err
@@ -264,18 +273,18 @@ func (t *tableWriter) Close(sum Summary) error {
 }
 
 // verdicts is a window's DRIFTED cell: the drifted features, or "-", and the features
-// without a verdict.
+// without a verdict, with control characters escaped.
 func verdicts(w Window) string {
 	if w.Warmup {
-		return "(" + w.Reference + ")" // "warm-up: 1 of 3 windows"
+		return "(" + alerting.Printable(w.Reference) + ")" // "warm-up: 1 of 3 windows"
 	}
 	var drifted, insufficient []string
 	for _, f := range w.Findings {
 		switch f.Verdict {
 		case detectors.Drift:
-			drifted = append(drifted, f.Feature)
+			drifted = append(drifted, alerting.Printable(f.Feature))
 		case detectors.InsufficientData:
-			insufficient = append(insufficient, f.Feature)
+			insufficient = append(insufficient, alerting.Printable(f.Feature))
 		}
 	}
 	s := "-"

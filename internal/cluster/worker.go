@@ -148,6 +148,9 @@ func (w *Worker) Feed(p int32, rec arrow.Record, rows []int32, next int64, rejec
 	for _, r := range rejected {
 		pt.pos.Rejected[r.Reason]++
 	}
+	if n := pt.engine.TakeOverflow(); n > 0 {
+		pt.pos.Rejected[engine.ReasonTooManyModels] += n
+	}
 	pt.late = late
 	w.mu.Unlock()
 }

@@ -426,6 +426,7 @@ func readModel(d *wire.Reader, e *Engine) restoredModel {
 // without, to go on from exactly what a restart would load.
 func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 	if withClock {
+		e.repairFuture(cp)
 		e.clock = window.RestoreClock(e.window, cp.clock, e.now())
 	}
 	e.models = map[modelKey]*model{}
@@ -470,4 +471,49 @@ func readProfile(d *wire.Reader, e *Engine) *sketch.Profile {
 		return nil
 	}
 	return p
+}
+
+// repairFuture mends a checkpoint written before event times were bounded (or with a
+// larger limits.max_future): an event stamped years ahead had moved the clock there, so
+// every later event counted as late and no window could close, restart or not. Event
+// times past now + max_future are brought back to the start of the current window:
+// the events between were counted late already and are behind the stored offsets, so
+// no window before it can get rows again, and windows from it on close as usual. Open
+// windows that start past the bound, which hold only the far-future rows, are dropped.
+func (e *Engine) repairFuture(cp *Checkpoint) {
+	now := e.now().UnixNano()
+	bound := now + int64(e.limits.MaxFuture)
+	to := now
+	if e.window.Size > 0 {
+		to = window.StartOf(now, int64(e.window.Size))
+	}
+	repaired, dropped := false, 0
+	fix := func(v *int64) {
+		if *v > bound {
+			*v, repaired = to, true
+		}
+	}
+	fix(&cp.clock.Watermark)
+	fix(&cp.clock.ClosedTo)
+	for i := range cp.clock.Partitions {
+		fix(&cp.clock.Partitions[i].Newest)
+	}
+	for i := range cp.models {
+		t := &cp.models[i].tracker
+		fix(&t.ClosedTo)
+		kept := t.Open[:0]
+		for _, p := range t.Open {
+			if p.Start.UnixNano() > bound {
+				dropped++
+				continue
+			}
+			kept = append(kept, p)
+		}
+		t.Open = kept
+	}
+	if repaired || dropped > 0 {
+		e.log.Warn("the checkpoint's event time was beyond limits.max_future: brought back to the current window",
+			"max_future", e.limits.MaxFuture, "now", time.Unix(0, now).UTC(), "from", time.Unix(0, to).UTC(),
+			"open_windows_dropped", dropped)
+	}
 }

@@ -10,6 +10,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"math"
@@ -60,9 +61,15 @@ type Engine struct {
 	times   []int64  // scratch: event times when a record has none
 	touched []*model // scratch: models with rows in the current segment of a batch
 
-	// partial marks a cluster worker's engine of one partition (cluster.go): a closed
-	// window's result is its profile only, for the leader to merge and judge.
+	// partial marks a cluster worker's engine of one partition (internal/cluster): a
+	// closed window's result is its profile only, for the leader to merge and judge.
 	partial bool
+
+	// limits are the stream's bounds (config.Limits, defaults resolved); overflow counts
+	// the rows of (model, version) pairs past limits.MaxModels since TakeOverflow.
+	limits   config.Limits
+	overflow int64
+	warned   bool // the first refused model was logged
 }
 
 // ForPartition returns an engine for one partition of e's stream in a cluster: the
@@ -71,6 +78,7 @@ func (e *Engine) ForPartition() *Engine {
 	return &Engine{
 		cfg: e.cfg, log: e.log, fields: e.fields, spec: e.spec, sketchOpts: e.sketchOpts, detOpts: e.detOpts,
 		window: e.window, models: map[modelKey]*model{}, clock: window.NewClock(e.window), now: e.now, partial: true,
+		limits: e.limits,
 	}
 }
 
@@ -125,6 +133,11 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 			MinReferenceRows: sc.Reference.MinRows,
 		},
 		spec: ingest.Spec{EventTime: sc.EventTime, Model: sc.Model, ModelVersion: sc.ModelVersion, Envelope: sc.Envelope},
+		limits: config.Limits{
+			MaxFuture: cmp.Or(sc.Limits.MaxFuture, config.DefaultMaxFuture),
+			MaxPast:   sc.Limits.MaxPast,
+			MaxModels: cmp.Or(sc.Limits.MaxModels, config.DefaultMaxModels),
+		},
 	}
 	add := func(fields map[string]config.Field) {
 		for _, name := range config.SortedNames(fields) {
@@ -236,13 +249,18 @@ func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Resul
 		}
 		m := last
 		if m == nil || m.key.model != name || m.key.version != version {
-			m = e.model(name, version)
+			m = e.admit(name, version)
 			last = m
 		}
-		if len(m.rows) == 0 {
+		switch {
+		case m == nil:
+			e.overflow++ // past limits.max_models: counted, in no window
+		case len(m.rows) == 0:
 			e.touched = append(e.touched, m)
+			fallthrough
+		default:
+			m.rows = append(m.rows, i)
 		}
-		m.rows = append(m.rows, i)
 		var p int32
 		if partitions != nil {
 			p = partitions[i]
@@ -341,6 +359,35 @@ func (e *Engine) timesOf(rec arrow.Record) []int64 {
 		e.times = make([]int64, n)
 	}
 	return e.times[:n]
+}
+
+// admit is model for a row: nil when (name, version) is new and the stream monitors
+// limits.MaxModels pairs already. The first refusal is logged: a flood of model names
+// (a request id in the model field) must not grow memory and metrics without bound.
+func (e *Engine) admit(name, version string) *model {
+	if m, ok := e.models[modelKey{name, version}]; ok {
+		return m
+	}
+	if len(e.models) >= e.limits.MaxModels {
+		if !e.warned {
+			e.warned = true
+			e.log.Warn("more (model, version) pairs than limits.max_models: rows of the others are rejected (too_many_models)",
+				"max_models", e.limits.MaxModels, "first_refused_model", name, "version", version)
+		}
+		return nil
+	}
+	return e.model(name, version)
+}
+
+// ReasonTooManyModels is the rejection reason of rows past limits.max_models.
+const ReasonTooManyModels ingest.Reason = "too_many_models"
+
+// TakeOverflow returns how many rows were rejected as too_many_models since the last
+// call (the caller counts them with its other rejections).
+func (e *Engine) TakeOverflow() int64 {
+	n := e.overflow
+	e.overflow = 0
+	return n
 }
 
 // model returns the state of (name, version), creating it on first sight. The strings

@@ -346,15 +346,10 @@ func (s *Server) listSilences(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"silences": s.silences.Active(s.now())})
 }
 
-// maxBody bounds request bodies.
-const maxBody = 64 << 10
-
 func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 	var req silenceRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "cannot decode the silence: "+err.Error())
+	if err := decodeBody(r, &req); err != nil {
+		writeErr(w, err)
 		return
 	}
 	sl, err := req.silence(s.now())

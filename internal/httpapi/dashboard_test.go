@@ -44,7 +44,14 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 	url := "http://" + ln.Addr().String() + "/"
 
-	dom := runChromium(t, "--dump-dom", url)
+	dom, console := runChromium(t, "--dump-dom", "--enable-logging=stderr", "--v=0", url)
+	// The page's Content-Security-Policy must not block anything the page does (the
+	// heat map's colours and the bars' widths are style properties set by the script).
+	for _, line := range strings.Split(console, "\n") {
+		if strings.Contains(line, "Content Security Policy") {
+			t.Errorf("the browser blocked something: %s", line)
+		}
+	}
 	cells := cellsOf(dom)
 	if len(cells) == 0 {
 		t.Fatalf("no heat map cells in the DOM:\n%s", dom)
@@ -92,7 +99,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runChromium(t, "--screenshot="+shot, "--window-size=1280,900", url)
+	_, _ = runChromium(t, "--screenshot="+shot, "--window-size=1280,900", url)
 	png, err := os.ReadFile(shot)
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Fatalf("no PNG screenshot at %s: %v", shot, err)
@@ -166,9 +173,10 @@ func perfLinesOf(dom string) []perfLine {
 	return out
 }
 
-// runChromium runs headless Chromium with a throwaway profile and returns stdout.
-// The virtual-time budget lets the page's fetches finish before the DOM is dumped.
-func runChromium(t *testing.T, args ...string) string {
+// runChromium runs headless Chromium with a throwaway profile and returns stdout and
+// stderr (where --enable-logging=stderr writes the page's console). The virtual-time
+// budget lets the page's fetches finish before the DOM is dumped.
+func runChromium(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -178,13 +186,13 @@ func runChromium(t *testing.T, args ...string) string {
 		"--user-data-dir=" + t.TempDir(), "--virtual-time-budget=5000",
 	}
 	cmd := exec.CommandContext(ctx, chromium, append(base, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+		t.Fatalf("chromium %v: %v\n%s", args, err, errb.String())
 	}
-	return string(out)
+	return string(out), errb.String()
 }
 
 // cell is a heat map cell as the browser rendered it.

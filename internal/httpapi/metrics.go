@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"errors"
 	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/internal/monitor"
 )
 
 // The metrics the server exports. Everything is computed at scrape time from the
@@ -70,6 +72,9 @@ var (
 		"1 for the role this process has, 0 for the others: single (one process reads every partition), "+
 			"leader (in a cluster, it also judges the windows and alerts) or follower (it reads its share of the partitions only).",
 		[]string{"role"}, nil)
+	descBuildInfo = prometheus.NewDesc("driftmon_build_info",
+		"Always 1; its labels say which build is running: version, VCS commit and Go version.",
+		[]string{"version", "commit", "go_version"}, nil)
 )
 
 // collector exports the server's view at scrape time.
@@ -79,7 +84,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
 		descLabels, descLabelsDecoded, descLabelsRejected, descPerformance, descPerformanceDegraded, descLabelCoverage,
-		descSent, descFailed, descOutbox, descOutboxDead, descRole} {
+		descSent, descFailed, descOutbox, descOutboxDead, descRole, descBuildInfo} {
 		ch <- d
 	}
 }
@@ -89,6 +94,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, t, v, labels...)
 	}
+	metric(descBuildInfo, prometheus.GaugeValue, 1, s.build.Version, s.build.Commit, s.build.GoVersion)
 	role := s.role()
 	for _, r := range roles {
 		v := 0.0
@@ -127,6 +133,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var err error
 	if s.outbox != nil {
 		pending, dead, err = s.outbox.Counts()
+	}
+	if errors.Is(err, monitor.ErrNoOutbox) {
+		// Nothing to notify, a cluster's follower, or not running yet: an outbox
+		// that does not exist holds nothing, which is no fault to log every scrape.
+		pending, dead, err = 0, 0, nil
 	}
 	if err != nil {
 		s.log.Error("cannot count the outbox for /metrics; its gauges are left out", "err", err)

@@ -2,13 +2,22 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/version"
 )
 
 // scrape fetches /metrics and parses it with Prometheus' own text parser.
@@ -169,5 +178,93 @@ func TestRoleMetric(t *testing.T) {
 				t.Errorf("role %s: driftmon_role{role=%q} = %v (present %v), want %v", role, r, got, ok, want)
 			}
 		}
+	}
+}
+
+// TestBuildInfoMetric: driftmon_build_info is one series of value 1 whose labels are
+// the build the server was given, or this binary's own when given none.
+func TestBuildInfoMetric(t *testing.T) {
+	build := version.Info{Version: "v0.1.0", Commit: "0123456789abcdef", GoVersion: "go1.26.8"}
+	own := version.Read()
+	for _, tc := range []struct {
+		given version.Info
+		want  map[string]string
+	}{
+		{build, map[string]string{"version": "v0.1.0", "commit": "0123456789abcdef", "go_version": "go1.26.8"}},
+		{version.Info{}, map[string]string{"version": own.Version, "commit": own.Commit, "go_version": runtime.Version()}},
+	} {
+		fams := scrape(t, New(Options{Build: tc.given}))
+		ms := fams["driftmon_build_info"].GetMetric()
+		if len(ms) != 1 {
+			t.Fatalf("%+v: %d driftmon_build_info series, want 1", tc.given, len(ms))
+		}
+		if got, ok := value(fams, "driftmon_build_info", tc.want); !ok || got != 1 {
+			t.Errorf("%+v: driftmon_build_info%v = %v (present %v), want 1; series: %v", tc.given, tc.want, got, ok, ms[0].GetLabel())
+		}
+	}
+}
+
+// TestScrapeWithoutOutboxLogsNothing: a monitor with neither Slack nor a webhook
+// has no outbox; every scrape used to log an ERROR for it. Its gauges are 0 and the
+// scrape is quiet, while an outbox that cannot be read is still an ERROR.
+func TestScrapeWithoutOutboxLogsNothing(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+kafka: {brokers: [%q]}
+streams:
+  - {name: s, topic: events, features: {x: {type: numeric}}, window: {size: 1h}}
+`, c.ListenAddrs()[0])), config.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon, err := monitor.New(cfg, monitor.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mon.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); mon.Ready() != nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the monitor is not ready after 10s: %v", mon.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	var logs bytes.Buffer
+	srv := New(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Source: mon, Outbox: mon.Deliveries()})
+	fams := scrape(t, srv)
+	for _, name := range []string{"driftmon_outbox_depth", "driftmon_outbox_dead"} {
+		if v, ok := value(fams, name, nil); !ok || v != 0 {
+			t.Errorf("%s = %v (present %v), want 0", name, v, ok)
+		}
+	}
+	if logs.Len() > 0 {
+		t.Errorf("a scrape without an outbox logged:\n%s", logs.String())
+	}
+
+	// A real failure is still reported: an outbox whose store is closed.
+	f := newOutboxFixture(t)
+	logs.Reset()
+	broken := New(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Outbox: f.ob})
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fams = scrape(t, broken)
+	if _, ok := value(fams, "driftmon_outbox_depth", nil); ok {
+		t.Error("driftmon_outbox_depth exported from an outbox that cannot be read")
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cannot count the outbox") {
+		t.Errorf("an unreadable outbox logged %q, want an ERROR", logs.String())
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,10 +34,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/version"
 )
 
 // Source is what the server reads from the running monitor at request time.
@@ -81,6 +85,12 @@ type Options struct {
 	// monitor's policy.Silences, which it saves with the alert state. nil keeps
 	// them in this server's memory only.
 	Silences *policy.Silences
+	// Build is the build exported as driftmon_build_info; the zero Info means
+	// this binary's (version.Read).
+	Build version.Info
+	// Limits bound what one client may hold: timeouts, header and body sizes, and
+	// connections. Zero fields take config.HTTP's defaults.
+	Limits config.HTTP
 }
 
 // DefaultHistory is the number of windows kept per model when Options.History is 0.
@@ -107,6 +117,9 @@ type Server struct {
 	table   []route
 	outbox  Outbox
 	audit   AuditFunc
+	build   version.Info
+	limits  config.HTTP
+	handler http.Handler // mux behind guard
 
 	mu         sync.Mutex
 	models     map[modelKey]*modelHistory
@@ -131,6 +144,8 @@ func New(opts Options) *Server {
 		now:      opts.Now,
 		outbox:   opts.Outbox,
 		audit:    opts.Audit,
+		build:    opts.Build,
+		limits:   opts.Limits.WithDefaults(),
 		models:   map[modelKey]*modelHistory{},
 		alerts:   map[string]*alertRecord{},
 		sent:     map[string]int64{},
@@ -149,6 +164,9 @@ func New(opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.build == (version.Info{}) {
+		s.build = version.Read()
+	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(
 		&collector{s: s},
@@ -162,6 +180,7 @@ func New(opts Options) *Server {
 	}
 	// Anything else under /api/v1 answers in JSON too.
 	s.mux.HandleFunc("/api/v1/", s.apiFallback)
+	s.handler = s.guard(s.mux)
 	return s
 }
 
@@ -200,8 +219,9 @@ func (s *Server) routes() []route {
 	}
 }
 
-// Handler returns the server's routes, for tests and for embedding in another mux.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the server's routes behind its body limit and security headers,
+// for tests and for embedding in another mux.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run listens on addr (":8080", "127.0.0.1:0") and serves until ctx is done, then
 // shuts down gracefully. Addr reports the bound address while it runs.
@@ -222,10 +242,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.addr = ln.Addr().String()
 	s.addrMu.Unlock()
 	hs := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.limits.ReadHeaderTimeout,
+		ReadTimeout:       s.limits.ReadTimeout,
+		WriteTimeout:      s.limits.WriteTimeout,
+		IdleTimeout:       s.limits.IdleTimeout,
+		MaxHeaderBytes:    s.limits.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	// Past MaxConnections, new connections wait in the kernel's backlog, unaccepted:
+	// they take none of the file descriptors the Kafka connections need.
+	ln = netutil.LimitListener(ln, s.limits.MaxConnections)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("http server listening", "addr", ln.Addr().String())
@@ -292,15 +319,67 @@ func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(b)
 }
 
-// authorized lets a request through only with "Authorization: Bearer <Token>".
+// contentSecurityPolicy lets the dashboard load its own script, style sheet and API
+// answers and nothing else: no inline script, no other origin, no framing.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// guard sets the security headers of every answer and bounds request bodies: a body
+// declared larger than Limits.MaxBodyBytes is answered 413 without being read, and a
+// longer one without a declared length fails the handler's read (answered 413 by
+// decodeBody).
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		if r.ContentLength > s.limits.MaxBodyBytes {
+			refuseBody(w, r)
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, more than the %d this server accepts", r.ContentLength, s.limits.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseBody makes an answer that does not read the request's body close the
+// connection. Otherwise net/http would read up to 256 KiB of the body first, to keep
+// the connection, and a client sending slowly would hold the answer back.
+func refuseBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// decodeBody decodes r's JSON body into v, refusing unknown fields. A body longer
+// than the server's limit is answered 413, any other problem 400.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if mb, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is more than the %d bytes this server accepts", mb.Limit)}
+		}
+		return badRequest("cannot decode the body: %v", err)
+	}
+	return nil
+}
+
+// authorized lets a request through only with "Authorization: Bearer <Token>". It
+// answers before anything reads the body, and a refused request's connection is
+// closed rather than drained (see refuseBody).
 func (s *Server) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.token == "" {
+			refuseBody(w, r)
 			writeError(w, http.StatusForbidden, "this server has no API token configured, so it accepts no changes")
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+			refuseBody(w, r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="driftmon"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return

@@ -233,6 +233,9 @@ func (s *stream) feed(d decoded) []engine.Result {
 	for _, r := range d.rejected {
 		s.pos.Rejected[r.Reason]++
 	}
+	if n := s.engine.TakeOverflow(); n > 0 {
+		s.pos.Rejected[engine.ReasonTooManyModels] += n
+	}
 	s.late = late
 	s.mu.Unlock()
 	return results

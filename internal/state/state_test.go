@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -146,4 +147,20 @@ func TestReplicateSeesEveryChangeBeforeCommitAndCanVetoIt(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSecondOpenSaysTheFileIsHeld: while one store has the file, another Open waits
+// for the lock, then says another process holds it (it does not read the file
+// meanwhile: a commit in progress would look like damage).
+func TestSecondOpenSaysTheFileIsHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	defer s.Close()
+	if err := s.Update(func(tx *Tx) error { return tx.Put("offsets", "credit/0", []byte("42")) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(path)
+	if err == nil || !strings.Contains(err.Error(), "another process holds the file") || errors.Is(err, ErrDamaged) {
+		t.Errorf("second Open = %v, want an error saying another process holds the file", err)
+	}
 }

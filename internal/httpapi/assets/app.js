@@ -11,12 +11,15 @@ const REFRESH_MS = 10000;
 const selected = new Map();  // model key → selected window id
 
 // el builds an element: el("td", {class: "cell", "data-feature": "x"}, child, "text").
+// A style is set through the element's CSSOM, which the page's Content-Security-Policy
+// (style-src 'self') allows; a style attribute would be blocked.
 function el(tag, attrs, ...children) {
   const svg = ["svg", "rect", "text", "title", "line", "g"].includes(tag);
   const e = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "style") e.style.cssText = v;
     else e.setAttribute(k, v);
   }
   for (const c of children.flat()) {

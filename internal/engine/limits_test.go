@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/ingest"
+)
+
+func limitsStream(t *testing.T, extra string) *config.Stream {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:1"]}
+streams:
+  - name: s
+    topic: events
+    event_time: ts
+    model: model
+    features: {x: {type: numeric}}
+    window: {size: 1m}
+`+extra), config.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cfg.Streams[0]
+}
+
+// rows is a record of x = i, one row per time, each of model models[i].
+func rows(times []time.Time, models []string) arrow.Record {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: ingest.ColEventTime, Type: arrow.PrimitiveTypes.Int64},
+		{Name: ingest.ColModel, Type: arrow.BinaryTypes.String, Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i, ts := range times {
+		b.Field(0).(*array.Float64Builder).Append(float64(i))
+		b.Field(1).(*array.Int64Builder).Append(ts.UnixNano())
+		b.Field(2).(*array.StringBuilder).Append(models[i])
+	}
+	return b.NewRecord()
+}
+
+// TestModelsPastTheLimitAreCountedNotKept: a new model value per event (a request id
+// in the model field) must not grow the engine without bound; the rows past
+// limits.max_models are counted for the caller to report, and the first models keep
+// their windows.
+func TestModelsPastTheLimitAreCountedNotKept(t *testing.T) {
+	e, err := New(limitsStream(t, "    limits: {max_models: 3}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var times []time.Time
+	var models []string
+	for i := range 1000 {
+		times = append(times, start.Add(time.Duration(i)*time.Millisecond))
+		models = append(models, "m"+strconv.Itoa(i%250)) // 250 models, 4 rows each
+	}
+	rec := rows(times, models)
+	defer rec.Release()
+	e.ProcessPartitions(rec, nil)
+	if len(e.models) != 3 {
+		t.Errorf("%d models kept, want 3", len(e.models))
+	}
+	if got := e.TakeOverflow(); got != 1000-3*4 {
+		t.Errorf("%d rows past the limit, want %d", got, 1000-3*4)
+	}
+	if got := e.TakeOverflow(); got != 0 {
+		t.Errorf("TakeOverflow counted %d again", got)
+	}
+	for _, m := range e.order {
+		if m.key.model != "m0" && m.key.model != "m1" && m.key.model != "m2" {
+			t.Errorf("model %q kept, want the first three", m.key.model)
+		}
+	}
+}
+
+// TestRestoreBringsAFutureClockBack: a checkpoint written after one event stamped
+// 2100-01-01 had moved the clock (before event times were bounded) held every window
+// shut for good: after a restore, events of now are late, and a restart did not help.
+// Restoring brings the clock back to the current window, and windows close again.
+func TestRestoreBringsAFutureClockBack(t *testing.T) {
+	sc := limitsStream(t, "")
+	now := time.Date(2026, 12, 5, 12, 0, 30, 0, time.UTC)
+	clock := func() time.Time { return now }
+	e, err := New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.now = clock
+	rec := rows([]time.Time{now.Add(-time.Minute), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)}, []string{"a", "a"})
+	e.ProcessPartitions(rec, []int32{0, 0})
+	rec.Release()
+	data, err := EncodeCheckpoint(e, NewPosition())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	restored, err := New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored.now = clock
+	cp, err := DecodeCheckpoint(data, restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored.Restore(cp, true)
+	// Two minutes of events from now on, one a second: the first minute's window closes.
+	var times []time.Time
+	var models []string
+	for i := range 120 {
+		times = append(times, now.Add(time.Duration(i)*time.Second))
+		models = append(models, "a")
+	}
+	rec = rows(times, models)
+	defer rec.Release()
+	results := restored.ProcessPartitions(rec, make([]int32, len(times)))
+	if late := restored.Late(); late != 0 {
+		t.Errorf("%d events of now counted late after the restore, want 0", late)
+	}
+	if len(results) == 0 {
+		t.Fatal("no window closed after the restore")
+	}
+	if got, want := results[0].Start, now.Truncate(time.Minute); !got.Equal(want) {
+		t.Errorf("first window closed after the restore starts %v, want %v", got, want)
+	}
+	if wm := restored.Watermark(); wm.Year() > 2026 {
+		t.Errorf("watermark %v after the restore", wm)
+	}
+}
