@@ -10,7 +10,8 @@
 // jsonscan.go, float.go and eventtime.go the JSON scanner and the number and time
 // parsers every format agrees with; arrowconvert.go, ipcframing.go, flatbuffer.go and
 // arena.go the Arrow IPC conversion, framing, metadata verifier and memory; avroprogram.go
-// the compiled Avro schemas.
+// the compiled Avro schemas. file.go is FileReader, with one file per format: parquet.go,
+// csv.go and jsonl.go.
 //
 // It imports no other driftmon package: decoding knows nothing of sketches, windows,
 // detectors, alerting or anything under internal/.
