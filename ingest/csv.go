@@ -180,10 +180,7 @@ type csvSource struct {
 }
 
 func (s *csvSource) Next() bool {
-	if s.cur != nil {
-		s.cur.Release()
-		s.cur = nil
-	}
+	releaseRecord(&s.cur)
 	if s.err != nil || s.b == nil {
 		return false
 	}
@@ -259,10 +256,7 @@ func (s *csvSource) Record() arrow.Record { return s.cur }
 func (s *csvSource) Err() error { return s.err }
 
 func (s *csvSource) Release() {
-	if s.cur != nil {
-		s.cur.Release()
-		s.cur = nil
-	}
+	releaseRecord(&s.cur)
 	if s.b != nil {
 		s.b.Release()
 		s.b = nil

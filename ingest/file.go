@@ -179,6 +179,14 @@ func ReadFile(path string, opts FileOptions) (*FileReader, error) {
 	return r, nil
 }
 
+// releaseRecord releases *rec, the record a Next returned before, if any, and clears it.
+func releaseRecord(rec *arrow.Record) {
+	if *rec != nil {
+		(*rec).Release()
+		*rec = nil
+	}
+}
+
 // openFile opens the file for reading; Close closes it.
 func (r *FileReader) openFile() (*os.File, error) {
 	f, err := os.Open(r.path)
@@ -202,10 +210,7 @@ func (r *FileReader) Schema() *arrow.Schema { return r.schema }
 // Next advances to the next record and reports whether there is one. After it returns
 // false, Err says whether the file was read to its end.
 func (r *FileReader) Next() bool {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
+	releaseRecord(&r.cur)
 	if r.err != nil || r.src == nil {
 		return false
 	}
@@ -240,10 +245,7 @@ func (r *FileReader) Err() error { return r.err }
 
 // Close releases the current record and closes the file.
 func (r *FileReader) Close() error {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
+	releaseRecord(&r.cur)
 	if r.src != nil {
 		r.src.Release()
 		r.src = nil

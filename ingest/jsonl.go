@@ -83,10 +83,7 @@ type jsonlSource struct {
 }
 
 func (s *jsonlSource) Next() bool {
-	if s.cur != nil {
-		s.cur.Release()
-		s.cur = nil
-	}
+	releaseRecord(&s.cur)
 	if s.err != nil {
 		return false
 	}
@@ -138,10 +135,7 @@ func (s *jsonlSource) Record() arrow.Record { return s.cur }
 func (s *jsonlSource) Err() error { return s.err }
 
 func (s *jsonlSource) Release() {
-	if s.cur != nil {
-		s.cur.Release()
-		s.cur = nil
-	}
+	releaseRecord(&s.cur)
 }
 
 // newLineScanner scans lines of at most maxLine bytes.
