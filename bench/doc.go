@@ -5,4 +5,7 @@
 // whylogs (bench/peers). bench/cmd/rss measures resident memory over millions of events.
 // Figures, with the command that produced them, are in bench/README.md; package-level
 // benchmarks live next to their code (ingest, sketch, detectors).
+//
+// It measures the product from outside, through exported APIs; nothing of driftmon
+// imports bench.
 package bench

@@ -1,6 +1,6 @@
 // Package config is driftmon's configuration: the YAML schema, its defaults and its
 // validation. It is a leaf package: everything else may import it, it imports nothing of
-// driftmon's.
+// driftmon's (the monitor maps its names to implementations, with one switch).
 //
 // Loading is strict and complete: unknown keys are errors, `${NAME}` is replaced by the
 // environment variable NAME, every `*_file` key reads a secret from a file, and every

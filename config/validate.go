@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -44,24 +45,13 @@ const (
 // WithDefaults returns h with every zero bound set to its default. The HTTP server
 // calls it too, so that a server built without a config has the same bounds.
 func (h HTTP) WithDefaults() HTTP {
-	set := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	set(&h.ReadHeaderTimeout, DefaultHTTPReadHeaderTimeout)
-	set(&h.ReadTimeout, DefaultHTTPReadTimeout)
-	set(&h.WriteTimeout, DefaultHTTPWriteTimeout)
-	set(&h.IdleTimeout, DefaultHTTPIdleTimeout)
-	if h.MaxHeaderBytes == 0 {
-		h.MaxHeaderBytes = DefaultHTTPMaxHeaderBytes
-	}
-	if h.MaxBodyBytes == 0 {
-		h.MaxBodyBytes = DefaultHTTPMaxBodyBytes
-	}
-	if h.MaxConnections == 0 {
-		h.MaxConnections = DefaultHTTPMaxConnections
-	}
+	h.ReadHeaderTimeout = cmp.Or(h.ReadHeaderTimeout, DefaultHTTPReadHeaderTimeout)
+	h.ReadTimeout = cmp.Or(h.ReadTimeout, DefaultHTTPReadTimeout)
+	h.WriteTimeout = cmp.Or(h.WriteTimeout, DefaultHTTPWriteTimeout)
+	h.IdleTimeout = cmp.Or(h.IdleTimeout, DefaultHTTPIdleTimeout)
+	h.MaxHeaderBytes = cmp.Or(h.MaxHeaderBytes, DefaultHTTPMaxHeaderBytes)
+	h.MaxBodyBytes = cmp.Or(h.MaxBodyBytes, DefaultHTTPMaxBodyBytes)
+	h.MaxConnections = cmp.Or(h.MaxConnections, DefaultHTTPMaxConnections)
 	return h
 }
 
@@ -94,87 +84,47 @@ func (h HTTP) validate(bad func(string, string, ...any)) {
 }
 
 func (c *Config) setDefaults() {
-	if c.Kafka.GroupID == "" {
-		c.Kafka.GroupID = DefaultGroupID
-	}
-	if c.Kafka.StartOffset == "" {
-		c.Kafka.StartOffset = "earliest"
-	}
+	c.Kafka.GroupID = cmp.Or(c.Kafka.GroupID, DefaultGroupID)
+	c.Kafka.StartOffset = cmp.Or(c.Kafka.StartOffset, "earliest")
 	for i := range c.Streams {
 		s := &c.Streams[i]
-		if s.Format == "" {
-			s.Format = DefaultFormat
-		}
+		s.Format = cmp.Or(s.Format, DefaultFormat)
 		defaultPaths(s.Features, "features.")
 		defaultPaths(s.Predictions, "prediction.")
 		if s.Reference.Baseline == "" && s.Reference.WarmupWindows == 0 {
 			s.Reference.WarmupWindows = DefaultWarmupWindows
 		}
-		if s.Reference.MinRows == 0 {
-			s.Reference.MinRows = DefaultReferenceRows
-		}
+		s.Reference.MinRows = cmp.Or(s.Reference.MinRows, DefaultReferenceRows)
 		d := &s.Detectors
-		if d.FDR == 0 {
-			d.FDR = DefaultFDR
-		}
-		if d.MinRows == 0 {
-			d.MinRows = DefaultMinRows
-		}
-		if d.PSI.Bins == 0 {
-			d.PSI.Bins = DefaultPSIBins
-		}
-		if d.PSI.Min == 0 {
-			d.PSI.Min = DefaultPSIMin
-		}
-		if d.KS.Min == 0 {
-			d.KS.Min = DefaultKSMin
-		}
-		if d.Wasserstein.Min == 0 {
-			d.Wasserstein.Min = DefaultWassersteinMin
-		}
-		if d.TVD.Min == 0 {
-			d.TVD.Min = DefaultTVDMin
-		}
-		if d.Multivariate.Min == 0 {
-			d.Multivariate.Min = DefaultMultivariateMin
-		}
-		if d.Multivariate.Variance == 0 {
-			d.Multivariate.Variance = DefaultMultivariateVariance
-		}
+		d.FDR = cmp.Or(d.FDR, DefaultFDR)
+		d.MinRows = cmp.Or(d.MinRows, DefaultMinRows)
+		d.PSI.Bins = cmp.Or(d.PSI.Bins, DefaultPSIBins)
+		d.PSI.Min = cmp.Or(d.PSI.Min, DefaultPSIMin)
+		d.KS.Min = cmp.Or(d.KS.Min, DefaultKSMin)
+		d.Wasserstein.Min = cmp.Or(d.Wasserstein.Min, DefaultWassersteinMin)
+		d.TVD.Min = cmp.Or(d.TVD.Min, DefaultTVDMin)
+		d.Multivariate.Min = cmp.Or(d.Multivariate.Min, DefaultMultivariateMin)
+		d.Multivariate.Variance = cmp.Or(d.Multivariate.Variance, DefaultMultivariateVariance)
 		s.Labels.setDefaults(s)
 	}
-	if c.State.CheckpointRecords == 0 {
-		c.State.CheckpointRecords = DefaultCheckpointRecords
-	}
-	if c.State.CheckpointInterval == 0 {
-		c.State.CheckpointInterval = DefaultCheckpointInterval
-	}
+	c.State.CheckpointRecords = cmp.Or(c.State.CheckpointRecords, DefaultCheckpointRecords)
+	c.State.CheckpointInterval = cmp.Or(c.State.CheckpointInterval, DefaultCheckpointInterval)
 	c.HTTP = c.HTTP.WithDefaults()
 	for i := range c.Alerting.Webhooks {
 		w := &c.Alerting.Webhooks[i]
 		if w.MinFeatures == 0 && len(w.KeyFeatures) == 0 {
 			w.MinFeatures = 1
 		}
-		if w.ForWindows == 0 {
-			w.ForWindows = 1
-		}
-		if w.Format == "" {
-			w.Format = "json"
-		}
+		w.ForWindows = cmp.Or(w.ForWindows, 1)
+		w.Format = cmp.Or(w.Format, "json")
 		if w.Signing == "" && w.Secret != "" {
 			w.Signing = "standard"
 		}
 	}
 	p := &c.Alerting.Policy
-	if p.FireAfter == 0 {
-		p.FireAfter = DefaultFireAfter
-	}
-	if p.ResolveAfter == 0 {
-		p.ResolveAfter = DefaultResolveAfter
-	}
-	if p.CriticalPSI == 0 {
-		p.CriticalPSI = DefaultCriticalPSI
-	}
+	p.FireAfter = cmp.Or(p.FireAfter, DefaultFireAfter)
+	p.ResolveAfter = cmp.Or(p.ResolveAfter, DefaultResolveAfter)
+	p.CriticalPSI = cmp.Or(p.CriticalPSI, DefaultCriticalPSI)
 }
 
 // setDefaults fills in the labels' defaults and the default performance rule; nothing
@@ -183,24 +133,12 @@ func (l *Labels) setDefaults(s *Stream) {
 	if l == nil {
 		return
 	}
-	if l.MaxDelay == 0 {
-		l.MaxDelay = DefaultLabelsMaxDelay
-	}
-	if l.Kind == "" {
-		l.Kind = "classification"
-	}
-	if l.Threshold == 0 {
-		l.Threshold = DefaultLabelsThreshold
-	}
-	if l.Positive == "" {
-		l.Positive = DefaultLabelsPositive
-	}
-	if l.MinRows == 0 {
-		l.MinRows = DefaultLabelsMinRows
-	}
-	if l.ReferenceWindows == 0 {
-		l.ReferenceWindows = DefaultLabelsReferenceWindows
-	}
+	l.MaxDelay = cmp.Or(l.MaxDelay, DefaultLabelsMaxDelay)
+	l.Kind = cmp.Or(l.Kind, "classification")
+	l.Threshold = cmp.Or(l.Threshold, DefaultLabelsThreshold)
+	l.Positive = cmp.Or(l.Positive, DefaultLabelsPositive)
+	l.MinRows = cmp.Or(l.MinRows, DefaultLabelsMinRows)
+	l.ReferenceWindows = cmp.Or(l.ReferenceWindows, DefaultLabelsReferenceWindows)
 	if l.Prediction == "" {
 		var numeric []string
 		for _, name := range SortedNames(s.Predictions) {
@@ -371,13 +309,7 @@ func (c *Config) validate(errs *[]error) {
 	for i := range c.Streams {
 		s := &c.Streams[i]
 		p := fmt.Sprintf("streams[%d]", i)
-		switch {
-		case s.Name == "":
-			bad(p+".name", "is required")
-		case names[s.Name]:
-			bad(p+".name", "%q is used by another stream", s.Name)
-		}
-		names[s.Name] = true
+		checkName(p, "stream", s.Name, names, bad)
 		if s.Topic == "" {
 			bad(p+".topic", "is required")
 		}
@@ -547,13 +479,7 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 	names := map[string]bool{}
 	for i, w := range a.Webhooks {
 		p := fmt.Sprintf("alerting.webhooks[%d]", i)
-		switch {
-		case w.Name == "":
-			bad(p+".name", "is required")
-		case names[w.Name]:
-			bad(p+".name", "%q is used by another webhook", w.Name)
-		}
-		names[w.Name] = true
+		checkName(p, "webhook", w.Name, names, bad)
 		if w.URL == "" {
 			bad(p+".url", "is required")
 		} else {
@@ -634,4 +560,16 @@ func SortedNames(fields map[string]Field) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// checkName reports at p.name a name that is missing or that another of its kind
+// ("stream", "webhook") already has, and adds it to names.
+func checkName(p, kind, name string, names map[string]bool, bad func(string, string, ...any)) {
+	switch {
+	case name == "":
+		bad(p+".name", "is required")
+	case names[name]:
+		bad(p+".name", "%q is used by another %s", name, kind)
+	}
+	names[name] = true
 }

@@ -19,8 +19,9 @@
 // survives Benjamini–Hochberg and a minimum effect.
 //
 // Everything here is a pure function of the two profiles (and, for volume
-// and freshness, of inputs a profile does not hold); it imports only
-// sketch.
+// and freshness, of inputs a profile does not hold). It imports only sketch:
+// never ingest, alerting or anything under internal/, and alerting does not
+// import it either (the monitor turns findings into alerts).
 package detectors
 
 import (

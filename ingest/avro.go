@@ -88,34 +88,19 @@ type SchemaRegistry interface {
 // An AvroDecoder reuses its builders, scratch buffers and schema cache between calls and
 // is therefore not safe for concurrent use; use one per goroutine. Call Release when done.
 type AvroDecoder struct {
-	spec   Spec
-	schema *arrow.Schema
-	maxLen int
-	reg    SchemaRegistry
-	now    func() time.Time
+	rowDecoder
+	reg SchemaRegistry
+	now func() time.Time
 
-	root     *pathNode
-	slots    []slot
 	programs map[int]*avroProgram
 	failures int          // programs that are failures
 	down     *avroProgram // the last registry_unavailable, while the registry is down
 
 	r       avroReader
-	vals    []rowValue
 	fails   []avroFail // per slot, reset per message
 	timeSet bool
 	envSeen bool
-	rowTime int64
 	tmp     []byte // decimal text
-	out     *rowBuilder
-}
-
-// avroProgram is the compiled form of one registry schema id, or why there is none.
-type avroProgram struct {
-	root    *avroNode
-	reason  Reason
-	err     error
-	retryAt time.Time // for failures: when to ask the registry again
 }
 
 // NewAvroDecoder validates spec and returns a decoder that looks schemas up in registry
@@ -128,53 +113,29 @@ func NewAvroDecoder(spec Spec, registry SchemaRegistry, mem memory.Allocator) (*
 	if err != nil {
 		return nil, fmt.Errorf("cannot create Avro decoder: %w", err)
 	}
-	if mem == nil {
-		mem = memory.DefaultAllocator
-	}
-	spec.Fields = append([]Field(nil), spec.Fields...)
 	d := &AvroDecoder{
-		spec:     spec,
-		schema:   spec.Schema(),
-		maxLen:   maxMessageBytes(spec),
-		reg:      registry,
-		now:      time.Now,
-		programs: make(map[int]*avroProgram),
+		rowDecoder: newRowDecoder(spec, mem),
+		reg:        registry,
+		now:        time.Now,
+		programs:   make(map[int]*avroProgram),
 	}
-	d.root, d.slots = specSlots(spec)
-	d.vals = make([]rowValue, len(d.slots))
 	d.fails = make([]avroFail, len(d.slots))
-	d.out = newRowBuilder(spec, d.schema, mem)
 	return d, nil
 }
-
-// Schema returns the schema of the records Decode returns.
-func (d *AvroDecoder) Schema() *arrow.Schema { return d.schema }
-
-// Release frees the decoder's builders. The decoder must not be used afterwards.
-func (d *AvroDecoder) Release() { d.out.rb.Release() }
 
 // Decode turns msgs into one record holding the good messages, in order, and reports
 // every other message as Rejected (in order, with its index in msgs). The record is
 // never nil (it may have zero rows) and must be released by the caller. A schema id not
 // seen before costs one registry request, made from within Decode.
 func (d *AvroDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
-	var rejected []Rejected
-	d.out.rb.Reserve(len(msgs))
-	for i := range msgs {
-		if reason, err := d.decodeRow(&msgs[i]); err != nil {
-			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
-			continue
-		}
-		d.out.appendRow(d.rowTime, d.vals)
-	}
-	return d.out.rb.NewRecord(), rejected
+	return d.decode(msgs, d.decodeRow)
 }
 
 // decodeRow decodes one message into d.vals and d.rowTime without touching the builders.
 func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 	b := m.Value
-	if len(b) > d.maxLen {
-		return ReasonTooLarge, fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	if err := d.checkSize(b); err != nil {
+		return ReasonTooLarge, err
 	}
 	if len(b) < confluentHeader {
 		return ReasonMalformed, fmt.Errorf("decode message: %d bytes is shorter than the 5-byte Confluent header", len(b))
@@ -192,7 +153,7 @@ func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 		d.fails[i] = avroFail{}
 	}
 	d.timeSet, d.envSeen = false, false
-	d.r = avroReader{b: b, i: confluentHeader}
+	d.r = avroReader{cursor{b: b, i: confluentHeader}}
 	if !d.value(prog.root, 0) {
 		return ReasonMalformed, fmt.Errorf("decode message: %s at byte %d", d.r.errMsg, d.r.errPos)
 	}
@@ -211,10 +172,7 @@ func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 		if d.spec.RequireEventTime {
 			return ReasonBadTime, fmt.Errorf("decode %q: event time is null or absent", d.spec.EventTime)
 		}
-		d.rowTime = 0
-		if !m.Time.IsZero() {
-			d.rowTime = m.Time.UnixNano()
-		}
+		d.rowTime = m.kafkaTime()
 	}
 	return "", nil
 }
@@ -284,203 +242,8 @@ func (d *AvroDecoder) fetch(id int) *avroProgram {
 	return &avroProgram{root: c.node(parsed, d.root)}
 }
 
-// avroOp is the kind of an Avro value, as the walker dispatches on it.
-type avroOp uint8
-
-const (
-	opNull avroOp = iota
-	opBoolean
-	opInt
-	opLong
-	opFloat
-	opDouble
-	opBytes
-	opString
-	opFixed
-	opEnum
-	opUnion
-	opRecord
-	opArray
-	opMap
-)
-
-var avroOpNames = [...]string{"null", "boolean", "int", "long", "float", "double", "bytes", "string",
-	"fixed", "enum", "union", "record", "array", "map"}
-
-// avroTimeUnit is the event-time meaning of an int or long given by its logical type.
-type avroTimeUnit uint8
-
-const (
-	unitGuess     avroTimeUnit = iota // no time logical type: the JSON unit heuristic
-	unitMillis                        // timestamp-millis, local-timestamp-millis
-	unitMicros                        // timestamp-micros, local-timestamp-micros
-	unitNanos                         // timestamp-nanos, local-timestamp-nanos
-	unitDays                          // date
-	unitTimeOfDay                     // time-millis, time-micros: not an event time
-)
-
-// avroNode is one schema position in a compiled program. Nodes under which the spec
-// wants nothing are shared per named type, so recursive schemas compile to cycles.
-type avroNode struct {
-	op       avroOp
-	unit     avroTimeUnit
-	decimal  bool
-	scale    int
-	size     int                  // fixed
-	symbols  [][]byte             // enum
-	fields   []*avroNode          // record, in writer order
-	branches []*avroNode          // union
-	items    *avroNode            // array items; map values under keys not in keys
-	keys     map[string]*avroNode // map values under keys the spec wants
-	zero     bool                 // the value takes no bytes (null, empty record, fixed 0)
-	slots    []int                // slots whose path ends here
-	envelope bool
-}
-
-type avroCompiler struct {
-	skip map[avro.Schema]*avroNode
-}
-
-// node compiles schema s at the trie position t (nil when nothing below is wanted).
-func (c *avroCompiler) node(s avro.Schema, t *pathNode) *avroNode {
-	if r, ok := s.(*avro.RefSchema); ok {
-		s = r.Schema()
-	}
-	if t == nil || (len(t.slots) == 0 && len(t.children) == 0 && !t.envelope) {
-		return c.skipNode(s)
-	}
-	n := &avroNode{slots: t.slots, envelope: t.envelope}
-	c.fill(n, s, t)
-	return n
-}
-
-// skipNode returns the shared node that reads past a value of s.
-func (c *avroCompiler) skipNode(s avro.Schema) *avroNode {
-	if r, ok := s.(*avro.RefSchema); ok {
-		s = r.Schema()
-	}
-	if n := c.skip[s]; n != nil {
-		return n
-	}
-	n := &avroNode{}
-	c.skip[s] = n // before filling: a record may contain itself
-	c.fill(n, s, nil)
-	return n
-}
-
-func (c *avroCompiler) fill(n *avroNode, s avro.Schema, t *pathNode) {
-	child := func(seg string) *pathNode {
-		if t == nil {
-			return nil
-		}
-		return t.children[seg]
-	}
-	switch s := s.(type) {
-	case *avro.NullSchema:
-		n.op, n.zero = opNull, true
-	case *avro.PrimitiveSchema:
-		switch s.Type() {
-		case avro.Boolean:
-			n.op = opBoolean
-		case avro.Int:
-			n.op = opInt
-		case avro.Long:
-			n.op = opLong
-		case avro.Float:
-			n.op = opFloat
-		case avro.Double:
-			n.op = opDouble
-		case avro.Bytes:
-			n.op = opBytes
-		case avro.String:
-			n.op = opString
-		}
-		c.logical(n, s.Logical(), s.Prop("logicalType"))
-	case *avro.FixedSchema:
-		n.op, n.size, n.zero = opFixed, s.Size(), s.Size() == 0
-		c.logical(n, s.Logical(), nil)
-	case *avro.EnumSchema:
-		n.op = opEnum
-		for _, sym := range s.Symbols() {
-			n.symbols = append(n.symbols, []byte(sym))
-		}
-	case *avro.UnionSchema:
-		n.op = opUnion
-		for _, b := range s.Types() {
-			if t == nil {
-				n.branches = append(n.branches, c.skipNode(b))
-				continue
-			}
-			// Every branch fills the union's slots itself.
-			n.branches = append(n.branches, c.node(b, t))
-		}
-	case *avro.RecordSchema:
-		n.op, n.zero = opRecord, true
-		for _, f := range s.Fields() {
-			fn := c.node(f.Type(), child(f.Name()))
-			n.fields = append(n.fields, fn)
-			n.zero = n.zero && fn.zero
-		}
-	case *avro.ArraySchema:
-		n.op = opArray
-		n.items = c.skipNode(s.Items())
-	case *avro.MapSchema:
-		n.op = opMap
-		n.items = c.skipNode(s.Values())
-		if t != nil {
-			for key, kt := range t.children {
-				if n.keys == nil {
-					n.keys = make(map[string]*avroNode)
-				}
-				n.keys[key] = c.node(s.Values(), kt)
-			}
-		}
-	default:
-		// Unreachable for schemas hamba/avro parses; a zero-width null keeps the walker sane.
-		n.op, n.zero = opNull, true
-	}
-}
-
-// logical records the logical type of a primitive or fixed. Logical types hamba/avro does
-// not know (timestamp-nanos) remain a plain "logicalType" property.
-func (c *avroCompiler) logical(n *avroNode, ls avro.LogicalSchema, prop any) {
-	lt := ""
-	if ls != nil {
-		lt = string(ls.Type())
-		if d, ok := ls.(*avro.DecimalLogicalSchema); ok {
-			n.decimal, n.scale = true, d.Scale()
-		}
-	} else if s, ok := prop.(string); ok {
-		lt = s
-	}
-	switch avro.LogicalType(lt) {
-	case avro.TimestampMillis, avro.LocalTimestampMillis:
-		n.unit = unitMillis
-	case avro.TimestampMicros, avro.LocalTimestampMicros:
-		n.unit = unitMicros
-	case "timestamp-nanos", "local-timestamp-nanos":
-		if n.op == opLong {
-			n.unit = unitNanos
-		}
-	case avro.Date:
-		n.unit = unitDays
-	case avro.TimeMillis, avro.TimeMicros:
-		n.unit = unitTimeOfDay
-	}
-}
-
 // avroReader reads the Avro binary encoding from b[i:].
-type avroReader struct {
-	b      []byte
-	i      int
-	errMsg string
-	errPos int
-}
-
-func (r *avroReader) fail(msg string) bool {
-	r.errMsg, r.errPos = msg, r.i
-	return false
-}
+type avroReader struct{ cursor }
 
 // long reads a zig-zag varint.
 func (r *avroReader) long() (int64, bool) {
@@ -715,17 +478,12 @@ func (d *AvroDecoder) set(s int, n *avroNode, v *avroValue) {
 		case opFloat, opDouble:
 			val.num = v.f
 		case opString:
-			switch bytesString(v.b) {
-			case "NaN":
-				val.num = math.NaN()
-			case "Infinity", "+Infinity":
-				val.num = math.Inf(1)
-			case "-Infinity":
-				val.num = math.Inf(-1)
-			default:
+			f, ok := nonFiniteValue(v.b)
+			if !ok {
 				d.fails[s] = avroFail{ReasonWrongType, "string in a number field"}
 				return
 			}
+			val.num = f
 		default:
 			d.fails[s] = avroFail{ReasonWrongType, avroOpNames[v.op] + " in a number field"}
 			return
@@ -741,11 +499,7 @@ func (d *AvroDecoder) set(s int, n *avroNode, v *avroValue) {
 		}
 		val.str = v.b
 	case opBoolean:
-		if v.i == 1 {
-			val.str = append(val.buf[:0], "true"...)
-		} else {
-			val.str = append(val.buf[:0], "false"...)
-		}
+		val.str = strconv.AppendBool(val.buf[:0], v.i == 1)
 	case opInt, opLong:
 		val.buf = strconv.AppendInt(val.buf[:0], v.i, 10)
 		val.str = val.buf

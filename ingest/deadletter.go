@@ -54,13 +54,7 @@ const deadLetterLogEvery = time.Minute
 
 // NewDeadLetter checks opts and connects to nothing; the first write does.
 func NewDeadLetter(opts DeadLetterOptions) (*DeadLetter, error) {
-	var errs []error
-	if len(opts.Brokers) == 0 {
-		errs = append(errs, errors.New("no brokers"))
-	}
-	if opts.Topic == "" {
-		errs = append(errs, errors.New("no topic"))
-	}
+	errs := CheckTopic(opts.Brokers, opts.Topic)
 	if opts.SampleEvery < 0 {
 		errs = append(errs, fmt.Errorf("sample_every %d is negative", opts.SampleEvery))
 	}

@@ -1,8 +1,8 @@
 package ingest
 
 import (
+	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -10,10 +10,103 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
-// This file holds what the Avro and Arrow IPC decoders share with each other and with the
-// JSON decoder's conventions: the slots a spec asks for, the per-row scratch, the output
-// builders and the conversions that must agree across formats so that the same events
-// give the same records whatever their encoding.
+// This file holds what the JSON, Avro and Arrow IPC decoders share: the slots a spec asks
+// for, the per-row scratch, the output builders and the batch loop, so that the same
+// events give the same records whatever their encoding.
+
+// decoderBase is what every message decoder holds: its spec, the schema and builders of
+// the records it returns, and the slots the spec asks for.
+type decoderBase struct {
+	spec   Spec
+	schema *arrow.Schema
+	maxLen int
+	root   *pathNode // the slots' paths as a trie
+	slots  []slot    // 0 = event time, 1 = model, 2 = model version, then fields
+	out    *rowBuilder
+}
+
+// newDecoderBase returns the base of a decoder of spec, which must be valid, whose
+// builders allocate from mem (memory.DefaultAllocator when nil).
+func newDecoderBase(spec Spec, mem memory.Allocator) decoderBase {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	spec.Fields = append([]Field(nil), spec.Fields...)
+	b := decoderBase{spec: spec, schema: spec.Schema(), maxLen: maxMessageBytes(spec)}
+	b.root, b.slots = specSlots(spec)
+	b.out = newRowBuilder(spec, b.schema, mem)
+	return b
+}
+
+// Schema returns the schema of the records Decode returns.
+func (d *decoderBase) Schema() *arrow.Schema { return d.schema }
+
+// Release frees the decoder's builders. The decoder must not be used afterwards.
+func (d *decoderBase) Release() { d.out.rb.Release() }
+
+// checkSize returns the too_large error of a message of b bytes, nil when it fits.
+func (d *decoderBase) checkSize(b []byte) error {
+	if len(b) > d.maxLen {
+		return fmt.Errorf("decode message: %d bytes exceeds the limit of %d", len(b), d.maxLen)
+	}
+	return nil
+}
+
+// rowDecoder is the base of the decoders that convert a message into one row (JSON,
+// Avro): the row's converted values wait in vals and rowTime until the whole message is
+// good, so a rejected message never leaves a partial row behind.
+type rowDecoder struct {
+	decoderBase
+	vals    []rowValue // per slot; the event time's is scratch for its text
+	rowTime int64
+}
+
+func newRowDecoder(spec Spec, mem memory.Allocator) rowDecoder {
+	d := rowDecoder{decoderBase: newDecoderBase(spec, mem)}
+	d.vals = make([]rowValue, len(d.slots))
+	return d
+}
+
+// decode turns msgs into one record holding the good messages, in order, and reports
+// every other message as Rejected (in order, with its index in msgs). row converts one
+// message into d.vals and d.rowTime. The record is never nil (it may have zero rows).
+func (d *rowDecoder) decode(msgs []Message, row func(*Message) (Reason, error)) (arrow.Record, []Rejected) {
+	var rejected []Rejected
+	d.out.rb.Reserve(len(msgs))
+	for i := range msgs {
+		if reason, err := row(&msgs[i]); err != nil {
+			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
+			continue
+		}
+		d.out.appendRow(d.rowTime, d.vals)
+	}
+	return d.out.rb.NewRecord(), rejected
+}
+
+// cursor is a parser's position in a message's bytes and, once the parse has failed,
+// why and where.
+type cursor struct {
+	b      []byte
+	i      int
+	errMsg string
+	errPos int
+}
+
+// fail records msg at the current position and returns false, so that a parse step can
+// end with return c.fail(…).
+func (c *cursor) fail(msg string) bool {
+	c.errMsg, c.errPos = msg, c.i
+	return false
+}
+
+// kafkaTime is the event time of a message whose event carries none: its Kafka time in
+// unix nanoseconds, 0 when that is zero too.
+func (m *Message) kafkaTime() int64 {
+	if m.Time.IsZero() {
+		return 0
+	}
+	return m.Time.UnixNano()
+}
 
 // specSlots returns the slots of spec (event time, model, model version, then one per
 // field, as in JSONDecoder) and the trie of their paths, rooted at the envelope's parent:
@@ -111,71 +204,4 @@ func (b *rowBuilder) appendRow(eventTime int64, vals []rowValue) {
 			nb.UnsafeAppendBoolToBitmap(false)
 		}
 	}
-}
-
-// float32Value widens f to the float64 nearest to f's shortest decimal form, so that a
-// float32 0.1 becomes 0.1, as it would if the producer had written it as JSON text,
-// rather than 0.10000000149011612.
-func float32Value(f float32) float64 {
-	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
-		return float64(f)
-	}
-	var buf [32]byte
-	v, _ := strconv.ParseFloat(bytesString(strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)), 64)
-	return v
-}
-
-// appendValueText appends the text a String field holds for the number f: its shortest
-// decimal, as the JSON decoder writes numbers, or "NaN", "Infinity", "-Infinity", the
-// spellings a JSON Number field accepts for the values JSON numbers cannot carry.
-func appendValueText(dst []byte, f float64) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(dst, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-Infinity"...)
-	}
-	return appendFloatText(dst, f)
-}
-
-// unixNanosInt converts an integer unix time to nanoseconds with the JSON decoder's unit
-// heuristic (|v| < 1e11 seconds, < 1e14 milliseconds, < 1e17 microseconds, otherwise
-// nanoseconds).
-func unixNanosInt(v int64) (int64, bool) {
-	a := v
-	if a < 0 {
-		if a == math.MinInt64 {
-			return v, true
-		}
-		a = -a
-	}
-	switch {
-	case a < 1e11:
-		return mulNanos(v, 1e9)
-	case a < 1e14:
-		return mulNanos(v, 1e6)
-	case a < 1e17:
-		return mulNanos(v, 1e3)
-	}
-	return v, true
-}
-
-// unixNanosUint is unixNanosInt for unsigned values.
-func unixNanosUint(v uint64) (int64, bool) {
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return unixNanosInt(int64(v))
-}
-
-// unixNanosFloat converts a unix time number to nanoseconds exactly as the JSON decoder
-// converts the shortest decimal text of f.
-func unixNanosFloat(f float64) (int64, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	var buf [32]byte
-	return unixNanos(bytesString(strconv.AppendFloat(buf[:0], f, 'g', -1, 64)))
 }

@@ -125,15 +125,23 @@ type Kafka struct {
 // errNotStarted is what Ready says before Run's first probe.
 var errNotStarted = errors.New("not started")
 
-// NewKafka checks opts and connects to nothing.
-func NewKafka(opts KafkaOptions) (*Kafka, error) {
+// CheckTopic returns what is missing from the address of a topic: brokers, the topic's
+// name. It is where every Options check of a Kafka client starts, so that each says the
+// same.
+func CheckTopic(brokers []string, topic string) []error {
 	var errs []error
-	if len(opts.Brokers) == 0 {
+	if len(brokers) == 0 {
 		errs = append(errs, errors.New("no brokers"))
 	}
-	if opts.Topic == "" {
+	if topic == "" {
 		errs = append(errs, errors.New("no topic"))
 	}
+	return errs
+}
+
+// NewKafka checks opts and connects to nothing.
+func NewKafka(opts KafkaOptions) (*Kafka, error) {
+	errs := CheckTopic(opts.Brokers, opts.Topic)
 	if opts.GroupID == "" {
 		errs = append(errs, errors.New("no group id"))
 	}
@@ -532,10 +540,21 @@ func (k *Kafka) read(ctx context.Context, p int, offset int64, out chan<- kafka.
 // reader returns a reader of partition p that starts at offset (absolute, or
 // kafka.FirstOffset/LastOffset).
 func (k *Kafka) reader(p int, offset int64) *kafka.Reader {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   k.opts.Brokers,
-		Topic:     k.opts.Topic,
-		Partition: p,
+	cfg := PartitionReaderConfig(k.opts.Brokers, k.opts.Topic, p, k.opts.Dialer)
+	cfg.ErrorLogger = k.kafkaLogger()
+	r := kafka.NewReader(cfg)
+	_ = r.SetOffset(offset)
+	return r
+}
+
+// PartitionReaderConfig is how driftmon reads one partition of a topic: no consumer
+// group (nothing is joined or committed), fetches of up to 10 MiB that return as soon
+// as there is a message, and an error for a start offset outside the log.
+func PartitionReaderConfig(brokers []string, topic string, partition int, dialer *kafka.Dialer) kafka.ReaderConfig {
+	return kafka.ReaderConfig{
+		Brokers:   brokers,
+		Topic:     topic,
+		Partition: partition,
 		MinBytes:  1,
 		MaxBytes:  10 << 20,
 		// kafka-go sets the socket deadline to MaxWait and asks the broker to wait
@@ -547,11 +566,8 @@ func (k *Kafka) reader(p int, offset int64) *kafka.Reader {
 		ReadBackoffMax: time.Second,
 		// Report a start offset outside the log instead of waiting for it forever.
 		OffsetOutOfRangeError: true,
-		ErrorLogger:           k.kafkaLogger(),
-		Dialer:                k.opts.Dialer,
-	})
-	_ = r.SetOffset(offset)
-	return r
+		Dialer:                dialer,
+	}
 }
 
 // partitionReader is a reader's bookkeeping: the next offset it expects and the gaps

@@ -183,10 +183,7 @@ type parquetSource struct {
 }
 
 func (s *parquetSource) Next() bool {
-	if s.cur != nil {
-		s.cur.Release()
-		s.cur = nil
-	}
+	releaseRecord(&s.cur)
 	if s.err != nil || len(s.cols) == 0 || s.rows >= s.total {
 		return false
 	}
@@ -239,10 +236,7 @@ func (s *parquetSource) Err() error           { return s.err }
 // Release releases the column readers. One that panicked may be inconsistent: what it
 // holds is left to the garbage collector rather than risking another panic.
 func (s *parquetSource) Release() {
-	if s.cur != nil {
-		s.cur.Release()
-		s.cur = nil
-	}
+	releaseRecord(&s.cur)
 	for _, cr := range s.cols {
 		func() {
 			defer func() { _ = recover() }()

@@ -1,6 +1,3 @@
-// Package ingest turns inference events into Arrow records: Kafka messages decoded by a
-// schema-directed JSON decoder, and files (Parquet, CSV, JSON lines) for baselines and
-// backtests.
 package ingest
 
 import (

@@ -1,11 +1,3 @@
-// Package sketch holds small, mergeable per-feature summaries of a window of
-// inference events: a t-digest plus exact counts for numeric features, exact
-// category counts plus a HyperLogLog for categorical ones. A Profile is all
-// features of one window; it is what baselines, checkpoints and live windows
-// contain, and what the detectors package compares.
-//
-// Nothing in this package is safe for concurrent use: a Profile has one owning
-// goroutine, and readers get a Clone or its encoding.
 package sketch
 
 import "fmt"

@@ -5,6 +5,10 @@
 //	driftmon demo                      everything in one process, nothing to install
 //	driftmon check -c driftmon.yaml    validate a config, every problem at once
 //	driftmon run   -c driftmon.yaml    monitor the streams the config names
+//
+// It is thin: flags, subcommands and a signal-cancelled context. The wiring of the
+// pipeline is internal/monitor's, the HTTP API internal/httpapi's, backtests
+// internal/backtest's; nothing imports a command.
 package main
 
 import (

@@ -6,6 +6,8 @@
 //	go run ./cmd/soak -profile default            # or: make soak
 //	go run ./cmd/soak -profile short -seed 42     # CI's campaign
 //	go run ./cmd/soak -profile long               # an hour, a million bad messages
+//
+// It is flags around internal/soak.Run and imports nothing else of driftmon's.
 package main
 
 import (

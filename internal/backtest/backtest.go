@@ -1,8 +1,13 @@
-// Package backtest replays data files through the monitor's per-stream Engine, so
-// thresholds and windows can be tuned on history before going live: it reads Parquet, CSV
-// and JSON lines as the stream's fields (Input), infers a stream from a reference file
-// when there is no config (Infer), builds reference profiles (BuildProfile), runs the
-// engine (Run) and prints the per-window verdicts as a table, JSON lines or CSV (Writer).
+// Package backtest replays data files through a stream's window engine
+// (internal/engine), so thresholds and windows can be tuned on history before going
+// live: it reads Parquet, CSV and JSON lines as the stream's fields (Input), infers a
+// stream from a reference file when there is no config (Infer), builds reference
+// profiles (BuildProfile), runs the engine (Run) and prints the per-window verdicts as
+// a table, JSON lines or CSV (Writer).
+//
+// It runs the same engine as the live monitor; it serves nothing and starts no broker,
+// so it never imports internal/monitor, internal/httpapi or internal/demo. Only
+// cmd/driftmon imports it.
 package backtest
 
 import (

@@ -231,20 +231,7 @@ func readPartition(ctx context.Context, opts TopicOptions, r PartitionRange, out
 			return false
 		}
 	}
-	rd := kafka.NewReader(kafka.ReaderConfig{
-		Dialer:    opts.dialer(),
-		Brokers:   opts.Brokers,
-		Topic:     opts.Topic,
-		Partition: r.Partition, // no GroupID: no group is joined, no offset committed
-		MinBytes:  1,
-		MaxBytes:  10 << 20,
-		// See ingest.Kafka's reader: kafka-go's socket deadline is MaxWait, so a short
-		// one makes fetches time out.
-		MaxWait:               3 * time.Second,
-		ReadBackoffMin:        100 * time.Millisecond,
-		ReadBackoffMax:        time.Second,
-		OffsetOutOfRangeError: true,
-	})
+	rd := kafka.NewReader(ingest.PartitionReaderConfig(opts.Brokers, opts.Topic, r.Partition, opts.dialer()))
 	defer rd.Close()
 	if err := rd.SetOffset(r.From); err != nil {
 		send(topicBatch{partition: r.Partition, err: fmt.Errorf("partition %d: cannot seek to offset %d: %w", r.Partition, r.From, err)})

@@ -1,7 +1,15 @@
-// Package cluster is the Kafka plumbing that lets several driftmon processes share one
-// stream: a compacted topic with a single partition used as a replicated key-value log
-// (Log), and leader election through a consumer group on that topic (Election). Kafka
-// is the only coordinator: the processes never talk to each other.
+// Package cluster lets several driftmon processes share one stream, with Kafka as the
+// only coordinator: the processes never talk to each other. It owns the cluster topic,
+// a compacted topic with a single partition used as a replicated key-value log (Log);
+// leader election through a consumer group on that topic (Election); a process's share
+// of a stream's partitions, which publishes each closed window's partial profile and
+// each partition's checkpoint to the log (Worker); the leader's merge and judgement of
+// the windows every partition has closed (Judge); and the leader's state, kept in the
+// log so that the next leader goes on from it (Log.LeaderState).
+//
+// It runs the window engine (internal/engine) and reads and writes Kafka through
+// ingest; it must not import internal/monitor, which starts the workers and the leader
+// and owns the alerting around them, nor internal/httpapi.
 package cluster
 
 import (
@@ -64,13 +72,7 @@ const (
 
 // check returns opts with its defaults filled in, or every problem with it.
 func (opts Options) check() (Options, error) {
-	var errs []error
-	if len(opts.Brokers) == 0 {
-		errs = append(errs, errors.New("no brokers"))
-	}
-	if opts.Topic == "" {
-		errs = append(errs, errors.New("no topic"))
-	}
+	errs := ingest.CheckTopic(opts.Brokers, opts.Topic)
 	if opts.ReplicationFactor < 0 {
 		errs = append(errs, fmt.Errorf("replication factor %d is negative", opts.ReplicationFactor))
 	}

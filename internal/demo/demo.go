@@ -3,6 +3,9 @@
 // inference log that shifts some features after a delay, the monitor, a Slack-compatible
 // sink that prints what a person would read, and a retraining-webhook receiver that
 // verifies signatures.
+//
+// It wires the real monitor and HTTP server to those fakes. Only cmd/driftmon imports
+// it; it never imports internal/backtest.
 package demo
 
 import (

@@ -10,6 +10,10 @@
 // from OnDelivery); the Server copies what it needs and never keeps the monitor's
 // sketches. Handlers read those copies under a mutex, so they never touch a sketch
 // either.
+//
+// It reads the monitor and alerting's stores and imports them; nothing of the pipeline
+// imports it (only cmd/driftmon and internal/demo do), and it never imports
+// internal/demo or internal/backtest.
 package httpapi
 
 import (

@@ -13,4 +13,7 @@
 // or, all in one, make test-kafka. DRIFTMON_KAFKA_SCRIPT lets the restart test stop and
 // start the broker itself; without it that test skips. Each test uses its own topics and
 // consumer group, so a broker can be reused between runs.
+//
+// It holds tests only: nothing imports it, and its tests drive the packages through
+// their exported APIs as a user's program would.
 package integration

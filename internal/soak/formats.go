@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -67,19 +66,12 @@ type formatRow struct {
 func newFormatRow(seed uint64, stream string, n int64) formatRow {
 	salt := uint64(len(stream))<<56 ^ 0xf0
 	r := rand.New(rand.NewPCG(seed^salt, uint64(n)))
-	shifted := (n/formatWindowRows)%cycleWindows >= cycleWindows-shiftedWindows
-	x := r.NormFloat64()
-	segments := []float64{0.5, 0.3, 0.2}
-	if shifted {
-		x++
-		segments = []float64{0.2, 0.3, 0.5}
-	}
-	x = math.Round(math.Max(-5, math.Min(5, x))*10) / 10
+	x, segments := drawX(r, n, formatWindowRows)
 	return formatRow{
 		ts:      traffic0.Add(time.Duration(n) * 40 * time.Millisecond),
 		x:       x,
 		segment: pick(r, []string{"a", "b", "c"}, segments),
-		score:   math.Round(100/(1+math.Exp(-(x+0.5*r.NormFloat64())))) / 100,
+		score:   drawScore(r, x),
 	}
 }
 

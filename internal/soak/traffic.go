@@ -46,16 +46,9 @@ type event struct {
 // read. Its event time is n×10 ms after traffic0.
 func goodEvent(seed uint64, n int64) []byte {
 	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	shifted := (n/WindowRows)%cycleWindows >= cycleWindows-shiftedWindows
-	x := r.NormFloat64()
-	segments := []float64{0.5, 0.3, 0.2}
-	if shifted {
-		x++
-		segments = []float64{0.2, 0.3, 0.5}
-	}
-	x = math.Round(math.Max(-5, math.Min(5, x))*10) / 10
+	x, segments := drawX(r, n, WindowRows)
 	age := math.Round(math.Max(18, math.Min(80, 40+10*r.NormFloat64())))
-	score := math.Round(100/(1+math.Exp(-(x+0.5*r.NormFloat64())))) / 100
+	score := drawScore(r, x)
 	ev := event{
 		EventID:      fmt.Sprintf("e%d", n),
 		TS:           traffic0.Add(time.Duration(n) * 10 * time.Millisecond).Format(time.RFC3339Nano),
@@ -74,6 +67,25 @@ func goodEvent(seed uint64, n int64) []byte {
 		panic("BUG: an event does not encode: " + err.Error())
 	}
 	return b
+}
+
+// drawX draws the feature x of the n-th event of a stream whose windows have windowRows
+// rows, and the shares of the segments a, b and c: both shifted in the last
+// shiftedWindows windows of every cycle.
+func drawX(r *rand.Rand, n, windowRows int64) (x float64, segments []float64) {
+	shifted := (n/windowRows)%cycleWindows >= cycleWindows-shiftedWindows
+	x = r.NormFloat64()
+	segments = []float64{0.5, 0.3, 0.2}
+	if shifted {
+		x++
+		segments = []float64{0.2, 0.3, 0.5}
+	}
+	return math.Round(math.Max(-5, math.Min(5, x))*10) / 10, segments
+}
+
+// drawScore draws the model's score for an event with feature x, in hundredths.
+func drawScore(r *rand.Rand, x float64) float64 {
+	return math.Round(100/(1+math.Exp(-(x+0.5*r.NormFloat64())))) / 100
 }
 
 func pick(r *rand.Rand, names []string, weights []float64) string {

@@ -1,7 +1,8 @@
 // Package state is driftmon's durable store: one bbolt file holding everything that
 // must survive a restart — open-window profiles, partition offsets and watermarks,
 // alert state and the webhook outbox — so that one transaction can change them
-// together. It knows no driftmon types: each owner keeps its own bucket and encoding.
+// together. It knows no driftmon types: each owner keeps its own bucket and encoding,
+// and it imports no driftmon package.
 //
 // A damaged file (cut short, or with bytes changed) is refused at Open with an error
 // that says what is wrong and what to do, never a crash: Open checks the file's

@@ -4,6 +4,9 @@
 // Event-time windows close on a watermark that a Clock derives from the event times of
 // each partition of the input (see Clock). A stream has one Clock and one Tracker per
 // model; both belong to one goroutine: the monitor loop that owns the sketches.
+//
+// It imports only sketch (an open window holds a Profile): never ingest, detectors,
+// alerting or the monitor.
 package window
 
 import (

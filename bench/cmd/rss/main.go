@@ -1,11 +1,13 @@
 // Command rss measures driftmon's memory as events go by: one stream of many features
-// (1,000 by default, 80% numeric) runs through the monitor's engine in-process — no
-// Kafka, no decoding — on Arrow records built once and reused, and the process's
-// resident set (VmRSS from /proc/self/status) and Go heap are printed at checkpoints as
-// a markdown table. What it shows: memory depends on the number of features and open
-// windows, not on how many events went by.
+// (1,000 by default, 80% numeric) runs through the window engine (internal/engine)
+// in-process — no Kafka, no decoding — on Arrow records built once and reused, and the
+// process's resident set (VmRSS from /proc/self/status) and Go heap are printed at
+// checkpoints as a markdown table. What it shows: memory depends on the number of
+// features and open windows, not on how many events went by.
 //
 //	go run ./bench/cmd/rss -events 10000000 -every 1000000
+//
+// Like bench, it measures from outside; nothing imports it.
 package main
 
 import (
