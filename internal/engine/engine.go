@@ -5,8 +5,9 @@
 //
 // The single process, a cluster's partition workers and leader, backtests and
 // benchmarks all run the same engine. It does no I/O besides reading a baseline file,
-// starts no goroutine, and must not import the monitor, the alerting packages (bar
-// alerting's number formatting) or anything that talks to Kafka.
+// starts no goroutine, and connects to nothing. It imports ingest for the decoders'
+// column names and file reader only; it must not import the monitor, the cluster
+// package, or the alerting packages (bar alerting's number formatting).
 package engine
 
 import (

@@ -4,8 +4,8 @@
 // labels may still come, final once labels.max_delay has passed on both topics.
 //
 // It owns the join's memory and its state-file encoding; the monitor owns the Kafka
-// source of the labels and when the join is saved. It must not import the monitor,
-// alerting or anything that talks to Kafka.
+// source of the labels and when the join is saved. It imports ingest for the JSON
+// decoder of label messages only, and must not import the monitor or alerting.
 package labels
 
 import (
