@@ -146,13 +146,7 @@ func (w *Worker) Feed(p int32, rec arrow.Record, rows []int32, next int64, rejec
 	late := pt.engine.Late()
 	refused := pt.engine.Refused()
 	w.mu.Lock()
-	pt.pos.Events += rec.NumRows() - int64(len(refused))
-	for _, r := range rejected {
-		pt.pos.Rejected[r.Reason]++
-	}
-	for _, f := range refused {
-		pt.pos.Rejected[f.Reason]++
-	}
+	pt.pos.Count(rec.NumRows(), rejected, refused)
 	pt.late = late
 	w.mu.Unlock()
 	return refused

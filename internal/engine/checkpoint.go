@@ -98,6 +98,18 @@ func NewPosition() *Position {
 	return &Position{Next: map[int]int64{}, Rejected: map[ingest.Reason]int64{}}
 }
 
+// Count adds to p what one decoded record brought: its rows, less those the engine
+// refused, as events; the messages that did not decode and the refused rows, by reason.
+func (p *Position) Count(rows int64, rejected []ingest.Rejected, refused []Refusal) {
+	p.Events += rows - int64(len(refused))
+	for _, r := range rejected {
+		p.Rejected[r.Reason]++
+	}
+	for _, f := range refused {
+		p.Rejected[f.Reason]++
+	}
+}
+
 // EncodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
 // internal buffers (sketch.Profile.MarshalBinary).
 func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {

@@ -335,7 +335,7 @@ func observation(r engine.Result, dashboard string) policy.Observation {
 			o.Drifted = append(o.Drifted, policy.Drift{PSI: f.PSI, Change: alerting.Change{
 				Feature: f.Feature, Detector: f.Detector, Score: f.Score,
 				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(), Rule: f.Rule,
-				Distribution: distribution(r.ReferenceProfile, r.Profile, f.Feature)}})
+				Distribution: r.Distribution(f.Feature)}})
 		case detectors.Stable:
 			o.Stable = append(o.Stable, f.Feature)
 		default:

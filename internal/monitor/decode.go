@@ -60,6 +60,26 @@ type decoded struct {
 	rejected  []ingest.Rejected
 }
 
+// newReading builds what reads a live stream, in one process or as a cluster's worker:
+// its engine, which refuses event times out of limits (engine.Engine.BoundEventTimes),
+// the dialer to the brokers, and the decoders.
+func newReading(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*engine.Engine, *kafka.Dialer, *batchDecoder, error) {
+	eng, err := engine.New(sc, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	eng.BoundEventTimes()
+	dialer, err := KafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dec, err := newBatchDecoder(cfg, sc, eng.DecoderSpec(), dialer, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return eng, dialer, dec, nil
+}
+
 // newBatchDecoder builds the decoders of sc (more than cores would only wait for each
 // other) and its dead-letter writer.
 func newBatchDecoder(cfg *config.Config, sc *config.Stream, spec ingest.Spec, dialer *kafka.Dialer, log *slog.Logger) (*batchDecoder, error) {

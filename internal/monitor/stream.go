@@ -78,19 +78,10 @@ type labelSide struct {
 }
 
 func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sink) (*stream, error) {
-	eng, err := engine.New(sc, log)
+	eng, dialer, dec, err := newReading(cfg, sc, log)
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := KafkaDialer(cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	dec, err := newBatchDecoder(cfg, sc, eng.DecoderSpec(), dialer, log)
-	if err != nil {
-		return nil, err
-	}
-	eng.BoundEventTimes()
 	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), pos: engine.NewPosition(),
 		sight: newSight(sc)}
 	if s.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, s.countLoss); err != nil {
@@ -248,13 +239,7 @@ func (s *stream) feed(d decoded) []engine.Result {
 	}
 	late := s.engine.Late()
 	s.mu.Lock()
-	s.pos.Events += d.rec.NumRows() - int64(len(refused))
-	for _, r := range d.rejected {
-		s.pos.Rejected[r.Reason]++
-	}
-	for _, f := range refused {
-		s.pos.Rejected[f.Reason]++
-	}
+	s.pos.Count(d.rec.NumRows(), d.rejected, refused)
 	s.late = late
 	s.mu.Unlock()
 	return results

@@ -43,19 +43,10 @@ type worker struct {
 }
 
 func newWorker(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*worker, error) {
-	eng, err := engine.New(sc, log)
+	eng, dialer, dec, err := newReading(cfg, sc, log)
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := KafkaDialer(cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	dec, err := newBatchDecoder(cfg, sc, eng.DecoderSpec(), dialer, log)
-	if err != nil {
-		return nil, err
-	}
-	eng.BoundEventTimes()
 	w := &worker{cfg: sc, log: log, dec: dec, proto: eng, every: newSchedule(cfg.State),
 		topicParts: partitionCounter(cfg.Kafka.Brokers, dialer, sc.Topic)}
 	if w.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, w.countLoss); err != nil {

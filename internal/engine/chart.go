@@ -1,4 +1,4 @@
-package monitor
+package engine
 
 import (
 	"github.com/driftmon/driftmon/alerting"
@@ -9,11 +9,13 @@ import (
 // chartBins is how many equal-width bins a numeric feature's chart has.
 const chartBins = 16
 
-// distribution is what a chart draws of one feature: shares per bin in the reference
-// and in the window. Numeric features get equal-width bins over both sides' p1..p99
+// Distribution is what a chart draws of one feature of the window: shares per bin in
+// the reference and in the window, or nil when there is nothing to draw. Numeric features get equal-width bins over both sides' p1..p99
 // (outer bins open), so the picture is a true histogram; categorical ones their
-// categories. It reads the profiles, so it runs on the stream's goroutine.
-func distribution(ref, cur *sketch.Profile, feature string) *alerting.Distribution {
+// categories. It reads the profiles, so it runs on the stream's goroutine, while they
+// are valid (see Result).
+func (r Result) Distribution(feature string) *alerting.Distribution {
+	ref, cur := r.ReferenceProfile, r.Profile
 	if ref == nil || cur == nil {
 		return nil
 	}
