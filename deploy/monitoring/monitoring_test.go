@@ -161,6 +161,11 @@ var ruleCases = map[string][]ruleCase{
 		{"none lost", `driftmon_lost_messages_total{stream="credit"} 0x60`, time.Hour, nil},
 		{"an old loss", `driftmon_lost_messages_total{stream="credit"} 0x10 5x60`, 70 * time.Minute, nil},
 	},
+	"DriftmonStreamBlind": {
+		{"blind for 10 minutes", `driftmon_stream_blind{stream="credit"} 0x10 1x10`, 20 * time.Minute, []string{`{stream="credit"}`}},
+		{"blind for 3 minutes only", `driftmon_stream_blind{stream="credit"} 0x10 1x3 0x7`, 20 * time.Minute, nil},
+		{"never blind", `driftmon_stream_blind{stream="credit"} 0x30`, 30 * time.Minute, nil},
+	},
 	"DriftmonLostLabels": {
 		{"label messages lost", `driftmon_labels_total{stream="credit", outcome="lost"} 0x30 3x30`, 40 * time.Minute, []string{`{stream="credit"}`}},
 		{"labels matched, none lost", `

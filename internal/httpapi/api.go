@@ -142,7 +142,7 @@ func (s *Server) sourceStreams() (map[string]bool, map[string]streamCounters) {
 	}
 	for name, st := range s.src.Stats() {
 		known[name] = true
-		c := streamCounters{Events: st.Events, DecodeErrors: map[string]int64{}}
+		c := streamCounters{Events: st.Events, Late: st.Late, Blind: st.Blind, DecodeErrors: map[string]int64{}}
 		for reason, n := range st.Rejected {
 			c.DecodeErrors[reason] = n
 		}
@@ -153,7 +153,10 @@ func (s *Server) sourceStreams() (map[string]bool, map[string]streamCounters) {
 
 type streamCounters struct {
 	Events       int64            `json:"events"`
+	Late         int64            `json:"late_events"`
 	DecodeErrors map[string]int64 `json:"decode_errors"`
+	// Blind says that the stream reads events but cannot judge them (monitor.Stats).
+	Blind bool `json:"blind"`
 }
 
 type streamInfo struct {

@@ -299,9 +299,11 @@ async function refresh() {
       perf.set(JSON.stringify([p.stream, p.model, p.version]), p.windows);
     }
     const sections = [];
+    const blind = [];
     let events = 0;
     for (const s of streams) {
       events += s.events;
+      if (s.blind) blind.push(s.name);
       for (const m of s.models) {
         for (const v of m.versions) {
           const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS });
@@ -315,8 +317,9 @@ async function refresh() {
     else models.replaceChildren(el("p", { class: "empty" }, "No window has closed yet."));
     const { alerts } = await getJSON("api/v1/alerts?limit=20");
     renderAlerts(alerts);
-    status.classList.remove("error");
-    status.textContent = streams.length + " stream(s) · " + events.toLocaleString() + " events · updated " + fmtTime(new Date().toISOString());
+    status.classList.toggle("error", blind.length > 0);
+    status.textContent = streams.length + " stream(s) · " + events.toLocaleString() + " events · updated " + fmtTime(new Date().toISOString()) +
+      (blind.length ? " · events read but not judged (blind): " + blind.join(", ") : "");
   } catch (e) {
     status.classList.add("error");
     status.textContent = "cannot read the API: " + e.message;
