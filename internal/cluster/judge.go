@@ -53,12 +53,20 @@ type Pass struct {
 	// Lost is the stream's messages deleted before any process read them, over all
 	// partitions, for the data-loss alert.
 	Lost int64
+	// Total and Bad are the stream's messages read by every process so far and, of
+	// them, those that came late or were refused (the judge's own late rows included),
+	// for the blind alert.
+	Total, Bad int64
 	// keys are the partials the pass judged or counted as late.
 	keys []string
 }
 
-// Pass judges what every partition has closed since the last pass. It returns nil when
-// there is nothing to judge. The caller records the results (the engine's checkpoint
+// Empty reports whether the pass judged nothing and has nothing to forget.
+func (p *Pass) Empty() bool { return len(p.Results) == 0 && len(p.keys) == 0 }
+
+// Pass judges what every partition has closed since the last pass. It returns nil
+// while some partition has no record yet (it holds every window back); a pass that
+// judged nothing is Empty. The caller records the results (the engine's checkpoint
 // with them), then calls Forget.
 func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 	n, err := j.partitions(ctx)
@@ -66,7 +74,8 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 		j.logger.Warn("cannot learn the topic's partitions; will retry", "err", err)
 		return nil, nil
 	}
-	ready, active, furthest, lost := int64(math.MaxInt64), false, int64(math.MinInt64), int64(0)
+	ready, active, furthest := int64(math.MaxInt64), false, int64(math.MinInt64)
+	pass := &Pass{}
 	closed := make([]int64, n)
 	idle := make([]bool, n)
 	for p := range n {
@@ -80,7 +89,9 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 		}
 		closed[p], idle[p] = rec.closedTo, rec.idle
 		furthest = max(furthest, rec.closedTo)
-		lost += rec.lost
+		pass.Lost += rec.lost
+		pass.Total += rec.events
+		pass.Bad += rec.bad
 		if !rec.idle {
 			ready, active = min(ready, rec.closedTo), true
 		}
@@ -97,7 +108,6 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 		model, version string
 	}
 	windows := map[windowKey][]partial{}
-	pass := &Pass{Lost: lost}
 	var bad error
 	j.log.Scan(partialsOf(j.stream), func(k string, v []byte) {
 		pt, err := decodePartial(v)
@@ -117,7 +127,8 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 		return nil, bad
 	}
 	if len(windows) == 0 {
-		return nil, nil
+		pass.Bad += j.engine.Late()
+		return pass, nil
 	}
 	order := slices.Collect(maps.Keys(windows))
 	slices.SortFunc(order, func(a, b windowKey) int {
@@ -151,6 +162,7 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 		}
 		pass.Results = append(pass.Results, r)
 	}
+	pass.Bad += e.Late()
 	return pass, nil
 }
 
@@ -159,6 +171,9 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 // returns when the deletions have been read back, so that the next pass does not see
 // them again.
 func (j *Judge) Forget(ctx context.Context, pass *Pass) error {
+	if len(pass.keys) == 0 {
+		return nil
+	}
 	done := make([]Record, len(pass.keys))
 	for i, k := range pass.keys {
 		done[i] = Record{Key: k}

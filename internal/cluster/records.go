@@ -40,8 +40,9 @@ func partialKey(stream string, pt partial) string {
 
 // Record layouts, after a 4-byte magic and a version byte:
 //
-//	partition record "DMPR": flags (1 byte, 1 = idle) | closed-to varint | lost uvarint
-//	                        | checkpoint (checkpoint.go)
+//	partition record "DMPR": flags (1 byte: 1 = idle, 2 = counters follow) | closed-to varint
+//	                        | lost uvarint [| events uvarint | bad uvarint] | checkpoint
+//	                        (engine.EncodeCheckpoint)
 //	partial          "DMPW": model | version | start varint | partition uvarint | profile
 const (
 	partitionMagic = "DMPR"
@@ -57,26 +58,41 @@ type partitionRecord struct {
 	closedTo int64
 	// lost is the partition's messages deleted before they were read, for the
 	// leader's data-loss alert.
-	lost       int64
-	checkpoint []byte
+	lost int64
+	// events and bad are the partition's messages read and, of them, those that came
+	// late or were refused, for the leader's blind alert (0 in records written before
+	// they were carried).
+	events, bad int64
+	checkpoint  []byte
 }
 
+// Flags of a partition record.
+const (
+	flagIdle     = 1
+	flagCounters = 2
+)
+
 func encodePartitionRecord(r partitionRecord) []byte {
-	b := append([]byte(partitionMagic), clusterVersion, 0)
+	b := append([]byte(partitionMagic), clusterVersion, flagCounters)
 	if r.idle {
-		b[len(b)-1] = 1
+		b[len(b)-1] |= flagIdle
 	}
 	b = binary.AppendVarint(b, r.closedTo)
 	b = binary.AppendUvarint(b, uint64(r.lost))
+	b = binary.AppendUvarint(b, uint64(r.events))
+	b = binary.AppendUvarint(b, uint64(r.bad))
 	return append(b, r.checkpoint...)
 }
 
 func decodePartitionRecord(b []byte) (partitionRecord, error) {
-	if len(b) < 6 || string(b[:4]) != partitionMagic || b[4] != clusterVersion || b[5] > 1 {
+	if len(b) < 6 || string(b[:4]) != partitionMagic || b[4] != clusterVersion || b[5] > flagIdle|flagCounters {
 		return partitionRecord{}, fmt.Errorf("not a version-%d partition record: %w", clusterVersion, engine.ErrCorruptCheckpoint)
 	}
 	d := wire.NewReader(b[6:])
-	r := partitionRecord{idle: b[5] == 1, closedTo: d.Varint(), lost: d.Count()}
+	r := partitionRecord{idle: b[5]&flagIdle != 0, closedTo: d.Varint(), lost: d.Count()}
+	if b[5]&flagCounters != 0 {
+		r.events, r.bad = d.Count(), d.Count()
+	}
 	if d.Err() != nil {
 		return partitionRecord{}, fmt.Errorf("partition record: %w: %w", engine.ErrCorruptCheckpoint, d.Err())
 	}

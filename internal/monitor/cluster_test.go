@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,5 +275,79 @@ state: {checkpoint_interval: 200ms}`)
 	defer mu.Unlock()
 	if len(results) != 4 {
 		t.Errorf("%d windows judged, want still 4: %v", len(results), results)
+	}
+}
+
+// TestClusterLeaderSaysWhenTheStreamIsBlind: in a cluster the workers read the events
+// and the leader judges; the partition records carry how many events each partition
+// read and how many came late or were refused, so the leader raises the blind alert
+// when a window it judges was mostly late, as one process does.
+func TestClusterLeaderSaysWhenTheStreamIsBlind(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "ev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	cfg := testConfig(t, addr, "ev", "{size: 1m, idle: 1s}", `
+cluster: {partials_topic: ev-partials, session_timeout: 6s}
+state: {checkpoint_interval: 200ms}`)
+	cfg.Streams[0].Reference.WarmupWindows = 1
+	var judged atomic.Int64
+	mon, err := New(cfg, Options{OnWindow: func(r engine.Result) { judged.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mon.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Minute)
+	offs := []int64{0, 0}
+	event := func(p int, at time.Duration) ingest.Message {
+		v := fmt.Sprintf(`{"ts":%q,"model":"m","model_version":"1","features":{"x":%d,"n":1,"c":"a"}}`,
+			t0.Add(at).Format(time.RFC3339Nano), offs[p]%7)
+		offs[p]++
+		return ingest.Message{Value: []byte(v), Partition: p, Offset: offs[p] - 1}
+	}
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not within 30s; stats %+v", what, mon.Stats())
+			}
+		}
+	}
+	var msgs []ingest.Message
+	for i := range 240 { // minutes 0–3 on both partitions, on time
+		msgs = append(msgs, event(0, time.Duration(i)*time.Second), event(1, time.Duration(i)*time.Second))
+	}
+	produceAll(t, addr, "ev", msgs)
+	wait("3 windows judged", func() bool { return judged.Load() >= 3 })
+	if mon.Stats()["s"].Blind {
+		t.Fatal("blind while every event is on time")
+	}
+	// Minute 3's window gets 20 events in time and 400 of minute 0 (late), then
+	// minute 4 closes it.
+	msgs = msgs[:0]
+	for i := range 200 {
+		msgs = append(msgs, event(i%2, time.Duration(i)*100*time.Millisecond))
+	}
+	for i := range 20 {
+		msgs = append(msgs, event(i%2, 3*time.Minute+time.Duration(i)*time.Second))
+	}
+	for i := range 200 {
+		msgs = append(msgs, event(i%2, time.Duration(i)*100*time.Millisecond))
+	}
+	msgs = append(msgs, event(0, 5*time.Minute), event(1, 5*time.Minute))
+	produceAll(t, addr, "ev", msgs)
+	wait("the leader's blind alert", func() bool { return mon.Stats()["s"].Blind })
+	if late := mon.Stats()["s"].Late; late < 400 {
+		t.Errorf("%d late events, want the 400 of minute 0", late)
 	}
 }

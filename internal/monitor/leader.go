@@ -23,6 +23,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/driftmon/driftmon/config"
@@ -80,6 +81,7 @@ func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
 		}
 		defer j.results.close()
 		defer w.judgedLate.Store(0)
+		defer w.judgedBlind.Store(false)
 		judges[i] = j
 	}
 	tick := time.NewTicker(time.Second)
@@ -112,6 +114,10 @@ type judge struct {
 	sink     *sink
 	results  *resultLog
 	worker   *worker // the stream's worker in this process, for its stats
+	// sight tells whether the cluster sees the stream (seeing: it has the counters of
+	// a first pass to compare with).
+	sight  *sight
+	seeing bool
 }
 
 func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge, error) {
@@ -120,7 +126,7 @@ func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge
 	if err != nil {
 		return nil, err
 	}
-	j := &judge{cfg: w.cfg, log: log, engine: eng, pos: engine.NewPosition(), store: store, sink: out, worker: w,
+	j := &judge{cfg: w.cfg, log: log, engine: eng, pos: engine.NewPosition(), store: store, sink: out, worker: w, sight: newSight(w.cfg),
 		cluster: cluster.NewJudge(w.cfg.Name, eng, lg, w.topicParts, log.With("topic", w.cfg.Topic))}
 	cp, err := loadCheckpoint(store, w.cfg.Name, eng, log)
 	if err != nil {
@@ -149,6 +155,26 @@ func (j *judge) pass(ctx context.Context) error {
 		return err
 	}
 	j.worker.judgedLate.Store(j.engine.Late())
+	if !j.seeing {
+		j.sight.start(p.Total, p.Bad)
+		j.seeing = true
+	}
+	blind := false
+	switch {
+	case len(p.Results) > 0:
+		blind = j.sight.closed(p.Total, p.Bad)
+	case j.sight.stalled(p.Total):
+		// Events are read but no window closes: the blind alert, recorded below.
+		start := time.Now().Truncate(j.cfg.Window.Size)
+		if to := j.engine.Clock().ClosedTo(); to != math.MinInt64 {
+			start = time.Unix(0, to).UTC()
+		}
+		j.log.Warn("events are read but no window has closed: the stream is blind", "for", j.sight.stall, "events", p.Total, "late_or_refused", p.Bad)
+		j.sink.alerter.observeStall(j.verdicts, start, start.Add(j.cfg.Window.Size))
+	case p.Empty():
+		return nil
+	}
+	j.worker.judgedBlind.Store(j.sight.blind.Load())
 	// Messages deleted before any process read them fire the data-loss alert, as in
 	// one process.
 	j.pos.Lost = p.Lost
@@ -156,7 +182,7 @@ func (j *judge) pass(ctx context.Context) error {
 	// between has these windows judged again by the next one, with the same results
 	// (reported twice, as after a kill -9 of one process). Reported after recording,
 	// a kill in between lost them from the results and the API for good.
-	j.sink.windows(j.results, j.verdicts, p.Results, p.Lost, false)
+	j.sink.windows(j.results, j.verdicts, p.Results, p.Lost, blind)
 	data, err := engine.EncodeCheckpoint(j.engine, j.pos)
 	if err != nil {
 		return fmt.Errorf("cannot checkpoint stream %s: %w", j.cfg.Name, err)

@@ -35,11 +35,12 @@ type worker struct {
 
 	// Counters read by Stats: lost messages of partitions this process does not read
 	// (any more), checkpoints published, and, while this process leads, the stream's
-	// rows that came after the leader had judged their window.
+	// rows that came after the leader had judged their window and whether it is blind.
 	mu          sync.Mutex
 	lostAway    int64
 	checkpoints int64
 	judgedLate  atomic.Int64
+	judgedBlind atomic.Bool // while this process leads: the stream is blind
 }
 
 func newWorker(cfg *config.Config, sc *config.Stream, log *slog.Logger) (*worker, error) {
@@ -172,6 +173,7 @@ func (w *worker) stats() Stats {
 	st.Checkpoints = w.checkpoints
 	w.mu.Unlock()
 	st.Late += w.judgedLate.Load()
+	st.Blind = w.judgedBlind.Load()
 	return st
 }
 
