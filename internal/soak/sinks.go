@@ -26,10 +26,16 @@ const (
 	hook500           // 500 Internal Server Error
 	hook429           // 429 Too Many Requests with Retry-After
 	hookSlow          // answers after driftmon's 30 s client timeout
+	// hookRedirect answers 307 and 302 in turn, pointing at another listener (the
+	// trap) that must never be reached: a delivery that followed it would take the
+	// bearer token and signature to a host nobody configured, and after a 302 arrive
+	// as a GET without its body.
+	hookRedirect
 )
 
 func (m hookMode) String() string {
-	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)"}[m]
+	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)",
+		"redirect (307 and 302 to another listener)"}[m]
 }
 
 // slowAnswer is how long hookSlow waits: longer than the webhook client's timeout.
@@ -57,6 +63,46 @@ type hookSink struct {
 	badAuth   int // requests without the bearer token
 	badSig    int // requests the receiver refused (signature, not JSON)
 	badShape  []string
+	// met holds, by fault, the webhook-ids answered with it and when first.
+	met       map[hookMode]map[string]time.Time
+	redirects int
+	trap      *trap
+}
+
+// trap is the listener the redirects point at. It counts what reaches it and answers
+// 200, as a careless host would: a client that followed a redirect would then count
+// the delivery as done.
+type trap struct {
+	srv                 *http.Server
+	url                 string
+	mu                  sync.Mutex
+	requests, withCreds int
+}
+
+func newTrap() (*trap, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	t := &trap{url: "http://" + ln.Addr().String() + "/elsewhere"}
+	t.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.mu.Lock()
+		t.requests++
+		if r.Header.Get("Authorization") != "" || r.Header.Get(webhook.HeaderSignature) != "" {
+			t.withCreds++
+		}
+		t.mu.Unlock()
+	})}
+	go func() { _ = t.srv.Serve(ln) }()
+	return t, nil
+}
+
+// reached returns the requests the trap got, and how many carried a bearer token or
+// a signature.
+func (t *trap) reached() (requests, withCreds int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.requests, t.withCreds
 }
 
 func newHookSink(secret, bearer string) (*hookSink, error) {
@@ -68,7 +114,13 @@ func newHookSink(secret, bearer string) (*hookSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, times: map[string][]time.Time{}, seen: map[string]bool{}, byOutcome: map[string]int{}}
+	t, err := newTrap()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, times: map[string][]time.Time{},
+		seen: map[string]bool{}, byOutcome: map[string]int{}, met: map[hookMode]map[string]time.Time{}, trap: t}
 	s.serve(ln)
 	return s, nil
 }
@@ -123,6 +175,7 @@ func (s *hookSink) failNext(m hookMode) {
 
 func (s *hookSink) close() {
 	_ = s.setMode(hookDown)
+	_ = s.trap.srv.Close()
 }
 
 func (s *hookSink) count(outcome string) {
@@ -143,8 +196,27 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mode, s.next = s.next[0], s.next[1:]
 	}
 	s.seen[id] = true
+	if mode != hookOK {
+		if s.met[mode] == nil {
+			s.met[mode] = map[string]time.Time{}
+		}
+		if _, ok := s.met[mode][id]; !ok {
+			s.met[mode][id] = time.Now()
+		}
+	}
+	redirect := http.StatusTemporaryRedirect
+	if mode == hookRedirect {
+		if s.redirects%2 == 1 {
+			redirect = http.StatusFound
+		}
+		s.redirects++
+	}
 	s.mu.Unlock()
 	switch mode {
+	case hookRedirect:
+		s.count(fmt.Sprint(redirect))
+		http.Redirect(w, r, s.trap.url, redirect)
+		return
 	case hook500:
 		s.count("500")
 		http.Error(w, "injected failure", http.StatusInternalServerError)
@@ -190,6 +262,28 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.times[id] = append(s.times[id], time.Now())
 	s.mu.Unlock()
 	s.count("2xx")
+}
+
+// metFault is, for one fault, how many webhook-ids were answered with it, how many of
+// those were delivered (answered 2xx) after it first met them, and how many
+// deliveries of them repeated an id.
+func (s *hookSink) metFault(m hookMode) (ids, deliveredAfter, repeats int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range s.met[m] {
+		ids++
+		after := 0
+		for _, t := range s.times[id] {
+			if t.After(at) {
+				after++
+			}
+		}
+		if after > 0 {
+			deliveredAfter++
+		}
+		repeats += max(0, s.delivered[id]-1)
+	}
+	return ids, deliveredAfter, repeats
 }
 
 // checkPayloads checks the shape of every verified delivery: a generic JSON payload
