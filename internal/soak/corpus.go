@@ -9,6 +9,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The bad-message corpus: fixed messages kept in testdata/corpus/json (the file name
@@ -92,6 +93,21 @@ var generated = []struct {
 	}},
 	{"bad-time", "bad_time", func(r *rand.Rand, good []byte) []byte {
 		return replaceValue(good, `"ts":`, []string{`"yesterday"`, `"2026-13-45T99:00:00Z"`, `{"t":1}`}[r.IntN(3)])
+	}},
+	// A producer whose clock is hours to a day fast, past limits.max_future's default
+	// hour.
+	{"clock-fast", "event_time_future", func(r *rand.Rand, good []byte) []byte {
+		return replaceValue(good, `"ts":`, `"`+fastClock(r).Format(time.RFC3339Nano)+`"`)
+	}},
+	// A producer whose clock is a month slow: past the stream's limits.max_past.
+	{"clock-slow", "event_time_past", func(r *rand.Rand, good []byte) []byte {
+		return replaceValue(good, `"ts":`, `"`+slowClock(r).Format(time.RFC3339Nano)+`"`)
+	}},
+	// A request id in the model field: a new (model, version) pair per event, past the
+	// JSON stream's limits.max_models (1: the churn model's pair, which the first valid
+	// event admits).
+	{"model-flood", "too_many_models", func(r *rand.Rand, good []byte) []byte {
+		return replaceValue(good, `"model":`, fmt.Sprintf(`"req-%016x"`, r.Uint64()))
 	}},
 	{"huge", "too_large", func(r *rand.Rand, good []byte) []byte {
 		pad := strings.Repeat("z", maxMessageBytes+r.IntN(maxMessageBytes/2))

@@ -2,6 +2,7 @@ package soak
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,10 +16,13 @@ import (
 
 // faultKind is the Options.Skip name of an action.
 func faultKind(name string) string {
-	for _, k := range []string{"kill", "broker", "webhook", "slack", "read-only", "disk"} {
+	for _, k := range []string{"kill", "broker", "webhook", "slack", "read-only", "disk", "truncated"} {
 		if strings.HasPrefix(name, k) {
-			if k == "disk" {
+			switch k {
+			case "disk":
 				return "disk-full"
+			case "truncated":
+				return "truncated-state"
 			}
 			return k
 		}
@@ -69,23 +73,32 @@ func (c *campaign) schedule() []action {
 	}
 	// Webhook faults, one after another, all over by hookFaultsBy: the outage first.
 	t := 5*time.Second + time.Duration(c.rng.Int64N(int64(10*time.Second)))
-	for _, f := range []struct {
+	hookFaults := []struct {
 		mode hookMode
 		d    time.Duration
-	}{{hookDown, p.hookDown}, {hook500, p.hookFault}, {hook429, p.hookFault}, {hookSlow, p.hookFault}} {
+	}{{hookDown, p.hookDown}, {hook500, p.hookFault}, {hook429, p.hookFault}, {hookSlow, p.hookFault}, {hookRedirect, p.hookFault}}
+	for i, f := range hookFaults {
 		mode, d := f.mode, f.d
 		if d == 0 {
-			// One request, whenever it comes: a spell of seconds may meet none.
+			// One request, whenever it comes: a spell of seconds may meet none. The
+			// redirect takes two, a 307 and a 302.
+			n := 1
+			if mode == hookRedirect {
+				n = 2
+			}
 			acts = append(acts, action{t, "webhook next request " + mode.String(), func(context.Context) {
-				c.soakHook.failNext(mode)
-				c.logf("webhook receiver: the next request: %s", mode)
+				for range n {
+					c.soakHook.failNext(mode)
+				}
+				c.logf("webhook receiver: the next %d request(s): %s", n, mode)
 			}})
 			t += 5 * time.Second
 			continue
 		}
 		acts = append(acts, action{t, "webhook " + mode.String(), func(context.Context) { c.setHook(mode) }})
 		acts = append(acts, action{t + d, "webhook ok", func(context.Context) { c.setHook(hookOK) }})
-		gap := max(0, p.hookFaultsBy-t-d-2*p.hookFault) / 3
+		left := time.Duration(len(hookFaults) - 1 - i)
+		gap := max(0, p.hookFaultsBy-t-d-left*(p.hookFault+5*time.Second)) / (left + 1)
 		t += d + time.Duration(c.rng.Int64N(int64(gap)+1)) + 5*time.Second
 	}
 	for _, t := range spread(p.slackBursts, 5*time.Second, p.hookFaultsBy, 5*time.Second) {
@@ -96,6 +109,8 @@ func (c *campaign) schedule() []action {
 		}})
 	}
 	acts = append(acts, action{time.Duration(c.rng.Int64N(int64(end))), "read-only state", c.readOnlyState})
+	// After the first checkpoints, so that there is a file to cut.
+	acts = append(acts, action{15*time.Second + time.Duration(c.rng.Int64N(int64(end-15*time.Second))), "truncated state", c.truncatedState})
 	if c.tmpfs != "" {
 		acts = append(acts, action{time.Duration(c.rng.Int64N(int64(end))), "disk full", c.diskFull})
 	}
@@ -140,7 +155,7 @@ func (c *campaign) faultPhase(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		if a.name == "broker restart" || a.name == "read-only state" || a.name == "disk full" {
+		if a.name == "broker restart" || a.name == "read-only state" || a.name == "disk full" || a.name == "truncated state" {
 			// These take a while; kills go on meanwhile.
 			faults.Add(1)
 			go func() { defer faults.Done(); a.do(ctx) }()
@@ -274,6 +289,139 @@ func (c *campaign) readOnlyState(ctx context.Context) {
 		c.restarts.Add(1)
 	}
 	c.logf("state: writable again; restarted (%s)", outcome)
+}
+
+// truncatedState kills driftmon, copies its state file aside, cuts the file to half
+// of what its last commit uses (a copy that did not finish, a disk that filled) and
+// starts driftmon on it: it must exit non-zero by itself, saying the file is damaged
+// and what the operator can do, without a crash. Then the copy goes back and driftmon
+// resumes from it; the counts and windows of the report show that nothing was lost.
+func (c *campaign) truncatedState(ctx context.Context) {
+	c.waitHold()
+	defer c.hold.Store(false)
+	const fault, want = "state fault: truncated state file", "exits non-zero by itself, says what is wrong and what to do; resumes from the copy"
+	if c.soak.kill() {
+		c.kills.Add(1)
+	}
+	db := filepath.Join(c.soak.state, "state.db")
+	saved, err := os.ReadFile(db)
+	var cut int64
+	if err == nil {
+		cut, err = cutShort(saved)
+	}
+	if err == nil {
+		err = os.Truncate(db, cut)
+	}
+	if err != nil {
+		c.logf("state: cannot cut the state file: %v", err)
+		c.note("the truncated-state fault was not injected: %v", err)
+		if _, err := c.soak.start(true, c.apiToken); err == nil {
+			c.restarts.Add(1)
+		}
+		return
+	}
+	c.logf("state: %s cut from %d to %d bytes (a copy kept); starting driftmon on it", db, len(saved), cut)
+	outcome, ok := "", false
+	r, err := c.soak.start(true, c.apiToken)
+	if err != nil {
+		outcome = "cannot start: " + err.Error()
+	} else {
+		select {
+		case <-r.done:
+			c.soak.mu.Lock()
+			e := c.soak.exits[len(c.soak.exits)-1]
+			c.soak.mu.Unlock()
+			outcome, ok = damagedOutcome(e)
+		case <-time.After(30 * time.Second):
+			c.soak.kill()
+			outcome = "kept running for 30s on a state file cut short"
+		}
+	}
+	// Back as it was: WriteFile keeps the file's owner and mode.
+	if err := os.WriteFile(db, saved, 0o600); err != nil {
+		outcome += "; cannot put the copy back: " + err.Error()
+		ok = false
+	}
+	if _, err := c.soak.start(true, c.apiToken); err != nil {
+		outcome += "; cannot restart: " + err.Error()
+		ok = false
+	} else {
+		c.restarts.Add(1)
+		// Resumed: serving its API from the restored file within 30 s.
+		deadline := time.Now().Add(30 * time.Second)
+		_, serr := c.soak.stats()
+		for ; serr != nil && c.soak.current() != nil && time.Now().Before(deadline); _, serr = c.soak.stats() {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if serr != nil {
+			outcome += "; did not resume from the copy: " + serr.Error()
+			ok = false
+		} else {
+			outcome += "; the copy put back: resumed"
+		}
+	}
+	c.mu.Lock()
+	c.rep.add(fault, fmt.Sprintf("cut %d → %d bytes: %s", len(saved), cut, outcome), want, ok)
+	c.mu.Unlock()
+	c.logf("state: the copy put back (%s)", outcome)
+}
+
+// cutShort returns the length to cut a bbolt file to: half of the pages its last
+// commit uses (the high-water mark of the valid meta page with the higher
+// transaction id), so that the file is damaged whatever room bbolt had allocated past
+// them. The meta layout is internal/state/verify.go's.
+func cutShort(b []byte) (int64, error) {
+	const hdr = 16
+	meta := func(off int) (pageSize, hwm, txid uint64, ok bool) {
+		if off+hdr+64 > len(b) {
+			return 0, 0, 0, false
+		}
+		m := b[off+hdr:]
+		ok = binary.NativeEndian.Uint32(m[0:]) == 0xED0CDAED
+		return uint64(binary.NativeEndian.Uint32(m[8:])), binary.NativeEndian.Uint64(m[40:]), binary.NativeEndian.Uint64(m[48:]), ok
+	}
+	ps, hwm, tx, ok := meta(0)
+	if !ok || ps == 0 {
+		return 0, fmt.Errorf("%d bytes with no valid first meta page", len(b))
+	}
+	if _, hwm1, tx1, ok1 := meta(int(ps)); ok1 && tx1 > tx {
+		hwm = hwm1
+	}
+	used := int64(hwm * ps)
+	if used < 4*int64(ps) || used > int64(len(b)) {
+		return 0, fmt.Errorf("%d bytes whose last commit uses %d", len(b), used)
+	}
+	return used / 2, nil
+}
+
+// damagedAdviceStart is how the product's advice for a damaged state file begins
+// (internal/state: damagedAdvice): the exit must tell the operator what to do.
+const damagedAdviceStart = "Restore the file from a backup, or move it away to start without it"
+
+// damagedOutcome judges how a run on a damaged state file ended: by itself, non-zero,
+// no crash, saying the file is damaged, why and what to do.
+func damagedOutcome(e exit) (string, bool) {
+	var line string
+	for _, l := range strings.Split(e.lastLog, "\n") {
+		if strings.HasPrefix(l, "driftmon run: ") {
+			line = l
+		}
+	}
+	what, advice, _ := strings.Cut(line, damagedAdviceStart)
+	if i := strings.Index(what, "the state file is damaged"); i >= 0 {
+		what = what[i:]
+	}
+	switch {
+	case e.panicked || e.signal != "":
+		return "crashed: " + tail(e.lastLog, 240), false
+	case e.code == 0:
+		return "exited 0", false
+	case line == "":
+		return fmt.Sprintf("exited %d without saying why: %s", e.code, tail(e.lastLog, 240)), false
+	case !strings.Contains(line, "the state file is damaged") || advice == "":
+		return fmt.Sprintf("exited %d without saying what to do: %s", e.code, tail(line, 300)), false
+	}
+	return fmt.Sprintf("stopped (exit %d): %s %s…", e.code, strings.TrimSpace(what), damagedAdviceStart), true
 }
 
 // diskFull fills the tmpfs that holds the state file while driftmon runs.

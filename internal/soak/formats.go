@@ -34,6 +34,7 @@ const formatStreamYAML = `
       score: {type: numeric}
     window: {rows: %[5]d}
     reference: {warmup_windows: 2}
+    limits: {max_past: %[6]s}
 `
 
 func formatStreamConfig(name, topic, format, registry string) string {
@@ -41,7 +42,7 @@ func formatStreamConfig(name, topic, format, registry string) string {
 	if registry != "" {
 		extra = fmt.Sprintf("    schema_registry: {urls: [%q]}\n", registry)
 	}
-	return fmt.Sprintf(formatStreamYAML, name, topic, format, extra, formatWindowRows)
+	return fmt.Sprintf(formatStreamYAML, name, topic, format, extra, formatWindowRows, maxPast)
 }
 
 // avroSchema is the schema the campaign registers; the subject does not matter to
@@ -77,7 +78,11 @@ func newFormatRow(seed uint64, stream string, n int64) formatRow {
 
 // avroMessage frames row n in the Confluent wire format with schema id.
 func avroMessage(seed uint64, id int, n int64) []byte {
-	row := newFormatRow(seed, "avro", n)
+	return avroFrame(id, newFormatRow(seed, "avro", n))
+}
+
+// avroFrame frames one row in the Confluent wire format with schema id.
+func avroFrame(id int, row formatRow) []byte {
 	body, err := avro.Marshal(parsedAvro, map[string]any{"ts": row.ts, "features": map[string]any{"x": row.x, "segment": row.segment},
 		"prediction": map[string]any{"score": row.score}})
 	if err != nil {
@@ -89,11 +94,21 @@ func avroMessage(seed uint64, id int, n int64) []byte {
 }
 
 // badAvro makes the n-th bad Avro message: an id the registry does not know, a wrong
-// magic byte, a body cut short, or a body with bytes after the record.
+// magic byte, a body cut short, a body with bytes after the record, or a valid record
+// whose event time is far ahead of or behind the wall clock (limits.max_future and
+// max_past).
 func badAvro(seed uint64, id int, n int64) badMessage {
 	r := rand.New(rand.NewPCG(seed^0xa7, uint64(n)))
 	good := avroMessage(seed, id, -1-n)
-	switch n % 4 {
+	switch n % 6 {
+	case 4:
+		row := newFormatRow(seed, "avro", -1-n)
+		row.ts = farTime(r, true)
+		return badMessage{kind: "avro-future-time", reason: "event_time_future", value: avroFrame(id, row)}
+	case 5:
+		row := newFormatRow(seed, "avro", -1-n)
+		row.ts = farTime(r, false)
+		return badMessage{kind: "avro-past-time", reason: "event_time_past", value: avroFrame(id, row)}
 	case 0:
 		b := bytes.Clone(good)
 		binary.BigEndian.PutUint32(b[1:], uint32(100000+r.IntN(5))) // a few ids: the decoder remembers them
@@ -116,12 +131,36 @@ var ipcSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "prediction.score", Type: arrow.PrimitiveTypes.Float64},
 }, nil)
 
+// farTime is an event time out of the streams' limits: ahead, 2100-01-01 or a clock
+// 6–30 h fast (limits.max_future is an hour); behind, 1999-12-31 or a clock a month
+// slow (limits.max_past is maxPast).
+func farTime(r *rand.Rand, future bool) time.Time {
+	switch {
+	case future && r.IntN(2) == 0:
+		return time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	case future:
+		return fastClock(r)
+	case r.IntN(2) == 0:
+		return time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC)
+	default:
+		return slowClock(r)
+	}
+}
+
 // ipcMessage is the n-th Arrow IPC message: an IPC stream of rows n×25 to n×25+24.
 func ipcMessage(seed uint64, n int64) []byte {
+	var rows []formatRow
+	for i := n * ipcRowsPerMsg; i < (n+1)*ipcRowsPerMsg; i++ {
+		rows = append(rows, newFormatRow(seed, "ipc", i))
+	}
+	return ipcStream(rows)
+}
+
+// ipcStream encodes rows as one IPC stream of one record batch.
+func ipcStream(rows []formatRow) []byte {
 	b := array.NewRecordBuilder(memory.DefaultAllocator, ipcSchema)
 	defer b.Release()
-	for i := n * ipcRowsPerMsg; i < (n+1)*ipcRowsPerMsg; i++ {
-		row := newFormatRow(seed, "ipc", i)
+	for _, row := range rows {
 		b.Field(0).(*array.TimestampBuilder).Append(arrow.Timestamp(row.ts.UnixMilli()))
 		b.Field(1).(*array.Float64Builder).Append(row.x)
 		b.Field(2).(*array.StringBuilder).Append(row.segment)
@@ -147,10 +186,19 @@ var wrongIPCSchema = arrow.NewSchema([]arrow.Field{
 }, nil)
 
 // badIPC makes the n-th bad Arrow IPC message: a stream cut short, bytes that are no
-// IPC stream, or a stream whose x column holds strings.
+// IPC stream, a stream whose x column holds strings, or a valid stream of one row
+// whose event time is far ahead of or behind the wall clock (one row, so that the
+// row the engine refuses is the message's one rejection).
 func badIPC(seed uint64, n int64) badMessage {
 	r := rand.New(rand.NewPCG(seed^0x1bc, uint64(n)))
-	switch n % 3 {
+	switch n % 5 {
+	case 3, 4:
+		row := newFormatRow(seed, "ipc", -1-n)
+		row.ts = farTime(r, n%5 == 3)
+		if n%5 == 3 {
+			return badMessage{kind: "ipc-future-time", reason: "event_time_future", value: ipcStream([]formatRow{row})}
+		}
+		return badMessage{kind: "ipc-past-time", reason: "event_time_past", value: ipcStream([]formatRow{row})}
 	case 0:
 		good := ipcMessage(seed, -1-n)
 		// Cut inside the record batch: a cut between the schema and the batch leaves a

@@ -10,7 +10,9 @@ import (
 
 // TestEachBadMessageHasItsReason decodes every fixed corpus message, and 200 of each
 // generated kind, alone with the product's JSON decoder and the campaign's stream spec:
-// each must be rejected with the reason the campaign expects.
+// each must be rejected with the reason the campaign expects. The reasons the engine
+// gives (an event time out of the stream's limits, a model past max_models) are of
+// rows the decoder accepts: TestCorpusIsRejected checks those through the monitor.
 func TestEachBadMessageHasItsReason(t *testing.T) {
 	spec := ingest.Spec{EventTime: "ts", Model: "model", ModelVersion: "model_version", MaxMessageBytes: maxMessageBytes,
 		Fields: []ingest.Field{{Name: "x", Path: "features.x", Type: ingest.Number}, {Name: "age", Path: "features.age", Type: ingest.Number},
@@ -27,7 +29,10 @@ func TestEachBadMessageHasItsReason(t *testing.T) {
 			got = string(rej[0].Reason) + ": " + rej[0].Err.Error()
 		}
 		rec.Release()
-		if len(rej) == 0 || string(rej[0].Reason) != want {
+		if engineReasons[want] {
+			want = "accepted"
+		}
+		if got != want && (len(rej) == 0 || string(rej[0].Reason) != want) {
 			s := string(v)
 			if len(s) > 150 {
 				s = s[:150]
@@ -45,3 +50,6 @@ func TestEachBadMessageHasItsReason(t *testing.T) {
 		}
 	}
 }
+
+// engineReasons are the reasons the engine gives to rows the decoder accepted.
+var engineReasons = map[string]bool{"event_time_future": true, "event_time_past": true, "too_many_models": true}

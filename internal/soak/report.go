@@ -166,6 +166,7 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 	r.must("webhook requests without the bearer token", int64(c.soakHook.badAuth), 0)
 	r.must("webhook requests refused by the signature check", int64(c.soakHook.badSig), 0)
 	c.soakHook.mu.Unlock()
+	c.reportHookFaults()
 	var drifting []string
 	if soakW != nil {
 		drifting = soakW.driftingWindows()
@@ -222,9 +223,10 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 	r.info("driftmon restarts", c.restarts.Load())
 	r.add("broker restarts (stop, data kept, start)", c.brokerRestarts.Load(), fmt.Sprint(wantBroker), c.brokerRestarts.Load() == int64(wantBroker))
 	if c.prof.hookFault == 0 {
-		r.info("webhook faults", fmt.Sprintf("down %s; one request each answered 500, 429, too slowly", c.prof.hookDown))
+		r.info("webhook faults", fmt.Sprintf("down %s; one request each answered 500, 429, too slowly; two redirected (307, 302)", c.prof.hookDown))
 	} else {
-		r.info("webhook faults", fmt.Sprintf("down %s, 500 for %s, 429 for %s, slow for %s", c.prof.hookDown, c.prof.hookFault, c.prof.hookFault, c.prof.hookFault))
+		f := c.prof.hookFault
+		r.info("webhook faults", fmt.Sprintf("down %s, 500 for %s, 429 for %s, slow for %s, redirect (307/302) for %s", c.prof.hookDown, f, f, f, f))
 	}
 	c.mu.Lock()
 	r.must("crashes (exits that were not our kill -9 or a state fault)", int64(len(c.crashes)), 0)
@@ -262,6 +264,31 @@ func (c *campaign) report(st map[string]streamStats, statsErr error, refIDs []st
 	for _, n := range c.notes {
 		r.Setup = append(r.Setup, "note: "+n)
 	}
+}
+
+// reportHookFaults adds a row per webhook fault that answers requests: the webhook-ids
+// it met must each be delivered after it (the outbox retried them), and a redirect's
+// target must never be reached: driftmon follows no redirect, so the bearer token and
+// signature go to the configured host only, and a 3xx is a failed attempt, not a
+// delivery.
+func (c *campaign) reportHookFaults() {
+	r := c.rep
+	for _, m := range []hookMode{hook500, hook429, hookSlow, hookRedirect} {
+		ids, after, repeats := c.soakHook.metFault(m)
+		want, ok := "all", after == ids
+		if m == hookRedirect && !c.skipped("webhook") {
+			// The fault the campaign must have tried: a run that met no redirect says
+			// nothing about them.
+			want, ok = "all, ≥ 1", ok && ids > 0
+		}
+		r.add(fmt.Sprintf("webhook %s: webhook-ids answered so, delivered after it (deliveries repeated)", m),
+			fmt.Sprintf("%d of %d (%d)", after, ids, repeats), want, ok)
+	}
+	reached, creds := c.soakHook.trap.reached()
+	c.soakHook.mu.Lock()
+	redirected := c.soakHook.redirects
+	c.soakHook.mu.Unlock()
+	r.must(fmt.Sprintf("webhook redirect: requests reaching the other listener, of %d redirected (with a bearer token or signature: %d)", redirected, creds), int64(reached), 0)
 }
 
 // perFeed formats a figure of each feed, "a, b, c".

@@ -1,15 +1,21 @@
 package soak
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,10 +32,16 @@ const (
 	hook500           // 500 Internal Server Error
 	hook429           // 429 Too Many Requests with Retry-After
 	hookSlow          // answers after driftmon's 30 s client timeout
+	// hookRedirect answers 307 and 302 in turn, pointing at another listener (the
+	// trap) that must never be reached: a delivery that followed it would take the
+	// bearer token and signature to a host nobody configured, and after a 302 arrive
+	// as a GET without its body.
+	hookRedirect
 )
 
 func (m hookMode) String() string {
-	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)"}[m]
+	return [...]string{"ok", "down (connection refused)", "500", "429 Retry-After: 7", "slow (35 s, past driftmon's 30 s timeout)",
+		"redirect (307 and 302 to another listener)"}[m]
 }
 
 // slowAnswer is how long hookSlow waits: longer than the webhook client's timeout.
@@ -57,6 +69,46 @@ type hookSink struct {
 	badAuth   int // requests without the bearer token
 	badSig    int // requests the receiver refused (signature, not JSON)
 	badShape  []string
+	// met holds, by fault, the webhook-ids answered with it and when first.
+	met       map[hookMode]map[string]time.Time
+	redirects int
+	trap      *trap
+}
+
+// trap is the listener the redirects point at. It counts what reaches it and answers
+// 200, as a careless host would: a client that followed a redirect would then count
+// the delivery as done.
+type trap struct {
+	srv                 *http.Server
+	url                 string
+	mu                  sync.Mutex
+	requests, withCreds int
+}
+
+func newTrap() (*trap, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	t := &trap{url: "http://" + ln.Addr().String() + "/elsewhere"}
+	t.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.mu.Lock()
+		t.requests++
+		if r.Header.Get("Authorization") != "" || r.Header.Get(webhook.HeaderSignature) != "" {
+			t.withCreds++
+		}
+		t.mu.Unlock()
+	})}
+	go func() { _ = t.srv.Serve(ln) }()
+	return t, nil
+}
+
+// reached returns the requests the trap got, and how many carried a bearer token or
+// a signature.
+func (t *trap) reached() (requests, withCreds int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.requests, t.withCreds
 }
 
 func newHookSink(secret, bearer string) (*hookSink, error) {
@@ -68,7 +120,13 @@ func newHookSink(secret, bearer string) (*hookSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, times: map[string][]time.Time{}, seen: map[string]bool{}, byOutcome: map[string]int{}}
+	t, err := newTrap()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &hookSink{bearer: bearer, receiver: r, addr: ln.Addr().String(), delivered: map[string]int{}, times: map[string][]time.Time{},
+		seen: map[string]bool{}, byOutcome: map[string]int{}, met: map[hookMode]map[string]time.Time{}, trap: t}
 	s.serve(ln)
 	return s, nil
 }
@@ -123,6 +181,7 @@ func (s *hookSink) failNext(m hookMode) {
 
 func (s *hookSink) close() {
 	_ = s.setMode(hookDown)
+	_ = s.trap.srv.Close()
 }
 
 func (s *hookSink) count(outcome string) {
@@ -143,8 +202,27 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mode, s.next = s.next[0], s.next[1:]
 	}
 	s.seen[id] = true
+	if mode != hookOK {
+		if s.met[mode] == nil {
+			s.met[mode] = map[string]time.Time{}
+		}
+		if _, ok := s.met[mode][id]; !ok {
+			s.met[mode][id] = time.Now()
+		}
+	}
+	redirect := http.StatusTemporaryRedirect
+	if mode == hookRedirect {
+		if s.redirects%2 == 1 {
+			redirect = http.StatusFound
+		}
+		s.redirects++
+	}
 	s.mu.Unlock()
 	switch mode {
+	case hookRedirect:
+		s.count(fmt.Sprint(redirect))
+		http.Redirect(w, r, s.trap.url, redirect)
+		return
 	case hook500:
 		s.count("500")
 		http.Error(w, "injected failure", http.StatusInternalServerError)
@@ -190,6 +268,28 @@ func (s *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.times[id] = append(s.times[id], time.Now())
 	s.mu.Unlock()
 	s.count("2xx")
+}
+
+// metFault is, for one fault, how many webhook-ids were answered with it, how many of
+// those were delivered (answered 2xx) after it first met them, and how many
+// deliveries of them repeated an id.
+func (s *hookSink) metFault(m hookMode) (ids, deliveredAfter, repeats int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, at := range s.met[m] {
+		ids++
+		after := 0
+		for _, t := range s.times[id] {
+			if t.After(at) {
+				after++
+			}
+		}
+		if after > 0 {
+			deliveredAfter++
+		}
+		repeats += max(0, s.delivered[id]-1)
+	}
+	return ids, deliveredAfter, repeats
 }
 
 // checkPayloads checks the shape of every verified delivery: a generic JSON payload
@@ -265,28 +365,83 @@ const (
 	burstMax    = 5
 )
 
-// slackSink is slacktest's fake Slack (token, channel and Block Kit checks) with
-// bursts of 429 and 5xx answers queued on it.
+// slackSink is slacktest's fake Slack (token, channel and Block Kit checks) behind a
+// front that fails the first attempts of the next messages with 429 or 5xx.
+//
+// A failure takes a message's first attempt only (a request whose method, path and
+// body it has not seen), as the webhook's one-request faults do: when a burst's two
+// failures both met one message (its first attempt and its retry 5 s later, with no
+// other message in between), the outbox put its third attempt off by 5 minutes, past
+// the short campaign's end, and the message counted as missing (short profile, seed 1).
 type slackSink struct {
 	*slacktest.Server
+	front *http.Server
+	url   string
+
+	mu       sync.Mutex
+	queued   []slacktest.Failure
+	tried    map[[sha256.Size]byte]bool
 	injected map[string]int
 }
 
-func newSlackSink(token string) *slackSink {
-	return &slackSink{Server: slacktest.NewServer(slacktest.Options{Token: token}), injected: map[string]int{}}
+func newSlackSink(token string) (*slackSink, error) {
+	s := &slackSink{Server: slacktest.NewServer(slacktest.Options{Token: token}), tried: map[[sha256.Size]byte]bool{}, injected: map[string]int{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.Server.Close()
+		return nil, err
+	}
+	target, err := url.Parse(strings.TrimSuffix(s.Server.URL(), "/api/"))
+	if err != nil {
+		s.Server.Close()
+		ln.Close()
+		return nil, err
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	s.url = "http://" + ln.Addr().String() + "/api/"
+	s.front = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "cannot read the body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		key := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
+		s.mu.Lock()
+		if !s.tried[key] && len(s.queued) > 0 {
+			// slacktest fails the next request it gets: this one.
+			s.Server.FailNext(s.queued[0])
+			s.queued = s.queued[1:]
+		}
+		s.tried[key] = true
+		s.mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	})}
+	go func() { _ = s.front.Serve(ln) }()
+	return s, nil
 }
 
-// failBurst makes the next n requests fail: 429 with Retry-After, or a 5xx.
+// URL is the Slack API URL driftmon posts to: the front.
+func (s *slackSink) URL() string { return s.url }
+
+// Close stops the front and the fake Slack.
+func (s *slackSink) Close() {
+	_ = s.front.Close()
+	s.Server.Close()
+}
+
+// failBurst makes the first attempts of the next n messages fail: 429 with
+// Retry-After, or a 5xx.
 func (s *slackSink) failBurst(n int, rateLimit bool) {
-	var f []slacktest.Failure
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for range n {
 		if rateLimit {
-			f = append(f, slacktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second})
+			s.queued = append(s.queued, slacktest.Failure{Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second})
 		} else {
-			f = append(f, slacktest.Failure{Status: http.StatusServiceUnavailable})
+			s.queued = append(s.queued, slacktest.Failure{Status: http.StatusServiceUnavailable})
 		}
 	}
-	s.FailNext(f...)
 	if rateLimit {
 		s.injected["429"] += n
 	} else {

@@ -3,8 +3,10 @@
 // through .ci/kafka.sh, or kfake when Java is missing), with drifting traffic mixed
 // with bad messages, a fake Slack and a retraining-webhook receiver, and injects faults
 // at moments drawn from a printed seed: kill -9 of driftmon, broker restarts, a
-// webhook receiver that is down, answers 500, 429 or too slowly, a Slack that answers
-// 429 and 5xx, a read-only and a full state directory. Then it runs the same data
+// webhook receiver that is down, answers 500, 429, too slowly or with a redirect to
+// another host, a Slack that answers 429 and 5xx, a read-only and a full state
+// directory, a state file cut short between runs, and bad messages among them event
+// times far in the future or past and a flood of model names. Then it runs the same data
 // through a driftmon that nothing disturbs and prints one table: events counted once,
 // twice and lost, window results against that reference, alerts and webhooks
 // delivered, bad messages rejected by reason, crashes, memory and secrets in logs.
@@ -56,7 +58,7 @@ type Options struct {
 	WorkDir string
 	Keep    bool
 	// Skip names faults not to inject: kill, broker, webhook, slack, read-only,
-	// disk-full. The report says which were skipped.
+	// disk-full, truncated-state. The report says which were skipped.
 	Skip []string
 	// Rev, when set, builds driftmon from that git revision (git archive) instead of
 	// the work tree: a campaign of a commit while the tree is being edited.
@@ -73,7 +75,7 @@ type profile struct {
 	kills          int
 	brokerRestarts int
 	hookDown       time.Duration // the receiver's outage
-	hookFault      time.Duration // each of the 500, 429 and slow spells; 0: the next request only
+	hookFault      time.Duration // each of the 500, 429, slow and redirect spells; 0: the next request only
 	hookFaultsBy   time.Duration // every webhook fault ends before this
 	slackBursts    int
 	diskFullWait   time.Duration
@@ -83,7 +85,7 @@ var profiles = map[string]profile{
 	"short": {faultPhase: 110 * time.Second, rate: 500, bad: 20_000, kills: 8, brokerRestarts: 1,
 		hookDown: 3 * time.Second, hookFault: 0, hookFaultsBy: 60 * time.Second, slackBursts: 2, diskFullWait: 60 * time.Second},
 	"default": {faultPhase: 480 * time.Second, rate: 800, bad: 200_000, kills: 22, brokerRestarts: 3,
-		hookDown: 2 * time.Minute, hookFault: 30 * time.Second, hookFaultsBy: 270 * time.Second, slackBursts: 6, diskFullWait: 60 * time.Second},
+		hookDown: 2 * time.Minute, hookFault: 30 * time.Second, hookFaultsBy: 330 * time.Second, slackBursts: 6, diskFullWait: 60 * time.Second},
 	"long": {faultPhase: 50 * time.Minute, rate: 800, bad: 1_000_000, kills: 100, brokerRestarts: 10,
 		hookDown: 10 * time.Minute, hookFault: 2 * time.Minute, hookFaultsBy: 25 * time.Minute, slackBursts: 30, diskFullWait: 60 * time.Second},
 }
@@ -139,8 +141,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("unknown profile %q: want short, default or long", opts.Profile)
 	}
 	for _, k := range opts.Skip {
-		if !slices.Contains([]string{"kill", "broker", "webhook", "slack", "read-only", "disk-full"}, k) {
-			return nil, fmt.Errorf("cannot skip %q: want kill, broker, webhook, slack, read-only or disk-full", k)
+		if !slices.Contains([]string{"kill", "broker", "webhook", "slack", "read-only", "disk-full", "truncated-state"}, k) {
+			return nil, fmt.Errorf("cannot skip %q: want kill, broker, webhook, slack, read-only, disk-full or truncated-state", k)
 		}
 	}
 	if opts.Out == nil {
@@ -230,7 +232,12 @@ func (c *campaign) setup(ctx context.Context) error {
 	if c.refHook, err = newHookSink(c.hookSecret, c.hookBearer); err != nil {
 		return err
 	}
-	c.soakSlack, c.refSlack = newSlackSink(c.slackToken), newSlackSink(c.slackToken)
+	if c.soakSlack, err = newSlackSink(c.slackToken); err != nil {
+		return err
+	}
+	if c.refSlack, err = newSlackSink(c.slackToken); err != nil {
+		return err
+	}
 
 	if c.soak, err = c.newDeployment("soak", false, c.soakHook, c.soakSlack, true); err != nil {
 		return err

@@ -31,6 +31,18 @@ const (
 // data loss that is no fault of driftmon's.
 var traffic0 = time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
 
+// fastClock is the time a producer whose clock is hours to a day fast stamps: 6–31 h
+// ahead of the wall clock while the campaign runs (traffic0 is midnight three days
+// ago), beyond limits.max_future (an hour) even at the end of a long campaign.
+func fastClock(r *rand.Rand) time.Time {
+	return traffic0.Add(4*24*time.Hour + 6*time.Hour + time.Duration(r.Int64N(int64(time.Hour))))
+}
+
+// slowClock is the time a producer whose clock is a month slow stamps: beyond maxPast.
+func slowClock(r *rand.Rand) time.Time {
+	return traffic0.Add(-30*24*time.Hour - time.Duration(r.Int64N(int64(24*time.Hour))))
+}
+
 // event is the JSON shape of one inference event.
 type event struct {
 	EventID      string         `json:"event_id"`
@@ -116,12 +128,20 @@ const streamYAML = `
       score: {type: numeric}
     window: {rows: %[3]d}
     reference: {warmup_windows: 2}
+    limits: {max_past: %[4]s, max_models: 1}
 `
 
 // maxMessageBytes is the stream's max_message_bytes; the corpus's huge messages
 // are larger.
 const maxMessageBytes = 65536
 
+// maxPast is every stream's limits.max_past: ten days, so that the valid events (from
+// midnight three days ago, for at most an hour) are within it and the bad messages of
+// a slow clock (a month) or of 1999 are not. The JSON stream's limits.max_models is 1:
+// the churn model's (model, version) pair, so that every row of a flood of model names
+// is refused (too_many_models) in the faulted run and the reference alike.
+const maxPast = 240 * time.Hour
+
 func streamConfig(topic string) string {
-	return fmt.Sprintf(streamYAML, topic, maxMessageBytes, WindowRows)
+	return fmt.Sprintf(streamYAML, topic, maxMessageBytes, WindowRows, maxPast)
 }
