@@ -421,7 +421,7 @@ func damagedOutcome(e exit) (string, bool) {
 	case !strings.Contains(line, "the state file is damaged") || advice == "":
 		return fmt.Sprintf("exited %d without saying what to do: %s", e.code, tail(line, 300)), false
 	}
-	return fmt.Sprintf("stopped (exit %d): %s %s…", e.code, strings.TrimSpace(what), damagedAdviceStart), true
+	return fmt.Sprintf("stopped (exit %d): %s%s…", e.code, strings.TrimSpace(what), damagedAdviceStart), true
 }
 
 // diskFull fills the tmpfs that holds the state file while driftmon runs.

@@ -70,31 +70,3 @@ func TestRedirectIsCaught(t *testing.T) {
 		t.Errorf("a client that follows redirects reached the target %d times, want 1", got)
 	}
 }
-
-// TestSlackFailuresTakeFirstAttempts checks that a Slack burst fails the first attempt
-// of each next message and never a retry: a retry failed again would wait 5 minutes in
-// the outbox, past the short campaign's end.
-func TestSlackFailuresTakeFirstAttempts(t *testing.T) {
-	s, err := newSlackSink("xoxb-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.failBurst(2, true)
-	post := func(text string) int {
-		resp, err := http.Post(s.URL()+"chat.postMessage", "application/json", strings.NewReader(`{"channel":"#c","text":"`+text+`"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	for i, c := range []struct {
-		text string
-		want int
-	}{{"a", 429}, {"a", 200}, {"b", 429}, {"b", 200}, {"c", 200}} {
-		if got := post(c.text); got != c.want {
-			t.Errorf("request %d (%s): %d, want %d", i, c.text, got, c.want)
-		}
-	}
-}

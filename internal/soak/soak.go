@@ -232,12 +232,7 @@ func (c *campaign) setup(ctx context.Context) error {
 	if c.refHook, err = newHookSink(c.hookSecret, c.hookBearer); err != nil {
 		return err
 	}
-	if c.soakSlack, err = newSlackSink(c.slackToken); err != nil {
-		return err
-	}
-	if c.refSlack, err = newSlackSink(c.slackToken); err != nil {
-		return err
-	}
+	c.soakSlack, c.refSlack = newSlackSink(c.slackToken), newSlackSink(c.slackToken)
 
 	if c.soak, err = c.newDeployment("soak", false, c.soakHook, c.soakSlack, true); err != nil {
 		return err
