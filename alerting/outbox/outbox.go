@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -52,6 +53,14 @@ const (
 // is dead.
 func StandardSchedule() []time.Duration {
 	return []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+}
+
+// ChatSchedule is the retry schedule of messages people read (Slack): a rate limit or
+// a brief outage is retried within seconds, Retry-After permitting, rather than after
+// the webhook schedule's 5 minutes, and the item is kept as long as a webhook's.
+func ChatSchedule() []time.Duration {
+	return []time.Duration{0, time.Second, 5 * time.Second, 15 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute,
+		2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 }
 
 // Item is one notification to deliver.
@@ -136,6 +145,9 @@ type Options struct {
 	// Schedule is the wait before each attempt; its length is the number of
 	// attempts. nil → StandardSchedule. Tests use milliseconds.
 	Schedule []time.Duration
+	// Schedules are the schedules of routes that do not use Schedule, by route
+	// name (ChatSchedule for Slack, say).
+	Schedules map[string][]time.Duration
 	// Jitter adds up to this fraction of each wait, at random, so retries
 	// of many items spread out. 0 → 0.2; negative → none.
 	Jitter float64
@@ -156,18 +168,19 @@ type Options struct {
 // safe for concurrent use.
 type Outbox struct {
 	// update and view run transactions on the store (its Update and View).
-	update   func(fn func(tx alerting.Tx) error) error
-	view     func(fn func(tx alerting.Tx) error) error
-	senders  map[string]Sender
-	routes   []string
-	schedule []time.Duration
-	jitter   float64
-	poll     time.Duration
-	keep     int
-	now      func() time.Time
-	log      *slog.Logger
-	wake     map[string]chan struct{}
-	running  atomic.Bool
+	update    func(fn func(tx alerting.Tx) error) error
+	view      func(fn func(tx alerting.Tx) error) error
+	senders   map[string]Sender
+	routes    []string
+	schedule  []time.Duration
+	schedules map[string][]time.Duration // by route; the others use schedule
+	jitter    float64
+	poll      time.Duration
+	keep      int
+	now       func() time.Time
+	log       *slog.Logger
+	wake      map[string]chan struct{}
+	running   atomic.Bool
 
 	// record writes an attempt's outcome: update, replaced in tests.
 	record func(fn func(tx alerting.Tx) error) error
@@ -200,13 +213,22 @@ func New[T alerting.Tx](store alerting.Store[T], opts Options) (*Outbox, error) 
 			errs = append(errs, fmt.Errorf("outbox.senders[%q]: a named, non-nil sender is required", name))
 		}
 	}
-	for i, d := range opts.Schedule {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("outbox.schedule[%d]: must not be negative", i))
+	checkSchedule := func(path string, sched []time.Duration) {
+		for i, d := range sched {
+			if d < 0 {
+				errs = append(errs, fmt.Errorf("%s[%d]: must not be negative", path, i))
+			}
+		}
+		if sched != nil && len(sched) == 0 {
+			errs = append(errs, fmt.Errorf("%s: at least one attempt is required", path))
 		}
 	}
-	if opts.Schedule != nil && len(opts.Schedule) == 0 {
-		errs = append(errs, errors.New("outbox.schedule: at least one attempt is required"))
+	checkSchedule("outbox.schedule", opts.Schedule)
+	for route, sched := range opts.Schedules {
+		checkSchedule(fmt.Sprintf("outbox.schedules[%q]", route), sched)
+		if sched == nil {
+			errs = append(errs, fmt.Errorf("outbox.schedules[%q]: at least one attempt is required", route))
+		}
 	}
 	if opts.Poll < 0 || opts.KeepDelivered < 0 {
 		errs = append(errs, errors.New("outbox: poll and keep_delivered must not be negative"))
@@ -217,7 +239,7 @@ func New[T alerting.Tx](store alerting.Store[T], opts Options) (*Outbox, error) 
 	o := &Outbox{
 		update:  func(fn func(alerting.Tx) error) error { return store.Update(func(tx T) error { return fn(tx) }) },
 		view:    func(fn func(alerting.Tx) error) error { return store.View(func(tx T) error { return fn(tx) }) },
-		senders: opts.Senders, schedule: slices.Clone(opts.Schedule),
+		senders: opts.Senders, schedule: slices.Clone(opts.Schedule), schedules: maps.Clone(opts.Schedules),
 		jitter: opts.Jitter, poll: opts.Poll, keep: opts.KeepDelivered, now: opts.Now, log: opts.Logger,
 		wake: map[string]chan struct{}{}, held: map[string]heldItem{},
 	}
@@ -268,7 +290,7 @@ func (o *Outbox) Enqueue(tx alerting.Tx, it Item) error {
 		return fmt.Errorf("cannot enqueue %s: %w", it.ID, err)
 	}
 	now := o.now()
-	r := Record{Item: it, Seq: seq, Status: Pending, Enqueued: now, NextAttempt: now.Add(o.delay(0))}
+	r := Record{Item: it, Seq: seq, Status: Pending, Enqueued: now, NextAttempt: now.Add(o.delay(it.Route, 0))}
 	if err := put(tx, r); err != nil {
 		return fmt.Errorf("cannot enqueue %s: %w", it.ID, err)
 	}
@@ -398,11 +420,11 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 	case err == nil:
 		r.Status, r.LastError, r.NextAttempt = Delivered, "", time.Time{}
 		e.Outcome = "delivered"
-	case errors.As(err, &perm) || r.Attempts >= len(o.schedule):
+	case errors.As(err, &perm) || r.Attempts >= len(o.scheduleOf(r.Route)):
 		r.Status, r.LastError, r.NextAttempt = Dead, err.Error(), time.Time{}
 		e.Outcome, e.Error = "dead", err.Error()
 	default:
-		wait := max(o.delay(r.Attempts), retryAfter)
+		wait := max(o.delay(r.Route, r.Attempts), retryAfter)
 		r.LastError, r.NextAttempt = err.Error(), now.Add(wait)
 		e.Outcome, e.Error, e.Next = "retry", err.Error(), r.NextAttempt
 	}
@@ -427,7 +449,7 @@ func (o *Outbox) attempt(ctx context.Context, s Sender, r Record) {
 		// schedule's wait after this attempt (at least the retry's own), counting the
 		// attempts here, and send it again then, with the same ID: at least once, on
 		// the schedule, never in a loop.
-		until := now.Add(o.delay(r.Attempts))
+		until := now.Add(o.delay(r.Route, r.Attempts))
 		if r.NextAttempt.After(until) {
 			until = r.NextAttempt
 		}
@@ -466,9 +488,18 @@ func (o *Outbox) heldFor(id string) (heldItem, bool) {
 	return h, ok
 }
 
-// delay is the jittered wait before attempt n+1 (n attempts made).
-func (o *Outbox) delay(n int) time.Duration {
-	d := o.schedule[min(n, len(o.schedule)-1)]
+// scheduleOf is the retry schedule of route's items.
+func (o *Outbox) scheduleOf(route string) []time.Duration {
+	if s, ok := o.schedules[route]; ok {
+		return s
+	}
+	return o.schedule
+}
+
+// delay is the jittered wait before attempt n+1 (n attempts made) of an item of route.
+func (o *Outbox) delay(route string, n int) time.Duration {
+	sched := o.scheduleOf(route)
+	d := sched[min(n, len(sched)-1)]
 	if d <= 0 || o.jitter <= 0 {
 		return max(d, 0)
 	}

@@ -422,6 +422,46 @@ func TestScheduleRunsOutToDeadLetter(t *testing.T) {
 	}
 }
 
+// TestRoutesKeepTheirSchedules: a route with a schedule of its own (Slack's, whose
+// messages people wait for) is retried on it, while the others keep the standard one:
+// two failures in a row cost a chat message seconds, not the webhook schedule's
+// minutes.
+func TestRoutesKeepTheirSchedules(t *testing.T) {
+	store := openStore(t, filepath.Join(t.TempDir(), "state.db"))
+	defer store.Close()
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	twice := SenderFunc(func(_ context.Context, it Item) (time.Duration, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[it.Route]++
+		if attempts[it.Route] <= 2 {
+			return 0, errors.New("503 service unavailable")
+		}
+		return 0, nil
+	})
+	o := newOutbox(t, store, Options{
+		Senders:   map[string]Sender{"hook": twice, "chat": twice},
+		Schedule:  []time.Duration{0, time.Millisecond, time.Hour},
+		Schedules: map[string][]time.Duration{"chat": {0, time.Millisecond, 2 * time.Millisecond}},
+	})
+	enqueue(t, store, o, Item{ID: "msg_hook", Route: "hook", Body: []byte(`{}`)}, Item{ID: "msg_chat", Route: "chat", Body: []byte(`{}`)})
+	start(t, o)
+	waitFor(t, "the chat message delivered", func() bool { return len(list(t, o, Delivered)) == 1 })
+	waitFor(t, "the webhook's second attempt", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return attempts["hook"] == 2
+	})
+	pending := list(t, o, Pending)
+	if len(pending) != 1 || pending[0].ID != "msg_hook" || time.Until(pending[0].NextAttempt) < 50*time.Minute {
+		t.Errorf("pending %+v, want the webhook's item due in about an hour", pending)
+	}
+	if _, err := New(store, Options{Senders: map[string]Sender{"chat": twice}, Schedules: map[string][]time.Duration{"chat": {}}}); err == nil {
+		t.Error("an empty route schedule was accepted")
+	}
+}
+
 func TestRetryAfterIsHonoured(t *testing.T) {
 	var mu sync.Mutex
 	var at []time.Time

@@ -137,7 +137,9 @@ func (al *alerter) start(store *state.Store) error {
 		}
 		senders[route] = observed{route: route, s: s, onDelivery: al.onDelivery}
 	}
-	ob, err := outbox.New(store, outbox.Options{Senders: senders, Logger: al.log})
+	// People read Slack: its messages are retried within seconds (outbox.ChatSchedule).
+	ob, err := outbox.New(store, outbox.Options{Senders: senders, Logger: al.log,
+		Schedules: map[string][]time.Duration{slackRoute: outbox.ChatSchedule()}})
 	if err != nil {
 		return err
 	}
