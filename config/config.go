@@ -6,7 +6,14 @@
 // environment variable NAME, every `*_file` key reads a secret from a file, and every
 // problem in the file is reported at once, each prefixed with its path
 // (`streams[0].features.car_value.type: ...`).
+//
+// driftmon.schema.json is the JSON Schema of the file, for editors: config/schemagen
+// writes it from these types, their yaml and enum tags and their doc comments (a
+// sentence that starts "Required." or "Required," makes a field required), so edit
+// those and run `go generate ./config`.
 package config
+
+//go:generate go run ./schemagen -dir . -o driftmon.schema.json
 
 import (
 	"time"
@@ -17,6 +24,7 @@ type Config struct {
 	// Kafka says where the inference logs are.
 	Kafka Kafka `yaml:"kafka"`
 	// Streams are the topics to monitor, each with its own fields, windows and reference.
+	// Required: at least one.
 	Streams []Stream `yaml:"streams"`
 	// Alerting says whom to tell when a stream drifts.
 	Alerting Alerting `yaml:"alerting"`
@@ -89,13 +97,13 @@ type State struct {
 
 // Kafka is the connection to the cluster that carries the inference logs.
 type Kafka struct {
-	// Brokers are bootstrap addresses, host:port.
+	// Brokers are bootstrap addresses, host:port. Required.
 	Brokers []string `yaml:"brokers"`
 	// GroupID is the consumer group driftmon joins. Default "driftmon".
 	GroupID string `yaml:"group_id"`
 	// StartOffset is where a group with no committed offset starts: "earliest" (default)
 	// or "latest".
-	StartOffset string `yaml:"start_offset"`
+	StartOffset string `yaml:"start_offset" enum:"earliest,latest"`
 	// TLS encrypts the connections to the brokers. Optional.
 	TLS *TLS `yaml:"tls"`
 	// SASL authenticates to the brokers. Optional.
@@ -120,7 +128,7 @@ type TLS struct {
 // SASL is a user name and password for PLAIN or SCRAM.
 type SASL struct {
 	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	Mechanism string `yaml:"mechanism"`
+	Mechanism string `yaml:"mechanism" enum:"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"`
 	Username  string `yaml:"username"`
 	// Password, or PasswordFile to read it from a file.
 	Password     string `yaml:"password" secret:"true"`
@@ -136,7 +144,7 @@ type Stream struct {
 	// Format is the message encoding: "json" (default), "avro" (Confluent wire format:
 	// magic byte, schema id, Avro binary; needs schema_registry) or "arrow_ipc" (each
 	// message an Arrow IPC stream of one or more record batches).
-	Format string `yaml:"format"`
+	Format string `yaml:"format" enum:"json,avro,arrow_ipc"`
 	// SchemaRegistry is where Avro schemas are looked up by id.
 	SchemaRegistry *SchemaRegistry `yaml:"schema_registry"`
 	// DeadLetter copies messages that cannot be decoded to a topic. Optional.
@@ -153,7 +161,8 @@ type Stream struct {
 	// per (stream, model, version). Empty: the stream's name, and "" for the version.
 	Model        string `yaml:"model"`
 	ModelVersion string `yaml:"model_version"`
-	// Features are the model's inputs, by name. Required, at least one (with Predictions).
+	// Features are the model's inputs, by name. A stream needs at least one feature or
+	// prediction.
 	Features map[string]Field `yaml:"features"`
 	// Predictions are the model's outputs, monitored like features.
 	Predictions map[string]Field `yaml:"predictions"`
@@ -234,7 +243,7 @@ type Labels struct {
 	Prediction string `yaml:"prediction"`
 	// Kind is "classification" (the prediction is P(positive), in [0, 1]) or
 	// "regression". Default classification.
-	Kind string `yaml:"kind"`
+	Kind string `yaml:"kind" enum:"classification,regression"`
 	// Threshold: a score at or above it predicts the positive class. Default 0.5.
 	Threshold float64 `yaml:"threshold"`
 	// Positive is the label value of the positive class. Default "1" (also true, 1.0).
@@ -251,7 +260,7 @@ type Labels struct {
 type Performance struct {
 	// Metric is accuracy, precision, recall, f1, roc_auc or log_loss
 	// (classification), mae, rmse or mape (regression).
-	Metric string `yaml:"metric"`
+	Metric string `yaml:"metric" enum:"accuracy,precision,recall,f1,roc_auc,log_loss,mae,rmse,mape"`
 	// Min and Max are absolute bounds: a window below Min (above Max) is degraded.
 	Min *float64 `yaml:"min"`
 	Max *float64 `yaml:"max"`
@@ -295,7 +304,7 @@ type Field struct {
 	// features and "prediction.<name>" for predictions.
 	Path string `yaml:"path"`
 	// Type is "numeric" or "categorical". Required.
-	Type string `yaml:"type"`
+	Type string `yaml:"type" enum:"numeric,categorical"`
 }
 
 // Window groups events. Exactly one of Size and Rows is set.
@@ -470,7 +479,7 @@ type Webhook struct {
 	// Format shapes the request for the receiver: json (default, the generic payload),
 	// airflow (POST .../dags/{dag_id}/dagRuns), github (repository_dispatch), argo
 	// (Argo Events webhook), jenkins (buildWithParameters, form-encoded) or template.
-	Format string `yaml:"format"`
+	Format string `yaml:"format" enum:"json,airflow,github,argo,jenkins,template"`
 	// EventType is GitHub's event_type. Default "driftmon.retrain".
 	EventType string `yaml:"event_type"`
 	// Template is the Go text/template of the body with format template, over the
@@ -480,7 +489,7 @@ type Webhook struct {
 	ContentType string `yaml:"content_type"`
 	// Signing is "standard" (Standard Webhooks, default when a secret is set) or
 	// "github" (X-Hub-Signature-256).
-	Signing string `yaml:"signing"`
+	Signing string `yaml:"signing" enum:"standard,github"`
 	// Basic sends HTTP basic auth (Jenkins: a user and an API token).
 	BasicUser         string `yaml:"basic_user"`
 	BasicPassword     string `yaml:"basic_password" secret:"true"`
