@@ -56,6 +56,13 @@ func noData() Notice {
 	return Notice{Alert: a, Step: StepFire, Kind: KindNoData, Started: a.WindowStart}
 }
 
+func blind() Notice {
+	a := carLoanAlert()
+	a.Model, a.ModelVersion, a.Drifted, a.Stable = "", "", nil, nil
+	a.Severity = alerting.SeverityWarning
+	return Notice{Alert: a, Step: StepFire, Kind: KindBlind, Started: a.WindowStart}
+}
+
 type rendered struct {
 	Message string           `json:"message"`
 	Text    string           `json:"text"`
@@ -82,6 +89,7 @@ func TestEpisodeGolden(t *testing.T) {
 		{"resolved", []rendered{reply(resolve), parent(resolve, "chat.update (parent)")}},
 		{"many_features", []rendered{parent(manyFeatures(), "chat.postMessage (parent)")}},
 		{"no_data", []rendered{parent(noData(), "chat.postMessage (parent)")}},
+		{"blind", []rendered{parent(blind(), "chat.postMessage (parent)")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +126,7 @@ func TestEpisodeBlocksWithinLimits(t *testing.T) {
 		names = append(names, fmt.Sprintf("feature_%04d", i))
 	}
 	for _, step := range []Step{StepFire, StepUpdate, StepRepeat, StepResolve} {
-		for _, kind := range []string{KindDrift, KindNoData, KindDataLoss} {
+		for _, kind := range []string{KindDrift, KindNoData, KindDataLoss, KindBlind} {
 			nt := Notice{Alert: huge, Step: step, Kind: kind, Started: huge.WindowStart.Add(-49 * time.Hour), New: names, Resolved: names}
 			for what, blocks := range map[string][]slackapi.Block{"parent": ParentBlocks(nt), "reply": ReplyBlocks(nt)} {
 				if err := slacktest.CheckBlocks(mustJSON(t, blocks)); err != nil {
