@@ -4,7 +4,7 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/resultfile"
 )
 
 // envVar is an environment variable a command reads, as its -h lists it.
@@ -21,7 +21,7 @@ var (
 		"from files instead, through the *_file keys (password_file, token_file, ...)"}
 	envAPIToken = envVar{apiTokenEnv, "bearer token the API's calls that change something (silences, outbox\n" +
 		"replays) must present; unset, the API is read-only"}
-	envResults = envVar{monitor.ResultsFileEnv, "append one JSON line per closed window to this file (the acceptance\n" +
+	envResults = envVar{resultfile.Env, "append one JSON line per closed window to this file (the acceptance\n" +
 		"tests compare runs with it)"}
 )
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/resultfile"
+
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/driftmon/driftmon/ingest"
@@ -111,7 +113,7 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 		return nil
 	}
 	seen := func() int {
-		var lines []ResultLine
+		var lines []resultfile.Line
 		for _, d := range nodes {
 			lines = append(lines, d.lines()...)
 		}
@@ -154,7 +156,7 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 	t.Logf("%d leadership terms", terms)
 
 	// Every window of the one process, from whichever process led when it closed.
-	var lines []ResultLine
+	var lines []resultfile.Line
 	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		lines = lines[:0]
 		for _, d := range nodes {

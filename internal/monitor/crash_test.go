@@ -31,6 +31,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/resultfile"
+
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -397,7 +399,7 @@ func (d *deployment) start() {
 		d.t.Fatal(err)
 	}
 	cmd := exec.Command(driftmonBinary(d.t), "run", "-c", d.cfg, "-log-level", "info", "-http", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), ResultsFileEnv+"="+d.results, "DRIFTMON_TEST_GROUP="+d.group())
+	cmd.Env = append(os.Environ(), resultfile.Env+"="+d.results, "DRIFTMON_TEST_GROUP="+d.group())
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		d.t.Fatal(err)
@@ -460,11 +462,11 @@ func (d *deployment) trimResults() {
 }
 
 // lines returns the results file's complete lines.
-func (d *deployment) lines() []ResultLine {
+func (d *deployment) lines() []resultfile.Line {
 	b, _ := os.ReadFile(d.results)
-	var out []ResultLine
+	var out []resultfile.Line
 	for _, l := range bytes.Split(b, []byte("\n")) {
-		var r ResultLine
+		var r resultfile.Line
 		if json.Unmarshal(l, &r) == nil {
 			out = append(out, r)
 		}
@@ -490,15 +492,15 @@ func (d *deployment) waitConsumed(addr, topic string, parts int, timeout time.Du
 	}
 }
 
-func windowKey(r ResultLine) string {
+func windowKey(r resultfile.Line) string {
 	return fmt.Sprintf("%s/%s/%s [%s, %s)", r.Stream, r.Model, r.Version, r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano))
 }
 
 // distinct returns the results by window, checking that a window reported more than
 // once (after a crash) was reported the same each time.
-func distinct(t *testing.T, lines []ResultLine, tol float64) map[string]ResultLine {
+func distinct(t *testing.T, lines []resultfile.Line, tol float64) map[string]resultfile.Line {
 	t.Helper()
-	out := map[string]ResultLine{}
+	out := map[string]resultfile.Line{}
 	for _, r := range lines {
 		k := windowKey(r)
 		if prev, ok := out[k]; ok {
@@ -518,7 +520,7 @@ func distinct(t *testing.T, lines []ResultLine, tol float64) map[string]ResultLi
 // where checkpoints fell and, with several partitions, on how the partitions
 // interleaved; PSI is the most sensitive, its bins being the reference digest's
 // quantiles (differences up to 0.06 at a PSI of 0.7 have been seen).
-func diffResult(a, b ResultLine, tol float64) string {
+func diffResult(a, b resultfile.Line, tol float64) string {
 	if a.Rows != b.Rows || a.Warmup != b.Warmup || a.Reference != b.Reference || len(a.Findings) != len(b.Findings) {
 		return fmt.Sprintf("rows %d/%d, warm-up %v/%v, reference %q/%q, %d/%d findings",
 			a.Rows, b.Rows, a.Warmup, b.Warmup, a.Reference, b.Reference, len(a.Findings), len(b.Findings))
@@ -546,7 +548,7 @@ func near(a, b alerting.Number, tol float64) bool {
 }
 
 // alertIDs are the ids of the alerts the results call for.
-func alertIDs(results map[string]ResultLine) []string {
+func alertIDs(results map[string]resultfile.Line) []string {
 	var ids []string
 	for _, r := range results {
 		for _, f := range r.Findings {
@@ -574,7 +576,7 @@ func deliveredIDs(r *webhook.Receiver) []string {
 const scoreTolerance = 0.02
 
 // compareResults checks that got has exactly want's windows, each the same.
-func compareResults(t *testing.T, want, got map[string]ResultLine) {
+func compareResults(t *testing.T, want, got map[string]resultfile.Line) {
 	t.Helper()
 	for k, w := range want {
 		g, ok := got[k]
@@ -740,18 +742,18 @@ func TestBrokerRestartMidStream(t *testing.T) {
 	const total = 30000
 	produceAll(t, br.addr(), "events-ref", msgs)
 
-	run := func(topic string, during func(m *Monitor)) (map[string]ResultLine, Stats) {
+	run := func(topic string, during func(m *Monitor)) (map[string]resultfile.Line, Stats) {
 		dir := t.TempDir()
 		cfg := testConfig(t, br.addr(), topic, "{size: 1m}", fmt.Sprintf(
 			"state: {path: %q, checkpoint_records: 2000, checkpoint_interval: 300ms}", filepath.Join(dir, "state.db")))
 		cfg.Kafka.GroupID = topic
 		var mu sync.Mutex
-		results := map[string]ResultLine{}
+		results := map[string]resultfile.Line{}
 		var dups []string
 		m, err := New(cfg, Options{OnWindow: func(r engine.Result) {
 			mu.Lock()
 			defer mu.Unlock()
-			l := newResultLine(r)
+			l := resultfile.NewLine(r)
 			if _, ok := results[windowKey(l)]; ok {
 				dups = append(dups, windowKey(l))
 			}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/resultfile"
+
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/window"
 )
@@ -213,8 +215,8 @@ alerting:
 	d.stop()
 
 	want := exactMetrics(data, size)
-	latest := map[time.Time]PerformanceLine{}
-	finals := map[time.Time]PerformanceLine{}
+	latest := map[time.Time]resultfile.PerformanceLine{}
+	finals := map[time.Time]resultfile.PerformanceLine{}
 	for _, l := range performanceLines(d.results) {
 		latest[l.Start] = l
 		if l.Final {
@@ -294,11 +296,11 @@ func labelsBroker(t *testing.T) (addr, preds, labels string) {
 }
 
 // performanceLines returns the performance lines of a results file.
-func performanceLines(path string) []PerformanceLine {
+func performanceLines(path string) []resultfile.PerformanceLine {
 	b, _ := os.ReadFile(path)
-	var out []PerformanceLine
+	var out []resultfile.PerformanceLine
 	for _, l := range bytes.Split(b, []byte("\n")) {
-		var p PerformanceLine
+		var p resultfile.PerformanceLine
 		if json.Unmarshal(l, &p) == nil && p.Kind == "performance" {
 			out = append(out, p)
 		}

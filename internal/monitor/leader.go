@@ -26,6 +26,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/resultfile"
+
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/engine"
@@ -79,7 +81,7 @@ func (m *Monitor) term(ctx context.Context, lg *cluster.Log) error {
 		if err != nil {
 			return err
 		}
-		defer j.results.close()
+		defer j.results.Close()
 		defer w.judgedLate.Store(0)
 		defer w.judgedBlind.Store(false)
 		judges[i] = j
@@ -112,7 +114,7 @@ type judge struct {
 	store    *state.Store
 	verdicts *verdicts
 	sink     *sink
-	results  *resultLog
+	results  *resultfile.Log
 	worker   *worker // the stream's worker in this process, for its stats
 	// sight tells whether the cluster sees the stream (seeing: it has the counters of
 	// a first pass to compare with).
@@ -139,7 +141,7 @@ func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge
 	if j.verdicts, err = out.alerter.restore(store, w.cfg.Name); err != nil {
 		return nil, err
 	}
-	if j.results, err = openResultLog(); err != nil {
+	if j.results, err = resultfile.Open(); err != nil {
 		return nil, err
 	}
 	return j, nil

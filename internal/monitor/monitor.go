@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/resultfile"
+
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/outbox"
 	"github.com/driftmon/driftmon/alerting/policy"
@@ -250,8 +252,8 @@ type sink struct {
 // windows reports closed windows' results; lost is the stream's messages deleted
 // before they were read, so far, for the data-loss alert, and blind says that most of
 // their events came late or were refused, for the blind alert.
-func (k *sink) windows(rl *resultLog, v *verdicts, results []engine.Result, lost int64, blind bool) {
-	rl.write(results)
+func (k *sink) windows(rl *resultfile.Log, v *verdicts, results []engine.Result, lost int64, blind bool) {
+	rl.Write(results)
 	for _, r := range results {
 		if k.onWin != nil {
 			k.onWin(r)
@@ -269,8 +271,8 @@ func (k *sink) windows(rl *resultLog, v *verdicts, results []engine.Result, lost
 
 // performance reports the performance windows that labels revised; minRows is
 // labels.min_rows.
-func (k *sink) performance(rl *resultLog, v *verdicts, results []labels.Result, minRows int64) {
-	rl.writePerformance(results)
+func (k *sink) performance(rl *resultfile.Log, v *verdicts, results []labels.Result, minRows int64) {
+	rl.WritePerformance(results)
 	for _, r := range results {
 		if k.onPerf != nil {
 			k.onPerf(r)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/resultfile"
+
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/segmentio/kafka-go"
 
@@ -41,7 +43,7 @@ type stream struct {
 	dec     *batchDecoder
 	engine  *engine.Engine
 	sink    *sink
-	results *resultLog
+	results *resultfile.Log
 	// store is the state file; nil: nothing survives a restart, and delivery is at
 	// least once. alertStore is where alert decisions are recorded: store, or without
 	// one the outbox's scratch file.
@@ -117,10 +119,10 @@ func (s *stream) run(ctx context.Context, store, alertStore *state.Store) error 
 	}
 	s.verdicts = v
 	s.sight.start(s.seen())
-	if s.results, err = openResultLog(); err != nil {
+	if s.results, err = resultfile.Open(); err != nil {
 		return err
 	}
-	defer s.results.close()
+	defer s.results.Close()
 	defer s.dec.close()
 	if s.labels == nil {
 		return s.src.Run(ctx, predictions{s})

@@ -11,22 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"time"
-)
 
-// resultLine is the part of a results-file line (monitor.ResultLine) the campaign
-// reads; lines are compared whole, as written.
-type resultLine struct {
-	Stream   string    `json:"stream"`
-	Model    string    `json:"model"`
-	Version  string    `json:"version"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Rows     int64     `json:"rows"`
-	Findings []struct {
-		Feature string `json:"feature"`
-		Verdict string `json:"verdict"`
-	} `json:"findings"`
-}
+	"github.com/driftmon/driftmon/internal/resultfile"
+)
 
 // windows is what a results file (DRIFTMON_RESULTS_FILE) says: each window's line
 // once, by window key, and how often a window was reported again (after a kill a
@@ -42,7 +29,7 @@ type windows struct {
 	startOf    map[string]string // window key → "stream/model/version start", what a payload names
 }
 
-func windowKey(r resultLine) string {
+func windowKey(r resultfile.Line) string {
 	return fmt.Sprintf("%s/%s/%s [%s, %s)", r.Stream, r.Model, r.Version, r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano))
 }
 
@@ -57,7 +44,7 @@ func readWindows(path string) (*windows, error) {
 		if len(l) == 0 {
 			continue
 		}
-		var r resultLine
+		var r resultfile.Line
 		if json.Unmarshal(l, &r) != nil {
 			continue // half written by a killed run
 		}
@@ -131,7 +118,7 @@ func roundNumbers(line []byte) []byte {
 func (w *windows) rows() int64 {
 	var n int64
 	for _, k := range w.order {
-		var r resultLine
+		var r resultfile.Line
 		_ = json.Unmarshal(w.lines[k], &r)
 		n += r.Rows
 	}

@@ -1,4 +1,10 @@
-package monitor
+// Package resultfile is the results file: one JSON line per judged window (Line) and per
+// performance result (PerformanceLine), appended where DRIFTMON_RESULTS_FILE says. The
+// acceptance tests and the soak campaign read it to compare a monitor that was killed
+// and restarted with one that was not; the real binary needs no flag for it.
+//
+// It imports the engine's and the label join's results and nothing that runs.
+package resultfile
 
 import (
 	"encoding/json"
@@ -12,31 +18,31 @@ import (
 	"github.com/driftmon/driftmon/internal/labels"
 )
 
-// ResultsFileEnv names an environment variable that, when set, makes the monitor append
-// one JSON line per closed window (ResultLine) to that file. The acceptance tests use
+// Env names an environment variable that, when set, makes the monitor append
+// one JSON line per closed window (Line) to that file. The acceptance tests use
 // it to compare the windows of a monitor killed and restarted with those of an
 // uninterrupted run; the real binary needs no flag for it. Lines are written when the
-// results are handed out, so a window reported again after a crash (see checkpoint.go)
+// results are handed out, so a window reported again after a crash (see internal/monitor/stream.go)
 // appears twice, with the same content.
-const ResultsFileEnv = "DRIFTMON_RESULTS_FILE"
+const Env = "DRIFTMON_RESULTS_FILE"
 
-// ResultLine is one line of the results file.
-type ResultLine struct {
-	Stream    string        `json:"stream"`
-	Model     string        `json:"model"`
-	Version   string        `json:"version"`
-	Start     time.Time     `json:"start"`
-	End       time.Time     `json:"end"`
-	Rows      int64         `json:"rows"`
-	Warmup    bool          `json:"warmup"`
-	Reference string        `json:"reference"`
-	Findings  []FindingLine `json:"findings"`
+// Line is one line of the results file.
+type Line struct {
+	Stream    string    `json:"stream"`
+	Model     string    `json:"model"`
+	Version   string    `json:"version"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Rows      int64     `json:"rows"`
+	Warmup    bool      `json:"warmup"`
+	Reference string    `json:"reference"`
+	Findings  []Finding `json:"findings"`
 	// Missing are a cluster's partitions that were idle when the window was judged.
 	Missing []int32 `json:"missing_partitions,omitempty"`
 }
 
-// FindingLine is one feature's finding in a ResultLine.
-type FindingLine struct {
+// Finding is one feature's finding in a Line.
+type Finding struct {
 	Feature string          `json:"feature"`
 	Verdict string          `json:"verdict"`
 	Score   alerting.Number `json:"score"`
@@ -44,14 +50,14 @@ type FindingLine struct {
 	PSI     alerting.Number `json:"psi"`
 }
 
-// newResultLine is what the results file says about r.
-func newResultLine(r engine.Result) ResultLine {
-	line := ResultLine{
+// NewLine is what the results file says about r.
+func NewLine(r engine.Result) Line {
+	line := Line{
 		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion, Start: r.Start, End: r.End,
-		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []FindingLine{}, Missing: r.Missing,
+		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []Finding{}, Missing: r.Missing,
 	}
 	for _, f := range r.Findings {
-		line.Findings = append(line.Findings, FindingLine{
+		line.Findings = append(line.Findings, Finding{
 			Feature: f.Feature, Verdict: string(f.Verdict),
 			Score: alerting.Number(f.Score), PValue: alerting.Number(f.AdjustedP), PSI: alerting.Number(f.PSI),
 		})
@@ -60,7 +66,7 @@ func newResultLine(r engine.Result) ResultLine {
 }
 
 // PerformanceLine is one line of the results file for a performance result; its
-// Kind "performance" tells it from a ResultLine.
+// Kind "performance" tells it from a Line.
 type PerformanceLine struct {
 	Kind        string          `json:"kind"`
 	Stream      string          `json:"stream"`
@@ -85,8 +91,8 @@ type PerformanceLine struct {
 	EstAccuracy alerting.Number `json:"est_accuracy"`
 }
 
-// newPerformanceLine is what the results file says about r.
-func newPerformanceLine(r labels.Result) PerformanceLine {
+// NewPerformanceLine is what the results file says about r.
+func NewPerformanceLine(r labels.Result) PerformanceLine {
 	m := r.Metrics
 	return PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
@@ -95,39 +101,39 @@ func newPerformanceLine(r labels.Result) PerformanceLine {
 		EstROCAUC: alerting.Number(r.Estimated.ROCAUC), EstAccuracy: alerting.Number(r.Estimated.Accuracy)}
 }
 
-// resultLog appends results to the file ResultsFileEnv names; a nil *resultLog
-// does nothing.
-type resultLog struct {
+// Log appends results to the file Env names; a nil *Log does nothing.
+type Log struct {
 	mu  sync.Mutex
 	f   *os.File
 	buf []byte
 }
 
-func openResultLog() (*resultLog, error) {
-	path := os.Getenv(ResultsFileEnv)
+// Open opens the file Env names, or returns nil when it names none.
+func Open() (*Log, error) {
+	path := os.Getenv(Env)
 	if path == "" {
 		return nil, nil
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open %s: %w", ResultsFileEnv, err)
+		return nil, fmt.Errorf("cannot open %s: %w", Env, err)
 	}
-	return &resultLog{f: f}, nil
+	return &Log{f: f}, nil
 }
 
-// write appends one line per result, each in one write call so that lines of
+// Write appends one line per result, each in one write call so that lines of
 // several streams do not interleave.
-func (l *resultLog) write(results []engine.Result) {
-	writeLines(l, results, newResultLine)
+func (l *Log) Write(results []engine.Result) {
+	writeLines(l, results, NewLine)
 }
 
-// writePerformance appends one line per performance result.
-func (l *resultLog) writePerformance(results []labels.Result) {
-	writeLines(l, results, newPerformanceLine)
+// WritePerformance appends one line per performance result.
+func (l *Log) WritePerformance(results []labels.Result) {
+	writeLines(l, results, NewPerformanceLine)
 }
 
 // writeLines appends one JSON line per item, as line makes it.
-func writeLines[T, L any](l *resultLog, items []T, line func(T) L) {
+func writeLines[T, L any](l *Log, items []T, line func(T) L) {
 	if l == nil {
 		return
 	}
@@ -143,7 +149,8 @@ func writeLines[T, L any](l *resultLog, items []T, line func(T) L) {
 	}
 }
 
-func (l *resultLog) close() {
+// Close closes the file.
+func (l *Log) Close() {
 	if l != nil {
 		l.f.Close()
 	}
