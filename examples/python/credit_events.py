@@ -1,0 +1,85 @@
+"""Inference events of a car-loan credit model, shaped as driftmon's config/example.yaml
+reads them: event_id, ts (RFC 3339, UTC), model, model_version, and the model's inputs
+under "features" and outputs under "prediction".
+
+The three producers share it so that they send the same events in three encodings. In a
+real service these values come from the request and the model; here they are drawn at
+random, like the demo's traffic (internal/demo).
+"""
+
+import math
+import random
+import uuid
+from datetime import datetime, timezone
+
+MODEL = "car-loan"
+MODEL_VERSION = "3.2.0"
+
+SALARY_RANGES = ["0 - 20K €", "20K - 40K €", "40K - 60K €", "60K+ €"]
+DOWNPAYMENTS = ["0%", "10%", "20%", "30%+"]
+
+
+def make_event(rng: random.Random, now: datetime) -> dict:
+    """Returns one inference event as a dict, its time now (timezone-aware, UTC)."""
+    car_value = round(math.exp(10.2 + 0.45 * rng.gauss(0, 1)))
+    loan_length = 12 + 6 * rng.randrange(9)
+    dti = rng.random() * 0.9
+    tenure = rng.expovariate(0.25)
+    repaid_prev = rng.random() < 0.5
+    z = -1.5 + 0.00004 * car_value + 0.02 * loan_length + 1.2 * dti - 0.1 * tenure
+    if repaid_prev:
+        z -= 0.5
+    proba = 1 / (1 + math.exp(-z))
+    return {
+        "event_id": str(uuid.UUID(int=rng.getrandbits(128))),
+        "ts": now,
+        "model": MODEL,
+        "model_version": MODEL_VERSION,
+        "features": {
+            "car_value": float(car_value),
+            "debt_to_income_ratio": dti,
+            "loan_length": loan_length,
+            "driver_tenure": tenure,
+            "salary_range": rng.choices(SALARY_RANGES, [0.20, 0.35, 0.35, 0.10])[0],
+            "size_of_downpayment": rng.choice(DOWNPAYMENTS),
+            "repaid_loan_on_prev_car": repaid_prev,
+        },
+        "prediction": {
+            "y_pred_proba": round(proba, 4),
+            "y_pred": int(proba >= 0.5),
+        },
+    }
+
+
+def rfc3339(t: datetime) -> str:
+    """Formats an aware datetime as RFC 3339 in UTC with milliseconds: 2026-12-05T21:30:00.123Z."""
+    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def delivery_counter():
+    """Returns (callback, failures): a confluent-kafka on_delivery callback that records
+    every message the broker did not acknowledge, and the list it records them in."""
+    failures = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            failures.append(err)
+
+    return on_delivery, failures
+
+
+def parse_args(description: str, extra=None):
+    """The producers' command line: brokers, topic, count (default 1000)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("brokers", help="bootstrap servers, host:port[,host:port...]")
+    p.add_argument("topic", help="topic driftmon's stream reads")
+    p.add_argument("count", type=int, nargs="?", default=1000, help="events to send (default 1000)")
+    if extra:
+        extra(p)
+    return p.parse_args()

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""A model service's inference log: one JSON event per Kafka message, with confluent-kafka.
+
+    python3 producer_json.py 127.0.0.1:9092 credit-inferences 1000
+
+driftmon reads it with config/example.yaml's stream (format: json, the default):
+
+    event_time: ts
+    model: model
+    model_version: model_version
+    features:  {car_value: {type: numeric}, ..., salary_range: {type: categorical}, ...}
+    predictions: {y_pred_proba: {type: numeric}, y_pred: {type: categorical}}
+
+Feature paths default to features.<name> and prediction paths to prediction.<name>.
+"""
+
+import json
+import random
+import sys
+
+from confluent_kafka import Producer
+
+import credit_events
+
+
+def main() -> int:
+    args = credit_events.parse_args("Send credit-model inference events as JSON.")
+    producer = Producer({
+        "bootstrap.servers": args.brokers,
+        # Idempotence: a retry after a lost acknowledgement does not log an event twice.
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 20,
+        "compression.type": "zstd",
+    })
+    on_delivery, failures = credit_events.delivery_counter()
+    rng = random.Random()
+    for _ in range(args.count):
+        event = credit_events.make_event(rng, credit_events.now())
+        event["ts"] = credit_events.rfc3339(event["ts"])
+        value = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        # Keyed by event id: events spread over the partitions, and a label for the
+        # event (labels.event_id) can be keyed alike.
+        while True:
+            try:
+                producer.produce(args.topic, key=event["event_id"], value=value, on_delivery=on_delivery)
+                break
+            except BufferError:  # the local queue is full: wait for deliveries
+                producer.poll(0.1)
+        producer.poll(0)
+    left = producer.flush(30)
+    if left or failures:
+        print(f"cannot send {len(failures) + left} of {args.count} events: {failures[:1]}", file=sys.stderr)
+        return 1
+    print(f"sent {args.count} JSON events to {args.topic}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
