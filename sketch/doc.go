@@ -10,6 +10,7 @@
 // goroutine, and readers get a Clone or its encoding. (Profile.Update may share one
 // batch's features out among goroutines of its own; it returns when they are done.)
 //
-// It imports no other driftmon package: detectors, internal/window and the monitor
-// build on it, never the other way.
+// It imports no other driftmon package but internal/wire, the leaf that reads its
+// encoding's varints: detectors, internal/window and the monitor build on it, never the
+// other way.
 package sketch

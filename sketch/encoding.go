@@ -11,6 +11,8 @@ import (
 
 	"github.com/axiomhq/hyperloglog"
 	"github.com/influxdata/tdigest"
+
+	"github.com/driftmon/driftmon/internal/wire"
 )
 
 // Encoding layout (all integers little-endian or varint):
@@ -184,7 +186,7 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	if got := crc32.Checksum(data[headerLen:], castagnoli); got != want {
 		return fmt.Errorf("decode profile: checksum mismatch: %w", ErrCorrupt)
 	}
-	r := &reader{b: data[headerLen:], version: version}
+	r := &reader{Reader: wire.Reader{B: data[headerLen:]}, version: version}
 	q, err := r.profile()
 	if err != nil {
 		return fmt.Errorf("decode profile: %w: %w", ErrCorrupt, err)
@@ -193,140 +195,64 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-// reader decodes the payload; every length is checked against the bytes
-// that remain before anything is allocated.
+// reader decodes the payload: wire's sticky-error reader, whose lengths are checked
+// against the bytes that remain before anything is allocated, with the profile
+// encoding's version.
 type reader struct {
-	b       []byte
-	err     error
+	wire.Reader
 	version byte
 }
 
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf(format, args...)
-	}
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) < 1 {
-		r.fail("truncated")
-		return 0
-	}
-	v := r.b[0]
-	r.b = r.b[1:]
-	return v
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// count reads a non-negative int64.
-func (r *reader) count() int64 {
-	v := r.uvarint()
-	if v > math.MaxInt64 {
-		r.fail("count %d out of range", v)
-		return 0
-	}
-	return int64(v)
-}
-
-// length reads a length whose items need at least minSize bytes each.
-func (r *reader) length(minSize int) int {
-	v := r.uvarint()
-	if r.err != nil {
-		return 0
-	}
-	if v > uint64(len(r.b)/minSize) {
-		r.fail("length %d exceeds the %d bytes left", v, len(r.b))
-		return 0
-	}
-	return int(v)
-}
-
-func (r *reader) float() float64 {
-	if r.err != nil {
-		return 0
-	}
-	if len(r.b) < 8 {
-		r.fail("truncated")
-		return 0
-	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
-	r.b = r.b[8:]
-	return v
-}
-
-func (r *reader) bytes() []byte {
-	n := r.length(1)
-	if r.err != nil {
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
+func (r *reader) float() float64 { return math.Float64frombits(r.Uint64()) }
 
 func (r *reader) time() time.Time {
-	switch r.byte() {
+	switch r.Byte() {
 	case 0:
 		return time.Time{}
 	case 1:
-		sec, n := binary.Varint(r.b)
-		if r.err != nil {
+		sec, n := binary.Varint(r.B)
+		if r.Err() != nil {
 			return time.Time{}
 		}
 		if n <= 0 {
-			r.fail("bad varint")
+			r.Fail("bad varint")
 			return time.Time{}
 		}
-		r.b = r.b[n:]
-		ns := r.uvarint()
+		r.B = r.B[n:]
+		ns := r.Uvarint()
 		if ns >= 1e9 {
-			r.fail("nanoseconds %d out of range", ns)
+			r.Fail("nanoseconds %d out of range", ns)
 			return time.Time{}
 		}
 		return time.Unix(sec, int64(ns)).UTC()
 	}
-	r.fail("bad time flag")
+	r.Fail("bad time flag")
 	return time.Time{}
 }
 
 func (r *reader) profile() (*Profile, error) {
 	opts := Options{Compression: r.float()}
-	maxExact, maxCats := r.uvarint(), r.uvarint()
-	if r.err != nil {
-		return nil, r.err
+	maxExact, maxCats := r.Uvarint(), r.Uvarint()
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	if !(opts.Compression >= 10 && opts.Compression <= 1e5) || maxExact < 1 || maxExact > 1<<24 || maxCats < 1 || maxCats > 1<<24 {
 		return nil, errors.New("options out of range")
 	}
 	opts.MaxExact, opts.MaxCategories = int(maxExact), int(maxCats)
 	start, end := r.time(), r.time()
-	rows := r.count()
-	nf := r.length(3)
-	if r.err != nil {
-		return nil, r.err
+	rows := r.Count()
+	nf := r.Length(3)
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	fields := make([]Field, 0, nf)
 	feats := make([]*Feature, 0, nf)
-	for i := 0; i < nf && r.err == nil; i++ {
-		name := string(r.bytes())
-		kind := Kind(r.byte())
-		typeErrors := r.count()
-		if r.err != nil {
+	for i := 0; i < nf && r.Err() == nil; i++ {
+		name := string(r.Blob())
+		kind := Kind(r.Byte())
+		typeErrors := r.Count()
+		if r.Err() != nil {
 			break
 		}
 		f := &Feature{Name: name, Kind: kind, TypeErrors: typeErrors}
@@ -336,16 +262,16 @@ func (r *reader) profile() (*Profile, error) {
 		case KindCategorical:
 			f.Cat = r.categorical(opts)
 		default:
-			r.fail("feature %d: bad kind %d", i, kind)
+			r.Fail("feature %d: bad kind %d", i, kind)
 		}
-		if r.err != nil {
-			return nil, fmt.Errorf("feature %q: %w", name, r.err)
+		if r.Err() != nil {
+			return nil, fmt.Errorf("feature %q: %w", name, r.Err())
 		}
 		fields = append(fields, Field{Name: name, Kind: kind})
 		feats = append(feats, f)
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	// The features are the decoded ones: NewProfile would allocate a second, empty set.
 	p := NewProfile(nil, opts)
@@ -357,40 +283,40 @@ func (r *reader) profile() (*Profile, error) {
 	}
 	p.Start, p.End, p.Rows = start, end, rows
 	p.Joint = nil
-	if r.version >= 2 && r.byte() == 1 {
+	if r.version >= 2 && r.Byte() == 1 {
 		p.Joint = r.joint(p)
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("joint sketch: %w", r.err)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("joint sketch: %w", r.Err())
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.B))
 	}
 	return p, nil
 }
 
 // joint reads a joint sketch over numeric fields of p.
 func (r *reader) joint(p *Profile) *Joint {
-	d := r.length(2)
-	if r.err != nil {
+	d := r.Length(2)
+	if r.Err() != nil {
 		return nil
 	}
 	if d < 2 {
-		r.fail("%d fields", d)
+		r.Fail("%d fields", d)
 		return nil
 	}
 	j := &Joint{}
 	for range d {
-		name := string(r.bytes())
+		name := string(r.Blob())
 		i, ok := p.byName[name]
 		switch {
-		case r.err != nil:
+		case r.Err() != nil:
 			return nil
 		case !ok || p.Features[i].Num == nil:
-			r.fail("%q is not a numeric field", name)
+			r.Fail("%q is not a numeric field", name)
 			return nil
 		case len(j.cols) > 0 && i <= j.cols[len(j.cols)-1]:
-			r.fail("fields out of order")
+			r.Fail("fields out of order")
 			return nil
 		}
 		j.Names = append(j.Names, name)
@@ -398,11 +324,11 @@ func (r *reader) joint(p *Profile) *Joint {
 	}
 	nco := d * (d + 1) / 2
 	for b := range j.parts {
-		m := moments{n: r.count()}
-		if r.err == nil && len(r.b) < 8*(d+nco) {
-			r.fail("truncated")
+		m := moments{n: r.Count()}
+		if r.Err() == nil && len(r.B) < 8*(d+nco) {
+			r.Fail("truncated")
 		}
-		if r.err != nil {
+		if r.Err() != nil {
 			return nil
 		}
 		for range d {
@@ -413,12 +339,12 @@ func (r *reader) joint(p *Profile) *Joint {
 		}
 		if slices.ContainsFunc(m.mean, func(v float64) bool { return !isFinite(v) }) ||
 			slices.ContainsFunc(m.co, func(v float64) bool { return !isFinite(v) }) {
-			r.fail("moments not finite")
+			r.Fail("moments not finite")
 			return nil
 		}
 		for i := range d {
 			if m.co[packed(d, i, i)] < 0 || m.n == 0 && (m.mean[i] != 0 || m.co[packed(d, i, i)] != 0) {
-				r.fail("inconsistent moments")
+				r.Fail("inconsistent moments")
 				return nil
 			}
 		}
@@ -429,15 +355,15 @@ func (r *reader) joint(p *Profile) *Joint {
 
 func (r *reader) numeric(opts Options) *Numeric {
 	n := newNumeric(opts)
-	n.count, n.nulls, n.nans, n.posInf, n.negInf = r.count(), r.count(), r.count(), r.count(), r.count()
+	n.count, n.nulls, n.nans, n.posInf, n.negInf = r.Count(), r.Count(), r.Count(), r.Count(), r.Count()
 	n.min, n.max, n.mean, n.m2 = r.float(), r.float(), r.float(), r.float()
-	mode := r.byte()
-	if r.err != nil {
+	mode := r.Byte()
+	if r.Err() != nil {
 		return nil
 	}
 	if n.count > 0 {
 		if !isFinite(n.min) || !isFinite(n.max) || n.min > n.max || !isFinite(n.mean) || !(n.m2 >= 0) || math.IsInf(n.m2, 0) {
-			r.fail("bad moments")
+			r.Fail("bad moments")
 			return nil
 		}
 	} else {
@@ -445,57 +371,57 @@ func (r *reader) numeric(opts Options) *Numeric {
 	}
 	switch mode {
 	case 0:
-		k := r.length(9)
+		k := r.Length(9)
 		if k > opts.MaxExact {
-			r.fail("%d exact values, more than %d", k, opts.MaxExact)
+			r.Fail("%d exact values, more than %d", k, opts.MaxExact)
 		}
 		var sum int64
 		prev := math.Inf(-1)
-		for i := 0; i < k && r.err == nil; i++ {
-			v, c := r.float(), r.count()
-			if r.err != nil {
+		for i := 0; i < k && r.Err() == nil; i++ {
+			v, c := r.float(), r.Count()
+			if r.Err() != nil {
 				break
 			}
 			if !isFinite(v) || v <= prev || c <= 0 || c > n.count-sum || v < n.min || v > n.max {
-				r.fail("bad exact value %d", i)
+				r.Fail("bad exact value %d", i)
 				break
 			}
 			prev = v
 			sum += c
 			n.exact[v] = c
 		}
-		if r.err == nil && sum != n.count {
-			r.fail("exact counts sum to %d, want %d", sum, n.count)
+		if r.Err() == nil && sum != n.count {
+			r.Fail("exact counts sum to %d, want %d", sum, n.count)
 		}
 	case 1:
-		k := r.length(16)
+		k := r.Length(16)
 		n.exact = nil
 		n.cents = make([]tdigest.Centroid, 0, k)
 		var sum float64
 		prev := math.Inf(-1)
-		for i := 0; i < k && r.err == nil; i++ {
+		for i := 0; i < k && r.Err() == nil; i++ {
 			m, w := r.float(), r.float()
-			if r.err != nil {
+			if r.Err() != nil {
 				break
 			}
 			if !isFinite(m) || m < prev || !(w > 0) || w > float64(n.count) || m < n.min || m > n.max {
-				r.fail("bad centroid %d", i)
+				r.Fail("bad centroid %d", i)
 				break
 			}
 			prev = m
 			sum += w
 			n.cents = append(n.cents, tdigest.Centroid{Mean: m, Weight: w})
 		}
-		if r.err == nil && math.Abs(sum-float64(n.count)) > 1e-6*float64(n.count)+0.5 {
-			r.fail("centroid weights sum to %g, want %d", sum, n.count)
+		if r.Err() == nil && math.Abs(sum-float64(n.count)) > 1e-6*float64(n.count)+0.5 {
+			r.Fail("centroid weights sum to %g, want %d", sum, n.count)
 		}
-		if r.err == nil && k == 0 && n.count > 0 {
-			r.fail("no centroids for %d values", n.count)
+		if r.Err() == nil && k == 0 && n.count > 0 {
+			r.Fail("no centroids for %d values", n.count)
 		}
 	default:
-		r.fail("bad numeric mode %d", mode)
+		r.Fail("bad numeric mode %d", mode)
 	}
-	if r.err != nil {
+	if r.Err() != nil {
 		return nil
 	}
 	return n
@@ -504,44 +430,44 @@ func (r *reader) numeric(opts Options) *Numeric {
 func (r *reader) categorical(opts Options) *Categorical {
 	// Not newCategorical: its empty distinct-count sketch would be replaced below.
 	c := &Categorical{maxCategories: opts.MaxCategories, index: make(map[string]int32)}
-	c.count, c.other, c.nulls = r.count(), r.count(), r.count()
-	k := r.length(2)
-	if r.err != nil {
+	c.count, c.other, c.nulls = r.Count(), r.Count(), r.Count()
+	k := r.Length(2)
+	if r.Err() != nil {
 		return nil
 	}
 	if k > opts.MaxCategories {
-		r.fail("%d categories, more than %d", k, opts.MaxCategories)
+		r.Fail("%d categories, more than %d", k, opts.MaxCategories)
 		return nil
 	}
 	if c.other > c.count {
-		r.fail("other %d exceeds count %d", c.other, c.count)
+		r.Fail("other %d exceeds count %d", c.other, c.count)
 		return nil
 	}
 	cats := make([]CategoryCount, 0, k)
 	sum := c.other
-	for i := 0; i < k && r.err == nil; i++ {
-		v := string(r.bytes())
-		n := r.count()
-		if r.err != nil {
+	for i := 0; i < k && r.Err() == nil; i++ {
+		v := string(r.Blob())
+		n := r.Count()
+		if r.Err() != nil {
 			break
 		}
 		if n <= 0 || n > c.count-sum || (i > 0 && v <= cats[i-1].Value) {
-			r.fail("bad category %d", i)
+			r.Fail("bad category %d", i)
 			break
 		}
 		sum += n
 		cats = append(cats, CategoryCount{Value: v, Count: n})
 	}
-	if r.err == nil && sum != c.count {
-		r.fail("category counts sum to %d, want %d", sum, c.count)
+	if r.Err() == nil && sum != c.count {
+		r.Fail("category counts sum to %d, want %d", sum, c.count)
 	}
-	h := r.bytes()
-	if r.err != nil {
+	h := r.Blob()
+	if r.Err() != nil {
 		return nil
 	}
 	sk := new(hyperloglog.Sketch)
 	if err := sk.UnmarshalBinary(h); err != nil {
-		r.fail("distinct-count sketch: %w", err)
+		r.Fail("distinct-count sketch: %w", err)
 		return nil
 	}
 	c.hll = sk

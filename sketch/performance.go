@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+
+	"github.com/driftmon/driftmon/internal/wire"
 )
 
 // PerformanceKind says what the labels are.
@@ -337,7 +339,7 @@ func (p *Performance) UnmarshalBinary(data []byte) error {
 	if got := crc32.Checksum(data[headerLen:], castagnoli); got != want {
 		return fmt.Errorf("decode performance: checksum mismatch: %w", ErrCorrupt)
 	}
-	r := &reader{b: data[headerLen:]}
+	r := &reader{Reader: wire.Reader{B: data[headerLen:]}}
 	q, err := r.performance()
 	if err != nil {
 		return fmt.Errorf("decode performance: %w: %w", ErrCorrupt, err)
@@ -347,10 +349,10 @@ func (p *Performance) UnmarshalBinary(data []byte) error {
 }
 
 func (r *reader) performance() (*Performance, error) {
-	kind := PerformanceKind(r.byte())
+	kind := PerformanceKind(r.Byte())
 	threshold := r.float()
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	if kind != Classification && kind != Regression {
 		return nil, fmt.Errorf("bad kind %d", kind)
@@ -359,17 +361,17 @@ func (r *reader) performance() (*Performance, error) {
 		return nil, fmt.Errorf("bad threshold %g", threshold)
 	}
 	p := NewPerformance(kind, threshold)
-	p.N, p.Invalid = r.count(), r.count()
+	p.N, p.Invalid = r.Count(), r.Count()
 	// sum reports whether every value is a non-negative number (+Inf is
 	// allowed: Σe⁴ of huge errors overflows honestly).
 	sums := func(vs ...float64) bool {
 		return !slices.ContainsFunc(vs, func(v float64) bool { return !(v >= 0) })
 	}
 	if kind == Classification {
-		p.TP, p.FP, p.TN, p.FN = r.count(), r.count(), r.count(), r.count()
+		p.TP, p.FP, p.TN, p.FN = r.Count(), r.Count(), r.Count(), r.Count()
 		p.LogLossSum, p.LogLossSqSum = r.float(), r.float()
-		if r.err != nil {
-			return nil, r.err
+		if r.Err() != nil {
+			return nil, r.Err()
 		}
 		if p.TP > p.N || p.FP > p.N-p.TP || p.TN > p.N-p.TP-p.FP || p.FN != p.N-p.TP-p.FP-p.TN {
 			return nil, errors.New("confusion counts do not add up to n")
@@ -380,13 +382,13 @@ func (r *reader) performance() (*Performance, error) {
 		r.bins(p.neg, p.Negatives())
 		r.bins(p.pos, p.Positives())
 	} else {
-		p.PctN = r.count()
+		p.PctN = r.Count()
 		fs := make([]float64, 7)
 		for i := range fs {
 			fs[i] = r.float()
 		}
-		if r.err != nil {
-			return nil, r.err
+		if r.Err() != nil {
+			return nil, r.Err()
 		}
 		p.AbsErrSum, p.SqErrSum, p.SqErrSqSum, p.AbsPctErrSum, p.AbsPctErrSqSum, p.LabelMean, p.LabelM2 = fs[0], fs[1], fs[2], fs[3], fs[4], fs[5], fs[6]
 		switch {
@@ -398,30 +400,30 @@ func (r *reader) performance() (*Performance, error) {
 			return nil, errors.New("sums without pairs")
 		}
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.b))
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(r.B))
 	}
 	return p, nil
 }
 
 // bins reads a sparse histogram into counts, which must sum to want.
 func (r *reader) bins(counts []int64, want int64) {
-	k := r.length(2)
+	k := r.Length(2)
 	if k > len(counts) {
-		r.fail("%d bins, more than %d", k, len(counts))
+		r.Fail("%d bins, more than %d", k, len(counts))
 	}
 	next := uint64(0)
 	var sum int64
-	for i := 0; i < k && r.err == nil; i++ {
-		gap, c := r.uvarint(), r.count()
-		if r.err != nil {
+	for i := 0; i < k && r.Err() == nil; i++ {
+		gap, c := r.Uvarint(), r.Count()
+		if r.Err() != nil {
 			return
 		}
 		if gap >= uint64(len(counts))-next || c <= 0 || c > want-sum {
-			r.fail("bad bin %d", i)
+			r.Fail("bad bin %d", i)
 			return
 		}
 		b := next + gap
@@ -429,7 +431,7 @@ func (r *reader) bins(counts []int64, want int64) {
 		sum += c
 		next = b + 1
 	}
-	if r.err == nil && sum != want {
-		r.fail("bin counts sum to %d, want %d", sum, want)
+	if r.Err() == nil && sum != want {
+		r.Fail("bin counts sum to %d, want %d", sum, want)
 	}
 }

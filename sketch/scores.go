@@ -3,6 +3,8 @@ package sketch
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/driftmon/driftmon/internal/wire"
 )
 
 // ScoreHistogram counts a window's classification scores in the PerformanceBins
@@ -59,11 +61,11 @@ func (h *ScoreHistogram) UnmarshalBinary(data []byte) error {
 	if len(data) == 0 || data[0] != scoreHistogramVersion {
 		return fmt.Errorf("%w: score histogram version", ErrCorrupt)
 	}
-	r := &reader{b: data[1:]}
-	n, invalid := r.count(), r.count()
+	r := &reader{Reader: wire.Reader{B: data[1:]}}
+	n, invalid := r.Count(), r.Count()
 	counts := make([]int64, PerformanceBins)
 	r.bins(counts, n)
-	if r.err != nil || len(r.b) != 0 {
+	if r.Err() != nil || len(r.B) != 0 {
 		return fmt.Errorf("%w: score histogram", ErrCorrupt)
 	}
 	h.N, h.Invalid, h.counts = n, invalid, counts

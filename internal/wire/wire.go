@@ -1,6 +1,6 @@
 // Package wire reads and writes the small binary layouts driftmon keeps in its state
-// file and its cluster topic (checkpoints, partition records, partials, pending label
-// joins): varints, length-prefixed strings and blobs.
+// file and its cluster topic (profiles, checkpoints, partition records, partials):
+// varints, length-prefixed strings and blobs.
 //
 // It owns no layout of its own; each layout is documented where it is encoded. It
 // imports nothing of driftmon, and must not.
