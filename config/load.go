@@ -196,18 +196,27 @@ func kindName(t reflect.Type) string {
 	return "a string"
 }
 
+// YAMLKey is the key a config struct field has in YAML, as the decoder reads it (its
+// yaml tag, or its lower-cased name), and false for a field YAML does not set. The
+// schema generator names fields by it too.
+func YAMLKey(f reflect.StructField) (string, bool) {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" || !f.IsExported() {
+		return "", false
+	}
+	if name == "" {
+		name = strings.ToLower(f.Name)
+	}
+	return name, true
+}
+
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	m := make(map[string]reflect.StructField, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
+		if name, ok := YAMLKey(f); ok {
+			m[name] = f
 		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		m[name] = f
 	}
 	return m
 }

@@ -21,10 +21,11 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -184,12 +185,9 @@ func (g *generator) object(t reflect.Type) *Schema {
 	s := &Schema{Type: "object", AdditionalProperties: false, Description: g.src.typeDoc(t)}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
+		name, ok := config.YAMLKey(f)
+		if !ok {
 			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		p := g.schema(f.Type)
 		doc := g.src.fieldDoc(t, f.Name)
@@ -229,7 +227,7 @@ func readSource(dir string) (*source, error) {
 	}
 	src := &source{types: map[string]string{}, fields: map[string]map[string]string{}, consts: map[string]string{}}
 	var files []*ast.File
-	for _, name := range sortedKeys(pkg.Files) {
+	for _, name := range slices.Sorted(maps.Keys(pkg.Files)) {
 		f := pkg.Files[name]
 		files = append(files, f)
 		for _, d := range f.Decls {
@@ -382,13 +380,4 @@ func shortDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

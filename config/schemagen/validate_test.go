@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -72,7 +73,7 @@ func (v *validator) check(s map[string]any, val any, path string) {
 		return
 	}
 	props, _ := s["properties"].(map[string]any)
-	for _, k := range sortedKeys(obj) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		p := k
 		if path != "" {
 			p = path + "." + k
