@@ -61,15 +61,6 @@ type part struct {
 	late   int64 // the engine's late events, for Stats
 }
 
-// seen returns the partition's messages read and, of them, those that came late or
-// were refused; the caller holds the worker's mu.
-func (pt *part) seen() (total, bad int64) {
-	for _, n := range pt.pos.Rejected {
-		bad += n
-	}
-	return pt.pos.Events + bad, bad + pt.late
-}
-
 // pendingPartial is a partial waiting for the next publish.
 type pendingPartial struct {
 	partition int32
@@ -209,7 +200,7 @@ func (w *Worker) Publish(ctx context.Context) error {
 		w.mu.Lock()
 		data, err := engine.EncodeCheckpoint(pt.engine, pt.pos)
 		lost := pt.pos.Lost
-		events, bad := pt.seen()
+		events, bad := pt.pos.Seen(pt.late)
 		w.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("cannot checkpoint stream %s partition %d: %w", w.stream, p, err)

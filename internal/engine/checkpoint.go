@@ -110,6 +110,15 @@ func (p *Position) Count(rows int64, rejected []ingest.Rejected, refused []Refus
 	}
 }
 
+// Seen returns the messages read so far and, of them, those that came late (late, the
+// engine's count) or were refused or rejected: what tells whether a stream can see.
+func (p *Position) Seen(late int64) (total, bad int64) {
+	for _, n := range p.Rejected {
+		bad += n
+	}
+	return p.Events + bad, bad + late
+}
+
 // EncodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
 // internal buffers (sketch.Profile.MarshalBinary).
 func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {

@@ -180,9 +180,15 @@ func (o observed) Send(ctx context.Context, it outbox.Item) (time.Duration, erro
 }
 
 // observeStall observes a stream that reads events but has closed no window for a
-// while: a blind alert about the window [start, end) the stream is stuck before.
-func (al *alerter) observeStall(v *verdicts, start, end time.Time) {
-	o := policy.Observation{Stream: v.stream, WindowStart: start, WindowEnd: end, DashboardURL: al.dashboard, Blind: true}
+// while: a blind alert about the window e's clock is stuck before (the end of the last
+// one closed, or the wall clock's when none has closed).
+func (al *alerter) observeStall(v *verdicts, e *engine.Engine) {
+	size := e.WindowSize()
+	start := time.Now().Truncate(size)
+	if to := e.Clock().ClosedTo(); to != math.MinInt64 {
+		start = time.Unix(0, to).UTC()
+	}
+	o := policy.Observation{Stream: v.stream, WindowStart: start, WindowEnd: start.Add(size), DashboardURL: al.dashboard, Blind: true}
 	v.decided = append(v.decided, al.policy.Observe(v.alerts, o, time.Now())...)
 }
 

@@ -23,7 +23,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/driftmon/driftmon/internal/resultfile"
@@ -167,12 +166,8 @@ func (j *judge) pass(ctx context.Context) error {
 		blind = j.sight.closed(p.Total, p.Bad)
 	case j.sight.stalled(p.Total):
 		// Events are read but no window closes: the blind alert, recorded below.
-		start := time.Now().Truncate(j.cfg.Window.Size)
-		if to := j.engine.Clock().ClosedTo(); to != math.MinInt64 {
-			start = time.Unix(0, to).UTC()
-		}
 		j.log.Warn("events are read but no window has closed: the stream is blind", "for", j.sight.stall, "events", p.Total, "late_or_refused", p.Bad)
-		j.sink.alerter.observeStall(j.verdicts, start, start.Add(j.cfg.Window.Size))
+		j.sink.alerter.observeStall(j.verdicts, j.engine)
 	case p.Empty():
 		return nil
 	}

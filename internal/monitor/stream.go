@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -311,25 +310,16 @@ func (s *stream) madeDurable() {
 func (s *stream) seen() (total, bad int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, n := range s.pos.Rejected {
-		bad += n
-	}
-	return s.pos.Events + bad, bad + s.late
+	return s.pos.Seen(s.late)
 }
 
 // stalled raises the blind alert of a stream that reads events but has closed no
-// window for limits.blind_windows window lengths: it is about the window its clock is
-// stuck before.
+// window for limits.blind_windows window lengths.
 func (s *stream) stalled() {
-	size := s.cfg.Window.Size
-	start := time.Now().Truncate(size)
-	if to := s.engine.Clock().ClosedTo(); to != math.MinInt64 {
-		start = time.Unix(0, to).UTC()
-	}
 	total, bad := s.seen()
 	s.log.Warn("events are read but no window has closed: the stream is blind",
-		"for", s.sight.stall, "events", total, "late_or_refused", bad, "watermark", s.engine.Watermark(), "closed_to", start)
-	s.sink.alerter.observeStall(s.verdicts, start, start.Add(size))
+		"for", s.sight.stall, "events", total, "late_or_refused", bad, "watermark", s.engine.Watermark())
+	s.sink.alerter.observeStall(s.verdicts, s.engine)
 	s.every.dirty = true
 }
 
