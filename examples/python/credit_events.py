@@ -9,6 +9,7 @@ random, like the demo's traffic (internal/demo).
 
 import math
 import random
+import sys
 import uuid
 from datetime import datetime, timezone
 
@@ -60,16 +61,34 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def delivery_counter():
-    """Returns (callback, failures): a confluent-kafka on_delivery callback that records
-    every message the broker did not acknowledge, and the list it records them in."""
-    failures = []
+class Sender:
+    """Sends messages to a topic with a confluent-kafka Producer, waiting when its local
+    queue is full, and records every message the broker did not acknowledge."""
 
-    def on_delivery(err, msg):
+    def __init__(self, producer, topic: str):
+        self.producer, self.topic, self.failures = producer, topic, []
+
+    def _on_delivery(self, err, msg):
         if err is not None:
-            failures.append(err)
+            self.failures.append(err)
 
-    return on_delivery, failures
+    def send(self, value: bytes, key=None):
+        while True:
+            try:
+                self.producer.produce(self.topic, key=key, value=value, on_delivery=self._on_delivery)
+                break
+            except BufferError:  # the local queue is full: wait for deliveries
+                self.producer.poll(0.1)
+        self.producer.poll(0)
+
+    def finish(self, of: str) -> bool:
+        """Waits for every delivery; says on stderr what failed (of: "of 1000 events")
+        and returns whether everything was delivered."""
+        left = self.producer.flush(30)
+        if left or self.failures:
+            print(f"cannot send {len(self.failures) + left} {of}: {self.failures[:1]}", file=sys.stderr)
+            return False
+        return True
 
 
 def parse_args(description: str, extra=None):

@@ -63,24 +63,16 @@ def main() -> int:
         # driftmon's default max_message_bytes is 1 MiB; keep --rows well under it.
         "message.max.bytes": 1 << 20,
     })
-    on_delivery, failures = credit_events.delivery_counter()
+    sender = credit_events.Sender(producer, args.topic)
     rng = random.Random()
     sent = messages = 0
     while sent < args.count:
         n = min(args.rows, args.count - sent)
         events = [credit_events.make_event(rng, credit_events.now()) for _ in range(n)]
-        while True:
-            try:
-                producer.produce(args.topic, value=encode(events), on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
+        sender.send(encode(events))
         sent += n
         messages += 1
-    left = producer.flush(30)
-    if left or failures:
-        print(f"cannot send {len(failures) + left} of {messages} messages: {failures[:1]}", file=sys.stderr)
+    if not sender.finish(f"of {messages} messages"):
         return 1
     print(f"sent {sent} events in {messages} Arrow IPC messages to {args.topic}")
     return 0

@@ -67,21 +67,13 @@ def main() -> int:
         "compression.type": "zstd",
     })
     ctx = SerializationContext(args.topic, MessageField.VALUE)
-    on_delivery, failures = credit_events.delivery_counter()
+    sender = credit_events.Sender(producer, args.topic)
     rng = random.Random()
     for _ in range(args.count):
         event = credit_events.make_event(rng, credit_events.now())
         value = serialize(event, ctx)  # fastavro writes the aware datetime as epoch millis
-        while True:
-            try:
-                producer.produce(args.topic, key=event["event_id"], value=value, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    left = producer.flush(30)
-    if left or failures:
-        print(f"cannot send {len(failures) + left} of {args.count} events: {failures[:1]}", file=sys.stderr)
+        sender.send(value, key=event["event_id"])
+    if not sender.finish(f"of {args.count} events"):
         return 1
     print(f"sent {args.count} Avro events to {args.topic}")
     return 0

@@ -33,7 +33,7 @@ def main() -> int:
         "linger.ms": 20,
         "compression.type": "zstd",
     })
-    on_delivery, failures = credit_events.delivery_counter()
+    sender = credit_events.Sender(producer, args.topic)
     rng = random.Random()
     for _ in range(args.count):
         event = credit_events.make_event(rng, credit_events.now())
@@ -41,16 +41,8 @@ def main() -> int:
         value = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
         # Keyed by event id: events spread over the partitions, and a label for the
         # event (labels.event_id) can be keyed alike.
-        while True:
-            try:
-                producer.produce(args.topic, key=event["event_id"], value=value, on_delivery=on_delivery)
-                break
-            except BufferError:  # the local queue is full: wait for deliveries
-                producer.poll(0.1)
-        producer.poll(0)
-    left = producer.flush(30)
-    if left or failures:
-        print(f"cannot send {len(failures) + left} of {args.count} events: {failures[:1]}", file=sys.stderr)
+        sender.send(value, key=event["event_id"])
+    if not sender.finish(f"of {args.count} events"):
         return 1
     print(f"sent {args.count} JSON events to {args.topic}")
     return 0
