@@ -197,11 +197,12 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 	}
 }
 
-// TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows: a partition with no
-// traffic goes idle, so the windows of the others are judged without it — and say
-// so; rows it sends later for a judged window are counted as late, not lost.
-func TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "ev"))
+// runClusterOfOne runs, until the test ends, one monitor in cluster mode (so it leads)
+// on a kfake topic "ev" of the given partitions, with the data set's stream in
+// 1-minute windows (1 s idle, one warm-up window) and onWindow as OnWindow.
+func runClusterOfOne(t *testing.T, partitions int, onWindow func(engine.Result)) (*Monitor, string) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), "ev"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +212,7 @@ func TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows(t *testing.T) {
 cluster: {partials_topic: ev-partials, session_timeout: 6s}
 state: {checkpoint_interval: 200ms}`)
 	cfg.Streams[0].Reference.WarmupWindows = 1
-	var mu sync.Mutex
-	var results []engine.Result
-	mon, err := New(cfg, Options{OnWindow: func(r engine.Result) {
-		mu.Lock()
-		results = append(results, engine.Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
-		mu.Unlock()
-	}})
+	mon, err := New(cfg, Options{OnWindow: onWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,6 +224,20 @@ state: {checkpoint_interval: 200ms}`)
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	})
+	return mon, addr
+}
+
+// TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows: a partition with no
+// traffic goes idle, so the windows of the others are judged without it — and say
+// so; rows it sends later for a judged window are counted as late, not lost.
+func TestLeaderJudgesWithoutAnIdlePartitionAndCountsItsLateRows(t *testing.T) {
+	var mu sync.Mutex
+	var results []engine.Result
+	mon, addr := runClusterOfOne(t, 3, func(r engine.Result) {
+		mu.Lock()
+		results = append(results, engine.Result{Start: r.Start, Rows: r.Rows, Missing: r.Missing, Warmup: r.Warmup})
+		mu.Unlock()
 	})
 
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -285,30 +294,8 @@ state: {checkpoint_interval: 200ms}`)
 // read and how many came late or were refused, so the leader raises the blind alert
 // when a window it judges was mostly late, as one process does.
 func TestClusterLeaderSaysWhenTheStreamIsBlind(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "ev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	addr := c.ListenAddrs()[0]
-	cfg := testConfig(t, addr, "ev", "{size: 1m, idle: 1s}", `
-cluster: {partials_topic: ev-partials, session_timeout: 6s}
-state: {checkpoint_interval: 200ms}`)
-	cfg.Streams[0].Reference.WarmupWindows = 1
 	var judged atomic.Int64
-	mon, err := New(cfg, Options{OnWindow: func(r engine.Result) { judged.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mon.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	mon, addr := runClusterOfOne(t, 2, func(engine.Result) { judged.Add(1) })
 	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Minute)
 	offs := []int64{0, 0}
 	event := func(p int, at time.Duration) ingest.Message {
