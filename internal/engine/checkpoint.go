@@ -252,8 +252,7 @@ func appendProfile(b []byte, p *sketch.Profile) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b = binary.AppendUvarint(b, uint64(len(data)))
-	return append(b, data...), nil
+	return wire.AppendBlob(b, data), nil
 }
 
 // restoredModel is a model decoded from a checkpoint, applied only once all of it has
