@@ -14,6 +14,7 @@ import (
 
 	"github.com/driftmon/driftmon/internal/state"
 	"github.com/driftmon/driftmon/internal/window"
+	"github.com/driftmon/driftmon/internal/wire"
 	"github.com/driftmon/driftmon/sketch"
 )
 
@@ -124,10 +125,8 @@ func (j *Join) Saved() {
 
 // encodePending is a pending prediction as stored: model, version, window start, score.
 func encodePending(p pendingPred) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(p.win.model.model)))
-	b = append(b, p.win.model.model...)
-	b = binary.AppendUvarint(b, uint64(len(p.win.model.version)))
-	b = append(b, p.win.model.version...)
+	b := wire.AppendString(nil, p.win.model.model)
+	b = wire.AppendString(b, p.win.model.version)
 	b = binary.AppendVarint(b, p.win.start)
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.score))
 	if p.matched {
@@ -137,26 +136,13 @@ func encodePending(p pendingPred) []byte {
 }
 
 func decodePending(b []byte) (pendingPred, error) {
-	var p pendingPred
-	str := func() (string, bool) {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
-			return "", false
-		}
-		s := string(b[k : k+int(n)])
-		b = b[k+int(n):]
-		return s, true
+	r := wire.NewReader(b)
+	model, version, start := r.String(), r.String(), r.Varint()
+	score, matched := math.Float64frombits(r.Uint64()), r.Byte()
+	if r.Err() != nil || len(r.B) > 0 || matched > 1 {
+		return pendingPred{}, errors.New("bad pending prediction")
 	}
-	model, ok1 := str()
-	version, ok2 := str()
-	start, k := binary.Varint(b)
-	if !ok1 || !ok2 || k <= 0 || len(b)-k != 9 || b[len(b)-1] > 1 {
-		return p, errors.New("bad pending prediction")
-	}
-	p.win = winKey{modelKey{model, version}, start}
-	p.score = math.Float64frombits(binary.LittleEndian.Uint64(b[k:]))
-	p.matched = b[len(b)-1] == 1
-	return p, nil
+	return pendingPred{win: winKey{modelKey{model, version}, start}, score: score, matched: matched == 1}, nil
 }
 
 // encodeOrphan is a pending label as stored: its value and time.
