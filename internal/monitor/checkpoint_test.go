@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ import (
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/alerter"
 	"github.com/driftmon/driftmon/internal/engine"
-	"github.com/driftmon/driftmon/internal/state"
 )
 
 // dataset is a seeded inference log: a numeric feature x that shifts by shift
@@ -328,7 +329,7 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
+	al, err := alerter.New(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,14 +342,14 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 		if err := s.restore(); err != nil {
 			t.Fatal(err)
 		}
-		if s.verdicts, err = al.restore(st, cfg.Streams[0].Name); err != nil {
+		if s.verdicts, err = al.Restore(st, cfg.Streams[0].Name); err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
 	s := open()
 	// The alert state's lost-message count stands for what the alerts write.
-	s.verdicts.lossSeen = 2000
+	s.verdicts.LossSeen = 2000
 	msgs := dataset{seed: 6, n: 3000, parts: 2, step: 100 * time.Millisecond, shiftAt: 3000}.messages()
 	if err := s.step(msgs[:2000], nil); err != nil {
 		t.Fatal(err)
@@ -363,17 +364,19 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 
 	// A decision for a webhook that does not exist cannot be recorded: the whole
 	// checkpoint fails.
-	s.verdicts.lossSeen = 3000
+	s.verdicts.LossSeen = 3000
 	if err := s.step(msgs[2000:], nil); err != nil {
 		t.Fatal(err)
 	}
-	s.verdicts.decided = append(s.verdicts.decided, policy.Decision{Step: policy.Retrain, Trigger: "gone"})
+	s.verdicts.Decided = append(s.verdicts.Decided, policy.Decision{Step: policy.Retrain, Trigger: "gone"})
 	if err := s.record(true); err == nil || !strings.Contains(err.Error(), `no webhook for trigger "gone"`) {
 		t.Fatalf("checkpoint with a decision that cannot be recorded: %v, want the alerter's error", err)
 	}
-	var seen string
-	st.View(func(tx *state.Tx) error { seen = string(tx.Get(lossSeenBucket, cfg.Streams[0].Name)); return nil })
-	if seen != "2000" {
+	v, err := al.Restore(st, cfg.Streams[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen := strconv.FormatInt(v.LossSeen, 10); seen != "2000" {
 		t.Errorf("alert state's value %q, want the one of the first checkpoint", seen)
 	}
 

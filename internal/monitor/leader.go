@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/alerter"
 	"github.com/driftmon/driftmon/internal/resultfile"
 
 	"github.com/driftmon/driftmon/config"
@@ -111,7 +112,7 @@ type judge struct {
 	engine   *engine.Engine
 	pos      *engine.Position
 	store    *state.Store
-	verdicts *verdicts
+	verdicts *alerter.Verdicts
 	sink     *sink
 	results  *resultfile.Log
 	worker   *worker // the stream's worker in this process, for its stats
@@ -137,7 +138,7 @@ func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge
 		j.pos = cp.Pos
 	}
 	w.judgedLate.Store(eng.Late())
-	if j.verdicts, err = out.alerter.restore(store, w.cfg.Name); err != nil {
+	if j.verdicts, err = out.alerter.Restore(store, w.cfg.Name); err != nil {
 		return nil, err
 	}
 	if j.results, err = resultfile.Open(); err != nil {
@@ -167,7 +168,7 @@ func (j *judge) pass(ctx context.Context) error {
 	case j.sight.stalled(p.Total):
 		// Events are read but no window closes: the blind alert, recorded below.
 		j.log.Warn("events are read but no window has closed: the stream is blind", "for", j.sight.stall, "events", p.Total, "late_or_refused", p.Bad)
-		j.sink.alerter.observeStall(j.verdicts, j.engine)
+		j.sink.alerter.ObserveStall(j.verdicts, j.engine)
 	case p.Empty():
 		return nil
 	}
@@ -185,9 +186,9 @@ func (j *judge) pass(ctx context.Context) error {
 		return fmt.Errorf("cannot checkpoint stream %s: %w", j.cfg.Name, err)
 	}
 	al := j.sink.alerter
-	if err := saveCheckpoint(j.store, j.cfg.Name, j.engine, data, func(tx *state.Tx) error { return al.record(tx, j.verdicts) }); err != nil {
+	if err := saveCheckpoint(j.store, j.cfg.Name, j.engine, data, func(tx *state.Tx) error { return al.Record(tx, j.verdicts) }); err != nil {
 		return err
 	}
-	al.recorded(j.verdicts)
+	al.Recorded(j.verdicts)
 	return j.cluster.Forget(ctx, p)
 }

@@ -1,6 +1,6 @@
 // Package monitor wires driftmon together and runs it: per stream a Kafka source, the
 // decoders, a window engine (internal/engine), the label join (internal/labels), and the
-// alerter, which maps alerting config to the policy, the notifiers and the outbox. It is
+// alerter (internal/alerter), which turns judged windows into recorded alerts. It is
 // the one place that maps configuration to implementations.
 //
 // One process runs a stream (stream.go) whose step is the whole pipeline, in order:
@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/alerter"
 	"github.com/driftmon/driftmon/internal/resultfile"
 
 	"github.com/driftmon/driftmon/alerting"
@@ -106,7 +107,7 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	if silences == nil {
 		silences = &policy.Silences{}
 	}
-	al, err := newAlerter(cfg, log, silences, opts.OnDelivery)
+	al, err := alerter.New(cfg, log, silences, opts.OnDelivery)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -222,14 +223,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 // error.
 func (m *Monitor) startOutbox(ctx context.Context, store *state.Store) (done func() error, err error) {
 	al := m.sink.alerter
-	if err := al.start(store); err != nil {
+	if err := al.Start(store); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
-	m.running, m.obStore = al.outbox, store
+	m.running, m.obStore = al.Outbox(), store
 	m.mu.Unlock()
 	ran := make(chan error, 1)
-	go func() { ran <- al.run(ctx) }()
+	go func() { ran <- al.Run(ctx) }()
 	return func() error {
 		err := <-ran
 		m.mu.Lock()
@@ -246,13 +247,13 @@ type sink struct {
 	onWin   func(engine.Result)
 	onPerf  func(labels.Result)
 	log     *slog.Logger
-	alerter *alerter
+	alerter *alerter.Alerter
 }
 
 // windows reports closed windows' results; lost is the stream's messages deleted
 // before they were read, so far, for the data-loss alert, and blind says that most of
 // their events came late or were refused, for the blind alert.
-func (k *sink) windows(rl *resultfile.Log, v *verdicts, results []engine.Result, lost int64, blind bool) {
+func (k *sink) windows(rl *resultfile.Log, v *alerter.Verdicts, results []engine.Result, lost int64, blind bool) {
 	rl.Write(results)
 	for _, r := range results {
 		if k.onWin != nil {
@@ -265,13 +266,13 @@ func (k *sink) windows(rl *resultfile.Log, v *verdicts, results []engine.Result,
 			args = append(args, "missing_partitions", r.Missing)
 		}
 		k.log.Info("window closed", args...)
-		k.alerter.observe(v, r, lost, blind)
+		k.alerter.Observe(v, r, lost, blind)
 	}
 }
 
 // performance reports the performance windows that labels revised; minRows is
 // labels.min_rows.
-func (k *sink) performance(rl *resultfile.Log, v *verdicts, results []labels.Result, minRows int64) {
+func (k *sink) performance(rl *resultfile.Log, v *alerter.Verdicts, results []labels.Result, minRows int64) {
 	rl.WritePerformance(results)
 	for _, r := range results {
 		if k.onPerf != nil {
@@ -286,7 +287,7 @@ func (k *sink) performance(rl *resultfile.Log, v *verdicts, results []labels.Res
 		k.log.Log(context.Background(), level, "performance", "stream", r.Stream, "model", r.Model, "version", r.ModelVersion,
 			"start", r.Start, "status", r.Status(), "labelled", r.Labelled, "predictions", r.Predictions,
 			"metric", r.Verdict.Metric, "value", r.Verdict.Value, "degraded", r.Verdict.Degraded)
-		k.alerter.observePerformance(v, r, minRows)
+		k.alerter.ObservePerformance(v, r, minRows)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
+	"github.com/driftmon/driftmon/internal/alerter"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -38,7 +39,7 @@ streams:
 	if err != nil {
 		t.Fatal(err)
 	}
-	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
+	al, err := alerter.New(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ streams:
 	}
 	r := &blindRig{t: t, s: s, clock: time.Now()}
 	s.alertStore = st
-	if s.verdicts, err = al.restore(st, "s"); err != nil {
+	if s.verdicts, err = al.Restore(st, "s"); err != nil {
 		t.Fatal(err)
 	}
 	s.sight.now = func() time.Time { return r.clock }
@@ -76,7 +77,7 @@ func (r *blindRig) send(times ...time.Time) {
 
 // blind returns the blind episode firing for the stream, if any.
 func (r *blindRig) blind() *policy.Episode {
-	for _, ep := range r.s.verdicts.alerts.Episodes() {
+	for _, ep := range r.s.verdicts.State.Episodes() {
 		if ep.Kind == policy.KindBlind {
 			return &ep
 		}
@@ -109,16 +110,16 @@ func TestStalledStreamSaysItIsBlind(t *testing.T) {
 	r.send(spread(base.Add(40*time.Second), 10, time.Second)...)
 	ep := r.blind()
 	if ep == nil || !r.s.stats().Blind {
-		t.Fatalf("no blind alert after 2.5 window lengths without a window closed; episodes %+v", r.s.verdicts.alerts.Episodes())
+		t.Fatalf("no blind alert after 2.5 window lengths without a window closed; episodes %+v", r.s.verdicts.State.Episodes())
 	}
 	if ep.Stream != "s" || ep.Model != "" {
 		t.Errorf("blind episode %+v, want one about the whole stream", ep)
 	}
 	// Nothing read since: no new observation, whatever the time.
 	r.clock = r.clock.Add(time.Hour)
-	decided := len(r.s.verdicts.alerts.Episodes())
+	decided := len(r.s.verdicts.State.Episodes())
 	r.send()
-	if got := len(r.s.verdicts.alerts.Episodes()); got != decided {
+	if got := len(r.s.verdicts.State.Episodes()); got != decided {
 		t.Errorf("an idle stream changed the episodes: %d, want %d", got, decided)
 	}
 }
@@ -144,7 +145,7 @@ func TestLateEventsMakeAStreamBlind(t *testing.T) {
 		t.Fatalf("%d late events, want 300", r.s.stats().Late)
 	}
 	if ep := r.blind(); ep == nil || !r.s.stats().Blind {
-		t.Fatalf("no blind alert for a window whose events were 91%% late; episodes %+v", r.s.verdicts.alerts.Episodes())
+		t.Fatalf("no blind alert for a window whose events were 91%% late; episodes %+v", r.s.verdicts.State.Episodes())
 	}
 	// Windows 5 and 6 on time: not blind any more, and the alert resolves.
 	r.send(spread(base.Add(5*time.Minute), 120, 500*time.Millisecond)...)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/driftmon/driftmon/internal/alerter"
 	"github.com/driftmon/driftmon/internal/resultfile"
 
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -47,7 +48,7 @@ type stream struct {
 	// least once. alertStore is where alert decisions are recorded: store, or without
 	// one the outbox's scratch file.
 	store, alertStore *state.Store
-	verdicts          *verdicts
+	verdicts          *alerter.Verdicts
 	// pos is how far the stream has read; its counters are guarded by mu.
 	pos   *engine.Position
 	every schedule
@@ -112,7 +113,7 @@ func (s *stream) run(ctx context.Context, store, alertStore *state.Store) error 
 	if err := s.restore(); err != nil {
 		return err
 	}
-	v, err := s.sink.alerter.restore(alertStore, s.cfg.Name)
+	v, err := s.sink.alerter.Restore(alertStore, s.cfg.Name)
 	if err != nil {
 		return err
 	}
@@ -256,17 +257,17 @@ func (s *stream) feed(d decoded) []engine.Result {
 func (s *stream) record(force bool) error {
 	al := s.sink.alerter
 	if s.store == nil {
-		if len(s.verdicts.decided) > 0 {
-			if err := s.alertStore.Update(func(tx *state.Tx) error { return al.record(tx, s.verdicts) }); err != nil {
+		if len(s.verdicts.Decided) > 0 {
+			if err := s.alertStore.Update(func(tx *state.Tx) error { return al.Record(tx, s.verdicts) }); err != nil {
 				return err
 			}
-			al.recorded(s.verdicts)
+			al.Recorded(s.verdicts)
 		}
 		s.every.unsaved, s.every.dirty = 0, false
 		s.madeDurable()
 		return nil
 	}
-	if !s.every.due(force, len(s.verdicts.decided) > 0) {
+	if !s.every.due(force, len(s.verdicts.Decided) > 0) {
 		return nil
 	}
 	s.mu.Lock()
@@ -281,7 +282,7 @@ func (s *stream) record(force bool) error {
 				return err
 			}
 		}
-		return al.record(tx, s.verdicts)
+		return al.Record(tx, s.verdicts)
 	})
 	if err != nil {
 		return err
@@ -291,7 +292,7 @@ func (s *stream) record(force bool) error {
 	s.mu.Lock()
 	s.checkpoints++
 	s.mu.Unlock()
-	al.recorded(s.verdicts)
+	al.Recorded(s.verdicts)
 	return nil
 }
 
@@ -319,7 +320,7 @@ func (s *stream) stalled() {
 	total, bad := s.seen()
 	s.log.Warn("events are read but no window has closed: the stream is blind",
 		"for", s.sight.stall, "events", total, "late_or_refused", bad, "watermark", s.engine.Watermark())
-	s.sink.alerter.observeStall(s.verdicts, s.engine)
+	s.sink.alerter.ObserveStall(s.verdicts, s.engine)
 	s.every.dirty = true
 }
 

@@ -1,4 +1,4 @@
-package monitor
+package alerter
 
 import (
 	"log/slog"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -14,8 +15,8 @@ import (
 // at is kept with the alert state, so a restart (or a new cluster leader) neither
 // alerts again about a loss it has seen nor misses one it has not.
 func TestLossSeenSurvivesARestart(t *testing.T) {
-	cfg := testConfig(t, "127.0.0.1:1", "t", "{size: 1m}", "")
-	al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
+	cfg := testConfig(t)
+	al, err := New(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,16 +25,16 @@ func TestLossSeenSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	before := &verdicts{stream: cfg.Streams[0].Name, alerts: &policy.State{}, lossSeen: 1234}
-	if err := st.Update(func(tx *state.Tx) error { return al.record(tx, before) }); err != nil {
+	before := &Verdicts{Stream: cfg.Streams[0].Name, State: &policy.State{}, LossSeen: 1234}
+	if err := st.Update(func(tx *state.Tx) error { return al.Record(tx, before) }); err != nil {
 		t.Fatal(err)
 	}
-	after, err := al.restore(st, cfg.Streams[0].Name)
+	after, err := al.Restore(st, cfg.Streams[0].Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.lossSeen != 1234 {
-		t.Errorf("after a restart the alerts have seen %d lost messages, want 1234", after.lossSeen)
+	if after.LossSeen != 1234 {
+		t.Errorf("after a restart the alerts have seen %d lost messages, want 1234", after.LossSeen)
 	}
 }
 
@@ -46,12 +47,12 @@ func TestSilencesSurviveARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	cfg := testConfig(t, "127.0.0.1:1", "t", "{size: 1m}", "")
-	run := func(silences *policy.Silences, fn func(al *alerter, v *verdicts) error) {
+	cfg := testConfig(t)
+	run := func(silences *policy.Silences, fn func(al *Alerter, v *Verdicts) error) {
 		t.Helper()
-		al, err := newAlerter(cfg, slog.New(slog.DiscardHandler), silences, nil)
+		al, err := New(cfg, slog.New(slog.DiscardHandler), silences, nil)
 		if err == nil {
-			err = fn(al, &verdicts{stream: cfg.Streams[0].Name, alerts: &policy.State{}})
+			err = fn(al, &Verdicts{Stream: cfg.Streams[0].Name, State: &policy.State{}})
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -59,11 +60,11 @@ func TestSilencesSurviveARestart(t *testing.T) {
 	}
 	before, after := &policy.Silences{}, &policy.Silences{}
 	sl := before.Add(policy.Silence{Model: "car-loan", Feature: "car_value", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)})
-	run(before, func(al *alerter, v *verdicts) error {
-		return st.Update(func(tx *state.Tx) error { return al.record(tx, v) })
+	run(before, func(al *Alerter, v *Verdicts) error {
+		return st.Update(func(tx *state.Tx) error { return al.Record(tx, v) })
 	})
-	run(after, func(al *alerter, v *verdicts) error {
-		_, err := al.restore(st, v.stream)
+	run(after, func(al *Alerter, v *Verdicts) error {
+		_, err := al.Restore(st, v.Stream)
 		return err
 	})
 	if got := after.Active(time.Now()); len(got) != 1 || got[0].ID != sl.ID {
@@ -72,4 +73,22 @@ func TestSilencesSurviveARestart(t *testing.T) {
 	if !after.Silenced(cfg.Streams[0].Name, "car-loan", "car_value", policy.KindDrift, time.Now()) {
 		t.Error("the restored silence does not mute what it matched")
 	}
+}
+
+// testConfig is a config of one stream with nothing to notify.
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:1"], group_id: g}
+streams:
+  - name: s
+    topic: t
+    event_time: ts
+    features: {x: {type: numeric}}
+    window: {size: 1m}
+`), config.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -1,4 +1,13 @@
-package monitor
+// Package alerter is where judged windows become alerts: it maps the alerting config to
+// the policy, the notifiers and the outbox, applies each judged window (and each
+// performance verdict, stall and data loss) to a stream's policy state, and records
+// the decisions — audit entries and outbox items — in the transaction of the
+// checkpoint that holds the windows they come from, so a crash loses or repeats
+// none. Delivery is the outbox's (alerting/outbox).
+//
+// It imports the engine's and the label join's results, the state store and the
+// alerting packages; it must not import internal/monitor or anything that reads Kafka.
+package alerter
 
 import (
 	"context"
@@ -32,10 +41,10 @@ const alertStateBucket = "alert_state"
 // slackRoute is the outbox route of the Slack notifier.
 const slackRoute = "slack"
 
-// alerter turns closed windows into policy decisions (fire, update, repeat, resolve,
+// Alerter turns closed windows into policy decisions (fire, update, repeat, resolve,
 // retrain) and those into outbox items, in the same transaction as the windows they
 // come from. It is the one switch from alerting config to notifiers.
-type alerter struct {
+type Alerter struct {
 	log        *slog.Logger
 	policy     *policy.Policy
 	senders    map[string]outbox.Sender
@@ -46,18 +55,21 @@ type alerter struct {
 	onDelivery func(route string, a alerting.Alert, err error)
 	silences   *policy.Silences // saved and restored with the policy state
 
-	outbox *outbox.Outbox // set by start; nil when nothing is notified
+	outbox *outbox.Outbox // set by Start; nil when nothing is notified
 }
 
+// Outbox is the outbox Start opened; nil before, or when nothing is notified.
+func (al *Alerter) Outbox() *outbox.Outbox { return al.outbox }
+
 // wake tells the outbox that new items are committed.
-func (al *alerter) wake() {
+func (al *Alerter) wake() {
 	if al.outbox != nil {
 		al.outbox.Wake()
 	}
 }
 
-// run delivers until ctx is done.
-func (al *alerter) run(ctx context.Context) error {
+// Run delivers until ctx is done.
+func (al *Alerter) Run(ctx context.Context) error {
 	if al.outbox == nil {
 		<-ctx.Done()
 		return nil
@@ -65,10 +77,10 @@ func (al *alerter) run(ctx context.Context) error {
 	return al.outbox.Run(ctx)
 }
 
-// newAlerter builds the notifiers and the policy from cfg; it sends nothing.
-func newAlerter(cfg *config.Config, log *slog.Logger, silences *policy.Silences, onDelivery func(string, alerting.Alert, error)) (*alerter, error) {
+// New builds the notifiers and the policy from cfg; it sends nothing.
+func New(cfg *config.Config, log *slog.Logger, silences *policy.Silences, onDelivery func(string, alerting.Alert, error)) (*Alerter, error) {
 	a := cfg.Alerting
-	al := &alerter{
+	al := &Alerter{
 		log: log.With("component", "alerting"), senders: map[string]outbox.Sender{},
 		webhooks: map[string]*webhook.Notifier{}, dashboard: a.DashboardURL, onDelivery: onDelivery,
 		silences: silences,
@@ -124,9 +136,9 @@ func newAlerter(cfg *config.Config, log *slog.Logger, silences *policy.Silences,
 
 func webhookRoute(name string) string { return "webhook " + name }
 
-// start opens the outbox on store; with nothing to notify there is none, and
+// Start opens the outbox on store; with nothing to notify there is none, and
 // decisions are only audited.
-func (al *alerter) start(store *state.Store) error {
+func (al *Alerter) Start(store *state.Store) error {
 	if len(al.senders) == 0 {
 		return nil
 	}
@@ -147,7 +159,7 @@ func (al *alerter) start(store *state.Store) error {
 	return nil
 }
 
-// slackSender holds the Slack notifier until start knows the store.
+// slackSender holds the Slack notifier until Start knows the store.
 type slackSender struct{ n *slack.Notifier }
 
 func (slackSender) Send(context.Context, outbox.Item) (time.Duration, error) {
@@ -179,53 +191,56 @@ func (o observed) Send(ctx context.Context, it outbox.Item) (time.Duration, erro
 	return retryAfter, err
 }
 
-// observeStall observes a stream that reads events but has closed no window for a
+// ObserveStall observes a stream that reads events but has closed no window for a
 // while: a blind alert about the window e's clock is stuck before (the end of the last
 // one closed, or the wall clock's when none has closed).
-func (al *alerter) observeStall(v *verdicts, e *engine.Engine) {
+func (al *Alerter) ObserveStall(v *Verdicts, e *engine.Engine) {
 	size := e.WindowSize()
 	start := time.Now().Truncate(size)
 	if to := e.Clock().ClosedTo(); to != math.MinInt64 {
 		start = time.Unix(0, to).UTC()
 	}
-	o := policy.Observation{Stream: v.stream, WindowStart: start, WindowEnd: start.Add(size), DashboardURL: al.dashboard, Blind: true}
-	v.decided = append(v.decided, al.policy.Observe(v.alerts, o, time.Now())...)
+	o := policy.Observation{Stream: v.Stream, WindowStart: start, WindowEnd: start.Add(size), DashboardURL: al.dashboard, Blind: true}
+	v.Decided = append(v.Decided, al.policy.Observe(v.State, o, time.Now())...)
 }
 
-// verdicts is one stream's alert state: the policy's memory of its alerts, the
+// Verdicts is one stream's alert state: the policy's memory of its alerts, the
 // decisions not yet recorded, and the lost-message count the data-loss alert last saw.
 // It is owned by the goroutine that judges the stream's windows (one process's stream,
 // or the cluster's leader).
-type verdicts struct {
-	stream   string
-	alerts   *policy.State
-	decided  []policy.Decision
-	lossSeen int64
+type Verdicts struct {
+	Stream string
+	// State is the policy's memory of the stream's alerts.
+	State *policy.State
+	// Decided are the decisions not yet recorded.
+	Decided []policy.Decision
+	// LossSeen is the lost-message count the data-loss alert last looked at.
+	LossSeen int64
 }
 
-// observe applies a closed window to the stream's policy state and keeps the decisions
+// Observe applies a closed window to the stream's policy state and keeps the decisions
 // until they are recorded. With every compared window the stream as a whole is also
 // observed for data loss: lost is the stream's messages deleted from the topic before
 // they were read, so far; a new loss fires a data-loss alert (which holds back the
 // stream's drift alerts: its windows miss data), and windows without new loss resolve
 // it. blind says that most of the window's events came late or were refused (a blind
 // alert, which holds drift alerts back too).
-func (al *alerter) observe(v *verdicts, r engine.Result, lost int64, blind bool) {
+func (al *Alerter) Observe(v *Verdicts, r engine.Result, lost int64, blind bool) {
 	if r.Warmup {
 		return
 	}
 	now := time.Now()
 	loss := policy.Observation{Stream: r.Stream, WindowStart: r.Start, WindowEnd: r.End,
-		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > v.lossSeen, Blind: blind}
-	v.lossSeen = lost
-	v.decided = append(v.decided, al.policy.Observe(v.alerts, loss, now)...)
-	v.decided = append(v.decided, al.policy.Observe(v.alerts, observation(r, al.dashboard), now)...)
+		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > v.LossSeen, Blind: blind}
+	v.LossSeen = lost
+	v.Decided = append(v.Decided, al.policy.Observe(v.State, loss, now)...)
+	v.Decided = append(v.Decided, al.policy.Observe(v.State, observation(r, al.dashboard), now)...)
 }
 
-// observePerformance applies a window's performance verdict to the stream's policy
+// ObservePerformance applies a window's performance verdict to the stream's policy
 // state, once per window (labels.Result.Decided).
 // minRows is labels.min_rows: fewer labelled predictions are too few for a verdict.
-func (al *alerter) observePerformance(v *verdicts, r labels.Result, minRows int64) {
+func (al *Alerter) ObservePerformance(v *Verdicts, r labels.Result, minRows int64) {
 	if !r.Decided {
 		return
 	}
@@ -250,14 +265,14 @@ func (al *alerter) observePerformance(v *verdicts, r labels.Result, minRows int6
 	default:
 		o.Insufficient = append(o.Insufficient, pv.Metric)
 	}
-	v.decided = append(v.decided, al.policy.Observe(v.alerts, o, time.Now())...)
+	v.Decided = append(v.Decided, al.policy.Observe(v.State, o, time.Now())...)
 }
 
-// record writes the stream's pending decisions and its policy state in tx: the audit
+// Record writes the stream's pending decisions and its policy state in tx: the audit
 // entry of every decision and an outbox item per route that is told, and the silences.
-// Once tx has committed, the caller calls recorded.
-func (al *alerter) record(tx *state.Tx, v *verdicts) error {
-	for _, d := range v.decided {
+// Once tx has committed, the caller calls Recorded.
+func (al *Alerter) Record(tx *state.Tx, v *Verdicts) error {
+	for _, d := range v.Decided {
 		subject := audit.Of(d.Alert, al.configHash)
 		if err := audit.Append(tx, audit.Entry{Event: audit.EventDecision, Subject: subject,
 			Decision: string(d.Step), Muted: d.Muted, Features: d.New, Note: d.Reason}); err != nil {
@@ -287,23 +302,23 @@ func (al *alerter) record(tx *state.Tx, v *verdicts) error {
 			return err
 		}
 	}
-	b, err := json.Marshal(v.alerts)
+	b, err := json.Marshal(v.State)
 	if err != nil {
-		return fmt.Errorf("cannot encode the alert state of stream %s: %w", v.stream, err)
+		return fmt.Errorf("cannot encode the alert state of stream %s: %w", v.Stream, err)
 	}
-	if err := tx.Put(alertStateBucket, v.stream, b); err != nil {
+	if err := tx.Put(alertStateBucket, v.Stream, b); err != nil {
 		return err
 	}
 	if err := al.silences.Save(tx, time.Now()); err != nil {
 		return err
 	}
-	return tx.Put(lossSeenBucket, v.stream, strconv.AppendInt(nil, v.lossSeen, 10))
+	return tx.Put(lossSeenBucket, v.Stream, strconv.AppendInt(nil, v.LossSeen, 10))
 }
 
-// recorded forgets the decisions a committed transaction holds and tells the outbox
+// Recorded forgets the decisions a committed transaction holds and tells the outbox
 // that it has new items.
-func (al *alerter) recorded(v *verdicts) {
-	v.decided = nil
+func (al *Alerter) Recorded(v *Verdicts) {
+	v.Decided = nil
 	al.wake()
 }
 
@@ -312,12 +327,12 @@ func (al *alerter) recorded(v *verdicts) {
 // has seen nor misses one it has not.
 const lossSeenBucket = "alert_loss_seen"
 
-// restore loads a stream's alert state, and the silences, from store.
-func (al *alerter) restore(store *state.Store, stream string) (*verdicts, error) {
-	v := &verdicts{stream: stream, alerts: &policy.State{}}
+// Restore loads a stream's alert state, and the silences, from store.
+func (al *Alerter) Restore(store *state.Store, stream string) (*Verdicts, error) {
+	v := &Verdicts{Stream: stream, State: &policy.State{}}
 	err := store.View(func(tx *state.Tx) error {
 		if b := tx.Get(alertStateBucket, stream); b != nil {
-			if err := json.Unmarshal(b, v.alerts); err != nil {
+			if err := json.Unmarshal(b, v.State); err != nil {
 				return fmt.Errorf("cannot read the alert state of stream %s: %w", stream, err)
 			}
 		}
@@ -326,7 +341,7 @@ func (al *alerter) restore(store *state.Store, stream string) (*verdicts, error)
 			if err != nil {
 				return fmt.Errorf("cannot read the lost messages seen by the alerts of stream %s: %w", stream, err)
 			}
-			v.lossSeen = n
+			v.LossSeen = n
 		}
 		return al.silences.Restore(tx, time.Now())
 	})
