@@ -1,7 +1,8 @@
 // Package version says which build of driftmon is running: the release version, commit
 // and build date that `make build` stamps into the binary, and what the Go toolchain
 // recorded in it. `driftmon version` prints it and /metrics exports it as
-// driftmon_build_info, so a dashboard can tell which build produced a figure.
+// driftmon_build_info, so a dashboard can tell which build produced a figure. It imports
+// the standard library only, so any package may use it.
 package version
 
 import (
