@@ -174,20 +174,27 @@ func (s *scanner) object(n *pathNode, depth int) bool {
 		if !s.value(child, depth) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.fail("unexpected end of input")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return s.fail("expected ',' or '}' in an object")
+		if more, ok := s.next('}', "expected ',' or '}' in an object"); !more {
+			return ok
 		}
 	}
+}
+
+// next reads what follows a member of an object or an element of an array: a ',' (more
+// follow) or the closing byte (ok, the end). Anything else fails with msg.
+func (s *scanner) next(closing byte, msg string) (more, ok bool) {
+	s.ws()
+	switch {
+	case s.i >= len(s.b):
+		return false, s.fail("unexpected end of input")
+	case s.b[s.i] == ',':
+		s.i++
+		return true, true
+	case s.b[s.i] == closing:
+		s.i++
+		return false, true
+	}
+	return false, s.fail(msg)
 }
 
 func (s *scanner) array(depth int) bool {
@@ -201,18 +208,8 @@ func (s *scanner) array(depth int) bool {
 		if !s.value(nil, depth) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return s.fail("unexpected end of input")
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true
-		default:
-			return s.fail("expected ',' or ']' in an array")
+		if more, ok := s.next(']', "expected ',' or ']' in an array"); !more {
+			return ok
 		}
 	}
 }
