@@ -63,25 +63,17 @@ func (r *Reader) Byte() byte {
 }
 
 // Uvarint reads an unsigned varint.
-func (r *Reader) Uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.B)
-	if n <= 0 {
-		r.Fail("bad varint")
-		return 0
-	}
-	r.B = r.B[n:]
-	return v
-}
+func (r *Reader) Uvarint() uint64 { return varint(r, binary.Uvarint) }
 
 // Varint reads a signed varint.
-func (r *Reader) Varint() int64 {
+func (r *Reader) Varint() int64 { return varint(r, binary.Varint) }
+
+// varint reads one varint with read (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](r *Reader, read func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(r.B)
+	v, n := read(r.B)
 	if n <= 0 {
 		r.Fail("bad varint")
 		return 0
