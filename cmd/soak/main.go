@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/driftmon/driftmon/internal/soak"
 )
@@ -60,12 +61,8 @@ func run() int {
 	return 0
 }
 
+// splitList splits a comma-separated flag value, dropping blanks (fault names have no
+// spaces).
 func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 }
