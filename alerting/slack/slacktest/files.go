@@ -46,6 +46,17 @@ func (s *Server) Files() []File {
 	return out
 }
 
+// formAuthorized reads a form body of at most 1 MiB, as Slack's Web API does, and checks
+// its token (authorized); it answers the error and returns false when either fails.
+func (s *Server) formAuthorized(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		apiError(w, "invalid_arguments")
+		return false
+	}
+	return s.authorized(w, r)
+}
+
 // authorized answers not_authed or invalid_auth unless the form token or
 // the bearer token is accepted.
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
@@ -67,12 +78,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 // uploadURL is files.getUploadURLExternal: it reserves a file ID and
 // returns where to upload its content.
 func (s *Server) uploadURL(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		apiError(w, "invalid_arguments")
-		return
-	}
-	if !s.authorized(w, r) {
+	if !s.formAuthorized(w, r) {
 		return
 	}
 	name := r.PostFormValue("filename")
@@ -142,12 +148,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id string) {
 // to channel_id, in the thread of thread_ts when set, which must be a
 // message of that channel.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		apiError(w, "invalid_arguments")
-		return
-	}
-	if !s.authorized(w, r) {
+	if !s.formAuthorized(w, r) {
 		return
 	}
 	var summaries []struct {
