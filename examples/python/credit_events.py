@@ -63,10 +63,23 @@ def now() -> datetime:
 
 class Sender:
     """Sends messages to a topic with a confluent-kafka Producer, waiting when its local
-    queue is full, and records every message the broker did not acknowledge."""
+    queue is full, and records every message the broker did not acknowledge.
 
-    def __init__(self, producer, topic: str):
-        self.producer, self.topic, self.failures = producer, topic, []
+    The producer is idempotent (a retry after a lost acknowledgement does not log an
+    event twice), waits for all in-sync replicas, and batches for 20 ms; conf adds to or
+    overrides that."""
+
+    def __init__(self, brokers: str, topic: str, conf=None):
+        from confluent_kafka import Producer
+
+        self.producer = Producer({
+            "bootstrap.servers": brokers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            **(conf or {}),
+        })
+        self.topic, self.failures = topic, []
 
     def _on_delivery(self, err, msg):
         if err is not None:
@@ -81,14 +94,16 @@ class Sender:
                 self.producer.poll(0.1)
         self.producer.poll(0)
 
-    def finish(self, of: str) -> bool:
-        """Waits for every delivery; says on stderr what failed (of: "of 1000 events")
-        and returns whether everything was delivered."""
+    def finish(self, of: str, done: str) -> int:
+        """Waits for every delivery and returns the exit status: 0 with done on stdout
+        when everything was delivered, else 1 with what failed on stderr (of: "of 1000
+        events")."""
         left = self.producer.flush(30)
         if left or self.failures:
             print(f"cannot send {len(self.failures) + left} {of}: {self.failures[:1]}", file=sys.stderr)
-            return False
-        return True
+            return 1
+        print(done)
+        return 0
 
 
 def parse_args(description: str, extra=None):

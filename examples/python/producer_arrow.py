@@ -16,7 +16,6 @@ import random
 import sys
 
 import pyarrow as pa
-from confluent_kafka import Producer
 
 import credit_events
 
@@ -55,15 +54,10 @@ def main() -> int:
         "Send credit-model inference events as Arrow IPC batches.",
         lambda p: p.add_argument("--rows", type=int, default=500, help="events per message (default 500)"),
     )
-    producer = Producer({
-        "bootstrap.servers": args.brokers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
+    sender = credit_events.Sender(args.brokers, args.topic, {
         # driftmon's default max_message_bytes is 1 MiB; keep --rows well under it.
         "message.max.bytes": 1 << 20,
     })
-    sender = credit_events.Sender(producer, args.topic)
     rng = random.Random()
     sent = messages = 0
     while sent < args.count:
@@ -72,10 +66,7 @@ def main() -> int:
         sender.send(encode(events))
         sent += n
         messages += 1
-    if not sender.finish(f"of {messages} messages"):
-        return 1
-    print(f"sent {sent} events in {messages} Arrow IPC messages to {args.topic}")
-    return 0
+    return sender.finish(f"of {messages} messages", f"sent {sent} events in {messages} Arrow IPC messages to {args.topic}")
 
 
 if __name__ == "__main__":

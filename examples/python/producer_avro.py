@@ -18,7 +18,6 @@ a timestamp-millis long; booleans and ints read as categories "true"/"false", "0
 import random
 import sys
 
-from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -59,24 +58,14 @@ def main() -> int:
     registry = SchemaRegistryClient({"url": args.registry})
     # Registers SCHEMA under the subject <topic>-value on first use (TopicNameStrategy).
     serialize = AvroSerializer(registry, SCHEMA, conf={"auto.register.schemas": True})
-    producer = Producer({
-        "bootstrap.servers": args.brokers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "compression.type": "zstd",
-    })
     ctx = SerializationContext(args.topic, MessageField.VALUE)
-    sender = credit_events.Sender(producer, args.topic)
+    sender = credit_events.Sender(args.brokers, args.topic, {"compression.type": "zstd"})
     rng = random.Random()
     for _ in range(args.count):
         event = credit_events.make_event(rng, credit_events.now())
         value = serialize(event, ctx)  # fastavro writes the aware datetime as epoch millis
         sender.send(value, key=event["event_id"])
-    if not sender.finish(f"of {args.count} events"):
-        return 1
-    print(f"sent {args.count} Avro events to {args.topic}")
-    return 0
+    return sender.finish(f"of {args.count} events", f"sent {args.count} Avro events to {args.topic}")
 
 
 if __name__ == "__main__":

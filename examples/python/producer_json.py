@@ -18,22 +18,13 @@ import json
 import random
 import sys
 
-from confluent_kafka import Producer
 
 import credit_events
 
 
 def main() -> int:
     args = credit_events.parse_args("Send credit-model inference events as JSON.")
-    producer = Producer({
-        "bootstrap.servers": args.brokers,
-        # Idempotence: a retry after a lost acknowledgement does not log an event twice.
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "compression.type": "zstd",
-    })
-    sender = credit_events.Sender(producer, args.topic)
+    sender = credit_events.Sender(args.brokers, args.topic, {"compression.type": "zstd"})
     rng = random.Random()
     for _ in range(args.count):
         event = credit_events.make_event(rng, credit_events.now())
@@ -42,10 +33,7 @@ def main() -> int:
         # Keyed by event id: events spread over the partitions, and a label for the
         # event (labels.event_id) can be keyed alike.
         sender.send(value, key=event["event_id"])
-    if not sender.finish(f"of {args.count} events"):
-        return 1
-    print(f"sent {args.count} JSON events to {args.topic}")
-    return 0
+    return sender.finish(f"of {args.count} events", f"sent {args.count} JSON events to {args.topic}")
 
 
 if __name__ == "__main__":
