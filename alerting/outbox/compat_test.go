@@ -52,7 +52,7 @@ func compatObservation(i int) []policy.Observation {
 	case 3:
 		o.Drifted, o.Stable = []policy.Drift{car}, []string{"salary_range", "loan_length"}
 		perf := o
-		perf.Kind, perf.Rows, perf.Stable = policy.KindPerformance, 4100, nil
+		perf.Kind, perf.Rows, perf.Stable = alerting.KindPerformance, 4100, nil
 		perf.Drifted = []policy.Drift{{Change: alerting.Change{Feature: "roc_auc", Detector: "performance", Score: 0.71, Threshold: 0.75,
 			PValue: math.NaN(), Summary: "roc_auc 0.71, final: 4,100 of 12,003 predictions labelled", Rule: "ROC AUC 0.71 < 0.75"}}}
 		return []policy.Observation{o, perf}
@@ -95,7 +95,7 @@ func compatScenario(t *testing.T, store *state.Store, n int) *policy.State {
 					}
 					var it Item
 					var err error
-					if d.Step == policy.Retrain {
+					if d.Step == alerting.StepRetrain {
 						it, err = WebhookItem("webhook airflow", hook, d, subject)
 					} else {
 						it, err = SlackItem("slack", d, subject)
@@ -164,7 +164,7 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 	sample := readSample(t)
 	old := openStore(t, filepath.Join(t.TempDir(), "old.db"))
 	defer old.Close()
-	var oldNext []policy.Decision
+	var oldNext []alerting.Decision
 	err := old.Update(func(tx *state.Tx) error {
 		for _, e := range sample {
 			v := []byte(e.Text)
@@ -172,7 +172,7 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 				v = e.JSON
 			}
 			if e.Bucket == "next_decisions" {
-				var d policy.Decision
+				var d alerting.Decision
 				if err := json.Unmarshal(v, &d); err != nil {
 					return err
 				}
@@ -202,7 +202,7 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var next []policy.Decision
+	var next []alerting.Decision
 	for _, o := range compatObservation(compatWindows) {
 		next = append(next, pol.Observe(oldState, o, w0)...)
 	}
@@ -221,7 +221,7 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 		n := nowItems[i]
 		if o.ID != n.ID || o.Route != n.Route || o.Key != n.Key || o.Seq != n.Seq || !o.Enqueued.Equal(n.Enqueued) ||
 			o.Subject != n.Subject || o.Decision == nil || mustJSON(t, o.Decision) != mustJSON(t, n.Decision) {
-			t.Errorf("item %d:\n got %+v\nwant %+v", i, o, n)
+			t.Errorf("item %d (%s %s):\n got %+v %s\nwant %+v %s", i, o.Route, o.ID, o.Subject, mustJSON(t, o.Decision), n.Subject, mustJSON(t, n.Decision))
 		}
 		if o.Route != "slack" {
 			if string(o.Body) != string(n.Body) || o.ContentType != n.ContentType || !maps.Equal(o.Header, n.Header) {
@@ -229,7 +229,7 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 			}
 			continue
 		}
-		var od, nd policy.Decision
+		var od, nd alerting.Decision
 		if err := json.Unmarshal(o.Body, &od); err != nil {
 			t.Fatal(err)
 		}
@@ -265,8 +265,7 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 // slackRendering is every Slack message d may become: its parent and its reply.
-func slackRendering(t *testing.T, d policy.Decision) string {
+func slackRendering(t *testing.T, d alerting.Decision) string {
 	t.Helper()
-	nt := slack.Notice{Alert: d.Alert, Step: slack.Step(d.Step), Kind: string(d.Kind), Started: d.Started, New: d.New, Resolved: d.Resolved}
-	return mustJSON(t, slack.ParentBlocks(nt)) + slack.ParentText(nt) + mustJSON(t, slack.ReplyBlocks(nt)) + slack.ReplyText(nt)
+	return mustJSON(t, slack.ParentBlocks(d)) + slack.ParentText(d) + mustJSON(t, slack.ReplyBlocks(d)) + slack.ReplyText(d)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/policy"
 )
 
@@ -73,5 +74,5 @@ func (req silenceRequest) silence(now time.Time) (policy.Silence, error) {
 // Silenced reports whether an active silence mutes drift alerts about feature of
 // model in stream at time now. Silences naming another kind do not apply.
 func (s *Server) Silenced(stream, model, feature string, now time.Time) bool {
-	return s.silences.Silenced(stream, model, feature, policy.KindDrift, now)
+	return s.silences.Silenced(stream, model, feature, alerting.KindDrift, now)
 }

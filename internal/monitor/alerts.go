@@ -199,7 +199,7 @@ func (al *alerter) observeStall(v *verdicts, e *engine.Engine) {
 type verdicts struct {
 	stream   string
 	alerts   *policy.State
-	decided  []policy.Decision
+	decided  []alerting.Decision
 	lossSeen int64
 }
 
@@ -229,7 +229,7 @@ func (al *alerter) observePerformance(v *verdicts, r labels.Result, minRows int6
 	if !r.Decided {
 		return
 	}
-	o := policy.Observation{Kind: policy.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+	o := policy.Observation{Kind: alerting.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Labelled, Reference: r.Reference, DashboardURL: al.dashboard}
 	pv := r.Verdict
 	if ls := r.LabelShift; ls.Drifted {
@@ -269,7 +269,7 @@ func (al *alerter) record(tx *state.Tx, v *verdicts) error {
 		var it outbox.Item
 		var err error
 		switch {
-		case d.Step == policy.Retrain:
+		case d.Step == alerting.StepRetrain:
 			n, ok := al.webhooks[d.Trigger]
 			if !ok {
 				return fmt.Errorf("BUG: no webhook for trigger %q", d.Trigger)
