@@ -46,6 +46,18 @@ func (s *Server) Files() []File {
 	return out
 }
 
+// form reads the form of a files.* call (at most 1 MiB) and checks its token;
+// false when it answered the call already: invalid_arguments for a form it cannot
+// read, else as authorized.
+func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		apiError(w, "invalid_arguments")
+		return false
+	}
+	return s.authorized(w, r)
+}
+
 // authorized answers not_authed or invalid_auth unless the form token or
 // the bearer token is accepted.
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
@@ -67,12 +79,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 // uploadURL is files.getUploadURLExternal: it reserves a file ID and
 // returns where to upload its content.
 func (s *Server) uploadURL(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		apiError(w, "invalid_arguments")
-		return
-	}
-	if !s.authorized(w, r) {
+	if !s.form(w, r) {
 		return
 	}
 	name := r.PostFormValue("filename")
@@ -142,12 +149,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id string) {
 // to channel_id, in the thread of thread_ts when set, which must be a
 // message of that channel.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		apiError(w, "invalid_arguments")
-		return
-	}
-	if !s.authorized(w, r) {
+	if !s.form(w, r) {
 		return
 	}
 	var summaries []struct {
