@@ -16,7 +16,8 @@
 // nowhere else), dead letters, and the Senders that map items onto the Slack and
 // webhook notifiers. It keeps its records through alerting.Tx and
 // alerting.Store, so it must not import internal/state or anything else under
-// internal/; nor sketch or detectors.
+// internal/; nor sketch or detectors; nor the policy, whose alerting.Decisions it
+// stores as they encode themselves.
 package outbox
 
 import (
