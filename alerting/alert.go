@@ -1,6 +1,8 @@
 // Package alerting holds what every notifier needs to tell a person or a
-// system that a model's inputs drifted: the Alert value and its parts, its
-// stable IDs and how numbers in it are printed. It also holds the few seams its
+// system that a model's inputs drifted: the Decision the policy makes about an
+// alert episode, the Alert it carries and the Changes in that, each with its one
+// JSON encoding (what the alert state and the outbox store); their stable IDs and
+// how numbers in them are printed. It also holds the few seams its
 // subpackages share: the transaction they keep records in (Tx, Store), the
 // refusal no retry fixes (PermanentError), the HTTP client that never follows a
 // redirect (HTTPClient), and JSON numbers that may be NaN (Number, Finite).
@@ -15,8 +17,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,37 +36,65 @@ const (
 	SeverityCritical Severity = "critical"
 )
 
-// Alert is one decision to notify: the features of one model version that
-// drifted in one window, with enough context for a person to judge it
+// Alert is what a notification is about: the features of one model version
+// that drifted in one window, with enough context for a person to judge it
 // without opening the dashboard.
+//
+// Its JSON encoding (the struct tags, the window in UTC) is the one the alert
+// state and the outbox store; receivers that need another shape (a webhook's
+// payload, the API's alert) project it.
 type Alert struct {
 	// ID is stable: the same alert always has the same ID, so it serves as
 	// the webhook-id and as the dedupe key of receivers. See AlertID.
-	ID string
+	ID string `json:"id"`
 	// Stream, Model and ModelVersion say whose inputs drifted.
-	Stream, Model, ModelVersion string
+	Stream       string `json:"stream"`
+	Model        string `json:"model"`
+	ModelVersion string `json:"model_version"`
 	// WindowStart and WindowEnd bound the evaluated window; Rows is how many
 	// events it held.
-	WindowStart, WindowEnd time.Time
-	Rows                   int64
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	Rows        int64     `json:"rows"`
 	// Reference describes what the window was compared with, e.g.
 	// "baseline reference.profile (50,000 rows)".
-	Reference string
+	Reference string `json:"reference,omitempty"`
 	// Severity is SeverityWarning or SeverityCritical.
-	Severity Severity
+	Severity Severity `json:"severity,omitempty"`
 	// Drifted lists the features that drifted, strongest first is nice but
 	// not required: notifiers rank them themselves when they must truncate.
-	Drifted []Change
+	Drifted []Change `json:"drifted,omitempty"`
 	// Stable lists features that were checked and did not drift; showing
 	// them tells the reader the monitor did look.
-	Stable []string
+	Stable []string `json:"stable,omitempty"`
 	// Insufficient lists features with too little data to decide.
-	Insufficient []string
+	Insufficient []string `json:"insufficient,omitempty"`
 	// DashboardURL links to the window in the dashboard; it may be empty.
-	DashboardURL string
+	DashboardURL string `json:"dashboard_url,omitempty"`
+}
+
+// MarshalJSON encodes a by its struct tags, its window in UTC.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	type plain Alert // without this method
+	a.WindowStart, a.WindowEnd = a.WindowStart.UTC(), a.WindowEnd.UTC()
+	return json.Marshal(plain(a))
+}
+
+// WithoutDistributions returns a copy of a whose changes carry no Distribution:
+// what is kept of an alert to list it, where no chart is drawn.
+func (a Alert) WithoutDistributions() Alert {
+	a.Drifted = slices.Clone(a.Drifted)
+	for i := range a.Drifted {
+		a.Drifted[i].Distribution = nil
+	}
+	return a
 }
 
 // Change is the evidence that one feature drifted.
+//
+// It encodes to JSON with every field present (Distribution only when set) and
+// the numbers that are not finite as null, since JSON has no NaN; null and a
+// missing number decode as NaN.
 type Change struct {
 	Feature string
 	// Detector names the test that fired: "ks", "psi", "chi2", ...
@@ -81,6 +113,41 @@ type Change struct {
 	// Distribution, when set, holds the binned reference and window
 	// distributions, for notifiers that draw them (see package chart).
 	Distribution *Distribution
+}
+
+// changeJSON is Change's JSON encoding: its fields in order, the numbers as
+// Numbers.
+type changeJSON struct {
+	Feature      string        `json:"feature"`
+	Detector     string        `json:"detector"`
+	Score        Number        `json:"score"`
+	Threshold    Number        `json:"threshold"`
+	PValue       Number        `json:"p_value"`
+	Summary      string        `json:"summary"`
+	Rule         string        `json:"rule"`
+	Distribution *Distribution `json:"distribution,omitempty"`
+}
+
+// MarshalJSON encodes c, its non-finite numbers as null.
+func (c Change) MarshalJSON() ([]byte, error) {
+	return json.Marshal(changeJSON{Feature: c.Feature, Detector: c.Detector, Score: Number(c.Score),
+		Threshold: Number(c.Threshold), PValue: Number(c.PValue), Summary: c.Summary, Rule: c.Rule,
+		Distribution: c.Distribution})
+}
+
+// UnmarshalJSON replaces c by the encoded change. A number that is null or missing
+// is NaN: changes stored by earlier versions leave out the numbers that are not
+// finite, and every field that is empty.
+func (c *Change) UnmarshalJSON(b []byte) error {
+	nan := Number(math.NaN())
+	in := changeJSON{Score: nan, Threshold: nan, PValue: nan}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*c = Change{Feature: in.Feature, Detector: in.Detector, Score: float64(in.Score),
+		Threshold: float64(in.Threshold), PValue: float64(in.PValue), Summary: in.Summary, Rule: in.Rule,
+		Distribution: in.Distribution}
+	return nil
 }
 
 // Distribution is a feature's share of rows per bin in the reference and in

@@ -73,7 +73,8 @@ func Hash(config []byte) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// Entry is one record of the trail.
+// Entry is one record of the trail. Its JSON encoding, what the trail stores and
+// the API returns, is its struct tags.
 type Entry struct {
 	// Time is when it happened; Seq orders entries of the same instant.
 	// Append sets Seq.
@@ -81,7 +82,8 @@ type Entry struct {
 	Seq  uint64    `json:"seq"`
 	// Event is one of the Event constants.
 	Event string `json:"event"`
-	Subject
+	// Subject is what the entry is about; its fields are promoted (e.Model).
+	Subject `json:"subject"`
 	// Decision is the policy's step ("fire", "update", "repeat",
 	// "resolve", "retrain") and Muted why it was not sent ("silenced",
 	// "inhibited", "cooldown"…), for EventDecision.
@@ -103,6 +105,25 @@ type Entry struct {
 	Outcome string    `json:"outcome,omitempty"`
 	Error   string    `json:"error,omitempty"`
 	Next    time.Time `json:"next,omitzero"`
+}
+
+// UnmarshalJSON decodes an entry. Entries written before the subject was nested
+// under "subject" (driftmon up to 9f2f0e6) hold its fields at the top level; they
+// decode alike.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	type plain Entry // without this method
+	var in struct {
+		plain
+		Subject // the top-level subject of earlier entries
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*e = Entry(in.plain)
+	if e.Subject == (Subject{}) {
+		e.Subject = in.Subject
+	}
+	return nil
 }
 
 // Append records e inside tx, numbering it after every earlier entry.

@@ -16,7 +16,8 @@
 // nowhere else), dead letters, and the Senders that map items onto the Slack and
 // webhook notifiers. It keeps its records through alerting.Tx and
 // alerting.Store, so it must not import internal/state or anything else under
-// internal/; nor sketch or detectors.
+// internal/; nor sketch or detectors; nor the policy, whose alerting.Decisions it
+// stores as they encode themselves.
 package outbox
 
 import (
@@ -36,7 +37,6 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
-	"github.com/driftmon/driftmon/alerting/policy"
 )
 
 // Buckets of the state store the outbox uses.
@@ -87,7 +87,7 @@ type Item struct {
 	// what the API shows of a delivery (rows, severity, drifted features and the rule
 	// that fired), whatever format Body is rendered in. Items stored before it existed
 	// have none.
-	Decision *policy.Decision `json:"decision,omitempty"`
+	Decision *alerting.Decision `json:"decision,omitempty"`
 }
 
 // Status is where an item stands.
@@ -686,10 +686,7 @@ func get(tx alerting.Tx, id string) (Record, error) {
 
 // listed is d as an item keeps it for listing: without the chart data of its changes,
 // which only the Slack sender draws (from the item's Body).
-func listed(d policy.Decision) *policy.Decision {
-	d.Alert.Drifted = slices.Clone(d.Alert.Drifted)
-	for i := range d.Alert.Drifted {
-		d.Alert.Drifted[i].Distribution = nil
-	}
+func listed(d alerting.Decision) *alerting.Decision {
+	d.Alert = d.Alert.WithoutDistributions()
 	return &d
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
-	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/alerting/slack"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/internal/state"
@@ -103,7 +102,7 @@ func list(t *testing.T, o *Outbox, s Status) []Record {
 }
 
 // retrainDecision is a retraining decision for model i.
-func retrainDecision(i int) policy.Decision {
+func retrainDecision(i int) alerting.Decision {
 	start := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	a := alerting.Alert{
 		Stream: "loans", Model: fmt.Sprintf("model-%d", i), ModelVersion: "v3",
@@ -112,7 +111,7 @@ func retrainDecision(i int) policy.Decision {
 		Drifted:  []alerting.Change{{Feature: "car_value", Detector: "ks", Score: 0.4, Threshold: 0.1, PValue: 1e-9}},
 	}
 	a.ID = fmt.Sprintf("msg_retrain_%d", i)
-	return policy.Decision{ID: a.ID, Step: policy.Retrain, Kind: policy.KindRetrain, Alert: a, Trigger: "airflow"}
+	return alerting.Decision{ID: a.ID, Step: alerting.StepRetrain, Kind: alerting.KindRetrain, Alert: a, Trigger: "airflow"}
 }
 
 // gate is a receiver that is down (503) until opened, then passes requests
@@ -736,7 +735,7 @@ func slackSenderAt(t *testing.T, opts slack.Options) (Sender, Item) {
 	store := openStore(t, filepath.Join(t.TempDir(), "threads.db"))
 	t.Cleanup(func() { store.Close() })
 	d := retrainDecision(2)
-	d.Step, d.Kind = policy.Fire, policy.KindDrift
+	d.Step, d.Kind = alerting.StepFire, alerting.KindDrift
 	it, err := SlackItem("slack", d, audit.Subject{})
 	if err != nil {
 		t.Fatal(err)

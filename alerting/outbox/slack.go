@@ -11,7 +11,6 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
-	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/alerting/slack"
 )
 
@@ -23,7 +22,7 @@ const (
 
 // SlackItem encodes a decision for a Slack route. Items of one episode
 // share a Key, so its follow-ups are delivered after its parent, in order.
-func SlackItem(route string, d policy.Decision, subject audit.Subject) (Item, error) {
+func SlackItem(route string, d alerting.Decision, subject audit.Subject) (Item, error) {
 	body, err := json.Marshal(d)
 	if err != nil {
 		return Item{}, fmt.Errorf("cannot encode the %s message: %w", route, err)
@@ -61,13 +60,12 @@ type slackSender[T alerting.Tx] struct {
 }
 
 func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, error) {
-	var d policy.Decision
+	var d alerting.Decision
 	if err := json.Unmarshal(it.Body, &d); err != nil {
 		return 0, alerting.Permanent(err)
 	}
-	nt := slack.Notice{Alert: d.Alert, Step: slack.Step(d.Step), Kind: string(d.Kind), Started: d.Started, New: d.New, Resolved: d.Resolved}
 	if !s.n.Threaded() {
-		_, err := s.n.Open(ctx, nt)
+		_, err := s.n.Open(ctx, d)
 		return slack.RetryAfter(err), err
 	}
 	episode := d.Alert.ID
@@ -78,11 +76,11 @@ func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, erro
 	if parent == "" {
 		// A Fire, or a follow-up whose parent is unknown (its Fire died):
 		// a new parent showing the current status starts the thread.
-		ts, err := s.n.Open(ctx, nt)
+		ts, err := s.n.Open(ctx, d)
 		if err != nil {
 			return slack.RetryAfter(err), err
 		}
-		if d.Step == policy.Resolve {
+		if d.Step == alerting.StepResolve {
 			return 0, nil
 		}
 		if err := s.put(bucketThreads, episode, ts); err != nil {
@@ -93,7 +91,7 @@ func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, erro
 		}
 		return 0, nil
 	}
-	if d.Step == policy.Fire {
+	if d.Step == alerting.StepFire {
 		return 0, nil // posted before; only the outbox's record of it was lost
 	}
 	replyKey := episode + "/" + it.ID
@@ -102,7 +100,7 @@ func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, erro
 		return 0, err
 	}
 	if replied == "" {
-		ts, err := s.n.Reply(ctx, parent, nt)
+		ts, err := s.n.Reply(ctx, parent, d)
 		if err != nil {
 			return slack.RetryAfter(err), err
 		}
@@ -110,10 +108,10 @@ func (s *slackSender[T]) Send(ctx context.Context, it Item) (time.Duration, erro
 			return 0, err
 		}
 	}
-	if err := s.n.Refresh(ctx, parent, nt); err != nil {
+	if err := s.n.Refresh(ctx, parent, d); err != nil {
 		return slack.RetryAfter(err), err
 	}
-	if d.Step == policy.Resolve {
+	if d.Step == alerting.StepResolve {
 		return 0, s.forget(episode)
 	}
 	return 0, nil

@@ -45,7 +45,7 @@ func observation(i int, spec string) policy.Observation {
 // commitWindow is what the monitor does with each closed window: decide,
 // then in one transaction store the policy state, audit every decision and
 // enqueue the ones to send; wake the outbox once committed.
-func commitWindow(t *testing.T, store *state.Store, ob *Outbox, p *policy.Policy, st *policy.State, o policy.Observation) []policy.Decision {
+func commitWindow(t *testing.T, store *state.Store, ob *Outbox, p *policy.Policy, st *policy.State, o policy.Observation) []alerting.Decision {
 	t.Helper()
 	next := st.Clone()
 	ds := p.Observe(next, o, w0)
@@ -55,7 +55,7 @@ func commitWindow(t *testing.T, store *state.Store, ob *Outbox, p *policy.Policy
 			if err := audit.Append(tx, audit.Entry{Event: audit.EventDecision, Subject: subject, Decision: string(d.Step), Muted: d.Muted, Features: d.New}); err != nil {
 				return err
 			}
-			if d.Muted != "" || d.Step == policy.Retrain {
+			if d.Muted != "" || d.Step == alerting.StepRetrain {
 				continue
 			}
 			it, err := SlackItem("slack", d, subject)

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/audit"
-	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/alerting/webhook"
 )
 
@@ -15,10 +15,10 @@ import (
 // template). The item's ID, the webhook-id, is the decision's delivery ID
 // for the route, and Airflow's dag_run_id derives from it. The body holds
 // no secret: n adds credentials and the signature at each attempt.
-func WebhookItem(route string, n *webhook.Notifier, d policy.Decision, subject audit.Subject) (Item, error) {
+func WebhookItem(route string, n *webhook.Notifier, d alerting.Decision, subject audit.Subject) (Item, error) {
 	id := d.DeliveryID(route)
 	p := webhook.NewPayload(d.Alert)
-	if d.Step == policy.Retrain {
+	if d.Step == alerting.StepRetrain {
 		p.Type = webhook.EventRetrain
 	}
 	req, err := n.Render(id, p)

@@ -5,7 +5,7 @@
 // when a retraining webhook is called.
 //
 // It is a pure state machine: Observe takes the State, one closed window's
-// Observation and the time, and returns Decisions. It does no I/O, reads no
+// Observation and the time, and returns alerting.Decisions. It does no I/O, reads no
 // clock and starts nothing, so the monitor can store the State in the same
 // transaction as its checkpoint and the outbox, and a restart continues
 // exactly where the last committed window left off: no storm of repeats,
@@ -35,48 +35,11 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 )
 
-// Kind is what an alert is about.
-type Kind string
-
-// The kinds of alerts.
-const (
-	// KindDrift is a feature whose distribution moved away from the
-	// reference.
-	KindDrift Kind = "drift"
-	// KindNoData is a model (or, with Model "", a whole stream) that sent no
-	// data, or too little to judge, in a window.
-	KindNoData Kind = "no_data"
-	// KindDataLoss is a window known to miss data (skipped offsets,
-	// undecodable messages…).
-	KindDataLoss Kind = "data_loss"
-	// KindBlind is a stream whose events are read but cannot be judged: no
-	// window closed for several window lengths, or most of a window's events
-	// were late or refused (a producer's clock, a bad deploy).
-	KindBlind Kind = "blind"
-	// KindPerformance is a model whose performance metric, from the labels
-	// joined so far, broke its rule; its "features" are metric names.
-	KindPerformance Kind = "performance"
-	// KindRetrain is a retraining webhook call; silences may match it.
-	KindRetrain Kind = "retrain"
-)
-
 // Dataset is the feature of alerts about a whole model rather than one
-// feature (KindNoData, KindDataLoss, KindBlind).
+// feature (alerting.KindNoData, KindDataLoss, KindBlind).
 const Dataset = "dataset"
 
-// Step is what a Decision does with an episode.
-type Step string
-
-// The steps of an episode, and the retraining call.
-const (
-	Fire    Step = "fire"
-	Update  Step = "update"
-	Repeat  Step = "repeat"
-	Resolve Step = "resolve"
-	Retrain Step = "retrain"
-)
-
-// Why a Decision is muted.
+// Why a decision is muted (alerting.Decision.Muted).
 const (
 	// MutedSilenced: every feature of the decision matches a silence.
 	MutedSilenced = "silenced"
@@ -131,7 +94,7 @@ type Trigger struct {
 // monitor passes Silences.Silenced, the set the HTTP API manages (matchers on
 // stream, model, feature and kind, with an expiry). Feature is Dataset for
 // whole-model alerts and "" for retraining calls of a model.
-type Silencer func(stream, model, feature string, kind Kind, now time.Time) bool
+type Silencer func(stream, model, feature string, kind alerting.Kind, now time.Time) bool
 
 // Policy applies Rules. It holds no state of its own and is safe for
 // concurrent use; each stream's goroutine passes its own State.
@@ -196,7 +159,7 @@ func New(r Rules, silenced Silencer) (*Policy, error) {
 		r.Retrain[i].ForWindows = max(r.Retrain[i].ForWindows, 1)
 	}
 	if silenced == nil {
-		silenced = func(string, string, string, Kind, time.Time) bool { return false }
+		silenced = func(string, string, string, alerting.Kind, time.Time) bool { return false }
 	}
 	return &Policy{rules: r, silenced: silenced}, nil
 }
@@ -224,12 +187,12 @@ type Observation struct {
 	// DataLoss reports that the window is known to miss data.
 	DataLoss bool
 	// Blind reports that the stream's events are read but cannot be judged
-	// (KindBlind). Like DataLoss it is observed on the whole stream.
+	// (alerting.KindBlind). Like DataLoss it is observed on the whole stream.
 	Blind bool
-	// Kind is KindDrift (or "") for a window's drift findings, KindPerformance
-	// for its performance verdict: then Drifted holds the degraded metrics and
+	// Kind is alerting.KindDrift (or "") for a window's drift findings,
+	// alerting.KindPerformance for its performance verdict: then Drifted holds the degraded metrics and
 	// Stable the ones within their rule, and availability is not concerned.
-	Kind Kind
+	Kind alerting.Kind
 }
 
 // Drift is one feature's drift in a window: the evidence shown to people
@@ -242,60 +205,21 @@ type Drift struct {
 	PSI float64
 }
 
-// Decision is what to do about one episode (or retraining trigger) after a
-// window.
-type Decision struct {
-	// ID identifies the decision and is stable: the same window observed
-	// again from the same State gives the same ID, so deliveries derived
-	// from it (DeliveryID) deduplicate after a crash and replay.
-	ID string
-	// Step is Fire, Update, Repeat, Resolve or Retrain.
-	Step Step
-	// Kind is what the alert is about.
-	Kind Kind
-	// Alert is the episode as of this window: its ID is the episode's ID,
-	// stable from Fire to Resolve; Drifted holds the firing, unsilenced
-	// features with their latest evidence, and Severity the episode's.
-	Alert alerting.Alert
-	// Started is the start of the window in which the episode fired.
-	Started time.Time
-	// Seq numbers the notifications of an episode: 0 for Fire.
-	Seq int
-	// New are the features that fired, and Resolved those that resolved,
-	// since the last notification sent.
-	New, Resolved []string
-	// Silenced are firing features left out of Alert because a silence
-	// matches them.
-	Silenced []string
-	// Muted says why nothing should be sent (a Muted constant); "" means
-	// send. Muted decisions are returned so they can be audited.
-	Muted string
-	// Trigger names the retraining trigger of a Retrain decision, and
-	// Reason says why it fired, e.g. "3 features drifted for 2 windows".
-	Trigger, Reason string
-}
-
-// DeliveryID is the webhook-id of the decision sent to a route: stable
-// across retries and restarts, and distinct per route.
-func (d Decision) DeliveryID(route string) string {
-	return hashID("msg_", d.ID, route)
-}
-
 // Observe applies one closed window to s and returns the decisions it
 // leads to, in a deterministic order: availability alerts (no data, data
 // loss) first, then drift, then retraining. now is the wall-clock time,
 // used only to match silences; everything else runs on window time, so a
 // replayed window gives the same decisions.
-func (p *Policy) Observe(s *State, o Observation, now time.Time) []Decision {
+func (p *Policy) Observe(s *State, o Observation, now time.Time) []alerting.Decision {
 	s.init()
-	var out []Decision
-	kind := KindDrift
-	if o.Kind == KindPerformance {
-		kind = KindPerformance
+	var out []alerting.Decision
+	kind := alerting.KindDrift
+	if o.Kind == alerting.KindPerformance {
+		kind = alerting.KindPerformance
 	} else {
-		out = p.availability(s, o, KindNoData, o.NoData, now, out)
-		out = p.availability(s, o, KindDataLoss, o.DataLoss, now, out)
-		out = p.availability(s, o, KindBlind, o.Blind, now, out)
+		out = p.availability(s, o, alerting.KindNoData, o.NoData, now, out)
+		out = p.availability(s, o, alerting.KindDataLoss, o.DataLoss, now, out)
+		out = p.availability(s, o, alerting.KindBlind, o.Blind, now, out)
 	}
 	inhibited := s.inhibited(o.Stream)
 
@@ -325,12 +249,12 @@ const (
 
 // availability advances the no-data or data-loss alerts the window
 // concerns: its own model's, and the whole stream's when that fires.
-func (p *Policy) availability(s *State, o Observation, kind Kind, flagged bool, now time.Time, out []Decision) []Decision {
+func (p *Policy) availability(s *State, o Observation, kind alerting.Kind, flagged bool, now time.Time, out []alerting.Decision) []alerting.Decision {
 	v := clean
 	if flagged {
 		v = bad
 	}
-	if kind == KindNoData && !flagged && o.Rows == 0 && len(o.Drifted)+len(o.Stable) == 0 {
+	if kind == alerting.KindNoData && !flagged && o.Rows == 0 && len(o.Drifted)+len(o.Stable) == 0 {
 		return out // an empty report proves nothing
 	}
 	keys := []groupKey{{o.Stream, o.Model, o.Version, kind}}
@@ -350,7 +274,7 @@ func (p *Policy) availability(s *State, o Observation, kind Kind, flagged bool, 
 
 // step advances one group's members by the window's verdicts and decides
 // what to tell about its episode.
-func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]verdict, evidence map[string]Drift, inhibited bool, now time.Time) (Decision, bool) {
+func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]verdict, evidence map[string]Drift, inhibited bool, now time.Time) (alerting.Decision, bool) {
 	g := s.groups[k]
 	if g == nil {
 		anyBad := false
@@ -358,7 +282,7 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 			anyBad = anyBad || v == bad
 		}
 		if !anyBad {
-			return Decision{}, false
+			return alerting.Decision{}, false
 		}
 		g = &group{members: map[string]*member{}}
 		s.groups[k] = g
@@ -413,24 +337,24 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 	if ep == nil {
 		if len(firing) == 0 {
 			s.tidy(k)
-			return Decision{}, false
+			return alerting.Decision{}, false
 		}
-		ep = &episode{ID: hashID("ep_", k.Stream, k.Model, k.Version, string(k.Kind), o.WindowStart.UTC().Format(time.RFC3339Nano)), Started: o.WindowStart}
+		ep = &episode{ID: alerting.StableID("ep_", k.Stream, k.Model, k.Version, string(k.Kind), o.WindowStart.UTC().Format(time.RFC3339Nano)), Started: o.WindowStart}
 		g.Episode = ep
 	}
 
-	d := Decision{Kind: k.Kind, Started: ep.Started, Silenced: silenced}
+	d := alerting.Decision{Kind: k.Kind, Started: ep.Started, Silenced: silenced}
 	if len(firing) == 0 { // the last feature resolved: the episode ends
 		g.Episode = nil
 		s.tidy(k)
-		d.Step, d.Seq = Resolve, ep.Seq
+		d.Step, d.Seq = alerting.StepResolve, ep.Seq
 		d.Resolved = ep.Shown
 		d.Alert = p.alert(k, o, ep.ID, nil, g)
 		d.Alert.Severity = ep.Severity
 		if !ep.Notified {
 			d.Muted = MutedUnannounced
 		}
-		d.ID = hashID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
+		d.ID = alerting.StableID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
 		return d, true
 	}
 
@@ -439,23 +363,23 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 	d.Alert.Severity = severity
 	switch {
 	case !ep.Notified:
-		d.Step, d.New = Fire, visible
+		d.Step, d.New = alerting.StepFire, visible
 	default:
 		d.New = minus(visible, ep.Shown)
 		d.Resolved = minus(ep.Shown, firing)
 		switch {
 		case len(d.New) > 0 || len(d.Resolved) > 0 || severity != ep.Severity:
-			d.Step = Update
+			d.Step = alerting.StepUpdate
 		case p.rules.RepeatEvery > 0 && !o.WindowEnd.Before(ep.LastSent.Add(p.rules.RepeatEvery)):
-			d.Step = Repeat
+			d.Step = alerting.StepRepeat
 		default:
-			return Decision{}, false
+			return alerting.Decision{}, false
 		}
 	}
 	d.Seq = ep.Seq
-	d.ID = hashID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
+	d.ID = alerting.StableID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
 	switch {
-	case inhibited && k.Kind == KindDrift:
+	case inhibited && k.Kind == alerting.KindDrift:
 		d.Muted = MutedInhibited
 	case len(visible) == 0:
 		d.Muted = MutedSilenced
@@ -471,8 +395,8 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 
 // severity of an episode: critical when any visible drifted feature's
 // latest PSI reached CriticalPSI; availability alerts are warnings.
-func (p *Policy) severity(kind Kind, g *group, visible []string) alerting.Severity {
-	if kind != KindDrift {
+func (p *Policy) severity(kind alerting.Kind, g *group, visible []string) alerting.Severity {
+	if kind != alerting.KindDrift {
 		return alerting.SeverityWarning
 	}
 	for _, f := range visible {
@@ -490,7 +414,7 @@ func (p *Policy) alert(k groupKey, o Observation, id string, visible []string, g
 		WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
 		Reference: o.Reference, DashboardURL: o.DashboardURL,
 	}
-	if k.Kind != KindDrift && k.Kind != KindPerformance {
+	if k.Kind != alerting.KindDrift && k.Kind != alerting.KindPerformance {
 		return a
 	}
 	for _, f := range visible {
@@ -508,13 +432,13 @@ func (p *Policy) alert(k groupKey, o Observation, id string, visible []string, g
 }
 
 // retrain advances every trigger for the window's model.
-func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time, out []Decision) []Decision {
+func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time, out []alerting.Decision) []alerting.Decision {
 	if o.NoData || len(o.Drifted)+len(o.Stable) == 0 {
 		return out // no evidence either way
 	}
 	var drifted []alerting.Change
 	for _, d := range o.Drifted {
-		if !p.silenced(o.Stream, o.Model, d.Feature, KindRetrain, now) {
+		if !p.silenced(o.Stream, o.Model, d.Feature, alerting.KindRetrain, now) {
 			drifted = append(drifted, d.Change)
 		}
 	}
@@ -545,9 +469,9 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 		if ts.Count < t.ForWindows {
 			continue
 		}
-		d := Decision{
-			Step: Retrain, Kind: KindRetrain, Trigger: t.Name,
-			ID: hashID("msg_", "retrain", t.Name, o.Stream, o.Model, o.Version, o.WindowStart.UTC().Format(time.RFC3339Nano)),
+		d := alerting.Decision{
+			Step: alerting.StepRetrain, Kind: alerting.KindRetrain, Trigger: t.Name,
+			ID: alerting.StableID("msg_", "retrain", t.Name, o.Stream, o.Model, o.Version, o.WindowStart.UTC().Format(time.RFC3339Nano)),
 		}
 		d.Alert = alerting.Alert{
 			ID: d.ID, Stream: o.Stream, Model: o.Model, ModelVersion: o.Version,
@@ -573,7 +497,7 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 		switch {
 		case inhibited:
 			d.Muted = MutedInhibited
-		case p.silenced(o.Stream, o.Model, "", KindRetrain, now):
+		case p.silenced(o.Stream, o.Model, "", alerting.KindRetrain, now):
 			d.Muted = MutedSilenced
 		case !ts.Last.IsZero() && o.WindowEnd.Before(ts.Last.Add(t.Cooldown)):
 			d.Muted = MutedCooldown

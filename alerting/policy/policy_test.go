@@ -55,14 +55,14 @@ func window(i int, spec string) Observation {
 
 // summary is a decision in one short line: "fire a,b warning",
 // "update +c -a critical", "muted:silenced fire", "retrain:airflow".
-func summary(d Decision) string {
+func summary(d alerting.Decision) string {
 	var s string
 	switch d.Step {
-	case Retrain:
+	case alerting.StepRetrain:
 		s = "retrain:" + d.Trigger
-	case Fire, Repeat:
+	case alerting.StepFire, alerting.StepRepeat:
 		s = string(d.Step) + " " + strings.Join(features(d.Alert), ",") + " " + string(d.Alert.Severity)
-	case Update:
+	case alerting.StepUpdate:
 		s = "update"
 		for _, f := range d.New {
 			s += " +" + f
@@ -71,10 +71,10 @@ func summary(d Decision) string {
 			s += " -" + f
 		}
 		s += " " + string(d.Alert.Severity)
-	case Resolve:
+	case alerting.StepResolve:
 		s = "resolve " + strings.Join(d.Resolved, ",")
 	}
-	if d.Kind != KindDrift && d.Kind != KindRetrain {
+	if d.Kind != alerting.KindDrift && d.Kind != alerting.KindRetrain {
 		s = string(d.Kind) + " " + s
 	}
 	if d.Muted != "" {
@@ -229,7 +229,7 @@ func TestInhibitedWhileNoData(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 	eps := s.Episodes()
-	if len(eps) != 1 || eps[0].Kind != KindDrift || !reflect.DeepEqual(eps[0].Features, []string{"a", "b"}) {
+	if len(eps) != 1 || eps[0].Kind != alerting.KindDrift || !reflect.DeepEqual(eps[0].Features, []string{"a", "b"}) {
 		t.Errorf("episodes %+v", eps)
 	}
 	// The model goes silent: its no-data alert fires, and the drift repeat
@@ -253,8 +253,8 @@ func TestInhibitedWhileNoData(t *testing.T) {
 
 func TestSilences(t *testing.T) {
 	silenceUntil := t0.Add(2 * time.Hour)
-	silenced := func(stream, model, feature string, kind Kind, now time.Time) bool {
-		return model == "car-loan" && feature == "b" && kind == KindDrift && now.Before(silenceUntil)
+	silenced := func(stream, model, feature string, kind alerting.Kind, now time.Time) bool {
+		return model == "car-loan" && feature == "b" && kind == alerting.KindDrift && now.Before(silenceUntil)
 	}
 	p := mustNew(t, Rules{}, silenced)
 	s := &State{}
@@ -416,7 +416,7 @@ func TestRetrain(t *testing.T) {
 			got := make([]string, len(tt.windows))
 			for i, spec := range tt.windows {
 				for _, d := range p.Observe(s, window(i, spec), t0) {
-					if d.Step == Retrain {
+					if d.Step == alerting.StepRetrain {
 						got[i] = summary(d)
 					}
 				}
@@ -429,22 +429,24 @@ func TestRetrain(t *testing.T) {
 }
 
 func TestRetrainDecisionCarriesTheEvidence(t *testing.T) {
-	silenced := func(_, _, feature string, kind Kind, _ time.Time) bool { return feature == "c" && kind == KindRetrain }
+	silenced := func(_, _, feature string, kind alerting.Kind, _ time.Time) bool {
+		return feature == "c" && kind == alerting.KindRetrain
+	}
 	p := mustNew(t, Rules{Retrain: []Trigger{{Name: "airflow", MinFeatures: 2}}}, silenced)
 	s := &State{}
 	// c is silenced for retraining: a and c drifting is one feature, too few.
 	for _, d := range p.Observe(s, window(0, "a,c|b"), t0) {
-		if d.Step == Retrain {
+		if d.Step == alerting.StepRetrain {
 			t.Fatalf("retrained on a silenced feature: %+v", d)
 		}
 	}
-	var r Decision
+	var r alerting.Decision
 	for _, d := range p.Observe(s, window(1, "a,b!,c|"), t0) {
-		if d.Step == Retrain {
+		if d.Step == alerting.StepRetrain {
 			r = d
 		}
 	}
-	if r.Step != Retrain || r.Alert.ID != r.ID || r.Alert.Severity != alerting.SeverityCritical ||
+	if r.Step != alerting.StepRetrain || r.Alert.ID != r.ID || r.Alert.Severity != alerting.SeverityCritical ||
 		!reflect.DeepEqual(features(r.Alert), []string{"a", "b"}) || !strings.Contains(r.Reason, "2 features drifted") {
 		t.Errorf("retrain decision %+v", r)
 	}
@@ -464,7 +466,7 @@ func TestDecisionJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Decision
+	var back alerting.Decision
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}

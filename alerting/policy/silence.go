@@ -30,7 +30,7 @@ type Silence struct {
 
 // matches reports whether the silence applies to an alert of kind about feature of
 // model in stream at time now.
-func (sl Silence) matches(stream, model, feature string, kind Kind, now time.Time) bool {
+func (sl Silence) matches(stream, model, feature string, kind alerting.Kind, now time.Time) bool {
 	return now.Before(sl.ExpiresAt) &&
 		(sl.Stream == "" || sl.Stream == stream) &&
 		(sl.Model == "" || sl.Model == model) &&
@@ -106,8 +106,8 @@ func (s *Silences) Active(now time.Time) []Silence {
 // model in stream at time now. Only drift alerts are ever silenced: alerts that data
 // is missing or lost, performance alerts and retraining calls are not, whatever a
 // silence's matchers say.
-func (s *Silences) Silenced(stream, model, feature string, kind Kind, now time.Time) bool {
-	if kind != KindDrift {
+func (s *Silences) Silenced(stream, model, feature string, kind alerting.Kind, now time.Time) bool {
+	if kind != alerting.KindDrift {
 		return false
 	}
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -73,10 +74,10 @@ func TestSilencesSurviveARestart(t *testing.T) {
 			t.Errorf("window %d (%s): %v, want %q", i, tc.spec, ds, tc.want)
 		}
 	}
-	if after.Silenced("loans", "other-model", "b", KindDrift, t0.Add(90*time.Minute)) {
+	if after.Silenced("loans", "other-model", "b", alerting.KindDrift, t0.Add(90*time.Minute)) {
 		t.Error("the silence of car-loan muted another model")
 	}
-	if after.Silenced("loans", "car-loan", Dataset, KindNoData, t0.Add(90*time.Minute)) {
+	if after.Silenced("loans", "car-loan", Dataset, alerting.KindNoData, t0.Add(90*time.Minute)) {
 		t.Error("a silence muted a no-data alert; only drift alerts are silenced")
 	}
 

@@ -1,11 +1,8 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"time"
 
@@ -28,7 +25,7 @@ type State struct {
 
 type groupKey struct {
 	Stream, Model, Version string
-	Kind                   Kind
+	Kind                   alerting.Kind
 }
 
 type group struct {
@@ -83,7 +80,7 @@ func (s *State) tidy(k groupKey) {
 // inhibited reports whether a no-data, data-loss or blind alert fires for stream.
 func (s *State) inhibited(stream string) bool {
 	for k, g := range s.groups {
-		if k.Stream == stream && (k.Kind == KindNoData || k.Kind == KindDataLoss || k.Kind == KindBlind) && g.Episode != nil {
+		if k.Stream == stream && (k.Kind == alerting.KindNoData || k.Kind == alerting.KindDataLoss || k.Kind == alerting.KindBlind) && g.Episode != nil {
 			return true
 		}
 	}
@@ -95,7 +92,7 @@ type Episode struct {
 	// ID is the episode's ID, the Alert.ID of its decisions.
 	ID                     string
 	Stream, Model, Version string
-	Kind                   Kind
+	Kind                   alerting.Kind
 	Started                time.Time
 	// Features are the firing features (Dataset for whole-model alerts).
 	Features []string
@@ -169,21 +166,21 @@ type stateJSON struct {
 }
 
 type groupJSON struct {
-	Stream  string       `json:"stream"`
-	Model   string       `json:"model"`
-	Version string       `json:"version"`
-	Kind    Kind         `json:"kind"`
-	Members []memberJSON `json:"members"`
-	Episode *episodeJSON `json:"episode,omitempty"`
+	Stream  string        `json:"stream"`
+	Model   string        `json:"model"`
+	Version string        `json:"version"`
+	Kind    alerting.Kind `json:"kind"`
+	Members []memberJSON  `json:"members"`
+	Episode *episodeJSON  `json:"episode,omitempty"`
 }
 
 type memberJSON struct {
-	Feature  string     `json:"feature"`
-	Bad      int        `json:"bad,omitempty"`
-	Clean    int        `json:"clean,omitempty"`
-	Firing   bool       `json:"firing,omitempty"`
-	Critical bool       `json:"critical,omitempty"`
-	Change   changeJSON `json:"change"`
+	Feature  string          `json:"feature"`
+	Bad      int             `json:"bad,omitempty"`
+	Clean    int             `json:"clean,omitempty"`
+	Firing   bool            `json:"firing,omitempty"`
+	Critical bool            `json:"critical,omitempty"`
+	Change   alerting.Change `json:"change"`
 }
 
 type episodeJSON struct {
@@ -213,7 +210,7 @@ func (s *State) MarshalJSON() ([]byte, error) {
 		gj := groupJSON{Stream: k.Stream, Model: k.Model, Version: k.Version, Kind: k.Kind, Members: []memberJSON{}}
 		for _, f := range sortedKeys(g.members) {
 			m := g.members[f]
-			gj.Members = append(gj.Members, memberJSON{Feature: f, Bad: m.Bad, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: toChangeJSON(m.Change)})
+			gj.Members = append(gj.Members, memberJSON{Feature: f, Bad: m.Bad, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change})
 		}
 		if e := g.Episode; e != nil {
 			gj.Episode = &episodeJSON{ID: e.ID, Started: e.Started.UTC(), Seq: e.Seq, Notified: e.Notified, LastSent: e.LastSent.UTC(), Severity: e.Severity, Shown: e.Shown}
@@ -251,7 +248,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	for _, gj := range in.Groups {
 		g := &group{members: map[string]*member{}}
 		for _, m := range gj.Members {
-			g.members[m.Feature] = &member{Bad: m.Bad, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change.change()}
+			g.members[m.Feature] = &member{Bad: m.Bad, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change}
 		}
 		if e := gj.Episode; e != nil {
 			g.Episode = &episode{ID: e.ID, Started: e.Started, Seq: e.Seq, Notified: e.Notified, LastSent: e.LastSent, Severity: e.Severity, Shown: e.Shown}
@@ -262,118 +259,4 @@ func (s *State) UnmarshalJSON(b []byte) error {
 		s.triggers[triggerKey{t.Name, t.Stream, t.Model, t.Version}] = &trigger{Count: t.Count, Last: t.Last}
 	}
 	return nil
-}
-
-// changeJSON is alerting.Change with non-finite numbers as null: JSON has
-// no NaN, and a missing p-value is NaN.
-type changeJSON struct {
-	Feature   string   `json:"feature,omitempty"`
-	Detector  string   `json:"detector,omitempty"`
-	Score     *float64 `json:"score,omitempty"`
-	Threshold *float64 `json:"threshold,omitempty"`
-	PValue    *float64 `json:"p_value,omitempty"`
-	Summary   string   `json:"summary,omitempty"`
-	Rule      string   `json:"rule,omitempty"`
-	// Distribution travels with the decision so that the Slack sender can chart it.
-	Distribution *alerting.Distribution `json:"distribution,omitempty"`
-}
-
-func toChangeJSON(c alerting.Change) changeJSON {
-	return changeJSON{Feature: c.Feature, Detector: c.Detector, Score: alerting.Finite(c.Score), Threshold: alerting.Finite(c.Threshold), PValue: alerting.Finite(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
-}
-
-func (c changeJSON) change() alerting.Change {
-	return alerting.Change{Feature: c.Feature, Detector: c.Detector, Score: orNaN(c.Score), Threshold: orNaN(c.Threshold), PValue: orNaN(c.PValue), Summary: c.Summary, Rule: c.Rule, Distribution: c.Distribution}
-}
-
-func orNaN(p *float64) float64 {
-	if p == nil {
-		return math.NaN()
-	}
-	return *p
-}
-
-// alertJSON is alerting.Alert in JSON.
-type alertJSON struct {
-	ID           string            `json:"id"`
-	Stream       string            `json:"stream"`
-	Model        string            `json:"model"`
-	ModelVersion string            `json:"model_version"`
-	WindowStart  time.Time         `json:"window_start"`
-	WindowEnd    time.Time         `json:"window_end"`
-	Rows         int64             `json:"rows"`
-	Reference    string            `json:"reference,omitempty"`
-	Severity     alerting.Severity `json:"severity,omitempty"`
-	Drifted      []changeJSON      `json:"drifted,omitempty"`
-	Stable       []string          `json:"stable,omitempty"`
-	Insufficient []string          `json:"insufficient,omitempty"`
-	DashboardURL string            `json:"dashboard_url,omitempty"`
-}
-
-type decisionJSON struct {
-	ID       string    `json:"id"`
-	Step     Step      `json:"step"`
-	Kind     Kind      `json:"kind"`
-	Alert    alertJSON `json:"alert"`
-	Started  time.Time `json:"started,omitzero"`
-	Seq      int       `json:"seq"`
-	New      []string  `json:"new,omitempty"`
-	Resolved []string  `json:"resolved,omitempty"`
-	Silenced []string  `json:"silenced,omitempty"`
-	Muted    string    `json:"muted,omitempty"`
-	Trigger  string    `json:"trigger,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-}
-
-// MarshalJSON encodes the decision, e.g. as the body of an outbox item.
-// Non-finite scores are sent as null (JSON has no NaN) and read back as
-// NaN.
-func (d Decision) MarshalJSON() ([]byte, error) {
-	a := d.Alert
-	aj := alertJSON{
-		ID: a.ID, Stream: a.Stream, Model: a.Model, ModelVersion: a.ModelVersion,
-		WindowStart: a.WindowStart.UTC(), WindowEnd: a.WindowEnd.UTC(), Rows: a.Rows,
-		Reference: a.Reference, Severity: a.Severity, Stable: a.Stable, Insufficient: a.Insufficient,
-		DashboardURL: a.DashboardURL,
-	}
-	for _, c := range a.Drifted {
-		aj.Drifted = append(aj.Drifted, toChangeJSON(c))
-	}
-	return json.Marshal(decisionJSON{
-		ID: d.ID, Step: d.Step, Kind: d.Kind, Alert: aj, Started: d.Started.UTC(), Seq: d.Seq,
-		New: d.New, Resolved: d.Resolved, Silenced: d.Silenced, Muted: d.Muted, Trigger: d.Trigger, Reason: d.Reason,
-	})
-}
-
-// UnmarshalJSON decodes what MarshalJSON encoded.
-func (d *Decision) UnmarshalJSON(b []byte) error {
-	var in decisionJSON
-	if err := json.Unmarshal(b, &in); err != nil {
-		return fmt.Errorf("decode decision: %w", err)
-	}
-	aj := in.Alert
-	a := alerting.Alert{
-		ID: aj.ID, Stream: aj.Stream, Model: aj.Model, ModelVersion: aj.ModelVersion,
-		WindowStart: aj.WindowStart, WindowEnd: aj.WindowEnd, Rows: aj.Rows,
-		Reference: aj.Reference, Severity: aj.Severity, Stable: aj.Stable, Insufficient: aj.Insufficient,
-		DashboardURL: aj.DashboardURL,
-	}
-	for _, c := range aj.Drifted {
-		a.Drifted = append(a.Drifted, c.change())
-	}
-	*d = Decision{
-		ID: in.ID, Step: in.Step, Kind: in.Kind, Alert: a, Started: in.Started, Seq: in.Seq,
-		New: in.New, Resolved: in.Resolved, Silenced: in.Silenced, Muted: in.Muted, Trigger: in.Trigger, Reason: in.Reason,
-	}
-	return nil
-}
-
-// hashID is prefix + 32 hex digits of a SHA-256 over the length-prefixed
-// parts, so ("a","bc") and ("ab","c") differ.
-func hashID(prefix string, parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s;", len(p), p)
-	}
-	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
 }

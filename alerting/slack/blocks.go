@@ -2,11 +2,11 @@
 // (chat.postMessage) or an incoming webhook, as Block Kit messages that stay
 // within Slack's limits whatever the size of the alert.
 //
-// It owns the rendering of an episode's notices and one call to Slack per
-// method, spaced by Slack's per-channel rate; it does not retry (the outbox
-// does) and follows no redirect. It imports alerting and chart only: not the
-// policy (notices are its own vocabulary, the outbox translates decisions), not
-// the outbox, and nothing under internal/.
+// It owns the rendering of an episode's decisions (alerting.Decision) and one
+// call to Slack per method, spaced by Slack's per-channel rate; it does not retry
+// (the outbox does) and follows no redirect. It imports alerting and chart only:
+// not the policy (which makes the decisions), not the outbox, and nothing under
+// internal/.
 package slack
 
 import (

@@ -11,111 +11,77 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 )
 
-// Step is where an alert episode stands with a notice.
-type Step string
-
-// The steps of an episode, as the alerting policy decides them.
-const (
-	StepFire    Step = "fire"
-	StepUpdate  Step = "update"
-	StepRepeat  Step = "repeat"
-	StepResolve Step = "resolve"
-)
-
-// The kinds of episodes a notice may be about; "" means KindDrift.
-const (
-	KindDrift    = "drift"
-	KindNoData   = "no_data"
-	KindDataLoss = "data_loss"
-	// KindBlind: the stream's events are read but cannot be judged.
-	KindBlind = "blind"
-	// KindPerformance: Alert.Drifted holds the degraded metrics.
-	KindPerformance = "performance"
-)
-
-// Notice is one notification of an alert episode: the episode's alert as
-// of the latest window, and what changed. In bot-token mode an episode is
-// one parent message, kept up to date with chat.update, plus a thread of
-// follow-ups; through an incoming webhook each notice is a message of its
-// own.
-type Notice struct {
-	// Alert is the episode as of this step; its ID is the episode's. For a
-	// drift episode, Drifted lists the firing features.
-	Alert alerting.Alert
-	Step  Step
-	// Kind is KindDrift (or ""), KindNoData or KindDataLoss.
-	Kind string
-	// Started is the start of the window in which the episode fired.
-	Started time.Time
-	// New and Resolved are the features that began and stopped drifting
-	// since the previous notice.
-	New, Resolved []string
-}
+// An alert episode reaches Slack as the policy's alerting.Decisions, one per step
+// (fire, update, repeat, resolve): the episode's alert as of the latest window, and
+// what changed. In bot-token mode an episode is one parent message, kept up to date
+// with chat.update, plus a thread of follow-ups; through an incoming webhook each
+// decision is a message of its own. A decision of Kind "" is rendered as
+// alerting.KindDrift.
 
 // Threaded reports whether the notifier can reply in threads and update
 // messages, which needs a bot token.
 func (n *Notifier) Threaded() bool { return n.client != nil }
 
-// Open posts the notice as an episode's parent message and returns its
+// Open posts the decision as an episode's parent message and returns its
 // timestamp; through an incoming webhook it posts the same message and
 // returns "".
-func (n *Notifier) Open(ctx context.Context, nt Notice) (string, error) {
-	return n.post(ctx, "", ParentBlocks(nt), ParentText(nt))
+func (n *Notifier) Open(ctx context.Context, d alerting.Decision) (string, error) {
+	return n.post(ctx, "", ParentBlocks(d), ParentText(d))
 }
 
-// Reply posts the notice's follow-up in the thread of the parent message
+// Reply posts the decision's follow-up in the thread of the parent message
 // threadTS and returns the reply's timestamp. It needs a bot token.
-func (n *Notifier) Reply(ctx context.Context, threadTS string, nt Notice) (string, error) {
+func (n *Notifier) Reply(ctx context.Context, threadTS string, d alerting.Decision) (string, error) {
 	if n.client == nil {
 		return "", &alerting.PermanentError{Reason: "unsupported", Err: errors.New("cannot reply in a thread through an incoming webhook")}
 	}
-	return n.post(ctx, threadTS, ReplyBlocks(nt), ReplyText(nt))
+	return n.post(ctx, threadTS, ReplyBlocks(d), ReplyText(d))
 }
 
 // Refresh rewrites the parent message ts with the episode's current
 // status, so the channel shows it without opening the thread. It needs a
 // bot token.
-func (n *Notifier) Refresh(ctx context.Context, ts string, nt Notice) error {
-	return n.update(ctx, ts, ParentBlocks(nt), ParentText(nt))
+func (n *Notifier) Refresh(ctx context.Context, ts string, d alerting.Decision) error {
+	return n.update(ctx, ts, ParentBlocks(d), ParentText(d))
 }
 
 // ParentBlocks renders the episode as its parent message shows it: the
 // headline with the current status, the window facts and, while it fires,
 // the drifted features; once resolved, what stopped drifting. It stays
 // within Block Kit's limits.
-func ParentBlocks(nt Notice) []slackapi.Block {
-	a := nt.Alert
-	resolved := nt.Step == StepResolve
-	if kind(nt) == KindDrift && !resolved {
+func ParentBlocks(d alerting.Decision) []slackapi.Block {
+	a := d.Alert
+	resolved := d.Step == alerting.StepResolve
+	if kind(d) == alerting.KindDrift && !resolved {
 		bs := Blocks(a)
 		out := make([]slackapi.Block, 0, len(bs)+1)
-		out = append(out, bs[0], contextBlock(status(nt)))
+		out = append(out, bs[0], contextBlock(status(d)))
 		return append(out, bs[1:]...)
 	}
 	blocks := []slackapi.Block{
-		slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, clip(headline(nt), maxHeaderText), true, false)),
-		contextBlock(status(nt)),
+		slackapi.NewHeaderBlock(slackapi.NewTextBlockObject(slackapi.PlainTextType, clip(headline(d), maxHeaderText), true, false)),
+		contextBlock(status(d)),
 		facts(a),
 		slackapi.NewDividerBlock(),
 	}
 	switch {
-	case resolved && kind(nt) == KindDrift:
-		if len(nt.Resolved) > 0 {
-			blocks = append(blocks, contextBlock(nameList(":white_check_mark: No longer drifting: ", nt.Resolved)))
+	case resolved && kind(d) == alerting.KindDrift:
+		if len(d.Resolved) > 0 {
+			blocks = append(blocks, contextBlock(nameList(":white_check_mark: No longer drifting: ", d.Resolved)))
 		} else {
 			blocks = append(blocks, contextBlock(":white_check_mark: No feature drifts any more."))
 		}
-	case resolved && kind(nt) == KindPerformance:
+	case resolved && kind(d) == alerting.KindPerformance:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("The labelled windows since meet the performance rule."), nil, nil))
 	case resolved:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("Data flows again for this model."), nil, nil))
-	case kind(nt) == KindPerformance:
+	case kind(d) == alerting.KindPerformance:
 		for _, c := range a.Drifted {
 			blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(clipMrkdwn("*"+escape(clip(c.Feature, maxNameRunes))+"* — "+escape(c.Summary)+"\n"+escape(c.Rule), maxSectionText)), nil, nil))
 		}
-	case kind(nt) == KindNoData:
+	case kind(d) == alerting.KindNoData:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("No data (or too little to judge) arrived in this window. Drift alerts for the stream are held back until data flows again."), nil, nil))
-	case kind(nt) == KindBlind:
+	case kind(d) == alerting.KindBlind:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("driftmon reads this stream's events but cannot judge them: no window has closed for several window lengths, or most of a window's events came late or were refused (a producer's clock, a placeholder date, a bad deploy). The counts by reason are in `driftmon_decode_errors_total` and `driftmon_late_events_total`. Drift alerts for the stream are held back until its windows close again."), nil, nil))
 	default:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("This window is known to miss data. Drift alerts for the stream are held back until it is complete again."), nil, nil))
@@ -127,26 +93,26 @@ func ParentBlocks(nt Notice) []slackapi.Block {
 }
 
 // ParentText is the plain fallback of the parent message.
-func ParentText(nt Notice) string {
-	if kind(nt) == KindDrift && nt.Step != StepResolve {
-		return Text(nt.Alert)
+func ParentText(d alerting.Decision) string {
+	if kind(d) == alerting.KindDrift && d.Step != alerting.StepResolve {
+		return Text(d.Alert)
 	}
-	return clipMrkdwn(escape(headline(nt)+" ("+alerting.FormatWindow(nt.Alert.WindowStart, nt.Alert.WindowEnd)+")"), maxFallbackText)
+	return clipMrkdwn(escape(headline(d)+" ("+alerting.FormatWindow(d.Alert.WindowStart, d.Alert.WindowEnd)+")"), maxFallbackText)
 }
 
-// ReplyBlocks renders the notice as a follow-up in the episode's thread:
+// ReplyBlocks renders the decision as a follow-up in the episode's thread:
 // what changed in the window, then the features drifting now.
-func ReplyBlocks(nt Notice) []slackapi.Block {
-	a := nt.Alert
-	lines := []string{"*" + escape(replyTitle(nt)) + "* — " + escape(alerting.FormatWindow(a.WindowStart, a.WindowEnd))}
-	if len(nt.New) > 0 {
-		lines = append(lines, nameList(":chart_with_upwards_trend: Now drifting: ", nt.New))
+func ReplyBlocks(d alerting.Decision) []slackapi.Block {
+	a := d.Alert
+	lines := []string{"*" + escape(replyTitle(d)) + "* — " + escape(alerting.FormatWindow(a.WindowStart, a.WindowEnd))}
+	if len(d.New) > 0 {
+		lines = append(lines, nameList(":chart_with_upwards_trend: Now drifting: ", d.New))
 	}
-	if len(nt.Resolved) > 0 {
-		lines = append(lines, nameList(":white_check_mark: No longer drifting: ", nt.Resolved))
+	if len(d.Resolved) > 0 {
+		lines = append(lines, nameList(":white_check_mark: No longer drifting: ", d.Resolved))
 	}
 	blocks := []slackapi.Block{slackapi.NewSectionBlock(mrkdwn(clipMrkdwn(strings.Join(lines, "\n"), maxSectionText)), nil, nil)}
-	if nt.Step == StepResolve || kind(nt) != KindDrift {
+	if d.Step == alerting.StepResolve || kind(d) != alerting.KindDrift {
 		return blocks
 	}
 	drifted := ranked(a.Drifted)
@@ -168,22 +134,22 @@ func ReplyBlocks(nt Notice) []slackapi.Block {
 }
 
 // ReplyText is the plain fallback of a follow-up.
-func ReplyText(nt Notice) string {
-	s := replyTitle(nt) + " (" + alerting.FormatWindow(nt.Alert.WindowStart, nt.Alert.WindowEnd) + ")"
-	if len(nt.New) > 0 {
-		s += "; now drifting: " + strings.Join(nt.New, ", ")
+func ReplyText(d alerting.Decision) string {
+	s := replyTitle(d) + " (" + alerting.FormatWindow(d.Alert.WindowStart, d.Alert.WindowEnd) + ")"
+	if len(d.New) > 0 {
+		s += "; now drifting: " + strings.Join(d.New, ", ")
 	}
-	if len(nt.Resolved) > 0 {
-		s += "; no longer drifting: " + strings.Join(nt.Resolved, ", ")
+	if len(d.Resolved) > 0 {
+		s += "; no longer drifting: " + strings.Join(d.Resolved, ", ")
 	}
 	return clipMrkdwn(escape(s), maxFallbackText)
 }
 
-func kind(nt Notice) string {
-	if nt.Kind == "" {
-		return KindDrift
+func kind(d alerting.Decision) alerting.Kind {
+	if d.Kind == "" {
+		return alerting.KindDrift
 	}
-	return nt.Kind
+	return d.Kind
 }
 
 // name is how the model is named in headlines.
@@ -199,55 +165,55 @@ func name(a alerting.Alert) string {
 
 // headline is the header of a parent that is not a firing drift episode
 // (those keep Blocks' header).
-func headline(nt Notice) string {
-	n := name(nt.Alert)
+func headline(d alerting.Decision) string {
+	n := name(d.Alert)
 	switch {
-	case nt.Step == StepResolve && kind(nt) == KindDrift:
+	case d.Step == alerting.StepResolve && kind(d) == alerting.KindDrift:
 		return ":white_check_mark: Resolved: drift in " + n
-	case nt.Step == StepResolve && kind(nt) == KindNoData:
+	case d.Step == alerting.StepResolve && kind(d) == alerting.KindNoData:
 		return ":white_check_mark: Data flows again: " + n
-	case nt.Step == StepResolve && kind(nt) == KindPerformance:
+	case d.Step == alerting.StepResolve && kind(d) == alerting.KindPerformance:
 		return ":white_check_mark: Performance within its rule again: " + n
-	case nt.Step == StepResolve && kind(nt) == KindBlind:
+	case d.Step == alerting.StepResolve && kind(d) == alerting.KindBlind:
 		return ":white_check_mark: Windows close again: " + n
-	case kind(nt) == KindBlind:
+	case kind(d) == alerting.KindBlind:
 		return ":see_no_evil: Events read but not judged: " + n
-	case kind(nt) == KindPerformance:
+	case kind(d) == alerting.KindPerformance:
 		return ":chart_with_downwards_trend: Performance degraded: " + n
-	case nt.Step == StepResolve:
+	case d.Step == alerting.StepResolve:
 		return ":white_check_mark: Resolved: data loss in " + n
-	case kind(nt) == KindNoData:
+	case kind(d) == alerting.KindNoData:
 		return ":warning: No data from " + n
 	default:
 		return ":warning: Data loss in " + n
 	}
 }
 
-func replyTitle(nt Notice) string {
+func replyTitle(d alerting.Decision) string {
 	switch {
-	case nt.Step == StepResolve:
+	case d.Step == alerting.StepResolve:
 		return "Resolved"
-	case nt.Step == StepRepeat && kind(nt) == KindDrift:
+	case d.Step == alerting.StepRepeat && kind(d) == alerting.KindDrift:
 		return "Still drifting"
-	case nt.Step == StepRepeat:
+	case d.Step == alerting.StepRepeat:
 		return "Still no data"
-	case kind(nt) != KindDrift:
+	case kind(d) != alerting.KindDrift:
 		return "Update"
-	case nt.Alert.Severity != "" && len(nt.New) == 0 && len(nt.Resolved) == 0:
-		return "Update: now " + string(nt.Alert.Severity)
+	case d.Alert.Severity != "" && len(d.New) == 0 && len(d.Resolved) == 0:
+		return "Update: now " + string(d.Alert.Severity)
 	default:
 		return "Update"
 	}
 }
 
 // status is the one-line state of the episode under the parent's header.
-func status(nt Notice) string {
-	a := nt.Alert
+func status(d alerting.Decision) string {
+	a := d.Alert
 	var b strings.Builder
-	if nt.Step == StepResolve {
-		b.WriteString("*Resolved* at " + clock(a.WindowEnd, nt.Started))
-		if !nt.Started.IsZero() {
-			b.WriteString(" after " + span(a.WindowEnd.Sub(nt.Started)) + " (fired " + clock(nt.Started, a.WindowEnd) + ")")
+	if d.Step == alerting.StepResolve {
+		b.WriteString("*Resolved* at " + clock(a.WindowEnd, d.Started))
+		if !d.Started.IsZero() {
+			b.WriteString(" after " + span(a.WindowEnd.Sub(d.Started)) + " (fired " + clock(d.Started, a.WindowEnd) + ")")
 		}
 		if a.Severity != "" {
 			b.WriteString(" · was " + string(a.Severity))
@@ -255,10 +221,10 @@ func status(nt Notice) string {
 		return b.String()
 	}
 	b.WriteString("*Firing*")
-	if !nt.Started.IsZero() {
-		b.WriteString(" since " + clock(nt.Started, a.WindowEnd))
+	if !d.Started.IsZero() {
+		b.WriteString(" since " + clock(d.Started, a.WindowEnd))
 	}
-	if kind(nt) == KindDrift {
+	if kind(d) == alerting.KindDrift {
 		switch n := len(a.Drifted); n {
 		case 1:
 			b.WriteString(" · 1 feature drifting")

@@ -18,49 +18,49 @@ import (
 
 // episode returns the notices of a car-loan drift episode: it fires at
 // 10:00, loan_length joins at 11:00, and everything is clean at 13:00.
-func episode() (fire, update, resolve Notice) {
+func episode() (fire, update, resolve alerting.Decision) {
 	a := carLoanAlert()
 	started := a.WindowStart
-	fire = Notice{Alert: a, Step: StepFire, Started: started, New: []string{"car_value", "salary_range"}}
+	fire = alerting.Decision{Alert: a, Step: alerting.StepFire, Started: started, New: []string{"car_value", "salary_range"}}
 
 	u := carLoanAlert()
 	u.WindowStart, u.WindowEnd = started.Add(time.Hour), started.Add(2*time.Hour)
 	u.Rows = 11873
 	u.Drifted = append(u.Drifted, alerting.Change{Feature: "loan_length", Detector: "ks", Score: 0.18, Threshold: 0.1, PValue: 0.0004, Summary: "p50 48 → 60 months"})
 	u.Stable = []string{"age", "employment_years", "region", "score"}
-	update = Notice{Alert: u, Step: StepUpdate, Started: started, New: []string{"loan_length"}}
+	update = alerting.Decision{Alert: u, Step: alerting.StepUpdate, Started: started, New: []string{"loan_length"}}
 
 	r := carLoanAlert()
 	r.WindowStart, r.WindowEnd = started.Add(3*time.Hour), started.Add(4*time.Hour)
 	r.Rows = 12022
 	r.Drifted = nil
 	r.Stable = []string{"age", "car_value", "employment_years", "loan_length", "region", "salary_range", "score"}
-	resolve = Notice{Alert: r, Step: StepResolve, Started: started, Resolved: []string{"car_value", "loan_length", "salary_range"}}
+	resolve = alerting.Decision{Alert: r, Step: alerting.StepResolve, Started: started, Resolved: []string{"car_value", "loan_length", "salary_range"}}
 	return fire, update, resolve
 }
 
-func manyFeatures() Notice {
+func manyFeatures() alerting.Decision {
 	a := carLoanAlert()
 	a.Drifted = nil
 	for i := range 45 {
 		a.Drifted = append(a.Drifted, alerting.Change{Feature: fmt.Sprintf("sensor_%02d", i), Detector: "ks", Score: 0.5 - float64(i)/100, Threshold: 0.1, PValue: 1e-5, Summary: "p50 1.0 → 1.4"})
 	}
 	a.Stable = nil
-	return Notice{Alert: a, Step: StepFire, Started: a.WindowStart}
+	return alerting.Decision{Alert: a, Step: alerting.StepFire, Started: a.WindowStart}
 }
 
-func noData() Notice {
+func noData() alerting.Decision {
 	a := carLoanAlert()
 	a.Rows, a.Drifted, a.Stable = 0, nil, nil
 	a.Severity = alerting.SeverityWarning
-	return Notice{Alert: a, Step: StepFire, Kind: KindNoData, Started: a.WindowStart}
+	return alerting.Decision{Alert: a, Step: alerting.StepFire, Kind: alerting.KindNoData, Started: a.WindowStart}
 }
 
-func blind() Notice {
+func blind() alerting.Decision {
 	a := carLoanAlert()
 	a.Model, a.ModelVersion, a.Drifted, a.Stable = "", "", nil, nil
 	a.Severity = alerting.SeverityWarning
-	return Notice{Alert: a, Step: StepFire, Kind: KindBlind, Started: a.WindowStart}
+	return alerting.Decision{Alert: a, Step: alerting.StepFire, Kind: alerting.KindBlind, Started: a.WindowStart}
 }
 
 type rendered struct {
@@ -74,10 +74,10 @@ type rendered struct {
 // (testdata/episode_*.txt). Review the .txt files after go test -update.
 func TestEpisodeGolden(t *testing.T) {
 	fire, update, resolve := episode()
-	parent := func(nt Notice, how string) rendered {
+	parent := func(nt alerting.Decision, how string) rendered {
 		return rendered{how, ParentText(nt), ParentBlocks(nt)}
 	}
-	reply := func(nt Notice) rendered {
+	reply := func(nt alerting.Decision) rendered {
 		return rendered{"chat.postMessage (reply in the parent's thread)", ReplyText(nt), ReplyBlocks(nt)}
 	}
 	tests := []struct {
@@ -125,9 +125,9 @@ func TestEpisodeBlocksWithinLimits(t *testing.T) {
 	for i := range 3000 {
 		names = append(names, fmt.Sprintf("feature_%04d", i))
 	}
-	for _, step := range []Step{StepFire, StepUpdate, StepRepeat, StepResolve} {
-		for _, kind := range []string{KindDrift, KindNoData, KindDataLoss, KindBlind} {
-			nt := Notice{Alert: huge, Step: step, Kind: kind, Started: huge.WindowStart.Add(-49 * time.Hour), New: names, Resolved: names}
+	for _, step := range []alerting.Step{alerting.StepFire, alerting.StepUpdate, alerting.StepRepeat, alerting.StepResolve} {
+		for _, kind := range []alerting.Kind{alerting.KindDrift, alerting.KindNoData, alerting.KindDataLoss, alerting.KindBlind} {
+			nt := alerting.Decision{Alert: huge, Step: step, Kind: kind, Started: huge.WindowStart.Add(-49 * time.Hour), New: names, Resolved: names}
 			for what, blocks := range map[string][]slackapi.Block{"parent": ParentBlocks(nt), "reply": ReplyBlocks(nt)} {
 				if err := slacktest.CheckBlocks(mustJSON(t, blocks)); err != nil {
 					t.Errorf("%s %s %s: %v", step, kind, what, err)
@@ -162,7 +162,7 @@ func TestThreadAndRefresh(t *testing.T) {
 	if err != nil || ts == "" || !n.Threaded() {
 		t.Fatalf("Open = %q, %v", ts, err)
 	}
-	for _, nt := range []Notice{update, resolve} {
+	for _, nt := range []alerting.Decision{update, resolve} {
 		if _, err := n.Reply(ctx, ts, nt); err != nil {
 			t.Fatal(err)
 		}

@@ -28,8 +28,8 @@ func newServer(t *testing.T) *slacktest.Server {
 }
 
 // fire is the notice that opens an episode of the alert.
-func fire(a alerting.Alert) Notice {
-	return Notice{Alert: a, Step: StepFire, Started: a.WindowStart, New: []string{"car_value", "salary_range"}}
+func fire(a alerting.Alert) alerting.Decision {
+	return alerting.Decision{Alert: a, Step: alerting.StepFire, Started: a.WindowStart, New: []string{"car_value", "salary_range"}}
 }
 
 func TestOpenModes(t *testing.T) {
@@ -79,14 +79,14 @@ func TestOpenAndRefresh(t *testing.T) {
 		t.Fatalf("Open = %q, %v; want a timestamp", ts, err)
 	}
 	a.Severity = "warning"
-	if err := n.Refresh(ctx, ts, Notice{Alert: a, Step: StepUpdate, Started: a.WindowStart}); err != nil {
+	if err := n.Refresh(ctx, ts, alerting.Decision{Alert: a, Step: alerting.StepUpdate, Started: a.WindowStart}); err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
 	msgs := srv.Messages()
 	if len(msgs) != 2 || !msgs[1].Updated || msgs[1].TS != ts || !strings.Contains(msgs[1].Text, "warning") {
 		t.Fatalf("messages after refresh = %+v", msgs)
 	}
-	err = n.Refresh(ctx, "1.000000", Notice{Alert: a, Step: StepUpdate})
+	err = n.Refresh(ctx, "1.000000", alerting.Decision{Alert: a, Step: alerting.StepUpdate})
 	var perr *alerting.PermanentError
 	if !errors.As(err, &perr) || perr.Reason != "message_not_found" {
 		t.Errorf("Refresh of an unknown ts = %v, want PermanentError message_not_found", err)

@@ -9,8 +9,11 @@ import (
 // EventDrift is the type of the payload announcing drift.
 const EventDrift = "driftmon.drift"
 
-// Payload is the generic JSON body of a drift webhook. Field names are
-// snake_case and stable: receivers (retraining pipelines) depend on them.
+// Payload is the generic JSON body of a drift webhook: an alerting.Alert as
+// receivers (retraining pipelines) see it. Field names are snake_case and stable,
+// since receivers and user templates depend on them, so it is a projection of its
+// own rather than the Alert's encoding: the window is an object, the lists are
+// never null, and a type names the event.
 type Payload struct {
 	Type         string   `json:"type"`
 	ID           string   `json:"id"`
@@ -33,8 +36,10 @@ type Window struct {
 	End   time.Time `json:"end"`
 }
 
-// Change is one drifted feature. Numbers that are not finite (a missing
-// p-value is NaN) are sent as null, since JSON has no NaN.
+// Change is one drifted feature as receivers see it: alerting.Change's encoding
+// but that the rule is left out when empty, a p-value that is negative (none) is
+// null as one that is not finite is, and there is no chart data. Numbers that are
+// not finite are nil, so templates and JSON show null (JSON has no NaN).
 type Change struct {
 	Feature   string   `json:"feature"`
 	Detector  string   `json:"detector"`
@@ -47,7 +52,7 @@ type Change struct {
 	Rule string `json:"rule,omitempty"`
 }
 
-// NewPayload converts an alert into the webhook body. Lists are never null,
+// NewPayload projects an alert onto the webhook body. Lists are never null,
 // so receivers can iterate without checks.
 func NewPayload(a alerting.Alert) Payload {
 	p := Payload{

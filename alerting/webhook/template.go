@@ -161,7 +161,7 @@ func (r *renderer) render(id string, p Payload) (Request, error) {
 		req.Body, err = json.Marshal(struct {
 			EventType     string        `json:"event_type"`
 			ClientPayload githubPayload `json:"client_payload"`
-		}{event, newGitHubPayload(p)})
+		}{event, githubPayload{Payload: p}})
 		req.Header = map[string]string{"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 	case FormatJenkins:
 		req.Body, err = jenkinsForm(id, p)
@@ -182,28 +182,16 @@ func (r *renderer) render(id string, p Payload) (Request, error) {
 	return req, nil
 }
 
-// githubPayload is the client_payload of a repository_dispatch: the
-// Payload without rows, stable and insufficient, to stay within GitHub's
-// limit of 10 top-level keys.
+// githubPayload is the client_payload of a repository_dispatch: the Payload
+// without rows, stable and insufficient, to stay within GitHub's limit of 10
+// top-level keys. The three fields below are never set: in JSON a field of the
+// outer struct hides the embedded Payload's field of the same name, and an
+// omitted nil hides it for good.
 type githubPayload struct {
-	Type         string   `json:"type"`
-	ID           string   `json:"id"`
-	Model        string   `json:"model"`
-	ModelVersion string   `json:"model_version"`
-	Stream       string   `json:"stream"`
-	Window       Window   `json:"window"`
-	Reference    string   `json:"reference"`
-	Severity     string   `json:"severity"`
-	Drifted      []Change `json:"drifted"`
-	DashboardURL string   `json:"dashboard_url,omitempty"`
-}
-
-func newGitHubPayload(p Payload) githubPayload {
-	return githubPayload{
-		Type: p.Type, ID: p.ID, Model: p.Model, ModelVersion: p.ModelVersion, Stream: p.Stream,
-		Window: p.Window, Reference: p.Reference, Severity: p.Severity, Drifted: p.Drifted,
-		DashboardURL: p.DashboardURL,
-	}
+	Payload
+	Rows         *struct{} `json:"rows,omitempty"`
+	Stable       *struct{} `json:"stable,omitempty"`
+	Insufficient *struct{} `json:"insufficient,omitempty"`
 }
 
 func jenkinsForm(id string, p Payload) ([]byte, error) {

@@ -213,7 +213,7 @@ type Verdicts struct {
 	// State is the policy's memory of the stream's alerts.
 	State *policy.State
 	// Decided are the decisions not yet recorded.
-	Decided []policy.Decision
+	Decided []alerting.Decision
 	// LossSeen is the lost-message count the data-loss alert last looked at.
 	LossSeen int64
 }
@@ -244,7 +244,7 @@ func (al *Alerter) ObservePerformance(v *Verdicts, r labels.Result, minRows int6
 	if !r.Decided {
 		return
 	}
-	o := policy.Observation{Kind: policy.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+	o := policy.Observation{Kind: alerting.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
 		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Labelled, Reference: r.Reference, DashboardURL: al.dashboard}
 	pv := r.Verdict
 	if ls := r.LabelShift; ls.Drifted {
@@ -284,7 +284,7 @@ func (al *Alerter) Record(tx *state.Tx, v *Verdicts) error {
 		var it outbox.Item
 		var err error
 		switch {
-		case d.Step == policy.Retrain:
+		case d.Step == alerting.StepRetrain:
 			n, ok := al.webhooks[d.Trigger]
 			if !ok {
 				return fmt.Errorf("BUG: no webhook for trigger %q", d.Trigger)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/state"
@@ -70,7 +71,7 @@ func TestSilencesSurviveARestart(t *testing.T) {
 	if got := after.Active(time.Now()); len(got) != 1 || got[0].ID != sl.ID {
 		t.Fatalf("silences after a restart: %+v, want %+v", got, sl)
 	}
-	if !after.Silenced(cfg.Streams[0].Name, "car-loan", "car_value", policy.KindDrift, time.Now()) {
+	if !after.Silenced(cfg.Streams[0].Name, "car-loan", "car_value", alerting.KindDrift, time.Now()) {
 		t.Error("the restored silence does not mute what it matched")
 	}
 }

@@ -7,34 +7,26 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 )
 
-// alertRecord is an alert seen through RecordDelivery and how each route took it.
+// alertRecord is an alert seen through RecordDelivery and how each route took it: the
+// API's projection of alerting.Alert, whose names it keeps but for "version", with
+// every list present (an empty one as []), the title, and no dashboard URL or chart
+// data.
 type alertRecord struct {
-	ID           string          `json:"id"`
-	Stream       string          `json:"stream"`
-	Model        string          `json:"model"`
-	Version      string          `json:"version"`
-	WindowStart  time.Time       `json:"window_start"`
-	WindowEnd    time.Time       `json:"window_end"`
-	Rows         int64           `json:"rows"`
-	Reference    string          `json:"reference"`
-	Severity     string          `json:"severity"`
-	Title        string          `json:"title"`
-	Drifted      []change        `json:"drifted"`
-	Stable       []string        `json:"stable"`
-	Insufficient []string        `json:"insufficient"`
-	FirstSeen    time.Time       `json:"first_seen"`
-	Routes       []routeDelivery `json:"routes"`
-}
-
-// change is alerting.Change with JSON names.
-type change struct {
-	Feature   string `json:"feature"`
-	Detector  string `json:"detector"`
-	Score     num    `json:"score"`
-	Threshold num    `json:"threshold"`
-	PValue    num    `json:"p_value"`
-	Summary   string `json:"summary"`
-	Rule      string `json:"rule"`
+	ID           string            `json:"id"`
+	Stream       string            `json:"stream"`
+	Model        string            `json:"model"`
+	Version      string            `json:"version"`
+	WindowStart  time.Time         `json:"window_start"`
+	WindowEnd    time.Time         `json:"window_end"`
+	Rows         int64             `json:"rows"`
+	Reference    string            `json:"reference"`
+	Severity     string            `json:"severity"`
+	Title        string            `json:"title"`
+	Drifted      []alerting.Change `json:"drifted"`
+	Stable       []string          `json:"stable"`
+	Insufficient []string          `json:"insufficient"`
+	FirstSeen    time.Time         `json:"first_seen"`
+	Routes       []routeDelivery   `json:"routes"`
 }
 
 // routeDelivery is the latest outcome of delivering one alert to one route.
@@ -111,15 +103,14 @@ func alertRecordOf(a alerting.Alert, now time.Time) *alertRecord {
 		ID: a.ID, Stream: a.Stream, Model: a.Model, Version: a.ModelVersion,
 		WindowStart: a.WindowStart, WindowEnd: a.WindowEnd, Rows: a.Rows,
 		Reference: a.Reference, Severity: string(a.Severity), Title: a.Title(),
-		Drifted:      make([]change, len(a.Drifted)),
+		Drifted:      a.WithoutDistributions().Drifted,
 		Stable:       append([]string{}, a.Stable...),
 		Insufficient: append([]string{}, a.Insufficient...),
 		FirstSeen:    now,
 		Routes:       []routeDelivery{},
 	}
-	for i, c := range a.Drifted {
-		rec.Drifted[i] = change{Feature: c.Feature, Detector: c.Detector, Score: num(c.Score),
-			Threshold: num(c.Threshold), PValue: num(c.PValue), Summary: c.Summary, Rule: c.Rule}
+	if rec.Drifted == nil {
+		rec.Drifted = []alerting.Change{}
 	}
 	return rec
 }

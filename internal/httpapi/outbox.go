@@ -42,24 +42,6 @@ type outboxItem struct {
 	Subject     audit.Subject `json:"subject"`
 }
 
-// auditEntry is an audit entry as the API returns it.
-type auditEntry struct {
-	Time     time.Time     `json:"time"`
-	Seq      uint64        `json:"seq"`
-	Event    string        `json:"event"`
-	Subject  audit.Subject `json:"subject"`
-	Decision string        `json:"decision,omitempty"`
-	Muted    string        `json:"muted,omitempty"`
-	Features []string      `json:"features,omitempty"`
-	Note     string        `json:"note,omitempty"`
-	Delivery string        `json:"delivery,omitempty"`
-	Route    string        `json:"route,omitempty"`
-	Attempt  int           `json:"attempt,omitempty"`
-	Outcome  string        `json:"outcome,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Next     time.Time     `json:"next,omitzero"`
-}
-
 func (s *Server) listOutbox(w http.ResponseWriter, r *http.Request) {
 	if s.outbox == nil {
 		writeError(w, http.StatusServiceUnavailable, "no outbox")
@@ -137,13 +119,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	out := make([]auditEntry, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, auditEntry{
-			Time: e.Time, Seq: e.Seq, Event: e.Event, Subject: e.Subject, Decision: e.Decision, Muted: e.Muted,
-			Features: e.Features, Note: e.Note, Delivery: e.Delivery, Route: e.Route, Attempt: e.Attempt,
-			Outcome: e.Outcome, Error: e.Error, Next: e.Next,
-		})
+	if entries == nil {
+		entries = []audit.Entry{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
 }

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/policy"
 )
 
-// The alert kinds a silence may name.
-const (
-	KindDrift       = "drift"
-	KindDataQuality = "data_quality"
-)
+// KindDataQuality is the other alert kind a silence may name besides
+// alerting.KindDrift.
+const KindDataQuality = "data_quality"
 
 // silenceRequest is the body of POST /api/v1/silences.
 type silenceRequest struct {
@@ -37,9 +36,9 @@ func (req silenceRequest) silence(now time.Time) (policy.Silence, error) {
 		errs = append(errs, errors.New("at least one matcher (stream, model, feature, kind) is required"))
 	}
 	switch req.Kind {
-	case "", KindDrift, KindDataQuality:
+	case "", string(alerting.KindDrift), KindDataQuality:
 	default:
-		errs = append(errs, fmt.Errorf("kind: %q is not one of %q, %q", req.Kind, KindDrift, KindDataQuality))
+		errs = append(errs, fmt.Errorf("kind: %q is not one of %q, %q", req.Kind, alerting.KindDrift, KindDataQuality))
 	}
 	exp := req.ExpiresAt
 	switch {
@@ -73,5 +72,5 @@ func (req silenceRequest) silence(now time.Time) (policy.Silence, error) {
 // Silenced reports whether an active silence mutes drift alerts about feature of
 // model in stream at time now. Silences naming another kind do not apply.
 func (s *Server) Silenced(stream, model, feature string, now time.Time) bool {
-	return s.silences.Silenced(stream, model, feature, policy.KindDrift, now)
+	return s.silences.Silenced(stream, model, feature, alerting.KindDrift, now)
 }

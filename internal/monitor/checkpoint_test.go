@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
@@ -368,7 +369,7 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 	if err := s.step(msgs[2000:], nil); err != nil {
 		t.Fatal(err)
 	}
-	s.verdicts.Decided = append(s.verdicts.Decided, policy.Decision{Step: policy.Retrain, Trigger: "gone"})
+	s.verdicts.Decided = append(s.verdicts.Decided, alerting.Decision{Step: alerting.StepRetrain, Trigger: "gone"})
 	if err := s.record(true); err == nil || !strings.Contains(err.Error(), `no webhook for trigger "gone"`) {
 		t.Fatalf("checkpoint with a decision that cannot be recorded: %v, want the alerter's error", err)
 	}

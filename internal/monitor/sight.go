@@ -11,7 +11,7 @@ import (
 // sight tells whether a stream can see: whether the events it reads reach windows that
 // close and are judged. A stream that reads but cannot judge — every event late behind a
 // wrong clock, most of them refused, or no window closing at all — is blind, and says so
-// with an alert of its own (policy.KindBlind) instead of going quiet. It is owned by the
+// with an alert of its own (alerting.KindBlind) instead of going quiet. It is owned by the
 // stream's goroutine, except blind, which Stats reads.
 type sight struct {
 	share float64       // limits.blind_share

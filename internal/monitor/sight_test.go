@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
@@ -78,7 +79,7 @@ func (r *blindRig) send(times ...time.Time) {
 // blind returns the blind episode firing for the stream, if any.
 func (r *blindRig) blind() *policy.Episode {
 	for _, ep := range r.s.verdicts.State.Episodes() {
-		if ep.Kind == policy.KindBlind {
+		if ep.Kind == alerting.KindBlind {
 			return &ep
 		}
 	}

@@ -46,9 +46,10 @@ func (s *Server) Files() []File {
 	return out
 }
 
-// formAuthorized reads a form body of at most 1 MiB, as Slack's Web API does, and checks
-// its token (authorized); it answers the error and returns false when either fails.
-func (s *Server) formAuthorized(w http.ResponseWriter, r *http.Request) bool {
+// form reads the form of a files.* call (at most 1 MiB) and checks its token;
+// false when it answered the call already: invalid_arguments for a form it cannot
+// read, else as authorized.
+func (s *Server) form(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
 		apiError(w, "invalid_arguments")
@@ -78,7 +79,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 // uploadURL is files.getUploadURLExternal: it reserves a file ID and
 // returns where to upload its content.
 func (s *Server) uploadURL(w http.ResponseWriter, r *http.Request) {
-	if !s.formAuthorized(w, r) {
+	if !s.form(w, r) {
 		return
 	}
 	name := r.PostFormValue("filename")
@@ -148,7 +149,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, id string) {
 // to channel_id, in the thread of thread_ts when set, which must be a
 // message of that channel.
 func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
-	if !s.formAuthorized(w, r) {
+	if !s.form(w, r) {
 		return
 	}
 	var summaries []struct {
