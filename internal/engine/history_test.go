@@ -1,0 +1,212 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/driftmon/driftmon/internal/window"
+)
+
+// sameVerdicts reports every window whose reference, verdicts or rows differ between
+// two runs of the same input.
+func sameVerdicts(t *testing.T, got, want []Result) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d results, want %d", len(got), len(want))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if !g.Start.Equal(w.Start) || g.Rows != w.Rows || g.Warmup != w.Warmup || g.Reference != w.Reference ||
+			!slices.Equal(g.Drifted(), w.Drifted()) || !slices.Equal(g.Violations(), w.Violations()) {
+			t.Errorf("window %v: got %d rows, warm-up %v, %q, drifted %v; want %d rows, warm-up %v, %q, drifted %v",
+				w.Start, g.Rows, g.Warmup, g.Reference, g.Drifted(), w.Rows, w.Warmup, w.Reference, w.Drifted())
+		}
+	}
+}
+
+// reload does what the monitor does after each checkpoint: the engine goes on from
+// exactly what a restart would load (internal/monitor's saveCheckpoint).
+func reload(t *testing.T, e *Engine) {
+	t.Helper()
+	data, err := EncodeCheckpoint(e, NewPosition())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := DecodeCheckpoint(data, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Restore(cp, false)
+}
+
+// restart is a new engine for sc restored from e's checkpoint, as after kill -9.
+func restart(t *testing.T, e *Engine) *Engine {
+	t.Helper()
+	data, err := EncodeCheckpoint(e, NewPosition())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(e.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.now = e.now
+	cp, err := DecodeCheckpoint(data, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Restore(cp, true)
+	return n
+}
+
+// TestRollingReferenceSurvivesRestart: the history is in the checkpoint, so an engine
+// restarted from it (and one reloaded after every checkpoint, as the monitor does)
+// judges every later window as the engine that never stopped: same references, same
+// verdicts, drifting windows still left out.
+func TestRollingReferenceSurvivesRestart(t *testing.T) {
+	for _, ref := range []string{"{seasonal: {period: 24h, cycles: 3}}", "{trailing: {windows: 12}}"} {
+		t.Run(ref, func(t *testing.T) {
+			tr := traffic{seed: 4, hours: 6 * 24, daily: 0.35, shift: 1.3, shiftAt: 4*24 + 10}
+			sc := rhythmStream(t, ref)
+			want := tr.run(t, sc, nil)
+			restarts := 0
+			got := tr.run(t, sc, func(h int, e *Engine) *Engine {
+				reload(t, e)
+				if h%37 == 36 {
+					restarts++
+					return restart(t, e)
+				}
+				return e
+			})
+			sameVerdicts(t, got, want)
+			c := count(want, hour(tr.shiftAt), hour(tr.hours))
+			if restarts < 3 || c.drifting == 0 {
+				t.Errorf("%d restarts, %d drifting windows after the shift: the test does not test", restarts, c.drifting)
+			}
+		})
+	}
+}
+
+// TestCheckpointReusesHistory: the monitor decodes each checkpoint it writes; the kept
+// windows it holds already are not decoded and copied again.
+func TestCheckpointReusesHistory(t *testing.T) {
+	tr := traffic{seed: 5, hours: 30, daily: 0.35}
+	var e *Engine
+	tr.run(t, rhythmStream(t, "{seasonal: {period: 24h, cycles: 7}}"), func(_ int, last *Engine) *Engine { e = last; return last })
+	m := e.order[0]
+	before := slices.Clone(m.history.windows)
+	if len(before) < 24 {
+		t.Fatalf("%d windows kept", len(before))
+	}
+	reload(t, e)
+	after := e.order[0].history.windows
+	if len(after) != len(before) {
+		t.Fatalf("%d windows kept after the reload, %d before", len(after), len(before))
+	}
+	for i := range before {
+		if unsafe.SliceData(after[i].data) != unsafe.SliceData(before[i].data) {
+			t.Fatalf("kept window %d was decoded again", i)
+		}
+	}
+	// A new engine has nothing to reuse: it decodes, and keeps copies, not slices of
+	// the checkpoint.
+	n := restart(t, e)
+	if unsafe.SliceData(n.order[0].history.windows[0].data) == unsafe.SliceData(before[0].data) {
+		t.Fatal("a restarted engine shares the old one's bytes")
+	}
+}
+
+// TestLeaderJudgesLikeOneProcess: a cluster's leader judges windows merged from the
+// partitions' partial profiles with Evaluate; with a seasonal reference it judges them
+// as one process does, and a leader that takes over from the last one's checkpoint
+// goes on the same.
+func TestLeaderJudgesLikeOneProcess(t *testing.T) {
+	tr := traffic{seed: 6, hours: 5 * 24, daily: 0.35, shift: 1.3, shiftAt: 4*24 + 3}
+	sc := rhythmStream(t, "{seasonal: {period: 24h, cycles: 3}}")
+	want := tr.run(t, sc, nil)
+
+	leader, err := New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := leader.ForPartition()
+	var got []Result
+	judge := func(partials []Result) {
+		for _, p := range partials {
+			w := &window.Window{Start: p.Start, End: p.End, Profile: p.Profile}
+			got = append(got, leader.Evaluate(p.Model, p.ModelVersion, w))
+		}
+	}
+	r := rand.New(rand.NewPCG(tr.seed, 22))
+	for h := range tr.hours {
+		rec := tr.window(h, r)
+		judge(worker.Process(rec))
+		rec.Release()
+		if h == 3*24+7 {
+			leader = restart(t, leader) // failover: the next leader reads the state
+		}
+	}
+	judge(worker.Flush())
+	sameVerdicts(t, got, want)
+}
+
+// TestHistoryBounds: a trailing history keeps its last N windows, a seasonal one the
+// last cycles windows of each phase; a restart under smaller settings trims it.
+func TestHistoryBounds(t *testing.T) {
+	tr := traffic{seed: 7, hours: 4 * 24}
+	var e *Engine
+	keep := func(_ int, last *Engine) *Engine { e = last; return last }
+
+	tr.run(t, rhythmStream(t, "{trailing: {windows: 12}}"), keep)
+	if h := e.order[0].history; len(h.windows) != 12 || h.windows[11].start != hour(tr.hours-1).UnixNano() {
+		t.Errorf("trailing: %d windows kept, newest %v", len(h.windows), time.Unix(0, h.windows[len(h.windows)-1].start).UTC())
+	}
+
+	tr.run(t, rhythmStream(t, "{seasonal: {period: 6h, cycles: 2}}"), keep)
+	h := e.order[0].history
+	if len(h.windows) != 12 {
+		t.Errorf("seasonal 6h × 2: %d windows kept, want 12", len(h.windows))
+	}
+	for i, w := range h.windows {
+		// Flush closed the last window, so the newest 12 hours are kept.
+		if want := hour(tr.hours - 12 + i).UnixNano(); w.start != want {
+			t.Errorf("kept window %d starts %v, want %v", i, time.Unix(0, w.start).UTC(), time.Unix(0, want).UTC())
+		}
+	}
+	want := hour(tr.hours - 6).UnixNano()
+	e.cfg = rhythmStream(t, "{seasonal: {period: 6h, cycles: 1}}")
+	e.rolling = newRolling(e.cfg.Reference, e.window.Size)
+	reload(t, e)
+	if h := e.order[0].history; len(h.windows) != 6 || h.windows[0].start != want {
+		t.Errorf("after cycles 2 → 1: %d windows kept", len(h.windows))
+	}
+}
+
+// TestSeasonalDescribesGaps: a phase whose windows were left out says how many of the
+// cycles its reference holds, and a week's phase is "of week".
+func TestSeasonalDescribesGaps(t *testing.T) {
+	r := &rolling{period: int64(24 * time.Hour), size: int64(time.Hour), cycles: 7}
+	h := &history{}
+	for _, day := range []int{1, 2, 5} {
+		h.windows = append(h.windows, pastWindow{start: hour(day*24 + 3).UnixNano()})
+	}
+	s := h.selectFor(r, hour(6*24+3).UnixNano())
+	if got := s.describe(300); got != "same hour of day, 3 of the last 5 days: 300 rows" {
+		t.Errorf("gaps: %q", got)
+	}
+	week := &rolling{period: int64(7 * 24 * time.Hour), size: int64(30 * time.Minute), cycles: 4}
+	h = &history{windows: []pastWindow{{start: hour(3).UnixNano()}}}
+	if got := h.selectFor(week, hour(7*24+3).UnixNano()).describe(10); got != "same time of week, last 1 week (of 4): 10 rows" {
+		t.Errorf("week: %q", got)
+	}
+	twelve := &rolling{period: int64(12 * time.Hour), size: int64(time.Hour), cycles: 2, fallback: 2}
+	h = &history{windows: []pastWindow{{start: hour(1).UnixNano()}, {start: hour(2).UnixNano(), leftOut: 1}}}
+	s = h.selectFor(twelve, hour(3).UnixNano())
+	if got := s.describe(10); !s.fallback || !strings.HasPrefix(got, "no earlier window at the same hour of each 12h yet; last 2 windows (1 drifting left out)") {
+		t.Errorf("fallback: %q", got)
+	}
+}
