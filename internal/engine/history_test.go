@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/driftmon/driftmon/internal/window"
+	"github.com/driftmon/driftmon/sketch"
 )
 
 // sameVerdicts reports every window whose reference, verdicts or rows differ between
@@ -209,4 +212,137 @@ func TestSeasonalDescribesGaps(t *testing.T) {
 	if got := s.describe(10); !s.fallback || !strings.HasPrefix(got, "no earlier window at the same hour of each 12h yet; last 2 windows (1 drifting left out)") {
 		t.Errorf("fallback: %q", got)
 	}
+}
+
+// heapAlloc is the Go heap in use after a collection.
+func heapAlloc() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// historyOf runs the rhythm stream (daily: its rhythm) for hours with reference ref
+// and returns the engine.
+func historyOf(t testing.TB, ref string, hours int, daily float64) *Engine {
+	var e *Engine
+	traffic{seed: 9, hours: hours, daily: daily}.run(t, rhythmStream(t, ref), func(_ int, last *Engine) *Engine { e = last; return last })
+	return e
+}
+
+// heapOf is the Go heap that what make allocates holds: the largest of three tries,
+// as garbage of earlier work collected during a try can only make it look smaller.
+func heapOf(make func() any) int64 {
+	most := int64(0)
+	for range 3 {
+		before := heapAlloc()
+		v := make()
+		most = max(most, heapAlloc()-before)
+		runtime.KeepAlive(v)
+	}
+	return most
+}
+
+// TestHistoryMemory measures what a model's history holds once full: its windows'
+// encoded profiles (what it keeps), their Go heap, and the heap the same windows
+// would take decoded, for the 4-feature stream of the measured tests (3 numeric, one
+// of them small integers, and a 5-category feature; 2,400 rows an hour on average).
+// The bounds are regression guards, about 1.5× what was measured.
+func TestHistoryMemory(t *testing.T) {
+	t.Logf("| reference | windows kept | encoded bytes per model | their heap | heap if kept decoded | checkpoint bytes |")
+	t.Logf("|---|---:|---:|---:|---:|---:|")
+	for _, tt := range []struct {
+		ref      string
+		hours    int
+		daily    float64
+		windows  int
+		maxBytes int
+	}{
+		{"{trailing: {windows: 24}}", 30, 0, 24, 24 * 14 << 10},
+		{"{seasonal: {period: 24h, cycles: 7}}", 8 * 24, 0.35, 168, 168 * 14 << 10},
+	} {
+		e := historyOf(t, tt.ref, tt.hours, tt.daily)
+		kept := e.order[0].history.windows
+		encoded := e.order[0].history.bytes()
+		data, err := EncodeCheckpoint(e, NewPosition())
+		if err != nil {
+			t.Fatal(err)
+		}
+		heap := heapOf(func() any {
+			c := make([]pastWindow, len(kept))
+			for i, w := range kept {
+				c[i] = w
+				c[i].data = bytes.Clone(w.data)
+			}
+			return c
+		})
+		decoded := heapOf(func() any {
+			ps := make([]*sketch.Profile, len(kept))
+			for i, w := range kept {
+				ps[i], _ = e.decodeProfile(w.data)
+			}
+			return ps
+		})
+		t.Logf("| `%s` | %d | %d | %d | %d | %d |", tt.ref, len(kept), encoded, heap, decoded, len(data))
+		if len(kept) != tt.windows || encoded > tt.maxBytes || heap > int64(tt.maxBytes) {
+			t.Errorf("%s: %d windows, %d encoded bytes, %d heap bytes; want %d windows, at most %d bytes", tt.ref, len(kept), encoded, heap, tt.windows, tt.maxBytes)
+		}
+	}
+}
+
+// BenchmarkRollingReference is the work a window's close adds for its reference:
+// decode and merge the kept windows it needs.
+func BenchmarkRollingReference(b *testing.B) {
+	for _, tt := range []struct {
+		name, ref string
+		hours     int
+	}{
+		{"seasonal-24hx7", "{seasonal: {period: 24h, cycles: 7}}", 8 * 24},
+		{"trailing-24", "{trailing: {windows: 24}}", 30},
+		{"trailing-168", "{trailing: {windows: 168}}", 170},
+	} {
+		e := historyOf(b, tt.ref, tt.hours, 0)
+		m := e.order[0]
+		next := hour(tt.hours).UnixNano()
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m.history.selectFor(e.rolling, next).merge(e)
+			}
+		})
+	}
+}
+
+// BenchmarkCheckpointHistory is a checkpoint of one model with 168 kept windows:
+// written and read back by the engine that holds them (what the monitor does after
+// every checkpoint), and read by a new engine (a restart).
+func BenchmarkCheckpointHistory(b *testing.B) {
+	e := historyOf(b, "{seasonal: {period: 24h, cycles: 7}}", 8*24, 0.35)
+	b.Run("reload", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			data, err := EncodeCheckpoint(e, NewPosition())
+			if err != nil {
+				b.Fatal(err)
+			}
+			cp, err := DecodeCheckpoint(data, e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.Restore(cp, false)
+		}
+	})
+	data, err := EncodeCheckpoint(e, NewPosition())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("restart", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n, _ := New(e.cfg, nil)
+			if _, err := DecodeCheckpoint(data, n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

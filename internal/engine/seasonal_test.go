@@ -223,9 +223,9 @@ func TestSeasonalNullStream(t *testing.T) {
 	}
 	// What the references say.
 	for h, want := range map[int]string{
-		0:  "first window: traffic may have started within it",
-		5:  "seasonal: no earlier window at the same hour of day yet",
-		29: "same hour of day, last 1 day (of 7): ",
+		0:         "first window: traffic may have started within it",
+		5:         "seasonal: no earlier window at the same hour of day yet",
+		29:        "same hour of day, last 1 day (of 7): ",
 		24*9 + 14: "same hour of day, last 7 days: ",
 	} {
 		if got := resultAt(t, results, h).Reference; !strings.HasPrefix(got, want) {
@@ -239,7 +239,7 @@ func TestSeasonalNullStream(t *testing.T) {
 // the days before the shift (skip_drifting) so that every later window drifts too.
 func TestSeasonalCatchesShift(t *testing.T) {
 	at := 9*24 + 13
-	tr := traffic{seed: 1, hours: 11 * 24, daily: 0.35, shift: 1.3, shiftAt: at}
+	tr := traffic{seed: 1, hours: 14 * 24, daily: 0.35, shift: 1.3, shiftAt: at}
 	results := tr.run(t, rhythmStream(t, "{seasonal: {period: 24h, cycles: 7}}"), nil)
 	before, after := count(results, rhythmStart, hour(at)), count(results, hour(at), hour(tr.hours))
 	first := resultAt(t, results, at)
