@@ -127,10 +127,19 @@ func (p *Position) Seen(late int64) (total, bad int64) {
 // EncodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
 // internal buffers (sketch.Profile.MarshalBinary).
 func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
-	b := make([]byte, checkpointHeader, 4096)
+	// Kept windows are most of a checkpoint with a trailing or seasonal reference:
+	// room for them up front saves growing both buffers through every size.
+	kept, most := 0, 0
+	for _, m := range e.order {
+		if m.history != nil {
+			n := m.history.bytes()
+			kept, most = kept+n, max(most, n)
+		}
+	}
+	b := make([]byte, checkpointHeader, 4096+kept+kept/16)
 	copy(b, checkpointMagic)
 	b[len(checkpointMagic)] = checkpointVersion
-	var body []byte
+	body := make([]byte, 0, 4096+most+most/16)
 	section := func() { body = body[:0] }
 	end := func(tag byte) {
 		b = append(b, tag)
