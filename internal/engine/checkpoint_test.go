@@ -72,6 +72,23 @@ streams:
 	}
 	f.Add(data[checkpointHeader:])
 	f.Add([]byte{secStream, 0})
+	// The same stream with a trailing reference: model sections with kept windows.
+	rolling := *sc
+	rolling.Reference = config.Reference{Trailing: &config.Trailing{Windows: 3}, MinRows: 10}
+	re, err := New(&rolling, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	rec = testRecord(500)
+	re.ProcessPartitions(rec, nil)
+	rec.Release()
+	if len(re.order) == 0 || len(re.order[0].history.windows) == 0 {
+		f.Fatal("no kept windows in the trailing seed")
+	}
+	if data, err = EncodeCheckpoint(re, NewPosition()); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data[checkpointHeader:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b := make([]byte, checkpointHeader, checkpointHeader+len(body))
 		copy(b, checkpointMagic)
