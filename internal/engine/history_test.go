@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -73,7 +72,7 @@ func restart(t *testing.T, e *Engine) *Engine {
 func TestRollingReferenceSurvivesRestart(t *testing.T) {
 	for _, ref := range []string{"{seasonal: {period: 24h, cycles: 3}}", "{trailing: {windows: 12}}"} {
 		t.Run(ref, func(t *testing.T) {
-			tr := traffic{seed: 4, hours: 6 * 24, daily: 0.35, shift: 1.3, shiftAt: 4*24 + 10}
+			tr := traffic{seed: 4, hours: 5 * 24, daily: 0.35, shift: 1.3, shiftAt: 3*24 + 10}
 			sc := rhythmStream(t, ref)
 			want := tr.run(t, sc, nil)
 			restarts := 0
@@ -144,11 +143,8 @@ func TestLeaderJudgesLikeOneProcess(t *testing.T) {
 			got = append(got, leader.Evaluate(p.Model, p.ModelVersion, w))
 		}
 	}
-	r := rand.New(rand.NewPCG(tr.seed, 22))
-	for h := range tr.hours {
-		rec := tr.window(h, r)
+	for h, rec := range tr.records() {
 		judge(worker.Process(rec))
-		rec.Release()
 		if h == 3*24+7 {
 			leader = restart(t, leader) // failover: the next leader reads the state
 		}
@@ -160,7 +156,7 @@ func TestLeaderJudgesLikeOneProcess(t *testing.T) {
 // TestHistoryBounds: a trailing history keeps its last N windows, a seasonal one the
 // last cycles windows of each phase; a restart under smaller settings trims it.
 func TestHistoryBounds(t *testing.T) {
-	tr := traffic{seed: 7, hours: 4 * 24}
+	tr := traffic{seed: 7, hours: 36}
 	var e *Engine
 	keep := func(_ int, last *Engine) *Engine { e = last; return last }
 

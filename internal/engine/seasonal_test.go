@@ -116,6 +116,30 @@ streams:
 	return &cfg.Streams[0]
 }
 
+// generated is the records of the last traffic generated: tests run the same traffic
+// with several references, and under the race detector generating it takes a third of
+// a run.
+var generated struct {
+	tr   traffic
+	recs []arrow.Record
+}
+
+// records is the traffic's hourly records, generated once for consecutive calls.
+func (tr traffic) records() []arrow.Record {
+	if generated.recs != nil && generated.tr == tr {
+		return generated.recs
+	}
+	for _, rec := range generated.recs {
+		rec.Release()
+	}
+	r := rand.New(rand.NewPCG(tr.seed, 22))
+	generated.tr, generated.recs = tr, make([]arrow.Record, tr.hours)
+	for h := range tr.hours {
+		generated.recs[h] = tr.window(h, r)
+	}
+	return generated.recs
+}
+
 // run feeds the generated traffic to an engine, window by window, and returns every
 // window's result. each, when set, is called after every window's record with the
 // engine, which it may replace (a restart).
@@ -125,12 +149,9 @@ func (tr traffic) run(t testing.TB, sc *config.Stream, each func(h int, e *Engin
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(tr.seed, 22))
 	var results []Result
-	for h := range tr.hours {
-		rec := tr.window(h, r)
+	for h, rec := range tr.records() {
 		results = append(results, e.Process(rec)...)
-		rec.Release()
 		if each != nil {
 			e = each(h, e)
 		}
