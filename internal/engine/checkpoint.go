@@ -486,18 +486,18 @@ func readHistory(d *wire.Reader, e *Engine, key modelKey) history {
 	if m := e.models[key]; m != nil {
 		held = m.history
 	}
-	last := int64(math.MinInt64)
 	for n := d.Length(3); n > 0 && d.Err() == nil; n-- {
 		w := pastWindow{start: d.Varint(), end: d.Varint(), leftOut: int(min(d.Count(), math.MaxInt32))}
 		data := d.Blob()
 		if d.Err() != nil {
 			break
 		}
-		if w.start <= last || w.end < w.start {
-			d.Fail("kept window [%d, %d) out of order", w.start, w.end)
+		// Kept windows are in the order they closed: by start for event-time
+		// windows; count windows may share their first event time, or have none.
+		if w.end < w.start {
+			d.Fail("kept window ends (%d) before it starts (%d)", w.end, w.start)
 			break
 		}
-		last = w.start
 		if w.data = held.sameWindow(w.start, data); w.data == nil {
 			if _, err := e.decodeProfile(data); err != nil {
 				d.Fail("kept window at %v: %w", time.Unix(0, w.start).UTC(), err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
@@ -9,6 +10,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/window"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -341,4 +347,43 @@ func BenchmarkCheckpointHistory(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestTrailingCountWindows: count windows without event times all start at the same
+// instant; a trailing reference of them still checkpoints, restores and judges.
+func TestTrailingCountWindows(t *testing.T) {
+	sc := &config.Stream{Name: "s", Features: map[string]config.Field{"x": {Type: "numeric"}}, Window: config.Window{Rows: 500},
+		Reference: config.Reference{Trailing: &config.Trailing{Windows: 3}, MinRows: 500}}
+	e, err := New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(10, 1))
+	b := array.NewFloat64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	var refs []string
+	for i := range 8 {
+		for range 500 {
+			b.Append(r.NormFloat64())
+		}
+		col := b.NewArray()
+		rec := array.NewRecord(arrow.NewSchema([]arrow.Field{{Name: "x", Type: arrow.PrimitiveTypes.Float64}}, nil), []arrow.Array{col}, 500)
+		for _, res := range e.Process(rec) {
+			refs = append(refs, res.Reference)
+			if len(res.Drifted()) > 0 {
+				t.Errorf("window %d drifted", i)
+			}
+		}
+		rec.Release()
+		col.Release()
+		reload(t, e)
+		if i == 4 {
+			e = restart(t, e)
+		}
+	}
+	want := []string{"trailing: building the reference, 0 of 3 windows in", "last window: 500 rows", "last 2 of 3 windows: 1,000 rows",
+		"last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows"}
+	if !slices.Equal(refs, want) {
+		t.Errorf("references:\n%q\nwant\n%q", refs, want)
+	}
 }
