@@ -5,11 +5,13 @@ package engine
 // A stream writes a checkpoint every state.checkpoint_records records or
 // state.checkpoint_interval, whichever comes first, and when it stops. One bbolt
 // transaction holds everything that must agree: the open windows' profiles and window
-// trackers, the warm-up reference, the event-time clock (each partition's newest event
-// time, the watermark), each partition's next offset, the stream's counters, and
-// whatever the monitor writes beside them (alert state, the webhook outbox). Offsets are committed to Kafka only after the transaction, for lag tools; on
-// start the stream restores its checkpoint and the source reads each partition from the
-// offset stored with it, so every event is in the windows exactly once.
+// trackers, the warm-up reference or a trailing or seasonal reference's kept windows
+// (history.go), the event-time clock (each partition's newest event time, the
+// watermark), each partition's next offset, the stream's counters, and whatever the
+// monitor writes beside them (alert state, the webhook outbox). Offsets are committed
+// to Kafka only after the transaction, for lag tools; on start the stream restores its
+// checkpoint and the source reads each partition from the offset stored with it, so
+// every event is in the windows exactly once.
 //
 // After a crash (kill -9) the windows closed between the last checkpoint and the crash
 // close again after the restart — the same windows with the same rows — and their
