@@ -5,16 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
-	"github.com/driftmon/driftmon/ingest"
 )
 
 // checkpointSample is a checkpoint written by the engine as it was before trailing and
@@ -50,29 +46,12 @@ streams:
 // compatRows is compatTotal seeded rows, one every 500 ms from 2026-11-25 10:00 UTC:
 // models a and b alternating, and from row 600 on every third row is model c.
 func compatRows() arrow.Record {
-	r := rand.New(rand.NewPCG(7, 3))
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "c", Type: arrow.BinaryTypes.String, Nullable: true},
-		{Name: "n", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: ingest.ColEventTime, Type: arrow.PrimitiveTypes.Int64},
-		{Name: ingest.ColModel, Type: arrow.BinaryTypes.String, Nullable: true},
-	}, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
-	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	for i := range compatTotal {
-		model := string(rune('a' + i%2))
+	return seededRecord(compatTotal, rand.NewPCG(7, 3), 500*time.Millisecond, func(i int) string {
 		if i >= 600 && i%3 == 2 {
-			model = "c"
+			return "c"
 		}
-		b.Field(0).(*array.StringBuilder).Append("c" + strconv.Itoa(r.IntN(4)))
-		b.Field(1).(*array.Float64Builder).Append(float64(r.IntN(5)))
-		b.Field(2).(*array.Float64Builder).Append(r.NormFloat64())
-		b.Field(3).(*array.Int64Builder).Append(start.Add(time.Duration(i) * 500 * time.Millisecond).UnixNano())
-		b.Field(4).(*array.StringBuilder).Append(model)
-	}
-	return b.NewRecord()
+		return string(rune('a' + i%2))
+	})
 }
 
 // compatNow is the wall clock of the sample's engines: just after its last event, so
