@@ -332,8 +332,17 @@ type Reference struct {
 	// to the config file.
 	Baseline string `yaml:"baseline"`
 	// WarmupWindows, when no baseline is given, makes the first N closed windows of each
-	// model the reference. Default 1.
+	// model the reference. Default 1 when neither baseline, trailing nor seasonal is set.
 	WarmupWindows int `yaml:"warmup_windows"`
+	// Trailing compares each window with the model's last N judged windows instead of
+	// a fixed reference: it follows slow change and catches abrupt change. Exclusive
+	// with baseline, warmup_windows and seasonal.
+	Trailing *Trailing `yaml:"trailing"`
+	// Seasonal compares each window with the model's windows at the same phase of a
+	// period (the same hour of the day, or of the week) over the last cycles: a daily
+	// or weekly rhythm in the traffic is then not drift. Needs event-time windows.
+	// Exclusive with baseline, warmup_windows and trailing.
+	Seasonal *Seasonal `yaml:"seasonal"`
 	// MinRows is the fewest non-null values of a feature in the reference for a verdict
 	// on it. A warm-up goes on past warmup_windows until it holds this many rows; a
 	// smaller baseline gives "insufficient reference" instead of verdicts. Default 1000:
@@ -341,6 +350,38 @@ type Reference struct {
 	// 1,000-row window is caught 99% of the time against 1,000 reference rows, 69%
 	// against 250 (bench/README.md, "Reference size").
 	MinRows int64 `yaml:"min_rows"`
+}
+
+// Trailing is a reference made of the last judged windows of each (model, version).
+type Trailing struct {
+	// Windows is how many judged windows the reference merges. Required, at least 1.
+	Windows int `yaml:"windows"`
+	// SkipDrifting leaves out of the reference every window that drifted or failed a
+	// data-quality check, so that a drift is not absorbed as it happens: the reference
+	// stays the last N windows that did neither. Default true.
+	SkipDrifting *bool `yaml:"skip_drifting"`
+}
+
+// Seasonal is a reference made of each (model, version)'s windows at the same phase of
+// a period over its last cycles: with period 24h and hourly windows, 14:00–15:00 is
+// compared with 14:00–15:00 of the days before (UTC); with 168h, with the same hour of
+// the weeks before.
+type Seasonal struct {
+	// Period is the length of the rhythm, a whole number of windows (window.size).
+	// Required.
+	Period time.Duration `yaml:"period"`
+	// Cycles is how many past periods the reference merges, at most. Required, at
+	// least 1.
+	Cycles int `yaml:"cycles"`
+	// SkipDrifting leaves out of the reference every window that drifted or failed a
+	// data-quality check, as for trailing. Default true.
+	SkipDrifting *bool `yaml:"skip_drifting"`
+	// FallbackWindows decides what a window is compared with while no window at its
+	// phase is in yet (the first period, mostly): 0 (the default) judges nothing until
+	// then and says so; N compares it with the last N windows (a trailing reference),
+	// which catches an abrupt change on the first day but can take a steep rhythm for
+	// drift.
+	FallbackWindows int `yaml:"fallback_windows"`
 }
 
 // Detectors tunes the per-feature tests and the decision rule: a feature drifts when its

@@ -78,6 +78,17 @@ http.read_header_timeout: 1m0s is longer than read_timeout 20s, which also bound
 http.max_header_bytes: must be at least 1024, got 100
 http.max_body_bytes: must be at least 1024, got -1
 http.max_connections: must be at least 1, got -3`},
+		{"bad_reference.yaml", `streams[0].reference: set one of baseline, warmup_windows, trailing and seasonal, not several
+streams[0].reference.trailing.windows: must be at least 1, got 0
+streams[1].reference.seasonal: needs event-time windows (window.size): a phase is a time of day or week
+streams[1].reference.seasonal.cycles: must be at least 1, got 0
+streams[2].reference: set one of baseline, warmup_windows, trailing and seasonal, not several
+streams[2].reference.seasonal.period: must be a multiple of window.size 1h0m0s (at least 2 windows), got 1h30m0s
+streams[2].reference.seasonal.fallback_windows: must be between 0 and 10000, got -1
+streams[3].reference.seasonal: period 168h0m0s of 1m0s windows over 4 cycles is 40320 window profiles per model, more than 10000
+streams[4].reference: set one of baseline, warmup_windows, trailing and seasonal, not several
+streams[4].reference.trailing.windows: must be at most 10000 (each model keeps that many window profiles), got 20000
+streams[4].reference.seasonal.period: must be positive (e.g. 24h, or 168h for a weekly rhythm), got 0s`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
 		{"secret_echoed.yaml", `kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"
 kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"
@@ -230,5 +241,26 @@ func TestRedact(t *testing.T) {
 	}
 	if got := (*Config)(nil).Redact("ftp://a:b@c"); got != "ftp://a:***@c" {
 		t.Errorf("nil Config: %q", got)
+	}
+}
+
+// TestRollingReferenceDefaults: a trailing or seasonal reference is no warm-up, and
+// leaves drifting windows out unless told not to.
+func TestRollingReferenceDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: ["localhost:9092"]}
+streams:
+  - {name: t, topic: a, features: {x: {type: numeric}}, window: {size: 1h}, reference: {trailing: {windows: 12}}}
+  - {name: s, topic: b, features: {x: {type: numeric}}, window: {size: 1h}, reference: {seasonal: {period: 168h, cycles: 4, skip_drifting: false}}}
+`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, se := cfg.Streams[0].Reference, cfg.Streams[1].Reference
+	if tr.WarmupWindows != 0 || tr.Trailing.Windows != 12 || tr.Trailing.SkipDrifting == nil || !*tr.Trailing.SkipDrifting {
+		t.Errorf("trailing: warm-up %d, %+v", tr.WarmupWindows, tr.Trailing)
+	}
+	if se.WarmupWindows != 0 || se.Seasonal.Period != 168*time.Hour || se.Seasonal.Cycles != 4 || se.Seasonal.SkipDrifting == nil || *se.Seasonal.SkipDrifting {
+		t.Errorf("seasonal: warm-up %d, %+v", se.WarmupWindows, se.Seasonal)
 	}
 }

@@ -26,6 +26,11 @@ const (
 	DefaultMultivariateMin      = 0.2
 	DefaultMultivariateVariance = 0.65
 
+	// MaxReferenceWindows bounds the window profiles a trailing or seasonal reference
+	// keeps per model (trailing.windows; period / window.size × cycles): a few KiB to
+	// tens of KiB each (bench/README.md, "Trailing and seasonal references").
+	MaxReferenceWindows = 10_000
+
 	DefaultFireAfter    = 1
 	DefaultResolveAfter = 2
 	DefaultCriticalPSI  = 0.25
@@ -91,10 +96,16 @@ func (c *Config) setDefaults() {
 		s.Format = cmp.Or(s.Format, DefaultFormat)
 		defaultPaths(s.Features, "features.")
 		defaultPaths(s.Predictions, "prediction.")
-		if s.Reference.Baseline == "" && s.Reference.WarmupWindows == 0 {
+		if r := s.Reference; r.Baseline == "" && r.WarmupWindows == 0 && r.Trailing == nil && r.Seasonal == nil {
 			s.Reference.WarmupWindows = DefaultWarmupWindows
 		}
 		s.Reference.MinRows = cmp.Or(s.Reference.MinRows, DefaultReferenceRows)
+		if t := s.Reference.Trailing; t != nil && t.SkipDrifting == nil {
+			t.SkipDrifting = new(true)
+		}
+		if z := s.Reference.Seasonal; z != nil && z.SkipDrifting == nil {
+			z.SkipDrifting = new(true)
+		}
 		d := &s.Detectors
 		d.FDR = cmp.Or(d.FDR, DefaultFDR)
 		d.MinRows = cmp.Or(d.MinRows, DefaultMinRows)
@@ -382,9 +393,7 @@ func (c *Config) validate(errs *[]error) {
 		if s.Reference.MinRows < 0 {
 			bad(p+".reference.min_rows", "must not be negative, got %d", s.Reference.MinRows)
 		}
-		if s.Reference.Baseline != "" && s.Reference.WarmupWindows > 0 {
-			bad(p+".reference", "set either baseline or warmup_windows, not both")
-		}
+		s.Reference.validate(p+".reference", s.Window, bad)
 		d := s.Detectors
 		if d.FDR <= 0 || d.FDR >= 1 {
 			bad(p+".detectors.fdr", "must be between 0 and 1, got %g", d.FDR)
@@ -425,6 +434,46 @@ func (c *Config) validate(errs *[]error) {
 	c.Alerting.validate(bad)
 	if p := c.Alerting.Policy; p.FireAfter < 1 || p.ResolveAfter < 1 || p.RepeatEvery < 0 || p.CriticalPSI < 0 {
 		bad("alerting.policy", "fire_after and resolve_after must be at least 1, repeat_every and critical_psi not negative")
+	}
+}
+
+// validate appends the reference's problems; p is its path.
+func (r *Reference) validate(p string, w Window, bad func(string, string, ...any)) {
+	if n := btoi(r.Baseline != "") + btoi(r.WarmupWindows > 0) + btoi(r.Trailing != nil) + btoi(r.Seasonal != nil); n > 1 {
+		bad(p, "set one of baseline, warmup_windows, trailing and seasonal, not several")
+	}
+	if t := r.Trailing; t != nil {
+		switch {
+		case t.Windows < 1:
+			bad(p+".trailing.windows", "must be at least 1, got %d", t.Windows)
+		case t.Windows > MaxReferenceWindows:
+			bad(p+".trailing.windows", "must be at most %d (each model keeps that many window profiles), got %d", MaxReferenceWindows, t.Windows)
+		}
+	}
+	z := r.Seasonal
+	if z == nil {
+		return
+	}
+	phases := int64(0)
+	switch {
+	case z.Period <= 0:
+		bad(p+".seasonal.period", "must be positive (e.g. 24h, or 168h for a weekly rhythm), got %s", z.Period)
+	case w.Size <= 0:
+		bad(p+".seasonal", "needs event-time windows (window.size): a phase is a time of day or week")
+	case z.Period%w.Size != 0 || z.Period < 2*w.Size:
+		bad(p+".seasonal.period", "must be a multiple of window.size %s (at least 2 windows), got %s", w.Size, z.Period)
+	default:
+		phases = int64(z.Period / w.Size)
+	}
+	switch {
+	case z.Cycles < 1:
+		bad(p+".seasonal.cycles", "must be at least 1, got %d", z.Cycles)
+	case phases > 0 && phases*int64(z.Cycles) > MaxReferenceWindows:
+		bad(p+".seasonal", "period %s of %s windows over %d cycles is %d window profiles per model, more than %d",
+			z.Period, w.Size, z.Cycles, phases*int64(z.Cycles), MaxReferenceWindows)
+	}
+	if z.FallbackWindows < 0 || z.FallbackWindows > MaxReferenceWindows {
+		bad(p+".seasonal.fallback_windows", "must be between 0 and %d, got %d", MaxReferenceWindows, z.FallbackWindows)
 	}
 }
 

@@ -5,11 +5,13 @@ package engine
 // A stream writes a checkpoint every state.checkpoint_records records or
 // state.checkpoint_interval, whichever comes first, and when it stops. One bbolt
 // transaction holds everything that must agree: the open windows' profiles and window
-// trackers, the warm-up reference, the event-time clock (each partition's newest event
-// time, the watermark), each partition's next offset, the stream's counters, and
-// whatever the monitor writes beside them (alert state, the webhook outbox). Offsets are committed to Kafka only after the transaction, for lag tools; on
-// start the stream restores its checkpoint and the source reads each partition from the
-// offset stored with it, so every event is in the windows exactly once.
+// trackers, the warm-up reference or a trailing or seasonal reference's kept windows
+// (history.go), the event-time clock (each partition's newest event time, the
+// watermark), each partition's next offset, the stream's counters, and whatever the
+// monitor writes beside them (alert state, the webhook outbox). Offsets are committed
+// to Kafka only after the transaction, for lag tools; on start the stream restores its
+// checkpoint and the source reads each partition from the offset stored with it, so
+// every event is in the windows exactly once.
 //
 // After a crash (kill -9) the windows closed between the last checkpoint and the crash
 // close again after the restart — the same windows with the same rows — and their
@@ -22,6 +24,7 @@ package engine
 // what a restart would load, each checkpoint reloads the engine from the bytes it wrote.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,14 +52,17 @@ import (
 //	5 model     (one per model) name | version | late | closed-to varint
 //	            | current window: flag byte [, min time varint, max time varint, profile]
 //	            | n × open window profile
-//	            | reference: kind byte (refBaseline, refWarmingUp, refWarmedUp)
+//	            | reference: kind byte (refBaseline, refWarmingUp, refWarmedUp, refRolling)
 //	              | warm-up windows left | [profile] | reference name
+//	            | (version 2) history: n × (start varint, end varint, left out, profile)
+//	              | left out since the newest
 //
 // Sections come in this order; an unknown tag is an error (a new layout gets a new
-// version).
+// version). Version 1, written before trailing and seasonal references, has no
+// history in its model sections and still decodes.
 const (
 	checkpointMagic   = "DMCK"
-	checkpointVersion = 1
+	checkpointVersion = 2
 	checkpointHeader  = len(checkpointMagic) + 1 + 4
 )
 
@@ -73,6 +79,7 @@ const (
 	refBaseline  byte = iota // the configured baseline: not stored, loaded from its file
 	refWarmingUp             // warm-up in progress: the windows merged so far
 	refWarmedUp              // built by the warm-up
+	refRolling               // trailing or seasonal: the model's history
 )
 
 // ErrCorruptCheckpoint is wrapped by every error about bytes that are not a valid
@@ -122,10 +129,19 @@ func (p *Position) Seen(late int64) (total, bad int64) {
 // EncodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
 // internal buffers (sketch.Profile.MarshalBinary).
 func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
-	b := make([]byte, checkpointHeader, 4096)
+	// Kept windows are most of a checkpoint with a trailing or seasonal reference:
+	// room for them up front saves growing both buffers through every size.
+	kept, most := 0, 0
+	for _, m := range e.order {
+		if m.history != nil {
+			n := m.history.bytes()
+			kept, most = kept+n, max(most, n)
+		}
+	}
+	b := make([]byte, checkpointHeader, 4096+kept+kept/16)
 	copy(b, checkpointMagic)
 	b[len(checkpointMagic)] = checkpointVersion
-	var body []byte
+	body := make([]byte, 0, 4096+most+most/16)
 	section := func() { body = body[:0] }
 	end := func(tag byte) {
 		b = append(b, tag)
@@ -221,7 +237,7 @@ func appendModel(b []byte, m *model) ([]byte, error) {
 		}
 	}
 	switch {
-	case m.ref == nil:
+	case m.ref == nil && m.history == nil:
 		b = append(b, refWarmingUp)
 		b = binary.AppendUvarint(b, uint64(max(m.warmupLeft, 0)))
 		if m.warmup == nil {
@@ -239,12 +255,28 @@ func appendModel(b []byte, m *model) ([]byte, error) {
 		if b, err = appendProfile(b, m.ref); err != nil {
 			return nil, err
 		}
+	case m.history != nil:
+		b = append(b, refRolling)
+		b = binary.AppendUvarint(b, uint64(max(m.warmupLeft, 0)))
+		b = append(b, 0)
 	default:
 		b = append(b, refBaseline)
 		b = binary.AppendUvarint(b, 0)
 		b = append(b, 0)
 	}
-	return wire.AppendString(b, m.refName), nil
+	b = wire.AppendString(b, m.refName)
+	var h history
+	if m.history != nil {
+		h = *m.history
+	}
+	b = binary.AppendUvarint(b, uint64(len(h.windows)))
+	for _, w := range h.windows {
+		b = binary.AppendVarint(b, w.start)
+		b = binary.AppendVarint(b, w.end)
+		b = binary.AppendUvarint(b, uint64(w.leftOut))
+		b = wire.AppendBlob(b, w.data)
+	}
+	return binary.AppendUvarint(b, uint64(h.leftOut)), nil
 }
 
 func appendProfile(b []byte, p *sketch.Profile) ([]byte, error) {
@@ -264,6 +296,7 @@ type restoredModel struct {
 	warmupLeft int
 	refProfile *sketch.Profile
 	refName    string
+	history    history
 }
 
 // Checkpoint is a decoded checkpoint, ready for Engine.Restore.
@@ -295,8 +328,9 @@ func DecodeCheckpoint(data []byte, e *Engine) (*Checkpoint, error) {
 	if len(data) < checkpointHeader || string(data[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, fmt.Errorf("decode checkpoint: bad magic: %w", ErrCorruptCheckpoint)
 	}
-	if v := data[len(checkpointMagic)]; v != checkpointVersion {
-		return nil, fmt.Errorf("decode checkpoint: unsupported version %d (this driftmon writes %d): %w", v, checkpointVersion, ErrCorruptCheckpoint)
+	version := data[len(checkpointMagic)]
+	if version != 1 && version != checkpointVersion {
+		return nil, fmt.Errorf("decode checkpoint: unsupported version %d (this driftmon writes %d): %w", version, checkpointVersion, ErrCorruptCheckpoint)
 	}
 	if crc32.Checksum(data[checkpointHeader:], castagnoli) != binary.LittleEndian.Uint32(data[len(checkpointMagic)+1:]) {
 		return nil, fmt.Errorf("decode checkpoint: checksum mismatch: %w", ErrCorruptCheckpoint)
@@ -340,7 +374,7 @@ func DecodeCheckpoint(data []byte, e *Engine) (*Checkpoint, error) {
 				clock.Partitions = append(clock.Partitions, window.PartitionTime{Partition: s.Partition(), Newest: s.Varint()})
 			}
 		case secModel:
-			models = append(models, readModel(s, e))
+			models = append(models, readModel(s, e, version))
 		}
 		if s.Err() == nil && len(s.B) > 0 {
 			s.Fail("%d trailing bytes", len(s.B))
@@ -400,8 +434,8 @@ func checkStream(s *wire.Reader, e *Engine) error {
 	return nil
 }
 
-// model reads one model section.
-func readModel(d *wire.Reader, e *Engine) restoredModel {
+// model reads one model section of a checkpoint of the given version.
+func readModel(d *wire.Reader, e *Engine, version byte) restoredModel {
 	var m restoredModel
 	m.key = modelKey{d.String(), d.String()}
 	m.tracker.Late = d.Count()
@@ -431,14 +465,52 @@ func readModel(d *wire.Reader, e *Engine) restoredModel {
 		d.Fail("bad reference flag")
 	}
 	m.refName = d.String()
+	if version >= 2 {
+		m.history = readHistory(d, e, m.key)
+	}
 	switch {
 	case d.Err() != nil:
-	case m.refKind > refWarmedUp:
+	case m.refKind > refRolling:
 		d.Fail("bad reference kind %d", m.refKind)
 	case m.refKind == refWarmedUp && m.refProfile == nil:
 		d.Fail("warmed-up reference without a profile")
 	}
 	return m
+}
+
+// readHistory reads a model's kept windows. A window that e holds already, with the
+// same bytes, was checked when it was kept and is not decoded again: the monitor
+// decodes every checkpoint it writes (engine/checkpoint.go says why), and a seasonal
+// history of hundreds of windows would otherwise be decoded every few seconds.
+func readHistory(d *wire.Reader, e *Engine, key modelKey) history {
+	var h history
+	var held *history
+	if m := e.models[key]; m != nil {
+		held = m.history
+	}
+	for n := d.Length(3); n > 0 && d.Err() == nil; n-- {
+		w := pastWindow{start: d.Varint(), end: d.Varint(), leftOut: int(min(d.Count(), math.MaxInt32))}
+		data := d.Blob()
+		if d.Err() != nil {
+			break
+		}
+		// Kept windows are in the order they closed: by start for event-time
+		// windows; count windows may share their first event time, or have none.
+		if w.end < w.start {
+			d.Fail("kept window ends (%d) before it starts (%d)", w.end, w.start)
+			break
+		}
+		if w.data = held.sameWindow(w.start, data); w.data == nil {
+			if _, err := e.decodeProfile(data); err != nil {
+				d.Fail("kept window at %v: %w", time.Unix(0, w.start).UTC(), err)
+				break
+			}
+			w.data = bytes.Clone(data) // not a slice of the whole checkpoint
+		}
+		h.windows = append(h.windows, w)
+	}
+	h.leftOut = int(min(d.Count(), math.MaxInt32))
+	return h
 }
 
 // Restore replaces e's models, and its clock when withClock, with cp's. A stream
@@ -455,6 +527,16 @@ func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 	for _, rm := range cp.models {
 		m := &model{key: rm.key, windows: window.RestoreTracker(e.window, e.newProfile, rm.tracker)}
 		switch {
+		case e.rolling != nil:
+			m.history = &history{}
+			switch {
+			case rm.refKind == refRolling:
+				*m.history = rm.history
+				m.history.trim(e.rolling) // the config may keep fewer windows now
+				m.warmupLeft = rm.warmupLeft
+			}
+			// Otherwise the config changed to trailing or seasonal since the
+			// checkpoint: the model's history starts with its next window.
 		case e.baseline != nil:
 			// The config names a baseline (perhaps a new one): it is the reference.
 			m.ref, m.refName = e.baseline, e.baselineName
@@ -476,10 +558,19 @@ func readProfile(d *wire.Reader, e *Engine) *sketch.Profile {
 	if d.Err() != nil {
 		return nil
 	}
-	p := new(sketch.Profile)
-	if err := p.UnmarshalBinary(data); err != nil {
+	p, err := e.decodeProfile(data)
+	if err != nil {
 		d.Fail("%w", err)
 		return nil
+	}
+	return p
+}
+
+// decodeProfile decodes a profile encoding, which must have the engine's fields.
+func (e *Engine) decodeProfile(data []byte) (*sketch.Profile, error) {
+	p := new(sketch.Profile)
+	if err := p.UnmarshalBinary(data); err != nil {
+		return nil, err
 	}
 	fields := p.Fields()
 	same := len(fields) == len(e.fields)
@@ -487,10 +578,9 @@ func readProfile(d *wire.Reader, e *Engine) *sketch.Profile {
 		same = fields[i] == e.fields[i]
 	}
 	if !same {
-		d.Fail("a profile has fields %v, the stream %v", fields, e.fields)
-		return nil
+		return nil, fmt.Errorf("a profile has fields %v, the stream %v", fields, e.fields)
 	}
-	return p
+	return p, nil
 }
 
 // repairFuture mends a checkpoint written before event times were bounded (or with a

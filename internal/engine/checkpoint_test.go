@@ -20,7 +20,13 @@ import (
 // low-cardinality numeric n, a categorical c, one event a second from 2026-11-25 10:00
 // UTC, models "a" and "b" alternating.
 func testRecord(n int) arrow.Record {
-	r := rand.New(rand.NewPCG(5, 1))
+	return seededRecord(n, rand.NewPCG(5, 1), time.Second, func(i int) string { return string(rune('a' + i%2)) })
+}
+
+// seededRecord is n rows of testRecord's columns drawn from src, one every step from
+// 2026-11-25 10:00 UTC, row i of model model(i).
+func seededRecord(n int, src rand.Source, step time.Duration, model func(i int) string) arrow.Record {
+	r := rand.New(src)
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "c", Type: arrow.BinaryTypes.String, Nullable: true},
 		{Name: "n", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
@@ -35,8 +41,8 @@ func testRecord(n int) arrow.Record {
 		b.Field(0).(*array.StringBuilder).Append("c" + strconv.Itoa(r.IntN(4)))
 		b.Field(1).(*array.Float64Builder).Append(float64(r.IntN(5)))
 		b.Field(2).(*array.Float64Builder).Append(r.NormFloat64())
-		b.Field(3).(*array.Int64Builder).Append(start.Add(time.Duration(i) * time.Second).UnixNano())
-		b.Field(4).(*array.StringBuilder).Append(string(rune('a' + i%2)))
+		b.Field(3).(*array.Int64Builder).Append(start.Add(time.Duration(i) * step).UnixNano())
+		b.Field(4).(*array.StringBuilder).Append(model(i))
 	}
 	return b.NewRecord()
 }
@@ -72,6 +78,23 @@ streams:
 	}
 	f.Add(data[checkpointHeader:])
 	f.Add([]byte{secStream, 0})
+	// The same stream with a trailing reference: model sections with kept windows.
+	rolling := *sc
+	rolling.Reference = config.Reference{Trailing: &config.Trailing{Windows: 3}, MinRows: 10}
+	re, err := New(&rolling, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	rec = testRecord(500)
+	re.ProcessPartitions(rec, nil)
+	rec.Release()
+	if len(re.order) == 0 || len(re.order[0].history.windows) == 0 {
+		f.Fatal("no kept windows in the trailing seed")
+	}
+	if data, err = EncodeCheckpoint(re, NewPosition()); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data[checkpointHeader:])
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b := make([]byte, checkpointHeader, checkpointHeader+len(body))
 		copy(b, checkpointMagic)

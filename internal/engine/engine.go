@@ -1,6 +1,7 @@
 // Package engine is a stream's window engine: Arrow records in, judged windows out. It
 // owns the event-time and count windows of every (model, version), their profiles, the
-// reference each is compared with (a baseline file or a warm-up), the detectors' verdict
+// reference each is compared with (a baseline file, a warm-up, or a merge of the model's
+// earlier windows: trailing or seasonal), the detectors' verdict
 // on each closed window (Result), and the checkpoint encoding of all of it.
 //
 // The single process, a cluster's partition workers and leader, backtests and
@@ -48,6 +49,9 @@ type Engine struct {
 	// of the stream read it from the engine's one goroutine.
 	baseline     *sketch.Profile
 	baselineName string
+	// rolling is the trailing or seasonal reference rule, nil for a baseline or a
+	// warm-up (history.go).
+	rolling *rolling
 
 	models map[modelKey]*model
 	// order is every model, sorted by key: the order in which windows that close
@@ -137,8 +141,12 @@ type model struct {
 	// fromWarmup says that ref was built by the warm-up (and must be checkpointed).
 	fromWarmup bool
 	warmup     *sketch.Profile
+	// warmupLeft is the warm-up windows still to come; with a trailing or seasonal
+	// reference, 1 until the model's first event-time window has closed.
 	warmupLeft int
-	rows       []int // scratch: this batch's rows of this model
+	// history is the windows a trailing or seasonal reference merges (history.go).
+	history *history
+	rows    []int // scratch: this batch's rows of this model
 }
 
 // New builds the engine of one configured stream and loads its baseline, if any.
@@ -196,6 +204,7 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		e.detOpts.MinReferenceRows = detectors.DefaultMinReferenceRows
 	}
 	e.clock = window.NewClock(e.window)
+	e.rolling = newRolling(sc.Reference, sc.Window.Size)
 	if sc.Reference.Baseline != "" {
 		p, err := loadBaseline(sc.Reference.Baseline, e.fields, e.sketchOpts)
 		if err != nil {
@@ -438,9 +447,15 @@ func (e *Engine) model(name, version string) *model {
 	}
 	key := modelKey{strings.Clone(name), strings.Clone(version)}
 	m := &model{key: key, windows: window.NewTracker(e.window, e.newProfile, e.clock.ClosedTo())}
-	if e.baseline != nil {
+	switch {
+	case e.rolling != nil:
+		m.history = &history{}
+		if e.window.Size > 0 {
+			m.warmupLeft = 1 // its first window is left out, see warmUp
+		}
+	case e.baseline != nil:
 		m.ref, m.refName = e.baseline, e.baselineName
-	} else {
+	default:
 		m.warmupLeft = e.cfg.Reference.WarmupWindows
 		if e.window.Size > 0 {
 			m.warmupLeft++ // its first window is left out of the warm-up, see warmUp
@@ -480,22 +495,37 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 	if e.partial {
 		return r
 	}
+	if e.rolling != nil {
+		e.closeRolling(m, w, &r)
+		return r
+	}
 	if m.ref == nil {
 		e.warmUp(m, w, &r)
 		return r
 	}
-	r.Reference, r.ReferenceProfile = m.refName, m.ref
-	r.Findings = detectors.Evaluate(m.ref, w.Profile, e.detOpts)
-	q := detectors.QualityOptions{FDR: e.detOpts.FDR, MinRows: e.detOpts.MinRows}
-	if e.window.Size > 0 && e.baseline == nil && e.cfg.Reference.WarmupWindows > 0 {
+	expected := 0.0
+	if m.fromWarmup {
 		// A warm-up reference is made of windows like this one, so its rows per
 		// window are what a window should hold. A baseline (training data) says
-		// nothing about traffic, and a count window's size is fixed.
-		// A warm-up that ran longer to reach reference.min_rows spans more windows.
-		q.ExpectedRows = float64(m.ref.Rows) / float64(max(1, e.windowsIn(m.ref)))
+		// nothing about traffic. A warm-up that ran longer to reach
+		// reference.min_rows spans more windows.
+		expected = float64(m.ref.Rows) / float64(max(1, e.windowsIn(m.ref)))
 	}
-	r.Quality = detectors.EvaluateQuality(m.ref, w.Profile, q)
+	e.judge(&r, m.ref, m.refName, expected)
 	return r
+}
+
+// judge compares r's window with ref, named name. expectedRows is how many rows the
+// window should hold, for the volume check of event-time windows (0: none; a count
+// window's size is fixed).
+func (e *Engine) judge(r *Result, ref *sketch.Profile, name string, expectedRows float64) {
+	r.Reference, r.ReferenceProfile = name, ref
+	r.Findings = detectors.Evaluate(ref, r.Profile, e.detOpts)
+	q := detectors.QualityOptions{FDR: e.detOpts.FDR, MinRows: e.detOpts.MinRows}
+	if e.window.Size > 0 {
+		q.ExpectedRows = expectedRows
+	}
+	r.Quality = detectors.EvaluateQuality(ref, r.Profile, q)
 }
 
 // warmUp adds a closed window to the model's warm-up reference, which becomes the
