@@ -111,7 +111,7 @@ func (w *Worker) Assign(ctx context.Context, partitions []int) (map[int]int64, e
 			if err != nil {
 				return nil, fmt.Errorf("stream %s partition %d: %w", w.stream, p, err)
 			}
-			cp, err := engine.DecodeCheckpoint(rec.checkpoint, pt.engine)
+			cp, err := engine.DecodeCheckpoint(rec.checkpoint, pt.engine, nil)
 			if err != nil {
 				return nil, fmt.Errorf("stream %s partition %d: %w", w.stream, p, err)
 			}
@@ -223,7 +223,7 @@ func (w *Worker) Publish(ctx context.Context) error {
 		pt.dirty = false
 		// Go on from exactly what a new owner would load, as one process's checkpoint
 		// does.
-		cp, err := engine.DecodeCheckpoint(wr.data, pt.engine)
+		cp, err := engine.DecodeCheckpoint(wr.data, pt.engine, nil)
 		if err != nil {
 			panic("BUG: a checkpoint just written does not decode: " + err.Error())
 		}

@@ -25,7 +25,9 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -56,13 +58,18 @@ import (
 //	              | warm-up windows left | [profile] | reference name
 //	            | (version 2) history: n × (start varint, end varint, left out, profile)
 //	              | left out since the newest
+//	            | (version 3) history: n × (start varint, end varint, left out,
+//	              SHA-256 of the profile, 32 bytes) | left out since the newest
 //
 // Sections come in this order; an unknown tag is an error (a new layout gets a new
 // version). Version 1, written before trailing and seasonal references, has no
-// history in its model sections and still decodes.
+// history in its model sections; version 2 holds the kept windows' profiles itself;
+// both still decode. Version 3 names each kept window by its digest: the profiles are
+// stored beside the checkpoint, once each (Engine.Kept), and DecodeCheckpoint is given
+// a lookup for them.
 const (
 	checkpointMagic   = "DMCK"
-	checkpointVersion = 2
+	checkpointVersion = 3
 	checkpointHeader  = len(checkpointMagic) + 1 + 4
 )
 
@@ -129,19 +136,17 @@ func (p *Position) Seen(late int64) (total, bad int64) {
 // EncodeCheckpoint returns the checkpoint of e and pos. It may compact the profiles'
 // internal buffers (sketch.Profile.MarshalBinary).
 func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
-	// Kept windows are most of a checkpoint with a trailing or seasonal reference:
-	// room for them up front saves growing both buffers through every size.
-	kept, most := 0, 0
-	for _, m := range e.order {
-		if m.history != nil {
-			n := m.history.bytes()
-			kept, most = kept+n, max(most, n)
-		}
-	}
-	b := make([]byte, checkpointHeader, 4096+kept+kept/16)
+	b := make([]byte, checkpointHeader, 4096)
 	copy(b, checkpointMagic)
-	b[len(checkpointMagic)] = checkpointVersion
-	body := make([]byte, 0, 4096+most+most/16)
+	// The oldest version that holds what e has: a build from before trailing and
+	// seasonal references still reads the checkpoints and cluster records of streams
+	// without one, so the processes of a cluster can be upgraded one at a time.
+	version := byte(1)
+	if e.rolling != nil {
+		version = checkpointVersion
+	}
+	b[len(checkpointMagic)] = version
+	body := make([]byte, 0, 4096)
 	section := func() { body = body[:0] }
 	end := func(tag byte) {
 		b = append(b, tag)
@@ -202,7 +207,7 @@ func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
 	var err error
 	for _, m := range e.order {
 		section()
-		if body, err = appendModel(body, m); err != nil {
+		if body, err = appendModel(body, m, version); err != nil {
 			return nil, fmt.Errorf("cannot encode checkpoint of model %s %s: %w", m.key.model, m.key.version, err)
 		}
 		end(secModel)
@@ -213,7 +218,7 @@ func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func appendModel(b []byte, m *model) ([]byte, error) {
+func appendModel(b []byte, m *model, version byte) ([]byte, error) {
 	b = wire.AppendString(b, m.key.model)
 	b = wire.AppendString(b, m.key.version)
 	ts := m.windows.State()
@@ -265,6 +270,9 @@ func appendModel(b []byte, m *model) ([]byte, error) {
 		b = append(b, 0)
 	}
 	b = wire.AppendString(b, m.refName)
+	if version < 2 {
+		return b, nil
+	}
 	var h history
 	if m.history != nil {
 		h = *m.history
@@ -274,7 +282,7 @@ func appendModel(b []byte, m *model) ([]byte, error) {
 		b = binary.AppendVarint(b, w.start)
 		b = binary.AppendVarint(b, w.end)
 		b = binary.AppendUvarint(b, uint64(w.leftOut))
-		b = wire.AppendBlob(b, w.data)
+		b = append(b, w.digest[:]...)
 	}
 	return binary.AppendUvarint(b, uint64(h.leftOut)), nil
 }
@@ -324,12 +332,12 @@ func (cp *Checkpoint) OpenWindows() int {
 
 // DecodeCheckpoint reads a checkpoint written by EncodeCheckpoint and checks that it
 // fits e's stream. It changes nothing.
-func DecodeCheckpoint(data []byte, e *Engine) (*Checkpoint, error) {
+func DecodeCheckpoint(data []byte, e *Engine, kept KeptLookup) (*Checkpoint, error) {
 	if len(data) < checkpointHeader || string(data[:len(checkpointMagic)]) != checkpointMagic {
 		return nil, fmt.Errorf("decode checkpoint: bad magic: %w", ErrCorruptCheckpoint)
 	}
 	version := data[len(checkpointMagic)]
-	if version != 1 && version != checkpointVersion {
+	if version < 1 || version > checkpointVersion {
 		return nil, fmt.Errorf("decode checkpoint: unsupported version %d (this driftmon writes %d): %w", version, checkpointVersion, ErrCorruptCheckpoint)
 	}
 	if crc32.Checksum(data[checkpointHeader:], castagnoli) != binary.LittleEndian.Uint32(data[len(checkpointMagic)+1:]) {
@@ -374,7 +382,7 @@ func DecodeCheckpoint(data []byte, e *Engine) (*Checkpoint, error) {
 				clock.Partitions = append(clock.Partitions, window.PartitionTime{Partition: s.Partition(), Newest: s.Varint()})
 			}
 		case secModel:
-			models = append(models, readModel(s, e, version))
+			models = append(models, readModel(s, e, version, kept))
 		}
 		if s.Err() == nil && len(s.B) > 0 {
 			s.Fail("%d trailing bytes", len(s.B))
@@ -435,7 +443,7 @@ func checkStream(s *wire.Reader, e *Engine) error {
 }
 
 // model reads one model section of a checkpoint of the given version.
-func readModel(d *wire.Reader, e *Engine, version byte) restoredModel {
+func readModel(d *wire.Reader, e *Engine, version byte, kept KeptLookup) restoredModel {
 	var m restoredModel
 	m.key = modelKey{d.String(), d.String()}
 	m.tracker.Late = d.Count()
@@ -466,7 +474,7 @@ func readModel(d *wire.Reader, e *Engine, version byte) restoredModel {
 	}
 	m.refName = d.String()
 	if version >= 2 {
-		m.history = readHistory(d, e, m.key)
+		m.history = readHistory(d, e, m.key, version, kept)
 	}
 	switch {
 	case d.Err() != nil:
@@ -478,11 +486,16 @@ func readModel(d *wire.Reader, e *Engine, version byte) restoredModel {
 	return m
 }
 
-// readHistory reads a model's kept windows. A window that e holds already, with the
-// same bytes, was checked when it was kept and is not decoded again: the monitor
-// decodes every checkpoint it writes (engine/checkpoint.go says why), and a seasonal
-// history of hundreds of windows would otherwise be decoded every few seconds.
-func readHistory(d *wire.Reader, e *Engine, key modelKey) history {
+// KeptLookup returns the encoded profile of the kept window under key (KeptWindow.Key),
+// or nil when there is none.
+type KeptLookup func(key string) []byte
+
+// readHistory reads a model's kept windows: from the checkpoint itself (version 2) or
+// through kept (version 3). A window that e holds already, with the same digest, was
+// checked when it was kept and is not decoded again: the monitor decodes every
+// checkpoint it writes (engine/checkpoint.go says why), and a seasonal history of
+// hundreds of windows would otherwise be decoded every few seconds.
+func readHistory(d *wire.Reader, e *Engine, key modelKey, version byte, kept KeptLookup) history {
 	var h history
 	var held *history
 	if m := e.models[key]; m != nil {
@@ -490,7 +503,13 @@ func readHistory(d *wire.Reader, e *Engine, key modelKey) history {
 	}
 	for n := d.Length(3); n > 0 && d.Err() == nil; n-- {
 		w := pastWindow{start: d.Varint(), end: d.Varint(), leftOut: int(min(d.Count(), math.MaxInt32))}
-		data := d.Blob()
+		var data []byte
+		if version == 2 {
+			data = d.Blob()
+			w.digest = sha256.Sum256(data)
+		} else {
+			copy(w.digest[:], d.Bytes(sha256.Size))
+		}
 		if d.Err() != nil {
 			break
 		}
@@ -500,7 +519,16 @@ func readHistory(d *wire.Reader, e *Engine, key modelKey) history {
 			d.Fail("kept window ends (%d) before it starts (%d)", w.end, w.start)
 			break
 		}
-		if w.data = held.sameWindow(w.start, data); w.data == nil {
+		if w.data = held.held(w.digest); w.data == nil {
+			if version > 2 {
+				if kept != nil {
+					data = kept(hex.EncodeToString(w.digest[:]))
+				}
+				if data == nil || sha256.Sum256(data) != w.digest {
+					d.Fail("kept window at %v: its profile %x is missing from the state, or damaged", time.Unix(0, w.start).UTC(), w.digest[:8])
+					break
+				}
+			}
 			if _, err := e.decodeProfile(data); err != nil {
 				d.Fail("kept window at %v: %w", time.Unix(0, w.start).UTC(), err)
 				break

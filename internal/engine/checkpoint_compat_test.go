@@ -101,7 +101,7 @@ func TestOldCheckpointDecodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored.now = compatNow
-	cp, err := DecodeCheckpoint(data, restored)
+	cp, err := DecodeCheckpoint(data, restored, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

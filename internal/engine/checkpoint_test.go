@@ -105,7 +105,7 @@ streams:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cp, err := DecodeCheckpoint(b, target); err == nil {
+		if cp, err := DecodeCheckpoint(b, target, nil); err == nil {
 			target.Restore(cp, true)
 			target.Tick()
 		}

@@ -25,7 +25,8 @@ package engine
 //     (the default), the window is not judged, only kept, and its Reference says so.
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -75,12 +76,38 @@ type history struct {
 	leftOut int
 }
 
-// pastWindow is a kept window: its bounds, its encoded profile, and how many windows
-// were left out between the kept window before it and it.
+// pastWindow is a kept window: its bounds, its encoded profile and that encoding's
+// SHA-256 (its key in the state, KeptWindow), and how many windows were left out
+// between the kept window before it and it.
 type pastWindow struct {
 	start, end int64 // Unix ns
 	leftOut    int
 	data       []byte
+	digest     [sha256.Size]byte
+}
+
+// KeptWindow is a kept window's encoded profile under its key, the hex SHA-256 of the
+// encoding. A checkpoint names kept windows by key (EncodeCheckpoint); their bytes are
+// stored beside it, once: a window is kept for days but written when it is kept, not
+// with every checkpoint, and a checkpoint stays small whatever the history holds.
+type KeptWindow struct {
+	Key  string
+	Data []byte
+}
+
+// Kept returns the windows every model keeps for its trailing or seasonal reference:
+// what the state must hold beside e's checkpoint for it to decode.
+func (e *Engine) Kept() []KeptWindow {
+	var out []KeptWindow
+	for _, m := range e.order {
+		if m.history == nil {
+			continue
+		}
+		for _, w := range m.history.windows {
+			out = append(out, KeptWindow{Key: hex.EncodeToString(w.digest[:]), Data: w.data})
+		}
+	}
+	return out
 }
 
 // bytes is what the history holds in profile encodings.
@@ -100,7 +127,8 @@ func (h *history) keep(r *rolling, w *window.Window) {
 	if err != nil {
 		panic("BUG: a window's profile does not encode: " + err.Error())
 	}
-	h.windows = append(h.windows, pastWindow{start: w.Start.UnixNano(), end: w.End.UnixNano(), leftOut: h.leftOut, data: data})
+	h.windows = append(h.windows, pastWindow{start: w.Start.UnixNano(), end: w.End.UnixNano(), leftOut: h.leftOut,
+		data: data, digest: sha256.Sum256(data)})
 	h.leftOut = 0
 	h.trim(r)
 }
@@ -292,14 +320,15 @@ func (e *Engine) closeRolling(m *model, w *window.Window, r *Result) {
 	m.history.keep(e.rolling, w)
 }
 
-// sameWindow is the window of old that data encodes, for DecodeCheckpoint to reuse a
-// history entry already checked instead of decoding it again.
-func (h *history) sameWindow(start int64, data []byte) []byte {
+// held is the encoding h holds of the kept window with digest, for DecodeCheckpoint
+// to reuse a history entry already checked instead of decoding it again; nil when h
+// holds none.
+func (h *history) held(digest [sha256.Size]byte) []byte {
 	if h == nil {
 		return nil
 	}
 	for _, w := range h.windows {
-		if w.start == start && bytes.Equal(w.data, data) {
+		if w.digest == digest {
 			return w.data
 		}
 	}

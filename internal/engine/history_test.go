@@ -44,11 +44,20 @@ func reload(t *testing.T, e *Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp, err := DecodeCheckpoint(data, e)
+	cp, err := DecodeCheckpoint(data, e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Restore(cp, false)
+}
+
+// keptOf looks kept windows up among those e keeps, as the state file would.
+func keptOf(e *Engine) KeptLookup {
+	m := map[string][]byte{}
+	for _, k := range e.Kept() {
+		m[k.Key] = k.Data
+	}
+	return func(key string) []byte { return m[key] }
 }
 
 // restart is a new engine for sc restored from e's checkpoint, as after kill -9.
@@ -63,7 +72,7 @@ func restart(t *testing.T, e *Engine) *Engine {
 		t.Fatal(err)
 	}
 	n.now = e.now
-	cp, err := DecodeCheckpoint(data, n)
+	cp, err := DecodeCheckpoint(data, n, keptOf(e))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +336,7 @@ func BenchmarkCheckpointHistory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			cp, err := DecodeCheckpoint(data, e)
+			cp, err := DecodeCheckpoint(data, e, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -338,11 +347,12 @@ func BenchmarkCheckpointHistory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	kept := keptOf(e)
 	b.Run("restart", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			n, _ := New(e.cfg, nil)
-			if _, err := DecodeCheckpoint(data, n); err != nil {
+			if _, err := DecodeCheckpoint(data, n, kept); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -385,5 +395,72 @@ func TestTrailingCountWindows(t *testing.T) {
 		"last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows", "last 3 windows: 1,500 rows"}
 	if !slices.Equal(refs, want) {
 		t.Errorf("references:\n%q\nwant\n%q", refs, want)
+	}
+}
+
+// TestCheckpointNamesKeptWindows: a checkpoint names kept windows by their digest, so it
+// stays small however many a reference keeps (the monitor writes one every few
+// seconds, and a cluster's leader replicates each to Kafka); it decodes only with the
+// kept windows' bytes, which must be the ones named.
+func TestCheckpointNamesKeptWindows(t *testing.T) {
+	e := historyOf(t, "{seasonal: {period: 24h, cycles: 7}}", 4*24, 0)
+	data, err := EncodeCheckpoint(e, NewPosition())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := e.Kept()
+	held := 0
+	for _, k := range kept {
+		held += len(k.Data)
+	}
+	// 32 bytes of digest and a few of bounds a window, against ~9 KB of profile.
+	if len(kept) < 48 || len(data) > 64*len(kept)+64<<10 {
+		t.Fatalf("checkpoint of %d bytes for %d kept windows (%d bytes of profiles)", len(data), len(kept), held)
+	}
+	t.Logf("checkpoint %d bytes, %d kept windows of %d bytes beside it", len(data), len(kept), held)
+
+	fresh := func() *Engine {
+		n, err := New(e.cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := DecodeCheckpoint(data, fresh(), nil); err == nil || !strings.Contains(err.Error(), "missing from the state, or damaged") {
+		t.Fatalf("decoded without its kept windows: %v", err)
+	}
+	damaged := keptOf(e)
+	if _, err := DecodeCheckpoint(data, fresh(), func(key string) []byte {
+		b := bytes.Clone(damaged(key))
+		b[len(b)/2] ^= 1
+		return b
+	}); err == nil || !strings.Contains(err.Error(), "missing from the state, or damaged") {
+		t.Fatalf("decoded with a damaged kept window: %v", err)
+	}
+	n := fresh()
+	cp, err := DecodeCheckpoint(data, n, keptOf(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Restore(cp, true)
+	if got := n.Kept(); !slices.EqualFunc(got, kept, func(a, b KeptWindow) bool { return a.Key == b.Key && bytes.Equal(a.Data, b.Data) }) {
+		t.Fatalf("restored %d kept windows, want the %d written", len(got), len(kept))
+	}
+}
+
+// TestCheckpointWithoutHistoryIsVersion1: a stream without a trailing or seasonal
+// reference writes the layout builds before them read, so that the processes of a
+// cluster can be upgraded one at a time.
+func TestCheckpointWithoutHistoryIsVersion1(t *testing.T) {
+	e := historyOf(t, "{warmup_windows: 2}", 6, 0)
+	data, err := EncodeCheckpoint(e, NewPosition())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := data[len(checkpointMagic)]; v != 1 {
+		t.Fatalf("version %d, want 1", v)
+	}
+	if _, err := DecodeCheckpoint(data, e, nil); err != nil {
+		t.Fatal(err)
 	}
 }

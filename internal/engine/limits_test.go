@@ -113,7 +113,7 @@ func TestRestoreBringsAFutureClockBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	restored.now = clock
-	cp, err := DecodeCheckpoint(data, restored)
+	cp, err := DecodeCheckpoint(data, restored, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,14 +206,14 @@ func TestCheckpointRestoresAnEngineMidWindow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cp, err := engine.DecodeCheckpoint(data, live.e)
+			cp, err := engine.DecodeCheckpoint(data, live.e, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			live.e.Restore(cp, false)
 
 			restored := newEngineRun(t, sc)
-			cp, err = engine.DecodeCheckpoint(data, restored.e)
+			cp, err = engine.DecodeCheckpoint(data, restored.e, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -308,13 +308,13 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := engine.DecodeCheckpoint(tt.data, tt.engine)
+			_, err := engine.DecodeCheckpoint(tt.data, tt.engine, nil)
 			if !errors.Is(err, tt.is) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v, want %v containing %q", err, tt.is, tt.want)
 			}
 		})
 	}
-	if _, err := engine.DecodeCheckpoint(data, fresh("{size: 1m}", "")); err != nil {
+	if _, err := engine.DecodeCheckpoint(data, fresh("{size: 1m}", ""), nil); err != nil {
 		t.Errorf("the intact checkpoint does not decode: %v", err)
 	}
 }

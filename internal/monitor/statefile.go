@@ -2,9 +2,11 @@ package monitor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/driftmon/driftmon/config"
@@ -15,6 +17,13 @@ import (
 // checkpointBucket holds one checkpoint per stream (engine.EncodeCheckpoint), keyed by
 // the stream's name.
 const checkpointBucket = "checkpoint"
+
+// keptBucket holds the windows a stream's trailing or seasonal reference keeps
+// (engine.KeptWindow), under "<stream>/<key>": each is written once, by the checkpoint
+// that first names it, and deleted by the first that no longer does. A checkpoint, which
+// is written every few seconds, names them by key and stays small however many a
+// reference keeps (7 days of hourly windows are 1.5 MB of profiles for 4 features).
+const keptBucket = "kept_windows"
 
 // openState opens the state file that cfg names, or returns nil when it names none
 // (nothing survives a restart then).
@@ -39,21 +48,24 @@ func closeState(st *state.Store, log *slog.Logger) {
 // loadCheckpoint restores e from stream name's checkpoint in store and returns it, or
 // nil when store has none.
 func loadCheckpoint(store *state.Store, name string, e *engine.Engine, log *slog.Logger) (*engine.Checkpoint, error) {
-	var data []byte
+	var cp *engine.Checkpoint
 	err := store.View(func(tx *state.Tx) error {
-		data = bytes.Clone(tx.Get(checkpointBucket, name))
-		return nil
+		data := tx.Get(checkpointBucket, name)
+		if data == nil {
+			return nil
+		}
+		var err error
+		cp, err = engine.DecodeCheckpoint(data, e, func(key string) []byte {
+			return bytes.Clone(tx.Get(keptBucket, keptKey(name, key)))
+		})
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot read checkpoint of stream %s: %w", name, err)
+		return nil, fmt.Errorf("cannot restore stream %s from %s: %w", name, store.Path(), err)
 	}
-	if data == nil {
+	if cp == nil {
 		log.Info("no checkpoint: starting afresh", "state", store.Path())
 		return nil, nil
-	}
-	cp, err := engine.DecodeCheckpoint(data, e)
-	if err != nil {
-		return nil, fmt.Errorf("cannot restore stream %s from %s: %w", name, store.Path(), err)
 	}
 	e.Restore(cp, true)
 	log.Info("restored checkpoint", "state", store.Path(), "offsets", cp.Pos.Next,
@@ -70,16 +82,63 @@ func saveCheckpoint(store *state.Store, name string, e *engine.Engine, data []by
 		if err := tx.Put(checkpointBucket, name, data); err != nil {
 			return err
 		}
+		if err := saveKept(tx, name, e.Kept()); err != nil {
+			return err
+		}
 		return also(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot checkpoint stream %s: %w", name, err)
 	}
-	cp, err := engine.DecodeCheckpoint(data, e)
+	// e holds every window its checkpoint names: no lookup is needed.
+	cp, err := engine.DecodeCheckpoint(data, e, nil)
 	if err != nil {
 		panic("BUG: a checkpoint just written does not decode: " + err.Error())
 	}
 	e.Restore(cp, false)
+	return nil
+}
+
+// keptKey is where stream name's kept window key is in keptBucket.
+func keptKey(name, key string) string { return name + "/" + key }
+
+// saveKept writes the kept windows of stream name that the state does not hold yet and
+// deletes those no longer kept.
+func saveKept(tx *state.Tx, name string, kept []engine.KeptWindow) error {
+	want := make(map[string]bool, len(kept))
+	for _, k := range kept {
+		key := keptKey(name, k.Key)
+		want[key] = true
+		if tx.Get(keptBucket, key) != nil {
+			continue
+		}
+		if err := tx.Put(keptBucket, key, k.Data); err != nil {
+			return err
+		}
+	}
+	prefix := keptKey(name, "")
+	var stale []string
+	errDone := errors.New("past the stream's keys")
+	err := tx.ForEach(keptBucket, prefix, func(key string, _ []byte) error {
+		rest, ok := strings.CutPrefix(key, prefix)
+		switch {
+		case !ok:
+			return errDone
+		case strings.Contains(rest, "/"):
+			// Another stream's, whose name starts with this one's and a "/".
+		case !want[key]:
+			stale = append(stale, key)
+		}
+		return nil
+	})
+	if err != nil && err != errDone {
+		return err
+	}
+	for _, key := range stale {
+		if err := tx.Delete(keptBucket, key); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -129,6 +129,20 @@ func (r *Reader) Blob() []byte {
 // String reads a length-prefixed string.
 func (r *Reader) String() string { return string(r.Blob()) }
 
+// Bytes reads n bytes; it aliases the input.
+func (r *Reader) Bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if len(r.B) < n {
+		r.Fail("truncated")
+		return nil
+	}
+	v := r.B[:n:n]
+	r.B = r.B[n:]
+	return v
+}
+
 // Uint64 reads 8 bytes, little-endian.
 func (r *Reader) Uint64() uint64 {
 	if r.err != nil {
