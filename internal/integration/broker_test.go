@@ -27,7 +27,7 @@ func broker(t *testing.T) string {
 	t.Helper()
 	addr := strings.TrimSpace(strings.Split(os.Getenv(brokerEnv), ",")[0])
 	if addr == "" {
-		t.Skipf("%s is not set: start a broker with `export \"$(.ci/kafka.sh start)\"` (or run make test-kafka)", brokerEnv)
+		t.Skipf("%s is not set: start a broker with `export $(.ci/kafka.sh start)` (or run make test-kafka)", brokerEnv)
 	}
 	return addr
 }
