@@ -54,7 +54,7 @@ func decodeYAML(t *testing.T, data []byte) any {
 
 // validConfigs are the configs driftmon accepts: the example, examples/configs and
 // config/testdata's valid ones.
-var validConfigs = []string{"../example.yaml", "../../examples/configs/*.yaml", "../testdata/valid.yaml"}
+var validConfigs = []string{"../example.yaml", "../../examples/configs/*.yaml", "../testdata/valid.yaml", "../testdata/valid_oauth.yaml"}
 
 // TestExampleConfigsMatchSchema checks that an editor that reads the schema raises
 // nothing on a config driftmon accepts.
