@@ -87,6 +87,31 @@ streams:%s`, oauthAddr, topic, idp.TokenURL(), clientID, secretFile, stream("chu
 	}
 }
 
+// TestOAuthBearerMonitorRefusedToken runs driftmon with a token the broker refuses:
+// its readiness, which /readyz answers, says why, in the broker's words.
+func TestOAuthBearerMonitorRefusedToken(t *testing.T) {
+	oauthAddr := oauthBroker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now()
+	token := filepath.Join(t.TempDir(), "token")
+	jwt := oauthtest.UnsecuredJWT(map[string]any{"sub": "driftmon", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "scope": "kafka.read"})
+	if err := os.WriteFile(token, []byte(jwt), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`kafka:
+  brokers: [%q]
+  sasl: {mechanism: OAUTHBEARER, token_file: %s}
+streams:%s`, oauthAddr, token, stream("churn", "driftmon-refused-token", 100))
+	run := startMonitor(ctx, t, yaml, nil)
+	const want = "the broker refused the token: insufficient_scope, scope [kafka]"
+	waitFor(t, 30*time.Second, "the monitor's readiness to say the token was refused", func() bool {
+		err := run.mon.Ready()
+		return err != nil && strings.Contains(err.Error(), want)
+	})
+	t.Logf("Ready: %v", run.mon.Ready())
+}
+
 // TestOAuthBearerRefusedToken presents tokens the broker refuses and checks that both
 // of kafka-go's ways to connect (the dialer of the readers and the probe, the
 // transport of writers) say why, with the broker's status and scope.
