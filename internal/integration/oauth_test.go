@@ -17,21 +17,6 @@ import (
 	"github.com/driftmon/driftmon/ingest/oauthtest"
 )
 
-// oauthBrokerEnv names the broker's SASL OAUTHBEARER listener; .ci/kafka.sh start
-// prints it. The listener wants unsigned JWS tokens with the scope kafka.
-const oauthBrokerEnv = "DRIFTMON_KAFKA_OAUTH_BROKERS"
-
-// oauthBroker returns the address of the real broker's OAUTHBEARER listener, or skips
-// the test when there is none.
-func oauthBroker(t *testing.T) string {
-	t.Helper()
-	addr := strings.TrimSpace(strings.Split(os.Getenv(oauthBrokerEnv), ",")[0])
-	if addr == "" {
-		t.Skipf("%s is not set: start a broker with `export $(.ci/kafka.sh start)` (or run make test-kafka)", oauthBrokerEnv)
-	}
-	return addr
-}
-
 // TestOAuthBearerMonitor runs driftmon through the broker's OAUTHBEARER listener with
 // tokens from a token endpoint (the client-credentials grant, with Confluent Cloud's
 // extensions): it reads every event, and its connections share one token.
