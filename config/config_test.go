@@ -285,3 +285,14 @@ func TestRedact(t *testing.T) {
 		t.Errorf("nil Config: %q", got)
 	}
 }
+
+func TestAWSRegionNames(t *testing.T) {
+	for region, ok := range map[string]bool{
+		"eu-west-1": true, "us-gov-west-1": true, "cn-north-1": true, "ap-southeast-5": true, "eusc-de-east-1": true,
+		"Ireland": false, "eu-west": false, "eu_west_1": false, "EU-WEST-1": false, "eu-west-1 ": false,
+	} {
+		if got := awsRegion.MatchString(region); got != ok {
+			t.Errorf("%q: accepted %v, want %v", region, got, ok)
+		}
+	}
+}

@@ -599,8 +599,9 @@ func (a *SASL) validate(tls bool, bad func(string, string, ...any)) {
 	}
 }
 
-// awsRegion is the shape of an AWS region's name: eu-west-1, us-gov-west-1, cn-north-1.
-var awsRegion = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+// awsRegion is the shape of an AWS region's name: eu-west-1, us-gov-west-1, cn-north-1,
+// eusc-de-east-1.
+var awsRegion = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-[0-9]+$`)
 
 // validateOAuth appends the problems of OAUTHBEARER's keys.
 func (a *SASL) validateOAuth(bad func(string, string, ...any)) {

@@ -86,7 +86,7 @@ func NewOAuthBearer(opts OAuthOptions) (*OAuthBearer, error) {
 	case opts.TokenEndpoint != "" && opts.TokenFile != "":
 		errs = append(errs, errors.New("set a token endpoint or a token file, not both"))
 	case opts.TokenEndpoint != "":
-		if err := CheckTokenEndpoint(opts.TokenEndpoint); err != nil {
+		if err := checkTokenEndpoint(opts.TokenEndpoint); err != nil {
 			errs = append(errs, err)
 		}
 		if opts.ClientID == "" {
@@ -105,7 +105,7 @@ func NewOAuthBearer(opts OAuthOptions) (*OAuthBearer, error) {
 	}
 	var ext strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(opts.Extensions)) {
-		if err := CheckSASLExtension(k, opts.Extensions[k]); err != nil {
+		if err := checkSASLExtension(k, opts.Extensions[k]); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -126,9 +126,9 @@ func NewOAuthBearer(opts OAuthOptions) (*OAuthBearer, error) {
 	return &OAuthBearer{opts: opts, extensions: ext.String()}, nil
 }
 
-// CheckTokenEndpoint says what is wrong with u as a token endpoint, if anything: the
+// checkTokenEndpoint says what is wrong with u as a token endpoint, if anything: the
 // client's secret goes to it, so it must be https, or http to this machine.
-func CheckTokenEndpoint(u string) error {
+func checkTokenEndpoint(u string) error {
 	p, err := url.Parse(u)
 	switch {
 	case err != nil || p.Host == "" || p.Opaque != "":
@@ -149,10 +149,10 @@ func isLoopback(host string) bool {
 	return host == "localhost" || host == "::1" || strings.HasPrefix(host, "127.")
 }
 
-// CheckSASLExtension says what is wrong with an OAUTHBEARER extension, if anything:
+// checkSASLExtension says what is wrong with an OAUTHBEARER extension, if anything:
 // RFC 7628 allows letters in a key and visible characters, spaces and line breaks in a
 // value, and reserves the key "auth" for the token.
-func CheckSASLExtension(key, value string) error {
+func checkSASLExtension(key, value string) error {
 	if key == "" || strings.IndexFunc(key, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') }) >= 0 {
 		return fmt.Errorf("extension key %q: want letters only", key)
 	}
