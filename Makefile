@@ -17,8 +17,8 @@ test: lint
 ## test-kafka: the integration tests (and the late-labels and cluster kill -9 tests) against a real Apache Kafka broker, which .ci/kafka.sh fetches through Maven (Java 17+), starts on 127.0.0.1 and always stops
 test-kafka:
 	@trap '.ci/kafka.sh stop' EXIT; \
-	brokers=$$(.ci/kafka.sh start) || exit 1; \
-	export "$$brokers" DRIFTMON_KAFKA_SCRIPT="$(CURDIR)/.ci/kafka.sh"; \
+	addrs=$$(.ci/kafka.sh start) || exit 1; \
+	export $$addrs DRIFTMON_KAFKA_SCRIPT="$(CURDIR)/.ci/kafka.sh"; \
 	$(GO) test -race -count=1 -v ./internal/integration/ && \
 	$(GO) test -race -count=1 -v -run 'TestLateLabels|TestClusterGivesTheWindowsOfOneProcess' ./internal/monitor/
 

@@ -4,21 +4,30 @@
 #
 #   .ci/kafka.sh start            fetch Kafka through Maven (once, cached), format storage,
 #                                 start the broker, wait until it serves metadata, and
-#                                 print DRIFTMON_KAFKA_BROKERS=127.0.0.1:<port> on stdout
+#                                 print DRIFTMON_KAFKA_BROKERS=127.0.0.1:<port> and
+#                                 DRIFTMON_KAFKA_OAUTH_BROKERS=127.0.0.1:<oauth port> on
+#                                 stdout, one per line
 #   .ci/kafka.sh stop             stop the broker and delete its data
 #   .ci/kafka.sh stop-keep-data   stop the broker and keep its data: a later start
 #                                 brings the same cluster, topics and offsets back
 #   .ci/kafka.sh restart          stop-keep-data, then start
 #   .ci/kafka.sh status           say whether it runs (exit 0) or not (exit 3)
 #
+# The broker has two client listeners: PLAINTEXT on KAFKA_PORT, and SASL_PLAINTEXT with
+# OAUTHBEARER on KAFKA_OAUTH_PORT for the OAuth tests. The OAUTHBEARER listener checks
+# tokens with Kafka's unsecured validator: an unsigned JWS (header {"alg":"none"}) whose
+# claims hold a sub, an exp in the future and a scope that includes "kafka". It checks no
+# signature: it is for tests on 127.0.0.1 only.
+#
 # Only Java 17+ and Maven are needed. Progress goes to stderr; stdout carries only the
-# DRIFTMON_KAFKA_BROKERS line, so `export "$(.ci/kafka.sh start)"` works. As root, start
-# also installs kcat from Debian's packages when it is missing (the interop test writes
-# with it); without kcat that test skips.
+# NAME=value lines, which hold no spaces, so `export $(.ci/kafka.sh start)` works. As
+# root, start also installs kcat from Debian's packages when it is missing (the interop
+# test writes with it); without kcat that test skips.
 #
 # Settings, from the environment:
 #   KAFKA_VERSION          org.apache.kafka:kafka_2.13 version (default below)
 #   KAFKA_PORT             client port (19092); KAFKA_CONTROLLER_PORT (19093)
+#   KAFKA_OAUTH_PORT       OAUTHBEARER client port (KAFKA_PORT + 2, so 19094)
 #   DRIFTMON_CACHE         cache folder (~/.cache/driftmon); the jars go to
 #                          $DRIFTMON_CACHE/kafka-<version>/libs
 #   DRIFTMON_KAFKA_DATA    config, data, pid and log (${TMPDIR:-/tmp}/driftmon-kafka-<port>)
@@ -29,6 +38,11 @@ set -euo pipefail
 KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
 KAFKA_PORT=${KAFKA_PORT:-19092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+# Derived from KAFKA_PORT, so that a second broker on other ports (the soak campaign's,
+# a benchmark's) does not need a third setting to keep out of the first one's way.
+KAFKA_OAUTH_PORT=${KAFKA_OAUTH_PORT:-$((KAFKA_PORT + 2))}
+# The scope every token on the OAUTHBEARER listener must hold.
+KAFKA_OAUTH_SCOPE=kafka
 KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 CACHE=${DRIFTMON_CACHE:-${HOME:-/root}/.cache/driftmon}/kafka-${KAFKA_VERSION}
@@ -37,6 +51,7 @@ DATA=${DRIFTMON_KAFKA_DATA:-${TMPDIR:-/tmp}/driftmon-kafka-${KAFKA_PORT}}
 PIDFILE=$DATA/kafka.pid
 LOG=$DATA/kafka.log
 BROKERS=127.0.0.1:$KAFKA_PORT
+OAUTH_BROKERS=127.0.0.1:$KAFKA_OAUTH_PORT
 
 say() { echo "kafka.sh: $*" >&2; }
 die() {
@@ -130,6 +145,12 @@ pid() {
 	echo "$p"
 }
 
+# addresses prints what a test needs to find the broker, one NAME=value line each.
+addresses() {
+	echo "DRIFTMON_KAFKA_BROKERS=$BROKERS"
+	echo "DRIFTMON_KAFKA_OAUTH_BROKERS=$OAUTH_BROKERS"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 configure() {
@@ -140,10 +161,15 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,OAUTH://127.0.0.1:$KAFKA_OAUTH_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,OAUTH://127.0.0.1:$KAFKA_OAUTH_PORT
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,OAUTH:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+# OAUTHBEARER on the OAUTH listener, with no server callback handler named: Kafka's
+# unsecured validator, which reads unsigned JWS tokens. The login module's sub is the
+# broker's own (unused) token; the validator options make it demand the scope.
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="driftmon-broker" unsecuredValidatorRequiredScope="$KAFKA_OAUTH_SCOPE";
 log.dirs=$DATA/logs
 num.partitions=1
 auto.create.topics.enable=true
@@ -175,7 +201,7 @@ start() {
 	local t0=$SECONDS p
 	if p=$(pid); then
 		say "already running (pid $p)"
-		echo "DRIFTMON_KAFKA_BROKERS=$BROKERS"
+		addresses
 		return
 	fi
 	rm -f "$PIDFILE"
@@ -185,6 +211,9 @@ start() {
 	[[ ${jv%%.*} -ge 17 ]] 2>/dev/null || die "java $jv found: Kafka $KAFKA_VERSION needs Java 17 or newer"
 	port_open "$KAFKA_PORT" && die "127.0.0.1:$KAFKA_PORT is taken by another process"
 	port_open "$KAFKA_CONTROLLER_PORT" && die "127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by another process"
+	[[ $KAFKA_OAUTH_PORT != "$KAFKA_PORT" && $KAFKA_OAUTH_PORT != "$KAFKA_CONTROLLER_PORT" ]] ||
+		die "KAFKA_OAUTH_PORT $KAFKA_OAUTH_PORT is the client or controller port: give it one of its own"
+	port_open "$KAFKA_OAUTH_PORT" && die "127.0.0.1:$KAFKA_OAUTH_PORT is taken by another process (set KAFKA_OAUTH_PORT)"
 	ensure_kcat
 	fetch
 	configure
@@ -223,13 +252,14 @@ start() {
 			die "the broker exited while starting"
 		fi
 		port_open "$KAFKA_PORT" || continue
+		port_open "$KAFKA_OAUTH_PORT" || continue
 		grep -q 'Kafka Server started' "$LOG" || continue
 		# A metadata request through a non-JVM client proves the broker answers.
 		if command -v kcat >/dev/null && ! kcat -L -b "$BROKERS" -m 5 >/dev/null 2>&1; then
 			continue
 		fi
 		say "ready in $((SECONDS - t0)) s (pid $(<"$PIDFILE"))"
-		echo "DRIFTMON_KAFKA_BROKERS=$BROKERS"
+		addresses
 		return
 	done
 	tail -n 40 "$LOG" >&2
@@ -263,7 +293,7 @@ stop() {
 status() {
 	local p
 	if p=$(pid); then
-		echo "running: pid $p, brokers $BROKERS, data $DATA, Kafka $KAFKA_VERSION"
+		echo "running: pid $p, brokers $BROKERS (OAUTHBEARER: $OAUTH_BROKERS), data $DATA, Kafka $KAFKA_VERSION"
 		return 0
 	fi
 	echo "not running (data $DATA $([[ -d $DATA ]] && echo kept || echo absent))"

@@ -125,14 +125,42 @@ type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
-// SASL is a user name and password for PLAIN or SCRAM.
+// SASL is how driftmon proves who it is to the brokers: a user name and password (PLAIN,
+// SCRAM), an OAuth 2.0 bearer token (OAUTHBEARER), or AWS IAM credentials (AWS_MSK_IAM).
+// Each mechanism reads its own keys; another's are an error.
 type SASL struct {
-	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-	Mechanism string `yaml:"mechanism" enum:"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"`
-	Username  string `yaml:"username"`
-	// Password, or PasswordFile to read it from a file.
+	// Mechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM.
+	Mechanism string `yaml:"mechanism" enum:"PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER,AWS_MSK_IAM"`
+	// Username is PLAIN's and SCRAM's user.
+	Username string `yaml:"username"`
+	// Password is PLAIN's and SCRAM's, or PasswordFile to read it from a file.
 	Password     string `yaml:"password" secret:"true"`
 	PasswordFile string `yaml:"password_file"`
+
+	// TokenEndpoint is OAUTHBEARER's OAuth 2.0 token URL (https): driftmon asks it for
+	// a token with the client-credentials grant, and for a new one once 80% of the
+	// last one's expires_in has passed. Or TokenFile.
+	TokenEndpoint string `yaml:"token_endpoint"`
+	// ClientID is driftmon's client at TokenEndpoint.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the client's secret, or ClientSecretFile to read it from a file.
+	ClientSecret     string `yaml:"client_secret" secret:"true"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	// ClientAuthMethod is how the client's credentials reach TokenEndpoint:
+	// "client_secret_basic" (default; HTTP Basic) or "client_secret_post" (in the form).
+	ClientAuthMethod string `yaml:"client_auth_method" enum:"client_secret_basic,client_secret_post"`
+	// Scope is asked for with the token: scopes separated by spaces. Optional.
+	Scope string `yaml:"scope"`
+	// Extensions are SASL extensions sent with OAUTHBEARER's token, such as Confluent
+	// Cloud's logicalCluster and identityPoolId. Optional.
+	Extensions map[string]string `yaml:"extensions"`
+	// TokenFile is a file that holds OAUTHBEARER's token, read again for every
+	// connection (a Kubernetes projected service account token). Or TokenEndpoint.
+	TokenFile string `yaml:"token_file"`
+
+	// Region is AWS_MSK_IAM's AWS region, such as eu-west-1. Default: the AWS SDK's
+	// (AWS_REGION, the profile's). Credentials come from the AWS SDK's default chain.
+	Region string `yaml:"region"`
 }
 
 // Stream is one topic of inference events from one or more models.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -89,10 +90,31 @@ streams[3].reference.seasonal: period 168h0m0s of 1m0s windows over 4 cycles is 
 streams[4].reference: set one of baseline, warmup_windows, trailing and seasonal, not several
 streams[4].reference.trailing.windows: must be at most 10000 (each model keeps that many window profiles), got 20000
 streams[4].reference.seasonal.period: must be positive (e.g. 24h, or 168h for a weekly rhythm), got 0s`},
+		{"bad_sasl_oauth.yaml", `kafka.sasl.client_auth_method: must be client_secret_basic or client_secret_post, got "client_secret_jwt"
+kafka.sasl.token_endpoint: must be an https URL (the client secret goes to it; http only to this machine), got "http://idp.example.com/oauth2/***"
+kafka.sasl.client_id: is required with token_endpoint
+kafka.sasl.client_secret: is required with token_endpoint (or client_secret_file)
+kafka.sasl.extensions.auth: is reserved for the token
+kafka.sasl.extensions.identity-pool: an extension's name is letters only (RFC 7628)
+kafka.sasl.extensions.traceId: want a value of visible ASCII characters and spaces, got "a\x01b"
+kafka.sasl: OAUTHBEARER does not use username (keys of PLAIN and SCRAM)
+kafka.sasl: OAUTHBEARER does not use region (keys of AWS_MSK_IAM)`},
+		{"bad_sasl_token_file.yaml", `kafka.sasl.client_id: goes with token_endpoint, not token_file
+kafka.sasl.scope: goes with token_endpoint, not token_file`},
+		{"bad_sasl_both_sources.yaml", `kafka.sasl: set token_endpoint or token_file, not both`},
+		{"bad_sasl_iam.yaml", "kafka.tls: is required with AWS_MSK_IAM: MSK's IAM listeners (port 9098) are TLS only; `tls: {}` trusts the system's CAs" + `
+kafka.sasl.region: want an AWS region such as eu-west-1, got "Ireland"
+kafka.sasl: AWS_MSK_IAM does not use password (keys of PLAIN and SCRAM)`},
+		{"bad_sasl_plain.yaml", `kafka.sasl: username and password (or password_file) are required with PLAIN
+kafka.sasl: PLAIN does not use extensions, token_endpoint (keys of OAUTHBEARER)
+kafka.sasl: PLAIN does not use region (keys of AWS_MSK_IAM)`},
+		{"secret_oauth_echoed.yaml", `kafka.sasl.client_auth_method: must be client_secret_basic or client_secret_post, got "***"
+kafka.sasl.token_endpoint: must be an https URL (the client secret goes to it; http only to this machine), got "http://idp.example.com/token?client_secret=***"
+kafka.sasl.extensions.logicalCluster: want a value of visible ASCII characters and spaces, got "***\x01"`},
 		{"secret_missing.yaml", `alerting.webhooks[0].secret_file: set either the value or the file, not both`},
 		{"secret_echoed.yaml", `kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"
 kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"
-kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "***"
+kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM, got "***"
 streams[0].format: must be "json", "avro" or "arrow_ipc", got "https://registry.internal/subjects?api_key=***&v=***"
 streams[0].reference.baseline: must be a local file (download it first), got "https://bucket.s3.amazonaws.com/ref.profile?X-Amz-Signature=***"
 alerting.dashboard_url: must be an http(s) URL, got "ftp://viewer:***@grafana.internal/d/***#***"
@@ -164,6 +186,37 @@ func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
 	}
 }
 
+// TestOAuthConfigReadsItsSecretAndResolvesItsTokenFile checks the two file keys of
+// OAUTHBEARER: the client secret is read at load, the token file's path is made
+// relative to the config's folder (the file is read for every connection, not here).
+func TestOAuthConfigReadsItsSecretAndResolvesItsTokenFile(t *testing.T) {
+	cfg, err := load(t, "valid_oauth.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Kafka.SASL
+	if a.ClientSecret != "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" {
+		t.Errorf("client_secret from client_secret_file = %q", a.ClientSecret)
+	}
+	if want := map[string]string{"logicalCluster": "lkc-abc123", "identityPoolId": "pool-XyZ1"}; !maps.Equal(a.Extensions, want) {
+		t.Errorf("extensions = %v, want %v", a.Extensions, want)
+	}
+
+	data := []byte(`
+kafka:
+  brokers: ["127.0.0.1:9092"]
+  sasl: {mechanism: OAUTHBEARER, token_file: tokens/kafka}
+streams: [{name: s, topic: t, features: {a: {type: numeric}}, window: {rows: 10}}]
+`)
+	cfg, err = Parse(data, ParseOptions{Dir: "/etc/driftmon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Kafka.SASL.TokenFile, filepath.Join("/etc/driftmon", "tokens/kafka"); got != want {
+		t.Errorf("token_file = %q, want %q", got, want)
+	}
+}
+
 func TestExampleConfigIsValid(t *testing.T) {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
@@ -206,7 +259,7 @@ alerting:
 var secretInFixture = regexp.MustCompile(`[A-Za-z0-9_-]*-secret\b|31415926535`)
 
 func TestProblemsNeverQuoteASecret(t *testing.T) {
-	for _, file := range []string{"secret_echoed.yaml", "secret_wrong_type.yaml"} {
+	for _, file := range []string{"secret_echoed.yaml", "secret_wrong_type.yaml", "secret_oauth_echoed.yaml"} {
 		_, err := load(t, file, nil)
 		if err == nil {
 			t.Fatalf("%s: no error", file)
@@ -262,5 +315,16 @@ streams:
 	}
 	if se.WarmupWindows != 0 || se.Seasonal.Period != 168*time.Hour || se.Seasonal.Cycles != 4 || se.Seasonal.SkipDrifting == nil || *se.Seasonal.SkipDrifting {
 		t.Errorf("seasonal: warm-up %d, %+v", se.WarmupWindows, se.Seasonal)
+	}
+}
+
+func TestAWSRegionNames(t *testing.T) {
+	for region, ok := range map[string]bool{
+		"eu-west-1": true, "us-gov-west-1": true, "cn-north-1": true, "ap-southeast-5": true, "eusc-de-east-1": true,
+		"Ireland": false, "eu-west": false, "eu_west_1": false, "EU-WEST-1": false, "eu-west-1 ": false,
+	} {
+		if got := awsRegion.MatchString(region); got != ok {
+			t.Errorf("%q: accepted %v, want %v", region, got, ok)
+		}
 	}
 }

@@ -11,14 +11,15 @@ import (
 // enumFields are the fields with an enum tag, each with its path in enumDoc and the
 // value it has there unless it is the one under test.
 var enumFields = map[string]struct{ path, normal string }{
-	"Kafka.StartOffset":  {"kafka.start_offset", "earliest"},
-	"SASL.Mechanism":     {"kafka.sasl.mechanism", "PLAIN"},
-	"Stream.Format":      {"streams[0].format", "json"},
-	"Field.Type":         {"streams[0].features.a.type", "numeric"},
-	"Labels.Kind":        {"streams[0].labels.kind", "classification"},
-	"Performance.Metric": {"streams[0].performance.metric", "roc_auc"},
-	"Webhook.Format":     {"alerting.webhooks[0].format", "json"},
-	"Webhook.Signing":    {"alerting.webhooks[0].signing", "standard"},
+	"Kafka.StartOffset":     {"kafka.start_offset", "earliest"},
+	"SASL.Mechanism":        {"kafka.sasl.mechanism", "PLAIN"},
+	"SASL.ClientAuthMethod": {"kafka.sasl.client_auth_method", "client_secret_basic"},
+	"Stream.Format":         {"streams[0].format", "json"},
+	"Field.Type":            {"streams[0].features.a.type", "numeric"},
+	"Labels.Kind":           {"streams[0].labels.kind", "classification"},
+	"Performance.Metric":    {"streams[0].performance.metric", "roc_auc"},
+	"Webhook.Format":        {"alerting.webhooks[0].format", "json"},
+	"Webhook.Signing":       {"alerting.webhooks[0].signing", "standard"},
 }
 
 var (
@@ -28,7 +29,7 @@ var (
 )
 
 const enumDoc = `
-kafka: {brokers: ["k:9092"], start_offset: Kafka.StartOffset, sasl: {mechanism: SASL.Mechanism, username: u, password: p}}
+kafka: {brokers: ["k:9092"], start_offset: Kafka.StartOffset, sasl: {mechanism: SASL.Mechanism, username: u, password: p, client_auth_method: SASL.ClientAuthMethod}}
 streams:
   - name: s
     topic: t

@@ -252,6 +252,7 @@ func (c *Config) readSecrets(dir string, errs *[]error) {
 	}
 	if a := c.Kafka.SASL; a != nil {
 		read("kafka.sasl.password_file", a.PasswordFile, &a.Password)
+		read("kafka.sasl.client_secret_file", a.ClientSecretFile, &a.ClientSecret)
 	}
 	for i := range c.Streams {
 		if r := c.Streams[i].SchemaRegistry; r != nil {
@@ -272,6 +273,9 @@ func (c *Config) resolvePaths(dir string) {
 	c.State.Path = resolve(dir, c.State.Path)
 	if t := c.Kafka.TLS; t != nil {
 		t.CAFile, t.CertFile, t.KeyFile = resolve(dir, t.CAFile), resolve(dir, t.CertFile), resolve(dir, t.KeyFile)
+	}
+	if a := c.Kafka.SASL; a != nil {
+		a.TokenFile = resolve(dir, a.TokenFile)
 	}
 	for i := range c.Streams {
 		if b := c.Streams[i].Reference.Baseline; b != "" {

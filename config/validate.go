@@ -3,7 +3,9 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -278,14 +280,7 @@ func (c *Config) validate(errs *[]error) {
 		bad("kafka.tls", "cert_file and key_file go together")
 	}
 	if a := c.Kafka.SASL; a != nil {
-		switch a.Mechanism {
-		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		default:
-			bad("kafka.sasl.mechanism", `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q`, a.Mechanism)
-		}
-		if a.Username == "" || a.Password == "" {
-			bad("kafka.sasl", "username and password (or password_file) are required")
-		}
+		a.validate(c.Kafka.TLS != nil, bad)
 	}
 	if len(c.Streams) == 0 {
 		bad("streams", "at least one stream is required")
@@ -592,6 +587,121 @@ func isHeaderName(s string) bool {
 	}
 	return s != ""
 }
+
+// validate appends the problems of kafka.sasl: each mechanism's keys, and no key of
+// another mechanism. tls says whether kafka.tls is set.
+func (a *SASL) validate(tls bool, bad func(string, string, ...any)) {
+	// The keys each mechanism reads, by the mechanism that reads them.
+	keys := []struct {
+		mechanisms string
+		set        map[string]bool
+	}{
+		{"PLAIN and SCRAM", map[string]bool{"username": a.Username != "", "password": a.Password != ""}},
+		{"OAUTHBEARER", map[string]bool{
+			"token_endpoint": a.TokenEndpoint != "", "client_id": a.ClientID != "", "client_secret": a.ClientSecret != "",
+			"client_auth_method": a.ClientAuthMethod != "", "scope": a.Scope != "", "extensions": len(a.Extensions) > 0,
+			"token_file": a.TokenFile != "",
+		}},
+		{"AWS_MSK_IAM", map[string]bool{"region": a.Region != ""}},
+	}
+	if m := a.ClientAuthMethod; m != "" && m != "client_secret_basic" && m != "client_secret_post" {
+		bad("kafka.sasl.client_auth_method", `must be client_secret_basic or client_secret_post, got %q`, m)
+	}
+	own := -1
+	switch a.Mechanism {
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		own = 0
+		if a.Username == "" || a.Password == "" {
+			bad("kafka.sasl", "username and password (or password_file) are required with %s", a.Mechanism)
+		}
+	case "OAUTHBEARER":
+		own = 1
+		a.validateOAuth(bad)
+	case "AWS_MSK_IAM":
+		own = 2
+		if !tls {
+			bad("kafka.tls", "is required with AWS_MSK_IAM: MSK's IAM listeners (port 9098) are TLS only; `tls: {}` trusts the system's CAs")
+		}
+		if a.Region != "" && !awsRegion.MatchString(a.Region) {
+			bad("kafka.sasl.region", "want an AWS region such as eu-west-1, got %q", a.Region)
+		}
+	default:
+		bad("kafka.sasl.mechanism", `must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM, got %q`, a.Mechanism)
+	}
+	if own < 0 {
+		return
+	}
+	for i, k := range keys {
+		if i == own {
+			continue
+		}
+		var set []string
+		for name, ok := range k.set {
+			if ok {
+				set = append(set, name)
+			}
+		}
+		if len(set) > 0 {
+			sort.Strings(set)
+			bad("kafka.sasl", "%s does not use %s (keys of %s)", a.Mechanism, strings.Join(set, ", "), k.mechanisms)
+		}
+	}
+}
+
+// awsRegion is the shape of an AWS region's name: eu-west-1, us-gov-west-1, cn-north-1,
+// eusc-de-east-1.
+var awsRegion = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-[0-9]+$`)
+
+// validateOAuth appends the problems of OAUTHBEARER's keys.
+func (a *SASL) validateOAuth(bad func(string, string, ...any)) {
+	switch {
+	case a.TokenEndpoint == "" && a.TokenFile == "":
+		bad("kafka.sasl", "OAUTHBEARER needs token_endpoint (with client_id and client_secret) or token_file")
+	case a.TokenEndpoint != "" && a.TokenFile != "":
+		bad("kafka.sasl", "set token_endpoint or token_file, not both")
+	case a.TokenFile != "":
+		for _, k := range []struct {
+			name string
+			set  bool
+		}{{"client_id", a.ClientID != ""}, {"client_secret", a.ClientSecret != ""},
+			{"client_auth_method", a.ClientAuthMethod != ""}, {"scope", a.Scope != ""}} {
+			if k.set {
+				bad("kafka.sasl."+k.name, "goes with token_endpoint, not token_file")
+			}
+		}
+	default:
+		if u, err := url.Parse(a.TokenEndpoint); err != nil || u.Host == "" || u.Opaque != "" {
+			bad("kafka.sasl.token_endpoint", "must be an https URL, got %q", a.TokenEndpoint)
+		} else if host := u.Hostname(); u.Scheme != "https" &&
+			!(u.Scheme == "http" && (host == "localhost" || host == "::1" || strings.HasPrefix(host, "127."))) {
+			bad("kafka.sasl.token_endpoint", "must be an https URL (the client secret goes to it; http only to this machine), got %q", a.TokenEndpoint)
+		}
+		if a.ClientID == "" {
+			bad("kafka.sasl.client_id", "is required with token_endpoint")
+		}
+		if a.ClientSecret == "" {
+			bad("kafka.sasl.client_secret", "is required with token_endpoint (or client_secret_file)")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Extensions)) {
+		v, p := a.Extensions[k], "kafka.sasl.extensions."+k
+		switch {
+		case !saslExtensionKey.MatchString(k):
+			bad(p, "an extension's name is letters only (RFC 7628)")
+		case k == "auth":
+			bad(p, "is reserved for the token")
+		}
+		if !saslExtensionValue.MatchString(v) {
+			bad(p, "want a value of visible ASCII characters and spaces, got %q", v)
+		}
+	}
+}
+
+// An OAUTHBEARER extension's key and value, as RFC 7628 §3.1 allows them.
+var (
+	saslExtensionKey   = regexp.MustCompile(`^[A-Za-z]+$`)
+	saslExtensionValue = regexp.MustCompile(`^[\x21-\x7E \t\r\n]+$`)
+)
 
 func checkURL(path, raw string, bad func(string, string, ...any)) {
 	u, err := url.Parse(raw)

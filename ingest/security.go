@@ -66,31 +66,52 @@ func TLSConfig(caFile, certFile, keyFile, serverName string, insecure bool) (*tl
 	return c, nil
 }
 
-// SASLMechanism returns the SASL mechanism named mechanism (PLAIN, SCRAM-SHA-256 or
-// SCRAM-SHA-512, case-insensitive) for user and pass. Its errors never include pass.
-func SASLMechanism(mechanism, user, pass string) (sasl.Mechanism, error) {
-	if user == "" {
-		return nil, errors.New("kafka sasl: no username")
-	}
-	if pass == "" {
-		return nil, fmt.Errorf("kafka sasl: no password for user %s", user)
-	}
+// SASLOptions are the settings of one SASL mechanism; each mechanism reads its own.
+type SASLOptions struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM
+	// (case-insensitive).
+	Mechanism string
+	// Username and Password are PLAIN's and SCRAM's.
+	Username, Password string
+	// OAuth is where OAUTHBEARER's tokens come from.
+	OAuth OAuthOptions
+	// Region is AWS_MSK_IAM's AWS region; empty means the AWS SDK's (AWS_REGION, the
+	// shared config's profile).
+	Region string
+}
+
+// SASLMechanism returns the SASL mechanism opts name. Its errors never include a
+// password or secret.
+func SASLMechanism(opts SASLOptions) (sasl.Mechanism, error) {
 	var algo scram.Algorithm
-	switch strings.ToUpper(strings.TrimSpace(mechanism)) {
-	case "PLAIN":
-		return plain.Mechanism{Username: user, Password: pass}, nil
-	case "SCRAM-SHA-256":
-		algo = scram.SHA256
-	case "SCRAM-SHA-512":
-		algo = scram.SHA512
+	switch mech := strings.ToUpper(strings.TrimSpace(opts.Mechanism)); mech {
+	case "OAUTHBEARER":
+		return NewOAuthBearer(opts.OAuth)
+	case "AWS_MSK_IAM":
+		return MSKIAM(opts.Region)
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if opts.Username == "" {
+			return nil, errors.New("kafka sasl: no username")
+		}
+		if opts.Password == "" {
+			return nil, fmt.Errorf("kafka sasl: no password for user %s", opts.Username)
+		}
+		switch mech {
+		case "PLAIN":
+			return plain.Mechanism{Username: opts.Username, Password: opts.Password}, nil
+		case "SCRAM-SHA-256":
+			algo = scram.SHA256
+		default:
+			algo = scram.SHA512
+		}
 	default:
-		return nil, fmt.Errorf("kafka sasl: unknown mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", mechanism)
+		return nil, fmt.Errorf("kafka sasl: unknown mechanism %q (want PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM)", opts.Mechanism)
 	}
-	m, err := scram.Mechanism(algo, user, pass)
+	m, err := scram.Mechanism(algo, opts.Username, opts.Password)
 	if err != nil {
 		// scram's errors come from SASLprep of the user name and password; do not pass
 		// on their text in case it quotes the password.
-		return nil, fmt.Errorf("kafka sasl: invalid %s credentials for user %s", mechanism, user)
+		return nil, fmt.Errorf("kafka sasl: invalid %s credentials for user %s", opts.Mechanism, opts.Username)
 	}
 	return m, nil
 }

@@ -67,7 +67,7 @@ func mustDialer(t *testing.T, s Security) *kafka.Dialer {
 
 func mustSASL(t *testing.T, mech, user, pass string) *kafka.Dialer {
 	t.Helper()
-	m, err := SASLMechanism(mech, user, pass)
+	m, err := SASLMechanism(SASLOptions{Mechanism: mech, Username: user, Password: pass})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,10 +129,11 @@ func TestSASLMechanismErrors(t *testing.T) {
 	const pass = "hunter2-secret"
 	for _, tc := range []struct{ mech, user, pass, want string }{
 		{"GSSAPI", "u", pass, "unknown mechanism"},
+		{"OAUTHBEARER", "u", pass, "no token source"},
 		{"PLAIN", "", pass, "no username"},
 		{"SCRAM-SHA-256", "u", "", "no password"},
 	} {
-		_, err := SASLMechanism(tc.mech, tc.user, tc.pass)
+		_, err := SASLMechanism(SASLOptions{Mechanism: tc.mech, Username: tc.user, Password: tc.pass})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("SASLMechanism(%q, %q) = %v, want %q", tc.mech, tc.user, err, tc.want)
 			continue
@@ -142,7 +143,7 @@ func TestSASLMechanismErrors(t *testing.T) {
 		}
 	}
 	for _, m := range []string{"plain", "scram-sha-256", "SCRAM-SHA-512"} {
-		if _, err := SASLMechanism(m, "u", "p"); err != nil {
+		if _, err := SASLMechanism(SASLOptions{Mechanism: m, Username: "u", Password: "p"}); err != nil {
 			t.Errorf("SASLMechanism(%q) = %v", m, err)
 		}
 	}

@@ -39,7 +39,7 @@ count windows over several partitions do.
 func runBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	setUsage(fs, backtestUsage, envConfig)
+	setUsage(fs, backtestUsage, envConfig, envAWS)
 	cfgPath := fs.String("c", "", "config file; without it the features are inferred from --reference")
 	streamName := fs.String("stream", "", "with -c: the stream to replay (default: the config's only stream)")
 	input := fs.String("input", "", "data file to replay: .parquet, .csv or .jsonl (required)")

@@ -45,23 +45,38 @@ var exampleConfigs = []struct {
 			"slack-token":                "xoxb-1234-5678-abcdef\n",
 			"airflow-token":              "airflow-token-0123\n",
 		},
-		// Confluent's console also offers OAuth, which driftmon does not speak yet.
+		// Switching to OAuth takes more than the mechanism's name.
 		old:  "mechanism: PLAIN",
 		new:  "mechanism: OAUTHBEARER",
-		want: `kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "OAUTHBEARER"`,
+		want: "kafka.sasl: OAUTHBEARER does not use password, username (keys of PLAIN and SCRAM)",
+	},
+	{
+		file: "confluent-cloud-oauth.yaml",
+		env:  map[string]string{"OAUTH_CLIENT_ID": "5f8e2a1c-3b4d-4e6f-8a9b-0c1d2e3f4a5b"},
+		files: map[string]string{
+			"oauth-client-secret":    "Xy7~q8Q-client-secret-0123456789\n",
+			"retrain-webhook-secret": webhookSecret + "\n",
+		},
+		// Confluent's console writes extension_logicalCluster, for Java clients'
+		// JAAS config; the extension itself is logicalCluster.
+		old:  "logicalCluster: lkc-9x3k2m",
+		new:  "extension_logicalCluster: lkc-9x3k2m",
+		want: "kafka.sasl.extensions.extension_logicalCluster: an extension's name is letters only (RFC 7628)",
 	},
 	{
 		file: "aws-msk.yaml",
-		env:  map[string]string{"MSK_USERNAME": "driftmon"},
+		// Hermetic: no profile or shared files of this machine's; credentials are not
+		// looked for until a connection is made.
+		env: map[string]string{"AWS_PROFILE": "", "AWS_REGION": "", "AWS_CONFIG_FILE": "no-such-aws-config",
+			"AWS_SHARED_CREDENTIALS_FILE": "no-such-aws-credentials"},
 		files: map[string]string{
-			"msk-scram-password":     "scram-password-0123456789\n",
 			"slack-webhook-url":      "https://hooks.slack.com/services/T000/B000/XXXX\n",
 			"retrain-webhook-secret": webhookSecret + "\n",
 		},
 		prepare: writeChurnProfile,
-		old:     "password_file: msk-scram-password",
-		new:     "password: ${MSK_PASSWORD}",
-		want:    "kafka.sasl.password: environment variable MSK_PASSWORD is not set",
+		old:     "  tls: {}\n",
+		new:     "",
+		want:    "kafka.tls: is required with AWS_MSK_IAM",
 	},
 	{
 		file: "redpanda.yaml",

@@ -21,6 +21,10 @@ var (
 		"from files instead, through the *_file keys (password_file, token_file, ...)"}
 	envAPIToken = envVar{apiTokenEnv, "bearer token the API's calls that change something (silences, outbox\n" +
 		"replays) must present; unset, the API is read-only"}
+	envAWS = envVar{"AWS_*", "with kafka.sasl.mechanism AWS_MSK_IAM, the AWS SDK's default chain: AWS_REGION,\n" +
+		"AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,\n" +
+		"AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN (EKS's IAM roles for service accounts),\n" +
+		"AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE and the rest of the SDK's variables"}
 	envResults = envVar{resultfile.Env, "append one JSON line per closed window to this file (the acceptance\n" +
 		"tests compare runs with it)"}
 )

@@ -18,14 +18,14 @@ var helps = []struct {
 	flags []string
 	env   []string
 }{
-	{[]string{"check", "-h"}, []string{"c"}, []string{"${NAME}", "*_file"}},
-	{[]string{"run", "-h"}, []string{"c", "http", "log-level"}, []string{"${NAME}", "DRIFTMON_API_TOKEN", "DRIFTMON_RESULTS_FILE"}},
+	{[]string{"check", "-h"}, []string{"c"}, []string{"${NAME}", "*_file", "AWS_REGION"}},
+	{[]string{"run", "-h"}, []string{"c", "http", "log-level"}, []string{"${NAME}", "AWS_REGION", "DRIFTMON_API_TOKEN", "DRIFTMON_RESULTS_FILE"}},
 	{[]string{"demo", "-h"}, []string{"rate", "shift-after", "window", "exit-after-alert", "seed", "log-level", "http"},
 		[]string{"DRIFTMON_API_TOKEN", "DRIFTMON_RESULTS_FILE"}},
 	{[]string{"baseline", "-h"}, []string{"c", "input", "o", "stream", "time-column"}, []string{"${NAME}"}},
 	{[]string{"backtest", "-h"}, []string{"c", "stream", "input", "reference", "time-column", "window-rows", "window-size",
 		"exclude", "format", "fdr", "min-rows", "ks-min", "wasserstein-min", "psi-min", "psi-bins", "topic-range",
-		"from", "from-offset", "to", "to-offset"}, []string{"${NAME}"}},
+		"from", "from-offset", "to", "to-offset"}, []string{"${NAME}", "AWS_REGION"}},
 	{[]string{"profile", "show", "-h"}, []string{"top"}, nil},
 	{[]string{"profile", "-h"}, []string{"top"}, nil},
 	{[]string{"version", "-h"}, nil, nil},

@@ -137,7 +137,7 @@ Connects to nothing.
 func runCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	setUsage(fs, checkUsage, envConfig)
+	setUsage(fs, checkUsage, envConfig, envAWS)
 	path := fs.String("c", "driftmon.yaml", "config file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -168,7 +168,7 @@ dashboard at /, the JSON API under /api/v1, Prometheus metrics at /metrics and
 func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	setUsage(fs, runUsage, envConfig, envAPIToken, envResults)
+	setUsage(fs, runUsage, envConfig, envAWS, envAPIToken, envResults)
 	path := fs.String("c", "driftmon.yaml", "config file")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	httpAddr := fs.String("http", ":8080", "address of the dashboard, /api/v1 and /metrics")

@@ -98,12 +98,16 @@ func TestCheckNeverPrintsASecret(t *testing.T) {
 		{"secret_echoed.yaml", []string{
 			`kafka.brokers[0]: want host:port, not a URL (credentials go in kafka.sasl), got "SASL_SSL://admin:***@kafka-1.internal:9093"`,
 			`kafka.start_offset: must be "earliest" or "latest", got "https://hooks.slack.com/services/***"`,
-			`kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "***"`,
+			`kafka.sasl.mechanism: must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM, got "***"`,
 			`alerting.webhooks[0].signing: must be "standard" or "github", got "***"`,
 		}},
 		{"secret_wrong_type.yaml", []string{
 			`alerting.slack.token: want a string, got a list (line 16)`,
 			`alerting.webhooks[0].header_value: want a string (the value is not shown: the field is a secret) (line 22)`,
+		}},
+		{"secret_oauth_echoed.yaml", []string{
+			`kafka.sasl.client_auth_method: must be client_secret_basic or client_secret_post, got "***"`,
+			`kafka.sasl.token_endpoint: must be an https URL (the client secret goes to it; http only to this machine), got "http://idp.example.com/token?client_secret=***"`,
 		}},
 		{"secret_in_baseline.yaml", []string{
 			"cannot read ../../config/testdata/***: unknown file extension (want .parquet, .csv or .jsonl)",

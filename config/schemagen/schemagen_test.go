@@ -54,7 +54,7 @@ func decodeYAML(t *testing.T, data []byte) any {
 
 // validConfigs are the configs driftmon accepts: the example, examples/configs and
 // config/testdata's valid ones.
-var validConfigs = []string{"../example.yaml", "../../examples/configs/*.yaml", "../testdata/valid.yaml"}
+var validConfigs = []string{"../example.yaml", "../../examples/configs/*.yaml", "../testdata/valid.yaml", "../testdata/valid_oauth.yaml"}
 
 // TestExampleConfigsMatchSchema checks that an editor that reads the schema raises
 // nothing on a config driftmon accepts.
@@ -93,10 +93,10 @@ kafka: {brokers: ["k:9092"], sasl: {mechanism: PLAIN, username: u, pasword: p}}
 streams: [{name: s, topic: t, features: {a: {type: numeric}}, window: {size: 1h}}]
 `, []string{"kafka.sasl.pasword: unknown key"}},
 		{"enum", `
-kafka: {brokers: ["k:9092"], sasl: {mechanism: OAUTHBEARER}, start_offset: newest}
+kafka: {brokers: ["k:9092"], sasl: {mechanism: GSSAPI}, start_offset: newest}
 streams: [{name: s, topic: t, format: protobuf, features: {a: {type: number}}, window: {size: 1h}}]
 `, []string{
-			"kafka.sasl.mechanism: OAUTHBEARER is not one of",
+			"kafka.sasl.mechanism: GSSAPI is not one of",
 			"kafka.start_offset: newest is not one of",
 			"streams[0].features.a.type: number is not one of",
 			"streams[0].format: protobuf is not one of",

@@ -22,12 +22,30 @@ const brokerEnv = "DRIFTMON_KAFKA_BROKERS"
 // scriptEnv names .ci/kafka.sh, for the tests that stop and start the broker.
 const scriptEnv = "DRIFTMON_KAFKA_SCRIPT"
 
+// oauthBrokerEnv names the broker's SASL OAUTHBEARER listener; .ci/kafka.sh start
+// prints it. The listener wants unsigned JWS tokens with the scope kafka.
+const oauthBrokerEnv = "DRIFTMON_KAFKA_OAUTH_BROKERS"
+
 // broker returns the address of the real broker, or skips the test when there is none.
 func broker(t *testing.T) string {
 	t.Helper()
-	addr := strings.TrimSpace(strings.Split(os.Getenv(brokerEnv), ",")[0])
+	return address(t, brokerEnv)
+}
+
+// oauthBroker returns the address of the real broker's OAUTHBEARER listener, or skips
+// the test when there is none.
+func oauthBroker(t *testing.T) string {
+	t.Helper()
+	return address(t, oauthBrokerEnv)
+}
+
+// address returns the first address the environment variable env lists, or skips the
+// test when it lists none.
+func address(t *testing.T, env string) string {
+	t.Helper()
+	addr := strings.TrimSpace(strings.Split(os.Getenv(env), ",")[0])
 	if addr == "" {
-		t.Skipf("%s is not set: start a broker with `export \"$(.ci/kafka.sh start)\"` (or run make test-kafka)", brokerEnv)
+		t.Skipf("%s is not set: start a broker with `export $(.ci/kafka.sh start)` (or run make test-kafka)", env)
 	}
 	return addr
 }

@@ -5,9 +5,10 @@
 //
 // The tests skip unless DRIFTMON_KAFKA_BROKERS names a broker. .ci/kafka.sh starts one
 // (a single KRaft node on 127.0.0.1, fetched through Maven on first use) and prints the
-// variable:
+// variable, and DRIFTMON_KAFKA_OAUTH_BROKERS, the same broker's SASL OAUTHBEARER
+// listener, which the OAuth tests use (they skip without it):
 //
-//	export "$(.ci/kafka.sh start)"
+//	export $(.ci/kafka.sh start)
 //	DRIFTMON_KAFKA_SCRIPT=$PWD/.ci/kafka.sh go test -race -count=1 ./internal/integration/
 //	.ci/kafka.sh stop
 //

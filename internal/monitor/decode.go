@@ -233,7 +233,10 @@ func KafkaDialer(k config.Kafka) (*kafka.Dialer, error) {
 		sec.TLS = tc
 	}
 	if a := k.SASL; a != nil {
-		m, err := ingest.SASLMechanism(a.Mechanism, a.Username, a.Password)
+		m, err := ingest.SASLMechanism(ingest.SASLOptions{Mechanism: a.Mechanism, Username: a.Username, Password: a.Password,
+			OAuth: ingest.OAuthOptions{TokenEndpoint: a.TokenEndpoint, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
+				ClientAuthMethod: a.ClientAuthMethod, Scope: a.Scope, Extensions: a.Extensions, TokenFile: a.TokenFile},
+			Region: a.Region})
 		if err != nil {
 			return nil, fmt.Errorf("kafka.sasl: %w", err)
 		}
