@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // TestAPI drives every endpoint through the handler: status, content type and the
@@ -331,7 +332,7 @@ func TestHistory(t *testing.T) {
 		s.Record(r)
 	}
 	_, _, body := do(t, s.Handler(), "GET", "/api/v1/windows?limit=100", "", "")
-	var got struct{ Windows []Window }
+	var got struct{ Windows []report.Window }
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
