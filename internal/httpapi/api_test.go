@@ -349,6 +349,26 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// TestMissingPartitions: a window a cluster's leader judged without some idle
+// partitions names them, in the shape the document gives.
+func TestMissingPartitions(t *testing.T) {
+	s := New(Options{})
+	res := results(t, 1, 0)
+	res[len(res)-1].Missing = []int32{2, 5}
+	for _, r := range res {
+		s.Record(r)
+	}
+	_, _, body := do(t, s.Handler(), "GET", "/api/v1/windows", "", "")
+	checkShape(t, "GET", "/api/v1/windows", 200, body)
+	var got struct{ Windows []report.Window }
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if m := got.Windows[0].Missing; !slices.Equal(m, []int32{2, 5}) || got.Windows[1].Missing != nil {
+		t.Errorf("missing partitions %v, then %v; want [2 5] for the newest window only", m, got.Windows[1].Missing)
+	}
+}
+
 // TestRecordCopies: after Record returns the monitor reuses its profiles; what the
 // API serves must not change with them.
 func TestRecordCopies(t *testing.T) {

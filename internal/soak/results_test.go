@@ -10,9 +10,9 @@ import (
 
 const (
 	w1  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:00Z","end":"2026-12-01T00:00:19.99Z","rows":2000,"warmup":true,"reference":"warm-up","findings":[]}`
-	w2  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.0613461872501293,"p":0.001,"psi":0.2}]}`
-	w2b = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.06134618725012919,"p":0.001,"psi":0.2}]}`
-	w2c = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"stable","score":0.0613,"p":0.5,"psi":0.2}]}`
+	w2  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.0613461872501293,"adjusted_p_value":0.001,"psi":0.2}]}`
+	w2b = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.06134618725012919,"adjusted_p_value":0.001,"psi":0.2}]}`
+	w2c = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"stable","score":0.0613,"adjusted_p_value":0.5,"psi":0.2}]}`
 	w3  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:40Z","end":"2026-12-01T00:00:59.99Z","rows":2000,"warmup":false,"reference":"r","findings":[]}`
 )
 
