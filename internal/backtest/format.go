@@ -35,7 +35,8 @@ type Writer interface {
 //   - table: one aligned line per window (its number, bounds, rows and the features that
 //     drifted), then a summary: how many windows drifted, and how often each feature did.
 //     It is printed when the run ends, so columns line up.
-//   - jsonl: one JSON object per window, as it closes (see WindowJSON).
+//   - jsonl: one JSON object per window, as it closes: the API's window and where it
+//     lies in the input (see WindowJSON).
 //   - csv: a header, then one row per window and feature, as windows close.
 func NewWriter(format string, w io.Writer) (Writer, error) {
 	switch format {
@@ -69,7 +70,8 @@ type WindowJSON struct {
 func (w Window) JSON() WindowJSON {
 	out := WindowJSON{Index: w.Index, FirstRow: w.FirstRow, LastRow: w.LastRow, Window: report.NewWindow(w.Result)}
 	if w.Timed {
-		out.Start, out.End = &out.Window.Start, &out.Window.End
+		start, end := w.Start, w.End
+		out.Start, out.End = &start, &end
 	} else {
 		out.ID = ""
 	}
