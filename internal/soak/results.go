@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/internal/resultfile"
 )
 
@@ -19,8 +20,8 @@ import (
 // once, by window key, and how often a window was reported again (after a kill a
 // restarted run reports the windows of its last checkpoint's batch again).
 type windows struct {
-	lines      map[string][]byte // window key → the line as written
-	rounded    map[string][]byte // window key → the line, numbers to 9 decimals
+	lines      map[string][]byte // window key → what is compared of its line (compared)
+	rounded    map[string][]byte // window key → the same, numbers to 9 decimals
 	order      []string          // keys, sorted
 	repeats    int               // lines that repeat a window (numbers to 9 decimals)
 	bitRepeats int               // of which differ in the last bits
@@ -31,6 +32,48 @@ type windows struct {
 
 func windowKey(r resultfile.Line) string {
 	return fmt.Sprintf("%s/%s/%s [%s, %s)", r.Stream, r.Model, r.Version, r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano))
+}
+
+// compared is what the campaign compares of a window's line: rows, reference,
+// verdicts and scores. The rest of the line (explanations, effects, and summaries and
+// rules that print numbers to three digits) follows from the same sketches, but its
+// text may round a mean that summation order moved the other way (measured: a mean of
+// -0.014749999999999978 in one run, -0.014750000000000006 in the other, printed
+// "-0.0147" and "-0.0148").
+type compared struct {
+	Stream    string            `json:"stream"`
+	Model     string            `json:"model"`
+	Version   string            `json:"version"`
+	Start     time.Time         `json:"start"`
+	End       time.Time         `json:"end"`
+	Rows      int64             `json:"rows"`
+	Warmup    bool              `json:"warmup"`
+	Reference string            `json:"reference"`
+	Findings  []comparedFinding `json:"findings"`
+	Missing   []int32           `json:"missing_partitions,omitempty"`
+}
+
+// comparedFinding is what the campaign compares of a finding.
+type comparedFinding struct {
+	Feature   string          `json:"feature"`
+	Verdict   string          `json:"verdict"`
+	Score     alerting.Number `json:"score"`
+	AdjustedP alerting.Number `json:"adjusted_p_value"`
+	PSI       alerting.Number `json:"psi"`
+}
+
+// comparedOf is the JSON of what the campaign compares of r.
+func comparedOf(r resultfile.Line) []byte {
+	c := compared{Stream: r.Stream, Model: r.Model, Version: r.Version, Start: r.Start, End: r.End, Rows: r.Rows,
+		Warmup: r.Warmup, Reference: r.Reference, Findings: make([]comparedFinding, len(r.Findings)), Missing: r.Missing}
+	for i, f := range r.Findings {
+		c.Findings[i] = comparedFinding{Feature: f.Feature, Verdict: f.Verdict, Score: f.Score, AdjustedP: f.AdjustedP, PSI: f.PSI}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic("BUG: a window's compared results do not encode: " + err.Error())
+	}
+	return b
 }
 
 // readWindows reads a results file; a last line cut by a kill is ignored.
@@ -50,7 +93,7 @@ func readWindows(path string) (*windows, error) {
 		}
 		// The monitor encodes a result the same way each time: equal results, equal
 		// bytes.
-		canon := bytes.TrimSpace(l)
+		canon := comparedOf(r)
 		k := windowKey(r)
 		if prev, ok := w.lines[k]; ok {
 			switch {
