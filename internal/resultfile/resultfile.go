@@ -1,8 +1,8 @@
 // Package resultfile is the results file: one JSON line per judged window (Line) and per
 // performance result, appended where DRIFTMON_RESULTS_FILE says; each line is the
-// result as the API shows it (internal/report). The
-// acceptance tests and the soak campaign read it to compare a monitor that was killed
-// and restarted with one that was not; the real binary needs no flag for it.
+// result as the API shows it (internal/report). The acceptance tests and the soak
+// campaign read it to compare a monitor that was killed and restarted with one that
+// was not; the real binary needs no flag for it.
 //
 // It imports the engine's and the label join's results, their projection, and
 // nothing that runs.
@@ -11,7 +11,6 @@ package resultfile
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"sync"
 	"time"
@@ -61,8 +60,9 @@ func newPerformanceLine(r labels.Result) performanceLine {
 // PerformanceLine is what the acceptance tests compare of a performance result's
 // line: a few of its figures, flat and comparable with ==, so that a window reported
 // final twice can be checked for the same content. It decodes a line as the results
-// file writes it; a Line decodes with an empty Kind. The numbers of another kind of
-// model (MAE of a classifier) are NaN.
+// file writes it; a Line decodes with an empty Kind. A metric the line does not have
+// (the MAE of a classifier, the estimates of a regression) is 0, as encoding/json
+// leaves an absent field; one it has as null is NaN.
 type PerformanceLine struct {
 	Kind                   string
 	Stream, Model, Version string
@@ -83,11 +83,9 @@ func (l *PerformanceLine) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return err
 	}
-	nan := alerting.Number(math.NaN())
 	*l = PerformanceLine{Kind: p.Kind, Stream: p.Stream, Model: p.Model, Version: p.Version,
 		Start: p.Start, End: p.End, Final: p.Status == report.StatusFinal,
 		Predictions: p.Predictions, Labelled: p.Labelled,
-		Accuracy: nan, ROCAUC: nan, MAE: nan, EstROCAUC: nan, EstAccuracy: nan,
 		Degraded: p.Verdict.Degraded, Rule: p.Verdict.Rule, LabelDrift: p.LabelShift.Drifted}
 	if c := p.Metrics.ClassificationMetrics; c != nil {
 		l.TP, l.FP, l.TN, l.FN = c.Confusion.TP, c.Confusion.FP, c.Confusion.TN, c.Confusion.FN
