@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/internal/report"
 	"github.com/driftmon/driftmon/internal/resultfile"
 )
 
@@ -20,7 +20,7 @@ import (
 // once, by window key, and how often a window was reported again (after a kill a
 // restarted run reports the windows of its last checkpoint's batch again).
 type windows struct {
-	lines      map[string][]byte // window key → what is compared of its line (compared)
+	lines      map[string][]byte // window key → what is compared of its line (comparedOf)
 	rounded    map[string][]byte // window key → the same, numbers to 9 decimals
 	order      []string          // keys, sorted
 	repeats    int               // lines that repeat a window (numbers to 9 decimals)
@@ -34,40 +34,18 @@ func windowKey(r resultfile.Line) string {
 	return fmt.Sprintf("%s/%s/%s [%s, %s)", r.Stream, r.Model, r.Version, r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano))
 }
 
-// compared is what the campaign compares of a window's line: rows, reference,
-// verdicts and scores. The rest of the line (explanations, effects, and summaries and
-// rules that print numbers to three digits) follows from the same sketches, but its
-// text may round a mean that summation order moved the other way (measured: a mean of
+// comparedOf is what the campaign compares of a window's line, encoded: rows,
+// reference, verdicts and scores (score, adjusted p-value, PSI), the rest left at its
+// zero value. The rest (explanations, effects, and summaries and rules that print
+// numbers to three digits) follows from the same sketches, but its text may round a
+// mean that summation order moved the other way (measured: a mean of
 // -0.014749999999999978 in one run, -0.014750000000000006 in the other, printed
 // "-0.0147" and "-0.0148").
-type compared struct {
-	Stream    string            `json:"stream"`
-	Model     string            `json:"model"`
-	Version   string            `json:"version"`
-	Start     time.Time         `json:"start"`
-	End       time.Time         `json:"end"`
-	Rows      int64             `json:"rows"`
-	Warmup    bool              `json:"warmup"`
-	Reference string            `json:"reference"`
-	Findings  []comparedFinding `json:"findings"`
-	Missing   []int32           `json:"missing_partitions,omitempty"`
-}
-
-// comparedFinding is what the campaign compares of a finding.
-type comparedFinding struct {
-	Feature   string          `json:"feature"`
-	Verdict   string          `json:"verdict"`
-	Score     alerting.Number `json:"score"`
-	AdjustedP alerting.Number `json:"adjusted_p_value"`
-	PSI       alerting.Number `json:"psi"`
-}
-
-// comparedOf is the JSON of what the campaign compares of r.
 func comparedOf(r resultfile.Line) []byte {
-	c := compared{Stream: r.Stream, Model: r.Model, Version: r.Version, Start: r.Start, End: r.End, Rows: r.Rows,
-		Warmup: r.Warmup, Reference: r.Reference, Findings: make([]comparedFinding, len(r.Findings)), Missing: r.Missing}
+	c := resultfile.Line{Stream: r.Stream, Model: r.Model, Version: r.Version, Start: r.Start, End: r.End, Rows: r.Rows,
+		Warmup: r.Warmup, Reference: r.Reference, Findings: make([]report.Finding, len(r.Findings)), Missing: r.Missing}
 	for i, f := range r.Findings {
-		c.Findings[i] = comparedFinding{Feature: f.Feature, Verdict: f.Verdict, Score: f.Score, AdjustedP: f.AdjustedP, PSI: f.PSI}
+		c.Findings[i] = report.Finding{Feature: f.Feature, Verdict: f.Verdict, Score: f.Score, AdjustedP: f.AdjustedP, PSI: f.PSI}
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
