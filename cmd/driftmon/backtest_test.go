@@ -52,8 +52,8 @@ func runFails(t *testing.T, wantCode int, args ...string) string {
 // jsonWindow is what the tests read of a jsonl line.
 type jsonWindow struct {
 	Window      int      `json:"window"`
-	WindowStart *string  `json:"window_start"`
-	WindowEnd   *string  `json:"window_end"`
+	WindowStart *string  `json:"start"`
+	WindowEnd   *string  `json:"end"`
 	Rows        int64    `json:"rows"`
 	Drifted     []string `json:"drifted"`
 	Findings    []struct {
@@ -74,7 +74,7 @@ func parseJSONL(t *testing.T, out string) []jsonWindow {
 		if err := json.Unmarshal([]byte(line), &raw); err != nil {
 			t.Fatalf("line %d is not JSON: %v\n%s", i+1, err, line)
 		}
-		for _, k := range []string{"window_start", "window_end", "rows", "drifted", "findings"} {
+		for _, k := range []string{"start", "end", "rows", "drifted", "findings"} {
 			if _, ok := raw[k]; !ok {
 				t.Errorf("line %d lacks %q", i+1, k)
 			}

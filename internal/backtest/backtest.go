@@ -3,7 +3,8 @@
 // live: it reads Parquet, CSV and JSON lines as the stream's fields (Input), infers a
 // stream from a reference file when there is no config (Infer), builds reference
 // profiles (BuildProfile), runs the engine (Run) and prints the per-window verdicts as
-// a table, JSON lines or CSV (Writer).
+// a table, JSON lines or CSV (Writer), each made from the window as the API shows it
+// (internal/report).
 //
 // It runs the same engine as the live monitor; it serves nothing and starts no broker,
 // so it never imports internal/monitor, internal/httpapi or internal/demo. Only

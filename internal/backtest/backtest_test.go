@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/internal/engine"
 )
@@ -303,10 +305,18 @@ func TestWriters(t *testing.T) {
 			if err := json.Unmarshal([]byte(line), &raw); err != nil {
 				t.Fatalf("line %d: %v", i+1, err)
 			}
-			for _, k := range []string{"window_start", "window_end", "rows", "drifted", "findings"} {
+			for _, k := range []string{"start", "end", "rows", "drifted", "findings"} {
 				if _, ok := raw[k]; !ok {
 					t.Errorf("line %d lacks %q", i+1, k)
 				}
+			}
+			// The API's names; no event times, so null bounds and no alert ID.
+			if raw["version"] != "" || raw["window"] != float64(i+1) || raw["start"] != nil || raw["end"] != nil || raw["id"] != nil {
+				t.Errorf("line %d: version %v, window %v, start %v, end %v, id %v; want \"\", %d, null, null, absent",
+					i+1, raw["version"], raw["window"], raw["start"], raw["end"], raw["id"], i+1)
+			}
+			if _, ok := raw["findings"].([]any)[0].(map[string]any)["adjusted_p_value"]; !ok {
+				t.Errorf("line %d: a finding lacks adjusted_p_value", i+1)
 			}
 			var w WindowJSON
 			if err := json.Unmarshal([]byte(line), &w); err != nil {
@@ -316,7 +326,7 @@ func TestWriters(t *testing.T) {
 				t.Errorf("line %d: %d rows, %d findings", i+1, w.Rows, len(w.Findings))
 			}
 			for _, f := range w.Findings {
-				if f.Feature == "" || f.Detector == "" || f.Score == nil || f.PValue == nil || f.Threshold == nil || f.Verdict == "" {
+				if f.Feature == "" || f.Detector == "" || null(f.Score) || null(f.PValue) || null(f.Threshold) || f.Verdict == "" {
 					t.Errorf("line %d: incomplete finding %+v", i+1, f)
 				}
 			}
@@ -387,3 +397,7 @@ func TestProgress(t *testing.T) {
 	nilBar.Clear()
 	nilBar.Done()
 }
+
+// null says a number of a decoded jsonl line was null (alerting.Number decodes it as
+// NaN).
+func null(n alerting.Number) bool { return math.IsNaN(float64(n)) }

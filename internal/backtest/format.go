@@ -14,6 +14,7 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // Output formats of NewWriter.
@@ -34,7 +35,8 @@ type Writer interface {
 //   - table: one aligned line per window (its number, bounds, rows and the features that
 //     drifted), then a summary: how many windows drifted, and how often each feature did.
 //     It is printed when the run ends, so columns line up.
-//   - jsonl: one JSON object per window, as it closes (see WindowJSON).
+//   - jsonl: one JSON object per window, as it closes: the API's window and where it
+//     lies in the input (see WindowJSON).
 //   - csv: a header, then one row per window and feature, as windows close.
 func NewWriter(format string, w io.Writer) (Writer, error) {
 	switch format {
@@ -48,61 +50,30 @@ func NewWriter(format string, w io.Writer) (Writer, error) {
 	return nil, fmt.Errorf("unknown format %q: want table, jsonl or csv", format)
 }
 
-// WindowJSON is one window in the jsonl format. Times are RFC 3339 and null without
-// event times; first_row and last_row are absent unless known.
+// WindowJSON is one window in the jsonl format: the window as the API shows it
+// (report.Window, without distributions), with where it lies in the input.
 type WindowJSON struct {
-	Stream       string        `json:"stream"`
-	Model        string        `json:"model"`
-	ModelVersion string        `json:"model_version"`
-	Window       int           `json:"window"`
-	WindowStart  *time.Time    `json:"window_start"`
-	WindowEnd    *time.Time    `json:"window_end"`
-	FirstRow     int64         `json:"first_row,omitempty"`
-	LastRow      int64         `json:"last_row,omitempty"`
-	Rows         int64         `json:"rows"`
-	Reference    string        `json:"reference"`
-	Warmup       bool          `json:"warmup"`
-	Drifted      []string      `json:"drifted"`
-	Findings     []FindingJSON `json:"findings"`
+	// Index numbers the windows of the window's model from 1 (Window.Index).
+	Index int `json:"window"`
+	// Start and End stand in for the window's own (encoding/json takes the field
+	// nested least): RFC 3339, or null without event times.
+	Start *time.Time `json:"start"`
+	End   *time.Time `json:"end"`
+	// FirstRow and LastRow are absent unless known (Window.FirstRow).
+	FirstRow int64 `json:"first_row,omitempty"`
+	LastRow  int64 `json:"last_row,omitempty"`
+	report.Window
 }
 
-// FindingJSON is one feature's finding in the jsonl format. Scores that are not finite
-// are null.
-type FindingJSON struct {
-	Feature   string   `json:"feature"`
-	Kind      string   `json:"kind"`
-	Detector  string   `json:"detector"`
-	Score     *float64 `json:"score"`
-	PValue    *float64 `json:"p_value"`
-	AdjustedP *float64 `json:"adjusted_p"`
-	Threshold *float64 `json:"threshold"`
-	PSI       *float64 `json:"psi"`
-	Verdict   string   `json:"verdict"`
-	Summary   string   `json:"summary"`
-}
-
-// JSON returns w as it appears in the jsonl format.
+// JSON returns w as it appears in the jsonl format. Without event times its bounds
+// are null and it has no ID: every window's alert ID would be the same.
 func (w Window) JSON() WindowJSON {
-	out := WindowJSON{
-		Stream: w.Stream, Model: w.Model, ModelVersion: w.ModelVersion, Window: w.Index,
-		FirstRow: w.FirstRow, LastRow: w.LastRow, Rows: w.Rows,
-		Reference: w.Reference, Warmup: w.Warmup,
-		Drifted: w.Drifted(), Findings: []FindingJSON{},
-	}
-	if out.Drifted == nil {
-		out.Drifted = []string{}
-	}
+	out := WindowJSON{Index: w.Index, FirstRow: w.FirstRow, LastRow: w.LastRow, Window: report.NewWindow(w.Result)}
 	if w.Timed {
 		start, end := w.Start, w.End
-		out.WindowStart, out.WindowEnd = &start, &end
-	}
-	for _, f := range w.Findings {
-		out.Findings = append(out.Findings, FindingJSON{
-			Feature: f.Feature, Kind: f.Kind, Detector: f.Detector,
-			Score: alerting.Finite(f.Score), PValue: alerting.Finite(f.PValue), AdjustedP: alerting.Finite(f.AdjustedP),
-			Threshold: alerting.Finite(f.Threshold), PSI: alerting.Finite(f.PSI),
-			Verdict: string(f.Verdict), Summary: f.Summary(),
-		})
+		out.Start, out.End = &start, &end
+	} else {
+		out.ID = ""
 	}
 	return out
 }
@@ -122,21 +93,22 @@ var csvHeader = []string{
 	"feature", "kind", "detector", "score", "threshold", "p_value", "adjusted_p", "psi", "verdict", "summary",
 }
 
-func (c *csvWriter) Write(w Window) error {
+func (c *csvWriter) Write(win Window) error {
 	if !c.header {
 		c.header = true
 		if err := c.w.Write(csvHeader); err != nil {
 			return err
 		}
 	}
+	w := win.JSON()
 	var start, end, first, last string
-	if w.Timed {
+	if w.Start != nil {
 		start, end = w.Start.Format(time.RFC3339Nano), w.End.Format(time.RFC3339Nano)
 	}
 	if w.LastRow > 0 {
 		first, last = strconv.FormatInt(w.FirstRow, 10), strconv.FormatInt(w.LastRow, 10)
 	}
-	head := []string{w.Stream, w.Model, w.ModelVersion, strconv.Itoa(w.Index), start, end, first, last, strconv.FormatInt(w.Rows, 10)}
+	head := []string{w.Stream, w.Model, w.Version, strconv.Itoa(w.Index), start, end, first, last, strconv.FormatInt(w.Rows, 10)}
 	if w.Warmup {
 		row := append(head, "", "", "", "", "", "", "", "", "warmup", w.Reference)
 		if err := c.w.Write(printable(row)); err != nil {
@@ -145,8 +117,8 @@ func (c *csvWriter) Write(w Window) error {
 	}
 	for _, f := range w.Findings {
 		row := append(head[:len(head):len(head)], f.Feature, f.Kind, f.Detector,
-			csvFloat(f.Score), csvFloat(f.Threshold), csvFloat(f.PValue), csvFloat(f.AdjustedP), csvFloat(f.PSI),
-			string(f.Verdict), f.Summary())
+			csvNumber(f.Score), csvNumber(f.Threshold), csvNumber(f.PValue), csvNumber(f.AdjustedP), csvNumber(f.PSI),
+			f.Verdict, f.Summary)
 		if err := c.w.Write(printable(row)); err != nil {
 			return err
 		}
@@ -164,7 +136,9 @@ func printable(cells []string) []string {
 	return cells
 }
 
-func csvFloat(v float64) string {
+// csvNumber is n with six significant digits, or empty when it is NaN or ±Inf.
+func csvNumber(n alerting.Number) string {
+	v := float64(n)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return ""
 	}
@@ -183,11 +157,11 @@ func (c *csvWriter) Close(Summary) error {
 // tableWriter keeps the windows until Close so the columns can be aligned.
 type tableWriter struct {
 	w       io.Writer
-	windows []Window
+	windows []WindowJSON
 }
 
 func (t *tableWriter) Write(w Window) error {
-	t.windows = append(t.windows, w)
+	t.windows = append(t.windows, w.JSON())
 	return nil
 }
 
@@ -195,8 +169,8 @@ func (t *tableWriter) Close(sum Summary) error {
 	models := map[[2]string]bool{}
 	timed, ranges := false, false
 	for _, w := range t.windows {
-		models[[2]string{w.Model, w.ModelVersion}] = true
-		timed = timed || w.Timed
+		models[[2]string{w.Model, w.Version}] = true
+		timed = timed || w.Start != nil
 		ranges = ranges || w.LastRow > 0
 	}
 	multi := len(models) > 1
@@ -223,20 +197,24 @@ func (t *tableWriter) Close(sum Summary) error {
 		cells := []string{strconv.Itoa(w.Index)}
 		if multi {
 			m := w.Model
-			if w.ModelVersion != "" {
-				m += " " + w.ModelVersion
+			if w.Version != "" {
+				m += " " + w.Version
 			}
 			cells = append(cells, alerting.Printable(m))
 		}
 		if timed {
-			cells = append(cells, w.Start.Format(layout), w.End.Format(layout))
+			var start, end string
+			if w.Start != nil {
+				start, end = w.Start.Format(layout), w.End.Format(layout)
+			}
+			cells = append(cells, start, end)
 		}
 		if ranges {
 			cells = append(cells, alerting.FormatCount(w.FirstRow)+"–"+alerting.FormatCount(w.LastRow))
 		}
 		cells = append(cells, alerting.FormatCount(w.Rows), verdicts(w))
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-		for _, f := range w.Drifted() {
+		for _, f := range w.Drifted {
 			perFeature[f]++
 		}
 		if !w.Warmup {
@@ -274,13 +252,13 @@ func (t *tableWriter) Close(sum Summary) error {
 
 // verdicts is a window's DRIFTED cell: the drifted features, or "-", and the features
 // without a verdict, with control characters escaped.
-func verdicts(w Window) string {
+func verdicts(w WindowJSON) string {
 	if w.Warmup {
 		return "(" + alerting.Printable(w.Reference) + ")" // "warm-up: 1 of 3 windows"
 	}
 	var drifted, insufficient []string
 	for _, f := range w.Findings {
-		switch f.Verdict {
+		switch detectors.Verdict(f.Verdict) {
 		case detectors.Drift:
 			drifted = append(drifted, alerting.Printable(f.Feature))
 		case detectors.InsufficientData:
@@ -301,9 +279,9 @@ func verdicts(w Window) string {
 }
 
 // timeLayout shows seconds only when some bound has them.
-func timeLayout(ws []Window) string {
+func timeLayout(ws []WindowJSON) string {
 	for _, w := range ws {
-		if w.Timed && (w.Start.Second() != 0 || w.End.Second() != 0 || w.Start.Nanosecond() != 0 || w.End.Nanosecond() != 0) {
+		if w.Start != nil && (w.Start.Second() != 0 || w.End.Second() != 0 || w.Start.Nanosecond() != 0 || w.End.Nanosecond() != 0) {
 			return "2006-01-02 15:04:05"
 		}
 	}

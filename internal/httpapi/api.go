@@ -13,6 +13,7 @@ import (
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // num is alerting.Number, the JSON number that is null when NaN or ±Inf, under a
@@ -240,7 +241,7 @@ func (s *Server) listWindows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	known, _ := s.sourceStreams()
-	wins := []*Window{}
+	wins := []*report.Window{}
 	s.mu.Lock()
 	models, err := s.selectModels(selectorOf(q), known)
 	for _, m := range models {
@@ -252,7 +253,7 @@ func (s *Server) listWindows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Newest first; windows are immutable, so they are read outside the lock.
-	slices.SortStableFunc(wins, func(a, b *Window) int { return b.End.Compare(a.End) })
+	slices.SortStableFunc(wins, func(a, b *report.Window) int { return b.End.Compare(a.End) })
 	writeJSON(w, http.StatusOK, map[string]any{"windows": wins[:min(limit, len(wins))]})
 }
 
@@ -264,13 +265,13 @@ type latestFinding struct {
 	WindowID    string    `json:"window_id"`
 	WindowStart time.Time `json:"window_start"`
 	WindowEnd   time.Time `json:"window_end"`
-	Finding
+	report.Finding
 }
 
 func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	known, _ := s.sourceStreams()
-	var latest []*Window
+	var latest []*report.Window
 	s.mu.Lock()
 	models, err := s.selectModels(selectorOf(q), known)
 	for _, m := range models {

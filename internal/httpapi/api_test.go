@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting/policy"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // TestAPI drives every endpoint through the handler: status, content type and the
@@ -331,7 +332,7 @@ func TestHistory(t *testing.T) {
 		s.Record(r)
 	}
 	_, _, body := do(t, s.Handler(), "GET", "/api/v1/windows?limit=100", "", "")
-	var got struct{ Windows []Window }
+	var got struct{ Windows []report.Window }
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +346,26 @@ func TestHistory(t *testing.T) {
 	ver := decode(t, body)["streams"].([]any)[0].(map[string]any)["models"].([]any)[0].(map[string]any)["versions"].([]any)[0].(map[string]any)
 	if ver["windows"] != float64(len(res)) || ver["kept"] != 3.0 {
 		t.Errorf("version = %v, want %d windows closed and 3 kept", ver, len(res))
+	}
+}
+
+// TestMissingPartitions: a window a cluster's leader judged without some idle
+// partitions names them, in the shape the document gives.
+func TestMissingPartitions(t *testing.T) {
+	s := New(Options{})
+	res := results(t, 1, 0)
+	res[len(res)-1].Missing = []int32{2, 5}
+	for _, r := range res {
+		s.Record(r)
+	}
+	_, _, body := do(t, s.Handler(), "GET", "/api/v1/windows", "", "")
+	checkShape(t, "GET", "/api/v1/windows", 200, body)
+	var got struct{ Windows []report.Window }
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if m := got.Windows[0].Missing; !slices.Equal(m, []int32{2, 5}) || got.Windows[1].Missing != nil {
+		t.Errorf("missing partitions %v, then %v; want [2 5] for the newest window only", m, got.Windows[1].Missing)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // The metrics the server exports. Everything is computed at scrape time from the
@@ -211,9 +212,9 @@ func latestPerformance(perf []*perfWindow) []*perfWindow {
 	var final, provisional *perfWindow
 	for i := len(perf) - 1; i >= 0 && (final == nil || provisional == nil); i-- {
 		switch w := perf[i]; {
-		case w.Status == statusFinal && final == nil:
+		case w.Status == report.StatusFinal && final == nil:
 			final = w
-		case w.Status != statusFinal && provisional == nil:
+		case w.Status != report.StatusFinal && provisional == nil:
 			provisional = w
 		}
 	}

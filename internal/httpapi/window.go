@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"time"
-
-	"github.com/driftmon/driftmon/alerting"
-	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // modelKey identifies what is monitored: a model version within a stream.
@@ -16,138 +13,15 @@ type modelKey struct{ stream, model, version string }
 // releasing the lock.
 type modelHistory struct {
 	key     modelKey
-	windows []*Window // oldest first, at most Server.history
-	closed  int64     // windows closed since start
-	drifted int64     // of which with at least one drifted feature
+	windows []*report.Window // oldest first, at most Server.history
+	closed  int64            // windows closed since start
+	drifted int64            // of which with at least one drifted feature
 	// latest is the newest window compared with a reference (nil while warming up):
 	// where the drift gauges and the latest findings come from.
-	latest *Window
+	latest *report.Window
 	// perf is the latest performance result of each window by start, oldest
 	// first, at most Server.history (RecordPerformance).
 	perf []*perfWindow
-}
-
-// Window is one closed window as the API shows it.
-type Window struct {
-	// ID equals the alert ID a drifting window gets (alerting.AlertID).
-	ID      string    `json:"id"`
-	Stream  string    `json:"stream"`
-	Model   string    `json:"model"`
-	Version string    `json:"version"`
-	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
-	Rows    int64     `json:"rows"`
-	// Reference describes what the window was compared with; Warmup is true when
-	// the window became part of the reference instead.
-	Reference string    `json:"reference"`
-	Warmup    bool      `json:"warmup"`
-	Drifted   []string  `json:"drifted"`
-	Findings  []Finding `json:"findings"`
-	// Distributions has one entry per feature of the window, for the dashboard.
-	Distributions []Distribution `json:"distributions"`
-}
-
-// Finding is detectors.Finding with JSON names, non-finite numbers as null and the
-// one-line summary alerts use.
-type Finding struct {
-	Feature      string         `json:"feature"`
-	Kind         string         `json:"kind"`
-	Detector     string         `json:"detector"`
-	Score        num            `json:"score"`
-	Threshold    num            `json:"threshold"`
-	PValue       num            `json:"p_value"`
-	AdjustedP    num            `json:"adjusted_p_value"`
-	Verdict      string         `json:"verdict"`
-	PSI          num            `json:"psi"`
-	PSIThreshold num            `json:"psi_threshold"`
-	RefRows      int64          `json:"ref_rows"`
-	CurRows      int64          `json:"cur_rows"`
-	Scores       map[string]num `json:"scores"`
-	// Effects are the effect sizes the verdict looked at, each with its lower
-	// confidence bound and minimum; Rule says which rule decided.
-	Effects     []Effect    `json:"effects"`
-	Rule        string      `json:"rule"`
-	Note        string      `json:"note,omitempty"`
-	Summary     string      `json:"summary"`
-	Explanation Explanation `json:"explanation"`
-}
-
-// Effect is detectors.Effect with non-finite numbers as null.
-type Effect struct {
-	Statistic  string `json:"statistic"`
-	Value      num    `json:"value"`
-	LowerBound num    `json:"lower_bound"`
-	Min        num    `json:"min"`
-	Reached    bool   `json:"reached"`
-}
-
-// Explanation is detectors.Explanation with JSON names.
-type Explanation struct {
-	RefP5       num        `json:"ref_p5"`
-	RefP50      num        `json:"ref_p50"`
-	RefP95      num        `json:"ref_p95"`
-	CurP5       num        `json:"cur_p5"`
-	CurP50      num        `json:"cur_p50"`
-	CurP95      num        `json:"cur_p95"`
-	RefMean     num        `json:"ref_mean"`
-	CurMean     num        `json:"cur_mean"`
-	RefNullRate num        `json:"ref_null_rate"`
-	CurNullRate num        `json:"cur_null_rate"`
-	Top         []BinShift `json:"top"`
-	// Components are the multivariate finding's principal components that moved
-	// most; empty for a feature.
-	Components []Component `json:"components"`
-}
-
-// Component is detectors.Component with JSON names.
-type Component struct {
-	Label       string `json:"label"`
-	Kept        bool   `json:"kept"`
-	RefVariance num    `json:"ref_variance"`
-	CurVariance num    `json:"cur_variance"`
-}
-
-// BinShift is one of the bins or categories contributing most to PSI.
-type BinShift struct {
-	Label        string `json:"label"`
-	RefShare     num    `json:"ref_share"`
-	CurShare     num    `json:"cur_share"`
-	Contribution num    `json:"contribution"`
-}
-
-func findingOf(f detectors.Finding) Finding {
-	out := Finding{
-		Feature: f.Feature, Kind: f.Kind, Detector: f.Detector,
-		Score: num(f.Score), Threshold: num(f.Threshold),
-		PValue: num(f.PValue), AdjustedP: num(f.AdjustedP),
-		Verdict: string(f.Verdict),
-		PSI:     num(f.PSI), PSIThreshold: num(f.PSIThreshold),
-		RefRows: f.RefRows, CurRows: f.CurRows,
-		Scores:  make(map[string]num, len(f.Scores)),
-		Effects: make([]Effect, len(f.Effects)), Rule: f.Rule,
-		Note: f.Note, Summary: f.Summary(),
-	}
-	for i, e := range f.Effects {
-		out.Effects[i] = Effect{Statistic: e.Statistic, Value: num(e.Value), LowerBound: num(e.Lower), Min: num(e.Min), Reached: e.Reached()}
-	}
-	for k, v := range f.Scores {
-		out.Scores[k] = num(v)
-	}
-	e := f.Explanation
-	out.Explanation = Explanation{
-		RefP5: num(e.RefP5), RefP50: num(e.RefP50), RefP95: num(e.RefP95),
-		CurP5: num(e.CurP5), CurP50: num(e.CurP50), CurP95: num(e.CurP95),
-		RefMean: num(e.RefMean), CurMean: num(e.CurMean),
-		RefNullRate: num(e.RefNullRate), CurNullRate: num(e.CurNullRate),
-		Top: make([]BinShift, len(e.Top)), Components: make([]Component, len(e.Components)),
-	}
-	for i, c := range e.Components {
-		out.Explanation.Components[i] = Component{Label: c.Label(), Kept: c.Kept, RefVariance: num(c.RefVariance), CurVariance: num(c.CurVariance)}
-	}
-	for i, b := range e.Top {
-		out.Explanation.Top[i] = BinShift{Label: b.Label, RefShare: num(b.RefShare), CurShare: num(b.CurShare), Contribution: num(b.Contribution)}
-	}
-	return out
 }
 
 // Record keeps what the dashboard and the API need of a closed window: its
@@ -155,21 +29,8 @@ func findingOf(f detectors.Finding) Finding {
 // reference computed now. It is meant for monitor.Options.OnWindow and runs on the
 // stream's goroutine, which owns r's profiles; it keeps no reference to them.
 func (s *Server) Record(r engine.Result) {
-	w := &Window{
-		ID:     alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start),
-		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
-		Start: r.Start, End: r.End, Rows: r.Rows,
-		Reference: r.Reference, Warmup: r.Warmup,
-		Drifted:  r.Drifted(),
-		Findings: make([]Finding, len(r.Findings)),
-	}
-	if w.Drifted == nil {
-		w.Drifted = []string{}
-	}
-	for i, f := range r.Findings {
-		w.Findings[i] = findingOf(f)
-	}
-	w.Distributions = distributions(r.ReferenceProfile, r.Profile)
+	w := report.NewWindow(r)
+	w.Distributions = report.Distributions(r.ReferenceProfile, r.Profile)
 
 	key := modelKey{r.Stream, r.Model, r.ModelVersion}
 	s.mu.Lock()
@@ -180,14 +41,14 @@ func (s *Server) Record(r engine.Result) {
 		m.drifted++
 	}
 	if !w.Warmup {
-		m.latest = w
+		m.latest = &w
 	}
 	if len(m.windows) >= s.history {
 		n := copy(m.windows, m.windows[len(m.windows)-s.history+1:])
 		clear(m.windows[n:])
 		m.windows = m.windows[:n]
 	}
-	m.windows = append(m.windows, w)
+	m.windows = append(m.windows, &w)
 }
 
 // modelOf returns the model's history, creating it on first sight; s.mu must be held.

@@ -1,9 +1,11 @@
 // Package resultfile is the results file: one JSON line per judged window (Line) and per
-// performance result (PerformanceLine), appended where DRIFTMON_RESULTS_FILE says. The
-// acceptance tests and the soak campaign read it to compare a monitor that was killed
-// and restarted with one that was not; the real binary needs no flag for it.
+// performance result, appended where DRIFTMON_RESULTS_FILE says; each line is the
+// result as the API shows it (internal/report). The acceptance tests and the soak
+// campaign read it to compare a monitor that was killed and restarted with one that
+// was not; the real binary needs no flag for it.
 //
-// It imports the engine's and the label join's results and nothing that runs.
+// It imports the engine's and the label join's results, their projection, and
+// nothing that runs.
 package resultfile
 
 import (
@@ -16,6 +18,7 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/labels"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // Env names an environment variable that, when set, makes the monitor append
@@ -26,79 +29,75 @@ import (
 // appears twice, with the same content.
 const Env = "DRIFTMON_RESULTS_FILE"
 
-// Line is one line of the results file.
-type Line struct {
-	Stream    string    `json:"stream"`
-	Model     string    `json:"model"`
-	Version   string    `json:"version"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
-	Rows      int64     `json:"rows"`
-	Warmup    bool      `json:"warmup"`
-	Reference string    `json:"reference"`
-	Findings  []Finding `json:"findings"`
-	// Missing are a cluster's partitions that were idle when the window was judged.
-	Missing []int32 `json:"missing_partitions,omitempty"`
-}
-
-// Finding is one feature's finding in a Line.
-type Finding struct {
-	Feature string          `json:"feature"`
-	Verdict string          `json:"verdict"`
-	Score   alerting.Number `json:"score"`
-	PValue  alerting.Number `json:"p"`
-	PSI     alerting.Number `json:"psi"`
-}
+// Line is a judged window's line of the results file: the window as the API shows
+// it (report.Window), with its missing partitions and without distributions.
+type Line = report.Window
 
 // NewLine is what the results file says about r.
 func NewLine(r engine.Result) Line {
-	line := Line{
-		Stream: r.Stream, Model: r.Model, Version: r.ModelVersion, Start: r.Start, End: r.End,
-		Rows: r.Rows, Warmup: r.Warmup, Reference: r.Reference, Findings: []Finding{}, Missing: r.Missing,
-	}
-	for _, f := range r.Findings {
-		line.Findings = append(line.Findings, Finding{
-			Feature: f.Feature, Verdict: string(f.Verdict),
-			Score: alerting.Number(f.Score), PValue: alerting.Number(f.AdjustedP), PSI: alerting.Number(f.PSI),
-		})
-	}
-	return line
+	return report.NewWindow(r)
 }
 
-// PerformanceLine is one line of the results file for a performance result; its
-// Kind "performance" tells it from a Line.
+// performanceLine is a performance result's line of the results file: the window's
+// performance as the API shows it (report.PerformanceWindow), with the model version
+// the API lists it under, and Kind "performance" to tell it from a Line.
+type performanceLine struct {
+	Kind    string `json:"kind"`
+	Stream  string `json:"stream"`
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	report.PerformanceWindow
+}
+
+// kindPerformance is the Kind of a performance result's line.
+const kindPerformance = "performance"
+
+func newPerformanceLine(r labels.Result) performanceLine {
+	return performanceLine{Kind: kindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+		PerformanceWindow: report.NewPerformanceWindow(r)}
+}
+
+// PerformanceLine is what the acceptance tests compare of a performance result's
+// line: a few of its figures, flat and comparable with ==, so that a window reported
+// final twice can be checked for the same content. It decodes a line as the results
+// file writes it; a Line decodes with an empty Kind. A metric the line does not have
+// (the MAE of a classifier, the estimates of a regression) is 0, as encoding/json
+// leaves an absent field; one it has as null is NaN.
 type PerformanceLine struct {
-	Kind        string          `json:"kind"`
-	Stream      string          `json:"stream"`
-	Model       string          `json:"model"`
-	Version     string          `json:"version"`
-	Start       time.Time       `json:"start"`
-	End         time.Time       `json:"end"`
-	Final       bool            `json:"final"`
-	Predictions int64           `json:"predictions"`
-	Labelled    int64           `json:"labelled"`
-	TP          int64           `json:"tp"`
-	FP          int64           `json:"fp"`
-	TN          int64           `json:"tn"`
-	FN          int64           `json:"fn"`
-	Accuracy    alerting.Number `json:"accuracy"`
-	ROCAUC      alerting.Number `json:"roc_auc"`
-	MAE         alerting.Number `json:"mae"`
-	Degraded    bool            `json:"degraded"`
-	Rule        string          `json:"rule"`
-	LabelDrift  bool            `json:"label_drift"`
-	EstROCAUC   alerting.Number `json:"est_roc_auc"`
-	EstAccuracy alerting.Number `json:"est_accuracy"`
+	Kind                   string
+	Stream, Model, Version string
+	Start, End             time.Time
+	Final                  bool
+	Predictions, Labelled  int64
+	TP, FP, TN, FN         int64
+	Accuracy, ROCAUC, MAE  alerting.Number
+	Degraded               bool
+	Rule                   string
+	LabelDrift             bool
+	EstROCAUC, EstAccuracy alerting.Number
 }
 
-// NewPerformanceLine is what the results file says about r.
-func NewPerformanceLine(r labels.Result) PerformanceLine {
-	m := r.Metrics
-	return PerformanceLine{Kind: "performance", Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
-		Start: r.Start, End: r.End, Final: r.Final, Predictions: r.Predictions, Labelled: r.Labelled,
-		TP: m.TP, FP: m.FP, TN: m.TN, FN: m.FN, Accuracy: alerting.Number(m.Accuracy), ROCAUC: alerting.Number(m.ROCAUC),
-		MAE: alerting.Number(m.MAE), Degraded: r.Verdict.Degraded, Rule: r.Verdict.Rule, LabelDrift: r.LabelShift.Drifted,
-		EstROCAUC: alerting.Number(r.Estimated.ROCAUC), EstAccuracy: alerting.Number(r.Estimated.Accuracy)}
+// UnmarshalJSON reads a line of the results file.
+func (l *PerformanceLine) UnmarshalJSON(b []byte) error {
+	var p performanceLine
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*l = PerformanceLine{Kind: p.Kind, Stream: p.Stream, Model: p.Model, Version: p.Version,
+		Start: p.Start, End: p.End, Final: p.Status == report.StatusFinal,
+		Predictions: p.Predictions, Labelled: p.Labelled,
+		Degraded: p.Verdict.Degraded, Rule: p.Verdict.Rule, LabelDrift: p.LabelShift.Drifted}
+	if c := p.Metrics.ClassificationMetrics; c != nil {
+		l.TP, l.FP, l.TN, l.FN = c.Confusion.TP, c.Confusion.FP, c.Confusion.TN, c.Confusion.FN
+		l.Accuracy, l.ROCAUC = c.Accuracy, c.ROCAUC
+	}
+	if r := p.Metrics.RegressionMetrics; r != nil {
+		l.MAE = r.MAE
+	}
+	if e := p.Estimated; e != nil {
+		l.EstROCAUC, l.EstAccuracy = e.ROCAUC, e.Accuracy
+	}
+	return nil
 }
 
 // Log appends results to the file Env names; a nil *Log does nothing.
@@ -129,7 +128,7 @@ func (l *Log) Write(results []engine.Result) {
 
 // WritePerformance appends one line per performance result.
 func (l *Log) WritePerformance(results []labels.Result) {
-	writeLines(l, results, NewPerformanceLine)
+	writeLines(l, results, newPerformanceLine)
 }
 
 // writeLines appends one JSON line per item, as line makes it.

@@ -10,9 +10,9 @@ import (
 
 const (
 	w1  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:00Z","end":"2026-12-01T00:00:19.99Z","rows":2000,"warmup":true,"reference":"warm-up","findings":[]}`
-	w2  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.0613461872501293,"p":0.001,"psi":0.2}]}`
-	w2b = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.06134618725012919,"p":0.001,"psi":0.2}]}`
-	w2c = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"stable","score":0.0613,"p":0.5,"psi":0.2}]}`
+	w2  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.0613461872501293,"adjusted_p_value":0.001,"psi":0.2}]}`
+	w2b = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"drift","score":0.06134618725012919,"adjusted_p_value":0.001,"psi":0.2}]}`
+	w2c = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","findings":[{"feature":"x","verdict":"stable","score":0.0613,"adjusted_p_value":0.5,"psi":0.2}]}`
 	w3  = `{"stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:40Z","end":"2026-12-01T00:00:59.99Z","rows":2000,"warmup":false,"reference":"r","findings":[]}`
 )
 
@@ -63,6 +63,28 @@ func TestWindowsCompare(t *testing.T) {
 	}
 	if d := ref.driftingWindows(); len(d) != 1 || d[0] != "churn/churn/7 2026-12-01T00:00:20Z" {
 		t.Errorf("drifting windows %v, want w2's", d)
+	}
+}
+
+// TestOnlyResultsAreCompared: a window whose line differs from the reference's only
+// in a summary that rounds a mean the other way (measured: summation order moved it
+// across -0.01475) has the reference's results, reported again or in another run; a changed
+// score still differs.
+func TestOnlyResultsAreCompared(t *testing.T) {
+	line := func(score, summary string) string {
+		return `{"id":"a","stream":"churn","model":"churn","version":"7","start":"2026-12-01T00:00:20Z","end":"2026-12-01T00:00:39.99Z","rows":2000,"warmup":false,"reference":"r","drifted":[],` +
+			`"findings":[{"feature":"x","verdict":"stable","score":` + score + `,"adjusted_p_value":0.5,"psi":0.01,"summary":"` + summary + `"}]}`
+	}
+	a, b := line("0.0147", "mean -0.0053 → -0.0147"), line("0.0147", "mean -0.0053 → -0.0148")
+	if got := writeResults(t, w1, a, b); got.repeats != 1 || got.bitRepeats != 0 || len(got.conflicts) != 0 {
+		t.Errorf("repeats %d (bit %d), conflicts %v; want one exact repeat", got.repeats, got.bitRepeats, got.conflicts)
+	}
+	ref := writeResults(t, w1, a)
+	if _, _, differ, bits := writeResults(t, w1, b).compare(ref); len(differ) != 0 || len(bits) != 0 {
+		t.Errorf("differ %v, bits %v; want the same results", differ, bits)
+	}
+	if _, _, differ, _ := writeResults(t, w1, line("0.0148", "mean -0.0053 → -0.0147")).compare(ref); len(differ) != 1 {
+		t.Errorf("a changed score: differ %v", differ)
 	}
 }
 

@@ -1,4 +1,4 @@
-package httpapi
+package report
 
 import (
 	"cmp"
@@ -47,10 +47,10 @@ const (
 	otherLabel = "(other)"
 )
 
-// distributions reduces every feature of cur (and the same feature of ref, which
+// Distributions reduces every feature of cur (and the same feature of ref, which
 // may be nil) to a Distribution. It reads the sketches, so it must run on their
 // owner's goroutine.
-func distributions(ref, cur *sketch.Profile) []Distribution {
+func Distributions(ref, cur *sketch.Profile) []Distribution {
 	if cur == nil {
 		return []Distribution{}
 	}

@@ -1,4 +1,4 @@
-package httpapi
+package report
 
 import (
 	"math"
@@ -10,9 +10,9 @@ import (
 // low-cardinality numeric gets one exact bar per value; the categorical one bar
 // per category; warm-up windows have no reference side.
 func TestDistributions(t *testing.T) {
-	res := results(t, 0, 1)
+	res := results(t, 1)
 	shifted := res[len(res)-1]
-	ds := distributions(shifted.ReferenceProfile, shifted.Profile)
+	ds := Distributions(shifted.ReferenceProfile, shifted.Profile)
 	if len(ds) != len(testFields) {
 		t.Fatalf("%d distributions, want %d", len(ds), len(testFields))
 	}
@@ -67,7 +67,7 @@ func TestDistributions(t *testing.T) {
 		t.Errorf("segment: null share %v, want about 2%%", s)
 	}
 
-	warm := distributions(nil, res[0].Profile)
+	warm := Distributions(nil, res[0].Profile)
 	for _, d := range warm {
 		if !math.IsNaN(float64(d.RefNullShare)) {
 			t.Errorf("%s: warm-up reference null share %v, want none", d.Feature, d.RefNullShare)
