@@ -202,6 +202,14 @@ config:
       window: {size: 10m}
 cluster: {enabled: true, replicas: 3, replicationFactor: 3, sessionTimeout: 15s}
 persistence: {enabled: true}
+serviceAccount: {annotations: {eks.amazonaws.com/role-arn: "arn:aws:iam::123456789012:role/driftmon"}}
+extraVolumes:
+  - name: kafka-token
+    projected:
+      sources:
+        - serviceAccountToken: {path: token, audience: kafka, expirationSeconds: 3600}
+extraVolumeMounts:
+  - {name: kafka-token, mountPath: /var/run/secrets/kafka, readOnly: true}
 `
 
 // TestChartRendersValidManifests renders the chart for one process and for a cluster,
@@ -494,6 +502,23 @@ func TestChartValuesReachTheManifests(t *testing.T) {
 	}
 	if strings.Contains(cm, "state:") {
 		t.Errorf("cluster ConfigMap has a state section:\n%s", cm)
+	}
+	// IRSA (AWS MSK IAM) and a projected token for kafka.sasl.token_file.
+	r, err = decodeAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.serviceAccounts) != 1 || r.serviceAccounts[0].Annotations["eks.amazonaws.com/role-arn"] != "arn:aws:iam::123456789012:role/driftmon" {
+		t.Errorf("service account annotations: %+v", r.serviceAccounts)
+	}
+	pod := r.deployments[0].Spec.Template.Spec
+	vi := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == "kafka-token" })
+	mi := slices.IndexFunc(pod.Containers[0].VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "kafka-token" })
+	if vi < 0 || mi < 0 {
+		t.Fatalf("no kafka-token volume or mount: %+v, %+v", pod.Volumes, pod.Containers[0].VolumeMounts)
+	}
+	if v, m := pod.Volumes[vi], pod.Containers[0].VolumeMounts[mi]; v.Projected == nil || v.Projected.Sources[0].ServiceAccountToken.Audience != "kafka" || m.MountPath != "/var/run/secrets/kafka" {
+		t.Errorf("extra volume %+v, mount %+v", v, m)
 	}
 }
 

@@ -119,6 +119,9 @@ spec:
         - name: state
           mountPath: {{ include "driftmon.stateDir" . }}
         {{- end }}
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     # The config and the secrets' files side by side, so *_file keys name them relative
     # to the config.
@@ -138,6 +141,9 @@ spec:
     {{- if and (not .Values.cluster.enabled) (not .Values.persistence.enabled) }}
     - name: state
       emptyDir: {}
+    {{- end }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
