@@ -309,14 +309,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		s := &State{}
 		for i, spec := range specs {
 			if i == restartAt {
-				b, err := json.Marshal(s)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s = &State{}
-				if err := json.Unmarshal(b, s); err != nil {
-					t.Fatal(err)
-				}
+				s = restarted(t, s)
 			}
 			for _, d := range p.Observe(s, window(i, spec), t0) {
 				r.ids = append(r.ids, d.ID)
@@ -334,6 +327,20 @@ func TestStateSurvivesRestart(t *testing.T) {
 			t.Errorf("restart before window %d:\n got %q\nwant %q", at, got.steps, want.steps)
 		}
 	}
+}
+
+// restarted is s as a restart reads it back: encoded and decoded.
+func restarted(t *testing.T, s *State) *State {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &State{}
+	if err := json.Unmarshal(b, back); err != nil {
+		t.Fatal(err)
+	}
+	return back
 }
 
 // Observing the same window again from the same state (a replay after a
@@ -689,14 +696,7 @@ func TestSupersededVersion(t *testing.T) {
 	s := &State{}
 	var superseded []alerting.Decision
 	for i, st := range steps {
-		b, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s = &State{}
-		if err := json.Unmarshal(b, s); err != nil {
-			t.Fatal(err)
-		}
+		s = restarted(t, s)
 		var got []string
 		for _, d := range p.Observe(s, st.obs, t0) {
 			got = append(got, summary(d))

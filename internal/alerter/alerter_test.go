@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/alerting/audit"
 	"github.com/driftmon/driftmon/alerting/policy"
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/detectors"
@@ -85,15 +86,30 @@ func TestSilencesSurviveARestart(t *testing.T) {
 // testConfig is a config of one stream with nothing to notify.
 func testConfig(t *testing.T) *config.Config {
 	t.Helper()
+	return configWith(t, "")
+}
+
+// webhookConfig is testConfig with one retraining webhook, its YAML given.
+func webhookConfig(t *testing.T, webhook string) *config.Config {
+	t.Helper()
+	return configWith(t, "alerting:\n  webhooks: ["+webhook+"]\n")
+}
+
+// configWith is a config of stream s (models with versions, features x, y and z,
+// hourly windows) and the YAML alerting.
+func configWith(t *testing.T, alerting string) *config.Config {
+	t.Helper()
 	cfg, err := config.Parse([]byte(`
 kafka: {brokers: ["127.0.0.1:1"], group_id: g}
 streams:
   - name: s
     topic: t
     event_time: ts
-    features: {x: {type: numeric}}
-    window: {size: 1m}
-`), config.ParseOptions{})
+    model: model
+    model_version: version
+    features: {x: {type: numeric}, y: {type: numeric}, z: {type: numeric}}
+    window: {size: 1h}
+`+alerting), config.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,28 +130,6 @@ func hourly(i int, drifted ...string) engine.Result {
 		}
 	}
 	return r
-}
-
-// webhookConfig is testConfig with one retraining webhook, its YAML given.
-func webhookConfig(t *testing.T, webhook string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse([]byte(`
-kafka: {brokers: ["127.0.0.1:1"], group_id: g}
-streams:
-  - name: s
-    topic: t
-    event_time: ts
-    model: model
-    model_version: version
-    features: {x: {type: numeric}, y: {type: numeric}, z: {type: numeric}}
-    window: {size: 1h}
-alerting:
-  webhooks: [`+webhook+`]
-`), config.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
 }
 
 // retrainingCalls observes the windows and returns, per window, its retraining
@@ -276,5 +270,49 @@ func TestProvisionalPerformanceCannotResolve(t *testing.T) {
 		if g := strings.Join(got, "; "); g != st.want {
 			t.Errorf("window %d (%s): %q, want %q", i, st.r.Status(), g, st.want)
 		}
+	}
+}
+
+// TestSupersededEpisodeIsAudited: when version 2 of a model flows and version 1 has
+// sent nothing for supersede_after windows, version 1's open episode ends, and the
+// audit trail records the resolve with its reason.
+func TestSupersededEpisodeIsAudited(t *testing.T) {
+	cfg := testConfig(t)
+	al, err := New(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	v := &Verdicts{Stream: "s", State: &policy.State{}}
+	windows := []engine.Result{hourly(0, "x"), hourly(1, "x")}
+	for i := 2; i < 2+config.DefaultSupersedeAfter; i++ {
+		r := hourly(i)
+		r.ModelVersion = "2"
+		windows = append(windows, r)
+	}
+	for _, r := range windows {
+		al.Observe(v, r, 0, false)
+		if err := st.Update(func(tx *state.Tx) error { return al.Record(tx, v) }); err != nil {
+			t.Fatal(err)
+		}
+		al.Recorded(v)
+	}
+	trail, err := audit.List(st, audit.Query{Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, e := range trail {
+		if e.Event == audit.EventDecision {
+			steps = append(steps, e.ModelVersion+" "+e.Decision+": "+e.Note)
+		}
+	}
+	want := []string{"1 fire: ", "1 resolve: superseded by version 2: version 1 sent nothing while 3 windows of the model closed"}
+	if !slices.Equal(steps, want) {
+		t.Errorf("audit trail:\n got %q\nwant %q", steps, want)
 	}
 }
