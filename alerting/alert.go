@@ -71,12 +71,25 @@ type Alert struct {
 	Insufficient []string `json:"insufficient,omitempty"`
 	// DashboardURL links to the window in the dashboard; it may be empty.
 	DashboardURL string `json:"dashboard_url,omitempty"`
+	// Episode is the ID of the alert episode a retraining call belongs to (the
+	// Alert.ID of its Slack messages), so a pipeline can tell one episode's call from
+	// the next; empty when no episode was open (a trigger with every_window).
+	Episode string `json:"episode,omitempty"`
+	// FirstWindowStart and FirstWindowEnd bound the first drifting window of that
+	// episode (or, without one, of the trigger's run of qualifying windows): where
+	// the drift began, which the window the call was decided in need not be.
+	FirstWindowStart time.Time `json:"first_window_start,omitzero"`
+	FirstWindowEnd   time.Time `json:"first_window_end,omitzero"`
+	// ReferenceID identifies the reference profile the window was judged against: a
+	// digest of its encoding, equal for the same reference. Empty when unknown.
+	ReferenceID string `json:"reference_id,omitempty"`
 }
 
 // MarshalJSON encodes a by its struct tags, its window in UTC.
 func (a Alert) MarshalJSON() ([]byte, error) {
 	type plain Alert // without this method
 	a.WindowStart, a.WindowEnd = a.WindowStart.UTC(), a.WindowEnd.UTC()
+	a.FirstWindowStart, a.FirstWindowEnd = a.FirstWindowStart.UTC(), a.FirstWindowEnd.UTC()
 	return json.Marshal(plain(a))
 }
 

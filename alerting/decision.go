@@ -81,7 +81,9 @@ type Decision struct {
 	// constants); "" means send. Muted decisions exist so they can be audited.
 	Muted string `json:"muted,omitempty"`
 	// Trigger names the retraining trigger of a StepRetrain decision, and
-	// Reason says why it fired, e.g. "3 features drifted for 2 windows".
+	// Reason says why it fired, e.g. "3 features drifted for 2 windows". On a
+	// StepResolve, Reason says why the episode ended when its features did not stop
+	// drifting, e.g. "superseded by version 3.3.0"; "" when they did.
 	Trigger string `json:"trigger,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }

@@ -506,6 +506,11 @@ type Policy struct {
 	// CriticalPSI is the PSI from which a drifted feature makes the alert critical
 	// rather than a warning. Default 0.25.
 	CriticalPSI float64 `yaml:"critical_psi"`
+	// SupersedeAfter retires a model version whose traffic stopped: once this many
+	// windows of the model's other versions closed with none of it in between, its
+	// open alerts end as "superseded by version X" and its retraining webhooks are not
+	// called again (until its traffic returns). Default 3.
+	SupersedeAfter int `yaml:"supersede_after"`
 }
 
 // Slack is either a bot token with a channel, or an incoming-webhook URL.
@@ -543,8 +548,18 @@ type Webhook struct {
 	KeyFeatures []string `yaml:"key_features"`
 	// ForWindows is how many consecutive windows the condition must hold. Default 1.
 	ForWindows int `yaml:"for_windows"`
-	// Cooldown is the least window time between two calls for one model. Default 0.
-	Cooldown time.Duration `yaml:"cooldown"`
+	// Cooldown is the least event time between two calls for one model version. The
+	// webhook is called once per alert episode (in the first window the condition holds
+	// while the model version's alert fires, not in every drifting window after); an
+	// episode that fires within the cooldown gets its call once it has passed, if the
+	// condition still holds then. Default 24h (0 with every_window); 0s: none.
+	Cooldown *time.Duration `yaml:"cooldown"`
+	// OnNewFeatures calls again within an episode when features drift that no call of
+	// the episode named (an escalation; not held back by the cooldown).
+	OnNewFeatures bool `yaml:"on_new_features"`
+	// EveryWindow calls in every window the condition holds, whether an alert fires or
+	// not, at most once per cooldown: the rule before episodes.
+	EveryWindow bool `yaml:"every_window"`
 	// Format shapes the request for the receiver: json (default, the generic payload),
 	// airflow (POST .../dags/{dag_id}/dagRuns), github (repository_dispatch), argo
 	// (Argo Events webhook), jenkins (buildWithParameters, form-encoded) or template.

@@ -328,3 +328,51 @@ func TestAWSRegionNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRetrainingCallDefaults: a retraining webhook calls once per episode with a day
+// of cooldown unless it says otherwise; every_window keeps the old rule, a call in
+// every qualifying window, with no cooldown unless one is set.
+func TestRetrainingCallDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+streams:
+  - {name: s, topic: t, features: {x: {type: numeric}}, window: {rows: 10}}
+alerting:
+  webhooks:
+    - {name: default, url: "http://127.0.0.1:9/a"}
+    - {name: every, url: "http://127.0.0.1:9/b", every_window: true}
+    - {name: none, url: "http://127.0.0.1:9/c", cooldown: 0s, on_new_features: true}
+    - {name: every-6h, url: "http://127.0.0.1:9/d", every_window: true, cooldown: 6h}
+`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{24 * time.Hour, 0, 0, 6 * time.Hour} {
+		w := cfg.Alerting.Webhooks[i]
+		if w.Cooldown == nil || *w.Cooldown != want {
+			t.Errorf("webhooks[%d] (%s): cooldown %v, want %s", i, w.Name, w.Cooldown, want)
+		}
+	}
+	if !cfg.Alerting.Webhooks[2].OnNewFeatures || !cfg.Alerting.Webhooks[1].EveryWindow || cfg.Alerting.Webhooks[0].EveryWindow {
+		t.Errorf("webhooks %+v", cfg.Alerting.Webhooks)
+	}
+	if got := cfg.Alerting.Policy.SupersedeAfter; got != 3 {
+		t.Errorf("supersede_after %d, want 3", got)
+	}
+
+	_, err = Parse([]byte(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+streams:
+  - {name: s, topic: t, features: {x: {type: numeric}}, window: {rows: 10}}
+alerting:
+  webhooks:
+    - {name: w, url: "http://127.0.0.1:9/a", cooldown: -1h, every_window: true, on_new_features: true}
+  policy: {supersede_after: -2}
+`), ParseOptions{})
+	want := `alerting.webhooks[0].cooldown: must not be negative, got -1h0m0s
+alerting.webhooks[0].on_new_features: only applies without every_window (which calls in every window)
+alerting.policy.supersede_after: must be at least 1, got -2`
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant\n%s", err, want)
+	}
+}

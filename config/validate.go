@@ -36,6 +36,12 @@ const (
 	DefaultFireAfter    = 1
 	DefaultResolveAfter = 2
 	DefaultCriticalPSI  = 0.25
+	// DefaultSupersedeAfter is alerting.policy.supersede_after's default.
+	DefaultSupersedeAfter = 3
+	// DefaultWebhookCooldown is a retraining webhook's cooldown unless it calls in
+	// every window: a day of event time, so that a drift that comes and goes starts
+	// one retraining run a day, not one per episode.
+	DefaultWebhookCooldown = 24 * time.Hour
 
 	DefaultCheckpointRecords  = 10000
 	DefaultCheckpointInterval = 5 * time.Second
@@ -129,6 +135,13 @@ func (c *Config) setDefaults() {
 			w.MinFeatures = 1
 		}
 		w.ForWindows = cmp.Or(w.ForWindows, 1)
+		if w.Cooldown == nil {
+			d := DefaultWebhookCooldown
+			if w.EveryWindow {
+				d = 0
+			}
+			w.Cooldown = &d
+		}
 		w.Format = cmp.Or(w.Format, "json")
 		if w.Signing == "" && w.Secret != "" {
 			w.Signing = "standard"
@@ -138,6 +151,7 @@ func (c *Config) setDefaults() {
 	p.FireAfter = cmp.Or(p.FireAfter, DefaultFireAfter)
 	p.ResolveAfter = cmp.Or(p.ResolveAfter, DefaultResolveAfter)
 	p.CriticalPSI = cmp.Or(p.CriticalPSI, DefaultCriticalPSI)
+	p.SupersedeAfter = cmp.Or(p.SupersedeAfter, DefaultSupersedeAfter)
 }
 
 // setDefaults fills in the labels' defaults and the default performance rule; nothing
@@ -430,6 +444,9 @@ func (c *Config) validate(errs *[]error) {
 	if p := c.Alerting.Policy; p.FireAfter < 1 || p.ResolveAfter < 1 || p.RepeatEvery < 0 || p.CriticalPSI < 0 {
 		bad("alerting.policy", "fire_after and resolve_after must be at least 1, repeat_every and critical_psi not negative")
 	}
+	if n := c.Alerting.Policy.SupersedeAfter; n < 1 {
+		bad("alerting.policy.supersede_after", "must be at least 1, got %d", n)
+	}
 }
 
 // validate appends the reference's problems; p is its path.
@@ -535,8 +552,11 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 		if w.ForWindows < 1 {
 			bad(p+".for_windows", "must be at least 1, got %d", w.ForWindows)
 		}
-		if w.Cooldown < 0 {
-			bad(p+".cooldown", "must not be negative, got %s", w.Cooldown)
+		if w.Cooldown != nil && *w.Cooldown < 0 {
+			bad(p+".cooldown", "must not be negative, got %s", *w.Cooldown)
+		}
+		if w.OnNewFeatures && w.EveryWindow {
+			bad(p+".on_new_features", "only applies without every_window (which calls in every window)")
 		}
 		switch w.Format {
 		case "json", "airflow", "github", "argo", "jenkins":

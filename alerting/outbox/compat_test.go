@@ -158,8 +158,15 @@ func readSample(t *testing.T) []sampleEntry {
 // A state file written before the decision's JSON was moved into the alerting
 // types reads back as the same alert state, outbox and audit trail as one written
 // now: the policy goes on with the same decisions (those that build made), the
-// pending Slack items render the same messages and the webhook calls send the same
-// bytes.
+// pending Slack items render the same messages and the webhook calls send what
+// they sent.
+//
+// Since, retraining calls carry their episode (issue 22), which that build did not
+// record: the policy state is compared without what it could not know (the first
+// drifting windows, the features a call named, the versions' traffic), and the
+// items and bodies written now must hold everything the sample holds, the same,
+// and may hold more (the episode, its first window; see webhook's
+// TestBodiesOnlyAddFields).
 func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 	sample := readSample(t)
 	old := openStore(t, filepath.Join(t.TempDir(), "old.db"))
@@ -194,7 +201,7 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 
 	// The policy state decodes to the state this build reaches, and goes on alike.
 	oldState := loadState(t, old, "loan-applications")
-	if got, want := mustJSON(t, oldState), mustJSON(t, nowState); got != want {
+	if got, want := withoutKeys(t, mustJSON(t, oldState), unrecorded...), withoutKeys(t, mustJSON(t, nowState), unrecorded...); got != want {
 		t.Errorf("policy state:\n got %s\nwant %s", got, want)
 	}
 	pol, err := policy.New(policy.Rules{FireAfter: 1, ResolveAfter: 2, RepeatEvery: 2 * time.Hour,
@@ -220,11 +227,11 @@ func TestStoreWrittenByEarlierBuildReadsTheSame(t *testing.T) {
 	for i, o := range oldItems {
 		n := nowItems[i]
 		if o.ID != n.ID || o.Route != n.Route || o.Key != n.Key || o.Seq != n.Seq || !o.Enqueued.Equal(n.Enqueued) ||
-			o.Subject != n.Subject || o.Decision == nil || mustJSON(t, o.Decision) != mustJSON(t, n.Decision) {
+			o.Subject != n.Subject || o.Decision == nil || !holds(t, mustJSON(t, n.Decision), mustJSON(t, o.Decision)) {
 			t.Errorf("item %d (%s %s):\n got %+v %s\nwant %+v %s", i, o.Route, o.ID, o.Subject, mustJSON(t, o.Decision), n.Subject, mustJSON(t, n.Decision))
 		}
 		if o.Route != "slack" {
-			if string(o.Body) != string(n.Body) || o.ContentType != n.ContentType || !maps.Equal(o.Header, n.Header) {
+			if !holds(t, string(n.Body), string(o.Body)) || o.ContentType != n.ContentType || !maps.Equal(o.Header, n.Header) {
 				t.Errorf("webhook item %d sends\n%s\nwant\n%s", i, o.Body, n.Body)
 			}
 			continue
@@ -268,4 +275,80 @@ func mustJSON(t *testing.T, v any) string {
 func slackRendering(t *testing.T, d alerting.Decision) string {
 	t.Helper()
 	return mustJSON(t, slack.ParentBlocks(d)) + slack.ParentText(d) + mustJSON(t, slack.ReplyBlocks(d)) + slack.ReplyText(d)
+}
+
+// unrecorded are the keys of the policy state that builds before issue 22 did not
+// write: the first drifting windows, the features a retraining call named, the
+// versions' traffic.
+var unrecorded = []string{"first_start", "first_end", "called", "versions"}
+
+// withoutKeys re-encodes the JSON document doc without keys, at any depth.
+func withoutKeys(t *testing.T, doc string, keys ...string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Fatal(err)
+	}
+	var strip func(any)
+	strip = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range keys {
+				delete(v, k)
+			}
+			for _, x := range v {
+				strip(x)
+			}
+		case []any:
+			for _, x := range v {
+				strip(x)
+			}
+		}
+	}
+	strip(v)
+	return mustJSON(t, v)
+}
+
+// holds reports whether the JSON document doc holds everything part does, the
+// same: every key of each object of part, with a value it holds in turn, and
+// arrays of the same length whose elements hold part's.
+func holds(t *testing.T, doc, part string) bool {
+	t.Helper()
+	var d, p any
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(part), &p); err != nil {
+		t.Fatal(err)
+	}
+	var within func(d, p any) bool
+	within = func(d, p any) bool {
+		switch p := p.(type) {
+		case map[string]any:
+			dm, ok := d.(map[string]any)
+			if !ok {
+				return false
+			}
+			for k, pv := range p {
+				if dv, ok := dm[k]; !ok || !within(dv, pv) {
+					return false
+				}
+			}
+			return true
+		case []any:
+			da, ok := d.([]any)
+			if !ok || len(da) != len(p) {
+				return false
+			}
+			for i := range p {
+				if !within(da[i], p[i]) {
+					return false
+				}
+			}
+			return true
+		default:
+			return reflect.DeepEqual(d, p)
+		}
+	}
+	return within(d, p)
 }

@@ -19,6 +19,21 @@
 // features or severity change, repeated every RepeatEvery while nothing
 // changes, and resolved when its last feature resolves.
 //
+// A retraining webhook is called once per episode: when its trigger's condition
+// holds while the model's episode fires, at most once per Cooldown for the model
+// version, and again within the episode only when new features drift and the
+// trigger asks for escalations (OnNewFeatures). Trigger.EveryWindow keeps the
+// older rule, a call in every qualifying window.
+//
+// A model version whose traffic stops while another version of the model flows
+// is superseded (Rules.SupersedeAfter): its open episodes resolve with the reason
+// "superseded by version X", and it is neither alerted on nor retrained again
+// until its traffic returns.
+//
+// Performance windows may be provisional (Observation.Provisional): their
+// degradations count, their clean verdicts do not, so a provisional window can
+// fire an alert but never resolve one.
+//
 // It owns the decision rules, the alert state and the silences. It imports only
 // alerting: never a notifier, the outbox or the audit trail (they consume its
 // Decisions), nor detectors or sketch (the monitor turns findings into
@@ -30,6 +45,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
@@ -70,11 +86,19 @@ type Rules struct {
 	CriticalPSI float64
 	// Retrain are the retraining webhooks' triggers.
 	Retrain []Trigger
+	// SupersedeAfter is how many windows of other versions of a model must close,
+	// with no window of a version in between, before that version counts as
+	// retired: its open episodes resolve as superseded. 0 → 3.
+	SupersedeAfter int
 }
+
+// DefaultSupersedeAfter is Rules.SupersedeAfter when it is 0.
+const DefaultSupersedeAfter = 3
 
 // Trigger is the policy of one retraining webhook: call it when at least
 // MinFeatures features, or any of the KeyFeatures, drifted in ForWindows
-// consecutive windows of a model, at most once per Cooldown per model.
+// consecutive windows of a model version whose alert episode fires: once per
+// episode, and at most once per Cooldown per model version.
 type Trigger struct {
 	// Name identifies the trigger; Decisions carry it, so it is usually the
 	// webhook's name.
@@ -86,8 +110,18 @@ type Trigger struct {
 	KeyFeatures []string
 	// ForWindows is how many consecutive windows must qualify. 0 → 1.
 	ForWindows int
-	// Cooldown is the least window time between two calls for one model.
+	// Cooldown is the least window time between two calls for one model
+	// version: an episode that fires sooner after the last call gets its call
+	// once the cooldown has passed, if its condition still holds then. An
+	// escalation (OnNewFeatures) is not held back by it. 0: none.
 	Cooldown time.Duration
+	// OnNewFeatures calls again within an episode when features drift that no
+	// call of the episode named: an escalation.
+	OnNewFeatures bool
+	// EveryWindow calls in every window in which the condition holds (for
+	// ForWindows windows again after each call), with or without a firing
+	// episode, at most once per Cooldown: the rule before episodes.
+	EveryWindow bool
 }
 
 // Silencer reports whether a silence matches an alert at time now: the
@@ -118,6 +152,9 @@ func New(r Rules, silenced Silencer) (*Policy, error) {
 	}
 	if r.CriticalPSI < 0 {
 		errs = append(errs, errors.New("policy.critical_psi: must not be negative"))
+	}
+	if r.SupersedeAfter < 0 {
+		errs = append(errs, errors.New("policy.supersede_after: must not be negative"))
 	}
 	names := map[string]bool{}
 	for i, t := range r.Retrain {
@@ -153,6 +190,9 @@ func New(r Rules, silenced Silencer) (*Policy, error) {
 	}
 	if r.CriticalPSI == 0 {
 		r.CriticalPSI = 0.25
+	}
+	if r.SupersedeAfter == 0 {
+		r.SupersedeAfter = DefaultSupersedeAfter
 	}
 	r.Retrain = slices.Clone(r.Retrain)
 	for i := range r.Retrain {
@@ -193,6 +233,10 @@ type Observation struct {
 	// alerting.KindPerformance for its performance verdict: then Drifted holds the degraded metrics and
 	// Stable the ones within their rule, and availability is not concerned.
 	Kind alerting.Kind
+	// Provisional says the verdicts may still change (a performance window
+	// whose labels are not all in): its drifted features count towards firing,
+	// its stable ones are no evidence, so it cannot resolve an alert.
+	Provisional bool
 }
 
 // Drift is one feature's drift in a window: the evidence shown to people
@@ -213,6 +257,12 @@ type Drift struct {
 func (p *Policy) Observe(s *State, o Observation, now time.Time) []alerting.Decision {
 	s.init()
 	var out []alerting.Decision
+	if o.Model != "" {
+		var retired bool
+		if out, retired = p.traffic(s, o, out); retired {
+			return out // a superseded version's late report (performance, no data)
+		}
+	}
 	kind := alerting.KindDrift
 	if o.Kind == alerting.KindPerformance {
 		kind = alerting.KindPerformance
@@ -296,6 +346,9 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 				m = &member{}
 				g.members[f] = m
 			}
+			if m.Bad == 0 {
+				m.FirstStart, m.FirstEnd = o.WindowStart, o.WindowEnd
+			}
 			m.Bad++
 			m.Clean = 0
 			if ev, ok := evidence[f]; ok {
@@ -306,7 +359,7 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 				m.Firing = true
 			}
 		case clean:
-			if m == nil {
+			if m == nil || o.Provisional {
 				continue
 			}
 			m.Clean++
@@ -339,7 +392,13 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 			s.tidy(k)
 			return alerting.Decision{}, false
 		}
-		ep = &episode{ID: alerting.StableID("ep_", k.Stream, k.Model, k.Version, string(k.Kind), o.WindowStart.UTC().Format(time.RFC3339Nano)), Started: o.WindowStart}
+		ep = &episode{ID: alerting.StableID("ep_", k.Stream, k.Model, k.Version, string(k.Kind), o.WindowStart.UTC().Format(time.RFC3339Nano)), Started: o.WindowStart,
+			FirstStart: o.WindowStart, FirstEnd: o.WindowEnd}
+		for _, f := range firing {
+			if m := g.members[f]; !m.FirstStart.IsZero() && m.FirstStart.Before(ep.FirstStart) {
+				ep.FirstStart, ep.FirstEnd = m.FirstStart, m.FirstEnd
+			}
+		}
 		g.Episode = ep
 	}
 
@@ -431,19 +490,36 @@ func (p *Policy) alert(k groupKey, o Observation, id string, visible []string, g
 	return a
 }
 
-// retrain advances every trigger for the window's model.
+// retrain advances every trigger for the window's model version. A trigger
+// whose condition holds for ForWindows windows calls once for the version's
+// firing episode of the window's kind (drift, or performance): the first such
+// window after the episode fired makes the call, unless the cooldown since the
+// last call has not passed yet, a silence matches or the stream's availability
+// alerts inhibit it; such a muted call is audited once and made in the first
+// window it no longer is. EveryWindow triggers call in every qualifying window.
 func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time, out []alerting.Decision) []alerting.Decision {
 	if o.NoData || len(o.Drifted)+len(o.Stable) == 0 {
 		return out // no evidence either way
 	}
 	var drifted []alerting.Change
+	var names []string
 	for _, d := range o.Drifted {
 		if !p.silenced(o.Stream, o.Model, d.Feature, alerting.KindRetrain, now) {
 			drifted = append(drifted, d.Change)
+			names = append(names, d.Feature)
 		}
 	}
+	slices.Sort(names)
+	kind := alerting.KindDrift
+	if o.Kind == alerting.KindPerformance {
+		kind = alerting.KindPerformance
+	}
+	var ep *episode
+	if g := s.groups[groupKey{o.Stream, o.Model, o.Version, kind}]; g != nil {
+		ep = g.Episode
+	}
 	for _, t := range p.rules.Retrain {
-		k := triggerKey{t.Name, o.Stream, o.Model, o.Version}
+		k := triggerKey{t.Name, o.Stream, o.Model, o.Version, kind}
 		ts := s.triggers[k]
 		var key []string
 		for _, c := range drifted {
@@ -453,9 +529,9 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 		}
 		enough := t.MinFeatures > 0 && len(drifted) >= t.MinFeatures
 		if !enough && len(key) == 0 {
-			if ts != nil {
+			if ts != nil && !o.Provisional { // a provisional window is no evidence of calm
 				ts.Count = 0
-				if ts.Last.IsZero() || !o.WindowEnd.Before(ts.Last.Add(t.Cooldown)) {
+				if s.forgettable(k, ts, t.Cooldown, o.WindowEnd) {
 					delete(s.triggers, k)
 				}
 			}
@@ -465,47 +541,176 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 			ts = &trigger{}
 			s.triggers[k] = ts
 		}
+		if ts.Count == 0 {
+			ts.FirstStart, ts.FirstEnd = o.WindowStart, o.WindowEnd
+		}
 		ts.Count++
 		if ts.Count < t.ForWindows {
 			continue
 		}
-		d := alerting.Decision{
-			Step: alerting.StepRetrain, Kind: alerting.KindRetrain, Trigger: t.Name,
-			ID: alerting.StableID("msg_", "retrain", t.Name, o.Stream, o.Model, o.Version, o.WindowStart.UTC().Format(time.RFC3339Nano)),
-		}
-		d.Alert = alerting.Alert{
-			ID: d.ID, Stream: o.Stream, Model: o.Model, ModelVersion: o.Version,
-			WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
-			Reference: o.Reference, DashboardURL: o.DashboardURL,
-			Severity: alerting.SeverityWarning, Drifted: drifted,
-			Stable: slices.Clone(o.Stable), Insufficient: slices.Clone(o.Insufficient),
-		}
-		for _, dr := range o.Drifted {
-			if dr.PSI >= p.rules.CriticalPSI && slices.ContainsFunc(drifted, func(c alerting.Change) bool { return c.Feature == dr.Feature }) {
-				d.Alert.Severity = alerting.SeverityCritical
+		fresh := ep == nil || ts.Episode != ep.ID
+		var escalation []string
+		if !t.EveryWindow {
+			if ep == nil {
+				continue // the call waits for the alert to fire
+			}
+			if !fresh {
+				if !t.OnNewFeatures {
+					continue // the episode had its call
+				}
+				if escalation = minus(names, ts.Called); len(escalation) == 0 {
+					continue
+				}
 			}
 		}
-		windows := "1 window"
-		if t.ForWindows > 1 {
-			windows = fmt.Sprintf("%d windows", t.ForWindows)
-		}
-		if enough {
-			d.Reason = fmt.Sprintf("%d features drifted for %s (trigger: %d)", len(drifted), windows, t.MinFeatures)
-		} else {
-			d.Reason = fmt.Sprintf("key feature %s drifted for %s", key[0], windows)
+		d := p.retrainDecision(t, o, drifted, key, enough, ts, ep)
+		if escalation != nil {
+			d.Reason = "escalation: " + strings.Join(escalation, ", ") + " drifted since the episode's last call"
 		}
 		switch {
 		case inhibited:
 			d.Muted = MutedInhibited
 		case p.silenced(o.Stream, o.Model, "", alerting.KindRetrain, now):
 			d.Muted = MutedSilenced
-		case !ts.Last.IsZero() && o.WindowEnd.Before(ts.Last.Add(t.Cooldown)):
+		case escalation == nil && !s.lastCall(k).IsZero() && o.WindowEnd.Before(s.lastCall(k).Add(t.Cooldown)):
 			d.Muted = MutedCooldown
-		default:
-			ts.Last = o.WindowEnd
+		}
+		if d.Muted != "" {
+			if !t.EveryWindow {
+				// One audit entry per episode and reason, not one per window.
+				note := ep.ID + " " + d.Muted
+				if ts.Noted == note {
+					continue
+				}
+				ts.Noted = note
+			}
+			out = append(out, d)
+			continue
+		}
+		ts.Last = o.WindowEnd
+		if t.EveryWindow {
 			ts.Count = 0
 		}
+		if ep != nil {
+			if fresh {
+				ts.Called = nil
+			}
+			ts.Episode = ep.ID
+			ts.Called = union(ts.Called, names)
+		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// retrainDecision is trigger t's call for window o: the window's unsilenced
+// drifted features, and the episode's identity and first drifting window when
+// one fires (else the first window of the trigger's run of qualifying windows).
+func (p *Policy) retrainDecision(t Trigger, o Observation, drifted []alerting.Change, key []string, enough bool, ts *trigger, ep *episode) alerting.Decision {
+	d := alerting.Decision{
+		Step: alerting.StepRetrain, Kind: alerting.KindRetrain, Trigger: t.Name,
+		ID: alerting.StableID("msg_", "retrain", t.Name, o.Stream, o.Model, o.Version, o.WindowStart.UTC().Format(time.RFC3339Nano)),
+	}
+	d.Alert = alerting.Alert{
+		ID: d.ID, Stream: o.Stream, Model: o.Model, ModelVersion: o.Version,
+		WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
+		Reference: o.Reference, DashboardURL: o.DashboardURL,
+		Severity: alerting.SeverityWarning, Drifted: drifted,
+		Stable: slices.Clone(o.Stable), Insufficient: slices.Clone(o.Insufficient),
+		FirstWindowStart: ts.FirstStart, FirstWindowEnd: ts.FirstEnd,
+	}
+	if ep != nil {
+		d.Started = ep.Started
+		d.Alert.Episode = ep.ID
+		d.Alert.FirstWindowStart, d.Alert.FirstWindowEnd = ep.FirstStart, ep.FirstEnd
+		if ep.FirstStart.IsZero() { // an episode opened by a build that did not record it
+			d.Alert.FirstWindowStart, d.Alert.FirstWindowEnd = ep.Started, ep.Started.Add(o.WindowEnd.Sub(o.WindowStart))
+		}
+	}
+	for _, dr := range o.Drifted {
+		if dr.PSI >= p.rules.CriticalPSI && slices.ContainsFunc(drifted, func(c alerting.Change) bool { return c.Feature == dr.Feature }) {
+			d.Alert.Severity = alerting.SeverityCritical
+		}
+	}
+	windows := "1 window"
+	if t.ForWindows > 1 {
+		windows = fmt.Sprintf("%d windows", t.ForWindows)
+	}
+	if enough {
+		d.Reason = fmt.Sprintf("%d features drifted for %s (trigger: %d)", len(drifted), windows, t.MinFeatures)
+	} else {
+		d.Reason = fmt.Sprintf("key feature %s drifted for %s", key[0], windows)
+	}
+	return d
+}
+
+// traffic keeps track of which versions of the window's model send traffic and
+// supersedes those that stopped while another flowed: a window with rows of
+// version v (not a performance report, which comes later) counts against every
+// other version of the model whose last window ended at or before its start; the
+// version it reaches Rules.SupersedeAfter against is superseded by v. A window
+// of a superseded version revives it. retired reports that o is another report
+// (performance, no data) about a superseded version, which is not judged.
+func (p *Policy) traffic(s *State, o Observation, out []alerting.Decision) (_ []alerting.Decision, retired bool) {
+	k := versionKey{o.Stream, o.Model, o.Version}
+	v := s.versions[k]
+	if o.Kind == alerting.KindPerformance || o.Rows <= 0 {
+		return out, v != nil && v.Superseded != ""
+	}
+	if v == nil {
+		v = &version{}
+		s.versions[k] = v
+	}
+	v.Superseded, v.Last, v.Others = "", o.WindowEnd, 0
+	for _, uk := range s.versionsOf(o.Stream, o.Model) {
+		u := s.versions[uk]
+		if uk == k || u.Superseded != "" || o.WindowStart.Before(u.Last) {
+			continue
+		}
+		if u.Others++; u.Others >= p.rules.SupersedeAfter {
+			out = p.supersede(s, uk, o, out)
+		}
+	}
+	s.forgetRetired(o.Stream, o.Model)
+	return out, false
+}
+
+// supersede retires version uk in window o of another version: each of its open
+// episodes resolves with the reason, and its triggers are forgotten.
+func (p *Policy) supersede(s *State, uk versionKey, o Observation, out []alerting.Decision) []alerting.Decision {
+	u := s.versions[uk]
+	u.Superseded, u.Others = o.Version, 0
+	reason := fmt.Sprintf("superseded by version %s: version %s sent nothing while %d windows of the model closed", o.Version, uk.Version, p.rules.SupersedeAfter)
+	gone := Observation{Stream: uk.Stream, Model: uk.Model, Version: uk.Version,
+		WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, DashboardURL: o.DashboardURL}
+	var keys []groupKey
+	for gk := range s.groups {
+		if gk.Stream == uk.Stream && gk.Model == uk.Model && gk.Version == uk.Version {
+			keys = append(keys, gk)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return lessKey(keys[i], keys[j]) })
+	for _, gk := range keys {
+		g := s.groups[gk]
+		delete(s.groups, gk)
+		ep := g.Episode
+		if ep == nil {
+			continue
+		}
+		d := alerting.Decision{Kind: gk.Kind, Step: alerting.StepResolve, Started: ep.Started, Seq: ep.Seq,
+			Resolved: ep.Shown, Reason: reason}
+		d.Alert = p.alert(gk, gone, ep.ID, nil, g)
+		d.Alert.Severity = ep.Severity
+		if !ep.Notified {
+			d.Muted = MutedUnannounced
+		}
+		d.ID = alerting.StableID("msg_", ep.ID, string(d.Step), fmt.Sprint(d.Seq))
+		out = append(out, d)
+	}
+	for tk := range s.triggers {
+		if tk.Stream == uk.Stream && tk.Model == uk.Model && tk.Version == uk.Version {
+			delete(s.triggers, tk)
+		}
 	}
 	return out
 }
@@ -517,6 +722,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// union returns the sorted elements of a and b (sorted), each once.
+func union(a, b []string) []string {
+	return slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(a), b...))))
 }
 
 // minus returns the elements of a (sorted) not in b.

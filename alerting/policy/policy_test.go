@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -60,6 +62,9 @@ func summary(d alerting.Decision) string {
 	switch d.Step {
 	case alerting.StepRetrain:
 		s = "retrain:" + d.Trigger
+		if strings.HasPrefix(d.Reason, "escalation") {
+			s += " escalation"
+		}
 	case alerting.StepFire, alerting.StepRepeat:
 		s = string(d.Step) + " " + strings.Join(features(d.Alert), ",") + " " + string(d.Alert.Severity)
 	case alerting.StepUpdate:
@@ -304,14 +309,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		s := &State{}
 		for i, spec := range specs {
 			if i == restartAt {
-				b, err := json.Marshal(s)
-				if err != nil {
-					t.Fatal(err)
-				}
-				s = &State{}
-				if err := json.Unmarshal(b, s); err != nil {
-					t.Fatal(err)
-				}
+				s = restarted(t, s)
 			}
 			for _, d := range p.Observe(s, window(i, spec), t0) {
 				r.ids = append(r.ids, d.ID)
@@ -331,10 +329,24 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 }
 
+// restarted is s as a restart reads it back: encoded and decoded.
+func restarted(t *testing.T, s *State) *State {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &State{}
+	if err := json.Unmarshal(b, back); err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
 // Observing the same window again from the same state (a replay after a
 // crash before the commit) gives the same decisions with the same IDs.
 func TestReplayIsDeterministic(t *testing.T) {
-	p := mustNew(t, Rules{Retrain: []Trigger{{Name: "gh", MinFeatures: 1}}}, nil)
+	p := mustNew(t, Rules{Retrain: []Trigger{{Name: "gh", MinFeatures: 1, OnNewFeatures: true}}}, nil)
 	s := &State{}
 	p.Observe(s, window(0, "a|b"), t0)
 	before := s.Clone()
@@ -377,7 +389,9 @@ func TestEpisodeIDStableAcrossEpisode(t *testing.T) {
 	}
 }
 
-func TestRetrain(t *testing.T) {
+// TestRetrainEveryWindow: with every_window a trigger calls in every window its
+// condition holds, whether an alert fires or not, as driftmon did before episodes.
+func TestRetrainEveryWindow(t *testing.T) {
 	tests := []struct {
 		name    string
 		trigger Trigger
@@ -411,6 +425,7 @@ func TestRetrain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.trigger.EveryWindow = true
 			p := mustNew(t, Rules{FireAfter: 100, Retrain: []Trigger{tt.trigger}}, nil)
 			s := &State{}
 			got := make([]string, len(tt.windows))
@@ -495,5 +510,288 @@ func TestNewValidates(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
+	}
+}
+
+// retrains observes the windows in order and returns, per window, the summaries of
+// its retraining decisions joined by "; ".
+func retrains(p *Policy, s *State, specs []string) []string {
+	got := make([]string, len(specs))
+	for i, spec := range specs {
+		var parts []string
+		for _, d := range p.Observe(s, window(i, spec), t0) {
+			if d.Step == alerting.StepRetrain {
+				parts = append(parts, summary(d))
+			}
+		}
+		got[i] = strings.Join(parts, "; ")
+	}
+	return got
+}
+
+// repeatSpec is n copies of spec.
+func repeatSpec(spec string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = spec
+	}
+	return out
+}
+
+// TestRetrainOncePerEpisode: a retraining webhook is called when the model's alert
+// episode fires, not in every drifting window; a new episode is called for once the
+// cooldown since the last call has passed; escalations call again only for new
+// features and only when asked for.
+func TestRetrainOncePerEpisode(t *testing.T) {
+	// Episode 1 fires at hour 0 and resolves at 1; episode 2 fires at 2, within the
+	// cooldown, and drifts on until hour 24, when the day since the call ends.
+	cooled := append([]string{"a|", "|a"}, repeatSpec("a|", 24)...)
+	cooledWant := append([]string{"retrain:x", "", "muted:cooldown retrain:x"}, repeatSpec("", 21)...)
+	cooledWant = append(cooledWant, "retrain:x", "")
+	tests := []struct {
+		name    string
+		rules   Rules
+		trigger Trigger
+		windows []string
+		want    []string
+	}{
+		{
+			name:    "one call for an episode of many drifting windows",
+			trigger: Trigger{Name: "x", MinFeatures: 1},
+			windows: []string{"a|", "a|", "a,b|", "a!|", "a|", "|a"},
+			want:    []string{"retrain:x", "", "", "", "", ""},
+		},
+		{
+			name:    "every_window keeps a call per qualifying window",
+			trigger: Trigger{Name: "x", MinFeatures: 1, EveryWindow: true},
+			windows: []string{"a|", "a|", "a,b|", "a!|", "a|", "|a"},
+			want:    []string{"retrain:x", "retrain:x", "retrain:x", "retrain:x", "retrain:x", ""},
+		},
+		{
+			name:    "a new episode is called for once the cooldown has passed",
+			trigger: Trigger{Name: "x", MinFeatures: 1, Cooldown: 24 * time.Hour},
+			windows: cooled,
+			want:    cooledWant,
+		},
+		{
+			name:    "without a cooldown every episode has its call",
+			trigger: Trigger{Name: "x", MinFeatures: 1},
+			windows: []string{"a|", "|a", "a|", "a|", "|a", "b|"},
+			want:    []string{"retrain:x", "", "retrain:x", "", "", "retrain:x"},
+		},
+		{
+			name:    "escalation to new features, when asked for",
+			trigger: Trigger{Name: "x", MinFeatures: 1, OnNewFeatures: true, Cooldown: 24 * time.Hour},
+			windows: []string{"a|", "a|", "a,b|", "a,b|", "b|a", "a,b,c|", "|a,b,c"},
+			want:    []string{"retrain:x", "", "retrain:x escalation", "", "", "retrain:x escalation", ""},
+		},
+		{
+			name:    "no escalation unless asked for",
+			trigger: Trigger{Name: "x", MinFeatures: 1},
+			windows: []string{"a|", "a|", "a,b|", "a,b,c|"},
+			want:    []string{"retrain:x", "", "", ""},
+		},
+		{
+			name:    "the call waits for the alert to fire",
+			rules:   Rules{FireAfter: 3},
+			trigger: Trigger{Name: "x", MinFeatures: 1},
+			windows: []string{"a|", "a|", "a|", "a|"},
+			want:    []string{"", "", "retrain:x", ""},
+		},
+		{
+			name:    "for_windows still counts towards the episode's call",
+			trigger: Trigger{Name: "x", MinFeatures: 2, ForWindows: 2},
+			windows: []string{"a,b|", "a|b", "a,b|", "a,b|", "a,b|"},
+			want:    []string{"", "", "", "retrain:x", ""},
+		},
+		{
+			name:    "a muted call is audited once and made when it no longer is",
+			trigger: Trigger{Name: "x", MinFeatures: 1},
+			windows: []string{"loss:a|", "loss:a|", "a|", "a|"},
+			want:    []string{"muted:inhibited retrain:x", "", "retrain:x", ""},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.rules.Retrain = []Trigger{tt.trigger}
+			got := retrains(mustNew(t, tt.rules, nil), &State{}, tt.windows)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("retraining decisions per window:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRetrainCarriesTheEpisode: the call names the episode (the ID its Slack
+// messages carry) and the first drifting window, which may precede the window the
+// episode fired in, and the window that decided the call.
+func TestRetrainCarriesTheEpisode(t *testing.T) {
+	p := mustNew(t, Rules{FireAfter: 2, Retrain: []Trigger{{Name: "x", MinFeatures: 1}}}, nil)
+	s := &State{}
+	var fire, call alerting.Decision
+	for i, spec := range []string{"a|", "a|"} {
+		for _, d := range p.Observe(s, window(i, spec), t0) {
+			switch d.Step {
+			case alerting.StepFire:
+				fire = d
+			case alerting.StepRetrain:
+				call = d
+			}
+		}
+	}
+	w0, w1 := window(0, ""), window(1, "")
+	if call.Step != alerting.StepRetrain || call.Alert.Episode == "" || call.Alert.Episode != fire.Alert.ID {
+		t.Fatalf("the call names episode %q, the alert is %q", call.Alert.Episode, fire.Alert.ID)
+	}
+	if !call.Alert.FirstWindowStart.Equal(w0.WindowStart) || !call.Alert.FirstWindowEnd.Equal(w0.WindowEnd) {
+		t.Errorf("first drifting window %s–%s, want %s–%s", call.Alert.FirstWindowStart, call.Alert.FirstWindowEnd, w0.WindowStart, w0.WindowEnd)
+	}
+	if !call.Alert.WindowStart.Equal(w1.WindowStart) || call.Alert.ModelVersion != "v3" || call.Alert.Reference != w1.Reference {
+		t.Errorf("the call's window %s, version %q, reference %q", call.Alert.WindowStart, call.Alert.ModelVersion, call.Alert.Reference)
+	}
+}
+
+// versioned is window i of the given version of car-loan (see window).
+func versioned(i int, version, spec string) Observation {
+	o := window(i, spec)
+	o.Version = version
+	return o
+}
+
+// performance is window i's performance verdict (see window) of version v3,
+// provisional or final.
+func performance(i int, spec string, provisional bool) Observation {
+	o := window(i, spec)
+	o.Kind, o.Provisional = alerting.KindPerformance, provisional
+	return o
+}
+
+// TestSupersededVersion: once a model's new version flows and the old one has sent
+// nothing for SupersedeAfter windows of the model, the old version's open episodes
+// resolve as superseded, its late reports (performance, here) are not judged and its
+// retraining webhook is not called again; its traffic coming back revives it. The
+// state survives a restart at every step.
+func TestSupersededVersion(t *testing.T) {
+	v1perf := func(i int) Observation {
+		o := performance(i, "roc_auc|", false)
+		o.Version = "v1"
+		return o
+	}
+	p := mustNew(t, Rules{Retrain: []Trigger{{Name: "x", KeyFeatures: []string{"a", "roc_auc"}}}}, nil)
+	steps := []struct {
+		obs  Observation
+		want string
+	}{
+		{versioned(0, "v1", "a|b"), "fire a warning; retrain:x"},
+		{v1perf(0), "performance fire roc_auc warning; retrain:x"}, // an episode of its own
+		{versioned(1, "v1", "a|b"), ""},
+		{versioned(1, "v2", "|a,b"), ""}, // both flow in window 1
+		{versioned(2, "v2", "|a,b"), ""},
+		{versioned(3, "v2", "|a,b"), ""},
+		{versioned(4, "v2", "|a,b"), "resolve a; performance resolve roc_auc"}, // the third window of v2 without v1
+		{v1perf(1), ""}, // v1's late labels
+		{versioned(5, "v2", "a|b"), "fire a warning; retrain:x"},
+		{versioned(6, "v1", "a|b"), "fire a warning; retrain:x"}, // v1 rolled back in
+	}
+	s := &State{}
+	var superseded []alerting.Decision
+	for i, st := range steps {
+		s = restarted(t, s)
+		var got []string
+		for _, d := range p.Observe(s, st.obs, t0) {
+			got = append(got, summary(d))
+			if d.Step == alerting.StepResolve {
+				superseded = append(superseded, d)
+			}
+		}
+		if g := strings.Join(got, "; "); g != st.want {
+			t.Errorf("step %d (%s %s): got %q, want %q", i, st.obs.Version, st.obs.Kind, g, st.want)
+		}
+	}
+	for _, d := range superseded {
+		if d.Alert.ModelVersion != "v1" || !strings.HasPrefix(d.Reason, "superseded by version v2") || d.Muted != "" {
+			t.Errorf("resolve of %s %s: reason %q, muted %q", d.Alert.ModelVersion, d.Kind, d.Reason, d.Muted)
+		}
+	}
+}
+
+// TestSupersededVersionsAreForgotten: the state remembers the last maxRetired
+// superseded versions of a model, not every version it ever saw.
+func TestSupersededVersionsAreForgotten(t *testing.T) {
+	p := mustNew(t, Rules{SupersedeAfter: 1}, nil)
+	s := &State{}
+	for i := range 20 {
+		p.Observe(s, versioned(i, fmt.Sprintf("v%02d", i), "|a"), t0)
+	}
+	var in struct {
+		Versions []versionJSON `json:"versions"`
+	}
+	b, _ := json.Marshal(s)
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Versions) != maxRetired+1 || in.Versions[0].Version != "v11" || in.Versions[maxRetired].Superseded != "" {
+		t.Errorf("versions remembered: %+v, want v11 to v18 superseded and v19 live", in.Versions)
+	}
+}
+
+// TestProvisionalCannotResolve: a provisional window's degradation fires, its clean
+// verdicts neither resolve an alert nor break a retraining trigger's run; final
+// clean windows resolve.
+func TestProvisionalCannotResolve(t *testing.T) {
+	p := mustNew(t, Rules{Retrain: []Trigger{{Name: "x", KeyFeatures: []string{"label"}, ForWindows: 2}}}, nil)
+	s := &State{}
+	steps := []struct {
+		obs  Observation
+		want string
+	}{
+		{performance(0, "roc_auc,label|", true), "performance fire label,roc_auc warning"},
+		{performance(1, "roc_auc|label", true), ""},
+		{performance(2, "roc_auc|label", true), ""},
+		{performance(3, "label|roc_auc", false), "performance update -roc_auc warning; retrain:x"},
+		{performance(4, "|label,roc_auc", true), ""},
+		{performance(5, "|label,roc_auc", false), "performance resolve label"},
+	}
+	for i, st := range steps {
+		var got []string
+		for _, d := range p.Observe(s, st.obs, t0) {
+			got = append(got, summary(d))
+		}
+		if g := strings.Join(got, "; "); g != st.want {
+			t.Errorf("window %d (provisional %v): got %q, want %q", i, st.obs.Provisional, g, st.want)
+		}
+	}
+}
+
+// TestStateWrittenByEarlierBuild: alert state written before retraining calls were
+// per episode (testdata/state-ff81162.json, written by driftmon at ff81162 after an
+// episode of three drifting windows, each with an airflow call, and two windows of a
+// three-window gh trigger) decodes, and goes on sensibly: the open episode already
+// had airflow's call, so it is not called again; gh, which never called, calls once
+// its third window comes; after the episode, a new one within the day's cooldown
+// waits for it.
+func TestStateWrittenByEarlierBuild(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "state-ff81162.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &State{}
+	if err := json.Unmarshal(b, s); err != nil {
+		t.Fatal(err)
+	}
+	p := mustNew(t, Rules{FireAfter: 1, ResolveAfter: 2, Retrain: []Trigger{
+		{Name: "airflow", MinFeatures: 2, Cooldown: 24 * time.Hour},
+		{Name: "gh", KeyFeatures: []string{"c"}, ForWindows: 3, Cooldown: 24 * time.Hour}}}, nil)
+	var got []string
+	for i, spec := range []string{"a,b,c|", "a,b,c|", "|a,b,c", "|a,b,c", "a,b,c|", "a,b,c|", "a,b,c|"} {
+		var parts []string
+		for _, d := range p.Observe(s, window(3+i, spec), t0) {
+			parts = append(parts, summary(d))
+		}
+		got = append(got, strings.Join(parts, "; "))
+	}
+	want := []string{"retrain:gh", "", "", "resolve a,b,c", "fire a,b,c warning; muted:cooldown retrain:airflow", "", "muted:cooldown retrain:gh"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decisions after the restored state:\n got %q\nwant %q", got, want)
 	}
 }

@@ -65,6 +65,8 @@ func ParentBlocks(d alerting.Decision) []slackapi.Block {
 		slackapi.NewDividerBlock(),
 	}
 	switch {
+	case resolved && d.Reason != "":
+		blocks = append(blocks, contextBlock(endedLine(d)))
 	case resolved && kind(d) == alerting.KindDrift:
 		if len(d.Resolved) > 0 {
 			blocks = append(blocks, contextBlock(nameList(":white_check_mark: No longer drifting: ", d.Resolved)))
@@ -108,7 +110,9 @@ func ReplyBlocks(d alerting.Decision) []slackapi.Block {
 	if len(d.New) > 0 {
 		lines = append(lines, nameList(":chart_with_upwards_trend: Now drifting: ", d.New))
 	}
-	if len(d.Resolved) > 0 {
+	if ended(d) {
+		lines = append(lines, endedLine(d))
+	} else if len(d.Resolved) > 0 {
 		lines = append(lines, nameList(":white_check_mark: No longer drifting: ", d.Resolved))
 	}
 	blocks := []slackapi.Block{slackapi.NewSectionBlock(mrkdwn(clipMrkdwn(strings.Join(lines, "\n"), maxSectionText)), nil, nil)}
@@ -139,10 +143,23 @@ func ReplyText(d alerting.Decision) string {
 	if len(d.New) > 0 {
 		s += "; now drifting: " + strings.Join(d.New, ", ")
 	}
-	if len(d.Resolved) > 0 {
+	if ended(d) {
+		s += "; " + d.Reason
+	} else if len(d.Resolved) > 0 {
 		s += "; no longer drifting: " + strings.Join(d.Resolved, ", ")
 	}
 	return clipMrkdwn(escape(s), maxFallbackText)
+}
+
+// ended reports whether d ends its episode for a reason other than its features
+// no longer drifting (a superseded model version): then the reason is shown
+// instead of the features, which did not stop drifting.
+func ended(d alerting.Decision) bool { return d.Step == alerting.StepResolve && d.Reason != "" }
+
+// endedLine is the line that says why an ended episode ended, e.g.
+// ":arrows_counterclockwise: Superseded by version 3.3.0: …".
+func endedLine(d alerting.Decision) string {
+	return ":arrows_counterclockwise: " + escape(strings.ToUpper(d.Reason[:1])+d.Reason[1:])
 }
 
 func kind(d alerting.Decision) alerting.Kind {
@@ -168,6 +185,9 @@ func name(a alerting.Alert) string {
 func headline(d alerting.Decision) string {
 	n := name(d.Alert)
 	switch {
+	case ended(d):
+		clause, _, _ := strings.Cut(d.Reason, ":")
+		return ":arrows_counterclockwise: " + n + ": " + clause
 	case d.Step == alerting.StepResolve && kind(d) == alerting.KindDrift:
 		return ":white_check_mark: Resolved: drift in " + n
 	case d.Step == alerting.StepResolve && kind(d) == alerting.KindNoData:
@@ -191,6 +211,8 @@ func headline(d alerting.Decision) string {
 
 func replyTitle(d alerting.Decision) string {
 	switch {
+	case ended(d):
+		return "Ended"
 	case d.Step == alerting.StepResolve:
 		return "Resolved"
 	case d.Step == alerting.StepRepeat && kind(d) == alerting.KindDrift:
@@ -211,7 +233,11 @@ func status(d alerting.Decision) string {
 	a := d.Alert
 	var b strings.Builder
 	if d.Step == alerting.StepResolve {
-		b.WriteString("*Resolved* at " + clock(a.WindowEnd, d.Started))
+		if ended(d) {
+			b.WriteString("*Ended* at " + clock(a.WindowEnd, d.Started))
+		} else {
+			b.WriteString("*Resolved* at " + clock(a.WindowEnd, d.Started))
+		}
 		if !d.Started.IsZero() {
 			b.WriteString(" after " + span(a.WindowEnd.Sub(d.Started)) + " (fired " + clock(d.Started, a.WindowEnd) + ")")
 		}

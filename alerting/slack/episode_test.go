@@ -39,6 +39,16 @@ func episode() (fire, update, resolve alerting.Decision) {
 	return fire, update, resolve
 }
 
+// superseded is the car-loan episode ended by the model's next version, whose
+// traffic replaced v3's: no row of v3 in the window that ended it.
+func superseded() alerting.Decision {
+	_, _, r := episode()
+	r.Alert.Rows, r.Alert.Reference, r.Alert.Stable = 0, "", nil
+	r.Resolved = []string{"car_value", "loan_length", "salary_range"}
+	r.Reason = "superseded by version v4: version v3 sent nothing while 3 windows of the model closed"
+	return r
+}
+
 func manyFeatures() alerting.Decision {
 	a := carLoanAlert()
 	a.Drifted = nil
@@ -87,6 +97,7 @@ func TestEpisodeGolden(t *testing.T) {
 		{"fire", []rendered{parent(fire, "chat.postMessage (parent)")}},
 		{"followup", []rendered{reply(update), parent(update, "chat.update (parent)")}},
 		{"resolved", []rendered{reply(resolve), parent(resolve, "chat.update (parent)")}},
+		{"superseded", []rendered{reply(superseded()), parent(superseded(), "chat.update (parent)")}},
 		{"many_features", []rendered{parent(manyFeatures(), "chat.postMessage (parent)")}},
 		{"no_data", []rendered{parent(noData(), "chat.postMessage (parent)")}},
 		{"blind", []rendered{parent(blind(), "chat.postMessage (parent)")}},

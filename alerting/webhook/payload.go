@@ -13,7 +13,7 @@ const EventDrift = "driftmon.drift"
 // receivers (retraining pipelines) see it. Field names are snake_case and stable,
 // since receivers and user templates depend on them, so it is a projection of its
 // own rather than the Alert's encoding: the window is an object, the lists are
-// never null, and a type names the event.
+// never null, and a type names the event. Fields are only ever added.
 type Payload struct {
 	Type         string   `json:"type"`
 	ID           string   `json:"id"`
@@ -28,6 +28,16 @@ type Payload struct {
 	Stable       []string `json:"stable"`
 	Insufficient []string `json:"insufficient"`
 	DashboardURL string   `json:"dashboard_url,omitempty"`
+	// EpisodeID is the alert episode the call belongs to (one call per episode, by
+	// default): the ID its Slack messages and audit entries carry. "" when the call
+	// was made without a firing episode (a webhook with every_window).
+	EpisodeID string `json:"episode_id"`
+	// FirstWindow is the episode's first drifting window; Window is the window the
+	// call was decided in.
+	FirstWindow Window `json:"first_window"`
+	// ReferenceID identifies the reference profile the model version was judged
+	// against (a digest of its encoding); Reference describes it. "" when unknown.
+	ReferenceID string `json:"reference_id"`
 }
 
 // Window is the evaluated time window, in UTC RFC 3339.
@@ -69,6 +79,9 @@ func NewPayload(a alerting.Alert) Payload {
 		Stable:       append([]string{}, a.Stable...),
 		Insufficient: append([]string{}, a.Insufficient...),
 		DashboardURL: a.DashboardURL,
+		EpisodeID:    a.Episode,
+		FirstWindow:  Window{Start: a.FirstWindowStart.UTC(), End: a.FirstWindowEnd.UTC()},
+		ReferenceID:  a.ReferenceID,
 	}
 	for _, c := range a.Drifted {
 		pv := alerting.Finite(c.PValue)

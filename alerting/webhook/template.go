@@ -32,7 +32,8 @@ const (
 	// FormatJenkins calls a parameterised job's buildWithParameters with
 	// form-encoded parameters: driftmon_id, type, model, model_version,
 	// stream, severity, drifted (comma-separated names), window_start,
-	// window_end (RFC 3339) and payload (the generic JSON).
+	// window_end (RFC 3339), payload (the generic JSON), episode_id,
+	// reference_id and, when known, first_window_start and first_window_end.
 	FormatJenkins = "jenkins"
 	// FormatTemplate renders Template.Text, a Go text/template over
 	// TemplateData, sent with Template.ContentType.
@@ -161,7 +162,7 @@ func (r *renderer) render(id string, p Payload) (Request, error) {
 		req.Body, err = json.Marshal(struct {
 			EventType     string        `json:"event_type"`
 			ClientPayload githubPayload `json:"client_payload"`
-		}{event, githubPayload{Payload: p}})
+		}{event, newGitHubPayload(p)})
 		req.Header = map[string]string{"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 	case FormatJenkins:
 		req.Body, err = jenkinsForm(id, p)
@@ -184,14 +185,33 @@ func (r *renderer) render(id string, p Payload) (Request, error) {
 
 // githubPayload is the client_payload of a repository_dispatch: the Payload
 // without rows, stable and insufficient, to stay within GitHub's limit of 10
-// top-level keys. The three fields below are never set: in JSON a field of the
-// outer struct hides the embedded Payload's field of the same name, and an
-// omitted nil hides it for good.
+// top-level keys, all of which it uses; so the episode, its first drifting window
+// and the reference id ride in the window object (client_payload.window.episode_id,
+// .first_window, .reference_id). The *struct{} fields are never set: in JSON a
+// field of the outer struct hides the embedded Payload's field of the same name,
+// and an omitted nil hides it for good.
 type githubPayload struct {
 	Payload
-	Rows         *struct{} `json:"rows,omitempty"`
-	Stable       *struct{} `json:"stable,omitempty"`
-	Insufficient *struct{} `json:"insufficient,omitempty"`
+	Window       githubWindow `json:"window"`
+	Rows         *struct{}    `json:"rows,omitempty"`
+	Stable       *struct{}    `json:"stable,omitempty"`
+	Insufficient *struct{}    `json:"insufficient,omitempty"`
+	EpisodeID    *struct{}    `json:"episode_id,omitempty"`
+	FirstWindow  *struct{}    `json:"first_window,omitempty"`
+	ReferenceID  *struct{}    `json:"reference_id,omitempty"`
+}
+
+// githubWindow is the window of a repository_dispatch's client_payload: the
+// Payload's window and the fields that do not fit at the top level.
+type githubWindow struct {
+	Window
+	EpisodeID   string `json:"episode_id"`
+	FirstWindow Window `json:"first_window"`
+	ReferenceID string `json:"reference_id"`
+}
+
+func newGitHubPayload(p Payload) githubPayload {
+	return githubPayload{Payload: p, Window: githubWindow{Window: p.Window, EpisodeID: p.EpisodeID, FirstWindow: p.FirstWindow, ReferenceID: p.ReferenceID}}
 }
 
 func jenkinsForm(id string, p Payload) ([]byte, error) {
@@ -214,6 +234,12 @@ func jenkinsForm(id string, p Payload) ([]byte, error) {
 		"window_start":  {p.Window.Start.Format(time.RFC3339)},
 		"window_end":    {p.Window.End.Format(time.RFC3339)},
 		"payload":       {string(full)},
+		"episode_id":    {p.EpisodeID},
+		"reference_id":  {p.ReferenceID},
+	}
+	if !p.FirstWindow.Start.IsZero() {
+		v.Set("first_window_start", p.FirstWindow.Start.Format(time.RFC3339))
+		v.Set("first_window_end", p.FirstWindow.End.Format(time.RFC3339))
 	}
 	return []byte(v.Encode()), nil
 }

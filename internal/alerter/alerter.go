@@ -5,12 +5,15 @@
 // checkpoint that holds the windows they come from, so a crash loses or repeats
 // none. Delivery is the outbox's (alerting/outbox).
 //
-// It imports the engine's and the label join's results, the state store and the
-// alerting packages; it must not import internal/monitor or anything that reads Kafka.
+// It imports the engine's and the label join's results, the state store, the alerting
+// packages and sketch (to name the reference of a retraining call); it must not import
+// internal/monitor or anything that reads Kafka.
 package alerter
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +35,7 @@ import (
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/labels"
 	"github.com/driftmon/driftmon/internal/state"
+	"github.com/driftmon/driftmon/sketch"
 )
 
 // alertStateBucket holds each stream's policy state, written in the stream's
@@ -116,12 +120,16 @@ func New(cfg *config.Config, log *slog.Logger, silences *policy.Silences, onDeli
 		}
 		al.webhooks[w.Name] = n
 		al.senders[webhookRoute(w.Name)] = outbox.Webhook(n)
-		triggers = append(triggers, policy.Trigger{Name: w.Name, MinFeatures: w.MinFeatures,
-			KeyFeatures: w.KeyFeatures, ForWindows: w.ForWindows, Cooldown: w.Cooldown})
+		t := policy.Trigger{Name: w.Name, MinFeatures: w.MinFeatures, KeyFeatures: w.KeyFeatures, ForWindows: w.ForWindows,
+			OnNewFeatures: w.OnNewFeatures, EveryWindow: w.EveryWindow}
+		if w.Cooldown != nil {
+			t.Cooldown = *w.Cooldown
+		}
+		triggers = append(triggers, t)
 	}
 	p, err := policy.New(policy.Rules{
 		FireAfter: a.Policy.FireAfter, ResolveAfter: a.Policy.ResolveAfter, RepeatEvery: a.Policy.RepeatEvery,
-		CriticalPSI: a.Policy.CriticalPSI, Retrain: triggers,
+		CriticalPSI: a.Policy.CriticalPSI, Retrain: triggers, SupersedeAfter: a.Policy.SupersedeAfter,
 	}, silences.Silenced)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("alerting.policy: %w", err))
@@ -234,18 +242,45 @@ func (al *Alerter) Observe(v *Verdicts, r engine.Result, lost int64, blind bool)
 		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > v.LossSeen, Blind: blind}
 	v.LossSeen = lost
 	v.Decided = append(v.Decided, al.policy.Observe(v.State, loss, now)...)
-	v.Decided = append(v.Decided, al.policy.Observe(v.State, observation(r, al.dashboard), now)...)
+	ds := al.policy.Observe(v.State, observation(r, al.dashboard), now)
+	for i := range ds {
+		if ds[i].Step == alerting.StepRetrain && r.ReferenceProfile != nil {
+			// Only for the rare retraining call: it encodes the whole reference.
+			id, err := referenceID(r.ReferenceProfile)
+			if err != nil {
+				al.log.Warn("cannot identify the reference of a retraining call", "model", r.Model, "version", r.ModelVersion, "err", err)
+			}
+			ds[i].Alert.ReferenceID = id
+		}
+	}
+	v.Decided = append(v.Decided, ds...)
+}
+
+// referenceID identifies a reference profile: "ref_" and 32 hex digits of a
+// SHA-256 of its encoding, which is canonical, so the same reference (a baseline
+// file, a warm-up that has ended) always has the same id and another one another.
+func referenceID(p *sketch.Profile) (string, error) {
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "ref_" + hex.EncodeToString(sum[:16]), nil
 }
 
 // ObservePerformance applies a window's performance verdict to the stream's policy
 // state, once per window (labels.Result.Decided).
 // minRows is labels.min_rows: fewer labelled predictions are too few for a verdict.
+// A window that is not final yet is provisional to the policy: it can fire an alert
+// (a degradation, a label shift) but not resolve one, so a few early labels that look
+// fine do not end an alert the next window fires again.
 func (al *Alerter) ObservePerformance(v *Verdicts, r labels.Result, minRows int64) {
 	if !r.Decided {
 		return
 	}
 	o := policy.Observation{Kind: alerting.KindPerformance, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
-		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Labelled, Reference: r.Reference, DashboardURL: al.dashboard}
+		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Labelled, Reference: r.Reference, DashboardURL: al.dashboard,
+		Provisional: !r.Final}
 	pv := r.Verdict
 	if ls := r.LabelShift; ls.Drifted {
 		o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: "label", Detector: ls.Effect.Statistic,

@@ -47,8 +47,10 @@ type Options struct {
 	// Window is the event-time window size. Default 10s.
 	Window time.Duration
 	// ExitAfterAlert ends the run once the first alert has reached both the Slack sink
-	// and the webhook receiver.
-	ExitAfterAlert bool
+	// and the webhook receiver, and WindowsAfterAlert more windows have closed: those
+	// show the episode going on without another retraining call.
+	ExitAfterAlert    bool
+	WindowsAfterAlert int
 	// Out receives what a person watching the demo reads; Logger the monitor's logs.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -112,8 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 	receiver, err := webhook.NewReceiver(webhook.ReceiverOptions{
 		Secret: secret,
 		OnDelivery: func(d webhook.Delivery) {
-			fmt.Fprintf(out, "\n[retraining webhook] POST %s  webhook-id %s  signature verified ✓  drifted: %s\n",
-				retrainPath, d.ID, strings.Join(driftedIn(d), ", "))
+			fmt.Fprint(out, retrainingCall(d))
 			select {
 			case retrained <- struct{}{}:
 			default:
@@ -151,11 +152,18 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	var api *httpapi.Server // set before mon.Run calls the callbacks
 	silences := &policy.Silences{}
+	judged := make(chan struct{}, 1024) // a compared window closed
 	mon, err := monitor.New(cfg, monitor.Options{
 		Logger: opts.Logger,
 		OnWindow: func(r engine.Result) {
 			printWindow(out, r)
 			api.Record(r)
+			if !r.Warmup {
+				select {
+				case judged <- struct{}{}:
+				default:
+				}
+			}
 		},
 		OnPerformance: func(r labels.Result) {
 			printPerformance(out, r)
@@ -192,7 +200,7 @@ func Run(ctx context.Context, opts Options) error {
   labels        each loan's outcome on topic %s %s–%s later; performance final %s after a window
   dashboard     %s  (API %sapi/v1, Prometheus %smetrics)
   slack sink    %s  (token-checked chat.postMessage; messages print below)
-  webhook sink  %s  (Standard Webhooks signature verified)
+  webhook sink  %s  (Standard Webhooks signature verified; one retraining call per alert episode)
 Ctrl-C stops.
 
 `, strings.Join(brokers, ","), topic, opts.Rate, strings.Join(Shifted, ", "),
@@ -217,10 +225,21 @@ Ctrl-C stops.
 			}
 			select {
 			case <-retrained:
-				fmt.Fprintln(out, "\nThe alert reached Slack and the retraining webhook; exiting (--exit-after-alert).")
-				cancel()
 			case <-ctx.Done():
+				return
 			}
+			for len(judged) > 0 {
+				<-judged
+			}
+			for range opts.WindowsAfterAlert {
+				select {
+				case <-judged:
+				case <-ctx.Done():
+					return
+				}
+			}
+			fmt.Fprintln(out, "\nThe alert reached Slack and the retraining webhook; exiting (--exit-after-alert).")
+			cancel()
 		}()
 	}
 	wg.Wait()
@@ -324,15 +343,20 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// driftedIn reads the drifted feature names out of a retraining call's payload.
-func driftedIn(d webhook.Delivery) []string {
+// retrainingCall is what the demo's webhook receiver prints of a verified call: who
+// called, for which episode, and that the episode's later windows make no other call.
+func retrainingCall(d webhook.Delivery) string {
 	var p webhook.Payload
 	if err := json.Unmarshal(d.Payload, &p); err != nil {
-		return []string{"(unreadable payload: " + err.Error() + ")"}
+		return fmt.Sprintf("\n[retraining webhook] POST %s  webhook-id %s  signature verified ✓  (unreadable payload: %v)\n", retrainPath, d.ID, err)
 	}
 	names := make([]string, len(p.Drifted))
 	for i, c := range p.Drifted {
 		names[i] = c.Feature
 	}
-	return names
+	first := p.FirstWindow.Start.Local().Format("15:04:05") + "–" + p.FirstWindow.End.Local().Format("15:04:05")
+	return fmt.Sprintf("\n[retraining webhook] POST %s  webhook-id %s  signature verified ✓  drifted: %s\n"+
+		"  one call for alert episode %s of %s %s (drifting since the window %s, reference %s):\n"+
+		"  the windows that drift on in this episode start no other run; the next episode's call waits out a day's cooldown\n\n",
+		retrainPath, d.ID, strings.Join(names, ", "), p.EpisodeID, p.Model, p.ModelVersion, first, p.ReferenceID)
 }

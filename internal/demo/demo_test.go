@@ -29,13 +29,14 @@ func (s *syncBuffer) String() string {
 }
 
 // TestDemoShowsTheAlertAndExitsAfterIt runs the demo as `make demo -exit-after-alert`
-// does, faster, and reads its output as a person would.
+// does, faster and for three windows more, and reads its output as a person would:
+// one retraining call for the episode, however many windows drift after it.
 func TestDemoShowsTheAlertAndExitsAfterIt(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var out syncBuffer
 	err := Run(ctx, Options{Rate: 2000, ShiftAfter: 5 * time.Second, Window: 2 * time.Second,
-		ExitAfterAlert: true, Out: &out, Seed: 7, HTTPAddr: "127.0.0.1:0"})
+		ExitAfterAlert: true, WindowsAfterAlert: 3, Out: &out, Seed: 7, HTTPAddr: "127.0.0.1:0"})
 	text := out.String()
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, text)
@@ -66,7 +67,15 @@ func TestDemoShowsTheAlertAndExitsAfterIt(t *testing.T) {
 	if !regexp.MustCompile(`Stable \(checked, no drift\): .*debt_to_income_ratio`).MatchString(text) {
 		t.Errorf("the Slack message does not list the stable features:\n%s", text)
 	}
-	if !regexp.MustCompile(`\[retraining webhook\] POST /retrain  webhook-id \S+  signature verified ✓  drifted: .*car_value`).MatchString(text) {
-		t.Errorf("the webhook receiver did not report a verified retraining call:\n%s", text)
+	if !regexp.MustCompile(`\[retraining webhook\] POST /retrain  webhook-id \S+  signature verified ✓  drifted: .*car_value.*\n  one call for alert episode ep_[0-9a-f]{32} of car-loan 3\.2\.0 \(drifting since the window \S+, reference ref_[0-9a-f]{32}\)`).MatchString(text) {
+		t.Errorf("the webhook receiver did not report a verified retraining call for the episode:\n%s", text)
+	}
+	// One call for the episode: the windows that drift after it call no more.
+	if n := strings.Count(text, "[retraining webhook]"); n != 1 {
+		t.Errorf("%d retraining calls, want one for the episode:\n%s", n, text)
+	}
+	call := strings.Index(text, "[retraining webhook]")
+	if after := strings.Count(text[max(call, 0):], "DRIFT:"); after < 3 {
+		t.Errorf("%d drifting windows after the retraining call, want the 3 the demo waited for:\n%s", after, text)
 	}
 }

@@ -55,7 +55,7 @@ func TestDriftDetectedAndAlerted(t *testing.T) {
 
 	waitFor(t, 45*time.Second, "every window and its alerts", func() bool {
 		return len(run.windows()) == driftReference+driftShifted &&
-			len(slackSink.Messages()) >= 1 && len(receiver.Deliveries()) == driftShifted
+			len(slackSink.Messages()) >= 1 && len(receiver.Deliveries()) == 1
 	})
 	run.stop(t)
 
@@ -84,10 +84,11 @@ func TestDriftDetectedAndAlerted(t *testing.T) {
 			t.Errorf("Slack message does not list %s as stable:\n%s", f, text)
 		}
 	}
-	// The retraining trigger holds in every drifting window. The receiver answers 401
-	// to a bad signature and records only verified calls.
-	if got := len(receiver.Deliveries()); got != driftShifted {
-		t.Errorf("webhook receiver verified %d calls, want %d", got, driftShifted)
+	// The retraining trigger holds in every drifting window, and is called once for
+	// the episode they make. The receiver answers 401 to a bad signature and records
+	// only verified calls.
+	if got := len(receiver.Deliveries()); got != 1 {
+		t.Errorf("webhook receiver verified %d calls over %d drifting windows, want one for the episode", got, driftShifted)
 	}
 }
 

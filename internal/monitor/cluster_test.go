@@ -74,7 +74,8 @@ func TestClusterGivesTheWindowsOfOneProcess(t *testing.T) {
 	}
 
 	// Three processes in one group, sharing one webhook receiver, while the events
-	// are produced.
+	// are produced. Their webhook calls in every drifting window, as the reference's
+	// (newDeployment) does: what is tested is that each call is delivered once.
 	receiver, hookURL, secret := newReceiver(t)
 	group := "cluster-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	nodes := make([]*deployment, 3)
@@ -85,7 +86,7 @@ kafka: {brokers: [%q], group_id: %q}
 cluster: {partials_topic: %q, session_timeout: 6s}
 state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
-  webhooks: [{name: retrain, url: %q, secret: %q}]
+  webhooks: [{name: retrain, url: %q, secret: %q, every_window: true}]
 `, addr, group, many+"-partials", datasetStream(many, "{size: 1m}"), hookURL, secret)
 		})
 		nodes[i].start()

@@ -342,13 +342,15 @@ type deployment struct {
 	exited   chan struct{}
 }
 
+// Its webhook calls in every drifting window (every_window): the tests that run
+// deployments count deliveries across kills, and want many.
 func newDeployment(t *testing.T, name, addr, topic, window string) *deployment {
 	return newDeploymentWith(t, name, func(dir, hookURL, secret string) string {
 		return fmt.Sprintf(`
 kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
-  webhooks: [{name: retrain, url: %q, secret: %q}]
+  webhooks: [{name: retrain, url: %q, secret: %q, every_window: true}]
 `, addr, filepath.Join(dir, "state.db"), datasetStream(topic, window), hookURL, secret)
 	})
 }

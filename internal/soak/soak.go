@@ -321,6 +321,9 @@ func (c *campaign) startBroker(ctx context.Context) error {
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
 
+// configYAML is the campaign's driftmon.yaml. Its webhook calls in every drifting
+// window (every_window), not once per episode: the campaign measures delivery under
+// webhook faults, which needs calls throughout the run.
 const configYAML = `kafka: {brokers: [%q], group_id: "${DRIFTMON_SOAK_GROUP}"}
 state: {path: %q, checkpoint_records: 5000, checkpoint_interval: 1s}
 streams:%s
@@ -336,6 +339,7 @@ alerting:
       secret: ${SOAK_WEBHOOK_SECRET}
       bearer_token: ${SOAK_WEBHOOK_BEARER}
       min_features: 2
+      every_window: true
 `
 
 // newFeeds makes the campaign's streams: JSON with most of the traffic and the bad
