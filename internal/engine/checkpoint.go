@@ -86,11 +86,11 @@ const (
 
 // Reference kinds of a checkpointed model.
 const (
-	refBaseline  byte = iota // the configured baseline: not stored, loaded from its file
-	refWarmingUp             // warm-up in progress: the windows merged so far
-	refWarmedUp              // built by the warm-up
-	refRolling               // trailing or seasonal: the model's history
-	refHandedOver            // handed over for the version (version 4): not stored here
+	refBaseline   byte = iota // the configured baseline: not stored, loaded from its file
+	refWarmingUp              // warm-up in progress: the windows merged so far
+	refWarmedUp               // built by the warm-up
+	refRolling                // trailing or seasonal: the model's history
+	refHandedOver             // handed over for the version (version 4): not stored here
 )
 
 // ErrCorruptCheckpoint is wrapped by every error about bytes that are not a valid
