@@ -52,7 +52,7 @@ type stream struct {
 	// handoversChanged says that the API changed the references handed over for the
 	// stream's versions: the next step gives them to the engine (handover.go).
 	handoversChanged atomic.Bool
-	verdicts          *alerter.Verdicts
+	verdicts         *alerter.Verdicts
 	// pos is how far the stream has read; its counters are guarded by mu.
 	pos   *engine.Position
 	every schedule
