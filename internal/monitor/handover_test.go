@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -255,4 +256,104 @@ func TestHandedOverReferenceInTheStateFile(t *testing.T) {
 		}
 	}
 	stop()
+}
+
+// TestClusterLeaderJudgesWithHandedOverReferences: in a cluster of two processes, a
+// reference handed over to the follower reaches the leader through the cluster topic,
+// and one read from a reference.per_version file is stored there by the leader; each
+// judges its version, and after the leader stops, the new leader judges with both —
+// the file deleted meanwhile — and with one handed over to it.
+func TestClusterLeaderJudgesWithHandedOverReferences(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "ev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	dir := t.TempDir()
+	cfg := testConfig(t, addr, "ev", "{size: 1m, idle: 1s}", `
+cluster: {partials_topic: ev-partials, session_timeout: 6s}
+state: {checkpoint_interval: 100ms}`)
+	sc := &cfg.Streams[0]
+	sc.Reference.PerVersion = filepath.Join(dir, "{model}-{version}.profile")
+	mu := map[string]float64{"1": 0, "2": 1.2, "4": -1}
+	profile := func(version string) []byte {
+		return profileOf(t, sc, versionEvents(11, 0, 0, 20, 300, map[string]float64{version: mu[version]}))
+	}
+	file := filepath.Join(dir, "a-4.profile")
+	if err := engine.WriteProfile(file, mustProfile(t, profile("4"))); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := []*windowLog{{}, {}}
+	mons := make([]*Monitor, 2)
+	stops := make([]func(), 2)
+	for i := range mons {
+		mons[i], stops[i] = runMonitor(t, cfg, logs[i])
+	}
+	leader := func() int {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for i, m := range mons {
+				if stops[i] != nil && m.Role() == "leader" {
+					return i
+				}
+			}
+		}
+		t.Fatal("no leader in 30s")
+		return -1
+	}
+	l := leader()
+	f := 1 - l
+	ref2, err := mons[f].HandOver(context.Background(), "s", "a", "2", profile("2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceAll(t, addr, "ev", versionEvents(1, 0, 0, 5, 300, mu))
+	for _, r := range logs[l].wait(t, "2", 0, 4) {
+		if r.Reference != ref2.Name || len(r.Drifted()) > 0 {
+			t.Errorf("the leader judged version 2 at %v against %q, drifted %v; want %q", r.Start, r.Reference, r.Drifted(), ref2.Name)
+		}
+	}
+	wantFile := "handed over for 4 in " + file + " at "
+	for _, r := range logs[l].wait(t, "4", 0, 4) {
+		if !strings.HasPrefix(r.Reference, wantFile) || len(r.Drifted()) > 0 {
+			t.Errorf("the leader judged version 4 at %v against %q, drifted %v; want its file", r.Start, r.Reference, r.Drifted())
+		}
+	}
+	if got, err := mons[f].Reference("", "a", "4"); err != nil || got.Handover == nil || got.Handover.Via != file {
+		t.Errorf("the follower's view of version 4's reference: %+v, %v", got, err)
+	}
+
+	// The leader stops; the follower leads, with the file gone.
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	stops[l]()
+	stops[l] = nil
+	if next := leader(); next != f {
+		t.Fatalf("process %d leads, want %d", next, f)
+	}
+	mu["3"] = 0.6
+	ref3, err := mons[f].HandOver(context.Background(), "", "a", "3", profile("3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	produceAll(t, addr, "ev", versionEvents(2, 0, 5, 9, 300, mu))
+	for version, want := range map[string]string{"2": ref2.Name, "3": ref3.Name, "4": wantFile} {
+		for _, r := range logs[f].wait(t, version, 5, 3) {
+			if !strings.HasPrefix(r.Reference, want) || len(r.Drifted()) > 0 {
+				t.Errorf("the new leader judged version %s at %v against %q, drifted %v; want %q", version, r.Start, r.Reference, r.Drifted(), want)
+			}
+		}
+	}
+}
+
+func mustProfile(t *testing.T, data []byte) *sketch.Profile {
+	t.Helper()
+	var p sketch.Profile
+	if err := p.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	return &p
 }
