@@ -156,7 +156,8 @@ func (e *Engine) HandOver(h *Handover) {
 	if m := e.models[key]; m != nil {
 		e.useHandover(m, h)
 	}
-	e.log.Info("reference handed over", "model", h.Model, "version", h.Version, "via", h.Via, "rows", h.Profile.Rows)
+	e.log.Info("the version is judged against the reference handed over for it", "model", h.Model, "version", h.Version,
+		"via", h.Via, "rows", h.Profile.Rows)
 }
 
 // Withdraw drops the reference handed over for (model, version), if any: the version

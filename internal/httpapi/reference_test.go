@@ -150,13 +150,15 @@ func TestHandOverReference(t *testing.T) {
 	}
 }
 
-// TestHandOverNamesTheStream: with several streams the call says which, and a model
-// or version with a "/" in it is one path segment, escaped.
+// TestHandOverNamesTheStream: with several streams the call says which, a model or
+// version with a "/" in it is one path segment, escaped, and a stream holds no more
+// references than limits.max_models.
 func TestHandOverNamesTheStream(t *testing.T) {
 	mon, cfg := runningMonitor(t, oneStream+`  - name: fraud
     topic: b
     features: {amount: {type: numeric}}
     window: {rows: 100}
+    limits: {max_models: 1}
 `)
 	h := New(Options{Token: testToken, References: mon}).Handler()
 	credit := profileFile(t, engine.StreamFields(&cfg.Streams[0]), 100)
@@ -181,4 +183,19 @@ func TestHandOverNamesTheStream(t *testing.T) {
 	if got, err := mon.Reference("fraud", "car-loan", "2.0"); err != nil || got.Handover != nil {
 		t.Errorf("credit's version is not fraud's: %+v, %v", got, err)
 	}
+	another := "/api/v1/models/fraud%2Fscore/versions/2027/reference?stream=fraud"
+	if code, _, body := do(t, h, "PUT", another, testToken, fraud); code != 409 || !strings.Contains(string(body), "limits.max_models") {
+		t.Errorf("a second version's reference past max_models 1 = %d %s", code, body)
+	}
+	checkShapeOf(t, h, "PUT", another, fraud)
+	if code, _, body := do(t, h, "PUT", escaped, testToken, fraud); code != 200 {
+		t.Errorf("the same version's again = %d %s", code, body)
+	}
+}
+
+// checkShapeOf checks the answer to a reference call against the OpenAPI document.
+func checkShapeOf(t *testing.T, h http.Handler, method, target, body string) {
+	t.Helper()
+	code, _, got := do(t, h, method, target, testToken, body)
+	checkShape(t, method, referencePath, code, got)
 }

@@ -69,7 +69,7 @@ type Reference struct {
 // or a cluster topic.
 type handovers interface {
 	get(stream, model, version string) ([]byte, error)
-	list(stream string) ([][]byte, error)
+	count(stream string) (int, error)
 	put(ctx context.Context, stream, model, version string, record []byte) error
 	// remove deletes the record and reports whether there was one.
 	remove(ctx context.Context, stream, model, version string) (bool, error)
@@ -87,28 +87,34 @@ func (s storeHandovers) get(stream, model, version string) ([]byte, error) {
 	return rec, err
 }
 
-func (s storeHandovers) list(stream string) ([][]byte, error) {
-	var out [][]byte
+func (s storeHandovers) count(stream string) (int, error) {
+	n := 0
 	err := s.st.View(func(tx *state.Tx) error {
-		out = listReferences(tx, stream)
+		forReferences(tx, stream, func([]byte) { n++ })
 		return nil
 	})
-	return out, err
+	return n, err
 }
 
 // listReferences returns the records of stream's references in tx.
 func listReferences(tx *state.Tx, stream string) [][]byte {
 	var out [][]byte
+	forReferences(tx, stream, func(v []byte) { out = append(out, clone(v)) })
+	return out
+}
+
+// forReferences calls fn with each record of stream's references in tx, valid during
+// the call only.
+func forReferences(tx *state.Tx, stream string, fn func(record []byte)) {
 	prefix := referencesOf(stream)
 	errDone := errors.New("past the stream's keys")
 	_ = tx.ForEach(referencesBucket, prefix, func(key string, v []byte) error {
 		if !strings.HasPrefix(key, prefix) {
 			return errDone
 		}
-		out = append(out, clone(v))
+		fn(v)
 		return nil
 	})
-	return out
 }
 
 func (s storeHandovers) put(_ context.Context, stream, model, version string, record []byte) error {
@@ -137,7 +143,7 @@ func (l logHandovers) get(stream, model, version string) ([]byte, error) {
 	return rec, nil
 }
 
-func (l logHandovers) list(stream string) ([][]byte, error) { return l.lg.References(stream), nil }
+func (l logHandovers) count(stream string) (int, error) { return len(l.lg.References(stream)), nil }
 
 func (l logHandovers) put(ctx context.Context, stream, model, version string, record []byte) error {
 	return l.lg.PutReference(ctx, stream, model, version, record)
@@ -216,7 +222,7 @@ func (m *Monitor) HandOver(ctx context.Context, stream, model, version string, p
 	if err != nil {
 		return Reference{}, err
 	}
-	held, err := hs.list(t.cfg.Name)
+	held, err := hs.count(t.cfg.Name)
 	if err != nil {
 		return Reference{}, err
 	}
@@ -226,9 +232,9 @@ func (m *Monitor) HandOver(ctx context.Context, stream, model, version string, p
 	}
 	// A version that never appears keeps its reference until it is deleted: bounded
 	// like the versions themselves.
-	if limit := maxModels(t.cfg); old == nil && len(held) >= limit {
+	if limit := maxModels(t.cfg); old == nil && held >= limit {
 		return Reference{}, fmt.Errorf("%w: stream %s holds %d, its limits.max_models; DELETE those of versions no longer served",
-			ErrTooManyReferences, t.cfg.Name, len(held))
+			ErrTooManyReferences, t.cfg.Name, held)
 	}
 	if err := hs.put(ctx, t.cfg.Name, model, version, h.Encode()); err != nil {
 		return Reference{}, fmt.Errorf("cannot store the reference of model %s version %s: %w", model, version, err)
