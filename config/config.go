@@ -60,6 +60,11 @@ type HTTP struct {
 	// MaxBodyBytes bounds a request's body; more is answered 413 without reading it.
 	// Default 65536.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxReferenceBytes bounds the body of a reference handed over
+	// (PUT /api/v1/models/{model}/versions/{version}/reference): a profile, larger
+	// than other bodies. Default 8388608 (8 MiB); in a cluster, the cluster topic's
+	// max.message.bytes (16 MiB when driftmon created it) bounds it too.
+	MaxReferenceBytes int64 `yaml:"max_reference_bytes"`
 	// MaxConnections is how many connections the server holds at once; more wait,
 	// unaccepted, until one closes. Default 64.
 	MaxConnections int `yaml:"max_connections"`
@@ -378,6 +383,14 @@ type Reference struct {
 	// 1,000-row window is caught 99% of the time against 1,000 reference rows, 69%
 	// against 250 (bench/README.md, "Reference size").
 	MinRows int64 `yaml:"min_rows"`
+	// PerVersion is where the training pipeline leaves each model version's
+	// reference profile (`driftmon baseline`), e.g. "refs/{model}/{version}.profile":
+	// the file is read when a (model, version) first appears, and its windows are
+	// judged against it; without a file the version falls back to the reference
+	// above, and its results say so. A reference handed over by the API
+	// (PUT /api/v1/models/{model}/versions/{version}/reference) takes precedence.
+	// Must contain {version}. Relative paths are relative to the config file.
+	PerVersion string `yaml:"per_version"`
 }
 
 // Trailing is a reference made of the last judged windows of each (model, version).

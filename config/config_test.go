@@ -89,7 +89,10 @@ streams[2].reference.seasonal.fallback_windows: must be between 0 and 10000, got
 streams[3].reference.seasonal: period 168h0m0s of 1m0s windows over 4 cycles is 40320 window profiles per model, more than 10000
 streams[4].reference: set one of baseline, warmup_windows, trailing and seasonal, not several
 streams[4].reference.trailing.windows: must be at most 10000 (each model keeps that many window profiles), got 20000
-streams[4].reference.seasonal.period: must be positive (e.g. 24h, or 168h for a weekly rhythm), got 0s`},
+streams[4].reference.seasonal.period: must be positive (e.g. 24h, or 168h for a weekly rhythm), got 0s
+streams[5].reference.per_version: must contain {version}: each version has its own reference, got "testdata/refs/{model}.profile"
+streams[6].reference.per_version: knows {model} and {version} only, got "testdata/refs/{model}/{version}-{date}.profile"
+streams[7].reference.per_version: must be a local path template (the files are read when a version appears), got "s3://bucket/%7Bversion%7D.profile"`},
 		{"bad_sasl_oauth.yaml", `kafka.sasl.client_auth_method: must be client_secret_basic or client_secret_post, got "client_secret_jwt"
 kafka.sasl.token_endpoint: must be an https URL (the client secret goes to it; http only to this machine), got "http://idp.example.com/oauth2/***"
 kafka.sasl.client_id: is required with token_endpoint

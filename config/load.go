@@ -281,6 +281,9 @@ func (c *Config) resolvePaths(dir string) {
 		if b := c.Streams[i].Reference.Baseline; b != "" {
 			c.Streams[i].Reference.Baseline = resolve(dir, b)
 		}
+		if t := c.Streams[i].Reference.PerVersion; t != "" {
+			c.Streams[i].Reference.PerVersion = resolve(dir, t)
+		}
 	}
 }
 

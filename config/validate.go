@@ -52,6 +52,7 @@ const (
 	DefaultHTTPIdleTimeout       = 2 * time.Minute
 	DefaultHTTPMaxHeaderBytes    = 64 << 10
 	DefaultHTTPMaxBodyBytes      = 64 << 10
+	DefaultHTTPMaxReferenceBytes = 8 << 20
 	DefaultHTTPMaxConnections    = 64
 )
 
@@ -64,6 +65,7 @@ func (h HTTP) WithDefaults() HTTP {
 	h.IdleTimeout = cmp.Or(h.IdleTimeout, DefaultHTTPIdleTimeout)
 	h.MaxHeaderBytes = cmp.Or(h.MaxHeaderBytes, DefaultHTTPMaxHeaderBytes)
 	h.MaxBodyBytes = cmp.Or(h.MaxBodyBytes, DefaultHTTPMaxBodyBytes)
+	h.MaxReferenceBytes = cmp.Or(h.MaxReferenceBytes, DefaultHTTPMaxReferenceBytes)
 	h.MaxConnections = cmp.Or(h.MaxConnections, DefaultHTTPMaxConnections)
 	return h
 }
@@ -90,6 +92,9 @@ func (h HTTP) validate(bad func(string, string, ...any)) {
 	}
 	if h.MaxBodyBytes < 1024 {
 		bad("http.max_body_bytes", "must be at least 1024, got %d", h.MaxBodyBytes)
+	}
+	if h.MaxReferenceBytes < 1024 {
+		bad("http.max_reference_bytes", "must be at least 1024, got %d", h.MaxReferenceBytes)
 	}
 	if h.MaxConnections < 1 {
 		bad("http.max_connections", "must be at least 1, got %d", h.MaxConnections)
@@ -453,6 +458,17 @@ func (c *Config) validate(errs *[]error) {
 func (r *Reference) validate(p string, w Window, bad func(string, string, ...any)) {
 	if n := btoi(r.Baseline != "") + btoi(r.WarmupWindows > 0) + btoi(r.Trailing != nil) + btoi(r.Seasonal != nil); n > 1 {
 		bad(p, "set one of baseline, warmup_windows, trailing and seasonal, not several")
+	}
+	if t := r.PerVersion; t != "" {
+		rest := strings.NewReplacer("{model}", "", "{version}", "").Replace(t)
+		switch {
+		case strings.Contains(t, "://"):
+			bad(p+".per_version", "must be a local path template (the files are read when a version appears), got %q", t)
+		case !strings.Contains(t, "{version}"):
+			bad(p+".per_version", "must contain {version}: each version has its own reference, got %q", t)
+		case strings.ContainsAny(rest, "{}"):
+			bad(p+".per_version", "knows {model} and {version} only, got %q", t)
+		}
 	}
 	if t := r.Trailing; t != nil {
 		switch {

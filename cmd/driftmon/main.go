@@ -199,13 +199,14 @@ func runMonitor(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	api = httpapi.New(httpapi.Options{
-		Logger:   log.With("component", "http"),
-		Token:    os.Getenv(apiTokenEnv), // empty: the API is read-only
-		Source:   mon,
-		Outbox:   mon.Deliveries(),
-		Audit:    mon.Audit,
-		Silences: silences,
-		Limits:   cfg.HTTP,
+		Logger:     log.With("component", "http"),
+		Token:      os.Getenv(apiTokenEnv), // empty: the API is read-only
+		Source:     mon,
+		Outbox:     mon.Deliveries(),
+		Audit:      mon.Audit,
+		References: mon,
+		Silences:   silences,
+		Limits:     cfg.HTTP,
 	})
 	ln, err := net.Listen("tcp", *httpAddr) // fail before consuming if the port is taken
 	if err != nil {

@@ -37,6 +37,9 @@ type Judge struct {
 	// partitions says how many partitions the stream's topic has.
 	partitions func(context.Context) (int, error)
 	logger     *slog.Logger
+	// badReferences is the last problem with the stream's handed-over references,
+	// logged when it changes rather than on every pass.
+	badReferences string
 }
 
 // NewJudge returns the judge of stream, which judges with e (restored from the
@@ -69,6 +72,7 @@ func (p *Pass) Empty() bool { return len(p.Results) == 0 && len(p.keys) == 0 }
 // judged nothing is Empty. The caller records the results (the engine's checkpoint
 // with them), then calls Forget.
 func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
+	j.syncReferences()
 	n, err := j.partitions(ctx)
 	if err != nil {
 		j.logger.Warn("cannot learn the topic's partitions; will retry", "err", err)
@@ -162,8 +166,46 @@ func (j *Judge) Pass(ctx context.Context) (*Pass, error) {
 		}
 		pass.Results = append(pass.Results, r)
 	}
+	if err := j.storeRead(ctx); err != nil {
+		return nil, err
+	}
 	pass.Bad += e.Late()
 	return pass, nil
+}
+
+// syncReferences gives the engine the references handed over for the stream's
+// versions, as the topic has them now.
+func (j *Judge) syncReferences() {
+	err := j.engine.SyncHandovers(j.log.References(j.stream))
+	switch {
+	case err == nil:
+		j.badReferences = ""
+	case err.Error() != j.badReferences:
+		j.badReferences = err.Error()
+		j.logger.Error("a handed-over reference in the cluster topic cannot be used; its version falls back", "err", err)
+	}
+}
+
+// storeRead writes the references the engine read from reference.per_version files in
+// this pass to the topic, so that the next leader judges with them too, whatever
+// became of the files. A reference handed over by the API for the same version
+// meanwhile is kept: the engine takes it at the next pass. (One put by another process
+// in the moment between the check and the write is overwritten by the file's, which is
+// that version's training profile too, and shown by GET.)
+func (j *Judge) storeRead(ctx context.Context) error {
+	var recs []Record
+	for _, h := range j.engine.NewlyRead() {
+		if _, ok := j.log.Reference(j.stream, h.Model, h.Version); !ok {
+			recs = append(recs, Record{Key: referenceKey(j.stream, h.Model, h.Version), Value: h.Encode()})
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := j.log.Put(ctx, recs...); err != nil {
+		return fmt.Errorf("cannot store the references read from files: %w", err)
+	}
+	return j.log.Sync(ctx)
 }
 
 // Forget deletes the partials that pass judged or counted as late, once the caller has

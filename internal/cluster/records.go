@@ -6,6 +6,7 @@ package cluster
 //	p/<stream>/<partition>                              a partition's record: its checkpoint
 //	w/<stream>/<model>/<version>/<start>/<partition>    a partial: one partition's closed window
 //	s/<bucket>/<key>                                    the leader's state (state.Store entries)
+//	r/<stream>/<model>/<version>                        a reference handed over (references.go)
 
 import (
 	"encoding/binary"

@@ -176,7 +176,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	api = httpapi.New(httpapi.Options{Logger: opts.Logger.With("component", "http"), Token: opts.APIToken, Source: mon,
-		Outbox: mon.Deliveries(), Audit: mon.Audit, Silences: silences})
+		Outbox: mon.Deliveries(), Audit: mon.Audit, References: mon, Silences: silences})
 
 	gen := &generator{
 		w: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},

@@ -54,7 +54,8 @@ import (
 //	5 model     (one per model) name | version | late | closed-to varint
 //	            | current window: flag byte [, min time varint, max time varint, profile]
 //	            | n × open window profile
-//	            | reference: kind byte (refBaseline, refWarmingUp, refWarmedUp, refRolling)
+//	            | reference: kind byte (refBaseline, refWarmingUp, refWarmedUp, refRolling,
+//	              refHandedOver)
 //	              | warm-up windows left | [profile] | reference name
 //	            | (version 2) history: n × (start varint, end varint, left out, profile)
 //	              | left out since the newest
@@ -66,10 +67,12 @@ import (
 // history in its model sections; version 2 holds the kept windows' profiles itself;
 // both still decode. Version 3 names each kept window by its digest: the profiles are
 // stored beside the checkpoint, once each (Engine.Kept), and DecodeCheckpoint is given
-// a lookup for them.
+// a lookup for them. Version 4 is version 3 with models whose reference was handed over
+// (refHandedOver): the reference itself is stored by the caller, once (handover.go),
+// and given to the engine before it restores.
 const (
 	checkpointMagic   = "DMCK"
-	checkpointVersion = 3
+	checkpointVersion = 4
 	checkpointHeader  = len(checkpointMagic) + 1 + 4
 )
 
@@ -83,10 +86,11 @@ const (
 
 // Reference kinds of a checkpointed model.
 const (
-	refBaseline  byte = iota // the configured baseline: not stored, loaded from its file
-	refWarmingUp             // warm-up in progress: the windows merged so far
-	refWarmedUp              // built by the warm-up
-	refRolling               // trailing or seasonal: the model's history
+	refBaseline   byte = iota // the configured baseline: not stored, loaded from its file
+	refWarmingUp              // warm-up in progress: the windows merged so far
+	refWarmedUp               // built by the warm-up
+	refRolling                // trailing or seasonal: the model's history
+	refHandedOver             // handed over for the version (version 4): not stored here
 )
 
 // ErrCorruptCheckpoint is wrapped by every error about bytes that are not a valid
@@ -143,7 +147,13 @@ func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
 	// without one, so the processes of a cluster can be upgraded one at a time.
 	version := byte(1)
 	if e.rolling != nil {
-		version = checkpointVersion
+		version = 3
+	}
+	for _, m := range e.order {
+		if m.handed != nil {
+			version = checkpointVersion
+			break
+		}
 	}
 	b[len(checkpointMagic)] = version
 	body := make([]byte, 0, 4096)
@@ -242,6 +252,10 @@ func appendModel(b []byte, m *model, version byte) ([]byte, error) {
 		}
 	}
 	switch {
+	case m.handed != nil:
+		b = append(b, refHandedOver)
+		b = binary.AppendUvarint(b, 0)
+		b = append(b, 0)
 	case m.ref == nil && m.history == nil:
 		b = append(b, refWarmingUp)
 		b = binary.AppendUvarint(b, uint64(max(m.warmupLeft, 0)))
@@ -478,7 +492,7 @@ func readModel(d *wire.Reader, e *Engine, version byte, kept KeptLookup) restore
 	}
 	switch {
 	case d.Err() != nil:
-	case m.refKind > refRolling:
+	case m.refKind > refHandedOver || (m.refKind == refHandedOver && version < 4):
 		d.Fail("bad reference kind %d", m.refKind)
 	case m.refKind == refWarmedUp && m.refProfile == nil:
 		d.Fail("warmed-up reference without a profile")
@@ -541,7 +555,8 @@ func readHistory(d *wire.Reader, e *Engine, key modelKey, version byte, kept Kep
 	return h
 }
 
-// Restore replaces e's models, and its clock when withClock, with cp's. A stream
+// Restore replaces e's models, and its clock when withClock, with cp's; the references
+// handed over are e's (SyncHandovers comes first). A stream
 // restores with the clock when it starts; after writing a checkpoint it restores
 // without, to go on from exactly what a restart would load.
 func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
@@ -558,7 +573,7 @@ func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 		case e.rolling != nil:
 			m.history = &history{}
 			switch {
-			case rm.refKind == refRolling:
+			case rm.refKind == refRolling || rm.refKind == refHandedOver:
 				*m.history = rm.history
 				m.history.trim(e.rolling) // the config may keep fewer windows now
 				m.warmupLeft = rm.warmupLeft
@@ -568,6 +583,10 @@ func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 		case e.baseline != nil:
 			// The config names a baseline (perhaps a new one): it is the reference.
 			m.ref, m.refName = e.baseline, e.baselineName
+		case rm.refKind == refHandedOver:
+			// Withdrawn since, unless handed over below: a warm-up starts with the
+			// next window (fallBack).
+			m.warmupLeft = e.cfg.Reference.WarmupWindows
 		case rm.refKind == refWarmedUp:
 			m.ref, m.refName, m.fromWarmup = rm.refProfile, rm.refName, true
 		case rm.refKind == refWarmingUp:
@@ -575,6 +594,11 @@ func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 		default:
 			// Checkpointed with a baseline that the config no longer names.
 			m.warmupLeft = e.cfg.Reference.WarmupWindows
+		}
+		// The version's handed-over reference, as the caller stores it now: the one
+		// the checkpoint was judged with, or one handed over since.
+		if h := e.handed[m.key]; h != nil {
+			e.useHandover(m, h)
 		}
 		e.addModel(m)
 	}

@@ -52,6 +52,13 @@ type Engine struct {
 	// rolling is the trailing or seasonal reference rule, nil for a baseline or a
 	// warm-up (history.go).
 	rolling *rolling
+	// handed are the references handed over per version, seen or not yet seen;
+	// perVersion is reference.per_version, the path template of reference files; read
+	// are the references read from those files and not yet taken by NewlyRead
+	// (handover.go).
+	handed     map[modelKey]*Handover
+	perVersion string
+	read       []*Handover
 
 	models map[modelKey]*model
 	// order is every model, sorted by key: the order in which windows that close
@@ -146,7 +153,10 @@ type model struct {
 	warmupLeft int
 	// history is the windows a trailing or seasonal reference merges (history.go).
 	history *history
-	rows    []int // scratch: this batch's rows of this model
+	// handed is the reference handed over for this version, which ref is; nil when
+	// it has none and falls back to the stream's (handover.go).
+	handed *Handover
+	rows   []int // scratch: this batch's rows of this model
 }
 
 // New builds the engine of one configured stream and loads its baseline, if any.
@@ -205,6 +215,7 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	}
 	e.clock = window.NewClock(e.window)
 	e.rolling = newRolling(sc.Reference, sc.Window.Size)
+	e.perVersion = sc.Reference.PerVersion
 	if sc.Reference.Baseline != "" {
 		p, err := loadBaseline(sc.Reference.Baseline, e.fields, e.sketchOpts)
 		if err != nil {
@@ -461,11 +472,24 @@ func (e *Engine) model(name, version string) *model {
 			m.warmupLeft++ // its first window is left out of the warm-up, see warmUp
 		}
 	}
+	if h := e.handed[key]; h != nil {
+		e.useHandover(m, h)
+	} else if h := e.readHandover(key.model, key.version); h != nil {
+		e.useHandover(m, h)
+	}
 	e.addModel(m)
 	if !e.partial {
-		e.log.Info("new model", "model", key.model, "version", key.version)
+		e.log.Info("new model", "model", key.model, "version", key.version, "reference", e.referenceOf(m))
 	}
 	return m
+}
+
+// referenceOf names m's reference for the log of a new model.
+func (e *Engine) referenceOf(m *model) string {
+	if m.handed != nil {
+		return m.refName
+	}
+	return e.Fallback()
 }
 
 // addModel registers m, keeping e.order sorted by key.
@@ -484,24 +508,40 @@ func (k modelKey) less(o modelKey) bool {
 	return k.version < o.version
 }
 
-// close turns a closed window into a result: compared with the reference, or added to
-// the warm-up reference while that is being built.
+// close turns a closed window into a result: compared with the version's handed-over
+// reference or the stream's, or added to the reference while that is being built. A
+// result of a stream whose versions may have references of their own says when the
+// version has none.
 func (e *Engine) close(m *model, w *window.Window) Result {
 	r := Result{
 		Stream: e.cfg.Name, Model: m.key.model, ModelVersion: m.key.version,
 		Start: w.Start, End: w.End, Rows: w.Profile.Rows,
 		Profile: w.Profile,
 	}
-	if e.partial {
-		return r
+	switch {
+	case e.partial:
+	case m.handed != nil:
+		// Training data says nothing about how many rows a window holds.
+		e.judge(&r, m.ref, m.refName, 0)
+	default:
+		e.closeFallback(m, w, &r)
+		if e.takesHandovers() {
+			r.Reference = "no reference handed over for " + versionName(m.key.model, m.key.version) + ": " + r.Reference
+		}
 	}
+	return r
+}
+
+// closeFallback judges a window of a version without a handed-over reference against
+// the stream's reference, or adds it to the reference being built.
+func (e *Engine) closeFallback(m *model, w *window.Window, r *Result) {
 	if e.rolling != nil {
-		e.closeRolling(m, w, &r)
-		return r
+		e.closeRolling(m, w, r)
+		return
 	}
 	if m.ref == nil {
-		e.warmUp(m, w, &r)
-		return r
+		e.warmUp(m, w, r)
+		return
 	}
 	expected := 0.0
 	if m.fromWarmup {
@@ -511,8 +551,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		// reference.min_rows spans more windows.
 		expected = float64(m.ref.Rows) / float64(max(1, e.windowsIn(m.ref)))
 	}
-	e.judge(&r, m.ref, m.refName, expected)
-	return r
+	e.judge(r, m.ref, m.refName, expected)
 }
 
 // judge compares r's window with ref, named name. expectedRows is how many rows the

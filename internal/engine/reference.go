@@ -80,7 +80,8 @@ func StreamFields(sc *config.Stream) []sketch.Field {
 
 // CheckReference reports every way ref's fields differ from fields: features the
 // reference lacks, features it has that the stream does not, and features of another
-// kind. Order does not matter; detectors find reference features by name.
+// kind. Order does not matter; detectors find reference features by name. The error
+// wraps ErrProfileFields.
 func CheckReference(ref *sketch.Profile, fields []sketch.Field) error {
 	var missing, extra, kinds []string
 	want := make(map[string]sketch.Kind, len(fields))
@@ -107,7 +108,7 @@ func CheckReference(ref *sketch.Profile, fields []sketch.Field) error {
 	}
 	problems = append(problems, kinds...)
 	if len(problems) > 0 {
-		return fmt.Errorf("profile does not match the stream's fields: %s", strings.Join(problems, "; "))
+		return fmt.Errorf("%w: %s", ErrProfileFields, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package httpapi serves what people and machines read about a running monitor:
 // Prometheus metrics, liveness and readiness, a JSON API under /api/v1 (the
 // process's role in a cluster, streams, windows, findings, performance, alerts,
-// deliveries, silences) described by an OpenAPI document, and a dashboard page
+// deliveries, silences, the references handed over per model version) described by an
+// OpenAPI document, and a dashboard page
 // with a features × windows heat map, per-feature distributions and, for streams
 // that join labels, each window's model performance.
 //
@@ -81,6 +82,9 @@ type Options struct {
 	Outbox Outbox
 	// Audit reads the audit trail served at /api/v1/audit; nil answers 503.
 	Audit AuditFunc
+	// References takes the reference profiles training pipelines hand over per model
+	// version (/api/v1/models/{model}/versions/{version}/reference); nil answers 503.
+	References References
 	// Silences are the silences /api/v1/silences lists, creates and deletes: the
 	// monitor's policy.Silences, which it saves with the alert state. nil keeps
 	// them in this server's memory only.
@@ -117,9 +121,11 @@ type Server struct {
 	table   []route
 	outbox  Outbox
 	audit   AuditFunc
-	build   version.Info
-	limits  config.HTTP
-	handler http.Handler // mux behind guard
+	// references is Options.References.
+	references References
+	build      version.Info
+	limits     config.HTTP
+	handler    http.Handler // mux behind guard
 
 	mu         sync.Mutex
 	models     map[modelKey]*modelHistory
@@ -137,20 +143,21 @@ type Server struct {
 // New builds a server; it starts nothing and listens nowhere (see Run and Serve).
 func New(opts Options) *Server {
 	s := &Server{
-		log:      opts.Logger,
-		token:    opts.Token,
-		src:      opts.Source,
-		history:  opts.History,
-		now:      opts.Now,
-		outbox:   opts.Outbox,
-		audit:    opts.Audit,
-		build:    opts.Build,
-		limits:   opts.Limits.WithDefaults(),
-		models:   map[modelKey]*modelHistory{},
-		alerts:   map[string]*alertRecord{},
-		sent:     map[string]int64{},
-		failed:   map[string]int64{},
-		silences: opts.Silences,
+		log:        opts.Logger,
+		token:      opts.Token,
+		src:        opts.Source,
+		history:    opts.History,
+		now:        opts.Now,
+		outbox:     opts.Outbox,
+		audit:      opts.Audit,
+		references: opts.References,
+		build:      opts.Build,
+		limits:     opts.Limits.WithDefaults(),
+		models:     map[modelKey]*modelHistory{},
+		alerts:     map[string]*alertRecord{},
+		sent:       map[string]int64{},
+		failed:     map[string]int64{},
+		silences:   opts.Silences,
 	}
 	if s.silences == nil {
 		s.silences = &policy.Silences{}
@@ -216,6 +223,9 @@ func (s *Server) routes() []route {
 		{"GET", "/api/v1/outbox", h(s.listOutbox)},
 		{"POST", "/api/v1/outbox/{id}/replay", s.authorized(h(s.replayOutbox))},
 		{"GET", "/api/v1/audit", h(s.listAudit)},
+		{"GET", referencePath, h(s.getReference)},
+		{"PUT", referencePath, s.authorized(h(s.putReference))},
+		{"DELETE", referencePath, s.authorized(h(s.deleteReference))},
 	}
 }
 
@@ -325,21 +335,25 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // guard sets the security headers of every answer and bounds request bodies: a body
-// declared larger than Limits.MaxBodyBytes is answered 413 without being read, and a
-// longer one without a declared length fails the handler's read (answered 413 by
-// decodeBody).
+// declared larger than Limits.MaxBodyBytes (Limits.MaxReferenceBytes for a reference
+// handed over) is answered 413 without being read, and a longer one without a declared
+// length fails the handler's read (answered 413 by decodeBody, or putReference).
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		if r.ContentLength > s.limits.MaxBodyBytes {
+		limit, key := s.limits.MaxBodyBytes, "http.max_body_bytes"
+		if r.Method == http.MethodPut && pathMatches(referencePath, r.URL.EscapedPath()) {
+			limit, key = s.limits.MaxReferenceBytes, "http.max_reference_bytes"
+		}
+		if r.ContentLength > limit {
 			refuseBody(w, r)
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, more than the %d this server accepts", r.ContentLength, s.limits.MaxBodyBytes))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is %d bytes, more than the %d this server accepts (%s)", r.ContentLength, limit, key))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.limits.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,8 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/httpapi"
+	"github.com/driftmon/driftmon/internal/monitor"
 )
 
 // pythonEnv names a Python interpreter with examples/python/requirements.txt installed.
@@ -337,4 +341,65 @@ func TestPythonWebhookReceiver(t *testing.T) {
 	// tampered request started one.
 	accepted("drift-3")
 	started("drift-3")
+}
+
+// TestPythonTrainingHandsTheReferenceOver runs examples/python/train_and_handover.py
+// as a training job's last step: it writes its training frame as Parquet, runs the real
+// `driftmon baseline` on it and PUTs the profile to a running monitor's API as the
+// reference of a new model version, which the monitor then holds (in its state file)
+// and names as the API does.
+func TestPythonTrainingHandsTheReferenceOver(t *testing.T) {
+	addr := broker(t)
+	py := python(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "driftmon")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/driftmon/driftmon/cmd/driftmon").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	topic := newTopic(ctx, t, addr, 1)
+	yaml := configYAML(addr, "group-"+topic, []string{fmt.Sprintf(creditStreamYAML, "credit", topic, "json", 500)}, "") +
+		fmt.Sprintf("state: {path: %q}\n", filepath.Join(dir, "state.db"))
+	cfgPath := filepath.Join(dir, "driftmon.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := startMonitor(ctx, t, yaml, nil)
+	const token = "train-token"
+	api := httptest.NewServer(httpapi.New(httpapi.Options{Token: token, References: run.mon}).Handler())
+	t.Cleanup(api.Close)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := run.mon.Reference("credit", "car-loan", "3.3.0"); !errors.Is(err, monitor.ErrNotRunning) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the monitor did not start in 30s")
+		}
+	}
+
+	cmd := exec.CommandContext(ctx, py, "train_and_handover.py", "--driftmon", bin, "-c", cfgPath,
+		"--api", api.URL, "--model", "car-loan", "--version", "3.3.0", "--rows", "5000")
+	cmd.Dir = examplesDir
+	cmd.Env = append(os.Environ(), "DRIFTMON_API_TOKEN="+token)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("train_and_handover.py: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "handed over: handed over for 3.3.0 by PUT at ") || !strings.Contains(string(out), ": 5,000 rows") {
+		t.Errorf("the script said:\n%s", out)
+	}
+	ref, err := run.mon.Reference("credit", "car-loan", "3.3.0")
+	if err != nil || ref.Handover == nil || ref.Handover.Profile.Rows != 5000 || len(ref.Handover.Profile.Features) != 9 {
+		t.Errorf("the monitor holds %+v, %v; want the 5,000-row profile of the 9 fields", ref, err)
+	}
+
+	// A wrong token is refused, and the script says why.
+	cmd = exec.CommandContext(ctx, py, "train_and_handover.py", "--driftmon", bin, "-c", cfgPath,
+		"--api", api.URL, "--model", "car-loan", "--version", "3.4.0", "--rows", "100")
+	cmd.Dir = examplesDir
+	cmd.Env = append(os.Environ(), "DRIFTMON_API_TOKEN=wrong")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "driftmon refused the reference (401)") {
+		t.Errorf("with a wrong token: %v\n%s", err, out)
+	}
 }

@@ -130,6 +130,11 @@ func newJudge(w *worker, store *state.Store, lg *cluster.Log, out *sink) (*judge
 	}
 	j := &judge{cfg: w.cfg, log: log, engine: eng, pos: engine.NewPosition(), store: store, sink: out, worker: w, sight: newSight(w.cfg),
 		cluster: cluster.NewJudge(w.cfg.Name, eng, lg, w.topicParts, log.With("topic", w.cfg.Topic))}
+	// The versions' handed-over references first: the checkpoint names the versions
+	// judged against theirs, not the profiles.
+	if err := eng.SyncHandovers(lg.References(w.cfg.Name)); err != nil {
+		log.Error("a handed-over reference in the cluster topic cannot be used; its version falls back", "err", err)
+	}
 	cp, err := loadCheckpoint(store, w.cfg.Name, eng, log)
 	if err != nil {
 		return nil, err

@@ -72,6 +72,8 @@ type Monitor struct {
 	running  *outbox.Outbox
 	obStore  *state.Store
 	election *cluster.Election
+	// handovers keeps the references handed over per version (handover.go).
+	handovers handovers
 }
 
 // New checks cfg, loads the baselines it names and builds every part. It starts
@@ -187,6 +189,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 		defer drop()
 		obStore = scratch
 	}
+	m.keepHandovers(storeHandovers{obStore})
+	defer m.keepHandovers(nil)
 	// Deliveries go on for outboxGrace after the streams stop, so that what the last
 	// windows decided is sent; what is still pending then waits in the state file.
 	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
@@ -216,6 +220,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// keepHandovers shows the API where handed-over references are kept (nil: nowhere, the
+// monitor is not running).
+func (m *Monitor) keepHandovers(hs handovers) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.handovers = hs
 }
 
 // startOutbox opens the alerter's outbox on store, shows it to the API and delivers
@@ -326,6 +338,8 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 		return fmt.Errorf("cluster.partials_topic: %w", err)
 	}
 	defer lg.Close()
+	m.keepHandovers(logHandovers{lg})
+	defer m.keepHandovers(nil)
 	el := cluster.NewElection(opts, m.cfg.Kafka.GroupID+"-leader")
 	m.mu.Lock()
 	m.election = el

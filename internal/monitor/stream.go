@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/driftmon/driftmon/internal/alerter"
@@ -45,10 +46,13 @@ type stream struct {
 	sink    *sink
 	results *resultfile.Log
 	// store is the state file; nil: nothing survives a restart, and delivery is at
-	// least once. alertStore is where alert decisions are recorded: store, or without
-	// one the outbox's scratch file.
+	// least once. alertStore is where alert decisions and handed-over references are
+	// recorded: store, or without one the outbox's scratch file.
 	store, alertStore *state.Store
-	verdicts          *alerter.Verdicts
+	// handoversChanged says that the API changed the references handed over for the
+	// stream's versions: the next step gives them to the engine (handover.go).
+	handoversChanged atomic.Bool
+	verdicts         *alerter.Verdicts
 	// pos is how far the stream has read; its counters are guarded by mu.
 	pos   *engine.Position
 	every schedule
@@ -141,8 +145,12 @@ func (s *stream) run(ctx context.Context, store, alertStore *state.Store) error 
 	return errors.Join(err, <-labelsDone)
 }
 
-// restore loads the stream's checkpoint, if the store has one.
+// restore loads the references handed over for the stream's versions, then the
+// stream's checkpoint, if the store has one.
 func (s *stream) restore() error {
+	if err := s.syncHandovers(); err != nil {
+		return err
+	}
 	if s.store == nil {
 		return nil
 	}
@@ -170,10 +178,12 @@ func (s *stream) restore() error {
 // delivered (holding work), in this order:
 //
 //  1. read: preds (predictions) or labs (labels) from the Kafka sources; an empty
-//     batch only lets the wall clock act (idle partitions);
+//     batch only lets the wall clock act (idle partitions); references handed over
+//     since the last step reach the engine first (handover.go);
 //  2. decode: each partition's run of preds into an Arrow record (batchDecoder);
 //     what does not decode is counted and set aside;
-//  3. feed: the rows to the engine and to the label join;
+//  3. feed: the rows to the engine and to the label join; references the engine read
+//     from reference.per_version files for new versions are stored;
 //  4. close and judge: the engine closes the windows the watermark has passed and
 //     compares each with its reference; the join judges the windows labels revised;
 //  5. report: results file, OnWindow, log, alert policy. Before recording: a window
@@ -183,6 +193,11 @@ func (s *stream) restore() error {
 //  7. hand out: once it has committed, the outbox delivers the decisions (record),
 //     and the source commits to Kafka the offsets the handler returns.
 func (s *stream) step(preds, labs []ingest.Message) error {
+	if s.handoversChanged.Swap(false) {
+		if err := s.syncHandovers(); err != nil {
+			return err
+		}
+	}
 	results := s.stash
 	s.stash = nil
 	if len(preds) == 0 {
@@ -198,6 +213,9 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 			s.pos.Next[m.Partition] = m.Offset + 1
 		}
 		s.every.add(len(preds))
+	}
+	if err := s.storeRead(); err != nil {
+		return err
 	}
 	var perf []labels.Result
 	if s.labels != nil {
