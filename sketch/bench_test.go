@@ -107,3 +107,11 @@ func BenchmarkUpdateJoint(b *testing.B) {
 	b.Run("without", func(b *testing.B) { benchmarkUpdate(b, Options{JointFeatures: -1}) })
 	b.Run("with", func(b *testing.B) { benchmarkUpdate(b, Options{}) })
 }
+
+// BenchmarkUpdateGrid is BenchmarkUpdate without and with the pair grids (all
+// 120 pairs of 16 of the 20 numeric columns), side by side, the joint sketch
+// on in both: what the grids cost per row.
+func BenchmarkUpdateGrid(b *testing.B) {
+	b.Run("without", func(b *testing.B) { benchmarkUpdate(b, Options{GridPairs: -1}) })
+	b.Run("with", func(b *testing.B) { benchmarkUpdate(b, Options{}) })
+}
