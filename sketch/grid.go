@@ -67,6 +67,8 @@ type Grid struct {
 
 	axes  []axis
 	pairs []gridPair
+
+	scratch []int64 // a pair's cells while they move to a new lattice
 }
 
 // gridPair is the cell counts of fields a < b (indices into Grid.Names):
@@ -189,19 +191,33 @@ type histogram struct {
 	counts []int64
 }
 
-// regroup returns h's buckets on l, a coarsening of the lattice h is on.
+// regroup returns h's buckets on l, a coarsening of the lattice h is on. It
+// reuses h's storage.
 func (h histogram) regroup(l lattice) histogram {
-	var out histogram
+	out := histogram{ids: h.ids[:0], counts: h.counts[:0]}
 	for i, id := range h.ids {
-		c := l.bucket(id)
-		if n := len(out.ids); n > 0 && out.ids[n-1] == c {
-			out.counts[n-1] += h.counts[i]
+		c, n := l.bucket(id), h.counts[i]
+		if k := len(out.ids); k > 0 && out.ids[k-1] == c {
+			out.counts[k-1] += n
 			continue
 		}
 		out.ids = append(out.ids, c)
-		out.counts = append(out.counts, h.counts[i])
+		out.counts = append(out.counts, n)
 	}
 	return out
+}
+
+// occupied is how many buckets of l h's buckets fall in.
+func (h histogram) occupied(l lattice) int {
+	n := 0
+	var last uint64
+	for i, id := range h.ids {
+		if c := l.bucket(id); i == 0 || c != last {
+			n++
+			last = c
+		}
+	}
+	return n
 }
 
 // coarsen returns the lattice (a coarsening of l, which h is on) on which h
@@ -220,6 +236,23 @@ func coarsen(l lattice, h histogram) (lattice, histogram) {
 		total += c
 	}
 	limit := total * 3 / (2 * GridBuckets)
+	// The coarsest shift first at which at most 4·GridBuckets buckets remain
+	// (by bisection: fewer remain at every coarser shift), skipping the shifts
+	// that only merge single values.
+	if h.occupied(l) > 4*GridBuckets {
+		at := func(shift uint8) lattice { m := l; m.shift = shift; return m.align() }
+		lo, hi := l.shift, uint8(63)
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			if h.occupied(at(mid)) > 4*GridBuckets {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		l = at(lo)
+		h = h.regroup(l)
+	}
 	for {
 		// Folding single values of a fine lattice would spend the end buckets'
 		// mass on whatever came first: fold only buckets of a lattice within a
@@ -425,18 +458,30 @@ func (g *Grid) addAxis(a int, vals []float64, ids []uint64, slots []int8, tmp *h
 	if fresh {
 		// Buckets this batch adds: the union, coarsened as needed, then every
 		// value's slot on the new lattice.
-		h := histogram{ids: append(tmp.ids[:0], ax.ids...), counts: append(tmp.counts[:0], ax.counts...)}
+		keys := tmp.ids[:0]
 		for _, x := range vals {
-			if x-x != 0 {
+			if x-x == 0 {
+				keys = append(keys, ax.bucket(floatKey(x)))
+			}
+		}
+		keys = append(keys, ax.ids...) // each once more: its count is added below
+		slices.Sort(keys)
+		h := histogram{ids: keys[:0], counts: tmp.counts[:0]}
+		for _, id := range keys {
+			if k := len(h.ids); k > 0 && h.ids[k-1] == id {
+				h.counts[k-1]++
 				continue
 			}
-			h.ids = append(h.ids, ax.bucket(floatKey(x)))
+			h.ids = append(h.ids, id)
 			h.counts = append(h.counts, 1)
 		}
+		for s, id := range ax.ids {
+			i, _ := slices.BinarySearch(h.ids, id)
+			h.counts[i] += ax.counts[s] - 1
+		}
 		*tmp = h
-		h = sortedHistogram(h)
-		l, _ := coarsen(ax.lattice, h)
-		g.relayout(a, l, h)
+		l, on := coarsen(ax.lattice, h)
+		g.relayout(a, l, on)
 		for r, x := range vals {
 			if x-x != 0 {
 				slots[r] = -1
@@ -507,7 +552,8 @@ func (g *Grid) relayout(a int, l lattice, want histogram) {
 		if gp.a != a && gp.b != a {
 			continue
 		}
-		old := slices.Clone(gp.cells)
+		old := append(g.scratch[:0], gp.cells...)
+		g.scratch = old
 		clear(gp.cells)
 		for i := range GridBuckets {
 			for j := range GridBuckets {
