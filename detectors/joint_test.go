@@ -153,7 +153,9 @@ func TestPairGridExact(t *testing.T) {
 		t.Fatal(why)
 	}
 	// The raw rows, binned at the sketch's cut points.
-	binAt := func(edges []float64, x float64) int { return sort.Search(len(edges), func(i int) bool { return edges[i] > x }) }
+	binAt := func(edges []float64, x float64) int {
+		return sort.Search(len(edges), func(i int) bool { return edges[i] > x })
+	}
 	table := func(cols []column, xe, ye []float64) [][]float64 {
 		t := make([][]float64, len(xe)+1)
 		for i := range t {
