@@ -156,7 +156,7 @@ func (g *Grid) appendBinary(b []byte) []byte {
 		nnz := 0
 		for i := range ka {
 			for j := range kb {
-				if p.cells[i*GridBuckets+j] != 0 {
+				if p.cells[i*kb+j] != 0 {
 					nnz++
 				}
 			}
@@ -165,7 +165,7 @@ func (g *Grid) appendBinary(b []byte) []byte {
 		prev := 0
 		for i := range ka {
 			for j := range kb {
-				if c := p.cells[i*GridBuckets+j]; c != 0 {
+				if c := p.cells[i*kb+j]; c != 0 {
 					b = binary.AppendUvarint(b, uint64(i*kb+j-prev))
 					b = binary.AppendUvarint(b, uint64(c))
 					prev = i*kb + j
@@ -431,8 +431,9 @@ func (r *reader) joint(p *Profile) *Joint {
 }
 
 // MaxGridPairs is the most pairs a decoded profile's grids may cover (every
-// pair of 64 fields): a grid allocates its cells (GridBuckets² counts per pair)
-// when decoded, so this bounds what hostile bytes can make a decoder allocate.
+// pair of 64 fields): a grid allocates its cells (up to GridBuckets² counts per
+// pair) when decoded, so this bounds what hostile bytes can make a decoder
+// allocate.
 const MaxGridPairs = 64 * 63 / 2
 
 // grid reads pair grids over numeric fields of p.
@@ -518,6 +519,7 @@ func (r *reader) grid(p *Profile) *Grid {
 			return nil
 		}
 		rows, cols := make([]int64, ka), make([]int64, kb)
+		gp.cells = make([]int64, ka*kb)
 		cell := 0
 		for i := range nnz {
 			rise, c := r.Uvarint(), r.Count()
@@ -536,7 +538,7 @@ func (r *reader) grid(p *Profile) *Grid {
 				r.Fail("pair %s, %s: cells hold more than their buckets", g.Names[gp.a], g.Names[gp.b])
 				return nil
 			}
-			gp.cells[ci*GridBuckets+cj] = c
+			gp.cells[cell] = c
 		}
 	}
 	return g

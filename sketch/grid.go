@@ -16,12 +16,13 @@ import (
 const DefaultGridPairs = 120
 
 // GridBuckets is the most buckets one field's lattice holds, so a pair grid
-// has at most GridBuckets² cells. A detector coarsens them to a k×k grid on the
+// has at most GridBuckets² cells (as many as its fields' occupied buckets make).
+// A detector coarsens them to a k×k grid on the
 // reference's quantiles (k = 8 by default, at most half of GridBuckets), so the
 // fine lattice must put at least two or three buckets in each of those bins:
 // 16 put the deciles of a normal, uniform or log-normal feature within a
-// bucket's mass of their target (TestGridLatticeBalance), at 2 KiB of cells per
-// pair in memory.
+// bucket's mass of their target (TestGridLatticeBalance), at most 2 KiB of cells
+// per pair in memory.
 const GridBuckets = 16
 
 // Grid counts the rows of a profile on a two-dimensional grid for each covered
@@ -68,11 +69,11 @@ type Grid struct {
 	axes  []axis
 	pairs []gridPair
 
-	scratch []int64 // a pair's cells while they move to a new lattice
 }
 
 // gridPair is the cell counts of fields a < b (indices into Grid.Names):
-// cells[i*GridBuckets+j] counts the rows in bucket i of a and bucket j of b.
+// cells[i*k_b+j] counts the rows in bucket i of a and bucket j of b, k_b the
+// buckets b occupies.
 type gridPair struct {
 	a, b  int
 	cells []int64
@@ -366,7 +367,7 @@ func (g *Grid) init() {
 	g.pairs = g.pairs[:0]
 	for a := range d {
 		for b := a + 1; b < d; b++ {
-			g.pairs = append(g.pairs, gridPair{a: a, b: b, cells: make([]int64, GridBuckets*GridBuckets)})
+			g.pairs = append(g.pairs, gridPair{a: a, b: b})
 		}
 	}
 }
@@ -426,10 +427,10 @@ func (g *Grid) update(rec arrow.Record, idx []int, cols []int) {
 	for p := range g.pairs {
 		gp := &g.pairs[p]
 		sa, sb := slots[gp.a*n:(gp.a+1)*n], slots[gp.b*n:(gp.b+1)*n]
-		cells := gp.cells[:GridBuckets*GridBuckets]
+		cells, kb := gp.cells, len(g.axes[gp.b].ids)
 		for r, i := range sa {
 			if j := sb[r]; i >= 0 && j >= 0 {
-				cells[int(i)*GridBuckets+int(j)]++
+				cells[int(i)*kb+int(j)]++
 			}
 		}
 	}
@@ -552,12 +553,17 @@ func (g *Grid) relayout(a int, l lattice, want histogram) {
 		if gp.a != a && gp.b != a {
 			continue
 		}
-		old := append(g.scratch[:0], gp.cells...)
-		g.scratch = old
-		clear(gp.cells)
-		for i := range GridBuckets {
-			for j := range GridBuckets {
-				c := old[i*GridBuckets+j]
+		ka, kb := len(g.axes[gp.a].ids), len(g.axes[gp.b].ids)
+		nka, nkb := ka, kb
+		if gp.a == a {
+			nka = len(ids)
+		} else {
+			nkb = len(ids)
+		}
+		cells := make([]int64, nka*nkb)
+		for i := range ka {
+			for j := range kb {
+				c := gp.cells[i*kb+j]
 				if c == 0 {
 					continue
 				}
@@ -567,9 +573,10 @@ func (g *Grid) relayout(a int, l lattice, want histogram) {
 				} else {
 					nj = move[j]
 				}
-				gp.cells[ni*GridBuckets+nj] += c
+				cells[ni*nkb+nj] += c
 			}
 		}
+		gp.cells = cells
 	}
 	ax.lattice, ax.ids, ax.counts = l, ids, counts
 }
@@ -592,10 +599,11 @@ func (g *Grid) merge(o *Grid) {
 	for p := range g.pairs {
 		gp, op := &g.pairs[p], &o.pairs[p]
 		ma, mb := g.slotMap(o, gp.a), g.slotMap(o, gp.b)
+		okb, gkb := len(o.axes[gp.b].ids), len(g.axes[gp.b].ids)
 		for i := range len(o.axes[gp.a].ids) {
-			for j := range len(o.axes[gp.b].ids) {
-				if c := op.cells[i*GridBuckets+j]; c != 0 {
-					gp.cells[ma[i]*GridBuckets+mb[j]] += c
+			for j := range okb {
+				if c := op.cells[i*okb+j]; c != 0 {
+					gp.cells[ma[i]*gkb+mb[j]] += c
 				}
 			}
 		}
@@ -732,9 +740,10 @@ func ComparePair(ref, cur *Grid, x, y string) (PairCounts, bool) {
 			t[i] = make([]int64, len(ys))
 		}
 		gp := &g.pairs[p]
+		kb := len(g.axes[gp.b].ids)
 		for i := range len(g.axes[gp.a].ids) {
-			for j := range len(g.axes[gp.b].ids) {
-				c := gp.cells[i*GridBuckets+j]
+			for j := range kb {
+				c := gp.cells[i*kb+j]
 				if c == 0 {
 					continue
 				}
