@@ -68,7 +68,6 @@ type Grid struct {
 
 	axes  []axis
 	pairs []gridPair
-
 }
 
 // gridPair is the cell counts of fields a < b (indices into Grid.Names):
