@@ -35,8 +35,10 @@ import (
 //	  | d(d+1)/2 × co-moment float64 (upper triangle, row-major)
 //
 //	then (version 3) grid flag byte (0 none, 1 pair grids) and, with grids:
-//	  d uvarint | d × name string
-//	  | per field: shift byte | flags byte (1 bottom bucket, 2 top bucket)
+//	  d uvarint | d × name string | settled byte
+//	  | settled 0 (fewer than 256 rows, kept as they came): rows uvarint
+//	    | rows × d × value float64 (NaN where not finite)
+//	  | settled 1: per field: shift byte | flags byte (1 bottom bucket, 2 top bucket)
 //	    | [bottom's last key uvarint] | central's first and last key uvarint
 //	    | [top's first key uvarint] | k uvarint
 //	    | k × (bucket id uvarint, the first absolute, then the rise from the
@@ -126,6 +128,15 @@ func (g *Grid) appendBinary(b []byte) []byte {
 	for _, name := range g.Names {
 		b = appendString(b, name)
 	}
+	if !g.settled {
+		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(len(g.pending)/len(g.Names)))
+		for _, x := range g.pending {
+			b = appendFloat(b, x)
+		}
+		return b
+	}
+	b = append(b, 1)
 	for _, a := range g.axes {
 		var flags byte
 		if a.hasBottom {
@@ -464,6 +475,40 @@ func (r *reader) grid(p *Profile) *Grid {
 		g.cols = append(g.cols, i)
 	}
 	g.init()
+	switch r.Byte() {
+	case 0:
+		rows := r.Length(8 * d)
+		if r.Err() != nil {
+			return nil
+		}
+		if rows >= gridSettleRows {
+			r.Fail("%d rows kept, more than %d", rows, gridSettleRows-1)
+			return nil
+		}
+		finite := make([]int64, d)
+		for i := range rows * d {
+			x := r.float()
+			if x-x == 0 {
+				finite[i%d]++
+			} else if !math.IsNaN(x) || math.Float64bits(x) != math.Float64bits(math.NaN()) {
+				r.Fail("a kept row holds %v", x)
+				return nil
+			}
+			g.pending = append(g.pending, x)
+		}
+		for a, n := range finite {
+			if n != p.Features[g.cols[a]].Num.count {
+				r.Fail("field %q: %d finite values kept, the field %d", g.Names[a], n, p.Features[g.cols[a]].Num.count)
+				return nil
+			}
+		}
+		return g
+	case 1:
+		g.settled = true
+	default:
+		r.Fail("bad settled flag")
+		return nil
+	}
 	for a := range g.axes {
 		ax := &g.axes[a]
 		l := lattice{shift: r.Byte()}

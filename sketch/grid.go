@@ -1,6 +1,7 @@
 package sketch
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -59,6 +60,13 @@ const GridBuckets = 16
 // alternative, edges from the reference handed to every window, left warm-up
 // references and cluster partials without a grid.
 //
+// The grid depends on its rows and their order only, never on how they were cut
+// into updates (a monitor restored from a checkpoint reads the rest of a window
+// in other batches): it keeps its first 256 rows as they came, chooses each
+// field's lattice from them, and afterwards coarsens a lattice at the very row
+// that needs one bucket more than it may have, with the counts of the rows
+// before it.
+//
 // A row counts in a pair when both of its values are finite (nulls, NaN and ±Inf
 // are left out); a field's own bucket counts hold all its finite values.
 type Grid struct {
@@ -68,6 +76,10 @@ type Grid struct {
 
 	axes  []axis
 	pairs []gridPair
+	// pending are the first rows (d values each, NaN where not finite) until
+	// gridSettleRows of them choose the lattices; settled says they have.
+	pending []float64
+	settled bool
 }
 
 // gridPair is the cell counts of fields a < b (indices into Grid.Names):
@@ -359,6 +371,7 @@ func newGrid(fields []*Feature, opts Options) *Grid {
 // init gives g empty axes and every pair of its names.
 func (g *Grid) init() {
 	d := len(g.Names)
+	g.pending, g.settled = nil, false
 	g.axes = make([]axis, d)
 	for i := range g.axes {
 		g.axes[i].lattice = fineLattice
@@ -380,13 +393,17 @@ func (g *Grid) Pairs() [][2]string {
 	return out
 }
 
+// gridSettleRows is how many rows a grid keeps as they came before its
+// lattices are chosen from them: a lattice chosen from the first few values
+// spends its buckets on whatever came first, and every later choice is
+// coarser.
+const gridSettleRows = 256
+
 // gridScratch holds the values and slots of one update (pooled, like
 // jointScratch).
 type gridScratch struct {
 	vals  []float64
-	ids   []uint64
 	slots []int8
-	tmp   histogram
 }
 
 var gridPool = sync.Pool{New: func() any { return new(gridScratch) }}
@@ -397,7 +414,6 @@ func (g *Grid) update(rec arrow.Record, idx []int, cols []int) {
 	n := len(idx)
 	sc := gridPool.Get().(*gridScratch)
 	defer gridPool.Put(sc)
-	d := len(g.Names)
 	vals := sc.vals[:0]
 	for _, fi := range g.cols {
 		start := len(vals)
@@ -413,19 +429,54 @@ func (g *Grid) update(rec arrow.Record, idx []int, cols []int) {
 		}
 	}
 	sc.vals = vals
-	if cap(sc.ids) < n {
-		sc.ids = make([]uint64, n)
+	g.add(vals, n, sc)
+}
+
+// add adds n rows given field by field (vals[a*n+r] is field a of row r; not
+// finite: left out). The result depends on the rows and their order only, never
+// on how they were cut into calls: a grid keeps its first gridSettleRows rows
+// as they are and chooses its lattices from them (settle), and afterwards
+// coarsens a lattice at the very row that needs a bucket more than it has.
+func (g *Grid) add(vals []float64, n int, sc *gridScratch) {
+	d := len(g.Names)
+	r0 := 0
+	if !g.settled {
+		take := min(n, gridSettleRows-len(g.pending)/d)
+		for r := range take {
+			for a := range d {
+				x := vals[a*n+r]
+				if x-x != 0 {
+					x = math.NaN()
+				}
+				g.pending = append(g.pending, x)
+			}
+		}
+		r0 = take
+		if len(g.pending) < gridSettleRows*d {
+			return
+		}
+		g.settle()
 	}
-	if cap(sc.slots) < d*n {
-		sc.slots = make([]int8, d*n)
+	m := n - r0
+	if m == 0 {
+		return
 	}
-	ids, slots := sc.ids[:n], sc.slots[:d*n]
+	if cap(sc.slots) < d*m {
+		sc.slots = make([]int8, d*m)
+	}
+	slots := sc.slots[:d*m]
 	for a := range d {
-		g.addAxis(a, vals[a*n:(a+1)*n], ids, slots[a*n:(a+1)*n], &sc.tmp)
+		g.addAxis(a, vals[a*n+r0:(a+1)*n], slots[a*m:(a+1)*m])
 	}
+	g.addPairs(slots, m)
+}
+
+// addPairs counts m rows in every pair, given each field's slot of each row
+// (slots[a*m+r]; -1: not finite).
+func (g *Grid) addPairs(slots []int8, m int) {
 	for p := range g.pairs {
 		gp := &g.pairs[p]
-		sa, sb := slots[gp.a*n:(gp.a+1)*n], slots[gp.b*n:(gp.b+1)*n]
+		sa, sb := slots[gp.a*m:(gp.a+1)*m], slots[gp.b*m:(gp.b+1)*m]
 		cells, kb := gp.cells, len(g.axes[gp.b].ids)
 		for r, i := range sa {
 			if j := sb[r]; i >= 0 && j >= 0 {
@@ -435,85 +486,90 @@ func (g *Grid) update(rec arrow.Record, idx []int, cols []int) {
 	}
 }
 
-// addAxis counts the finite values of field a and sets slots[r] to the slot of
-// value r (-1 when it is not finite), coarsening a's lattice (and the cells of
-// its pairs) first when the values need buckets it does not have.
-func (g *Grid) addAxis(a int, vals []float64, ids []uint64, slots []int8, tmp *histogram) {
+// settle chooses every field's lattice from the pending rows and counts them.
+func (g *Grid) settle() {
+	d := len(g.Names)
+	m := len(g.pending) / d
+	g.settled = true
+	rows := g.pending
+	g.pending = nil
+	for a := range d {
+		var keys []uint64
+		for r := range m {
+			if x := rows[r*d+a]; x-x == 0 {
+				keys = append(keys, floatKey(x))
+			}
+		}
+		slices.Sort(keys)
+		var h histogram
+		for _, k := range keys {
+			if i := len(h.ids); i > 0 && h.ids[i-1] == k {
+				h.counts[i-1]++
+				continue
+			}
+			h.ids = append(h.ids, k)
+			h.counts = append(h.counts, 1)
+		}
+		l, on := coarsen(fineLattice, h)
+		g.relayout(a, l, on)
+	}
+	slots := make([]int8, d*m)
+	for a := range d {
+		ax := &g.axes[a]
+		for r := range m {
+			s := int8(-1)
+			if x := rows[r*d+a]; x-x == 0 {
+				s = int8(ax.slot(ax.bucket(floatKey(x))))
+				ax.counts[s]++
+			}
+			slots[a*m+r] = s
+		}
+	}
+	g.addPairs(slots, m)
+}
+
+// addAxis counts the finite values of field a, row by row, and sets slots[r]
+// to the slot of value r (-1 when it is not finite). A value whose bucket the
+// field does not have yet gets one, and when that makes more than GridBuckets
+// the lattice coarsens (with the counts of the rows before it); the cells of
+// a's pairs and the slots of this call's earlier rows move with it.
+func (g *Grid) addAxis(a int, vals []float64, slots []int8) {
 	ax := &g.axes[a]
-	fresh := false
 	for r, x := range vals {
 		if x-x != 0 {
 			slots[r] = -1
 			continue
 		}
-		id := ax.bucket(floatKey(x))
-		ids[r] = id
-		s := ax.slot(id)
+		k := floatKey(x)
+		s := ax.slot(ax.bucket(k))
 		if s < 0 {
-			fresh = true
-			break
+			id := ax.bucket(k)
+			h := histogram{ids: slices.Clone(ax.ids), counts: slices.Clone(ax.counts)}
+			i, _ := slices.BinarySearch(h.ids, id)
+			h.ids = slices.Insert(h.ids, i, id)
+			h.counts = slices.Insert(h.counts, i, 1)
+			l, on := coarsen(ax.lattice, h)
+			move := g.relayout(a, l, on)
+			for q := range r {
+				if slots[q] >= 0 {
+					slots[q] = int8(move[slots[q]])
+				}
+			}
+			s = ax.slot(ax.bucket(k))
 		}
 		slots[r] = int8(s)
-	}
-	if fresh {
-		// Buckets this batch adds: the union, coarsened as needed, then every
-		// value's slot on the new lattice.
-		keys := tmp.ids[:0]
-		for _, x := range vals {
-			if x-x == 0 {
-				keys = append(keys, ax.bucket(floatKey(x)))
-			}
-		}
-		keys = append(keys, ax.ids...) // each once more: its count is added below
-		slices.Sort(keys)
-		h := histogram{ids: keys[:0], counts: tmp.counts[:0]}
-		for _, id := range keys {
-			if k := len(h.ids); k > 0 && h.ids[k-1] == id {
-				h.counts[k-1]++
-				continue
-			}
-			h.ids = append(h.ids, id)
-			h.counts = append(h.counts, 1)
-		}
-		for s, id := range ax.ids {
-			i, _ := slices.BinarySearch(h.ids, id)
-			h.counts[i] += ax.counts[s] - 1
-		}
-		*tmp = h
-		l, on := coarsen(ax.lattice, h)
-		g.relayout(a, l, on)
-		for r, x := range vals {
-			if x-x != 0 {
-				slots[r] = -1
-				continue
-			}
-			slots[r] = int8(ax.slot(ax.bucket(floatKey(x))))
-		}
-	}
-	for _, s := range slots {
-		if s >= 0 {
-			ax.counts[s]++
-		}
+		ax.counts[s]++
 	}
 }
 
-// sortedHistogram returns h (unsorted, with repeats) sorted with repeats
-// summed. It reuses h's storage.
+// sortedHistogram returns h (unsorted, with repeats) sorted, repeats summed.
 func sortedHistogram(h histogram) histogram {
 	order := make([]int, len(h.ids))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(x, y int) int {
-		switch {
-		case h.ids[x] < h.ids[y]:
-			return -1
-		case h.ids[x] > h.ids[y]:
-			return 1
-		}
-		return 0
-	})
-	out := histogram{ids: make([]uint64, 0, len(h.ids)), counts: make([]int64, 0, len(h.ids))}
+	slices.SortFunc(order, func(x, y int) int { return cmp.Compare(h.ids[x], h.ids[y]) })
+	var out histogram
 	for _, i := range order {
 		if n := len(out.ids); n > 0 && out.ids[n-1] == h.ids[i] {
 			out.counts[n-1] += h.counts[i]
@@ -528,7 +584,7 @@ func sortedHistogram(h histogram) histogram {
 // relayout moves axis a to lattice l (a coarsening of its own) with the buckets
 // of want (on a finer or equal lattice; its counts are ignored): a's counts and
 // its pairs' cells move to their buckets on l, which keeps them exact.
-func (g *Grid) relayout(a int, l lattice, want histogram) {
+func (g *Grid) relayout(a int, l lattice, want histogram) (move []int) {
 	ax := &g.axes[a]
 	var ids []uint64
 	for _, id := range want.ids {
@@ -540,7 +596,7 @@ func (g *Grid) relayout(a int, l lattice, want histogram) {
 	if len(ids) > GridBuckets {
 		panic(fmt.Sprintf("BUG: a lattice of %d buckets, more than %d", len(ids), GridBuckets))
 	}
-	move := make([]int, len(ax.ids)) // old slot → new slot
+	move = make([]int, len(ax.ids)) // old slot → new slot
 	counts := make([]int64, len(ids))
 	for s, id := range ax.ids {
 		ns, _ := slices.BinarySearch(ids, l.bucket(id))
@@ -578,10 +634,24 @@ func (g *Grid) relayout(a int, l lattice, want histogram) {
 		gp.cells = cells
 	}
 	ax.lattice, ax.ids, ax.counts = l, ids, counts
+	return move
 }
 
-// merge adds o into g. Both must cover the same fields.
+// merge adds o into g. Both must cover the same fields. A grid still keeping
+// its first rows adds them to the other as rows, as if they had come after the
+// other's.
 func (g *Grid) merge(o *Grid) {
+	switch {
+	case !o.settled:
+		g.addRows(o.pending)
+		return
+	case !g.settled:
+		pending := g.pending
+		c := o.clone()
+		g.axes, g.pairs, g.pending, g.settled = c.axes, c.pairs, nil, true
+		g.addRows(pending)
+		return
+	}
 	for a := range g.axes {
 		ga, oa := &g.axes[a], &o.axes[a]
 		l := ga.lattice.join(oa.lattice)
@@ -615,6 +685,33 @@ func (g *Grid) merge(o *Grid) {
 	}
 }
 
+// addRows adds rows given row by row (d values each).
+func (g *Grid) addRows(rows []float64) {
+	d := len(g.Names)
+	m := len(rows) / d
+	if m == 0 {
+		return
+	}
+	vals := make([]float64, len(rows))
+	for r := range m {
+		for a := range d {
+			vals[a*m+r] = rows[r*d+a]
+		}
+	}
+	g.add(vals, m, new(gridScratch))
+}
+
+// settledCopy returns g, or a copy of it that has chosen its lattices from the
+// rows it keeps, for reading.
+func (g *Grid) settledCopy() *Grid {
+	if g.settled {
+		return g
+	}
+	c := g.clone()
+	c.settle()
+	return c
+}
+
 // slotMap maps o's slots of axis a to g's, whose lattice is a coarsening of o's.
 func (g *Grid) slotMap(o *Grid, a int) []int {
 	ga := &g.axes[a]
@@ -640,7 +737,8 @@ func (g *Grid) clone() *Grid {
 	if g == nil {
 		return nil
 	}
-	c := &Grid{Names: slices.Clone(g.Names), cols: slices.Clone(g.cols), axes: make([]axis, len(g.axes)), pairs: make([]gridPair, len(g.pairs))}
+	c := &Grid{Names: slices.Clone(g.Names), cols: slices.Clone(g.cols), axes: make([]axis, len(g.axes)), pairs: make([]gridPair, len(g.pairs)),
+		pending: slices.Clone(g.pending), settled: g.settled}
 	for i, a := range g.axes {
 		c.axes[i] = axis{lattice: a.lattice, ids: slices.Clone(a.ids), counts: slices.Clone(a.counts)}
 	}
@@ -658,6 +756,7 @@ func (g *Grid) Buckets(name string) (lower []float64, counts []int64) {
 	if a < 0 {
 		return nil, nil
 	}
+	g = g.settledCopy()
 	for s, id := range g.axes[a].ids {
 		lower = append(lower, lowerEdge(id))
 		counts = append(counts, g.axes[a].counts[s])
@@ -691,6 +790,7 @@ func ComparePair(ref, cur *Grid, x, y string) (PairCounts, bool) {
 	if ref == nil || cur == nil {
 		return pc, false
 	}
+	ref, cur = ref.settledCopy(), cur.settledCopy()
 	rp, rswap, ok1 := ref.pair(x, y)
 	cp, cswap, ok2 := cur.pair(x, y)
 	if !ok1 || !ok2 {
