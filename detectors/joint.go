@@ -65,7 +65,7 @@ const (
 	DefaultJointGrid = 8
 	// DefaultMinJoint is the smallest share of a pair's rows that must sit in
 	// other cells for joint drift: one in ten. The generated joint changes
-	// misplace 44–80% (lower bounds 0.36–0.67 at 1,000 rows); the car-loan
+	// misplace 37–80% (lower bounds 0.25–0.67 at 1,000 rows); the car-loan
 	// shift, which moves marginals (loan_length's median 16 → 19), misplaces at
 	// most 10% of a pair's rows at the reference's cut points, with lower bounds
 	// up to 0.059, which a floor of 0.05 flagged (TestCarLoan).
