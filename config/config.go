@@ -448,6 +448,26 @@ type Detectors struct {
 	// Multivariate configures the detector of the joint distribution of the numeric
 	// features (the first 16 of features then predictions): PCA reconstruction error.
 	Multivariate Multivariate `yaml:"multivariate"`
+	// Joint configures the pair grids: joint drift of pairs of numeric features that
+	// moves no marginal and no correlation.
+	Joint Joint `yaml:"joint"`
+}
+
+// Joint configures the pair-grid finding, "(joint)": for each pair of the first numeric
+// fields (features then predictions) a k×k grid of counts on the reference's quantiles,
+// tested for a change of association between the two.
+type Joint struct {
+	// Disable turns it off (no finding; the grids are still counted).
+	Disable bool `yaml:"disable"`
+	// Min is the smallest share of a pair's rows in other cells than the reference's
+	// association puts them that counts as drift. Default 0.1.
+	Min float64 `yaml:"min"`
+	// Grid is the number of quantile bins of each feature of a pair, 2–8. Default 8.
+	Grid int `yaml:"grid"`
+	// MaxPairs caps the pairs counted, which bounds the cost per row whatever the number
+	// of features: every pair of the first d numeric fields, d(d−1)/2 ≤ max_pairs, at
+	// most 2016 (64 fields). Default 120 (16 fields).
+	MaxPairs int `yaml:"max_pairs"`
 }
 
 // Multivariate configures the multivariate finding, "(multivariate)", which sees

@@ -44,6 +44,9 @@ streams[0].detectors.fdr: must be between 0 and 1, got 1.5
 streams[0].detectors.psi.bins: must be between 2 and 100, got 1
 streams[0].detectors.tvd.min: must be between 0 and 1, got 1.5
 streams[0].detectors.multivariate.variance: must be between 0 and 1, got 1
+streams[0].detectors.joint.min: must be between 0 and 1, got 2
+streams[0].detectors.joint.grid: must be between 2 and 8, got 9
+streams[0].detectors.joint.max_pairs: must be between 1 and 2016, got 5000
 streams[1].name: "credit" is used by another stream
 streams[1].features: at least one feature or prediction is required
 streams[1].window: set size (event-time windows, e.g. 1h) or rows (count windows)
@@ -168,6 +171,9 @@ func TestValidConfigGetsDefaultsEnvAndSecrets(t *testing.T) {
 		{"tvd min default", s.Detectors.TVD.Min, 0.05},
 		{"multivariate min default", s.Detectors.Multivariate.Min, 0.2},
 		{"multivariate variance default", s.Detectors.Multivariate.Variance, 0.65},
+		{"joint min default", s.Detectors.Joint.Min, 0.1},
+		{"joint grid default", s.Detectors.Joint.Grid, 8},
+		{"joint max pairs default", s.Detectors.Joint.MaxPairs, 120},
 		{"reference min rows default", s.Reference.MinRows, int64(1000)},
 		{"min rows default", s.Detectors.MinRows, int64(100)},
 		{"token from env", cfg.Alerting.Slack.Token, "xoxb-from-env"},

@@ -27,6 +27,11 @@ const (
 	DefaultTVDMin               = 0.05
 	DefaultMultivariateMin      = 0.2
 	DefaultMultivariateVariance = 0.65
+	DefaultJointMin             = 0.1
+	DefaultJointGrid            = 8
+	DefaultJointMaxPairs        = 120
+	// MaxJointPairs is the most pairs a stream's grids may count (sketch.MaxGridPairs).
+	MaxJointPairs = 2016
 
 	// MaxReferenceWindows bounds the window profiles a trailing or seasonal reference
 	// keeps per model (trailing.windows; period / window.size × cycles): a few KiB to
@@ -129,6 +134,9 @@ func (c *Config) setDefaults() {
 		d.TVD.Min = cmp.Or(d.TVD.Min, DefaultTVDMin)
 		d.Multivariate.Min = cmp.Or(d.Multivariate.Min, DefaultMultivariateMin)
 		d.Multivariate.Variance = cmp.Or(d.Multivariate.Variance, DefaultMultivariateVariance)
+		d.Joint.Min = cmp.Or(d.Joint.Min, DefaultJointMin)
+		d.Joint.Grid = cmp.Or(d.Joint.Grid, DefaultJointGrid)
+		d.Joint.MaxPairs = cmp.Or(d.Joint.MaxPairs, DefaultJointMaxPairs)
 		s.Labels.setDefaults(s)
 	}
 	c.State.CheckpointRecords = cmp.Or(c.State.CheckpointRecords, DefaultCheckpointRecords)
@@ -435,6 +443,15 @@ func (c *Config) validate(errs *[]error) {
 		}
 		if d.Multivariate.Variance <= 0 || d.Multivariate.Variance >= 1 {
 			bad(p+".detectors.multivariate.variance", "must be between 0 and 1, got %g", d.Multivariate.Variance)
+		}
+		if d.Joint.Min < 0 || d.Joint.Min > 1 {
+			bad(p+".detectors.joint.min", "must be between 0 and 1, got %g", d.Joint.Min)
+		}
+		if d.Joint.Grid < 2 || d.Joint.Grid > 8 {
+			bad(p+".detectors.joint.grid", "must be between 2 and 8, got %d", d.Joint.Grid)
+		}
+		if d.Joint.MaxPairs < 1 || d.Joint.MaxPairs > MaxJointPairs {
+			bad(p+".detectors.joint.max_pairs", "must be between 1 and %d, got %d", MaxJointPairs, d.Joint.MaxPairs)
 		}
 		s.Labels.validate(p, s, bad)
 	}

@@ -280,6 +280,16 @@ func TestExplanationComplete(t *testing.T) {
 	for name, p := range map[string]*sketch.Profile{"enough data": cur, "insufficient": tiny} {
 		for i, f := range Evaluate(ref, p, Options{}) {
 			e := f.Explanation
+			if f.Kind == KindJoint {
+				// Pairs instead of bins, when there are enough rows.
+				if f.Verdict != InsufficientData && (len(e.Pairs) == 0 || len(e.Pairs[0].Top) == 0 || len(e.Pairs[0].Ref) < 2) {
+					t.Errorf("%s: pairs %+v", name, e.Pairs)
+				}
+				if f.Summary() == "" {
+					t.Errorf("%s: no summary", name)
+				}
+				continue
+			}
 			if f.Kind == KindMultivariate {
 				// Components instead of bins, when there are enough rows.
 				if f.Verdict != InsufficientData && (len(e.Components) == 0 || len(e.Components[0].Loadings) == 0 || !(e.Components[0].RefVariance > 0)) {

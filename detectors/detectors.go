@@ -99,6 +99,13 @@ type Options struct {
 	// MultivariateVariance is the share of the reference's variance the kept
 	// principal components explain (default 0.65).
 	MultivariateVariance float64
+	// MinJoint is the effect-size minimum of the pair-grid finding: the share of
+	// a pair's rows in other cells than the reference's association puts them
+	// (default 0.1). Negative: no pair-grid finding.
+	MinJoint float64
+	// JointGrid is the number of quantile bins of each feature of a pair
+	// (default 8; at most sketch.GridBuckets/2).
+	JointGrid int
 	// MinPSI is the effect-size minimum of categorical features (default 0.1).
 	MinPSI float64
 	// MinKS is the effect-size minimum (KS D) of numeric features (default 0.1).
@@ -142,6 +149,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinReferenceRows == 0 {
 		o.MinReferenceRows = DefaultMinReferenceRows
+	}
+	if o.MinJoint == 0 || math.IsNaN(o.MinJoint) {
+		o.MinJoint = DefaultMinJoint
+	}
+	if o.JointGrid < 2 || o.JointGrid > sketch.GridBuckets/2 {
+		o.JointGrid = DefaultJointGrid
 	}
 	if o.MinPSI == 0 || math.IsNaN(o.MinPSI) {
 		o.MinPSI = DefaultMinPSI
@@ -245,6 +258,11 @@ type Explanation struct {
 	// features those contributing most to PSI, for categorical ones the
 	// categories whose shares moved most.
 	Top []BinShift
+	// Pairs are, for the pair-grid finding, the (up to 3) pairs of features
+	// whose association moved, surest first, each with its grid on both sides
+	// and the cells that moved most; when none did, the pair with the smallest
+	// p-value.
+	Pairs []PairShift
 }
 
 // BinShift is one PSI bin: its label, the share of values in it on each
@@ -257,8 +275,9 @@ type BinShift struct {
 // Evaluate compares cur with ref feature by feature (in cur's order) and
 // returns one finding per feature of cur, then, when cur has a joint sketch
 // (two or more numeric fields), the multivariate finding (FeatureMultivariate,
-// see multivariate.go), with Benjamini–Hochberg applied across all findings
-// that have enough data. A feature missing from ref or of a different kind
+// see multivariate.go), and when cur has pair grids, the pair-grid finding
+// (FeatureJoint, see joint.go), with Benjamini–Hochberg applied across all
+// findings that have enough data. A feature missing from ref or of a different kind
 // gets insufficient_data.
 func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
 	opts = opts.withDefaults()
@@ -274,6 +293,9 @@ func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
 		out = append(out, evaluateFeature(rf, cf, opts))
 	}
 	if f, ok := multivariate(ref, cur, opts); ok {
+		out = append(out, f)
+	}
+	if f, ok := joint(ref, cur, opts); ok {
 		out = append(out, f)
 	}
 	decide(out, opts)
@@ -332,6 +354,9 @@ func decide(fs []Finding, opts Options) {
 				parts[i] = e.String()
 			}
 			f.Rule = "effect too small: " + strings.Join(parts, "; ")
+		}
+		if f.Kind == KindJoint && len(f.Explanation.Pairs) > 0 {
+			f.Rule = f.Explanation.Pairs[0].Name() + ": " + f.Rule
 		}
 	}
 }

@@ -82,6 +82,8 @@ func effectLabel(statistic string) (label, unit string) {
 		return "TVD", ""
 	case DetectorPCAError:
 		return "PCA error change", ""
+	case DetectorPairTVD:
+		return "cells moved", ""
 	default:
 		return strings.ToUpper(statistic), ""
 	}

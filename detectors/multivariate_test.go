@@ -78,7 +78,7 @@ func TestMultivariateSeesJointDrift(t *testing.T) {
 			r := rand.New(rand.NewPCG(17, uint64(i)))
 			ref := profileOf(t, jointColumns(r, tt.n, tt.shift, false), sketch.Options{}, 0)
 			cur := profileOf(t, jointColumns(r, tt.n, tt.shift, tt.after), sketch.Options{}, 0)
-			fs := Evaluate(ref, cur, Options{})
+			fs := Evaluate(ref, cur, Options{MinJoint: -1})
 			mv := fs[len(fs)-1]
 			if mv.Feature != FeatureMultivariate {
 				t.Fatalf("last finding %q, want the multivariate one", mv.Feature)

@@ -27,8 +27,11 @@ func (f Finding) Summary() string {
 		return "insufficient data"
 	}
 	e := f.Explanation
-	if f.Kind == KindMultivariate {
+	switch f.Kind {
+	case KindMultivariate:
 		return multivariateSummary(e)
+	case KindJoint:
+		return jointSummary(e)
 	}
 	var parts []string
 	nullShown := false

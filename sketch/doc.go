@@ -1,7 +1,8 @@
 // Package sketch holds small, mergeable per-feature summaries of a window of
 // inference events: a t-digest plus exact counts for numeric features, exact
-// category counts plus a HyperLogLog for categorical ones, joint sketches of
-// feature pairs and the label-join metrics (Performance). A Profile is all
+// category counts plus a HyperLogLog for categorical ones, a joint sketch of the
+// numeric features' co-moments (Joint), counts of pairs of numeric features on
+// nested lattices (Grid) and the label-join metrics (Performance). A Profile is all
 // features of one window; it is what baselines, checkpoints and live windows
 // contain, and what the detectors package compares. It owns their merge and their
 // versioned, checksummed binary encoding.

@@ -34,8 +34,20 @@ import (
 //	  n uvarint | d × mean float64
 //	  | d(d+1)/2 × co-moment float64 (upper triangle, row-major)
 //
+//	then (version 3) grid flag byte (0 none, 1 pair grids) and, with grids:
+//	  d uvarint | d × name string | settled byte
+//	  | settled 0 (fewer than 256 rows, kept as they came): rows uvarint
+//	    | rows × d × value float64 (NaN where not finite)
+//	  | settled 1: per field: shift byte | flags byte (1 bottom bucket, 2 top bucket)
+//	    | [bottom's last key uvarint] | central's first and last key uvarint
+//	    | [top's first key uvarint] | k uvarint
+//	    | k × (bucket id uvarint, the first absolute, then the rise from the
+//	      previous | count uvarint)
+//	  | per pair of fields (a, b), a < b, in order: nnz uvarint
+//	    | nnz × (cell i·k_b + j uvarint, the first absolute, then the rise | count uvarint)
+//
 // Version 1 (no joint section) still decodes, as a profile without a joint
-// sketch.
+// sketch or pair grids; version 2 (no grid section) as one without pair grids.
 //
 // A time is a flag byte (0 zero time, 1 set) then unix seconds varint and
 // nanoseconds uvarint; strings and byte blobs are a uvarint length then the
@@ -43,7 +55,7 @@ import (
 // give equal bytes.
 const (
 	encodingMagic   = "DMPF"
-	encodingVersion = 2
+	encodingVersion = 3
 	headerLen       = len(encodingMagic) + 1 + 4
 )
 
@@ -81,6 +93,7 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 		}
 	}
 	b = p.Joint.appendBinary(b)
+	b = p.Grid.appendBinary(b)
 	binary.LittleEndian.PutUint32(b[len(encodingMagic)+1:], crc32.Checksum(b[headerLen:], castagnoli))
 	return b, nil
 }
@@ -101,6 +114,74 @@ func (j *Joint) appendBinary(b []byte) []byte {
 		}
 		for _, v := range m.co {
 			b = appendFloat(b, v)
+		}
+	}
+	return b
+}
+
+func (g *Grid) appendBinary(b []byte) []byte {
+	if g == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(g.Names)))
+	for _, name := range g.Names {
+		b = appendString(b, name)
+	}
+	if !g.settled {
+		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(len(g.pending)/len(g.Names)))
+		for _, x := range g.pending {
+			b = appendFloat(b, x)
+		}
+		return b
+	}
+	b = append(b, 1)
+	for _, a := range g.axes {
+		var flags byte
+		if a.hasBottom {
+			flags |= 1
+		}
+		if a.hasTop {
+			flags |= 2
+		}
+		b = append(b, a.shift, flags)
+		if a.hasBottom {
+			b = binary.AppendUvarint(b, a.botMax)
+		}
+		b = binary.AppendUvarint(b, a.cenMin)
+		b = binary.AppendUvarint(b, a.cenMax)
+		if a.hasTop {
+			b = binary.AppendUvarint(b, a.topMin)
+		}
+		b = binary.AppendUvarint(b, uint64(len(a.ids)))
+		var prev uint64
+		for i, id := range a.ids {
+			b = binary.AppendUvarint(b, id-prev)
+			b = binary.AppendUvarint(b, uint64(a.counts[i]))
+			prev = id
+		}
+	}
+	for _, p := range g.pairs {
+		ka, kb := len(g.axes[p.a].ids), len(g.axes[p.b].ids)
+		nnz := 0
+		for i := range ka {
+			for j := range kb {
+				if p.cells[i*kb+j] != 0 {
+					nnz++
+				}
+			}
+		}
+		b = binary.AppendUvarint(b, uint64(nnz))
+		prev := 0
+		for i := range ka {
+			for j := range kb {
+				if c := p.cells[i*kb+j]; c != 0 {
+					b = binary.AppendUvarint(b, uint64(i*kb+j-prev))
+					b = binary.AppendUvarint(b, uint64(c))
+					prev = i*kb + j
+				}
+			}
 		}
 	}
 	return b
@@ -179,7 +260,7 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("decode profile: bad magic: %w", ErrCorrupt)
 	}
 	version := data[len(encodingMagic)]
-	if version != 1 && version != encodingVersion {
+	if version < 1 || version > encodingVersion {
 		return fmt.Errorf("decode profile: unsupported version %d: %w", version, ErrCorrupt)
 	}
 	want := binary.LittleEndian.Uint32(data[len(encodingMagic)+1:])
@@ -289,6 +370,13 @@ func (r *reader) profile() (*Profile, error) {
 	if r.Err() != nil {
 		return nil, fmt.Errorf("joint sketch: %w", r.Err())
 	}
+	p.Grid = nil
+	if r.version >= 3 && r.Byte() == 1 {
+		p.Grid = r.grid(p)
+	}
+	if r.Err() != nil {
+		return nil, fmt.Errorf("pair grids: %w", r.Err())
+	}
 	if len(r.B) != 0 {
 		return nil, fmt.Errorf("%d trailing bytes", len(r.B))
 	}
@@ -351,6 +439,154 @@ func (r *reader) joint(p *Profile) *Joint {
 		j.parts[b] = m
 	}
 	return j
+}
+
+// MaxGridPairs is the most pairs a decoded profile's grids may cover (every
+// pair of 64 fields): a grid allocates its cells (up to GridBuckets² counts per
+// pair) when decoded, so this bounds what hostile bytes can make a decoder
+// allocate.
+const MaxGridPairs = 64 * 63 / 2
+
+// grid reads pair grids over numeric fields of p.
+func (r *reader) grid(p *Profile) *Grid {
+	d := r.Length(2)
+	if r.Err() != nil {
+		return nil
+	}
+	if d < 2 || d*(d-1)/2 > MaxGridPairs {
+		r.Fail("%d fields", d)
+		return nil
+	}
+	g := &Grid{}
+	for range d {
+		name := string(r.Blob())
+		i, ok := p.byName[name]
+		switch {
+		case r.Err() != nil:
+			return nil
+		case !ok || p.Features[i].Num == nil:
+			r.Fail("%q is not a numeric field", name)
+			return nil
+		case len(g.cols) > 0 && i <= g.cols[len(g.cols)-1]:
+			r.Fail("fields out of order")
+			return nil
+		}
+		g.Names = append(g.Names, name)
+		g.cols = append(g.cols, i)
+	}
+	g.init()
+	switch r.Byte() {
+	case 0:
+		rows := r.Length(8 * d)
+		if r.Err() != nil {
+			return nil
+		}
+		if rows >= gridSettleRows {
+			r.Fail("%d rows kept, more than %d", rows, gridSettleRows-1)
+			return nil
+		}
+		finite := make([]int64, d)
+		for i := range rows * d {
+			x := r.float()
+			if x-x == 0 {
+				finite[i%d]++
+			} else if !math.IsNaN(x) || math.Float64bits(x) != math.Float64bits(math.NaN()) {
+				r.Fail("a kept row holds %v", x)
+				return nil
+			}
+			g.pending = append(g.pending, x)
+		}
+		for a, n := range finite {
+			if n != p.Features[g.cols[a]].Num.count {
+				r.Fail("field %q: %d finite values kept, the field %d", g.Names[a], n, p.Features[g.cols[a]].Num.count)
+				return nil
+			}
+		}
+		return g
+	case 1:
+		g.settled = true
+	default:
+		r.Fail("bad settled flag")
+		return nil
+	}
+	for a := range g.axes {
+		ax := &g.axes[a]
+		l := lattice{shift: r.Byte()}
+		flags := r.Byte()
+		l.hasBottom, l.hasTop = flags&1 != 0, flags&2 != 0
+		if l.hasBottom {
+			l.botMax = r.Uvarint()
+		}
+		l.cenMin, l.cenMax = r.Uvarint(), r.Uvarint()
+		if l.hasTop {
+			l.topMin = r.Uvarint()
+		}
+		k := r.Length(2)
+		if r.Err() != nil {
+			return nil
+		}
+		if l.shift > 63 || flags > 3 || k > GridBuckets || l.align() != l ||
+			l.cenMin > fineLattice.cenMin || l.cenMax < fineLattice.cenMax ||
+			l.hasBottom && l.botMax+1 >= l.cenMin || l.hasTop && l.topMin <= l.cenMax+1 {
+			r.Fail("field %q: bad lattice", g.Names[a])
+			return nil
+		}
+		ax.lattice = l
+		var id, sum uint64
+		for i := range k {
+			rise, c := r.Uvarint(), r.Count()
+			if r.Err() != nil {
+				return nil
+			}
+			if i > 0 && rise == 0 || id+rise < id || c <= 0 {
+				r.Fail("field %q: bad bucket %d", g.Names[a], i)
+				return nil
+			}
+			id += rise
+			if ax.bucket(id) != id {
+				r.Fail("field %q: bucket %d is not on its lattice", g.Names[a], i)
+				return nil
+			}
+			ax.ids = append(ax.ids, id)
+			ax.counts = append(ax.counts, c)
+			sum += uint64(c)
+		}
+		if n := p.Features[g.cols[a]].Num.count; sum != uint64(n) {
+			r.Fail("field %q: buckets hold %d values, the field %d", g.Names[a], sum, n)
+			return nil
+		}
+	}
+	for pi := range g.pairs {
+		gp := &g.pairs[pi]
+		ka, kb := len(g.axes[gp.a].ids), len(g.axes[gp.b].ids)
+		nnz := r.Length(2)
+		if r.Err() != nil {
+			return nil
+		}
+		rows, cols := make([]int64, ka), make([]int64, kb)
+		gp.cells = make([]int64, ka*kb)
+		cell := 0
+		for i := range nnz {
+			rise, c := r.Uvarint(), r.Count()
+			if r.Err() != nil {
+				return nil
+			}
+			if i > 0 && rise == 0 || rise >= uint64(ka*kb-cell) || c <= 0 {
+				r.Fail("pair %s, %s: bad cell %d", g.Names[gp.a], g.Names[gp.b], i)
+				return nil
+			}
+			cell += int(rise)
+			ci, cj := cell/kb, cell%kb
+			rows[ci] += c
+			cols[cj] += c
+			if rows[ci] > g.axes[gp.a].counts[ci] || cols[cj] > g.axes[gp.b].counts[cj] {
+				r.Fail("pair %s, %s: cells hold more than their buckets", g.Names[gp.a], g.Names[gp.b])
+				return nil
+			}
+			gp.cells[cell] = c
+		}
+	}
+	return g
 }
 
 func (r *reader) numeric(opts Options) *Numeric {

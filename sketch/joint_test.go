@@ -172,13 +172,13 @@ func TestVersion1ProfilesDecode(t *testing.T) {
 	p := NewProfile(jointFields, Options{})
 	p.Update(rec, nil)
 	old := p.Clone()
-	old.Joint = nil
+	old.Joint, old.Grid = nil, nil
 	data, err := old.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Version 1: no joint flag at the end.
-	v1 := append([]byte(nil), data[:len(data)-1]...)
+	// Version 1: no joint flag and no grid flag at the end.
+	v1 := append([]byte(nil), data[:len(data)-2]...)
 	v1[len(encodingMagic)] = 1
 	binary.LittleEndian.PutUint32(v1[len(encodingMagic)+1:], crc32.Checksum(v1[headerLen:], castagnoli))
 	var q Profile
@@ -195,11 +195,13 @@ func TestVersion1ProfilesDecode(t *testing.T) {
 		t.Error("merging a profile without a joint sketch kept a joint sketch that misses its rows")
 	}
 	// Corrupt moments are an error, not a panic.
-	data, err = profileWithRows(t, r).MarshalBinary()
+	p = profileWithRows(t, r)
+	p.Grid = nil
+	data, err = p.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data[len(data)-1], data[len(data)-2] = 0x7f, 0xf8 // the last co-moment becomes NaN
+	data[len(data)-2], data[len(data)-3] = 0x7f, 0xf8 // the last co-moment becomes NaN (the last byte is the grid flag)
 	binary.LittleEndian.PutUint32(data[len(encodingMagic)+1:], crc32.Checksum(data[headerLen:], castagnoli))
 	if err := q.UnmarshalBinary(data); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("NaN co-moment: %v", err)

@@ -73,6 +73,11 @@ type Options struct {
 	// the Joint sketch covers; 0 means DefaultJointFeatures, negative none.
 	// Fewer than two numeric fields make no joint sketch.
 	JointFeatures int
+	// GridPairs caps the pairs of numeric fields the pair grids (Grid) cover:
+	// every pair of the first d numeric fields in profile order, d the largest
+	// with d(d−1)/2 ≤ GridPairs. 0 means DefaultGridPairs, negative none. It
+	// bounds the grids' cost per row whatever the number of fields.
+	GridPairs int
 }
 
 // withDefaults fills zero or invalid fields with their defaults.
@@ -88,6 +93,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.JointFeatures == 0 {
 		o.JointFeatures = DefaultJointFeatures
+	}
+	if o.GridPairs == 0 {
+		o.GridPairs = DefaultGridPairs
 	}
 	return o
 }

@@ -27,6 +27,10 @@ type Profile struct {
 	// fewer than two, or in a profile encoded before joint sketches existed
 	// (or merged with one).
 	Joint *Joint
+	// Grid counts the rows on a grid for pairs of numeric fields; nil with
+	// fewer than two, with Options.GridPairs negative, or in a profile encoded
+	// before pair grids existed (or merged with one).
+	Grid *Grid
 
 	opts   Options
 	byName map[string]int
@@ -68,6 +72,7 @@ func NewProfile(fields []Field, opts Options) *Profile {
 	if opts.JointFeatures > 0 {
 		p.Joint = newJoint(p.Features, opts)
 	}
+	p.Grid = newGrid(p.Features, opts)
 	return p
 }
 
@@ -145,8 +150,22 @@ func (p *Profile) Merge(o *Profile) error {
 	if err := p.mergeJoint(o); err != nil {
 		return err
 	}
+	p.mergeGrid(o)
 	p.mergeHeader(o)
 	return nil
+}
+
+// mergeGrid merges o's pair grids into p's. A side without them (encoded
+// before they existed), or with grids of other pairs (made under another
+// Options.GridPairs, say before a restart with a new configuration), leaves
+// the result without: a grid missing some rows would describe another
+// distribution, and refusing the merge would refuse the rest of the profile.
+func (p *Profile) mergeGrid(o *Profile) {
+	if p.Grid == nil || o.Grid == nil || !p.Grid.sameCoverage(o.Grid) {
+		p.Grid = nil
+		return
+	}
+	p.Grid.merge(o.Grid)
 }
 
 // mergeJoint merges o's joint sketch into p's. A side without one (encoded
@@ -241,10 +260,15 @@ func MergeAll(parts ...*Profile) (*Profile, error) {
 	if out.Joint != nil {
 		out.Joint.reset()
 	}
+	out.Grid = sorted[0].p.Grid.clone()
+	if out.Grid != nil {
+		out.Grid.reset()
+	}
 	for _, s := range sorted {
 		if err := out.mergeJoint(s.p); err != nil {
 			return nil, err
 		}
+		out.mergeGrid(s.p)
 		out.mergeHeader(s.p)
 	}
 	return out, nil
@@ -273,5 +297,6 @@ func (p *Profile) Clone() *Profile {
 		c.Features[i] = g
 	}
 	c.Joint = p.Joint.clone()
+	c.Grid = p.Grid.clone()
 	return c
 }

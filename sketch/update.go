@@ -35,14 +35,25 @@ func (p *Profile) Update(rec arrow.Record, rows []int) {
 	}
 	p.Rows += int64(len(idx))
 	cols := p.columns(rec.Schema())
-	// Task i < len(Features) updates feature i; the last, the joint sketch.
+	// Task i < len(Features) updates feature i; then the joint sketch and the
+	// pair grids, each a task.
 	tasks := len(p.Features)
+	joint, grid := -1, -1
 	if p.Joint != nil {
+		joint = tasks
+		tasks++
+	}
+	if p.Grid != nil {
+		grid = tasks
 		tasks++
 	}
 	task := func(i int) {
-		if i == len(p.Features) {
+		switch i {
+		case joint:
 			p.Joint.update(rec, idx, cols)
+			return
+		case grid:
+			p.Grid.update(rec, idx, cols)
 			return
 		}
 		f := p.Features[i]

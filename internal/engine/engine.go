@@ -180,6 +180,8 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 			MinTVD:               sc.Detectors.TVD.Min,
 			MinMultivariate:      sc.Detectors.Multivariate.Min,
 			MultivariateVariance: sc.Detectors.Multivariate.Variance,
+			MinJoint:             sc.Detectors.Joint.Min,
+			JointGrid:            sc.Detectors.Joint.Grid,
 			// Checked here for a baseline; a warm-up reference grows until it has them.
 			MinReferenceRows: sc.Reference.MinRows,
 		},
@@ -210,6 +212,10 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	if sc.Detectors.Multivariate.Disable {
 		e.detOpts.MinMultivariate = -1
 	}
+	if sc.Detectors.Joint.Disable {
+		e.detOpts.MinJoint = -1
+	}
+	e.sketchOpts.GridPairs = sc.Detectors.Joint.MaxPairs
 	if e.detOpts.MinReferenceRows == 0 {
 		e.detOpts.MinReferenceRows = detectors.DefaultMinReferenceRows
 	}

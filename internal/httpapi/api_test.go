@@ -61,8 +61,8 @@ func TestAPI(t *testing.T) {
 				t.Errorf("order: first %v (want %s), last warmup %v", first["id"], a.ID, last["warmup"])
 			}
 			fs := first["findings"].([]any)
-			if len(fs) != len(testFields)+1 { // and "(multivariate)", stable
-				t.Fatalf("findings = %d, want %d", len(fs), len(testFields)+1)
+			if len(fs) != len(testFields)+2 { // and "(multivariate)" and "(joint)", stable
+				t.Fatalf("findings = %d, want %d", len(fs), len(testFields)+2)
 			}
 			for _, x := range fs {
 				fd := x.(map[string]any)
@@ -75,6 +75,17 @@ func TestAPI(t *testing.T) {
 				}
 				if _, ok := fd["explanation"].(map[string]any)["cur_p50"]; !ok {
 					t.Errorf("%s: explanation without cur_p50", fd["feature"])
+				}
+				if fd["kind"] == "joint" {
+					// The pair's grid on both sides, for the dashboard.
+					pairs, _ := fd["explanation"].(map[string]any)["pairs"].([]any)
+					if len(pairs) == 0 {
+						t.Fatalf("joint finding without pairs: %v", fd["explanation"])
+					}
+					p := pairs[0].(map[string]any)
+					if ref, cur := p["ref"].([]any), p["cur"].([]any); len(ref) < 2 || len(ref) != len(cur) || p["x"] == "" || p["y"] == "" {
+						t.Errorf("pair grid %v", p)
+					}
 				}
 			}
 			if ds := first["distributions"].([]any); len(ds) != len(testFields) {
@@ -98,8 +109,8 @@ func TestAPI(t *testing.T) {
 		{name: "windows unknown version", method: "GET", target: "/api/v1/windows?model=car-loan&version=9", code: 404},
 		{name: "findings", method: "GET", target: "/api/v1/findings?stream=credit", code: 200, check: func(t *testing.T, v map[string]any) {
 			fs := v["findings"].([]any)
-			if len(fs) != len(testFields)+1 {
-				t.Fatalf("findings = %d, want one per feature and the multivariate one", len(fs))
+			if len(fs) != len(testFields)+2 {
+				t.Fatalf("findings = %d, want one per feature, the multivariate and the joint one", len(fs))
 			}
 			fd := fs[1].(map[string]any)
 			if fd["feature"] != shiftedFeature || fd["verdict"] != "drift" || fd["window_id"] != a.ID || fd["model"] != "car-loan" {

@@ -101,6 +101,52 @@ type Explanation struct {
 	// Components are the multivariate finding's principal components that moved
 	// most; empty for a feature.
 	Components []Component `json:"components"`
+	// Pairs are the joint finding's pairs whose association moved, each with its
+	// grid on both sides; absent for a feature.
+	Pairs []PairGrid `json:"pairs,omitempty"`
+}
+
+// PairGrid is detectors.PairShift with JSON names: one pair of features and its
+// k×k grid on the reference's quantiles, on each side.
+type PairGrid struct {
+	X         string     `json:"x"`
+	Y         string     `json:"y"`
+	XEdges    []num      `json:"x_edges"`
+	YEdges    []num      `json:"y_edges"`
+	Ref       [][]num    `json:"ref"`
+	Cur       [][]num    `json:"cur"`
+	RefRows   int64      `json:"ref_rows"`
+	CurRows   int64      `json:"cur_rows"`
+	Statistic num        `json:"statistic"`
+	DF        num        `json:"df"`
+	PValue    num        `json:"p_value"`
+	AdjustedP num        `json:"adjusted_p"`
+	Effect    Effect     `json:"effect"`
+	Top       []BinShift `json:"top"`
+}
+
+func pairGridOf(p detectors.PairShift) PairGrid {
+	nums := func(v []float64) []num {
+		out := make([]num, len(v))
+		for i, x := range v {
+			out[i] = num(x)
+		}
+		return out
+	}
+	g := PairGrid{X: p.X, Y: p.Y, XEdges: nums(p.XEdges), YEdges: nums(p.YEdges), RefRows: p.RefRows, CurRows: p.CurRows,
+		Statistic: num(p.Statistic), DF: num(p.DF), PValue: num(p.PValue), AdjustedP: num(p.AdjustedP),
+		Effect: Effect{Statistic: p.Effect.Statistic, Value: num(p.Effect.Value), LowerBound: num(p.Effect.Lower), Min: num(p.Effect.Min), Reached: p.Effect.Reached()},
+		Top:    make([]BinShift, len(p.Top))}
+	for _, row := range p.Ref {
+		g.Ref = append(g.Ref, nums(row))
+	}
+	for _, row := range p.Cur {
+		g.Cur = append(g.Cur, nums(row))
+	}
+	for i, b := range p.Top {
+		g.Top[i] = BinShift{Label: b.Label, RefShare: num(b.RefShare), CurShare: num(b.CurShare), Contribution: num(b.Contribution)}
+	}
+	return g
 }
 
 // Component is detectors.Component with JSON names.
@@ -168,6 +214,9 @@ func newFinding(f detectors.Finding) Finding {
 	}
 	for i, c := range e.Components {
 		out.Explanation.Components[i] = Component{Label: c.Label(), Kept: c.Kept, RefVariance: num(c.RefVariance), CurVariance: num(c.CurVariance)}
+	}
+	for _, p := range e.Pairs {
+		out.Explanation.Pairs = append(out.Explanation.Pairs, pairGridOf(p))
 	}
 	for i, b := range e.Top {
 		out.Explanation.Top[i] = BinShift{Label: b.Label, RefShare: num(b.RefShare), CurShare: num(b.CurShare), Contribution: num(b.Contribution)}
