@@ -212,10 +212,12 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	if sc.Detectors.Multivariate.Disable {
 		e.detOpts.MinMultivariate = -1
 	}
-	if sc.Detectors.Joint.Disable {
-		e.detOpts.MinJoint = -1
-	}
 	e.sketchOpts.GridPairs = sc.Detectors.Joint.MaxPairs
+	if sc.Detectors.Joint.Disable {
+		// No finding, and no grids to count: they are a fifth to a half of the CPU a
+		// row costs (bench/README.md, "Joint drift that moves no marginal").
+		e.detOpts.MinJoint, e.sketchOpts.GridPairs = -1, -1
+	}
 	if e.detOpts.MinReferenceRows == 0 {
 		e.detOpts.MinReferenceRows = detectors.DefaultMinReferenceRows
 	}

@@ -25,15 +25,22 @@ func TestJointOptions(t *testing.T) {
 	if o := e.DetectorOptions(); o.MinJoint != 0.3 || o.JointGrid != 4 {
 		t.Errorf("detector options %+v", o)
 	}
-	e, err = New(stream(config.Joint{Disable: true}), nil)
+	e, err = New(stream(config.Joint{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g := e.newProfile().Grid; g == nil || len(g.Pairs()) != 6 {
 		t.Errorf("default max_pairs: grid %v, want all 6 pairs", g)
 	}
-	ref := e.newProfile()
-	for _, f := range detectors.Evaluate(ref, e.newProfile(), e.DetectorOptions()) {
+	withGrids := e.newProfile()
+	e, err = New(stream(config.Joint{Disable: true}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := e.newProfile().Grid; g != nil {
+		t.Errorf("joint.disable: grid %v, want none (its cost saved)", g.Pairs())
+	}
+	for _, f := range detectors.Evaluate(withGrids, e.newProfile(), e.DetectorOptions()) {
 		if f.Feature == detectors.FeatureJoint {
 			t.Error("joint.disable: a (joint) finding")
 		}
