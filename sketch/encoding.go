@@ -383,33 +383,44 @@ func (r *reader) profile() (*Profile, error) {
 	return p, nil
 }
 
-// joint reads a joint sketch over numeric fields of p.
-func (r *reader) joint(p *Profile) *Joint {
+// numericFields reads the names of the numeric fields of p a joint sketch or a grid
+// covers: at least two, in profile order, with at most maxPairs pairs of them. It
+// returns their names and indices in p, or nil names after a failure.
+func (r *reader) numericFields(p *Profile, maxPairs int) (names []string, cols []int) {
 	d := r.Length(2)
 	if r.Err() != nil {
-		return nil
+		return nil, nil
 	}
-	if d < 2 {
+	if d < 2 || d*(d-1)/2 > maxPairs {
 		r.Fail("%d fields", d)
-		return nil
+		return nil, nil
 	}
-	j := &Joint{}
 	for range d {
 		name := string(r.Blob())
 		i, ok := p.byName[name]
 		switch {
 		case r.Err() != nil:
-			return nil
+			return nil, nil
 		case !ok || p.Features[i].Num == nil:
 			r.Fail("%q is not a numeric field", name)
-			return nil
-		case len(j.cols) > 0 && i <= j.cols[len(j.cols)-1]:
+			return nil, nil
+		case len(cols) > 0 && i <= cols[len(cols)-1]:
 			r.Fail("fields out of order")
-			return nil
+			return nil, nil
 		}
-		j.Names = append(j.Names, name)
-		j.cols = append(j.cols, i)
+		names = append(names, name)
+		cols = append(cols, i)
 	}
+	return names, cols
+}
+
+// joint reads a joint sketch over numeric fields of p.
+func (r *reader) joint(p *Profile) *Joint {
+	j := &Joint{}
+	if j.Names, j.cols = r.numericFields(p, math.MaxInt); j.Names == nil {
+		return nil
+	}
+	d := len(j.Names)
 	nco := d * (d + 1) / 2
 	for b := range j.parts {
 		m := moments{n: r.Count()}
@@ -449,31 +460,11 @@ const MaxGridPairs = 64 * 63 / 2
 
 // grid reads pair grids over numeric fields of p.
 func (r *reader) grid(p *Profile) *Grid {
-	d := r.Length(2)
-	if r.Err() != nil {
-		return nil
-	}
-	if d < 2 || d*(d-1)/2 > MaxGridPairs {
-		r.Fail("%d fields", d)
-		return nil
-	}
 	g := &Grid{}
-	for range d {
-		name := string(r.Blob())
-		i, ok := p.byName[name]
-		switch {
-		case r.Err() != nil:
-			return nil
-		case !ok || p.Features[i].Num == nil:
-			r.Fail("%q is not a numeric field", name)
-			return nil
-		case len(g.cols) > 0 && i <= g.cols[len(g.cols)-1]:
-			r.Fail("fields out of order")
-			return nil
-		}
-		g.Names = append(g.Names, name)
-		g.cols = append(g.cols, i)
+	if g.Names, g.cols = r.numericFields(p, MaxGridPairs); g.Names == nil {
+		return nil
 	}
+	d := len(g.Names)
 	g.init()
 	switch r.Byte() {
 	case 0:
