@@ -84,6 +84,18 @@ func TestDashboardInChromium(t *testing.T) {
 	if !regexp.MustCompile(`class="rule">(KS D|W1) [0-9.]+σ?, lower bound [0-9.]+σ? ≥ min`).MatchString(dom) {
 		t.Errorf("no drifted distribution says which rule fired")
 	}
+	// The joint finding's pairs: each pair's grid, the reference's and the window's side
+	// by side (a finding of the fixture's windows, stable there).
+	pairs := regexp.MustCompile(`class="dist pair[^"]*" data-pair="([^"]+)"`).FindAllStringSubmatch(dom, -1)
+	if len(pairs) == 0 || !strings.Contains(pairs[0][1], " &amp; ") {
+		t.Errorf("no pair grid of the joint finding drawn: %v", pairs)
+	}
+	if n := strings.Count(dom, `<table class="pair-cells">`); n != 2*len(pairs) {
+		t.Errorf("%d grids drawn for %d pairs, want two a pair (reference, window)", n, len(pairs))
+	}
+	if !strings.Contains(dom, "reference") || !regexp.MustCompile(`<td title="[^"]+ &amp; [^"]+: reference [0-9.]+%, current [0-9.]+%"`).MatchString(dom) {
+		t.Errorf("the pair grids' cells do not say their bounds and shares")
+	}
 	if !strings.Contains(dom, `data-alert="`+a.ID+`"`) {
 		t.Errorf("alert %s not listed", a.ID)
 	}

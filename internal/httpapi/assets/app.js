@@ -213,10 +213,46 @@ function distributions(w) {
       el("p", { class: "rule" }, f && f.rule ? f.rule : ""),
       d.kind === "categorical" ? categoryChart(d) : histogram(d)));
   }
+  for (const f of w.findings) {
+    for (const p of (f.explanation && f.explanation.pairs) || []) grid.append(pairGrid(f, p));
+  }
   return el("div", {}, el("h3", {}, title), el("p", { class: "legend" },
     el("span", {}, el("i", { style: "background:var(--ref)" }), "reference"),
     el("span", {}, el("i", { style: "background:var(--cur)" }), "current window"),
     el("span", {}, el("i", { style: "background:var(--drift)" }), "current window, drifted")), grid);
+}
+
+// pairGrid draws a pair of the joint finding: the share of the pair's rows in each
+// cell of its grid (x bins across, y bins up, cut at the reference's quantiles), the
+// reference's and the window's side by side, darker for more rows. It shows joint
+// drift that moves no marginal: each side's row and column sums stay put while mass
+// moves between cells. Hovering a cell gives its bounds and both shares.
+function pairGrid(f, p) {
+  const drifted = f.verdict === "drift";
+  const top = Math.max(...p.ref.flat(), ...p.cur.flat(), 1e-9);
+  const bin = (edges, i) => (i === 0 ? "< " + compact(edges[0]) :
+    i === edges.length ? "≥ " + compact(edges[i - 1]) : compact(edges[i - 1]) + " – " + compact(edges[i]));
+  const side = (cells, label) => {
+    const table = el("table", { class: "pair-cells" });
+    const ny = cells.length ? cells[0].length : 0;
+    for (let j = ny - 1; j >= 0; j--) {
+      const tr = el("tr", {});
+      cells.forEach((col, i) => {
+        const td = el("td", { title: p.x + " " + bin(p.x_edges, i) + " & " + p.y + " " + bin(p.y_edges, j) +
+          ": reference " + pct(p.ref[i][j]) + ", current " + pct(p.cur[i][j]) });
+        td.style.background = mix([255, 255, 255], drifted && cells === p.cur ? [192, 57, 43] : [44, 110, 204], (col[j] || 0) / top);
+        tr.append(td);
+      });
+      table.append(tr);
+    }
+    return el("figure", {}, table, el("figcaption", {}, label));
+  };
+  return el("div", { class: "dist pair" + (drifted ? " drifted" : ""), "data-pair": p.x + " & " + p.y },
+    el("h4", {}, p.x + " & " + p.y, el("span", { class: "verdict" }, f.verdict.replace("_", " "))),
+    el("p", { class: "summary" }, (p.top || []).map(b => b.label + " " + pct(b.ref_share) + " → " + pct(b.cur_share)).join(", ")),
+    el("p", { class: "rule" }, f.rule || ""),
+    el("div", { class: "pair-sides" }, side(p.ref, "reference"), side(p.cur, "current window")),
+    el("p", { class: "axes" }, "x: " + p.x + " (across), y: " + p.y + " (up)"));
 }
 
 // histogram draws numeric bins as paired vertical bars (reference, current).
