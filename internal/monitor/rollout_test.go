@@ -15,10 +15,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,7 +193,30 @@ func TestVersionRollOut(t *testing.T) {
 	const token = "rollout-test-token"
 	t.Setenv("DRIFTMON_API_TOKEN", token) // the binary's API accepts PUTs with it
 	br := startBroker(t, "rollout:1")
-	d := newDeploymentWith(t, "rollout", func(dir, hookURL, secret string) string {
+	// The retraining pipeline's receiver holds its first call until the binary that
+	// made it has been killed: the binary never sees the call answered, and must make
+	// it again, with the same webhook-id, after the restart.
+	hook, killed := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver, err := webhook.NewReceiver(webhook.ReceiverOptions{Secret: secret, OnDelivery: func(webhook.Delivery) {
+		first.Do(func() {
+			close(hook)
+			select {
+			case <-killed:
+			case <-time.After(30 * time.Second):
+			}
+		})
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(receiver)
+	t.Cleanup(srv.Close)
+	d := newDeploymentWith(t, "rollout", func(dir, _, _ string) string {
 		return fmt.Sprintf(`
 kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
@@ -209,23 +234,27 @@ streams:
     reference: {baseline: v1.profile}
 alerting:
   webhooks: [{name: retrain, url: %q, secret: %q}]
-`, br.addr(), filepath.Join(dir, "state.db"), rolloutWindow, hookURL, secret)
+`, br.addr(), filepath.Join(dir, "state.db"), rolloutWindow, srv.URL, secret)
 	})
+	d.receiver = receiver
 	// Each version's training data, summarised as the pipeline does.
 	d.baseline(trainingFile(t, d.dir, "v1-train.jsonl", 101, 4000, false), filepath.Join(d.dir, "v1.profile"))
 	v2Profile := filepath.Join(d.dir, "v2.profile")
 	d.baseline(trainingFile(t, d.dir, "v2-train.jsonl", 102, 4000, true), v2Profile)
 
-	// Version 1: quiet, then drifting. Killed once the webhook was called.
+	// Version 1: quiet, then drifting. Killed while its webhook call is unanswered.
 	produceAll(t, br.addr(), "rollout", rolloutEvents(0, v2Start))
 	d.start()
-	for deadline := time.Now().Add(30 * time.Second); len(d.receiver.Deliveries()) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no retraining webhook in 30s:\n%s", d.logTail())
-		}
+	select {
+	case <-hook:
+	case <-d.exited:
+		t.Fatalf("run %d exited:\n%s", d.runs, d.logTail())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no retraining webhook in 30s:\n%s", d.logTail())
 	}
 	d.kill()
-	t.Logf("kill 1: right after the webhook, %d windows reported", len(distinct(t, d.lines(), scoreTolerance)))
+	close(killed)
+	t.Logf("kill 1: during the webhook call, %d windows reported", len(distinct(t, d.lines(), scoreTolerance)))
 	d.start()
 	d.waitConsumed(br.addr(), "rollout", 1, 30*time.Second)
 
@@ -235,10 +264,11 @@ alerting:
 		t.Fatal(err)
 	}
 	const refPath = "/api/v1/models/a/versions/2/reference"
-	if code, body := d.call(http.MethodPut, refPath, "", profile); code != http.StatusUnauthorized {
+	code, body := d.call(http.MethodPut, refPath, "", profile)
+	if code != http.StatusUnauthorized {
 		t.Errorf("PUT without the token: %d %s", code, body)
 	}
-	code, body := d.call(http.MethodPut, refPath, token, profile)
+	code, body = d.call(http.MethodPut, refPath, token, profile)
 	var put struct {
 		Reference string `json:"reference"`
 	}
@@ -278,6 +308,9 @@ alerting:
 	<-produced
 	d.start()
 	d.waitConsumed(br.addr(), "rollout", 1, 30*time.Second)
+	for deadline := time.Now().Add(30 * time.Second); d.receiver.Requests() < 2 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // the call left unanswered by kill 1, made again
+	}
 	deliveries := settledDeliveries(d.receiver)
 	code, body = d.call(http.MethodGet, "/api/v1/audit?model=a", "", nil)
 	d.stop()
@@ -329,19 +362,21 @@ alerting:
 	// One retraining call, for version 1's episode, from its first drifting window.
 	firstDrift := rolloutT0.Add(v1Drift * rolloutWindow)
 	episode := alerting.StableID("ep_", "s", "a", "1", string(alerting.KindDrift), firstDrift.Format(time.RFC3339Nano))
-	if len(deliveries) != 1 {
-		t.Fatalf("webhook-ids delivered: %v (%d requests); want one", deliveries, d.receiver.Requests())
+	if len(deliveries) != 1 || d.receiver.Requests() != 2 {
+		t.Fatalf("webhook-ids delivered: %v in %d requests; want one, called again after the kill", deliveries, d.receiver.Requests())
 	}
 	var p webhook.Payload
 	if err := json.Unmarshal(d.receiver.Deliveries()[0].Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	if p.Model != "a" || p.ModelVersion != "1" || p.EpisodeID != episode ||
-		!p.FirstWindow.Start.Equal(firstDrift) || !p.FirstWindow.End.Equal(firstDrift.Add(rolloutWindow)) || p.Reference != baseline {
-		t.Errorf("webhook payload: model %q version %q episode %q first window %v–%v reference %q; want a, 1, %s, %v, %q",
-			p.Model, p.ModelVersion, p.EpisodeID, p.FirstWindow.Start, p.FirstWindow.End, p.Reference, episode, firstDrift, baseline)
+	if p.Type != webhook.EventRetrain || p.Model != "a" || p.ModelVersion != "1" || p.EpisodeID != episode ||
+		!p.FirstWindow.Start.Equal(firstDrift) || !p.FirstWindow.End.Equal(firstDrift.Add(rolloutWindow)) ||
+		p.Window != p.FirstWindow || p.Reference != baseline || p.ReferenceID == "" {
+		t.Errorf("webhook payload: %s of model %q version %q episode %q first window %v–%v, window %v–%v, reference %q (id %q); "+
+			"want %s of a, 1, %s, %v, the first window, %q",
+			p.Type, p.Model, p.ModelVersion, p.EpisodeID, p.FirstWindow.Start, p.FirstWindow.End, p.Window.Start, p.Window.End,
+			p.Reference, p.ReferenceID, webhook.EventRetrain, episode, firstDrift, baseline)
 	}
-	t.Logf("the webhook: %d request(s) for webhook-id %s", d.receiver.Requests(), deliveries[0])
 
 	// The audit trail: version 1's episode resolved as superseded by version 2, and
 	// nothing decided about version 2.
@@ -360,7 +395,7 @@ alerting:
 			t.Errorf("a decision about version 2: %+v", e)
 		case e.Decision == string(alerting.StepRetrain) && e.Muted == "":
 			retrained++
-		case e.Decision == string(alerting.StepResolve) && strings.HasPrefix(e.Note, "superseded by version 2"):
+		case e.Decision == string(alerting.StepResolve) && e.Alert == episode && strings.HasPrefix(e.Note, "superseded by version 2: "):
 			superseded++
 		}
 	}
