@@ -4,8 +4,8 @@ package monitor
 // model drift and calls the retraining webhook once; the pipeline hands version 2's
 // training profile over through the API; version 2's traffic replaces version 1's, is
 // judged against its training data and stays quiet, and version 1's episode ends as
-// superseded. The binary is killed with SIGKILL twice on the way, which changes none
-// of it.
+// superseded. The binary is killed with SIGKILL three times on the way, which changes
+// none of it.
 
 import (
 	"bufio"
@@ -177,14 +177,16 @@ func rolloutKey(version string, w int) string {
 // TestVersionRollOut: version 1 of model a is judged against its training profile (a
 // fixed baseline written by `driftmon baseline`), is quiet, then drifts for eight
 // windows: exactly one retraining webhook, naming version 1, its episode and its first
-// drifting window. The binary is killed (SIGKILL) right after that call and
-// restarted; the pipeline then hands version 2's training profile over by PUT. Version
-// 2 takes over the traffic (two windows beside version 1, then alone): its windows name
-// the handed-over reference and none drifts, though the baseline would find all of them
-// drifting; three windows after version 1's traffic stopped, its episode resolves as
-// superseded by version 2, in the audit trail. A second SIGKILL amid version 2's windows
-// changes nothing: every window reported again is reported the same, and the receiver
-// sees one webhook-id in all.
+// drifting window. The binary is killed (SIGKILL) while that call waits for its answer,
+// and makes it again after the restart, with the same webhook-id; the pipeline then
+// hands version 2's training profile over by PUT. Version 2 takes over the traffic
+// (two windows beside version 1, then alone): its windows name the handed-over
+// reference and none drifts, though the baseline would find all of them drifting; in
+// version 2's third window after version 1's last, version 1's episode resolves as
+// superseded by version 2, in the audit trail. Two more SIGKILLs amid version 2's
+// windows (one right after a checkpoint that holds part of the count to three) change
+// nothing: every window reported again is reported the same, the verdicts are those
+// above, and the receiver sees one webhook-id in all.
 func TestVersionRollOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it: not with -short")
@@ -276,12 +278,20 @@ alerting:
 		t.Fatalf("PUT of version 2's reference: %d %s", code, body)
 	}
 
-	// Version 2's traffic starts and version 1's stops, a window at a time; killed
-	// amid version 2's windows.
+	// Version 2's traffic starts and version 1's stops. Killed once a checkpoint holds
+	// version 2's first window after version 1's last (one of the three that
+	// supersede version 1) and the next one open.
+	produceAll(t, br.addr(), "rollout", rolloutEvents(v2Start, v1End+2))
+	d.waitConsumed(br.addr(), "rollout", 1, 30*time.Second)
+	d.kill()
+	t.Logf("kill 2: amid version 2's windows, after a checkpoint; %d windows reported", len(distinct(t, d.lines(), scoreTolerance)))
+
+	// The rest, a window at a time, killed again when two more windows are reported.
+	d.start()
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
-		for w := v2Start; w < v2End; w++ {
+		for w := v1End + 2; w < v2End; w++ {
 			if err := produceOrdered(br.addr(), "rollout", rolloutEvents(w, w+1)); err != nil {
 				t.Error(err)
 				return
@@ -291,12 +301,12 @@ alerting:
 	}()
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		n := 0
-		for _, l := range d.lines() {
-			if l.Version == "2" {
+		for k := range distinct(t, d.lines(), scoreTolerance) {
+			if strings.HasPrefix(k, "s/a/2 ") {
 				n++
 			}
 		}
-		if n >= 3 {
+		if n >= v1End+4-v2Start {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -304,7 +314,7 @@ alerting:
 		}
 	}
 	d.kill()
-	t.Logf("kill 2: amid version 2's windows, %d windows reported", len(distinct(t, d.lines(), scoreTolerance)))
+	t.Logf("kill 3: amid version 2's windows; %d windows reported", len(distinct(t, d.lines(), scoreTolerance)))
 	<-produced
 	d.start()
 	d.waitConsumed(br.addr(), "rollout", 1, 30*time.Second)
@@ -384,6 +394,10 @@ alerting:
 	if code != http.StatusOK || json.Unmarshal(body, &trail) != nil {
 		t.Fatalf("GET /api/v1/audit: %d %s", code, body)
 	}
+	// Version 2's third window after version 1's last (supersede_after's default)
+	// supersedes it, whether or not the counts of the windows before it were
+	// restored from a checkpoint.
+	supersededIn := rolloutT0.Add((v1End + 2) * rolloutWindow)
 	superseded, retrained := 0, 0
 	for _, e := range trail.Entries {
 		if e.Event != audit.EventDecision {
@@ -395,11 +409,13 @@ alerting:
 			t.Errorf("a decision about version 2: %+v", e)
 		case e.Decision == string(alerting.StepRetrain) && e.Muted == "":
 			retrained++
-		case e.Decision == string(alerting.StepResolve) && e.Alert == episode && strings.HasPrefix(e.Note, "superseded by version 2: "):
+		case e.Decision == string(alerting.StepResolve) && e.Alert == episode && strings.HasPrefix(e.Note, "superseded by version 2: ") &&
+			e.WindowStart.Equal(supersededIn):
 			superseded++
 		}
 	}
 	if superseded != 1 || retrained != 1 {
-		t.Errorf("the audit trail records %d resolve(s) as superseded by version 2 and %d retraining call(s); want 1 and 1", superseded, retrained)
+		t.Errorf("the audit trail records %d resolve(s) as superseded by version 2 in the window from %v and %d retraining call(s); want 1 and 1",
+			superseded, supersededIn, retrained)
 	}
 }
