@@ -213,9 +213,10 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		e.detOpts.MinMultivariate = -1
 	}
 	e.sketchOpts.GridPairs = sc.Detectors.Joint.MaxPairs
-	if sc.Detectors.Joint.Disable {
+	if !sc.Detectors.Joint.Enable {
 		// No finding, and no grids to count: they are a fifth to a half of the CPU a
-		// row costs (bench/README.md, "Joint drift that moves no marginal").
+		// row costs (bench/README.md, "Joint drift that moves no marginal"), and off
+		// by default (config.Joint says why).
 		e.detOpts.MinJoint, e.sketchOpts.GridPairs = -1, -1
 	}
 	if e.detOpts.MinReferenceRows == 0 {
