@@ -46,6 +46,28 @@ func BenchmarkEvaluate(b *testing.B) {
 // window: Evaluate of a 16-feature model (12 continuous, 4 integer-valued,
 // 5,000 rows; the joint sketch covers all 16) with and without it.
 func BenchmarkEvaluateMultivariate(b *testing.B) {
+	benchmarkEvaluate(b, []evaluateCase{
+		{"without", Options{MinMultivariate: -1, MinJoint: -1}, 16}, {"with", Options{MinJoint: -1}, 17}})
+}
+
+// BenchmarkEvaluateJoint is the cost of the pair-grid finding in one window:
+// Evaluate of the 16-feature model of BenchmarkEvaluateMultivariate (120 pairs)
+// with and without it.
+func BenchmarkEvaluateJoint(b *testing.B) {
+	benchmarkEvaluate(b, []evaluateCase{{"without", Options{MinJoint: -1}, 17}, {"with", Options{}, 18}})
+}
+
+// evaluateCase is one sub-benchmark of benchmarkEvaluate: its options and how many
+// findings Evaluate gives with them.
+type evaluateCase struct {
+	name string
+	opts Options
+	want int
+}
+
+// benchmarkEvaluate runs Evaluate on two 5,000-row windows of 16 features (12
+// continuous, 4 integer-valued) once per case.
+func benchmarkEvaluate(b *testing.B, cases []evaluateCase) {
 	r := rand.New(rand.NewPCG(2, 2))
 	gen := func() []column {
 		var cols []column
@@ -58,11 +80,7 @@ func BenchmarkEvaluateMultivariate(b *testing.B) {
 		return cols
 	}
 	ref, cur := profileOf(b, gen(), sketch.Options{}, 0), profileOf(b, gen(), sketch.Options{}, 0)
-	for _, c := range []struct {
-		name string
-		opts Options
-		want int
-	}{{"without", Options{MinMultivariate: -1, MinJoint: -1}, 16}, {"with", Options{MinJoint: -1}, 17}} {
+	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -85,37 +103,5 @@ func BenchmarkEvaluateQuality(b *testing.B) {
 		if qs := EvaluateQuality(ref, cur, opts); len(qs) != 4002 {
 			b.Fatal(len(qs))
 		}
-	}
-}
-
-// BenchmarkEvaluateJoint is the cost of the pair-grid finding in one window:
-// Evaluate of the 16-feature model of BenchmarkEvaluateMultivariate (120 pairs)
-// with and without it.
-func BenchmarkEvaluateJoint(b *testing.B) {
-	r := rand.New(rand.NewPCG(2, 2))
-	gen := func() []column {
-		var cols []column
-		for i := 0; i < 12; i++ {
-			cols = append(cols, column{name: fmt.Sprintf("n%d", i), num: normals(r, 5000, 0, 1)})
-		}
-		for i := 0; i < 4; i++ {
-			cols = append(cols, column{name: fmt.Sprintf("i%d", i), num: ints(r, 5000, 6)})
-		}
-		return cols
-	}
-	ref, cur := profileOf(b, gen(), sketch.Options{}, 0), profileOf(b, gen(), sketch.Options{}, 0)
-	for _, c := range []struct {
-		name string
-		opts Options
-		want int
-	}{{"without", Options{MinJoint: -1}, 17}, {"with", Options{}, 18}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if fs := Evaluate(ref, cur, c.opts); len(fs) != c.want {
-					b.Fatal(len(fs))
-				}
-			}
-		})
 	}
 }
