@@ -501,7 +501,8 @@ func readModel(d *wire.Reader, e *Engine, version byte, kept KeptLookup) restore
 }
 
 // KeptLookup returns the encoded profile of the kept window under key (KeptWindow.Key),
-// or nil when there is none.
+// or nil when there is none. The bytes need only stay valid while DecodeCheckpoint
+// runs: it copies what it keeps.
 type KeptLookup func(key string) []byte
 
 // readHistory reads a model's kept windows: from the checkpoint itself (version 2) or

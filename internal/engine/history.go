@@ -110,15 +110,6 @@ func (e *Engine) Kept() []KeptWindow {
 	return out
 }
 
-// bytes is what the history holds in profile encodings.
-func (h *history) bytes() int {
-	n := 0
-	for _, w := range h.windows {
-		n += len(w.data)
-	}
-	return n
-}
-
 // keep adds a judged window's profile to the history and drops what the rule no
 // longer needs: the oldest window beyond trailing.windows, or the oldest window of the
 // same phase beyond cycles.

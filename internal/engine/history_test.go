@@ -51,6 +51,15 @@ func reload(t *testing.T, e *Engine) {
 	e.Restore(cp, false)
 }
 
+// bytes is what the history holds in profile encodings.
+func (h *history) bytes() int {
+	n := 0
+	for _, w := range h.windows {
+		n += len(w.data)
+	}
+	return n
+}
+
 // keptOf looks kept windows up among those e keeps, as the state file would.
 func keptOf(e *Engine) KeptLookup {
 	m := map[string][]byte{}

@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,7 +55,7 @@ func loadCheckpoint(store *state.Store, name string, e *engine.Engine, log *slog
 		}
 		var err error
 		cp, err = engine.DecodeCheckpoint(data, e, func(key string) []byte {
-			return bytes.Clone(tx.Get(keptBucket, keptKey(name, key)))
+			return tx.Get(keptBucket, keptKey(name, key)) // copied by DecodeCheckpoint
 		})
 		return err
 	})
