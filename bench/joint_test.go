@@ -37,7 +37,6 @@ streams:
     predictions:
       y: {type: numeric}
     window: {rows: 5000}
-    detectors: {joint: {enable: true}}
 `
 
 // jointShift is a generated change of the joint distribution that leaves every

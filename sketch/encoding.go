@@ -35,7 +35,8 @@ import (
 //	  | d(d+1)/2 × co-moment float64 (upper triangle, row-major)
 //
 //	then (version 3) grid flag byte (0 none, 1 pair grids) and, with grids:
-//	  d uvarint | d × name string | settled byte
+//	  d uvarint | d × name string | (version 4) parts uvarint, then per part
+//	  (version 3: one part) (version 4) source uvarint | settled byte
 //	  | settled 0 (fewer than 256 rows, kept as they came): rows uvarint
 //	    | rows × d × value float64 (NaN where not finite)
 //	  | settled 1: per field: shift byte | flags byte (1 bottom bucket, 2 top bucket)
@@ -47,7 +48,8 @@ import (
 //	    | nnz × (cell i·k_b + j uvarint, the first absolute, then the rise | count uvarint)
 //
 // Version 1 (no joint section) still decodes, as a profile without a joint
-// sketch or pair grids; version 2 (no grid section) as one without pair grids.
+// sketch or pair grids; version 2 (no grid section) as one without pair grids;
+// version 3 (one grid part) as a grid whose rows all came from source 0.
 //
 // A time is a flag byte (0 zero time, 1 set) then unix seconds varint and
 // nanoseconds uvarint; strings and byte blobs are a uvarint length then the
@@ -55,7 +57,7 @@ import (
 // give equal bytes.
 const (
 	encodingMagic   = "DMPF"
-	encodingVersion = 3
+	encodingVersion = 4
 	headerLen       = len(encodingMagic) + 1 + 4
 )
 
@@ -128,9 +130,18 @@ func (g *Grid) appendBinary(b []byte) []byte {
 	for _, name := range g.Names {
 		b = appendString(b, name)
 	}
+	b = binary.AppendUvarint(b, uint64(len(g.parts)))
+	for i := range g.parts {
+		b = g.parts[i].appendBinary(b)
+	}
+	return b
+}
+
+func (g *gridPart) appendBinary(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(g.src))
 	if !g.settled {
 		b = append(b, 0)
-		b = binary.AppendUvarint(b, uint64(len(g.pending)/len(g.Names)))
+		b = binary.AppendUvarint(b, uint64(len(g.pending)/len(g.axes)))
 		for _, x := range g.pending {
 			b = appendFloat(b, x)
 		}
@@ -458,50 +469,87 @@ func (r *reader) joint(p *Profile) *Joint {
 // allocate.
 const MaxGridPairs = 64 * 63 / 2
 
-// grid reads pair grids over numeric fields of p.
+// MaxGridCells is the most cells the parts of a decoded grid may allocate
+// together (16 × the cells of one part of MaxGridPairs pairs, 64 MiB): a grid
+// keeps a part per partition of an open window's input, which bounds how many a
+// legitimate encoding holds, and hostile bytes cannot make a decoder allocate more.
+const MaxGridCells = 16 * MaxGridPairs * GridBuckets * GridBuckets
+
+// grid reads pair grids over numeric fields of p: the parts of each source
+// (version 3: one, source 0), whose fields' values together are the fields'.
 func (r *reader) grid(p *Profile) *Grid {
 	g := &Grid{}
 	if g.Names, g.cols = r.numericFields(p, MaxGridPairs); g.Names == nil {
 		return nil
 	}
 	d := len(g.Names)
-	g.init()
+	parts := 1
+	if r.version >= 4 {
+		parts = r.Length(2)
+	}
+	finite := make([]int64, d) // each field's finite values in every part
+	cells := 0
+	for i := range parts {
+		var src uint64
+		if r.version >= 4 {
+			src = r.Uvarint()
+		}
+		if r.Err() != nil {
+			return nil
+		}
+		if src > math.MaxInt32 || i > 0 && int32(src) <= g.parts[i-1].src {
+			r.Fail("part %d: source %d out of order", i, src)
+			return nil
+		}
+		part, ok := r.gridPart(g, int32(src), finite, &cells)
+		if !ok {
+			return nil
+		}
+		g.parts = append(g.parts, part)
+	}
+	for a, n := range finite {
+		if want := p.Features[g.cols[a]].Num.count; n != want {
+			r.Fail("field %q: the grid holds %d finite values, the field %d", g.Names[a], n, want)
+			return nil
+		}
+	}
+	return g
+}
+
+// gridPart reads one part of g, adding its fields' finite values to finite and
+// the cells it allocates to cells.
+func (r *reader) gridPart(g *Grid, src int32, finite []int64, cells *int) (gridPart, bool) {
+	d := len(g.Names)
+	part := newPart(src, d)
 	switch r.Byte() {
 	case 0:
 		rows := r.Length(8 * d)
 		if r.Err() != nil {
-			return nil
+			return part, false
 		}
 		if rows >= gridSettleRows {
 			r.Fail("%d rows kept, more than %d", rows, gridSettleRows-1)
-			return nil
+			return part, false
 		}
-		finite := make([]int64, d)
 		for i := range rows * d {
 			x := r.float()
 			if x-x == 0 {
 				finite[i%d]++
 			} else if !math.IsNaN(x) || math.Float64bits(x) != math.Float64bits(math.NaN()) {
 				r.Fail("a kept row holds %v", x)
-				return nil
+				return part, false
 			}
-			g.pending = append(g.pending, x)
+			part.pending = append(part.pending, x)
 		}
-		for a, n := range finite {
-			if n != p.Features[g.cols[a]].Num.count {
-				r.Fail("field %q: %d finite values kept, the field %d", g.Names[a], n, p.Features[g.cols[a]].Num.count)
-				return nil
-			}
-		}
-		return g
+		return part, true
 	case 1:
-		g.settled = true
+		part.settled = true
 	default:
 		r.Fail("bad settled flag")
-		return nil
+		return part, false
 	}
-	for a := range g.axes {
-		ax := &g.axes[a]
+	for a := range part.axes {
+		ax := &part.axes[a]
 		l := lattice{shift: r.Byte()}
 		flags := r.Byte()
 		l.hasBottom, l.hasTop = flags&1 != 0, flags&2 != 0
@@ -514,45 +562,46 @@ func (r *reader) grid(p *Profile) *Grid {
 		}
 		k := r.Length(2)
 		if r.Err() != nil {
-			return nil
+			return part, false
 		}
 		if l.shift > 63 || flags > 3 || k > GridBuckets || l.align() != l ||
 			l.cenMin > fineLattice.cenMin || l.cenMax < fineLattice.cenMax ||
 			l.hasBottom && l.botMax+1 >= l.cenMin || l.hasTop && l.topMin <= l.cenMax+1 {
 			r.Fail("field %q: bad lattice", g.Names[a])
-			return nil
+			return part, false
 		}
 		ax.lattice = l
 		var id, sum uint64
 		for i := range k {
 			rise, c := r.Uvarint(), r.Count()
 			if r.Err() != nil {
-				return nil
+				return part, false
 			}
 			if i > 0 && rise == 0 || id+rise < id || c <= 0 {
 				r.Fail("field %q: bad bucket %d", g.Names[a], i)
-				return nil
+				return part, false
 			}
 			id += rise
 			if ax.bucket(id) != id {
 				r.Fail("field %q: bucket %d is not on its lattice", g.Names[a], i)
-				return nil
+				return part, false
 			}
 			ax.ids = append(ax.ids, id)
 			ax.counts = append(ax.counts, c)
 			sum += uint64(c)
 		}
-		if n := p.Features[g.cols[a]].Num.count; sum != uint64(n) {
-			r.Fail("field %q: buckets hold %d values, the field %d", g.Names[a], sum, n)
-			return nil
-		}
+		finite[a] += int64(sum)
 	}
-	for pi := range g.pairs {
-		gp := &g.pairs[pi]
-		ka, kb := len(g.axes[gp.a].ids), len(g.axes[gp.b].ids)
+	for pi := range part.pairs {
+		gp := &part.pairs[pi]
+		ka, kb := len(part.axes[gp.a].ids), len(part.axes[gp.b].ids)
 		nnz := r.Length(2)
 		if r.Err() != nil {
-			return nil
+			return part, false
+		}
+		if *cells += ka * kb; *cells > MaxGridCells {
+			r.Fail("more than %d cells", MaxGridCells)
+			return part, false
 		}
 		rows, cols := make([]int64, ka), make([]int64, kb)
 		gp.cells = make([]int64, ka*kb)
@@ -560,24 +609,24 @@ func (r *reader) grid(p *Profile) *Grid {
 		for i := range nnz {
 			rise, c := r.Uvarint(), r.Count()
 			if r.Err() != nil {
-				return nil
+				return part, false
 			}
 			if i > 0 && rise == 0 || rise >= uint64(ka*kb-cell) || c <= 0 {
 				r.Fail("pair %s, %s: bad cell %d", g.Names[gp.a], g.Names[gp.b], i)
-				return nil
+				return part, false
 			}
 			cell += int(rise)
 			ci, cj := cell/kb, cell%kb
 			rows[ci] += c
 			cols[cj] += c
-			if rows[ci] > g.axes[gp.a].counts[ci] || cols[cj] > g.axes[gp.b].counts[cj] {
+			if rows[ci] > part.axes[gp.a].counts[ci] || cols[cj] > part.axes[gp.b].counts[cj] {
 				r.Fail("pair %s, %s: cells hold more than their buckets", g.Names[gp.a], g.Names[gp.b])
-				return nil
+				return part, false
 			}
 			gp.cells[cell] = c
 		}
 	}
-	return g
+	return part, true
 }
 
 func (r *reader) numeric(opts Options) *Numeric {

@@ -300,3 +300,8 @@ func (p *Profile) Clone() *Profile {
 	c.Grid = p.Grid.clone()
 	return c
 }
+
+// Seal says p gets no more rows: the pair grids' rows, kept apart per source
+// (UpdateFrom), fold into one, as reading or merging p would do each time. The
+// engine seals a window when it closes.
+func (p *Profile) Seal() { p.Grid.Seal() }

@@ -25,7 +25,13 @@ import (
 //
 // There is one type switch per column and then a typed loop; counting a
 // numeric value or an already-known category does not allocate.
-func (p *Profile) Update(rec arrow.Record, rows []int) {
+func (p *Profile) Update(rec arrow.Record, rows []int) { p.UpdateFrom(rec, rows, nil) }
+
+// UpdateFrom is Update for rows from several sources, such as the partitions of
+// a Kafka topic: sources[r] is record row r's source (nil: all 0). The pair
+// grids keep each source's rows apart (see Grid), so that the profile depends on
+// the order of the rows within each source only, not on how sources interleave.
+func (p *Profile) UpdateFrom(rec arrow.Record, rows []int, sources []int32) {
 	if rec == nil {
 		return
 	}
@@ -53,7 +59,7 @@ func (p *Profile) Update(rec arrow.Record, rows []int) {
 			p.Joint.update(rec, idx, cols)
 			return
 		case grid:
-			p.Grid.update(rec, idx, cols)
+			p.Grid.update(rec, idx, cols, sources)
 			return
 		}
 		f := p.Features[i]

@@ -213,10 +213,9 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		e.detOpts.MinMultivariate = -1
 	}
 	e.sketchOpts.GridPairs = sc.Detectors.Joint.MaxPairs
-	if !sc.Detectors.Joint.Enable {
+	if sc.Detectors.Joint.Disable {
 		// No finding, and no grids to count: they are a fifth to a half of the CPU a
-		// row costs (bench/README.md, "Joint drift that moves no marginal"), and off
-		// by default (config.Joint says why).
+		// row costs (bench/README.md, "Joint drift that moves no marginal").
 		e.detOpts.MinJoint, e.sketchOpts.GridPairs = -1, -1
 	}
 	if e.detOpts.MinReferenceRows == 0 {
@@ -348,17 +347,19 @@ func (e *Engine) ProcessPartitions(rec arrow.Record, partitions []int32) []Resul
 		if e.clock.Observe(p, times[i]) {
 			// The watermark passed a window end at this row: what came before it goes
 			// into its windows, then the windows close.
-			results = e.addRows(rec, times, results)
+			results = e.addRows(rec, times, partitions, results)
 			results = e.closeWindows(results)
 		}
 	}
-	return e.addRows(rec, times, results)
+	return e.addRows(rec, times, partitions, results)
 }
 
-// addRows adds the rows gathered for each model since the last call to their windows.
-func (e *Engine) addRows(rec arrow.Record, times []int64, results []Result) []Result {
+// addRows adds the rows gathered for each model since the last call to their windows;
+// partitions[i] is row i's partition (nil: all 0), which the profiles' pair grids keep
+// apart (sketch.Grid).
+func (e *Engine) addRows(rec arrow.Record, times []int64, partitions []int32, results []Result) []Result {
 	for _, m := range e.touched {
-		for _, w := range m.windows.Add(rec, times, m.rows) {
+		for _, w := range m.windows.Add(rec, times, m.rows, partitions) {
 			results = append(results, e.close(m, w))
 		}
 		m.rows = m.rows[:0]
@@ -522,6 +523,9 @@ func (k modelKey) less(o modelKey) bool {
 // result of a stream whose versions may have references of their own says when the
 // version has none.
 func (e *Engine) close(m *model, w *window.Window) Result {
+	// The window gets no more rows: its grid's partitions fold into one, in
+	// partition order, as a cluster's leader merges them.
+	w.Profile.Seal()
 	r := Result{
 		Stream: e.cfg.Name, Model: m.key.model, ModelVersion: m.key.version,
 		Start: w.Start, End: w.End, Rows: w.Profile.Rows,

@@ -8,15 +8,15 @@ import (
 )
 
 // TestJointOptions: detectors.joint reaches the sketches (max_pairs: which pairs
-// a window's grids count) and the detectors (min, grid); without enable there are
-// neither grids nor a finding.
+// a window's grids count) and the detectors (min, grid), on by default; with disable
+// there are neither grids nor a finding.
 func TestJointOptions(t *testing.T) {
 	stream := func(j config.Joint) *config.Stream {
 		return &config.Stream{Name: "s", Window: config.Window{Rows: 10}, Features: map[string]config.Field{
 			"a": {Type: "numeric"}, "b": {Type: "numeric"}, "c": {Type: "numeric"}, "d": {Type: "numeric"}},
 			Detectors: config.Detectors{Joint: j}}
 	}
-	e, err := New(stream(config.Joint{Enable: true, MaxPairs: 3, Min: 0.3, Grid: 4}), nil)
+	e, err := New(stream(config.Joint{MaxPairs: 3, Min: 0.3, Grid: 4}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestJointOptions(t *testing.T) {
 	if o := e.DetectorOptions(); o.MinJoint != 0.3 || o.JointGrid != 4 {
 		t.Errorf("detector options %+v", o)
 	}
-	e, err = New(stream(config.Joint{Enable: true}), nil)
+	e, err = New(stream(config.Joint{}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,16 +34,16 @@ func TestJointOptions(t *testing.T) {
 		t.Errorf("default max_pairs: grid %v, want all 6 pairs", g)
 	}
 	withGrids := e.newProfile()
-	e, err = New(stream(config.Joint{}), nil)
+	e, err = New(stream(config.Joint{Disable: true}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g := e.newProfile().Grid; g != nil {
-		t.Errorf("joint off (the default): grid %v, want none (its cost saved)", g.Pairs())
+		t.Errorf("joint disabled: grid %v, want none (its cost saved)", g.Pairs())
 	}
 	for _, f := range detectors.Evaluate(withGrids, e.newProfile(), e.DetectorOptions()) {
 		if f.Feature == detectors.FeatureJoint {
-			t.Error("joint off (the default): a (joint) finding")
+			t.Error("joint disabled: a (joint) finding")
 		}
 	}
 }

@@ -85,18 +85,19 @@ func (t *Tracker) Late() int64 { return t.late }
 func (t *Tracker) Counted() bool { return t.spec.Rows > 0 }
 
 // Add puts rows of rec (indices, in arrival order) into their windows; times[i] is row
-// i's event time in Unix nanoseconds. Count windows close here and are returned, oldest
+// i's event time in Unix nanoseconds, sources[i] its partition (nil: all 0; see
+// sketch.Profile.UpdateFrom). Count windows close here and are returned, oldest
 // first. Event-time windows only close in Close; a row whose window has already closed
 // is counted as late.
-func (t *Tracker) Add(rec arrow.Record, times []int64, rows []int) []*Window {
+func (t *Tracker) Add(rec arrow.Record, times []int64, rows []int, sources []int32) []*Window {
 	if t.spec.Rows > 0 {
-		return t.addCount(rec, times, rows)
+		return t.addCount(rec, times, rows, sources)
 	}
-	t.addTime(rec, times, rows)
+	t.addTime(rec, times, rows, sources)
 	return nil
 }
 
-func (t *Tracker) addCount(rec arrow.Record, times []int64, rows []int) []*Window {
+func (t *Tracker) addCount(rec arrow.Record, times []int64, rows []int, sources []int32) []*Window {
 	var closed []*Window
 	for len(rows) > 0 {
 		if t.cur == nil {
@@ -111,7 +112,7 @@ func (t *Tracker) addCount(rec arrow.Record, times []int64, rows []int) []*Windo
 			t.curMin = min(t.curMin, times[r])
 			t.curMax = max(t.curMax, times[r])
 		}
-		t.cur.Profile.Update(rec, part)
+		t.cur.Profile.UpdateFrom(rec, part, sources)
 		if int(t.cur.Profile.Rows) >= t.spec.Rows {
 			t.cur.Start, t.cur.End = time.Unix(0, t.curMin).UTC(), time.Unix(0, t.curMax).UTC()
 			t.cur.Profile.Start, t.cur.Profile.End = t.cur.Start, t.cur.End
@@ -122,7 +123,7 @@ func (t *Tracker) addCount(rec arrow.Record, times []int64, rows []int) []*Windo
 	return closed
 }
 
-func (t *Tracker) addTime(rec arrow.Record, times []int64, rows []int) {
+func (t *Tracker) addTime(rec arrow.Record, times []int64, rows []int, sources []int32) {
 	size := int64(t.spec.Size)
 	clear(t.groups)
 	for _, r := range rows {
@@ -134,7 +135,7 @@ func (t *Tracker) addTime(rec arrow.Record, times []int64, rows []int) {
 		t.groups[start] = append(t.groups[start], r)
 	}
 	for start, part := range t.groups {
-		t.window(start).Profile.Update(rec, part)
+		t.window(start).Profile.UpdateFrom(rec, part, sources)
 	}
 }
 

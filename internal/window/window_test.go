@@ -59,12 +59,12 @@ func feed(tr *Tracker, c *Clock, rec arrow.Record, times []int64, parts []int32)
 			p = parts[i]
 		}
 		if c.Observe(p, times[i]) {
-			out = append(out, tr.Add(rec, times, pending)...)
+			out = append(out, tr.Add(rec, times, pending, nil)...)
 			pending = nil
 			out = append(out, tr.Close(c.ClosedTo())...)
 		}
 	}
-	return append(out, tr.Add(rec, times, pending)...)
+	return append(out, tr.Add(rec, times, pending, nil)...)
 }
 
 func TestCountWindowsSplitABatchAtTheBoundary(t *testing.T) {
@@ -72,7 +72,7 @@ func TestCountWindowsSplitABatchAtTheBoundary(t *testing.T) {
 	rec := record(t, 10)
 	defer rec.Release()
 	times := secs(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
-	closed := tr.Add(rec, times, all(10))
+	closed := tr.Add(rec, times, all(10), nil)
 	if len(closed) != 2 {
 		t.Fatalf("closed %d windows, want 2", len(closed))
 	}
