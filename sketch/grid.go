@@ -168,7 +168,6 @@ const gridSettleRows = 256
 type gridScratch struct {
 	vals  []float64
 	slots []int8
-	idx   []int
 }
 
 var gridPool = sync.Pool{New: func() any { return new(gridScratch) }}
@@ -183,25 +182,16 @@ func (g *Grid) update(rec arrow.Record, idx []int, cols []int, srcs []int32) {
 		g.part(0).update(g, rec, idx, cols, sc)
 		return
 	}
-	// Almost every update holds one source's rows; otherwise take each source's
-	// rows in turn (their order within a source kept).
-	rest := idx
-	for len(rest) > 0 {
-		src := srcs[rest[0]]
-		mine, other := sc.idx[:0], rest[:0:0]
-		for i, r := range rest {
-			if srcs[r] == src {
-				mine = append(mine, r)
-			} else if other == nil {
-				other = make([]int, 0, len(rest)-i)
-				other = append(other, r)
-			} else {
-				other = append(other, r)
-			}
+	// Each run of rows from one source goes to its part in one call: a consumer's
+	// batch holds runs of each partition's messages, so there are few, and a
+	// source's rows keep their order.
+	for len(idx) > 0 {
+		src, n := srcs[idx[0]], 1
+		for n < len(idx) && srcs[idx[n]] == src {
+			n++
 		}
-		sc.idx = mine
-		g.part(src).update(g, rec, mine, cols, sc)
-		rest = other
+		g.part(src).update(g, rec, idx[:n], cols, sc)
+		idx = idx[n:]
 	}
 }
 
