@@ -161,8 +161,8 @@ func TestBacktestInferredParquetJSONL(t *testing.T) {
 	ws := parseJSONL(t, out)
 	var drifted [][]string
 	for i, w := range ws {
-		// Eight features and the multivariate finding.
-		if w.Window != i+1 || w.Rows != 5000 || w.WindowStart == nil || w.WindowEnd == nil || len(w.Findings) != 9 {
+		// Eight features, the multivariate and the joint finding.
+		if w.Window != i+1 || w.Rows != 5000 || w.WindowStart == nil || w.WindowEnd == nil || len(w.Findings) != 10 {
 			t.Errorf("window %d: %+v", i+1, w)
 		}
 		drifted = append(drifted, w.Drifted)
@@ -179,8 +179,8 @@ func TestBacktestCSVFormatAndTunedThresholds(t *testing.T) {
 	out, _ := runOK(t, "backtest", "--reference", carLoanDir+"reference.parquet", "--input", carLoanDir+"monitoring.parquet",
 		"--window-rows", "25000", "--exclude", "timestamp", "--format", "csv", "--ks-min", "0.5", "--wasserstein-min", "5")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 1+2*11 {
-		t.Fatalf("%d lines, want a header and (10 features + the multivariate finding) × 2 windows:\n%s", len(lines), out)
+	if len(lines) != 1+2*12 {
+		t.Fatalf("%d lines, want a header and (10 features + the multivariate and joint findings) × 2 windows:\n%s", len(lines), out)
 	}
 	for _, l := range lines[1:] {
 		cells := strings.Split(l, ",")

@@ -322,7 +322,7 @@ func TestWriters(t *testing.T) {
 			if err := json.Unmarshal([]byte(line), &w); err != nil {
 				t.Fatal(err)
 			}
-			if w.Rows != 25000 || len(w.Findings) != 11 { // 10 features and "(multivariate)"
+			if w.Rows != 25000 || len(w.Findings) != 12 { // 10 features, "(multivariate)" and "(joint)"
 				t.Errorf("line %d: %d rows, %d findings", i+1, w.Rows, len(w.Findings))
 			}
 			for _, f := range w.Findings {
@@ -337,7 +337,7 @@ func TestWriters(t *testing.T) {
 	})
 	t.Run("csv", func(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(write(FormatCSV)), "\n")
-		if len(lines) != 1+2*11 || !strings.HasPrefix(lines[0], "stream,model,model_version,window,") {
+		if len(lines) != 1+2*12 || !strings.HasPrefix(lines[0], "stream,model,model_version,window,") {
 			t.Fatalf("%d lines, header %q", len(lines), lines[0])
 		}
 		if !strings.Contains(strings.Join(lines, "\n"), ",2,,,25001,50000,25000,car_value,numeric,ks,") {
