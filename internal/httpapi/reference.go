@@ -11,6 +11,7 @@ import (
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/references"
 )
 
 // References is what the server does with the reference profiles that training
@@ -18,11 +19,11 @@ import (
 type References interface {
 	// HandOver makes profile (a profile file's bytes) the reference of (model,
 	// version) of stream ("" when the config has one stream), durably.
-	HandOver(ctx context.Context, stream, model, version string, profile []byte) (monitor.Reference, error)
+	HandOver(ctx context.Context, stream, model, version string, profile []byte) (references.Reference, error)
 	// Reference says what (model, version) of stream is judged against.
-	Reference(stream, model, version string) (monitor.Reference, error)
+	Reference(stream, model, version string) (references.Reference, error)
 	// Withdraw deletes the reference handed over for (model, version) of stream.
-	Withdraw(ctx context.Context, stream, model, version string) (monitor.Reference, error)
+	Withdraw(ctx context.Context, stream, model, version string) (references.Reference, error)
 }
 
 var _ References = (*monitor.Monitor)(nil)
@@ -50,7 +51,7 @@ type handedOver struct {
 	Features int       `json:"features"`
 }
 
-func viewOf(ref monitor.Reference) referenceView {
+func viewOf(ref references.Reference) referenceView {
 	v := referenceView{Stream: ref.Stream, Model: ref.Model, Version: ref.Version, Reference: ref.Name}
 	if h := ref.Handover; h != nil {
 		v.HandedOver = &handedOver{Via: h.Via, At: h.At.UTC(), Rows: h.Profile.Rows, Features: len(h.Profile.Features)}
@@ -118,17 +119,17 @@ func (s *Server) deleteReference(w http.ResponseWriter, r *http.Request) {
 func writeReferenceErr(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, engine.ErrNotProfile), errors.Is(err, monitor.ErrStreamRequired):
+	case errors.Is(err, engine.ErrNotProfile), errors.Is(err, references.ErrStreamRequired):
 		code = http.StatusBadRequest
-	case errors.Is(err, monitor.ErrUnknownStream), errors.Is(err, monitor.ErrNoHandover):
+	case errors.Is(err, references.ErrUnknownStream), errors.Is(err, references.ErrNoHandover):
 		code = http.StatusNotFound
-	case errors.Is(err, monitor.ErrTooManyReferences):
+	case errors.Is(err, references.ErrTooManyReferences):
 		code = http.StatusConflict
 	case errors.Is(err, cluster.ErrTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, engine.ErrProfileFields):
 		code = http.StatusUnprocessableEntity
-	case errors.Is(err, monitor.ErrNotRunning):
+	case errors.Is(err, references.ErrNotRunning):
 		code = http.StatusServiceUnavailable
 	}
 	writeError(w, code, err.Error())

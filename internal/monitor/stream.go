@@ -19,6 +19,7 @@ import (
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/labels"
+	"github.com/driftmon/driftmon/internal/references"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -50,7 +51,7 @@ type stream struct {
 	// recorded: store, or without one the outbox's scratch file.
 	store, alertStore *state.Store
 	// handoversChanged says that the API changed the references handed over for the
-	// stream's versions: the next step gives them to the engine (handover.go).
+	// stream's versions: the next step gives them to the engine (syncHandovers).
 	handoversChanged atomic.Bool
 	verdicts         *alerter.Verdicts
 	// pos is how far the stream has read; its counters are guarded by mu.
@@ -179,7 +180,7 @@ func (s *stream) restore() error {
 //
 //  1. read: preds (predictions) or labs (labels) from the Kafka sources; an empty
 //     batch only lets the wall clock act (idle partitions); references handed over
-//     since the last step reach the engine first (handover.go);
+//     since the last step reach the engine first (syncHandovers);
 //  2. decode: each partition's run of preds into an Arrow record (batchDecoder);
 //     what does not decode is counted and set aside;
 //  3. feed: the rows to the engine and to the label join; references the engine read
@@ -214,8 +215,13 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 		}
 		s.every.add(len(preds))
 	}
-	if err := s.storeRead(); err != nil {
+	// A version handed over by the API meanwhile keeps the API's, at the next sync.
+	handedOver, err := references.StoreRead(s.alertStore, s.cfg.Name, s.engine.NewlyRead())
+	if err != nil {
 		return err
+	}
+	if handedOver {
+		s.handoversChanged.Store(true)
 	}
 	var perf []labels.Result
 	if s.labels != nil {
@@ -239,6 +245,19 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 		s.sink.performance(s.results, s.verdicts, perf, s.labels.minRows)
 	}
 	return s.record(false)
+}
+
+// syncHandovers gives the stream's engine the references its store holds now; one that
+// cannot be used is logged, and its version falls back.
+func (s *stream) syncHandovers() error {
+	recs, err := references.Records(s.alertStore, s.cfg.Name)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.SyncHandovers(recs); err != nil {
+		s.log.Error("a handed-over reference in the state cannot be used; its version falls back", "err", err)
+	}
+	return nil
 }
 
 // feed gives a decoded run's rows to the engine and the label join, counts them and
