@@ -102,11 +102,7 @@ func (j *Joint) appendBinary(b []byte) []byte {
 	if j == nil {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	b = binary.AppendUvarint(b, uint64(len(j.Names)))
-	for _, name := range j.Names {
-		b = appendString(b, name)
-	}
+	b = appendNames(append(b, 1), j.Names)
 	for _, m := range j.parts {
 		b = binary.AppendUvarint(b, uint64(m.n))
 		for _, v := range m.mean {
@@ -123,11 +119,7 @@ func (g *Grid) appendBinary(b []byte) []byte {
 	if g == nil {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	b = binary.AppendUvarint(b, uint64(len(g.Names)))
-	for _, name := range g.Names {
-		b = appendString(b, name)
-	}
+	b = appendNames(append(b, 1), g.Names)
 	if !g.settled {
 		b = append(b, 0)
 		b = binary.AppendUvarint(b, uint64(len(g.pending)/len(g.Names)))
@@ -183,6 +175,16 @@ func (g *Grid) appendBinary(b []byte) []byte {
 				}
 			}
 		}
+	}
+	return b
+}
+
+// appendNames writes the fields a joint sketch or grid covers, as numericFields
+// reads them.
+func appendNames(b []byte, names []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, name := range names {
+		b = appendString(b, name)
 	}
 	return b
 }

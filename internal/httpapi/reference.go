@@ -62,8 +62,7 @@ func viewOf(ref references.Reference) referenceView {
 // putReference hands a version's reference over: the body is a profile file, as
 // `driftmon baseline` writes it, up to Limits.MaxReferenceBytes.
 func (s *Server) putReference(w http.ResponseWriter, r *http.Request) {
-	if s.references == nil {
-		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+	if !s.servesReferences(w) {
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -80,34 +79,40 @@ func (s *Server) putReference(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, err := s.references.HandOver(r.Context(), r.URL.Query().Get("stream"), r.PathValue("model"), r.PathValue("version"), body)
-	if err != nil {
-		writeReferenceErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(ref))
+	writeReference(w, ref, err)
 }
 
 func (s *Server) getReference(w http.ResponseWriter, r *http.Request) {
-	if s.references == nil {
-		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+	if !s.servesReferences(w) {
 		return
 	}
 	ref, err := s.references.Reference(r.URL.Query().Get("stream"), r.PathValue("model"), r.PathValue("version"))
-	if err != nil {
-		writeReferenceErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(ref))
+	writeReference(w, ref, err)
 }
 
 // deleteReference makes the version fall back to the stream's configured reference,
 // which it answers with.
 func (s *Server) deleteReference(w http.ResponseWriter, r *http.Request) {
-	if s.references == nil {
-		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+	if !s.servesReferences(w) {
 		return
 	}
 	ref, err := s.references.Withdraw(r.Context(), r.URL.Query().Get("stream"), r.PathValue("model"), r.PathValue("version"))
+	writeReference(w, ref, err)
+}
+
+// servesReferences reports whether the server hands references to a monitor, and
+// answers 503 when it does not.
+func (s *Server) servesReferences(w http.ResponseWriter) bool {
+	if s.references == nil {
+		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+		return false
+	}
+	return true
+}
+
+// writeReference answers a reference call: the version's reference, or its error with
+// its status.
+func writeReference(w http.ResponseWriter, ref references.Reference, err error) {
 	if err != nil {
 		writeReferenceErr(w, err)
 		return

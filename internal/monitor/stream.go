@@ -396,24 +396,12 @@ func (h predictions) Assign(_ context.Context, partitions []int) (map[int]int64,
 // Handle runs the pipeline on a batch and returns the offsets a checkpoint has made
 // durable since the source last had them.
 func (h predictions) Handle(_ context.Context, batch []ingest.Message) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.step(batch, nil); err != nil {
-		return nil, err
-	}
-	return s.preds.take(), nil
+	return h.s.turn(&h.s.preds, func() error { return h.s.step(batch, nil) })
 }
 
 // Close writes the last checkpoint.
 func (h predictions) Close(context.Context) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.record(true); err != nil {
-		return nil, err
-	}
-	return s.preds.take(), nil
+	return h.s.turn(&h.s.preds, func() error { return h.s.record(true) })
 }
 
 // labelSource is the stream as its labels' Kafka source sees it.
@@ -433,24 +421,24 @@ func (h labelSource) Assign(_ context.Context, partitions []int) (map[int]int64,
 // Handle runs the pipeline on a batch of labels: it revises the windows they belong to
 // and lets the wall clock act on the predictions' windows.
 func (h labelSource) Handle(_ context.Context, batch []ingest.Message) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.step(nil, batch); err != nil {
-		return nil, err
-	}
-	return s.labels.durable.take(), nil
+	return h.s.turn(&h.s.labels.durable, func() error { return h.s.step(nil, batch) })
 }
 
 // Close writes the last checkpoint.
 func (h labelSource) Close(context.Context) (map[int]int64, error) {
-	s := h.s
+	return h.s.turn(&h.s.labels.durable, func() error { return h.s.record(true) })
+}
+
+// turn runs work (a step, or the last checkpoint) for one of the stream's sources,
+// holding the stream, and returns what the latest checkpoint made durable of that
+// source's offsets (durable) that it has not had yet.
+func (s *stream) turn(durable *offsets, work func() error) (map[int]int64, error) {
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(true); err != nil {
+	if err := work(); err != nil {
 		return nil, err
 	}
-	return s.labels.durable.take(), nil
+	return durable.take(), nil
 }
 
 // startFrom returns the assigned partitions as the clock numbers them, and where to
