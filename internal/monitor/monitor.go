@@ -248,12 +248,16 @@ func (m *Monitor) Run(ctx context.Context) error {
 	wg.Wait()
 	time.AfterFunc(outboxGrace, stopOutbox)
 	obErr := outboxDone()
+	return joinAll(errc, obErr)
+}
+
+// joinAll closes errc, whose senders are all done, and joins first with what they sent.
+func joinAll(errc chan error, first ...error) error {
 	close(errc)
-	errs := []error{obErr}
 	for err := range errc {
-		errs = append(errs, err)
+		first = append(first, err)
 	}
-	return errors.Join(errs...)
+	return errors.Join(first...)
 }
 
 // startOutbox opens the alerter's outbox on store, shows it to the API and delivers
@@ -395,12 +399,7 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return joinAll(errc)
 }
 
 // outboxGrace is how long deliveries go on after the streams have stopped.

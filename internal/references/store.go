@@ -3,10 +3,8 @@ package references
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/engine"
@@ -77,19 +75,10 @@ func (s inState) remove(_ context.Context, stream, model, version string) (bool,
 // forEach calls fn with each record of stream's references in tx, valid during the
 // call only.
 func forEach(tx *state.Tx, stream string, fn func(record []byte)) error {
-	prefix := keysOf(stream)
-	errDone := errors.New("past the stream's keys")
-	err := tx.ForEach(bucket, prefix, func(k string, v []byte) error {
-		if !strings.HasPrefix(k, prefix) {
-			return errDone
-		}
+	return tx.ForPrefix(bucket, keysOf(stream), func(_ string, v []byte) error {
 		fn(v)
 		return nil
 	})
-	if err == errDone {
-		return nil
-	}
-	return err
 }
 
 // InCluster keeps references in the cluster topic that lg reads and writes.
