@@ -62,7 +62,6 @@ type stream struct {
 	preds  offsets
 	labels *labelSide // nil without labels
 	sight  *sight
-	skip   []int // scratch: the rows the engine refused
 
 	// work is held by whichever source's goroutine works on the stream: the
 	// predictions' or the labels'. Everything above is owned by its holder.
@@ -82,6 +81,7 @@ type labelSide struct {
 	scoreCol string
 	minRows  int64
 	durable  offsets
+	skip     []int // scratch: the rows of a run the engine refused, which the join skips
 }
 
 func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sink) (*stream, error) {
@@ -269,11 +269,11 @@ func (s *stream) feed(d decoded) []engine.Result {
 	refused := s.engine.Refused()
 	s.dec.setAside(d, refused)
 	if s.labels != nil {
-		skip := s.skip[:0]
+		skip := s.labels.skip[:0]
 		for _, f := range refused {
 			skip = append(skip, f.Row)
 		}
-		s.skip = skip
+		s.labels.skip = skip
 		s.labels.join.AddPredictions(d.rec, d.rec.Column(0).(*array.Int64).Int64Values(), s.labels.scoreCol, skip)
 	}
 	late := s.engine.Late()
