@@ -16,8 +16,8 @@
 // leader judge the version against what was read, whatever became of the file.
 //
 // It imports internal/engine (the record), and internal/state and internal/cluster
-// (where records are kept); it must not import internal/monitor, internal/httpapi or
-// the alerting packages: the monitor wires it, the API calls it.
+// (where records are kept); it must not import internal/monitor or internal/httpapi
+// (the monitor wires it, the API calls it), nor alerting's policy, outbox or notifiers.
 package references
 
 import (
