@@ -73,11 +73,11 @@ func TestWritesSurviveReopenAndFailedTransactionsLeaveNothing(t *testing.T) {
 	}
 }
 
-func TestForEachIsOrderedAndSeeks(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
-	defer s.Close()
+// putKeys stores each key under itself in bucket "k".
+func putKeys(t *testing.T, s *Store, keys ...string) {
+	t.Helper()
 	if err := s.Update(func(tx *Tx) error {
-		for _, k := range []string{"b/2", "a/1", "b/1", "c/1"} {
+		for _, k := range keys {
 			if err := tx.Put("k", k, []byte(k)); err != nil {
 				return err
 			}
@@ -86,6 +86,12 @@ func TestForEachIsOrderedAndSeeks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestForEachIsOrderedAndSeeks(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	putKeys(t, s, "b/2", "a/1", "b/1", "c/1")
 	var got []string
 	if err := s.View(func(tx *Tx) error {
 		return tx.ForEach("k", "b/", func(k string, _ []byte) error {
@@ -103,16 +109,7 @@ func TestForEachIsOrderedAndSeeks(t *testing.T) {
 func TestForPrefixStopsPastThePrefix(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
 	defer s.Close()
-	if err := s.Update(func(tx *Tx) error {
-		for _, k := range []string{"b/2", "a/1", "b/1", "b", "b0", "c/1"} {
-			if err := tx.Put("k", k, []byte(k)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putKeys(t, s, "b/2", "a/1", "b/1", "b", "b0", "c/1")
 	errFn := errors.New("fn failed")
 	for _, c := range []struct {
 		bucket, prefix string
@@ -150,16 +147,7 @@ func TestForPrefixStopsPastThePrefix(t *testing.T) {
 func TestDeleteIfDeletesWhatItPicksUnderThePrefix(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s := open(t, path)
-	if err := s.Update(func(tx *Tx) error {
-		for _, k := range []string{"a/1", "b/1", "b/2", "b/3", "c/1"} {
-			if err := tx.Put("k", k, []byte(k)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putKeys(t, s, "a/1", "b/1", "b/2", "b/3", "c/1")
 	var seen []string
 	if err := s.Update(func(tx *Tx) error {
 		if err := tx.DeleteIf("none", "", func(string, []byte) bool { return true }); err != nil {
