@@ -16,6 +16,12 @@ type Tx interface {
 	// ForEach calls fn for every key of bucket in byte order, from the first key
 	// ≥ from ("" for all), and stops at fn's first error, which it returns.
 	ForEach(bucket, from string, fn func(key string, value []byte) error) error
+	// ForPrefix calls fn for every key of bucket that starts with prefix, in byte
+	// order, and stops at fn's first error, which it returns.
+	ForPrefix(bucket, prefix string, fn func(key string, value []byte) error) error
+	// DeleteIf deletes the keys of bucket that start with prefix and that del
+	// picks (del sees each key and value, in byte order).
+	DeleteIf(bucket, prefix string, del func(key string, value []byte) bool) error
 	// Len is the number of keys in bucket, the transaction's own writes included.
 	Len(bucket string) int
 }

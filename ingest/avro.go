@@ -131,12 +131,10 @@ func (d *AvroDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
 	return d.decode(msgs, d.decodeRow)
 }
 
-// decodeRow decodes one message into d.vals and d.rowTime without touching the builders.
+// decodeRow decodes one message (within the size limit) into d.vals and d.rowTime
+// without touching the builders.
 func (d *AvroDecoder) decodeRow(m *Message) (Reason, error) {
 	b := m.Value
-	if err := d.checkSize(b); err != nil {
-		return ReasonTooLarge, err
-	}
 	if len(b) < confluentHeader {
 		return ReasonMalformed, fmt.Errorf("decode message: %d bytes is shorter than the 5-byte Confluent header", len(b))
 	}

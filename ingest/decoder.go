@@ -69,12 +69,17 @@ func newRowDecoder(spec Spec, mem memory.Allocator) rowDecoder {
 
 // decode turns msgs into one record holding the good messages, in order, and reports
 // every other message as Rejected (in order, with its index in msgs). row converts one
-// message into d.vals and d.rowTime. The record is never nil (it may have zero rows).
+// message within the size limit into d.vals and d.rowTime. The record is never nil (it
+// may have zero rows).
 func (d *rowDecoder) decode(msgs []Message, row func(*Message) (Reason, error)) (arrow.Record, []Rejected) {
 	var rejected []Rejected
 	d.out.rb.Reserve(len(msgs))
 	for i := range msgs {
-		if reason, err := row(&msgs[i]); err != nil {
+		reason, err := ReasonTooLarge, d.checkSize(msgs[i].Value)
+		if err == nil {
+			reason, err = row(&msgs[i])
+		}
+		if err != nil {
 			rejected = append(rejected, Rejected{Index: i, Reason: reason, Err: err})
 			continue
 		}

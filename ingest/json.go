@@ -185,12 +185,10 @@ func (d *JSONDecoder) Decode(msgs []Message) (arrow.Record, []Rejected) {
 	return d.decode(msgs, d.decodeRow)
 }
 
-// decodeRow parses one message into d.vals and d.rowTime without touching the builders.
+// decodeRow parses one message (within the size limit) into d.vals and d.rowTime
+// without touching the builders.
 func (d *JSONDecoder) decodeRow(m *Message) (Reason, error) {
 	b := m.Value
-	if err := d.checkSize(b); err != nil {
-		return ReasonTooLarge, err
-	}
 	clear(d.caps)
 	d.envSeen = false
 	d.sc = scanner{cursor: cursor{b: b}, d: d, keyBuf: d.sc.keyBuf}

@@ -104,11 +104,7 @@ func (j *Joint) appendBinary(b []byte) []byte {
 	if j == nil {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	b = binary.AppendUvarint(b, uint64(len(j.Names)))
-	for _, name := range j.Names {
-		b = appendString(b, name)
-	}
+	b = appendNames(append(b, 1), j.Names)
 	for _, m := range j.parts {
 		b = binary.AppendUvarint(b, uint64(m.n))
 		for _, v := range m.mean {
@@ -125,11 +121,7 @@ func (g *Grid) appendBinary(b []byte) []byte {
 	if g == nil {
 		return append(b, 0)
 	}
-	b = append(b, 1)
-	b = binary.AppendUvarint(b, uint64(len(g.Names)))
-	for _, name := range g.Names {
-		b = appendString(b, name)
-	}
+	b = appendNames(append(b, 1), g.Names)
 	b = binary.AppendUvarint(b, uint64(len(g.parts)))
 	for i := range g.parts {
 		b = g.parts[i].appendBinary(b)
@@ -194,6 +186,16 @@ func (g *gridPart) appendBinary(b []byte) []byte {
 				}
 			}
 		}
+	}
+	return b
+}
+
+// appendNames writes the fields a joint sketch or grid covers, as numericFields
+// reads them.
+func appendNames(b []byte, names []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, name := range names {
+		b = appendString(b, name)
 	}
 	return b
 }

@@ -3,10 +3,8 @@ package outbox
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
@@ -133,24 +131,9 @@ func (s *slackSender[T]) put(bucket, key, value string) error {
 // forget drops a resolved episode's thread and reply marks.
 func (s *slackSender[T]) forget(episode string) error {
 	return s.store.Update(func(tx T) error {
-		var keys []string
-		err := tx.ForEach(bucketReplies, episode+"/", func(k string, _ []byte) error {
-			if !strings.HasPrefix(k, episode+"/") {
-				return errStopIter
-			}
-			keys = append(keys, k)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errStopIter) {
+		if err := tx.DeleteIf(bucketReplies, episode+"/", func(string, []byte) bool { return true }); err != nil {
 			return err
-		}
-		for _, k := range keys {
-			if err := tx.Delete(bucketReplies, k); err != nil {
-				return err
-			}
 		}
 		return tx.Delete(bucketThreads, episode)
 	})
 }
-
-var errStopIter = errors.New("stop")

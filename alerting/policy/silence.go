@@ -140,22 +140,7 @@ func (s *Silences) Save(tx alerting.Tx, now time.Time) error {
 			return err
 		}
 	}
-	var gone []string
-	err := tx.ForEach(silenceBucket, "", func(id string, _ []byte) error {
-		if !keep[id] {
-			gone = append(gone, id)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, id := range gone {
-		if err := tx.Delete(silenceBucket, id); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.DeleteIf(silenceBucket, "", func(id string, _ []byte) bool { return !keep[id] })
 }
 
 // Restore replaces the set by the silences saved in tx that are still active at now.

@@ -11,6 +11,7 @@ import (
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/references"
 )
 
 // References is what the server does with the reference profiles that training
@@ -18,11 +19,11 @@ import (
 type References interface {
 	// HandOver makes profile (a profile file's bytes) the reference of (model,
 	// version) of stream ("" when the config has one stream), durably.
-	HandOver(ctx context.Context, stream, model, version string, profile []byte) (monitor.Reference, error)
+	HandOver(ctx context.Context, stream, model, version string, profile []byte) (references.Reference, error)
 	// Reference says what (model, version) of stream is judged against.
-	Reference(stream, model, version string) (monitor.Reference, error)
+	Reference(stream, model, version string) (references.Reference, error)
 	// Withdraw deletes the reference handed over for (model, version) of stream.
-	Withdraw(ctx context.Context, stream, model, version string) (monitor.Reference, error)
+	Withdraw(ctx context.Context, stream, model, version string) (references.Reference, error)
 }
 
 var _ References = (*monitor.Monitor)(nil)
@@ -50,7 +51,7 @@ type handedOver struct {
 	Features int       `json:"features"`
 }
 
-func viewOf(ref monitor.Reference) referenceView {
+func viewOf(ref references.Reference) referenceView {
 	v := referenceView{Stream: ref.Stream, Model: ref.Model, Version: ref.Version, Reference: ref.Name}
 	if h := ref.Handover; h != nil {
 		v.HandedOver = &handedOver{Via: h.Via, At: h.At.UTC(), Rows: h.Profile.Rows, Features: len(h.Profile.Features)}
@@ -61,8 +62,7 @@ func viewOf(ref monitor.Reference) referenceView {
 // putReference hands a version's reference over: the body is a profile file, as
 // `driftmon baseline` writes it, up to Limits.MaxReferenceBytes.
 func (s *Server) putReference(w http.ResponseWriter, r *http.Request) {
-	if s.references == nil {
-		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+	if !s.servesReferences(w) {
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -79,34 +79,40 @@ func (s *Server) putReference(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref, err := s.references.HandOver(r.Context(), r.URL.Query().Get("stream"), r.PathValue("model"), r.PathValue("version"), body)
-	if err != nil {
-		writeReferenceErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(ref))
+	writeReference(w, ref, err)
 }
 
 func (s *Server) getReference(w http.ResponseWriter, r *http.Request) {
-	if s.references == nil {
-		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+	if !s.servesReferences(w) {
 		return
 	}
 	ref, err := s.references.Reference(r.URL.Query().Get("stream"), r.PathValue("model"), r.PathValue("version"))
-	if err != nil {
-		writeReferenceErr(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, viewOf(ref))
+	writeReference(w, ref, err)
 }
 
 // deleteReference makes the version fall back to the stream's configured reference,
 // which it answers with.
 func (s *Server) deleteReference(w http.ResponseWriter, r *http.Request) {
-	if s.references == nil {
-		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+	if !s.servesReferences(w) {
 		return
 	}
 	ref, err := s.references.Withdraw(r.Context(), r.URL.Query().Get("stream"), r.PathValue("model"), r.PathValue("version"))
+	writeReference(w, ref, err)
+}
+
+// servesReferences reports whether the server hands references to a monitor, and
+// answers 503 when it does not.
+func (s *Server) servesReferences(w http.ResponseWriter) bool {
+	if s.references == nil {
+		writeError(w, http.StatusServiceUnavailable, "this server hands no references to a monitor")
+		return false
+	}
+	return true
+}
+
+// writeReference answers a reference call: the version's reference, or its error with
+// its status.
+func writeReference(w http.ResponseWriter, ref references.Reference, err error) {
 	if err != nil {
 		writeReferenceErr(w, err)
 		return
@@ -118,17 +124,17 @@ func (s *Server) deleteReference(w http.ResponseWriter, r *http.Request) {
 func writeReferenceErr(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, engine.ErrNotProfile), errors.Is(err, monitor.ErrStreamRequired):
+	case errors.Is(err, engine.ErrNotProfile), errors.Is(err, references.ErrStreamRequired):
 		code = http.StatusBadRequest
-	case errors.Is(err, monitor.ErrUnknownStream), errors.Is(err, monitor.ErrNoHandover):
+	case errors.Is(err, references.ErrUnknownStream), errors.Is(err, references.ErrNoHandover):
 		code = http.StatusNotFound
-	case errors.Is(err, monitor.ErrTooManyReferences):
+	case errors.Is(err, references.ErrTooManyReferences):
 		code = http.StatusConflict
 	case errors.Is(err, cluster.ErrTooLarge):
 		code = http.StatusRequestEntityTooLarge
 	case errors.Is(err, engine.ErrProfileFields):
 		code = http.StatusUnprocessableEntity
-	case errors.Is(err, monitor.ErrNotRunning):
+	case errors.Is(err, references.ErrNotRunning):
 		code = http.StatusServiceUnavailable
 	}
 	writeError(w, code, err.Error())

@@ -24,7 +24,7 @@ import (
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/httpapi"
-	"github.com/driftmon/driftmon/internal/monitor"
+	"github.com/driftmon/driftmon/internal/references"
 )
 
 // pythonEnv names a Python interpreter with examples/python/requirements.txt installed.
@@ -370,7 +370,7 @@ func TestPythonTrainingHandsTheReferenceOver(t *testing.T) {
 	api := httptest.NewServer(httpapi.New(httpapi.Options{Token: token, References: run.mon}).Handler())
 	t.Cleanup(api.Close)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := run.mon.Reference("credit", "car-loan", "3.3.0"); !errors.Is(err, monitor.ErrNotRunning) {
+		if _, err := run.mon.Reference("credit", "car-loan", "3.3.0"); !errors.Is(err, references.ErrNotRunning) {
 			break
 		}
 		if time.Now().After(deadline) {

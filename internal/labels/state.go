@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/driftmon/driftmon/internal/state"
@@ -224,19 +223,10 @@ func (j *Join) Restore(st *state.Store, now time.Time) error {
 // bucket (keys are the stream's name, a 0 byte, the event id).
 func (j *Join) eachPending(tx *state.Tx, bucket string, fn func(id string, v []byte) error) error {
 	prefix := j.stream + "\x00"
-	err := tx.ForEach(bucket, prefix, func(key string, v []byte) error {
-		if !strings.HasPrefix(key, prefix) {
-			return errStopScan
-		}
+	return tx.ForPrefix(bucket, prefix, func(key string, v []byte) error {
 		if err := fn(key[len(prefix):], v); err != nil {
 			return fmt.Errorf("labels state of stream %s: %w", j.stream, err)
 		}
 		return nil
 	})
-	if errors.Is(err, errStopScan) {
-		return nil
-	}
-	return err
 }
-
-var errStopScan = errors.New("stop")

@@ -21,6 +21,7 @@ import (
 	"github.com/driftmon/driftmon/config"
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/references"
 	"github.com/driftmon/driftmon/internal/state"
 	"github.com/driftmon/driftmon/sketch"
 )
@@ -126,7 +127,7 @@ func runMonitor(t *testing.T, cfg *config.Config, log *windowLog) (*Monitor, fun
 	}
 	t.Cleanup(stop)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := mon.Reference("", "a", "x"); !errors.Is(err, ErrNotRunning) {
+		if _, err := mon.Reference("", "a", "x"); !errors.Is(err, references.ErrNotRunning) {
 			return mon, stop
 		}
 		if time.Now().After(deadline) {
@@ -168,10 +169,10 @@ func TestHandedOverReferenceInTheStateFile(t *testing.T) {
 			t.Errorf("a profile of other fields: %v", err)
 		}
 	}
-	if _, err := mon.HandOver(ctx, "nope", "a", "2", training); !errors.Is(err, ErrUnknownStream) || !strings.Contains(err.Error(), "streams s") {
+	if _, err := mon.HandOver(ctx, "nope", "a", "2", training); !errors.Is(err, references.ErrUnknownStream) || !strings.Contains(err.Error(), "streams s") {
 		t.Errorf("an unknown stream: %v", err)
 	}
-	if _, err := mon.Withdraw(ctx, "", "a", "2"); !errors.Is(err, ErrNoHandover) {
+	if _, err := mon.Withdraw(ctx, "", "a", "2"); !errors.Is(err, references.ErrNoHandover) {
 		t.Errorf("withdrew a reference never handed over: %v", err)
 	}
 
@@ -219,10 +220,13 @@ func TestHandedOverReferenceInTheStateFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stored int
+	recs, err := references.Records(st, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := len(recs)
 	var checkpoint []byte
 	st.View(func(tx *state.Tx) error {
-		stored = len(listReferences(tx, "s"))
 		checkpoint = bytes.Clone(tx.Get(checkpointBucket, "s"))
 		return nil
 	})

@@ -34,6 +34,7 @@ import (
 	"github.com/driftmon/driftmon/internal/cluster"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/labels"
+	"github.com/driftmon/driftmon/internal/references"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -72,8 +73,8 @@ type Monitor struct {
 	running  *outbox.Outbox
 	obStore  *state.Store
 	election *cluster.Election
-	// handovers keeps the references handed over per version (handover.go).
-	handovers handovers
+	// refs answers the API's calls on the references handed over per version.
+	refs *references.Registry
 }
 
 // New checks cfg, loads the baselines it names and builds every part. It starts
@@ -117,7 +118,40 @@ func New(cfg *config.Config, opts Options) (*Monitor, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	m.refs = references.New(m.referenceStreams(), log)
 	return m, nil
+}
+
+// referenceStreams are the streams as the reference calls see them: in one process,
+// each is told of a change at its next step.
+func (m *Monitor) referenceStreams() []references.Stream {
+	var out []references.Stream
+	for _, s := range m.streams {
+		out = append(out, references.Stream{Config: s.cfg, Engine: s.engine,
+			Changed: func() { s.handoversChanged.Store(true) }})
+	}
+	for _, w := range m.workers {
+		out = append(out, references.Stream{Config: w.cfg, Engine: w.proto})
+	}
+	return out
+}
+
+// HandOver makes profile (a profile file's bytes) the reference of (model, version)
+// of stream, durably (references.Registry.HandOver).
+func (m *Monitor) HandOver(ctx context.Context, stream, model, version string, profile []byte) (references.Reference, error) {
+	return m.refs.HandOver(ctx, stream, model, version, profile)
+}
+
+// Reference says what (model, version) of stream is judged against
+// (references.Registry.Reference).
+func (m *Monitor) Reference(stream, model, version string) (references.Reference, error) {
+	return m.refs.Reference(stream, model, version)
+}
+
+// Withdraw deletes the reference handed over for (model, version) of stream
+// (references.Registry.Withdraw).
+func (m *Monitor) Withdraw(ctx context.Context, stream, model, version string) (references.Reference, error) {
+	return m.refs.Withdraw(ctx, stream, model, version)
 }
 
 // Stats returns each stream's counters, by stream name. It is safe to call while Run
@@ -189,8 +223,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 		defer drop()
 		obStore = scratch
 	}
-	m.keepHandovers(storeHandovers{obStore})
-	defer m.keepHandovers(nil)
+	m.refs.Keep(references.InState(obStore))
+	defer m.refs.Keep(nil)
 	// Deliveries go on for outboxGrace after the streams stop, so that what the last
 	// windows decided is sent; what is still pending then waits in the state file.
 	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
@@ -214,20 +248,16 @@ func (m *Monitor) Run(ctx context.Context) error {
 	wg.Wait()
 	time.AfterFunc(outboxGrace, stopOutbox)
 	obErr := outboxDone()
-	close(errc)
-	errs := []error{obErr}
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return joinAll(errc, obErr)
 }
 
-// keepHandovers shows the API where handed-over references are kept (nil: nowhere, the
-// monitor is not running).
-func (m *Monitor) keepHandovers(hs handovers) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.handovers = hs
+// joinAll closes errc, whose senders are all done, and joins first with what they sent.
+func joinAll(errc chan error, first ...error) error {
+	close(errc)
+	for err := range errc {
+		first = append(first, err)
+	}
+	return errors.Join(first...)
 }
 
 // startOutbox opens the alerter's outbox on store, shows it to the API and delivers
@@ -338,8 +368,8 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 		return fmt.Errorf("cluster.partials_topic: %w", err)
 	}
 	defer lg.Close()
-	m.keepHandovers(logHandovers{lg})
-	defer m.keepHandovers(nil)
+	m.refs.Keep(references.InCluster(lg))
+	defer m.refs.Keep(nil)
 	el := cluster.NewElection(opts, m.cfg.Kafka.GroupID+"-leader")
 	m.mu.Lock()
 	m.election = el
@@ -369,12 +399,7 @@ func (m *Monitor) runCluster(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return joinAll(errc)
 }
 
 // outboxGrace is how long deliveries go on after the streams have stopped.

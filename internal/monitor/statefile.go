@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -116,29 +115,11 @@ func saveKept(tx *state.Tx, name string, kept []engine.KeptWindow) error {
 		}
 	}
 	prefix := keptKey(name, "")
-	var stale []string
-	errDone := errors.New("past the stream's keys")
-	err := tx.ForEach(keptBucket, prefix, func(key string, _ []byte) error {
-		rest, ok := strings.CutPrefix(key, prefix)
-		switch {
-		case !ok:
-			return errDone
-		case strings.Contains(rest, "/"):
-			// Another stream's, whose name starts with this one's and a "/".
-		case !want[key]:
-			stale = append(stale, key)
-		}
-		return nil
+	return tx.DeleteIf(keptBucket, prefix, func(key string, _ []byte) bool {
+		// A key with another "/" is another stream's, whose name starts with this
+		// one's and a "/".
+		return !want[key] && !strings.Contains(key[len(prefix):], "/")
 	})
-	if err != nil && err != errDone {
-		return err
-	}
-	for _, key := range stale {
-		if err := tx.Delete(keptBucket, key); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // schedule says when a checkpoint is due: after state.checkpoint_records messages or

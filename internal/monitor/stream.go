@@ -19,6 +19,7 @@ import (
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/labels"
+	"github.com/driftmon/driftmon/internal/references"
 	"github.com/driftmon/driftmon/internal/state"
 )
 
@@ -50,7 +51,7 @@ type stream struct {
 	// recorded: store, or without one the outbox's scratch file.
 	store, alertStore *state.Store
 	// handoversChanged says that the API changed the references handed over for the
-	// stream's versions: the next step gives them to the engine (handover.go).
+	// stream's versions: the next step gives them to the engine (syncHandovers).
 	handoversChanged atomic.Bool
 	verdicts         *alerter.Verdicts
 	// pos is how far the stream has read; its counters are guarded by mu.
@@ -61,7 +62,6 @@ type stream struct {
 	preds  offsets
 	labels *labelSide // nil without labels
 	sight  *sight
-	skip   []int // scratch: the rows the engine refused
 
 	// work is held by whichever source's goroutine works on the stream: the
 	// predictions' or the labels'. Everything above is owned by its holder.
@@ -81,6 +81,7 @@ type labelSide struct {
 	scoreCol string
 	minRows  int64
 	durable  offsets
+	skip     []int // scratch: the rows of a run the engine refused, which the join skips
 }
 
 func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sink) (*stream, error) {
@@ -179,7 +180,7 @@ func (s *stream) restore() error {
 //
 //  1. read: preds (predictions) or labs (labels) from the Kafka sources; an empty
 //     batch only lets the wall clock act (idle partitions); references handed over
-//     since the last step reach the engine first (handover.go);
+//     since the last step reach the engine first (syncHandovers);
 //  2. decode: each partition's run of preds into an Arrow record (batchDecoder);
 //     what does not decode is counted and set aside;
 //  3. feed: the rows to the engine and to the label join; references the engine read
@@ -214,8 +215,13 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 		}
 		s.every.add(len(preds))
 	}
-	if err := s.storeRead(); err != nil {
+	// A version handed over by the API meanwhile keeps the API's, at the next sync.
+	handedOver, err := references.StoreRead(s.alertStore, s.cfg.Name, s.engine.NewlyRead())
+	if err != nil {
 		return err
+	}
+	if handedOver {
+		s.handoversChanged.Store(true)
 	}
 	var perf []labels.Result
 	if s.labels != nil {
@@ -241,6 +247,19 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 	return s.record(false)
 }
 
+// syncHandovers gives the stream's engine the references its store holds now; one that
+// cannot be used is logged, and its version falls back.
+func (s *stream) syncHandovers() error {
+	recs, err := references.Records(s.alertStore, s.cfg.Name)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.SyncHandovers(recs); err != nil {
+		s.log.Error("a handed-over reference in the state cannot be used; its version falls back", "err", err)
+	}
+	return nil
+}
+
 // feed gives a decoded run's rows to the engine and the label join, counts them and
 // its rejections, releases its record, and returns the results of the windows that
 // closed.
@@ -250,11 +269,11 @@ func (s *stream) feed(d decoded) []engine.Result {
 	refused := s.engine.Refused()
 	s.dec.setAside(d, refused)
 	if s.labels != nil {
-		skip := s.skip[:0]
+		skip := s.labels.skip[:0]
 		for _, f := range refused {
 			skip = append(skip, f.Row)
 		}
-		s.skip = skip
+		s.labels.skip = skip
 		s.labels.join.AddPredictions(d.rec, d.rec.Column(0).(*array.Int64).Int64Values(), s.labels.scoreCol, skip)
 	}
 	late := s.engine.Late()
@@ -377,24 +396,12 @@ func (h predictions) Assign(_ context.Context, partitions []int) (map[int]int64,
 // Handle runs the pipeline on a batch and returns the offsets a checkpoint has made
 // durable since the source last had them.
 func (h predictions) Handle(_ context.Context, batch []ingest.Message) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.step(batch, nil); err != nil {
-		return nil, err
-	}
-	return s.preds.take(), nil
+	return h.s.turn(&h.s.preds, func() error { return h.s.step(batch, nil) })
 }
 
 // Close writes the last checkpoint.
 func (h predictions) Close(context.Context) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.record(true); err != nil {
-		return nil, err
-	}
-	return s.preds.take(), nil
+	return h.s.turn(&h.s.preds, func() error { return h.s.record(true) })
 }
 
 // labelSource is the stream as its labels' Kafka source sees it.
@@ -414,24 +421,24 @@ func (h labelSource) Assign(_ context.Context, partitions []int) (map[int]int64,
 // Handle runs the pipeline on a batch of labels: it revises the windows they belong to
 // and lets the wall clock act on the predictions' windows.
 func (h labelSource) Handle(_ context.Context, batch []ingest.Message) (map[int]int64, error) {
-	s := h.s
-	s.work.Lock()
-	defer s.work.Unlock()
-	if err := s.step(nil, batch); err != nil {
-		return nil, err
-	}
-	return s.labels.durable.take(), nil
+	return h.s.turn(&h.s.labels.durable, func() error { return h.s.step(nil, batch) })
 }
 
 // Close writes the last checkpoint.
 func (h labelSource) Close(context.Context) (map[int]int64, error) {
-	s := h.s
+	return h.s.turn(&h.s.labels.durable, func() error { return h.s.record(true) })
+}
+
+// turn runs work (a step, or the last checkpoint) for one of the stream's sources,
+// holding the stream, and returns what the latest checkpoint made durable of that
+// source's offsets (durable) that it has not had yet.
+func (s *stream) turn(durable *offsets, work func() error) (map[int]int64, error) {
 	s.work.Lock()
 	defer s.work.Unlock()
-	if err := s.record(true); err != nil {
+	if err := work(); err != nil {
 		return nil, err
 	}
-	return s.labels.durable.take(), nil
+	return durable.take(), nil
 }
 
 // startFrom returns the assigned partitions as the clock numbers them, and where to

@@ -280,6 +280,42 @@ func (t *Tx) ForEach(bucket, from string, fn func(key string, value []byte) erro
 	return nil
 }
 
+// ForPrefix calls fn for every key of bucket that starts with prefix, in byte order.
+// It stops at fn's first error and returns it. fn must not change the bucket.
+func (t *Tx) ForPrefix(bucket, prefix string, fn func(key string, value []byte) error) error {
+	err := t.ForEach(bucket, prefix, func(key string, value []byte) error {
+		if !strings.HasPrefix(key, prefix) {
+			return errPastPrefix
+		}
+		return fn(key, value)
+	})
+	if err == errPastPrefix {
+		return nil
+	}
+	return err
+}
+
+// DeleteIf deletes the keys of bucket that start with prefix and that del picks (del
+// sees each key and value, in byte order, and must not change the bucket).
+func (t *Tx) DeleteIf(bucket, prefix string, del func(key string, value []byte) bool) error {
+	var gone []string
+	_ = t.ForPrefix(bucket, prefix, func(key string, value []byte) error {
+		if del(key, value) {
+			gone = append(gone, key)
+		}
+		return nil
+	})
+	for _, key := range gone {
+		if err := t.Delete(bucket, key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errPastPrefix ends ForPrefix's scan at the first key past the prefix.
+var errPastPrefix = errors.New("past the prefix")
+
 // Len is the number of keys in bucket, this transaction's own writes included (bbolt's
 // bucket statistics miss those, so it counts with a cursor).
 func (t *Tx) Len(bucket string) int {

@@ -73,11 +73,11 @@ func TestWritesSurviveReopenAndFailedTransactionsLeaveNothing(t *testing.T) {
 	}
 }
 
-func TestForEachIsOrderedAndSeeks(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
-	defer s.Close()
+// putKeys stores each key under itself in bucket "k".
+func putKeys(t *testing.T, s *Store, keys ...string) {
+	t.Helper()
 	if err := s.Update(func(tx *Tx) error {
-		for _, k := range []string{"b/2", "a/1", "b/1", "c/1"} {
+		for _, k := range keys {
 			if err := tx.Put("k", k, []byte(k)); err != nil {
 				return err
 			}
@@ -86,6 +86,12 @@ func TestForEachIsOrderedAndSeeks(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestForEachIsOrderedAndSeeks(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	putKeys(t, s, "b/2", "a/1", "b/1", "c/1")
 	var got []string
 	if err := s.View(func(tx *Tx) error {
 		return tx.ForEach("k", "b/", func(k string, _ []byte) error {
@@ -97,6 +103,76 @@ func TestForEachIsOrderedAndSeeks(t *testing.T) {
 	}
 	if want := []string{"b/1", "b/2", "c/1"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("keys %v, want %v", got, want)
+	}
+}
+
+func TestForPrefixStopsPastThePrefix(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	putKeys(t, s, "b/2", "a/1", "b/1", "b", "b0", "c/1")
+	errFn := errors.New("fn failed")
+	for _, c := range []struct {
+		bucket, prefix string
+		fail           string // the key fn fails at
+		want           string
+		err            error
+	}{
+		{bucket: "k", prefix: "b/", want: "b/1 b/2"},
+		{bucket: "k", prefix: "b", want: "b b/1 b/2 b0"},
+		{bucket: "k", prefix: "", want: "a/1 b b/1 b/2 b0 c/1"},
+		{bucket: "k", prefix: "c/1", want: "c/1"},
+		{bucket: "k", prefix: "d", want: ""},
+		{bucket: "none", prefix: "", want: ""},
+		{bucket: "k", prefix: "b/", fail: "b/1", want: "b/1", err: errFn},
+	} {
+		var got []string
+		err := s.View(func(tx *Tx) error {
+			return tx.ForPrefix(c.bucket, c.prefix, func(k string, v []byte) error {
+				if string(v) != k {
+					t.Errorf("key %s has value %q", k, v)
+				}
+				got = append(got, k)
+				if k == c.fail {
+					return errFn
+				}
+				return nil
+			})
+		})
+		if strings.Join(got, " ") != c.want || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("ForPrefix(%q, %q): keys %q, %v; want %q, %v", c.bucket, c.prefix, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestDeleteIfDeletesWhatItPicksUnderThePrefix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	putKeys(t, s, "a/1", "b/1", "b/2", "b/3", "c/1")
+	var seen []string
+	if err := s.Update(func(tx *Tx) error {
+		if err := tx.DeleteIf("none", "", func(string, []byte) bool { return true }); err != nil {
+			return err
+		}
+		return tx.DeleteIf("k", "b/", func(k string, v []byte) bool {
+			seen = append(seen, k+"="+string(v))
+			return k != "b/2"
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Reopened, the file passes its digest check and holds the rest.
+	s = open(t, path)
+	defer s.Close()
+	var left []string
+	s.View(func(tx *Tx) error {
+		return tx.ForEach("k", "", func(k string, _ []byte) error { left = append(left, k); return nil })
+	})
+	if got, want := strings.Join(seen, " "), "b/1=b/1 b/2=b/2 b/3=b/3"; got != want {
+		t.Errorf("del saw %s, want %s", got, want)
+	}
+	if got, want := strings.Join(left, " "), "a/1 b/2 c/1"; got != want {
+		t.Errorf("left %s, want %s", got, want)
 	}
 }
 

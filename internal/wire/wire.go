@@ -83,23 +83,19 @@ func varint[T uint64 | int64](r *Reader, read func([]byte) (T, int)) T {
 }
 
 // Count reads a non-negative int64 written as a uvarint.
-func (r *Reader) Count() int64 {
-	v := r.Uvarint()
-	if v > math.MaxInt64 {
-		r.Fail("count %d out of range", v)
-		return 0
-	}
-	return int64(v)
-}
+func (r *Reader) Count() int64 { return upTo(r, int64(math.MaxInt64), "count") }
 
 // Partition reads a Kafka partition number written as a uvarint.
-func (r *Reader) Partition() int32 {
+func (r *Reader) Partition() int32 { return upTo(r, int32(math.MaxInt32), "partition") }
+
+// upTo reads a uvarint that must be at most limit; what names it in the error.
+func upTo[T int32 | int64](r *Reader, limit T, what string) T {
 	v := r.Uvarint()
-	if v > math.MaxInt32 {
-		r.Fail("partition %d out of range", v)
+	if v > uint64(limit) {
+		r.Fail("%s %d out of range", what, v)
 		return 0
 	}
-	return int32(v)
+	return T(v)
 }
 
 // Length reads a number of items that need at least minSize bytes each, and fails
