@@ -123,25 +123,7 @@ func BenchmarkUpdateGrid(b *testing.B) {
 // default cap of 120 pairs still covers the first 16.
 func BenchmarkUpdatePairGrids(b *testing.B) {
 	for _, d := range []int{16, 64} {
-		r := rand.New(rand.NewPCG(uint64(d), 1))
-		var afields []arrow.Field
-		var fields []Field
-		for i := range d {
-			name := fmt.Sprintf("n%02d", i)
-			afields = append(afields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64})
-			fields = append(fields, Field{name, KindNumeric})
-		}
-		record := func(rows int) arrow.Record {
-			bld := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(afields, nil))
-			defer bld.Release()
-			for i := range d {
-				fb := bld.Field(i).(*array.Float64Builder)
-				for range rows {
-					fb.Append(r.NormFloat64())
-				}
-			}
-			return bld.NewRecord()
-		}
+		fields, record := normalColumns(d, rand.New(rand.NewPCG(uint64(d), 1)))
 		rec, window := record(4096), record(5000)
 		for _, c := range []struct {
 			name string
@@ -178,25 +160,7 @@ func BenchmarkUpdatePairGrids(b *testing.B) {
 // partitions (what a checkpoint holds until the window closes and folds them).
 func BenchmarkUpdateGridSources(b *testing.B) {
 	const d = 16
-	r := rand.New(rand.NewPCG(16, 2))
-	var afields []arrow.Field
-	var fields []Field
-	for i := range d {
-		name := fmt.Sprintf("n%02d", i)
-		afields = append(afields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64})
-		fields = append(fields, Field{name, KindNumeric})
-	}
-	record := func(rows int) arrow.Record {
-		bld := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(afields, nil))
-		defer bld.Release()
-		for i := range d {
-			fb := bld.Field(i).(*array.Float64Builder)
-			for range rows {
-				fb.Append(r.NormFloat64())
-			}
-		}
-		return bld.NewRecord()
-	}
+	fields, record := normalColumns(d, rand.New(rand.NewPCG(16, 2)))
 	sources := func(rows, parts, run int) []int32 {
 		s := make([]int32, rows)
 		for i := range s {
@@ -234,5 +198,28 @@ func BenchmarkUpdateGridSources(b *testing.B) {
 			b.ReportMetric(float64(windowBytes[0]), "open-window-bytes-1-partition")
 			b.ReportMetric(float64(windowBytes[1]), "open-window-bytes-12-partitions")
 		})
+	}
+}
+
+// normalColumns returns d numeric fields n00, n01, … and a maker of records of
+// rows standard normals in each, drawn from r.
+func normalColumns(d int, r *rand.Rand) ([]Field, func(rows int) arrow.Record) {
+	var afields []arrow.Field
+	var fields []Field
+	for i := range d {
+		name := fmt.Sprintf("n%02d", i)
+		afields = append(afields, arrow.Field{Name: name, Type: arrow.PrimitiveTypes.Float64})
+		fields = append(fields, Field{name, KindNumeric})
+	}
+	return fields, func(rows int) arrow.Record {
+		bld := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(afields, nil))
+		defer bld.Release()
+		for i := range d {
+			fb := bld.Field(i).(*array.Float64Builder)
+			for range rows {
+				fb.Append(r.NormFloat64())
+			}
+		}
+		return bld.NewRecord()
 	}
 }
