@@ -69,6 +69,19 @@ streams[0].labels.kind: must be "classification" or "regression", got "ranking"
 streams[0].labels.prediction: name the prediction the metrics are about (the stream has 2 numeric predictions)
 streams[0].performance: min 0.9 must be below max 0.5
 streams[1].performance: needs labels (a labels topic joined by event_id)`},
+		{"bad_objectives.yaml", `streams[0].objectives[0].quantile: must be between 0 and 1 (0.99 for p99), got 1.5
+streams[0].objectives[2].stat: mean needs a numeric field; country is categorical
+streams[0].objectives[3].field: "countrey" is not a feature or prediction of the stream
+streams[0].objectives[4]: min 0.5 is above max 0.2
+streams[0].objectives[5].max: is a share, between 0 and 1, got 2
+streams[0].objectives[6].stat: rows_per_minute needs event-time windows (window.size): a count window holds window.rows rows whatever the rate
+streams[0].objectives[7].field: rows is a statistic of the window, not of a field: remove field
+streams[0].objectives[7].stat: rows needs event-time windows (window.size): a count window always holds window.rows rows
+streams[0].objectives[8].name: "latency_ms p99" is used twice in the stream
+streams[0].objectives[8].stat: must be one of value, quantile, mean, null_share, invalid_share, distinct, share, rows, rows_per_minute, got "p99"
+streams[0].objectives[9]: set min, max or both
+streams[0].latency_field: "country" is not a numeric feature or prediction of the stream
+alerting.webhooks[0].objectives[0]: "latency_ms p95" is not the name of an objective of any stream`},
 		{"bad_cluster.yaml", `cluster.partials_topic: is required
 cluster.replication_factor: must not be negative, got -1
 cluster.session_timeout: must not be negative, got -5s
