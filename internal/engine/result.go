@@ -21,6 +21,9 @@ type Result struct {
 	// and type-error rates, out-of-range and new-category shares, distinct counts, and
 	// (event-time windows with a warm-up reference) volume.
 	Quality []detectors.QualityFinding
+	// Objectives are the window's objectives (config.Objective), judged from its own
+	// profile: warm-up windows included, with or without a reference.
+	Objectives []detectors.ObjectiveFinding
 	// Missing are, in a cluster, the partitions that were idle and had not closed the
 	// window when the leader judged it: their rows, should they come, count as late.
 	Missing []int32
@@ -47,6 +50,17 @@ func (r Result) Violations() []string {
 	for _, q := range r.Quality {
 		if q.Verdict == detectors.Violation {
 			out = append(out, q.Summary())
+		}
+	}
+	return out
+}
+
+// Breached is the names of the objectives the window breached, in config order.
+func (r Result) Breached() []string {
+	var out []string
+	for _, o := range r.Objectives {
+		if o.Verdict == detectors.Breached {
+			out = append(out, o.Name)
 		}
 	}
 	return out
