@@ -824,7 +824,11 @@ func TestObjectiveEpisodes(t *testing.T) {
 		{objective(2, "latency_ms p99,rows per minute|"), "objective update +rows per minute warning"},
 		{objective(3, "|latency_ms p99,rows per minute"), ""},
 		// Within sketch error is no evidence either way: it does not resolve.
-		{func() Observation { o := objective(4, "|rows per minute"); o.Insufficient = []string{"latency_ms p99"}; return o }(), "objective update -rows per minute warning"},
+		{func() Observation {
+			o := objective(4, "|rows per minute")
+			o.Insufficient = []string{"latency_ms p99"}
+			return o
+		}(), "objective update -rows per minute warning"},
 		{objective(5, "|latency_ms p99,rows per minute"), "objective resolve latency_ms p99"},
 		{objective(6, "latency_ms p99|"), "objective fire latency_ms p99 warning; retrain:rollback"},
 	}

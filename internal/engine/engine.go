@@ -45,7 +45,7 @@ type Engine struct {
 	detOpts detectors.Options
 	// objectives are the stream's objectives, judged on every closed window.
 	objectives []detectors.Objective
-	window  window.Spec
+	window     window.Spec
 
 	// baseline is the reference of every model when the config names one. All models
 	// of the stream read it from the engine's one goroutine.
