@@ -545,6 +545,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 		// Objectives need no reference: warm-up windows are judged too. A model's first
 		// event-time window may hold only part of its traffic, so its rows are not.
 		r.Objectives = detectors.EvaluateObjectives(w.Profile, e.objectives, e.window.Size, strings.HasSuffix(r.Reference, firstWindowNote))
+		r.Latency = latencyOf(w.Profile, e.cfg.LatencyField, e.window.Size)
 	}
 	return r
 }
