@@ -274,7 +274,7 @@ func (al *Alerter) observeObjectives(v *Verdicts, r engine.Result, now time.Time
 	for _, f := range r.Objectives {
 		switch f.Verdict {
 		case detectors.Breached:
-			o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: f.Name, Detector: "objective",
+			o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: f.Name, Detector: webhook.DetectorObjective,
 				Score: f.Value, Threshold: f.Bound(), PValue: math.NaN(), Rule: f.Rule, Summary: objectiveSummary(f)}})
 		case detectors.Met:
 			o.Stable = append(o.Stable, f.Name)
