@@ -69,10 +69,10 @@ type Options struct {
 }
 
 const (
-	topic       = "credit-inferences"
-	labelsTopic = "credit-outcomes"
-	slackToken  = "xoxb-driftmon-demo"
-	slackChan   = "#ml-alerts"
+	topic        = "credit-inferences"
+	labelsTopic  = "credit-outcomes"
+	slackToken   = "xoxb-driftmon-demo"
+	slackChan    = "#ml-alerts"
 	retrainPath  = "/retrain"
 	rollbackPath = "/rollback"
 )

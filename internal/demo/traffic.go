@@ -42,7 +42,7 @@ type generator struct {
 	// source of its own, so that adding it changed none of the features' draws.
 	slowAt, slowUntil time.Time
 	lat               *rand.Rand
-	buf     []kafka.Message
+	buf               []kafka.Message
 
 	// Labels: each event's outcome is sent to its own topic labelDelay to
 	// 4·labelDelay later (wall time), as loan outcomes come in after the decision.
