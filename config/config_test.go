@@ -398,3 +398,40 @@ alerting.policy.supersede_after: must be at least 1, got -2`
 		t.Errorf("error:\n%v\nwant\n%s", err, want)
 	}
 }
+
+// TestObjectiveDefaults: an objective without a statistic or name gets them from what
+// it sets, and the latency field defaults to a latency quantile's field.
+func TestObjectiveDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: ["localhost:9092"]}
+streams:
+  - name: s
+    topic: t
+    features: {latency_ms: {type: numeric}, age: {type: numeric}, country: {type: categorical}}
+    window: {size: 1m}
+    objectives:
+      - {field: latency_ms, quantile: 0.9, max: 250}
+      - {field: latency_ms, quantile: 0.999, max: 900}
+      - {field: age, min: 0}
+      - {field: country, category: DE, max: 0.5}
+      - {field: country, stat: null_share, max: 0.01}
+      - {stat: rows_per_minute, min: 1000}
+      - {name: slow, field: latency_ms, stat: mean, max: 120}
+`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Streams[0]
+	var got []string
+	for _, o := range s.Objectives {
+		got = append(got, o.Name+"="+o.Stat)
+	}
+	want := []string{"latency_ms p90=quantile", "latency_ms p99.9=quantile", "age value=value", "country share of DE=share",
+		"country null share=null_share", "rows per minute=rows_per_minute", "slow=mean"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("objectives %q, want %q", got, want)
+	}
+	if s.LatencyField != "latency_ms" {
+		t.Errorf("latency_field %q, want latency_ms", s.LatencyField)
+	}
+}

@@ -42,7 +42,8 @@ func (o Objective) DefaultName() string {
 	stat := strings.ReplaceAll(o.Stat, "_", " ")
 	switch o.Stat {
 	case StatQuantile:
-		stat = "p" + strconv.FormatFloat(o.Quantile*100, 'f', -1, 64)
+		// Rounded: 0.57·100 is 56.99999999999999 in floating point.
+		stat = "p" + strconv.FormatFloat(math.Round(o.Quantile*1e6)/1e4, 'f', -1, 64)
 	case StatShare:
 		stat = "share of " + o.Category
 	case StatRows, StatRowsPerMinute:
