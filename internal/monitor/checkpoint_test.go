@@ -155,6 +155,9 @@ func describe(r engine.Result) string {
 	for _, f := range r.Findings {
 		fmt.Fprintf(&b, " %s:%s:%b:%b:%b", f.Feature, f.Verdict, f.Score, f.AdjustedP, f.PSI)
 	}
+	for _, o := range r.Objectives {
+		fmt.Fprintf(&b, " %s:%s:%b:%b:%b", o.Name, o.Verdict, o.Value, o.Low, o.High)
+	}
 	return b.String()
 }
 
