@@ -79,7 +79,7 @@ func TestObjectivesJudgedOnEveryWholeWindow(t *testing.T) {
 	}
 }
 
-// rowsOf is rows with x = xs[i].
+// rowsOf is a record of x = xs[i], one row per time, each of model models[i].
 func rowsOf(times []time.Time, models []string, xs []float64) arrow.Record {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
