@@ -211,7 +211,7 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		// Not a monitored field: the joiner reads it (labels.go).
 		e.spec.Fields = append(e.spec.Fields, ingest.Field{Name: ingest.ColEventID, Path: sc.EventID, Type: ingest.String})
 	}
-	e.objectives = Objectives(sc)
+	e.objectives = objectivesOf(sc)
 	if sc.Detectors.Multivariate.Disable {
 		e.detOpts.MinMultivariate = -1
 	}
@@ -554,8 +554,8 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 // neither judged nor kept in a warm-up or rolling reference.
 const firstWindowNote = "first window: traffic may have started within it; not part of the reference"
 
-// Objectives are the stream's configured objectives as the detectors take them.
-func Objectives(sc *config.Stream) []detectors.Objective {
+// objectivesOf is the stream's configured objectives as the detectors take them.
+func objectivesOf(sc *config.Stream) []detectors.Objective {
 	out := make([]detectors.Objective, 0, len(sc.Objectives))
 	for _, o := range sc.Objectives {
 		d := detectors.Objective{Name: o.Name, Field: o.Field, Stat: o.Stat, Quantile: o.Quantile,
