@@ -31,6 +31,10 @@ const (
 	// joined so far, broke its rule; its "features" (Alert.Drifted) are metric
 	// names.
 	KindPerformance Kind = "performance"
+	// KindObjective is a model whose window breached an objective, a fixed bound on a
+	// statistic of a field (p99 latency, a null share, rows per minute); its
+	// "features" (Alert.Drifted) are the objectives' names.
+	KindObjective Kind = "objective"
 	// KindRetrain is a retraining webhook call; silences may match it.
 	KindRetrain Kind = "retrain"
 )

@@ -218,7 +218,62 @@ type Stream struct {
 	Performance *Performance `yaml:"performance"`
 	// Limits bound what the stream's producers can make the monitor hold or believe.
 	Limits Limits `yaml:"limits"`
+	// Objectives are fixed bounds on statistics of a field (or of the window's rows),
+	// judged on every closed window of every model and version of the stream, e.g. a
+	// p99 latency of at most 250 ms. A window outside one is an objective breach, an
+	// alert of its own kind. They are per stream, like the detectors: a stream is one
+	// topic's models, and where models need other bounds they are other streams.
+	Objectives []Objective `yaml:"objectives"`
+	// LatencyField names the numeric feature or prediction that holds each inference's
+	// latency, shown with the model's throughput in the dashboard's latency panel.
+	// Default: the field of the first quantile objective whose field's name contains
+	// "latency"; none: no panel.
+	LatencyField string `yaml:"latency_field"`
 }
+
+// Objective is a fixed bound on one statistic of one field in each window (a service
+// level objective), judged from the window's sketches. It is not a hypothesis test:
+// no reference, no p-value, no false discovery rate. A breach is judged only when the
+// bound is outside the statistic's sketch error band (t-digest quantiles, HyperLogLog
+// distinct counts); a bound inside it is "within sketch error", not a breach.
+type Objective struct {
+	// Name names the objective in alerts, the API and metrics; unique in the stream.
+	// Default: the field and the statistic, e.g. "latency_ms p99", "rows per minute".
+	Name string `yaml:"name"`
+	// Field is the feature or prediction the statistic is of. Required, except for
+	// rows and rows_per_minute, which are of the window.
+	Field string `yaml:"field"`
+	// Stat is the statistic: value (every value: the window's exact min and max),
+	// quantile (with quantile), mean, null_share (nulls and absent values among all),
+	// invalid_share (NaN, ±Inf and type errors among all), distinct (categorical),
+	// share (of category among the non-null values; categorical), rows (the window's
+	// row count) or rows_per_minute (rows over the window's length; event-time
+	// windows). Default: quantile when quantile is set, share when category is set,
+	// else value.
+	Stat string `yaml:"stat"`
+	// Quantile is the rank of the quantile statistic, between 0 and 1 (0.99: p99).
+	Quantile float64 `yaml:"quantile"`
+	// Category is the category whose share the share statistic is.
+	Category string `yaml:"category"`
+	// Min and Max bound the statistic, both included; at least one is required.
+	Min *float64 `yaml:"min"`
+	Max *float64 `yaml:"max"`
+	// Unit is printed after the field's values in messages, e.g. "ms". Optional.
+	Unit string `yaml:"unit"`
+}
+
+// The statistics of objectives (Objective.Stat).
+const (
+	StatValue         = "value"
+	StatQuantile      = "quantile"
+	StatMean          = "mean"
+	StatNullShare     = "null_share"
+	StatInvalidShare  = "invalid_share"
+	StatDistinct      = "distinct"
+	StatShare         = "share"
+	StatRows          = "rows"
+	StatRowsPerMinute = "rows_per_minute"
+)
 
 // Limits bound what a stream's producers can make the monitor hold or believe: a
 // producer with a wrong clock, a placeholder date or a request id in the model field
@@ -581,6 +636,12 @@ type Webhook struct {
 	MinFeatures int `yaml:"min_features"`
 	// KeyFeatures call the webhook when any of them drifts, however many others do.
 	KeyFeatures []string `yaml:"key_features"`
+	// Objectives are names of objectives (streams[].objectives[].name) whose breach
+	// calls the webhook, once per breach episode of a model version, e.g. a rollback
+	// pipeline on "latency_ms p99". A webhook with objectives and neither min_features
+	// nor key_features is called for those breaches only, never for drift; one
+	// without objectives is never called for a breach.
+	Objectives []string `yaml:"objectives"`
 	// ForWindows is how many consecutive windows the condition must hold. Default 1.
 	ForWindows int `yaml:"for_windows"`
 	// Cooldown is the least event time between two calls for one model version. The

@@ -69,6 +69,19 @@ streams[0].labels.kind: must be "classification" or "regression", got "ranking"
 streams[0].labels.prediction: name the prediction the metrics are about (the stream has 2 numeric predictions)
 streams[0].performance: min 0.9 must be below max 0.5
 streams[1].performance: needs labels (a labels topic joined by event_id)`},
+		{"bad_objectives.yaml", `streams[0].objectives[0].quantile: must be between 0 and 1 (0.99 for p99), got 1.5
+streams[0].objectives[2].stat: mean needs a numeric field; country is categorical
+streams[0].objectives[3].field: "countrey" is not a feature or prediction of the stream
+streams[0].objectives[4]: min 0.5 is above max 0.2
+streams[0].objectives[5].max: is a share, between 0 and 1, got 2
+streams[0].objectives[6].stat: rows_per_minute needs event-time windows (window.size): a count window holds window.rows rows whatever the rate
+streams[0].objectives[7].field: rows is a statistic of the window, not of a field: remove field
+streams[0].objectives[7].stat: rows needs event-time windows (window.size): a count window always holds window.rows rows
+streams[0].objectives[8].name: "latency_ms p99" is used twice in the stream
+streams[0].objectives[8].stat: must be one of value, quantile, mean, null_share, invalid_share, distinct, share, rows, rows_per_minute, got "p99"
+streams[0].objectives[9]: set min, max or both
+streams[0].latency_field: "country" is not a numeric feature or prediction of the stream
+alerting.webhooks[0].objectives[0]: "latency_ms p95" is not the name of an objective of any stream`},
 		{"bad_cluster.yaml", `cluster.partials_topic: is required
 cluster.replication_factor: must not be negative, got -1
 cluster.session_timeout: must not be negative, got -5s
@@ -383,5 +396,42 @@ alerting.webhooks[0].on_new_features: only applies without every_window (which c
 alerting.policy.supersede_after: must be at least 1, got -2`
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n%v\nwant\n%s", err, want)
+	}
+}
+
+// TestObjectiveDefaults: an objective without a statistic or name gets them from what
+// it sets, and the latency field defaults to a latency quantile's field.
+func TestObjectiveDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: ["localhost:9092"]}
+streams:
+  - name: s
+    topic: t
+    features: {latency_ms: {type: numeric}, age: {type: numeric}, country: {type: categorical}}
+    window: {size: 1m}
+    objectives:
+      - {field: latency_ms, quantile: 0.9, max: 250}
+      - {field: latency_ms, quantile: 0.999, max: 900}
+      - {field: age, min: 0}
+      - {field: country, category: DE, max: 0.5}
+      - {field: country, stat: null_share, max: 0.01}
+      - {stat: rows_per_minute, min: 1000}
+      - {name: slow, field: latency_ms, stat: mean, max: 120}
+`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Streams[0]
+	var got []string
+	for _, o := range s.Objectives {
+		got = append(got, o.Name+"="+o.Stat)
+	}
+	want := []string{"latency_ms p90=quantile", "latency_ms p99.9=quantile", "age value=value", "country share of DE=share",
+		"country null share=null_share", "rows per minute=rows_per_minute", "slow=mean"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("objectives %q, want %q", got, want)
+	}
+	if s.LatencyField != "latency_ms" {
+		t.Errorf("latency_field %q, want latency_ms", s.LatencyField)
 	}
 }

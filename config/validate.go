@@ -138,13 +138,14 @@ func (c *Config) setDefaults() {
 		d.Joint.Grid = cmp.Or(d.Joint.Grid, DefaultJointGrid)
 		d.Joint.MaxPairs = cmp.Or(d.Joint.MaxPairs, DefaultJointMaxPairs)
 		s.Labels.setDefaults(s)
+		s.setObjectiveDefaults()
 	}
 	c.State.CheckpointRecords = cmp.Or(c.State.CheckpointRecords, DefaultCheckpointRecords)
 	c.State.CheckpointInterval = cmp.Or(c.State.CheckpointInterval, DefaultCheckpointInterval)
 	c.HTTP = c.HTTP.WithDefaults()
 	for i := range c.Alerting.Webhooks {
 		w := &c.Alerting.Webhooks[i]
-		if w.MinFeatures == 0 && len(w.KeyFeatures) == 0 {
+		if w.MinFeatures == 0 && len(w.KeyFeatures) == 0 && len(w.Objectives) == 0 {
 			w.MinFeatures = 1
 		}
 		w.ForWindows = cmp.Or(w.ForWindows, 1)
@@ -454,7 +455,9 @@ func (c *Config) validate(errs *[]error) {
 			bad(p+".detectors.joint.max_pairs", "must be between 1 and %d, got %d", MaxJointPairs, d.Joint.MaxPairs)
 		}
 		s.Labels.validate(p, s, bad)
+		s.validateObjectives(p, bad)
 	}
+	c.validateObjectiveWebhooks(bad)
 	if c.State.CheckpointRecords < 0 {
 		bad("state.checkpoint_records", "must be positive, got %d", c.State.CheckpointRecords)
 	}
@@ -579,8 +582,8 @@ func (a *Alerting) validate(bad func(string, string, ...any)) {
 		} else {
 			checkURL(p+".url", w.URL, bad)
 		}
-		if w.MinFeatures < 0 || (w.MinFeatures == 0 && len(w.KeyFeatures) == 0) {
-			bad(p+".min_features", "must be at least 1 (or name key_features), got %d", w.MinFeatures)
+		if w.MinFeatures < 0 || (w.MinFeatures == 0 && len(w.KeyFeatures) == 0 && len(w.Objectives) == 0) {
+			bad(p+".min_features", "must be at least 1 (or name key_features or objectives), got %d", w.MinFeatures)
 		}
 		if w.ForWindows < 1 {
 			bad(p+".for_windows", "must be at least 1, got %d", w.ForWindows)

@@ -18,7 +18,9 @@ import (
 func WebhookItem(route string, n *webhook.Notifier, d alerting.Decision, subject audit.Subject) (Item, error) {
 	id := d.DeliveryID(route)
 	p := webhook.NewPayload(d.Alert)
-	if d.Step == alerting.StepRetrain {
+	if d.Step == alerting.StepRetrain && p.Type != webhook.EventObjective {
+		// A call for an objective breach (a rollback, a scale-up) keeps its type: it
+		// asks for something else than retraining.
 		p.Type = webhook.EventRetrain
 	}
 	req, err := n.Render(id, p)

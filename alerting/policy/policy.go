@@ -108,6 +108,11 @@ type Trigger struct {
 	MinFeatures int
 	// KeyFeatures are features whose drift alone is enough.
 	KeyFeatures []string
+	// Objectives are objective names whose breach alone is enough, in a window of the
+	// model's objective episode (alerting.KindObjective). A trigger without them is
+	// never called for a breach; one with them and neither MinFeatures nor
+	// KeyFeatures is called for breaches only.
+	Objectives []string
 	// ForWindows is how many consecutive windows must qualify. 0 → 1.
 	ForWindows int
 	// Cooldown is the least window time between two calls for one model
@@ -169,8 +174,8 @@ func New(r Rules, silenced Silencer) (*Policy, error) {
 		if t.MinFeatures < 0 {
 			errs = append(errs, errors.New(path+".min_features: must not be negative"))
 		}
-		if t.MinFeatures <= 0 && len(t.KeyFeatures) == 0 {
-			errs = append(errs, errors.New(path+": set min_features or key_features"))
+		if t.MinFeatures <= 0 && len(t.KeyFeatures) == 0 && len(t.Objectives) == 0 {
+			errs = append(errs, errors.New(path+": set min_features, key_features or objectives"))
 		}
 		if t.ForWindows < 0 {
 			errs = append(errs, errors.New(path+".for_windows: must not be negative"))
@@ -232,6 +237,8 @@ type Observation struct {
 	// Kind is alerting.KindDrift (or "") for a window's drift findings,
 	// alerting.KindPerformance for its performance verdict: then Drifted holds the degraded metrics and
 	// Stable the ones within their rule, and availability is not concerned.
+	// alerting.KindObjective is the window's objectives: Drifted the breached ones,
+	// Stable the met ones, Insufficient those within sketch error or without data.
 	Kind alerting.Kind
 	// Provisional says the verdicts may still change (a performance window
 	// whose labels are not all in): its drifted features count towards firing,
@@ -264,8 +271,8 @@ func (p *Policy) Observe(s *State, o Observation, now time.Time) []alerting.Deci
 		}
 	}
 	kind := alerting.KindDrift
-	if o.Kind == alerting.KindPerformance {
-		kind = alerting.KindPerformance
+	if o.Kind == alerting.KindPerformance || o.Kind == alerting.KindObjective {
+		kind = o.Kind
 	} else {
 		out = p.availability(s, o, alerting.KindNoData, o.NoData, now, out)
 		out = p.availability(s, o, alerting.KindDataLoss, o.DataLoss, now, out)
@@ -473,7 +480,7 @@ func (p *Policy) alert(k groupKey, o Observation, id string, visible []string, g
 		WindowStart: o.WindowStart, WindowEnd: o.WindowEnd, Rows: o.Rows,
 		Reference: o.Reference, DashboardURL: o.DashboardURL,
 	}
-	if k.Kind != alerting.KindDrift && k.Kind != alerting.KindPerformance {
+	if k.Kind != alerting.KindDrift && k.Kind != alerting.KindPerformance && k.Kind != alerting.KindObjective {
 		return a
 	}
 	for _, f := range visible {
@@ -511,23 +518,34 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 	}
 	slices.Sort(names)
 	kind := alerting.KindDrift
-	if o.Kind == alerting.KindPerformance {
-		kind = alerting.KindPerformance
+	if o.Kind == alerting.KindPerformance || o.Kind == alerting.KindObjective {
+		kind = o.Kind
 	}
 	var ep *episode
 	if g := s.groups[groupKey{o.Stream, o.Model, o.Version, kind}]; g != nil {
 		ep = g.Episode
 	}
 	for _, t := range p.rules.Retrain {
+		if kind == alerting.KindObjective {
+			if len(t.Objectives) == 0 {
+				continue // a breach calls triggers that name objectives only
+			}
+		} else if t.MinFeatures <= 0 && len(t.KeyFeatures) == 0 {
+			continue // a trigger of objectives only
+		}
 		k := triggerKey{t.Name, o.Stream, o.Model, o.Version, kind}
 		ts := s.triggers[k]
 		var key []string
+		keys := t.KeyFeatures
+		if kind == alerting.KindObjective {
+			keys = t.Objectives
+		}
 		for _, c := range drifted {
-			if slices.Contains(t.KeyFeatures, c.Feature) {
+			if slices.Contains(keys, c.Feature) {
 				key = append(key, c.Feature)
 			}
 		}
-		enough := t.MinFeatures > 0 && len(drifted) >= t.MinFeatures
+		enough := t.MinFeatures > 0 && len(drifted) >= t.MinFeatures && kind != alerting.KindObjective
 		if !enough && len(key) == 0 {
 			if ts != nil && !o.Provisional { // a provisional window is no evidence of calm
 				ts.Count = 0
@@ -636,9 +654,12 @@ func (p *Policy) retrainDecision(t Trigger, o Observation, drifted []alerting.Ch
 	if t.ForWindows > 1 {
 		windows = fmt.Sprintf("%d windows", t.ForWindows)
 	}
-	if enough {
+	switch {
+	case enough:
 		d.Reason = fmt.Sprintf("%d features drifted for %s (trigger: %d)", len(drifted), windows, t.MinFeatures)
-	} else {
+	case o.Kind == alerting.KindObjective:
+		d.Reason = fmt.Sprintf("objective %s breached for %s", key[0], windows)
+	default:
 		d.Reason = fmt.Sprintf("key feature %s drifted for %s", key[0], windows)
 	}
 	return d
@@ -654,7 +675,9 @@ func (p *Policy) retrainDecision(t Trigger, o Observation, drifted []alerting.Ch
 func (p *Policy) traffic(s *State, o Observation, out []alerting.Decision) (_ []alerting.Decision, retired bool) {
 	k := versionKey{o.Stream, o.Model, o.Version}
 	v := s.versions[k]
-	if o.Kind == alerting.KindPerformance || o.Rows <= 0 {
+	if o.Kind == alerting.KindPerformance || o.Kind == alerting.KindObjective || o.Rows <= 0 {
+		// Objectives are observed beside the window's drift (warm-up windows too),
+		// which counts its traffic.
 		return out, v != nil && v.Superseded != ""
 	}
 	if v == nil {

@@ -504,7 +504,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	for _, want := range []string{
 		"policy.fire_after", "policy.resolve_after", "policy.repeat_every", "policy.critical_psi",
-		"policy.retrain[0].name: required", "policy.retrain[0]: set min_features or key_features",
+		"policy.retrain[0].name: required", "policy.retrain[0]: set min_features, key_features or objectives",
 		"policy.retrain[1].for_windows", "policy.retrain[1].cooldown", `policy.retrain[2].name: "x" is used twice`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -793,5 +793,53 @@ func TestStateWrittenByEarlierBuild(t *testing.T) {
 	want := []string{"retrain:gh", "", "", "resolve a,b,c", "fire a,b,c warning; muted:cooldown retrain:airflow", "", "muted:cooldown retrain:gh"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decisions after the restored state:\n got %q\nwant %q", got, want)
+	}
+}
+
+// objective is window i's objectives (see window): breached ones before "|", met ones
+// after.
+func objective(i int, spec string) Observation {
+	o := window(i, spec)
+	o.Kind = alerting.KindObjective
+	return o
+}
+
+// TestObjectiveEpisodes: an objective breach is an episode of its own kind beside the
+// model's drift, whose objectives the triggers that name them call for, once per
+// episode; a drift trigger is never called for a breach, and a trigger of objectives
+// only never for drift. The state survives a restart at every step.
+func TestObjectiveEpisodes(t *testing.T) {
+	p := mustNew(t, Rules{ResolveAfter: 2, Retrain: []Trigger{
+		{Name: "retrain", MinFeatures: 1},
+		{Name: "rollback", Objectives: []string{"latency_ms p99"}},
+	}}, nil)
+	s := &State{}
+	steps := []struct {
+		obs  Observation
+		want string
+	}{
+		{objective(0, "|latency_ms p99,rows per minute"), ""},
+		{objective(1, "latency_ms p99|rows per minute"), "objective fire latency_ms p99 warning; retrain:rollback"},
+		{window(1, "car_value|age"), "fire car_value warning; retrain:retrain"},
+		{objective(2, "latency_ms p99,rows per minute|"), "objective update +rows per minute warning"},
+		{objective(3, "|latency_ms p99,rows per minute"), ""},
+		// Within sketch error is no evidence either way: it does not resolve.
+		{func() Observation {
+			o := objective(4, "|rows per minute")
+			o.Insufficient = []string{"latency_ms p99"}
+			return o
+		}(), "objective update -rows per minute warning"},
+		{objective(5, "|latency_ms p99,rows per minute"), "objective resolve latency_ms p99"},
+		{objective(6, "latency_ms p99|"), "objective fire latency_ms p99 warning; retrain:rollback"},
+	}
+	for i, st := range steps {
+		s = restarted(t, s)
+		var got []string
+		for _, d := range p.Observe(s, st.obs, t0) {
+			got = append(got, summary(d))
+		}
+		if g := strings.Join(got, "; "); g != st.want {
+			t.Errorf("step %d: got %q, want %q", i, g, st.want)
+		}
 	}
 }

@@ -123,10 +123,16 @@ func (s *State) forgettable(k triggerKey, ts *trigger, cooldown time.Duration, e
 }
 
 // lastCall is the window end of the trigger's last call for the model version,
-// whatever the evidence: the cooldown is per model version.
+// whatever the evidence (drift or performance): the cooldown is per model version.
+// Objective breaches have a cooldown of their own: a rollback for latency does not
+// hold back a retraining for drift.
 func (s *State) lastCall(k triggerKey) time.Time {
 	var last time.Time
-	for _, kind := range []alerting.Kind{alerting.KindDrift, alerting.KindPerformance} {
+	kinds := []alerting.Kind{alerting.KindDrift, alerting.KindPerformance}
+	if k.Kind == alerting.KindObjective {
+		kinds = []alerting.Kind{alerting.KindObjective}
+	}
+	for _, kind := range kinds {
 		k.Kind = kind
 		if ts := s.triggers[k]; ts != nil && ts.Last.After(last) {
 			last = ts.Last
@@ -137,7 +143,7 @@ func (s *State) lastCall(k triggerKey) time.Time {
 
 // episodeOf returns the open episode id of the model version, or nil.
 func (s *State) episodeOf(stream, model, version, id string) *episode {
-	for _, kind := range []alerting.Kind{alerting.KindDrift, alerting.KindPerformance} {
+	for _, kind := range []alerting.Kind{alerting.KindDrift, alerting.KindPerformance, alerting.KindObjective} {
 		if g := s.groups[groupKey{stream, model, version, kind}]; g != nil && g.Episode != nil && g.Episode.ID == id {
 			return g.Episode
 		}

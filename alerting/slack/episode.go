@@ -75,6 +75,23 @@ func ParentBlocks(d alerting.Decision) []slackapi.Block {
 		}
 	case resolved && kind(d) == alerting.KindPerformance:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("The labelled windows since meet the performance rule."), nil, nil))
+	case resolved && kind(d) == alerting.KindObjective:
+		blocks = append(blocks, contextBlock(nameList(":white_check_mark: Met again: ", d.Resolved)))
+	case kind(d) == alerting.KindObjective:
+		shown := a.Drifted[:min(len(a.Drifted), maxFeatureSections)]
+		for _, c := range shown {
+			blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn(clipMrkdwn("*"+escape(clip(c.Feature, maxNameRunes))+"* — "+escape(c.Summary), maxSectionText)), nil, nil))
+		}
+		if rest := a.Drifted[len(shown):]; len(rest) > 0 {
+			names := make([]string, len(rest))
+			for i, c := range rest {
+				names[i] = c.Feature
+			}
+			blocks = append(blocks, contextBlock(nameList("…and "+alerting.FormatCount(int64(len(rest)))+" more breached: ", names)))
+		}
+		if len(a.Stable) > 0 {
+			blocks = append(blocks, contextBlock(nameList("Met: ", a.Stable)))
+		}
 	case resolved:
 		blocks = append(blocks, slackapi.NewSectionBlock(mrkdwn("Data flows again for this model."), nil, nil))
 	case kind(d) == alerting.KindPerformance:
@@ -107,13 +124,19 @@ func ParentText(d alerting.Decision) string {
 func ReplyBlocks(d alerting.Decision) []slackapi.Block {
 	a := d.Alert
 	lines := []string{"*" + escape(replyTitle(d)) + "* — " + escape(alerting.FormatWindow(a.WindowStart, a.WindowEnd))}
+	now, gone := changeWords(d)
 	if len(d.New) > 0 {
-		lines = append(lines, nameList(":chart_with_upwards_trend: Now drifting: ", d.New))
+		lines = append(lines, nameList(":chart_with_upwards_trend: "+now+": ", d.New))
 	}
 	if ended(d) {
 		lines = append(lines, endedLine(d))
 	} else if len(d.Resolved) > 0 {
-		lines = append(lines, nameList(":white_check_mark: No longer drifting: ", d.Resolved))
+		lines = append(lines, nameList(":white_check_mark: "+gone+": ", d.Resolved))
+	}
+	if kind(d) == alerting.KindObjective && d.Step != alerting.StepResolve {
+		for _, c := range a.Drifted {
+			lines = append(lines, "*"+escape(clip(c.Feature, maxNameRunes))+"* — "+escape(c.Summary))
+		}
 	}
 	blocks := []slackapi.Block{slackapi.NewSectionBlock(mrkdwn(clipMrkdwn(strings.Join(lines, "\n"), maxSectionText)), nil, nil)}
 	if d.Step == alerting.StepResolve || kind(d) != alerting.KindDrift {
@@ -140,15 +163,25 @@ func ReplyBlocks(d alerting.Decision) []slackapi.Block {
 // ReplyText is the plain fallback of a follow-up.
 func ReplyText(d alerting.Decision) string {
 	s := replyTitle(d) + " (" + alerting.FormatWindow(d.Alert.WindowStart, d.Alert.WindowEnd) + ")"
+	now, gone := changeWords(d)
 	if len(d.New) > 0 {
-		s += "; now drifting: " + strings.Join(d.New, ", ")
+		s += "; " + strings.ToLower(now) + ": " + strings.Join(d.New, ", ")
 	}
 	if ended(d) {
 		s += "; " + d.Reason
 	} else if len(d.Resolved) > 0 {
-		s += "; no longer drifting: " + strings.Join(d.Resolved, ", ")
+		s += "; " + strings.ToLower(gone) + ": " + strings.Join(d.Resolved, ", ")
 	}
 	return clipMrkdwn(escape(s), maxFallbackText)
+}
+
+// changeWords name what a follow-up's new and resolved members are: features that
+// drift, or objectives breached.
+func changeWords(d alerting.Decision) (now, gone string) {
+	if kind(d) == alerting.KindObjective {
+		return "Now breached", "Met again"
+	}
+	return "Now drifting", "No longer drifting"
 }
 
 // ended reports whether d ends its episode for a reason other than its features
@@ -196,6 +229,10 @@ func headline(d alerting.Decision) string {
 		return ":white_check_mark: Performance within its rule again: " + n
 	case d.Step == alerting.StepResolve && kind(d) == alerting.KindBlind:
 		return ":white_check_mark: Windows close again: " + n
+	case d.Step == alerting.StepResolve && kind(d) == alerting.KindObjective:
+		return ":white_check_mark: Objectives met again: " + n
+	case kind(d) == alerting.KindObjective:
+		return ":stopwatch: Objective breached: " + n
 	case kind(d) == alerting.KindBlind:
 		return ":see_no_evil: Events read but not judged: " + n
 	case kind(d) == alerting.KindPerformance:
@@ -249,6 +286,14 @@ func status(d alerting.Decision) string {
 	b.WriteString("*Firing*")
 	if !d.Started.IsZero() {
 		b.WriteString(" since " + clock(d.Started, a.WindowEnd))
+	}
+	if kind(d) == alerting.KindObjective {
+		switch n := len(a.Drifted); n {
+		case 1:
+			b.WriteString(" · 1 objective breached")
+		default:
+			b.WriteString(" · " + alerting.FormatCount(int64(n)) + " objectives breached")
+		}
 	}
 	if kind(d) == alerting.KindDrift {
 		switch n := len(a.Drifted); n {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,23 @@ func blind() alerting.Decision {
 	return alerting.Decision{Alert: a, Step: alerting.StepFire, Kind: alerting.KindBlind, Started: a.WindowStart}
 }
 
+// objectiveBreach is the car-loan model's p99 latency episode: it fires in one
+// window, and resolves two windows later.
+func objectiveBreach() (fire, resolve alerting.Decision) {
+	a := carLoanAlert()
+	a.Drifted = []alerting.Change{{Feature: "latency_ms p99", Detector: "objective", Score: 312, Threshold: 250, PValue: math.NaN(),
+		Summary: "312 ms > 250 ms (sketch error band 306–318 ms, rank ±0.1%)",
+		Rule:    "objective breached: latency_ms p99 312 ms > 250 ms (sketch error band 306–318 ms, rank ±0.1%)"}}
+	a.Stable = []string{"rows per minute"}
+	a.Severity = alerting.SeverityWarning
+	fire = alerting.Decision{Alert: a, Step: alerting.StepFire, Kind: alerting.KindObjective, Started: a.WindowStart, New: []string{"latency_ms p99"}}
+	r := carLoanAlert()
+	r.WindowStart, r.WindowEnd = a.WindowStart.Add(2*time.Hour), a.WindowStart.Add(3*time.Hour)
+	r.Drifted, r.Stable, r.Severity = nil, []string{"latency_ms p99", "rows per minute"}, alerting.SeverityWarning
+	resolve = alerting.Decision{Alert: r, Step: alerting.StepResolve, Kind: alerting.KindObjective, Started: a.WindowStart, Resolved: []string{"latency_ms p99"}}
+	return fire, resolve
+}
+
 type rendered struct {
 	Message string           `json:"message"`
 	Text    string           `json:"text"`
@@ -101,6 +119,10 @@ func TestEpisodeGolden(t *testing.T) {
 		{"many_features", []rendered{parent(manyFeatures(), "chat.postMessage (parent)")}},
 		{"no_data", []rendered{parent(noData(), "chat.postMessage (parent)")}},
 		{"blind", []rendered{parent(blind(), "chat.postMessage (parent)")}},
+		{"objective", func() []rendered {
+			fire, resolve := objectiveBreach()
+			return []rendered{parent(fire, "chat.postMessage (parent)"), reply(resolve), parent(resolve, "chat.update (parent)")}
+		}()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,7 +159,7 @@ func TestEpisodeBlocksWithinLimits(t *testing.T) {
 		names = append(names, fmt.Sprintf("feature_%04d", i))
 	}
 	for _, step := range []alerting.Step{alerting.StepFire, alerting.StepUpdate, alerting.StepRepeat, alerting.StepResolve} {
-		for _, kind := range []alerting.Kind{alerting.KindDrift, alerting.KindNoData, alerting.KindDataLoss, alerting.KindBlind} {
+		for _, kind := range []alerting.Kind{alerting.KindDrift, alerting.KindNoData, alerting.KindDataLoss, alerting.KindBlind, alerting.KindObjective} {
 			nt := alerting.Decision{Alert: huge, Step: step, Kind: kind, Started: huge.WindowStart.Add(-49 * time.Hour), New: names, Resolved: names}
 			for what, blocks := range map[string][]slackapi.Block{"parent": ParentBlocks(nt), "reply": ReplyBlocks(nt)} {
 				if err := slacktest.CheckBlocks(mustJSON(t, blocks)); err != nil {

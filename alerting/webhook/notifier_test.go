@@ -288,3 +288,19 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestObjectivePayloadType: a call whose changes are all breached objectives says so
+// in its type, so a receiver that also gets drift calls can tell a rollback from a
+// retraining; one drifted feature among them keeps the drift type.
+func TestObjectivePayloadType(t *testing.T) {
+	a := testAlert()
+	a.Drifted = []alerting.Change{{Feature: "latency_ms p99", Detector: DetectorObjective, Score: 312, Threshold: 250, PValue: math.NaN(),
+		Summary: "312 ms > 250 ms"}}
+	if p := NewPayload(a); p.Type != EventObjective || p.Drifted[0].PValue != nil {
+		t.Errorf("objective call: type %q, p-value %v", p.Type, p.Drifted[0].PValue)
+	}
+	a.Drifted = append(a.Drifted, alerting.Change{Feature: "car_value", Detector: "ks", Score: 0.4, Threshold: 0.1, PValue: 1e-9})
+	if p := NewPayload(a); p.Type != EventDrift {
+		t.Errorf("mixed call: type %q, want %q", p.Type, EventDrift)
+	}
+}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
@@ -8,6 +9,14 @@ import (
 
 // EventDrift is the type of the payload announcing drift.
 const EventDrift = "driftmon.drift"
+
+// EventObjective is the type of the payload of a call for an objective breach (a
+// webhook with objectives): its drifted[] are the breached objectives, each with
+// detector "objective".
+const EventObjective = "driftmon.objective"
+
+// DetectorObjective is the detector of a breached objective's change.
+const DetectorObjective = "objective"
 
 // Payload is the generic JSON body of a drift webhook: an alerting.Alert as
 // receivers (retraining pipelines) see it. Field names are snake_case and stable,
@@ -82,6 +91,9 @@ func NewPayload(a alerting.Alert) Payload {
 		EpisodeID:    a.Episode,
 		FirstWindow:  Window{Start: a.FirstWindowStart.UTC(), End: a.FirstWindowEnd.UTC()},
 		ReferenceID:  a.ReferenceID,
+	}
+	if len(a.Drifted) > 0 && !slices.ContainsFunc(a.Drifted, func(c alerting.Change) bool { return c.Detector != DetectorObjective }) {
+		p.Type = EventObjective
 	}
 	for _, c := range a.Drifted {
 		pv := alerting.Finite(c.PValue)

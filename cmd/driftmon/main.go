@@ -244,6 +244,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	rate := fs.Int("rate", 500, "events per second")
 	shift := fs.Duration("shift-after", 30*time.Second, "how long before some features shift")
 	window := fs.Duration("window", 10*time.Second, "event-time window size")
+	slowAfter := fs.Duration("slow-after", 0, "how long before the model's latency doubles, breaching its p99 objective (default: shift-after plus two windows; negative: never)")
+	slowFor := fs.Duration("slow-for", 0, "how long the slow-down lasts (default: two windows)")
 	exit := fs.Bool("exit-after-alert", false, "exit 0 once the first alert has reached Slack and the webhook")
 	seed := fs.Uint64("seed", 1, "seed of the traffic generator")
 	level := fs.String("log-level", "warn", "monitor log level: debug, info, warn or error")
@@ -260,7 +262,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return demo.Run(ctx, demo.Options{
-		Rate: *rate, ShiftAfter: *shift, Window: *window, ExitAfterAlert: *exit,
+		Rate: *rate, ShiftAfter: *shift, Window: *window, SlowAfter: *slowAfter, SlowFor: *slowFor, ExitAfterAlert: *exit,
 		Out: stdout, Logger: log, Seed: *seed, HTTPAddr: *httpAddr,
 		APIToken: os.Getenv(apiTokenEnv),
 	})

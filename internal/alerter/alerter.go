@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -120,7 +121,7 @@ func New(cfg *config.Config, log *slog.Logger, silences *policy.Silences, onDeli
 		}
 		al.webhooks[w.Name] = n
 		al.senders[webhookRoute(w.Name)] = outbox.Webhook(n)
-		t := policy.Trigger{Name: w.Name, MinFeatures: w.MinFeatures, KeyFeatures: w.KeyFeatures, ForWindows: w.ForWindows,
+		t := policy.Trigger{Name: w.Name, MinFeatures: w.MinFeatures, KeyFeatures: w.KeyFeatures, Objectives: w.Objectives, ForWindows: w.ForWindows,
 			OnNewFeatures: w.OnNewFeatures, EveryWindow: w.EveryWindow}
 		if w.Cooldown != nil {
 			t.Cooldown = *w.Cooldown
@@ -234,10 +235,12 @@ type Verdicts struct {
 // it. blind says that most of the window's events came late or were refused (a blind
 // alert, which holds drift alerts back too).
 func (al *Alerter) Observe(v *Verdicts, r engine.Result, lost int64, blind bool) {
+	now := time.Now()
 	if r.Warmup {
+		// Objectives need no reference: a warm-up window is judged against them too.
+		al.observeObjectives(v, r, now)
 		return
 	}
-	now := time.Now()
 	loss := policy.Observation{Stream: r.Stream, WindowStart: r.Start, WindowEnd: r.End,
 		Reference: r.Reference, DashboardURL: al.dashboard, DataLoss: lost > v.LossSeen, Blind: blind}
 	v.LossSeen = lost
@@ -254,6 +257,39 @@ func (al *Alerter) Observe(v *Verdicts, r engine.Result, lost int64, blind bool)
 		}
 	}
 	v.Decided = append(v.Decided, ds...)
+	al.observeObjectives(v, r, now)
+}
+
+// observeObjectives applies the window's objectives to the stream's policy state: an
+// episode of their own kind (alerting.KindObjective), whose members are the
+// objectives. A breach is bad, a met objective clean; one within sketch error or
+// without data is neither, so it neither fires nor resolves an episode on the
+// sketch's own noise.
+func (al *Alerter) observeObjectives(v *Verdicts, r engine.Result, now time.Time) {
+	if len(r.Objectives) == 0 {
+		return
+	}
+	o := policy.Observation{Kind: alerting.KindObjective, Stream: r.Stream, Model: r.Model, Version: r.ModelVersion,
+		WindowStart: r.Start, WindowEnd: r.End, Rows: r.Rows, Reference: r.Reference, DashboardURL: al.dashboard}
+	for _, f := range r.Objectives {
+		switch f.Verdict {
+		case detectors.Breached:
+			o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: f.Name, Detector: webhook.DetectorObjective,
+				Score: f.Value, Threshold: f.Bound(), PValue: math.NaN(), Rule: f.Rule, Summary: objectiveSummary(f)}})
+		case detectors.Met:
+			o.Stable = append(o.Stable, f.Name)
+		default:
+			o.Insufficient = append(o.Insufficient, f.Name)
+		}
+	}
+	v.Decided = append(v.Decided, al.policy.Observe(v.State, o, now)...)
+}
+
+// objectiveSummary is a breach in a few words, e.g. "p99 312 ms > 250 ms": the rule
+// without its verdict and name.
+func objectiveSummary(f detectors.ObjectiveFinding) string {
+	s := strings.TrimPrefix(f.Rule, "objective breached: ")
+	return strings.TrimSpace(strings.TrimPrefix(s, f.Name))
 }
 
 // referenceID identifies a reference profile: "ref_" and 32 hex digits of a

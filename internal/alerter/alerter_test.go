@@ -2,6 +2,7 @@ package alerter
 
 import (
 	"log/slog"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -314,5 +315,61 @@ func TestSupersededEpisodeIsAudited(t *testing.T) {
 	want := []string{"1 fire: ", "1 resolve: superseded by version 2: version 1 sent nothing while 3 windows of the model closed"}
 	if !slices.Equal(steps, want) {
 		t.Errorf("audit trail:\n got %q\nwant %q", steps, want)
+	}
+}
+
+// TestObjectiveBreachesAreAlerted: a window's breached objective fires an episode of
+// the objective kind, warm-up windows included (objectives need no reference), with
+// the rule as its evidence; a window within sketch error neither fires nor resolves
+// it; met windows resolve it; the webhook that names the objective is called once,
+// the drift webhook never.
+func TestObjectiveBreachesAreAlerted(t *testing.T) {
+	cfg := configWith(t, `    objectives: [{field: x, quantile: 0.99, max: 250, unit: ms}]
+alerting:
+  webhooks: [{name: retrain, url: "http://127.0.0.1:1/r", min_features: 1},
+             {name: rollback, url: "http://127.0.0.1:1/b", objectives: ["x p99"]}]
+`)
+	al, err := New(cfg, slog.New(slog.DiscardHandler), &policy.Silences{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &Verdicts{Stream: "s", State: &policy.State{}}
+	window := func(i int, warmup bool, verdict detectors.Verdict) engine.Result {
+		r := hourly(i)
+		if warmup {
+			r.Warmup, r.Findings, r.Reference = true, nil, "warm-up: 1 of 2 windows"
+		}
+		r.Objectives = []detectors.ObjectiveFinding{{Name: "x p99", Field: "x", Stat: detectors.StatQuantile, Verdict: verdict,
+			Value: 312, Min: math.Inf(-1), Max: 250, Rule: "objective breached: x p99 312 ms > 250 ms"}}
+		return r
+	}
+	steps := []struct {
+		r    engine.Result
+		want string
+	}{
+		{window(0, true, detectors.Breached), "objective fire x p99: 312 ms > 250 ms; retrain rollback x p99: 312 ms > 250 ms"},
+		{window(1, false, detectors.Breached), ""},
+		{window(2, false, detectors.WithinError), ""},
+		{window(3, false, detectors.Met), ""},
+		{window(4, false, detectors.WithinError), ""},
+		{window(5, false, detectors.Met), "objective resolve"},
+	}
+	for i, st := range steps {
+		al.Observe(v, st.r, 0, false)
+		var got []string
+		for _, d := range v.Decided {
+			s := string(d.Kind) + " " + string(d.Step)
+			if d.Step == alerting.StepRetrain {
+				s = "retrain " + d.Trigger
+			}
+			for _, c := range d.Alert.Drifted {
+				s += " " + c.Feature + ": " + c.Summary
+			}
+			got = append(got, s)
+		}
+		v.Decided = nil
+		if g := strings.Join(got, "; "); g != st.want {
+			t.Errorf("window %d: %q, want %q", i, g, st.want)
+		}
 	}
 }

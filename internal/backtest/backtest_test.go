@@ -401,3 +401,49 @@ func TestProgress(t *testing.T) {
 // null says a number of a decoded jsonl line was null (alerting.Number decodes it as
 // NaN).
 func null(n alerting.Number) bool { return math.IsNaN(float64(n)) }
+
+// TestBacktestJudgesObjectives: a backtest judges the stream's objectives as the
+// monitor does and its table says which windows breached them: the car-loan data's
+// median car value rises past 35k after the shift only.
+func TestBacktestJudgesObjectives(t *testing.T) {
+	ctx := context.Background()
+	inf, err := Infer(ctx, carLoanDir+"reference.parquet", InferOptions{Window: config.Window{Rows: 25000}, Exclude: []string{"timestamp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := 35000.0
+	inf.Stream.Objectives = []config.Objective{{Name: "car_value p50", Field: "car_value", Stat: config.StatQuantile, Quantile: 0.5, Max: &limit}}
+	e, err := engine.NewWithReference(inf.Stream, inf.Reference, inf.ReferenceName, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Open(carLoanDir+"monitoring.parquet", inf.Stream, InputOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var out bytes.Buffer
+	w, err := NewWriter(FormatTable, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var breached []string
+	sum, err := Run(ctx, e, in, Options{CountWindows: true, OnWindow: func(win Window) error {
+		breached = append(breached, strings.Join(win.Breached(), ","))
+		return w.Write(win)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(sum); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(breached, []string{"", "car_value p50"}) {
+		t.Errorf("windows breached %q, want the second only", breached)
+	}
+	for _, want := range []string{"  BREACHED\n", "y_pred_proba  car_value p50\n", "2 windows, 1 with drift, 1 breaching an objective"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -175,6 +176,8 @@ func (t *tableWriter) Close(sum Summary) error {
 	}
 	multi := len(models) > 1
 	layout := timeLayout(t.windows)
+	objectives := slices.ContainsFunc(t.windows, func(w WindowJSON) bool { return len(w.Objectives) > 0 })
+	breached := 0
 
 	tw := tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
 	var head []string
@@ -189,6 +192,9 @@ func (t *tableWriter) Close(sum Summary) error {
 		head = append(head, "INPUT ROWS")
 	}
 	head = append(head, "ROWS", "DRIFTED")
+	if objectives {
+		head = append(head, "BREACHED")
+	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 
 	perFeature := map[string]int{}
@@ -213,6 +219,14 @@ func (t *tableWriter) Close(sum Summary) error {
 			cells = append(cells, alerting.FormatCount(w.FirstRow)+"–"+alerting.FormatCount(w.LastRow))
 		}
 		cells = append(cells, alerting.FormatCount(w.Rows), verdicts(w))
+		if objectives {
+			b := "-"
+			if len(w.Breached) > 0 {
+				b = alerting.Printable(strings.Join(w.Breached, ", "))
+				breached++
+			}
+			cells = append(cells, b)
+		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		for _, f := range w.Drifted {
 			perFeature[f]++
@@ -225,6 +239,9 @@ func (t *tableWriter) Close(sum Summary) error {
 		return err
 	}
 	fmt.Fprintf(t.w, "\n%d windows, %d with drift", sum.Windows, sum.Drifted)
+	if objectives {
+		fmt.Fprintf(t.w, ", %d breaching an objective", breached)
+	}
 	if reference != "" {
 		fmt.Fprintf(t.w, " (reference: %s)", alerting.Printable(reference))
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/driftmon/driftmon/alerting/slack/slacktest"
 	"github.com/driftmon/driftmon/alerting/webhook"
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/httpapi"
 	"github.com/driftmon/driftmon/internal/labels"
@@ -46,6 +47,10 @@ type Options struct {
 	ShiftAfter time.Duration
 	// Window is the event-time window size. Default 10s.
 	Window time.Duration
+	// SlowAfter is how long until the model's inference slows down (its latency
+	// doubles, breaching the p99 objective) for SlowFor. Defaults: ShiftAfter plus
+	// two windows, for two windows. Negative: never.
+	SlowAfter, SlowFor time.Duration
 	// ExitAfterAlert ends the run once the first alert has reached both the Slack sink
 	// and the webhook receiver, and WindowsAfterAlert more windows have closed: those
 	// show the episode going on without another retraining call.
@@ -64,12 +69,21 @@ type Options struct {
 }
 
 const (
-	topic       = "credit-inferences"
-	labelsTopic = "credit-outcomes"
-	slackToken  = "xoxb-driftmon-demo"
-	slackChan   = "#ml-alerts"
-	retrainPath = "/retrain"
+	topic        = "credit-inferences"
+	labelsTopic  = "credit-outcomes"
+	slackToken   = "xoxb-driftmon-demo"
+	slackChan    = "#ml-alerts"
+	retrainPath  = "/retrain"
+	rollbackPath = "/rollback"
 )
+
+// slowDown says when the generator's latency doubles.
+func slowDown(g *generator) string {
+	if g.slowAt.IsZero() {
+		return "never"
+	}
+	return "from " + g.slowAt.Format("15:04:05") + " to " + g.slowUntil.Format("15:04:05")
+}
 
 // Run runs the demo until ctx is done or, with ExitAfterAlert, until the first alert has
 // arrived at both sinks.
@@ -82,6 +96,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.Window <= 0 {
 		opts.Window = 10 * time.Second
+	}
+	if opts.SlowAfter == 0 {
+		opts.SlowAfter = opts.ShiftAfter + 2*opts.Window
+	}
+	if opts.SlowFor <= 0 {
+		opts.SlowFor = 2 * opts.Window
 	}
 	if opts.HTTPAddr == "" {
 		opts.HTTPAddr = "127.0.0.1:8080"
@@ -124,8 +144,16 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("BUG: %w", err)
 	}
+	rollback, err := webhook.NewReceiver(webhook.ReceiverOptions{
+		Secret:     secret,
+		OnDelivery: func(d webhook.Delivery) { fmt.Fprint(out, rollbackCall(d)) },
+	})
+	if err != nil {
+		return fmt.Errorf("BUG: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(retrainPath, receiver)
+	mux.Handle(rollbackPath, rollback)
 	hooks := httptest.NewServer(mux)
 	defer hooks.Close()
 
@@ -137,7 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer ln.Close() // Serve closes it too; this covers the early returns
 	dashboard := "http://" + ln.Addr().String() + "/"
 
-	cfg, err := config.Parse([]byte(configYAML(brokers, slackSink.URL(), hooks.URL+retrainPath, dashboard, opts.Window)),
+	cfg, err := config.Parse([]byte(configYAML(brokers, slackSink.URL(), hooks.URL, dashboard, opts.Window, opts.Rate)),
 		config.ParseOptions{LookupEnv: func(name string) (string, bool) {
 			switch name {
 			case "SLACK_BOT_TOKEN":
@@ -189,6 +217,11 @@ func Run(ctx context.Context, opts Options) error {
 		labels: &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: labelsTopic, Balancer: &kafka.Hash{},
 			BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireOne},
 		labelDelay: opts.Window / 2,
+		lat:        rand.New(rand.NewPCG(opts.Seed, 0x1a7e)),
+	}
+	if opts.SlowAfter > 0 {
+		gen.slowAt = ceil(time.Now().Add(opts.SlowAfter), opts.Window)
+		gen.slowUntil = ceil(gen.slowAt.Add(opts.SlowFor), opts.Window)
 	}
 	defer gen.w.Close()
 	defer gen.labels.Close()
@@ -196,6 +229,7 @@ func Run(ctx context.Context, opts Options) error {
 	fmt.Fprintf(out, `driftmon demo
   broker        kafka://%s  topic %s (embedded, in-process)
   traffic       %d events/s from model car-loan 3.2.0; %s shift at %s (in %s), %s stay put
+  latency       p99 objective 250 ms; the model slows down (p99 ≈ 360 ms) %s
   windows       %s of event time; the first two whole windows are the reference
   labels        each loan's outcome on topic %s %s–%s later; performance final %s after a window
   dashboard     %s  (API %sapi/v1, Prometheus %smetrics)
@@ -204,7 +238,7 @@ func Run(ctx context.Context, opts Options) error {
 Ctrl-C stops.
 
 `, strings.Join(brokers, ","), topic, opts.Rate, strings.Join(Shifted, ", "),
-		gen.shiftAt.Format("15:04:05"), opts.ShiftAfter, strings.Join(Stable, ", "),
+		gen.shiftAt.Format("15:04:05"), opts.ShiftAfter, strings.Join(Stable, ", "), slowDown(gen),
 		opts.Window, labelsTopic, gen.labelDelay, 4*gen.labelDelay, 3*opts.Window,
 		dashboard, dashboard, dashboard, slackSink.URL(), hooks.URL+retrainPath)
 
@@ -252,7 +286,8 @@ Ctrl-C stops.
 	return errors.Join(errs...)
 }
 
-func configYAML(brokers []string, slackAPI, hookURL, dashboard string, window time.Duration) string {
+// configYAML is the demo's config; hooks is the base URL of its webhook receivers.
+func configYAML(brokers []string, slackAPI, hooks, dashboard string, window time.Duration, rate int) string {
 	return fmt.Sprintf(`kafka:
   brokers: [%q]
   group_id: driftmon-demo
@@ -270,11 +305,15 @@ streams:
       loan_length: {type: numeric}
       repaid_loan_on_prev_car: {type: categorical}
       salary_range: {type: categorical}
+      latency_ms: {type: numeric, path: latency_ms}
     predictions:
       y_pred_proba: {type: numeric}
       y_pred: {type: categorical}
     window: {size: %s}
     reference: {warmup_windows: 2}
+    objectives:
+      - {field: latency_ms, quantile: 0.99, max: 250, unit: ms}
+      - {stat: rows_per_minute, min: %d}  # a tenth of the generator's rate
     labels: {topic: %s, event_id: event_id, label: defaulted, event_time: ts, max_delay: %s,
              prediction: y_pred_proba, reference_windows: 2}
 alerting:
@@ -288,7 +327,12 @@ alerting:
       url: %s
       secret: ${RETRAIN_SECRET}
       min_features: 2
-`, brokers[0], topic, window, labelsTopic, 3*window, dashboard, slackChan, slackAPI, hookURL)
+    - name: rollback
+      url: %s
+      secret: ${RETRAIN_SECRET}
+      objectives: [%q]
+`, brokers[0], topic, window, rate*60/10, labelsTopic, 3*window, dashboard, slackChan, slackAPI,
+		hooks+retrainPath, hooks+rollbackPath, LatencyObjective)
 }
 
 // ceil rounds t up to a multiple of d.
@@ -308,6 +352,11 @@ func printWindow(w io.Writer, r engine.Result) {
 		fmt.Fprintf(w, "window %s  %6d rows  no drift\n", span, r.Rows)
 	default:
 		fmt.Fprintf(w, "window %s  %6d rows  DRIFT: %s\n", span, r.Rows, strings.Join(r.Drifted(), ", "))
+	}
+	for _, o := range r.Objectives {
+		if o.Verdict == detectors.Breached {
+			fmt.Fprintf(w, "       %s  %s\n", span, o.Rule)
+		}
 	}
 }
 
@@ -341,6 +390,21 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// rollbackCall is what the demo's rollback receiver prints of a verified call: an
+// objective breach, which asks for something else than retraining.
+func rollbackCall(d webhook.Delivery) string {
+	var p webhook.Payload
+	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return fmt.Sprintf("\n[rollback webhook] POST %s  webhook-id %s  signature verified ✓  (unreadable payload: %v)\n", rollbackPath, d.ID, err)
+	}
+	var rules []string
+	for _, c := range p.Drifted {
+		rules = append(rules, c.Rule)
+	}
+	return fmt.Sprintf("\n[rollback webhook] POST %s  webhook-id %s  signature verified ✓  type %s: %s\n\n",
+		rollbackPath, d.ID, p.Type, strings.Join(rules, "; "))
 }
 
 // retrainingCall is what the demo's webhook receiver prints of a verified call: who

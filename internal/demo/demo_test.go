@@ -79,3 +79,61 @@ func TestDemoShowsTheAlertAndExitsAfterIt(t *testing.T) {
 		t.Errorf("%d drifting windows after the retraining call, want the 3 the demo waited for:\n%s", after, text)
 	}
 }
+
+// TestDemoAlertsTheSlowDown runs the demo with its model slowing down for two windows
+// after the shift, through the real alert path (the policy, the outbox, the Slack sink
+// that checks its token, the rollback receiver that checks the signature): the p99
+// objective's alert fires in the first slow window, the rollback webhook is called
+// once for it, and the alert resolves after the slow-down ends.
+func TestDemoAlertsTheSlowDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Rate: 2000, ShiftAfter: 5 * time.Second, Window: 2 * time.Second,
+			SlowAfter: 11 * time.Second, SlowFor: 4 * time.Second, Out: &out, Seed: 7, HTTPAddr: "127.0.0.1:0"})
+	}()
+	resolved := regexp.MustCompile(`Objectives met again: car-loan 3\.2\.0`)
+	for !resolved.MatchString(out.String()) && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !resolved.MatchString(text) {
+		t.Fatalf("the objective's alert did not resolve within 90 s:\n%s", text)
+	}
+	// The slow-down's first window, as the demo announced it.
+	m := regexp.MustCompile(`the model slows down \(p99 ≈ 360 ms\) from (\d\d:\d\d:\d\d) to (\d\d:\d\d:\d\d)`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the demo did not say when the model slows down:\n%s", text)
+	}
+	first := regexp.MustCompile(`(?m)^ +` + m[1] + `–\d\d:\d\d:\d\d  objective breached: latency_ms p99 (\d+) ms > 250 ms`).FindStringSubmatch(text)
+	if first == nil {
+		t.Errorf("the first slow window (from %s) did not breach the p99 objective:\n%s", m[1], text)
+	}
+	// Slack: the episode fired on that window and resolved; the parent names the breach.
+	fire := strings.Index(text, "Objective breached: car-loan 3.2.0")
+	if fire < 0 || !regexp.MustCompile(`\*\*latency_ms p99\*\* — \d+ ms > 250 ms`).MatchString(text[fire:]) {
+		t.Errorf("no Slack message of the breach:\n%s", text)
+	}
+	// The demo prints local times, Slack UTC ones.
+	if _, off := time.Now().Zone(); off == 0 && fire >= 0 {
+		if w := regexp.MustCompile(`\*\*Window\*\* \S+ (\d\d:\d\d:\d\d) →`).FindStringSubmatch(text[fire:]); w == nil || w[1] != m[1] {
+			t.Errorf("the Slack message of the breach is about the window %v, want the first slow one, from %s", w, m[1])
+		}
+		end := resolved.FindStringIndex(text)
+		if w := regexp.MustCompile(`\*\*Window\*\* \S+ (\d\d:\d\d:\d\d) →`).FindStringSubmatch(text[end[0]:]); w == nil || w[1] < m[2] {
+			t.Errorf("the breach resolved in the window %v, before the slow-down ended at %s", w, m[2])
+		}
+	}
+	if n := strings.Count(text, "[rollback webhook]"); n != 1 || !strings.Contains(text, "type driftmon.objective: objective breached: latency_ms p99") {
+		t.Errorf("%d rollback calls, want one of type driftmon.objective:\n%s", n, text)
+	}
+	if first != nil {
+		t.Logf("first slow window's p99: %s ms", first[1])
+	}
+}

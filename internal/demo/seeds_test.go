@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/engine"
 )
@@ -42,15 +43,22 @@ func TestDemoNeverCriesWolf(t *testing.T) {
 
 // demoRun is what replayDemo returns: the window results and when the shift began.
 type demoRun struct {
-	results []engine.Result
-	shiftAt time.Time
+	results           []engine.Result
+	shiftAt           time.Time
+	slowAt, slowUntil time.Time
 }
 
 // replayDemo feeds the demo's generator, in ticks of 100 ms of simulated time, into
 // an engine built from the demo's config until tail windows after the shift closed.
 func replayDemo(t *testing.T, seed uint64, window, shiftAfter time.Duration, rate, tail int) demoRun {
+	return replaySlowDemo(t, seed, window, shiftAfter, 0, 0, rate, tail)
+}
+
+// replaySlowDemo is replayDemo with a slow-down of the model's latency from slowAfter
+// (rounded up to a window's start) for slowFor; slowAfter 0: none.
+func replaySlowDemo(t *testing.T, seed uint64, window, shiftAfter, slowAfter, slowFor time.Duration, rate, tail int) demoRun {
 	t.Helper()
-	cfg, err := config.Parse([]byte(configYAML([]string{"127.0.0.1:9092"}, "http://127.0.0.1:1/", "http://127.0.0.1:1/retrain", "http://127.0.0.1:1/", window)),
+	cfg, err := config.Parse([]byte(configYAML([]string{"127.0.0.1:9092"}, "http://127.0.0.1:1/", "http://127.0.0.1:1", "http://127.0.0.1:1/", window, rate)),
 		config.ParseOptions{LookupEnv: func(name string) (string, bool) { return "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", true }})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +80,11 @@ func replayDemo(t *testing.T, seed uint64, window, shiftAfter time.Duration, rat
 	start := base.Add(time.Duration(rng.Int64N(int64(window)))) // somewhere within a window
 	g := &generator{rate: rate, shiftAt: ceil(start.Add(shiftAfter), window), rng: rng}
 	end := g.shiftAt.Add(time.Duration(tail)*window + time.Second)
-	run := demoRun{shiftAt: g.shiftAt}
+	if slowAfter > 0 {
+		g.slowAt = ceil(start.Add(slowAfter), window)
+		g.slowUntil = ceil(g.slowAt.Add(slowFor), window)
+	}
+	run := demoRun{shiftAt: g.shiftAt, slowAt: g.slowAt, slowUntil: g.slowUntil}
 	const tick = 100 * time.Millisecond
 	msgs := make([]ingest.Message, max(1, rate/10))
 	for now := start; now.Before(end); now = now.Add(tick) {
@@ -137,4 +149,51 @@ func ruleOf(r engine.Result, feature string) string {
 		}
 	}
 	return "no finding"
+}
+
+// TestDemoSlowDownBreachesInItsFirstWindow replays the demo's traffic in simulated
+// time with its latency slowing down for two windows after the shift: the p99
+// objective is breached in exactly the slow windows, from the first, and met in every
+// other window (warm-up included), with every seed; the row rate objective is always
+// met but in the first window, whose rate is not judged.
+func TestDemoSlowDownBreachesInItsFirstWindow(t *testing.T) {
+	const window = 5 * time.Second
+	var slowP99, fastP99 []float64
+	for seed := uint64(1); seed <= 10; seed++ {
+		run := replaySlowDemo(t, seed, window, 20*time.Second, 30*time.Second, 2*window, 500, 6)
+		breached := 0
+		for i, r := range run.results {
+			slow := !r.Start.Before(run.slowAt) && r.Start.Before(run.slowUntil)
+			var p99, rate detectors.ObjectiveFinding
+			for _, o := range r.Objectives {
+				switch o.Name {
+				case LatencyObjective:
+					p99 = o
+				case "rows per minute":
+					rate = o
+				}
+			}
+			want := detectors.Met
+			if slow {
+				want = detectors.Breached
+				slowP99 = append(slowP99, p99.Value)
+			} else {
+				fastP99 = append(fastP99, p99.Value)
+			}
+			if p99.Verdict != want {
+				t.Errorf("seed %d, window %s (slow %v): %s", seed, r.Start.Format("15:04:05"), slow, p99.Rule)
+			}
+			if p99.Verdict == detectors.Breached {
+				breached++
+			}
+			if wantRate := map[bool]detectors.Verdict{true: detectors.InsufficientData, false: detectors.Met}[i == 0]; rate.Verdict != wantRate {
+				t.Errorf("seed %d, window %d %s: %s, want %s", seed, i, r.Start.Format("15:04:05"), rate.Rule, wantRate)
+			}
+		}
+		if breached != 2 {
+			t.Errorf("seed %d: %d windows breached, want the 2 slow ones", seed, breached)
+		}
+	}
+	t.Logf("p99 latency: slow windows %.0f–%.0f ms, the others %.0f–%.0f ms (objective 250 ms)",
+		slices.Min(slowP99), slices.Max(slowP99), slices.Min(fastP99), slices.Max(fastP99))
 }

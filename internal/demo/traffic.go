@@ -36,7 +36,13 @@ type generator struct {
 	shiftAt time.Time
 	rng     *rand.Rand
 	sent    atomic.Int64
-	buf     []kafka.Message
+
+	// The model's inference latency: a log-normal of median 80 ms (p99 ≈ 180 ms),
+	// twice as slow from slowAt until slowUntil (p99 ≈ 360 ms). It has a random
+	// source of its own, so that adding it changed none of the features' draws.
+	slowAt, slowUntil time.Time
+	lat               *rand.Rand
+	buf               []kafka.Message
 
 	// Labels: each event's outcome is sent to its own topic labelDelay to
 	// 4·labelDelay later (wall time), as loan outcomes come in after the decision.
@@ -67,6 +73,22 @@ type event struct {
 	ModelVersion string         `json:"model_version"`
 	Features     map[string]any `json:"features"`
 	Prediction   map[string]any `json:"prediction"`
+	LatencyMS    float64        `json:"latency_ms"`
+}
+
+// LatencyObjective is the demo's objective on its latency: p99 at most 250 ms.
+const LatencyObjective = "latency_ms p99"
+
+// latency draws one inference's latency in milliseconds at now.
+func (g *generator) latency(now time.Time) float64 {
+	if g.lat == nil {
+		g.lat = rand.New(rand.NewPCG(1, 0x1a7e))
+	}
+	median := 80.0
+	if !now.Before(g.slowAt) && now.Before(g.slowUntil) {
+		median = 160
+	}
+	return math.Round(10*median*math.Exp(0.35*g.lat.NormFloat64())) / 10
 }
 
 // event draws one inference event and whether the loan defaults. Before the shift the
@@ -115,6 +137,7 @@ func (g *generator) event(now time.Time, shifted bool) (event, bool) {
 			"driver_tenure":           tenure,
 		},
 		Prediction: map[string]any{"y_pred_proba": math.Round(proba*100) / 100, "y_pred": pred},
+		LatencyMS:  g.latency(now),
 	}, defaulted
 }
 

@@ -43,7 +43,9 @@ type Engine struct {
 	sketchOpts sketch.Options
 	// detOpts are the detectors' options with every default resolved.
 	detOpts detectors.Options
-	window  window.Spec
+	// objectives are the stream's objectives, judged on every closed window.
+	objectives []detectors.Objective
+	window     window.Spec
 
 	// baseline is the reference of every model when the config names one. All models
 	// of the stream read it from the engine's one goroutine.
@@ -120,7 +122,7 @@ func (e *Engine) Refused() []Refusal { return e.refused }
 // same fields and windows, no reference, its own clock.
 func (e *Engine) ForPartition() *Engine {
 	return &Engine{
-		cfg: e.cfg, log: e.log, fields: e.fields, spec: e.spec, sketchOpts: e.sketchOpts, detOpts: e.detOpts,
+		cfg: e.cfg, log: e.log, fields: e.fields, spec: e.spec, sketchOpts: e.sketchOpts, detOpts: e.detOpts, objectives: e.objectives,
 		window: e.window, models: map[modelKey]*model{}, clock: window.NewClock(e.window), now: e.now, partial: true,
 		limits: e.limits, bounded: e.bounded,
 	}
@@ -209,6 +211,7 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		// Not a monitored field: the joiner reads it (labels.go).
 		e.spec.Fields = append(e.spec.Fields, ingest.Field{Name: ingest.ColEventID, Path: sc.EventID, Type: ingest.String})
 	}
+	e.objectives = objectivesOf(sc)
 	if sc.Detectors.Multivariate.Disable {
 		e.detOpts.MinMultivariate = -1
 	}
@@ -542,7 +545,34 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 			r.Reference = "no reference handed over for " + versionName(m.key.model, m.key.version) + ": " + r.Reference
 		}
 	}
+	if !e.partial {
+		// Objectives need no reference: warm-up windows are judged too. A model's first
+		// event-time window may hold only part of its traffic, so its rows are not.
+		r.Objectives = detectors.EvaluateObjectives(w.Profile, e.objectives, e.window.Size, strings.HasSuffix(r.Reference, firstWindowNote))
+		r.Latency = latencyOf(w.Profile, e.cfg.LatencyField, e.window.Size)
+	}
 	return r
+}
+
+// firstWindowNote is the reference of a model's first event-time window, which is
+// neither judged nor kept in a warm-up or rolling reference.
+const firstWindowNote = "first window: traffic may have started within it; not part of the reference"
+
+// objectivesOf is the stream's configured objectives as the detectors take them.
+func objectivesOf(sc *config.Stream) []detectors.Objective {
+	out := make([]detectors.Objective, 0, len(sc.Objectives))
+	for _, o := range sc.Objectives {
+		d := detectors.Objective{Name: o.Name, Field: o.Field, Stat: o.Stat, Quantile: o.Quantile,
+			Category: o.Category, Min: math.Inf(-1), Max: math.Inf(1), Unit: o.Unit}
+		if o.Min != nil {
+			d.Min = *o.Min
+		}
+		if o.Max != nil {
+			d.Max = *o.Max
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // closeFallback judges a window of a version without a handed-over reference against
@@ -597,7 +627,7 @@ func (e *Engine) warmUp(m *model, w *window.Window, r *Result) {
 	r.Warmup = true
 	if e.window.Size > 0 && m.warmupLeft > n {
 		m.warmupLeft--
-		r.Reference = "first window: traffic may have started within it; not part of the reference"
+		r.Reference = firstWindowNote
 		return
 	}
 	if m.warmup == nil {

@@ -280,7 +280,7 @@ func (e *Engine) closeRolling(m *model, w *window.Window, r *Result) {
 		// The model's first event-time window: see the package comment above.
 		m.warmupLeft--
 		r.Warmup = true
-		r.Reference = "first window: traffic may have started within it; not part of the reference"
+		r.Reference = firstWindowNote
 		return
 	}
 	sel := m.history.selectFor(e.rolling, w.Start.UnixNano())

@@ -7,11 +7,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
-	"github.com/driftmon/driftmon/ingest"
 )
 
 func limitsStream(t *testing.T, extra string) *config.Stream {
@@ -34,19 +31,11 @@ streams:
 
 // rows is a record of x = i, one row per time, each of model models[i].
 func rows(times []time.Time, models []string) arrow.Record {
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: ingest.ColEventTime, Type: arrow.PrimitiveTypes.Int64},
-		{Name: ingest.ColModel, Type: arrow.BinaryTypes.String, Nullable: true},
-	}, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
-	for i, ts := range times {
-		b.Field(0).(*array.Float64Builder).Append(float64(i))
-		b.Field(1).(*array.Int64Builder).Append(ts.UnixNano())
-		b.Field(2).(*array.StringBuilder).Append(models[i])
+	xs := make([]float64, len(times))
+	for i := range xs {
+		xs[i] = float64(i)
 	}
-	return b.NewRecord()
+	return rowsOf(times, models, xs)
 }
 
 // TestModelsPastTheLimitAreCountedNotKept: a new model value per event (a request id

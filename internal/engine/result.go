@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math"
 	"time"
 
 	"github.com/driftmon/driftmon/detectors"
@@ -21,6 +22,12 @@ type Result struct {
 	// and type-error rates, out-of-range and new-category shares, distinct counts, and
 	// (event-time windows with a warm-up reference) volume.
 	Quality []detectors.QualityFinding
+	// Objectives are the window's objectives (config.Objective), judged from its own
+	// profile: warm-up windows included, with or without a reference.
+	Objectives []detectors.ObjectiveFinding
+	// Latency is the model's inference latency and throughput in the window, from the
+	// stream's latency_field; nil without one (or in a cluster worker's partial).
+	Latency *Latency
 	// Missing are, in a cluster, the partitions that were idle and had not closed the
 	// window when the leader judged it: their rows, should they come, count as late.
 	Missing []int32
@@ -50,4 +57,43 @@ func (r Result) Violations() []string {
 		}
 	}
 	return out
+}
+
+// Breached is the names of the objectives the window breached, in config order.
+func (r Result) Breached() []string {
+	var out []string
+	for _, o := range r.Objectives {
+		if o.Verdict == detectors.Breached {
+			out = append(out, o.Name)
+		}
+	}
+	return out
+}
+
+// Latency is a window's inference latency (quantiles of the stream's latency field)
+// and throughput, for the dashboard's latency panel. Quantiles are NaN when the window
+// holds no finite latency; RowsPerMinute is NaN for count windows.
+type Latency struct {
+	Field              string
+	P50, P95, P99, Max float64
+	// Values is how many finite latencies the quantiles are of.
+	Values        int64
+	RowsPerMinute float64
+}
+
+// latencyOf summarises the latency field of a closed window's profile.
+func latencyOf(p *sketch.Profile, field string, size time.Duration) *Latency {
+	f := p.Feature(field)
+	if field == "" || f == nil || f.Num == nil {
+		return nil
+	}
+	l := &Latency{Field: field, P50: f.Num.Quantile(0.5), P95: f.Num.Quantile(0.95), P99: f.Num.Quantile(0.99),
+		Max: math.NaN(), Values: f.Num.Count(), RowsPerMinute: math.NaN()}
+	if f.Num.Count() > 0 {
+		l.Max = f.Num.Max()
+	}
+	if size > 0 {
+		l.RowsPerMinute = float64(p.Rows) / size.Minutes()
+	}
+	return l
 }

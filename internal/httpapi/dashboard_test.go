@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/driftmon/driftmon/alerting"
+	"github.com/driftmon/driftmon/detectors"
 )
 
 const chromium = "/usr/bin/chromium"
@@ -100,6 +103,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("alert %s not listed", a.ID)
 	}
 	checkPerformancePanel(t, f, dom)
+	checkObjectives(t, f, dom)
 
 	dir := os.Getenv("DRIFTMON_ARTIFACTS")
 	if dir == "" {
@@ -157,6 +161,57 @@ func checkPerformancePanel(t *testing.T, f *fixture, dom string) {
 	}
 	if !strings.Contains(dom, "Performance · ROC AUC") {
 		t.Error("the performance panel does not name the rule's metric")
+	}
+}
+
+// checkObjectives checks the objectives' heat map rows and the latency panel against
+// the fixture: income's p99 breached in the shifted windows only, marked in both, the
+// rule in the tooltips; the panel's lines newest first, with the p99 and the rate.
+func checkObjectives(t *testing.T, f *fixture, dom string) {
+	t.Helper()
+	breached := map[string]bool{}
+	for _, m := range regexp.MustCompile(`<td class="cell objective breached[^"]*" data-objective="income p99" data-window="([^"]+)" title="([^"]*)"`).FindAllStringSubmatch(dom, -1) {
+		breached[m[1]] = true
+		if !strings.Contains(html.UnescapeString(m[2]), "objective breached: income p99 ") {
+			t.Errorf("breached cell's tooltip %q does not give the rule", m[2])
+		}
+	}
+	for _, r := range f.res {
+		id := alerting.AlertID(r.Stream, r.Model, r.ModelVersion, r.Start)
+		if want := r.Objectives[0].Verdict == detectors.Breached; breached[id] != want {
+			t.Errorf("window %s: income p99 cell breached %v, want %v (%s)", r.Start, breached[id], want, r.Objectives[0].Rule)
+		}
+	}
+	if len(breached) != 2 {
+		t.Errorf("%d breached objective cells, want the 2 shifted windows", len(breached))
+	}
+	if n := strings.Count(dom, `data-objective="rows per minute"`); n != len(f.res) {
+		t.Errorf("%d cells of the rows per minute objective, want one a window (%d)", n, len(f.res))
+	}
+	var got []string
+	var marked []string
+	for _, tag := range trTag.FindAllString(dom, -1) {
+		m := regexp.MustCompile(`data-latency-window="([^"]+)"`).FindStringSubmatch(tag)
+		if m == nil {
+			continue
+		}
+		got = append(got, m[1])
+		if strings.Contains(tag, `class="breached"`) {
+			marked = append(marked, m[1])
+		}
+	}
+	var want, wantMarked []string
+	for i := len(f.res) - 1; i >= 0; i-- {
+		want = append(want, f.res[i].Start.Format(time.RFC3339))
+		if f.res[i].Objectives[0].Verdict == detectors.Breached {
+			wantMarked = append(wantMarked, f.res[i].Start.Format(time.RFC3339))
+		}
+	}
+	if !slices.Equal(got, want) || !slices.Equal(marked, wantMarked) {
+		t.Errorf("latency lines %v (breached %v), want every window newest first %v (breached %v)", got, marked, want, wantMarked)
+	}
+	if !strings.Contains(dom, "Latency and throughput · income") || !strings.Contains(dom, "200 rows/min") {
+		t.Error("the latency panel does not name its field or show the rate")
 	}
 }
 

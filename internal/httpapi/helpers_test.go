@@ -107,9 +107,23 @@ func results(t testing.TB, stable, shifted int) []engine.Result {
 			r.Reference, r.ReferenceProfile = "first 2 window(s) after start", ref
 			r.Findings = detectors.Evaluate(ref, p, detectors.Options{})
 		}
+		// Objectives and the latency panel, with income standing in for a latency:
+		// its p99 breaches 80,000 in the shifted windows only.
+		r.Objectives = detectors.EvaluateObjectives(p, fixtureObjectives, 10*time.Minute, i == 0)
+		inc := p.Feature(shiftedFeature).Num
+		r.Latency = &engine.Latency{Field: shiftedFeature, P50: inc.Quantile(0.5), P95: inc.Quantile(0.95), P99: inc.Quantile(0.99),
+			Max: inc.Max(), Values: inc.Count(), RowsPerMinute: float64(p.Rows) / 10}
 		out = append(out, r)
 	}
 	return out
+}
+
+// fixtureObjectives are the objectives of the fixture's windows: income's p99 at most
+// 80,000 (the shifted windows breach it) and at least 100 rows a minute (all meet it
+// but the first, whose rows are not judged).
+var fixtureObjectives = []detectors.Objective{
+	{Name: "income p99", Field: shiftedFeature, Stat: detectors.StatQuantile, Quantile: 0.99, Min: math.Inf(-1), Max: 80000},
+	{Name: "rows per minute", Stat: detectors.StatRowsPerMinute, Min: 100, Max: math.Inf(1)},
 }
 
 // fakeSource stands in for the monitor's counters, readiness and role.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"math"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -36,6 +37,17 @@ var (
 		"Rows in the latest closed window, per model version.", modelLabels, nil)
 	descWindowEnd = prometheus.NewDesc("driftmon_window_end_timestamp_seconds",
 		"End of the latest closed window (Unix seconds), per model version: its age tells whether windows still close.", modelLabels, nil)
+	objectiveLabels    = []string{"stream", "model", "version", "objective"}
+	descObjectiveValue = prometheus.NewDesc("driftmon_objective_value",
+		"Statistic an objective bounds (streams[].objectives) in the latest closed window with a verdict, e.g. a p99 latency.", objectiveLabels, nil)
+	descObjectiveBreached = prometheus.NewDesc("driftmon_objective_breached",
+		"1 when the latest closed window breached the objective (its bound outside the statistic's sketch error band), else 0.", objectiveLabels, nil)
+	descObjectiveBreaches = prometheus.NewDesc("driftmon_objective_breaches_total",
+		"Closed windows that breached the objective, per model version.", objectiveLabels, nil)
+	descLatency = prometheus.NewDesc("driftmon_latency",
+		"Quantiles of the stream's latency_field in the latest closed window, per model version.", append(slices.Clone(modelLabels), "quantile"), nil)
+	descRowsPerMinute = prometheus.NewDesc("driftmon_rows_per_minute",
+		"Rows per minute of the latest closed event-time window, per model version: the model's throughput.", modelLabels, nil)
 	descDriftScore = prometheus.NewDesc("driftmon_feature_drift_score",
 		"Primary drift score (KS D for numeric, PSI for categorical features) of the latest compared window.", featureLabels, nil)
 	descDriftThreshold = prometheus.NewDesc("driftmon_feature_drift_threshold",
@@ -87,7 +99,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descDecodeErrors, descLate, descLost, descBlind, descWindowsClosed, descWindowsDrifted,
 		descWindowRows, descWindowEnd, descDriftScore, descDriftThreshold, descDriftPValue, descDrifted,
 		descLabels, descLabelsDecoded, descLabelsRejected, descPerformance, descPerformanceDegraded, descLabelCoverage,
-		descSent, descFailed, descOutbox, descOutboxDead, descRole, descBuildInfo} {
+		descSent, descFailed, descOutbox, descOutboxDead, descRole, descBuildInfo,
+		descObjectiveValue, descObjectiveBreached, descObjectiveBreaches, descLatency, descRowsPerMinute} {
 		ch <- d
 	}
 }
@@ -169,6 +182,33 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			w := m.windows[n-1]
 			metric(descWindowRows, prometheus.GaugeValue, float64(w.Rows), k.stream, k.model, k.version)
 			metric(descWindowEnd, prometheus.GaugeValue, float64(w.End.UnixNano())/1e9, k.stream, k.model, k.version)
+			for _, o := range w.Objectives {
+				labels := []string{k.stream, k.model, k.version, o.Name}
+				if o.Verdict == string(detectors.InsufficientData) {
+					continue
+				}
+				breached := 0.0
+				if o.Verdict == string(detectors.Breached) {
+					breached = 1
+				}
+				metric(descObjectiveBreached, prometheus.GaugeValue, breached, labels...)
+				if v := float64(o.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
+					metric(descObjectiveValue, prometheus.GaugeValue, v, labels...)
+				}
+			}
+			if l := w.Latency; l != nil {
+				for q, v := range map[string]float64{"0.5": float64(l.P50), "0.95": float64(l.P95), "0.99": float64(l.P99)} {
+					if !math.IsNaN(v) {
+						metric(descLatency, prometheus.GaugeValue, v, k.stream, k.model, k.version, q)
+					}
+				}
+				if v := float64(l.RowsPerMinute); !math.IsNaN(v) {
+					metric(descRowsPerMinute, prometheus.GaugeValue, v, k.stream, k.model, k.version)
+				}
+			}
+		}
+		for name, n := range m.breaches {
+			metric(descObjectiveBreaches, prometheus.CounterValue, float64(n), k.stream, k.model, k.version, name)
 		}
 		for _, w := range latestPerformance(m.perf) {
 			labels := []string{k.stream, k.model, k.version, w.Status}

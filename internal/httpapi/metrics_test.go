@@ -79,6 +79,15 @@ func TestMetrics(t *testing.T) {
 		}
 		return m
 	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for k, v := range ver {
+			m[k] = v
+		}
+		return m
+	}
+	objective := func(name string) map[string]string { return with("objective", name) }
+	latency := func(q string) map[string]string { return with("quantile", q) }
 	tests := []struct {
 		name   string
 		labels map[string]string
@@ -98,6 +107,14 @@ func TestMetrics(t *testing.T) {
 		{"driftmon_notifications_sent_total", map[string]string{"route": "webhook retrain"}, 2},
 		{"driftmon_notifications_failed_total", map[string]string{"route": "webhook retrain"}, 2},
 		{"driftmon_outbox_depth", nil, 0},
+		{"driftmon_objective_breached", objective("income p99"), 1},
+		{"driftmon_objective_breached", objective("rows per minute"), 0},
+		{"driftmon_objective_breaches_total", objective("income p99"), 2},
+		{"driftmon_objective_breaches_total", objective("rows per minute"), 0},
+		{"driftmon_objective_value", objective("income p99"), float64(f.res[len(f.res)-1].Objectives[0].Value)},
+		{"driftmon_objective_value", objective("rows per minute"), windowRows / 10},
+		{"driftmon_latency", latency("0.99"), f.res[len(f.res)-1].Latency.P99},
+		{"driftmon_rows_per_minute", ver, windowRows / 10},
 	}
 	for _, tt := range tests {
 		got, ok := value(fams, tt.name, tt.labels)

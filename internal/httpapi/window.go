@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/report"
 )
@@ -16,6 +17,8 @@ type modelHistory struct {
 	windows []*report.Window // oldest first, at most Server.history
 	closed  int64            // windows closed since start
 	drifted int64            // of which with at least one drifted feature
+	// breaches counts, per objective, the windows since start that breached it.
+	breaches map[string]int64
 	// latest is the newest window compared with a reference (nil while warming up):
 	// where the drift gauges and the latest findings come from.
 	latest *report.Window
@@ -39,6 +42,16 @@ func (s *Server) Record(r engine.Result) {
 	m.closed++
 	if len(w.Drifted) > 0 {
 		m.drifted++
+	}
+	for _, o := range w.Objectives {
+		if m.breaches == nil {
+			m.breaches = map[string]int64{}
+		}
+		if o.Verdict == string(detectors.Breached) {
+			m.breaches[o.Name]++
+		} else if _, ok := m.breaches[o.Name]; !ok {
+			m.breaches[o.Name] = 0 // the counter exists from the objective's first window
+		}
 	}
 	if !w.Warmup {
 		m.latest = &w

@@ -87,6 +87,9 @@ func datasetStream(topic, window string) string {
       c: {type: categorical}
     window: %s
     reference: {warmup_windows: 2}
+    objectives: # both breached after the shift only, far from their bounds before and after
+      - {field: x, quantile: 0.9, max: 1.7}  # a t-digest quantile: 1.28 before, 2.08 after
+      - {field: c, category: d, max: 0.4}    # exact counts: 25%% before, 47.5%% after
 `, topic, window)
 }
 
@@ -151,6 +154,9 @@ func describe(r engine.Result) string {
 		r.Start.Format(time.RFC3339Nano), r.End.Format(time.RFC3339Nano), r.Rows, r.Warmup, r.Reference)
 	for _, f := range r.Findings {
 		fmt.Fprintf(&b, " %s:%s:%b:%b:%b", f.Feature, f.Verdict, f.Score, f.AdjustedP, f.PSI)
+	}
+	for _, o := range r.Objectives {
+		fmt.Fprintf(&b, " %s:%s:%b:%b:%b", o.Name, o.Verdict, o.Value, o.Low, o.High)
 	}
 	return b.String()
 }

@@ -86,7 +86,8 @@ kafka: {brokers: [%q], group_id: %q}
 cluster: {partials_topic: %q, session_timeout: 6s}
 state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
-  webhooks: [{name: retrain, url: %q, secret: %q, every_window: true}]
+  webhooks: [{name: retrain, url: %[5]q, secret: %[6]q, every_window: true},
+             {name: rollback, url: %[5]q, secret: %[6]q, objectives: [x p90, c share of d]}]
 `, addr, group, many+"-partials", datasetStream(many, "{size: 1m}"), hookURL, secret)
 		})
 		nodes[i].start()

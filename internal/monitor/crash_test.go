@@ -350,7 +350,8 @@ func newDeployment(t *testing.T, name, addr, topic, window string) *deployment {
 kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
-  webhooks: [{name: retrain, url: %q, secret: %q, every_window: true}]
+  webhooks: [{name: retrain, url: %[4]q, secret: %[5]q, every_window: true},
+             {name: rollback, url: %[4]q, secret: %[5]q, objectives: [x p90, c share of d]}]
 `, addr, filepath.Join(dir, "state.db"), datasetStream(topic, window), hookURL, secret)
 	})
 }
@@ -536,6 +537,18 @@ func diffResult(a, b resultfile.Line, tol float64) string {
 		if f.Feature != g.Feature || f.Verdict != g.Verdict || !near(f.Score, g.Score, tol) || !near(f.PSI, g.PSI, psiTol) {
 			return fmt.Sprintf("%s: %s score %v psi %v, then %s: %s score %v psi %v",
 				f.Feature, f.Verdict, f.Score, f.PSI, g.Feature, g.Verdict, g.Score, g.PSI)
+		}
+	}
+	// Objectives: the verdicts exactly, the statistic within tol (a digest's quantile
+	// moves a little with how the partitions interleaved; its error band does not let
+	// that flip a verdict, see detectors.EvaluateObjectives).
+	if len(a.Objectives) != len(b.Objectives) {
+		return fmt.Sprintf("%d/%d objectives", len(a.Objectives), len(b.Objectives))
+	}
+	for i, o := range a.Objectives {
+		p := b.Objectives[i]
+		if o.Name != p.Name || o.Verdict != p.Verdict || !near(o.Value, p.Value, tol) {
+			return fmt.Sprintf("objective %s: %s, then %s: %s", o.Name, o.Rule, p.Name, p.Rule)
 		}
 	}
 	return ""

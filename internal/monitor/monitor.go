@@ -307,6 +307,9 @@ func (k *sink) windows(rl *resultfile.Log, v *alerter.Verdicts, results []engine
 		if len(r.Missing) > 0 {
 			args = append(args, "missing_partitions", r.Missing)
 		}
+		if b := r.Breached(); len(b) > 0 {
+			args = append(args, "objectives_breached", b)
+		}
 		k.log.Info("window closed", args...)
 		k.alerter.Observe(v, r, lost, blind)
 	}

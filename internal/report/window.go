@@ -47,6 +47,53 @@ type Window struct {
 	// Missing are, in a cluster, the partitions that were idle and had not closed
 	// the window when the leader judged it.
 	Missing []int32 `json:"missing_partitions,omitempty"`
+	// Breached are the names of the objectives the window breached; Objectives every
+	// objective's verdict. Left out when the stream has no objectives.
+	Breached   []string    `json:"breached,omitempty"`
+	Objectives []Objective `json:"objectives,omitempty"`
+	// Latency is the model's inference latency and throughput in the window, from the
+	// stream's latency_field; left out without one.
+	Latency *Latency `json:"latency,omitempty"`
+}
+
+// Latency is engine.Latency with JSON names and non-finite numbers as null.
+type Latency struct {
+	Field         string `json:"field"`
+	P50           num    `json:"p50"`
+	P95           num    `json:"p95"`
+	P99           num    `json:"p99"`
+	Max           num    `json:"max"`
+	Values        int64  `json:"values"`
+	RowsPerMinute num    `json:"rows_per_minute"`
+}
+
+// Objective is detectors.ObjectiveFinding with JSON names and non-finite numbers
+// (an open bound, a statistic without data) as null.
+type Objective struct {
+	Name  string `json:"name"`
+	Field string `json:"field,omitempty"`
+	Stat  string `json:"stat"`
+	Unit  string `json:"unit,omitempty"`
+	// Verdict is breached, met, within_sketch_error or insufficient_data.
+	Verdict string `json:"verdict"`
+	// Value is the statistic; Low and High bound its sketch error band (for the value
+	// statistic, the window's min and max). RankError is a t-digest quantile's rank
+	// error allowance, 0 when exact.
+	Value     num    `json:"value"`
+	Low       num    `json:"low"`
+	High      num    `json:"high"`
+	RankError num    `json:"rank_error"`
+	Min       num    `json:"min"`
+	Max       num    `json:"max"`
+	Values    int64  `json:"values"`
+	Rule      string `json:"rule"`
+	Note      string `json:"note,omitempty"`
+}
+
+func newObjective(f detectors.ObjectiveFinding) Objective {
+	return Objective{Name: f.Name, Field: f.Field, Stat: f.Stat, Unit: f.Unit, Verdict: string(f.Verdict),
+		Value: num(f.Value), Low: num(f.Low), High: num(f.High), RankError: num(f.RankError),
+		Min: num(f.Min), Max: num(f.Max), Values: f.Values, Rule: f.Rule, Note: f.Note}
 }
 
 // Finding is detectors.Finding with JSON names, non-finite numbers as null and the
@@ -182,6 +229,14 @@ func NewWindow(r engine.Result) Window {
 	}
 	for i, f := range r.Findings {
 		w.Findings[i] = newFinding(f)
+	}
+	if l := r.Latency; l != nil {
+		w.Latency = &Latency{Field: l.Field, P50: num(l.P50), P95: num(l.P95), P99: num(l.P99), Max: num(l.Max),
+			Values: l.Values, RowsPerMinute: num(l.RowsPerMinute)}
+	}
+	w.Breached = r.Breached()
+	for _, f := range r.Objectives {
+		w.Objectives = append(w.Objectives, newObjective(f))
 	}
 	return w
 }

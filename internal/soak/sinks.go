@@ -296,7 +296,7 @@ func (s *hookSink) checkPayloads(drifting []string, rows map[string]int64) (bad 
 		err := json.Unmarshal(d.Payload, &p)
 		switch {
 		case err != nil:
-		case p.Type != webhook.EventRetrain && p.Type != webhook.EventDrift:
+		case p.Type != webhook.EventRetrain && p.Type != webhook.EventDrift && p.Type != webhook.EventObjective:
 			err = fmt.Errorf("type %q", p.Type)
 		case p.ID == "":
 			err = errors.New("no id")

@@ -108,15 +108,18 @@ function renderModel(stream, model, version, windows, perf) {
     selected.set(key, (compared.length ? compared[compared.length - 1] : windows[windows.length - 1]).id);
   }
   const features = featureOrder(windows);
+  const objectives = objectiveOrder(windows);
   const heat = el("div", { class: "heatmap-wrap" });
   const dists = el("div", {});
   const draw = () => {
     const sel = selected.get(key);
-    heat.replaceChildren(heatmap(features, windows, sel, id => { selected.set(key, id); draw(); }));
+    heat.replaceChildren(heatmap(features, windows, sel, id => { selected.set(key, id); draw(); }, objectives));
     dists.replaceChildren(distributions(windows.find(w => w.id === sel)));
   };
   draw();
   section.append(heat, legend());
+  const lat = windows.some(w => w.latency) ? latencyPanel(windows) : null;
+  if (lat) section.append(lat);
   if (perfPanel) section.append(perfPanel);
   section.append(dists);
   return section;
@@ -162,7 +165,41 @@ function performance(windows) {
       el("span", {}, "hover a line for the rule")));
 }
 
-function heatmap(features, windows, sel, choose) {
+// objectiveOrder is the names of the objectives the windows were judged against.
+function objectiveOrder(windows) {
+  const names = [];
+  for (const w of windows) for (const o of (w.objectives || [])) if (!names.includes(o.name)) names.push(o.name);
+  return names;
+}
+
+// latencyPanel draws the model's inference latency and throughput, one line per
+// window, newest first: p50, p95 and p99 of the stream's latency field, a bar of the
+// p99 (against the largest p99 shown) and the rows per minute. A window that breached
+// an objective on the latency field is red and marked ◆; the tooltip gives the rule.
+function latencyPanel(windows) {
+  const shown = windows.filter(w => w.latency).slice().reverse();
+  const field = shown[0].latency.field;
+  const finite = v => v !== null && v !== undefined;
+  const top = Math.max(1e-9, ...shown.map(w => w.latency.p99).filter(finite));
+  const rows = shown.map(w => {
+    const l = w.latency;
+    const breaches = (w.objectives || []).filter(o => o.field === field && o.verdict === "breached");
+    const title = [fmtSpan(w), l.values.toLocaleString() + " latencies"].concat(breaches.map(o => o.rule)).join(" · ");
+    return el("tr", { class: breaches.length ? "breached" : "", "data-latency-window": w.start, title },
+      el("td", { class: "when" }, fmtSpan(w)),
+      el("td", { class: "value" }, "p50 " + compact(l.p50)),
+      el("td", { class: "value" }, "p95 " + compact(l.p95)),
+      el("td", { class: "value p99" }, (breaches.length ? "◆ " : "") + "p99 " + compact(l.p99)),
+      el("td", {}, el("span", { class: "perf-bar" }, finite(l.p99) ? el("i", { style: "width:" + (100 * Math.max(l.p99, 0) / top).toFixed(1) + "%" }) : null)),
+      el("td", { class: "rate" }, finite(l.rows_per_minute) ? compact(l.rows_per_minute) + " rows/min" : w.rows.toLocaleString() + " rows"));
+  });
+  return el("div", { class: "latency-panel" },
+    el("h3", {}, "Latency and throughput · " + field, el("span", { class: "muted" }, " newest first")),
+    el("table", { class: "performance latency" }, el("tbody", {}, rows)),
+    el("p", { class: "legend" }, el("span", { class: "degraded" }, "◆ an objective on " + field + " breached"), el("span", {}, "hover a line for the rule")));
+}
+
+function heatmap(features, windows, sel, choose, objectives) {
   const head = el("tr", {}, el("th", {}));
   for (const w of windows) {
     head.append(el("th", { class: "win" + (w.id === sel ? " selected" : ""), title: fmtSpan(w), onclick: () => choose(w.id) }, fmtTime(w.start)));
@@ -187,6 +224,22 @@ function heatmap(features, windows, sel, choose) {
     }
     body.append(row);
   }
+  // One row per objective: a fixed bound judged on every window, warm-up included.
+  for (const name of objectives || []) {
+    const row = el("tr", { class: "objective" }, el("th", { class: "feature" }, "◇ " + name));
+    for (const w of windows) {
+      const o = (w.objectives || []).find(x => x.name === name);
+      let cls = "cell objective", mark = "";
+      const title = name + " · " + fmtSpan(w) + " · " + (o ? o.rule : "not judged");
+      if (!o || o.verdict === "insufficient_data") cls += " insufficient";
+      else if (o.verdict === "breached") { cls += " breached"; mark = "◆"; }
+      else if (o.verdict === "within_sketch_error") cls += " within";
+      else cls += " met";
+      if (w.id === sel) cls += " selected";
+      row.append(el("td", { class: cls, "data-objective": name, "data-window": w.id, title, onclick: () => choose(w.id) }, mark));
+    }
+    body.append(row);
+  }
   return el("table", { class: "heatmap" }, el("thead", {}, head), body);
 }
 
@@ -197,6 +250,7 @@ function legend() {
     el("span", {}, sw(color({ score: 0.9, threshold: 1 })), "near the threshold"),
     el("span", {}, sw(color({ score: 1.5, threshold: 1, verdict: "drift" })), "● drifted"),
     el("span", {}, el("i", { class: "cell warmup" }), "reference warm-up"),
+    el("span", {}, el("i", { class: "cell objective breached" }), "◆ objective breached"),
     el("span", {}, "click a column to see its distributions"));
 }
 
