@@ -101,13 +101,22 @@ func newSegments(key SegmentKey, fields []Field, opts Options) *Segments {
 	return s
 }
 
-// segmentHash is the fixed hash that orders values for the bottom-k rule.
+// segmentHash is the fixed hash that orders values for the bottom-k rule. It is
+// part of the encoding's meaning (a decoded profile recomputes it): never change it.
 func segmentHash(v string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(v); i++ {
 		h ^= uint64(v[i])
 		h *= 1099511628211
 	}
+	// FNV-1a's high bits barely move with a value's last bytes ("c200" to "c239"
+	// would be the 40 smallest of c000–c299): mix them (MurmurHash3's finaliser),
+	// so that the kept values are a uniform sample.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h
 }
 
