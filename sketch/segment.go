@@ -376,4 +376,3 @@ func segmentsOf(fields []Field, opts Options) []*Segments {
 	}
 	return out
 }
-
