@@ -218,6 +218,8 @@ type Stream struct {
 	Performance *Performance `yaml:"performance"`
 	// Limits bound what the stream's producers can make the monitor hold or believe.
 	Limits Limits `yaml:"limits"`
+	// Segments judge drift per value of categorical fields too (Segment). Optional.
+	Segments []Segment `yaml:"segments"`
 }
 
 // Limits bound what a stream's producers can make the monitor hold or believe: a

@@ -138,6 +138,7 @@ func (c *Config) setDefaults() {
 		d.Joint.Grid = cmp.Or(d.Joint.Grid, DefaultJointGrid)
 		d.Joint.MaxPairs = cmp.Or(d.Joint.MaxPairs, DefaultJointMaxPairs)
 		s.Labels.setDefaults(s)
+		s.setSegmentDefaults()
 	}
 	c.State.CheckpointRecords = cmp.Or(c.State.CheckpointRecords, DefaultCheckpointRecords)
 	c.State.CheckpointInterval = cmp.Or(c.State.CheckpointInterval, DefaultCheckpointInterval)
@@ -454,6 +455,7 @@ func (c *Config) validate(errs *[]error) {
 			bad(p+".detectors.joint.max_pairs", "must be between 1 and %d, got %d", MaxJointPairs, d.Joint.MaxPairs)
 		}
 		s.Labels.validate(p, s, bad)
+		s.validateSegments(p, bad)
 	}
 	if c.State.CheckpointRecords < 0 {
 		bad("state.checkpoint_records", "must be positive, got %d", c.State.CheckpointRecords)
