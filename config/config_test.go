@@ -1,11 +1,11 @@
 package config
 
 import (
-	"slices"
 	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
