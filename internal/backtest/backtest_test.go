@@ -224,7 +224,7 @@ func TestOpenFindsFieldsByPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	p, err := BuildProfile(context.Background(), in, engine.StreamFields(sc), nil)
+	p, err := BuildProfile(context.Background(), in, engine.StreamFields(sc), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
