@@ -154,7 +154,7 @@ func runSegments(t *testing.T, sc *config.Stream, batches [][]segRow, partitions
 	// and no event time as in the future.
 	now := rhythmStart.Add(24 * time.Hour)
 	e.now = func() time.Time { return now }
-	all := []int32{0, 1, 2}                 // as the consumer group assigns them
+	all := []int32{0, 1, 2} // as the consumer group assigns them
 	results := e.Assign(all)
 	for i, rows := range batches {
 		rec := segRecord(rows)
