@@ -212,6 +212,9 @@ func TestDriftConfinedToASegment(t *testing.T) {
 		if !de.SegmentOnly || de.Segment != "country=DE" || de.SegmentShare < 0.08 || de.SegmentShare > 0.12 {
 			t.Errorf("hour %d: %+v", h, de)
 		}
+		if d := r.Distribution(de.Feature); d == nil || len(d.Reference) == 0 {
+			t.Errorf("hour %d: no distribution to draw for %s", h, de.Feature)
+		}
 		if s := de.Summary(); !strings.HasPrefix(s, "drift only in country=DE (") || !strings.Contains(s, " of rows): income p50 ") {
 			t.Errorf("hour %d: summary %q", h, s)
 		}
