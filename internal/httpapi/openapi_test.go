@@ -228,3 +228,19 @@ func jsonType(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// TestSegmentFindingsMatchOpenAPI: windows and findings with segment findings (their
+// segment, share and whether only the segment drifted) have the documented shape.
+func TestSegmentFindingsMatchOpenAPI(t *testing.T) {
+	srv := New(Options{Token: testToken, Source: &fakeSource{}, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+	for _, r := range segmentedResults(t, 1, 1) {
+		srv.Record(r)
+	}
+	for _, path := range []string{"/api/v1/windows", "/api/v1/findings"} {
+		code, _, body := do(t, srv.Handler(), "GET", path, "", "")
+		if code != 200 || !strings.Contains(string(body), `"segment":"segment=retail","segment_share":0.4`) {
+			t.Fatalf("GET %s = %d, without segment findings:\n%.600s", path, code, body)
+		}
+		checkShape(t, "GET", path, code, body)
+	}
+}
