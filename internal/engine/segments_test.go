@@ -197,8 +197,8 @@ func TestDriftConfinedToASegment(t *testing.T) {
 		if !ok {
 			t.Fatalf("hour %d: no finding for income in country=DE: %v", h, r.Drifted())
 		}
-		t.Logf("hour %d: income %s (%v; BH p %.3g); %s %s (share %.3f, D %.3f, BH p %.3g): %s",
-			h, income.Verdict, income.Effects, income.AdjustedP, de.Feature, de.Verdict, de.SegmentShare, de.Score, de.AdjustedP, de.Summary())
+		t.Logf("hour %d: income %s (%v; BH p %.3g); %s %s (%s): %s",
+			h, income.Verdict, income.Effects, income.AdjustedP, de.Feature, de.Verdict, de.Rule, de.Summary())
 		wantDrift := h >= segShiftAt
 		if got := r.Drifted(); wantDrift && !slices.Equal(got, []string{"income@country=DE"}) || !wantDrift && len(got) > 0 {
 			t.Errorf("hour %d: drifted %v", h, got)
