@@ -54,9 +54,15 @@ func benchRecord(b testing.TB, rows int) (arrow.Record, []Field) {
 func BenchmarkUpdate(b *testing.B) { benchmarkUpdate(b, Options{}) }
 
 func benchmarkUpdate(b *testing.B, opts Options) {
-	const rows = 4096
-	rec, fields := benchRecord(b, rows)
+	rec, fields := benchRecord(b, 4096)
 	defer rec.Release()
+	benchmarkUpdateOf(b, rec, fields, opts)
+}
+
+// benchmarkUpdateOf measures sketching rec into a profile of fields; ns/row is per
+// row of all fields.
+func benchmarkUpdateOf(b *testing.B, rec arrow.Record, fields []Field, opts Options) {
+	rows := rec.NumRows()
 	p := NewProfile(fields, opts)
 	p.Update(rec, nil)
 	b.ReportAllocs()
@@ -64,7 +70,7 @@ func benchmarkUpdate(b *testing.B, opts Options) {
 	for b.Loop() {
 		p.Update(rec, nil)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
 }
 
 // BenchmarkMarshal measures encoding the 25-feature profile.
@@ -226,7 +232,7 @@ func BenchmarkUpdateSegments(b *testing.B) {
 		opts Options
 	}{{"none", plain}, {"20", segmented}} {
 		b.Run(tt.name, func(b *testing.B) {
-			benchmarkUpdate2(b, rec, fields, tt.opts)
+			benchmarkUpdateOf(b, rec, fields, tt.opts)
 			heap, enc := window(tt.opts)
 			b.ReportMetric(float64(heap), "heap-B/window")
 			b.ReportMetric(float64(enc), "encoded-B/window")
@@ -236,15 +242,4 @@ func BenchmarkUpdateSegments(b *testing.B) {
 			}
 		})
 	}
-}
-
-func benchmarkUpdate2(b *testing.B, rec arrow.Record, fields []Field, opts Options) {
-	p := NewProfile(fields, opts)
-	p.Update(rec, nil)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		p.Update(rec, nil)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rec.NumRows()), "ns/row")
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"html"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,20 +28,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Skipf("needs %s: apt-get install chromium", chromium)
 	}
 	f := newFixture(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	url := "http://" + ln.Addr().String() + "/"
+	url := "http://" + serve(t, f.srv, nil) + "/"
 
 	dom, console := runChromium(t, "--dump-dom", "--enable-logging=stderr", "--v=0", url)
 	// The page's Content-Security-Policy must not block anything the page does (the
@@ -252,20 +238,7 @@ func TestDashboardSplitsBySegment(t *testing.T) {
 	for _, r := range segmentedResults(t, 1, 1) {
 		srv.Record(r)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	url := "http://" + ln.Addr().String() + "/"
+	url := "http://" + serve(t, srv, nil) + "/"
 	rows := func(dom string) (names, drifted []string) {
 		for _, c := range cellsOf(dom) {
 			if !slices.Contains(names, c.feature) {
@@ -295,3 +268,4 @@ func TestDashboardSplitsBySegment(t *testing.T) {
 		t.Errorf("drifted rows %v, want income's in each segment", drifted)
 	}
 }
+
