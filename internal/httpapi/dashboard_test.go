@@ -268,4 +268,3 @@ func TestDashboardSplitsBySegment(t *testing.T) {
 		t.Errorf("drifted rows %v, want income's in each segment", drifted)
 	}
 }
-
