@@ -73,7 +73,10 @@ func (d dataset) messages() []ingest.Message {
 }
 
 // datasetStream is the YAML of one stream "s" of the dataset's fields on topic, with
-// the YAML window.
+// the YAML window. Its windows are also judged per value of c (segments), so that the
+// kill -9, restart and cluster tests hold the segments to the same contract as the
+// whole traffic; reference.min_rows lets a two-window warm-up judge them (a segment
+// holds a quarter of a model's rows).
 func datasetStream(topic, window string) string {
 	return fmt.Sprintf(`streams:
   - name: s
@@ -86,7 +89,8 @@ func datasetStream(topic, window string) string {
       n: {type: numeric}
       c: {type: categorical}
     window: %s
-    reference: {warmup_windows: 2}
+    reference: {warmup_windows: 2, min_rows: 200}
+    segments: [{by: c, top: 4}]
 `, topic, window)
 }
 

@@ -549,6 +549,22 @@ func near(a, b alerting.Number, tol float64) bool {
 	return math.Abs(x-y) <= tol
 }
 
+// segmentVerdicts counts the segment findings of results judged and drifted: the
+// contract tests must judge segments too.
+func segmentVerdicts(results map[string]resultfile.Line) (judged, drifted int) {
+	for _, r := range results {
+		for _, f := range r.Findings {
+			if f.Segment != "" {
+				judged++
+				if f.Verdict == "drift" {
+					drifted++
+				}
+			}
+		}
+	}
+	return judged, drifted
+}
+
 // alertIDs are the ids of the alerts the results call for.
 func alertIDs(results map[string]resultfile.Line) []string {
 	var ids []string
@@ -636,6 +652,9 @@ func TestKillNineAndRestartGivesTheWindowsOfAnUninterruptedRun(t *testing.T) {
 			if len(want) < 20 || len(wantAlerts) < 3 {
 				t.Fatalf("the uninterrupted run closed %d windows and raised %d alerts: the data does not exercise the monitor", len(want), len(wantAlerts))
 			}
+			if judged, drifted := segmentVerdicts(want); judged == 0 || drifted == 0 {
+				t.Fatalf("the uninterrupted run judged %d segment findings, %d drifting: the data does not exercise the segments", judged, drifted)
+			}
 
 			// The same events, produced while a monitor reads them and is killed with
 			// SIGKILL at seeded moments, then restarted each time.
@@ -666,7 +685,8 @@ func TestKillNineAndRestartGivesTheWindowsOfAnUninterruptedRun(t *testing.T) {
 
 			lines := crashed.lines()
 			got := distinct(t, lines, scoreTolerance)
-			t.Logf("%d windows, %d reported again after a kill; %d alerts", len(got), len(lines)-len(got), len(wantAlerts))
+			judged, drifted := segmentVerdicts(want)
+			t.Logf("%d windows, %d reported again after a kill; %d alerts; %d segment findings judged, %d drifting", len(got), len(lines)-len(got), len(wantAlerts), judged, drifted)
 			compareResults(t, want, got)
 			if ids, wantIDs := alertIDs(got), alertIDs(want); !slices.Equal(ids, wantIDs) {
 				t.Errorf("the restarted monitor's results call for alerts %v, the uninterrupted run's for %v", ids, wantIDs)
