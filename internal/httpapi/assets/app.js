@@ -92,19 +92,6 @@ function featureOrder(windows) {
   return names;
 }
 
-// segmentKeys are the keys the windows' segment findings are split by ("country"
-// of "country=DE").
-function segmentKeys(windows) {
-  const keys = [];
-  for (const w of windows) {
-    for (const f of w.findings) {
-      const k = f.segment ? f.segment.slice(0, f.segment.indexOf("=")) : "";
-      if (k && !keys.includes(k)) keys.push(k);
-    }
-  }
-  return keys;
-}
-
 // segmentOrder is the heat map's rows split by key: each segment's findings
 // (income@country=DE), the segments with the largest share of the rows first.
 function segmentOrder(windows, key) {
@@ -142,8 +129,7 @@ function renderModel(stream, model, version, windows, perf) {
     const compared = windows.filter(w => !w.warmup);
     selected.set(key, (compared.length ? compared[compared.length - 1] : windows[windows.length - 1]).id);
   }
-  const keys = segmentKeys(windows);
-  if (!splits.has(key)) splits.set(key, keys.includes(SPLIT) ? SPLIT : "");
+  const keys = version.segment_keys || [];
   const heat = el("div", { class: "heatmap-wrap" });
   const dists = el("div", {});
   const draw = () => {
@@ -158,7 +144,7 @@ function renderModel(stream, model, version, windows, perf) {
     const options = [el("option", { value: "" }, "whole traffic")].concat(
       keys.map(k => el("option", { value: k, selected: k === splits.get(key) ? "selected" : null }, "by " + k)));
     section.append(el("p", { class: "split" }, "Heat map: ",
-      el("select", { "data-split": key, onchange: e => { splits.set(key, e.target.value); draw(); } }, options)));
+      el("select", { "data-split": key, onchange: e => { splits.set(key, e.target.value); refresh(); } }, options)));
   }
   section.append(heat, legend());
   if (perfPanel) section.append(perfPanel);
@@ -386,7 +372,13 @@ async function refresh() {
       if (s.blind) blind.push(s.name);
       for (const m of s.models) {
         for (const v of m.versions) {
-          const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS });
+          // Only the segment findings of the key the heat map is split by, if any: a
+          // window of twenty segments has hundreds.
+          const key = JSON.stringify([s.name, m.model, v.version]);
+          const keys = v.segment_keys || [];
+          if (!splits.has(key)) splits.set(key, keys.includes(SPLIT) ? SPLIT : "");
+          const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS,
+            segments: splits.get(key) || "none" });
           const { windows } = await getJSON("api/v1/windows?" + q);
           sections.push(renderModel(s, m.model, v, windows.reverse(), perf.get(JSON.stringify([s.name, m.model, v.version])) || []));
         }
@@ -404,7 +396,9 @@ async function refresh() {
     status.classList.add("error");
     status.textContent = "cannot read the API: " + e.message;
   }
-  setTimeout(refresh, REFRESH_MS);
+  clearTimeout(timer); // a split chosen meanwhile refreshed already
+  timer = setTimeout(refresh, REFRESH_MS);
 }
 
+let timer;
 refresh();
