@@ -26,8 +26,8 @@ type SegmentKey struct {
 // partitions interleave differently after a restart, and a cluster's leader
 // merges partials that each saw a part of the values. "The first MaxValues
 // values seen" would depend on it. Segments keeps the MaxValues values with the
-// smallest hash (a bottom-k sample by a fixed 64-bit FNV-1a hash of the value,
-// ties broken by the value): a value is admitted while there is room or while
+// smallest hash (a bottom-k sample by a fixed 64-bit hash of the value, see
+// segmentHash, ties broken by the value): a value is admitted while there is room or while
 // its hash is below the largest kept one, which it then evicts, and an evicted
 // value's profile is merged into Other, as are the rows of every value not kept.
 // The largest kept hash only falls, so a value evicted once is never admitted
@@ -38,8 +38,17 @@ type SegmentKey struct {
 // of their values, so partitions, cluster partials, checkpoints and warm-up
 // references merge exactly. When a key has at most MaxValues values (a
 // country, a region, a product line), every value keeps a profile; above it the
-// kept values are a uniform sample of the values, not the most frequent ones,
-// which no order-free bounded rule can pick.
+// kept values are a uniform sample of the values, not the most frequent ones:
+// which values are the most frequent is known only once every row is in, and a
+// profile must be kept from a value's first row. The detectors then judge the
+// kept values with the most rows in the reference (detectors.Segment).
+//
+// The other way weighed, taking the values from the reference, does not fit: a
+// warm-up, trailing or seasonal reference is made of windows, which would then
+// need a profile for every value anyway, and a reference handed over later
+// would name values that earlier windows had not kept. TestSegmentsDoNotDependOnRowOrder
+// checks the rule against the exact bottom-k, in shuffled orders, batches and
+// merges of parts; with "first values seen" it fails.
 //
 // A segment's profile has every field of the parent but By (constant within a
 // segment), and no joint sketch, pair grids or segments of its own: those are
