@@ -73,10 +73,7 @@ func (d dataset) messages() []ingest.Message {
 }
 
 // datasetStream is the YAML of one stream "s" of the dataset's fields on topic, with
-// the YAML window. Its windows are also judged per value of c (segments), so that the
-// kill -9, restart and cluster tests hold the segments to the same contract as the
-// whole traffic; reference.min_rows lets a two-window warm-up judge them (a segment
-// holds a quarter of a model's rows).
+// the YAML window.
 func datasetStream(topic, window string) string {
 	return fmt.Sprintf(`streams:
   - name: s
@@ -89,9 +86,17 @@ func datasetStream(topic, window string) string {
       n: {type: numeric}
       c: {type: categorical}
     window: %s
-    reference: {warmup_windows: 2, min_rows: 200}
-    segments: [{by: c, top: 4}]
+    reference: {warmup_windows: 2}
 `, topic, window)
+}
+
+// segmentedStream is datasetStream judged per value of c too (segments), for the kill
+// -9, restart and cluster tests, which hold the segments to the same contract as the
+// whole traffic; reference.min_rows lets the two-window warm-up judge them (a segment
+// holds a quarter of a model's rows).
+func segmentedStream(topic, window string) string {
+	return strings.Replace(datasetStream(topic, window), "reference: {warmup_windows: 2}\n",
+		"reference: {warmup_windows: 2, min_rows: 200}\n    segments: [{by: c, top: 4}]\n", 1)
 }
 
 // testConfig is a config of one stream "s" on topic with the dataset's fields; window

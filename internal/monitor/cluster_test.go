@@ -87,7 +87,7 @@ cluster: {partials_topic: %q, session_timeout: 6s}
 state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
   webhooks: [{name: retrain, url: %q, secret: %q, every_window: true}]
-`, addr, group, many+"-partials", datasetStream(many, "{size: 1m}"), hookURL, secret)
+`, addr, group, many+"-partials", segmentedStream(many, "{size: 1m}"), hookURL, secret)
 		})
 		nodes[i].start()
 	}

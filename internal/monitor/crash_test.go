@@ -351,7 +351,7 @@ kafka: {brokers: [%q], group_id: "${DRIFTMON_TEST_GROUP}"}
 state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
   webhooks: [{name: retrain, url: %q, secret: %q, every_window: true}]
-`, addr, filepath.Join(dir, "state.db"), datasetStream(topic, window), hookURL, secret)
+`, addr, filepath.Join(dir, "state.db"), segmentedStream(topic, window), hookURL, secret)
 	})
 }
 

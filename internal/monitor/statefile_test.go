@@ -22,7 +22,7 @@ import (
 func TestKeptWindowsAreStoredOnce(t *testing.T) {
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 kafka: {brokers: ["127.0.0.1:1"], group_id: g}
-%s`, strings.Replace(datasetStream("events", "{size: 1m}"), "{warmup_windows: 2, min_rows: 200}", "{trailing: {windows: 3}, min_rows: 200}", 1))), config.ParseOptions{})
+%s`, strings.Replace(datasetStream("events", "{size: 1m}"), "{warmup_windows: 2}", "{trailing: {windows: 3}}", 1))), config.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
