@@ -229,6 +229,8 @@ type Stream struct {
 	// Default: the field of the first quantile objective whose field's name contains
 	// "latency"; none: no panel.
 	LatencyField string `yaml:"latency_field"`
+	// Segments judge drift per value of categorical fields too (Segment). Optional.
+	Segments []Segment `yaml:"segments"`
 }
 
 // Objective is a fixed bound on one statistic of one field in each window (a service

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,18 @@ alerting.slack.channel: is required with a token
 alerting.webhooks[0].name: is required
 alerting.webhooks[0].url: must be an http(s) URL, got "ftp://host/x"
 alerting.webhooks[0].secret: must start with "whsec_" (Standard Webhooks secret)`},
+		{"bad_segments.yaml", `streams[0].segments: at most 4 keys, got 5
+streams[0].segments[0].by: must name a categorical field, "income" is numeric
+streams[0].segments[1].by: must name a feature or prediction of the stream, got "city"
+streams[0].segments[2].by: is required: the categorical feature whose values are the segments
+streams[0].segments[3].max_values: must be between top (30) and 4096, got 10
+streams[0].segments[4].by: "country" is segmented twice
+streams[1].segments: at most 4 keys, got 5
+streams[1].segments[1].by: "a" is segmented twice
+streams[1].segments[2].by: "a" is segmented twice
+streams[1].segments[3].by: "a" is segmented twice
+streams[1].segments[4].by: "a" is segmented twice
+streams[1].segments[4].max_values: must be between top (20) and 4096, got 5000`},
 		{"missing_env.yaml", `kafka.brokers[0]: environment variable KAFKA_BROKER is not set
 alerting.slack.webhook_url: environment variable SLACK_WEBHOOK_URL is not set
 kafka.brokers[0]: want host:port, got ""
@@ -337,6 +350,29 @@ streams:
 	}
 	if se.WarmupWindows != 0 || se.Seasonal.Period != 168*time.Hour || se.Seasonal.Cycles != 4 || se.Seasonal.SkipDrifting == nil || *se.Seasonal.SkipDrifting {
 		t.Errorf("seasonal: warm-up %d, %+v", se.WarmupWindows, se.Seasonal)
+	}
+}
+
+// TestSegmentDefaults: a segment key judges its 20 largest values among the 256
+// with a profile of their own, unless told otherwise.
+func TestSegmentDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`
+kafka: {brokers: ["localhost:9092"]}
+streams:
+  - name: t
+    topic: a
+    features: {x: {type: numeric}, country: {type: categorical}}
+    predictions: {label: {type: categorical}}
+    window: {size: 1h}
+    segments: [{by: country}, {by: label, top: 300}]
+`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Streams[0].Segments
+	want := []Segment{{By: "country", Top: 20, MaxValues: 256}, {By: "label", Top: 300, MaxValues: 300}}
+	if !slices.Equal(got, want) {
+		t.Errorf("segments %+v, want %+v", got, want)
 	}
 }
 

@@ -139,6 +139,7 @@ func (c *Config) setDefaults() {
 		d.Joint.MaxPairs = cmp.Or(d.Joint.MaxPairs, DefaultJointMaxPairs)
 		s.Labels.setDefaults(s)
 		s.setObjectiveDefaults()
+		s.setSegmentDefaults()
 	}
 	c.State.CheckpointRecords = cmp.Or(c.State.CheckpointRecords, DefaultCheckpointRecords)
 	c.State.CheckpointInterval = cmp.Or(c.State.CheckpointInterval, DefaultCheckpointInterval)
@@ -456,6 +457,7 @@ func (c *Config) validate(errs *[]error) {
 		}
 		s.Labels.validate(p, s, bad)
 		s.validateObjectives(p, bad)
+		s.validateSegments(p, bad)
 	}
 	c.validateObjectiveWebhooks(bad)
 	if c.State.CheckpointRecords < 0 {

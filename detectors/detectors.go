@@ -129,6 +129,9 @@ type Options struct {
 	// whose D is within ε of MinKS no longer passes the gate. The amount
 	// is in Finding.Scores["ks_sketch_error"].
 	KSSketchError bool
+	// Segments are the keys whose per-value profiles (sketch.Segments) are judged
+	// too, in the same Benjamini–Hochberg family (see Segment).
+	Segments []Segment
 }
 
 func (o Options) withDefaults() Options {
@@ -240,6 +243,15 @@ type Finding struct {
 	Note string
 	// Explanation travels with every finding.
 	Explanation Explanation
+	// Segment is, for a finding about one segment's rows (Options.Segments), the
+	// segment as key=value ("country=DE"), and Feature is then
+	// SegmentName(feature, Segment). Empty for the whole traffic.
+	Segment string
+	// SegmentShare is the segment's share of the window's rows.
+	SegmentShare float64
+	// SegmentOnly says that the segment drifted while the whole traffic's
+	// finding of the same feature did not: drift the whole dilutes.
+	SegmentOnly bool
 }
 
 // Explanation says how the distribution moved. Every finding whose feature
@@ -276,8 +288,9 @@ type BinShift struct {
 // returns one finding per feature of cur, then, when cur has a joint sketch
 // (two or more numeric fields), the multivariate finding (FeatureMultivariate,
 // see multivariate.go), and when cur has pair grids, the pair-grid finding
-// (FeatureJoint, see joint.go), with Benjamini–Hochberg applied across all
-// findings that have enough data. A feature missing from ref or of a different kind
+// (FeatureJoint, see joint.go), then the findings of each judged segment
+// (Options.Segments, see segmentFindings), with Benjamini–Hochberg applied
+// across all findings that have enough data. A feature missing from ref or of a different kind
 // gets insufficient_data.
 func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
 	opts = opts.withDefaults()
@@ -298,7 +311,9 @@ func Evaluate(ref, cur *sketch.Profile, opts Options) []Finding {
 	if f, ok := joint(ref, cur, opts); ok {
 		out = append(out, f)
 	}
+	out = append(out, segmentFindings(ref, cur, opts)...)
 	decide(out, opts)
+	markSegmentOnly(out)
 	return out
 }
 

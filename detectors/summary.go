@@ -26,6 +26,9 @@ func (f Finding) Summary() string {
 		}
 		return "insufficient data"
 	}
+	if f.Segment != "" {
+		return f.segmentSummary()
+	}
 	e := f.Explanation
 	switch f.Kind {
 	case KindMultivariate:
@@ -117,4 +120,17 @@ func multivariateSummary(e Explanation) string {
 		s += fmt.Sprintf("; %s variance %s → %s", c.Label(), Compact(c.RefVariance), Compact(c.CurVariance))
 	}
 	return s
+}
+
+// segmentSummary is the summary of a segment's finding, which says where and
+// how much of the traffic: "drift only in country=DE (11% of rows): income p50
+// 41k → 55k, mean 40.2k → 54.9k (PSI 0.61)".
+func (f Finding) segmentSummary() string {
+	g := f
+	g.Segment = ""
+	where := "in "
+	if f.SegmentOnly {
+		where = "drift only in "
+	}
+	return where + f.Segment + " (" + Percent(f.SegmentShare) + " of rows): " + f.BaseFeature() + " " + g.Summary()
 }

@@ -3,6 +3,7 @@ package sketch
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -53,9 +54,15 @@ func benchRecord(b testing.TB, rows int) (arrow.Record, []Field) {
 func BenchmarkUpdate(b *testing.B) { benchmarkUpdate(b, Options{}) }
 
 func benchmarkUpdate(b *testing.B, opts Options) {
-	const rows = 4096
-	rec, fields := benchRecord(b, rows)
+	rec, fields := benchRecord(b, 4096)
 	defer rec.Release()
+	benchmarkUpdateOf(b, rec, fields, opts)
+}
+
+// benchmarkUpdateOf measures sketching rec into a profile of fields; ns/row is per
+// row of all fields.
+func benchmarkUpdateOf(b *testing.B, rec arrow.Record, fields []Field, opts Options) {
+	rows := rec.NumRows()
 	p := NewProfile(fields, opts)
 	p.Update(rec, nil)
 	b.ReportAllocs()
@@ -63,7 +70,7 @@ func benchmarkUpdate(b *testing.B, opts Options) {
 	for b.Loop() {
 		p.Update(rec, nil)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/rows, "ns/row")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rows), "ns/row")
 }
 
 // BenchmarkMarshal measures encoding the 25-feature profile.
@@ -221,5 +228,72 @@ func normalColumns(d int, r *rand.Rand) ([]Field, func(rows int) arrow.Record) {
 			}
 		}
 		return bld.NewRecord()
+	}
+}
+
+// segmentBenchRecord is benchRecord's 25 features plus a key "country" of 20
+// values of equal share.
+func segmentBenchRecord(b testing.TB, rows int) (arrow.Record, []Field) {
+	b.Helper()
+	rec, fields := benchRecord(b, rows)
+	defer rec.Release()
+	r := rand.New(rand.NewPCG(2, 2))
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	defer sb.Release()
+	for range rows {
+		sb.Append(fmt.Sprintf("country-%02d", r.IntN(20)))
+	}
+	key := sb.NewArray()
+	defer key.Release()
+	cols := append(append([]arrow.Array(nil), rec.Columns()...), key)
+	schema := arrow.NewSchema(append(rec.Schema().Fields(), arrow.Field{Name: "country", Type: arrow.BinaryTypes.String, Nullable: true}), nil)
+	return array.NewRecord(schema, cols, int64(rows)), append(fields, Field{"country", KindCategorical})
+}
+
+// BenchmarkUpdateSegments is BenchmarkUpdate's 25 features with and without
+// segments by a 26th field of 20 values (each segment a profile of the 25
+// features), side by side, with the engine's default options (no pair
+// grids): ns/row for a whole row, and the heap and encoded bytes a window of
+// 40,960 rows holds, and what each segment adds to them.
+func BenchmarkUpdateSegments(b *testing.B) {
+	const rows = 4096
+	rec, fields := segmentBenchRecord(b, rows)
+	defer rec.Release()
+	plain := Options{GridPairs: -1}
+	segmented := Options{GridPairs: -1, Segments: []SegmentKey{{By: "country", MaxValues: 256}}}
+	window := func(opts Options) (heap uint64, encoded int) {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		p := NewProfile(fields, opts)
+		for range 10 {
+			p.Update(rec, nil)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		heap = ms.HeapAlloc - before
+		data, err := p.MarshalBinary()
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.KeepAlive(p)
+		return heap, len(data)
+	}
+	heap0, enc0 := window(plain)
+	for _, tt := range []struct {
+		name string
+		opts Options
+	}{{"none", plain}, {"20", segmented}} {
+		b.Run(tt.name, func(b *testing.B) {
+			benchmarkUpdateOf(b, rec, fields, tt.opts)
+			heap, enc := window(tt.opts)
+			b.ReportMetric(float64(heap), "heap-B/window")
+			b.ReportMetric(float64(enc), "encoded-B/window")
+			if len(tt.opts.Segments) > 0 {
+				b.ReportMetric((float64(heap)-float64(heap0))/20, "heap-B/segment")
+				b.ReportMetric(float64(enc-enc0)/20, "encoded-B/segment")
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/axiomhq/hyperloglog"
@@ -47,9 +48,16 @@ import (
 //	  | per pair of fields (a, b), a < b, in order: nnz uvarint
 //	    | nnz × (cell i·k_b + j uvarint, the first absolute, then the rise | count uvarint)
 //
+//	then (version 5) segments: keys uvarint | per key: by string | max values uvarint
+//	  | other's payload | k uvarint | k × (value string | the value's payload),
+//	  ascending by value. A segment's payload is a profile payload (this layout,
+//	  without magic, version and checksum) of every field but by, with no joint,
+//	  no grids and no segments.
+//
 // Version 1 (no joint section) still decodes, as a profile without a joint
 // sketch or pair grids; version 2 (no grid section) as one without pair grids;
-// version 3 (one grid part) as a grid whose rows all came from source 0.
+// version 3 (one grid part) as a grid whose rows all came from source 0;
+// versions 3 and 4 (no segments section) as one without segments.
 //
 // A time is a flag byte (0 zero time, 1 set) then unix seconds varint and
 // nanoseconds uvarint; strings and byte blobs are a uvarint length then the
@@ -57,7 +65,7 @@ import (
 // give equal bytes.
 const (
 	encodingMagic   = "DMPF"
-	encodingVersion = 4
+	encodingVersion = 5
 	headerLen       = len(encodingMagic) + 1 + 4
 )
 
@@ -73,6 +81,17 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	b := make([]byte, headerLen, 256)
 	copy(b, encodingMagic)
 	b[len(encodingMagic)] = encodingVersion
+	b, err := p.appendPayload(b)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(b[len(encodingMagic)+1:], crc32.Checksum(b[headerLen:], castagnoli))
+	return b, nil
+}
+
+// appendPayload appends the payload of the encoding: a segment's profile is
+// encoded as one without its header.
+func (p *Profile) appendPayload(b []byte) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p.opts.Compression))
 	b = binary.AppendUvarint(b, uint64(p.opts.MaxExact))
 	b = binary.AppendUvarint(b, uint64(p.opts.MaxCategories))
@@ -96,7 +115,31 @@ func (p *Profile) MarshalBinary() ([]byte, error) {
 	}
 	b = p.Joint.appendBinary(b)
 	b = p.Grid.appendBinary(b)
-	binary.LittleEndian.PutUint32(b[len(encodingMagic)+1:], crc32.Checksum(b[headerLen:], castagnoli))
+	b = binary.AppendUvarint(b, uint64(len(p.Segments)))
+	for _, s := range p.Segments {
+		var err error
+		if b, err = s.appendBinary(b); err != nil {
+			return nil, fmt.Errorf("cannot encode the segments by %q: %w", s.Key.By, err)
+		}
+	}
+	return b, nil
+}
+
+func (s *Segments) appendBinary(b []byte) ([]byte, error) {
+	b = appendString(b, s.Key.By)
+	b = binary.AppendUvarint(b, uint64(s.Key.MaxValues))
+	b, err := s.Other.appendPayload(b)
+	if err != nil {
+		return nil, err
+	}
+	vs := s.Values()
+	b = binary.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = appendString(b, v)
+		if b, err = s.values[v].p.appendPayload(b); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -282,6 +325,9 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 	}
 	r := &reader{Reader: wire.Reader{B: data[headerLen:]}, version: version}
 	q, err := r.profile()
+	if err == nil && len(r.B) != 0 {
+		err = fmt.Errorf("%d trailing bytes", len(r.B))
+	}
 	if err != nil {
 		return fmt.Errorf("decode profile: %w: %w", ErrCorrupt, err)
 	}
@@ -295,6 +341,7 @@ func (p *Profile) UnmarshalBinary(data []byte) error {
 type reader struct {
 	wire.Reader
 	version byte
+	depth   int // 1 while reading a segment's profile
 }
 
 func (r *reader) float() float64 { return math.Float64frombits(r.Uint64()) }
@@ -390,10 +437,85 @@ func (r *reader) profile() (*Profile, error) {
 	if r.Err() != nil {
 		return nil, fmt.Errorf("pair grids: %w", r.Err())
 	}
-	if len(r.B) != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", len(r.B))
+	if r.version >= 5 {
+		n := r.Length(1)
+		if r.Err() != nil {
+			return nil, fmt.Errorf("segments: %w", r.Err())
+		}
+		if r.depth > 0 && n > 0 {
+			return nil, errors.New("segments within a segment")
+		}
+		for range n {
+			s, err := r.segments(p, fields)
+			if err != nil {
+				return nil, err
+			}
+			p.Segments = append(p.Segments, s)
+			p.opts.Segments = append(p.opts.Segments, s.Key)
+		}
 	}
 	return p, nil
+}
+
+// segments reads one key's segments of p, whose fields are fields.
+func (r *reader) segments(p *Profile, fields []Field) (*Segments, error) {
+	by := string(r.Blob())
+	maxValues := r.Uvarint()
+	if r.Err() != nil {
+		return nil, fmt.Errorf("segments: %w", r.Err())
+	}
+	if maxValues < 1 || maxValues > SegmentMaxValuesLimit {
+		return nil, fmt.Errorf("segments by %q: %d values", by, maxValues)
+	}
+	s := newSegments(SegmentKey{By: by, MaxValues: int(maxValues)}, fields, p.opts)
+	if s == nil {
+		return nil, fmt.Errorf("segments by %q: not a categorical field", by)
+	}
+	sub := func(what string) (*Profile, error) {
+		r.depth++
+		q, err := r.profile()
+		r.depth--
+		if err != nil {
+			return nil, fmt.Errorf("segments by %q, %s: %w", by, what, err)
+		}
+		if !slices.Equal(q.Fields(), s.fields) || q.Joint != nil || q.Grid != nil || q.opts.Compression != p.opts.Compression ||
+			q.opts.MaxExact != p.opts.MaxExact || q.opts.MaxCategories != p.opts.MaxCategories {
+			return nil, fmt.Errorf("segments by %q, %s: not a segment of the profile", by, what)
+		}
+		q.opts = s.opts
+		return q, nil
+	}
+	var err error
+	if s.Other, err = sub("other"); err != nil {
+		return nil, err
+	}
+	n := r.Length(1)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("segments by %q: %w", by, r.Err())
+	}
+	if n > s.Key.MaxValues {
+		return nil, fmt.Errorf("segments by %q: %d values, at most %d", by, n, s.Key.MaxValues)
+	}
+	prev := ""
+	for i := range n {
+		v := string(r.Blob())
+		if r.Err() != nil {
+			return nil, fmt.Errorf("segments by %q: %w", by, r.Err())
+		}
+		if i > 0 && v <= prev {
+			return nil, fmt.Errorf("segments by %q: values out of order", by)
+		}
+		prev = v
+		q, err := sub(strconv.Quote(v))
+		if err != nil {
+			return nil, err
+		}
+		s.values[v] = &segment{value: v, hash: segmentHash(v), p: q}
+	}
+	if len(s.values) == s.Key.MaxValues {
+		s.findMax()
+	}
+	return s, nil
 }
 
 // numericFields reads the names of the numeric fields of p a joint sketch or a grid

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -82,7 +83,7 @@ func TestRoundTrip(t *testing.T) {
 	if !bytes.Equal(data, again) {
 		t.Error("re-encoding differs")
 	}
-	if !q.Start.Equal(p.Start) || !q.End.Equal(p.End) || q.Rows != p.Rows || q.Options() != p.Options() {
+	if !q.Start.Equal(p.Start) || !q.End.Equal(p.End) || q.Rows != p.Rows || !reflect.DeepEqual(q.Options(), p.Options()) {
 		t.Errorf("header differs: %v %v %d %+v", q.Start, q.End, q.Rows, q.Options())
 	}
 	if !slices.Equal(q.Fields(), p.Fields()) {

@@ -178,8 +178,8 @@ func TestVersion3ProfilesDecode(t *testing.T) {
 	if err := old.UnmarshalBinary(data); err != nil {
 		t.Fatal(err)
 	}
-	if old.Rows != 3000 || old.Grid == nil || len(old.Grid.parts) != 1 {
-		t.Fatalf("rows %d, grid %v; want 3,000 rows, a grid of one part", old.Rows, old.Grid != nil)
+	if old.Rows != 3000 || old.Grid == nil || len(old.Grid.parts) != 1 || old.Segments != nil {
+		t.Fatalf("rows %d, grid %v, segments %v; want 3,000 rows, a grid of one part, no segments", old.Rows, old.Grid != nil, old.Segments)
 	}
 	// What the old code logged for the pair (x, y) when it wrote the file.
 	pc, ok := ComparePair(old.Grid, old.Grid, "x", "y")

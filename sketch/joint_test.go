@@ -177,8 +177,8 @@ func TestVersion1ProfilesDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Version 1: no joint flag and no grid flag at the end.
-	v1 := append([]byte(nil), data[:len(data)-2]...)
+	// Version 1: no joint flag, grid flag or segment count at the end.
+	v1 := append([]byte(nil), data[:len(data)-3]...)
 	v1[len(encodingMagic)] = 1
 	binary.LittleEndian.PutUint32(v1[len(encodingMagic)+1:], crc32.Checksum(v1[headerLen:], castagnoli))
 	var q Profile

@@ -78,6 +78,9 @@ type Options struct {
 	// with d(d−1)/2 ≤ GridPairs. 0 means DefaultGridPairs, negative none. It
 	// bounds the grids' cost per row whatever the number of fields.
 	GridPairs int
+	// Segments are the keys whose values keep profiles of their own (see
+	// Segments); a key that is not a categorical field is ignored.
+	Segments []SegmentKey
 }
 
 // withDefaults fills zero or invalid fields with their defaults.

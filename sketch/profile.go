@@ -31,6 +31,10 @@ type Profile struct {
 	// fewer than two, with Options.GridPairs negative, or in a profile encoded
 	// before pair grids existed (or merged with one).
 	Grid *Grid
+	// Segments are the per-value profiles of each Options.Segments key, in the
+	// order of the keys; nil without keys, or in a profile encoded before
+	// segments existed (or merged with one).
+	Segments []*Segments
 
 	opts   Options
 	byName map[string]int
@@ -73,6 +77,7 @@ func NewProfile(fields []Field, opts Options) *Profile {
 		p.Joint = newJoint(p.Features, opts)
 	}
 	p.Grid = newGrid(p.Features, opts)
+	p.Segments = segmentsOf(fields, opts)
 	return p
 }
 
@@ -151,6 +156,7 @@ func (p *Profile) Merge(o *Profile) error {
 		return err
 	}
 	p.mergeGrid(o)
+	p.mergeSegments(o)
 	p.mergeHeader(o)
 	return nil
 }
@@ -264,11 +270,16 @@ func MergeAll(parts ...*Profile) (*Profile, error) {
 	if out.Grid != nil {
 		out.Grid.reset()
 	}
+	out.Segments = nil
+	for _, s := range sorted[0].p.Segments {
+		out.Segments = append(out.Segments, s.empty())
+	}
 	for _, s := range sorted {
 		if err := out.mergeJoint(s.p); err != nil {
 			return nil, err
 		}
 		out.mergeGrid(s.p)
+		out.mergeSegments(s.p)
 		out.mergeHeader(s.p)
 	}
 	return out, nil
@@ -298,6 +309,9 @@ func (p *Profile) Clone() *Profile {
 	}
 	c.Joint = p.Joint.clone()
 	c.Grid = p.Grid.clone()
+	for _, s := range p.Segments {
+		c.Segments = append(c.Segments, s.clone())
+	}
 	return c
 }
 

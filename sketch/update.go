@@ -53,13 +53,20 @@ func (p *Profile) UpdateFrom(rec arrow.Record, rows []int, sources []int32) {
 		grid = tasks
 		tasks++
 	}
+	// Then one task per segment key.
+	segs := tasks
+	tasks += len(p.Segments)
 	task := func(i int) {
-		switch i {
-		case joint:
+		switch {
+		case i == joint:
 			p.Joint.update(rec, idx, cols)
 			return
-		case grid:
+		case i == grid:
 			p.Grid.update(rec, idx, cols, sources)
+			return
+		case i >= segs:
+			s := p.Segments[i-segs]
+			s.update(rec, idx, p.columnOf(rec.Schema(), s.Key.By))
 			return
 		}
 		f := p.Features[i]
@@ -151,6 +158,17 @@ func (p *Profile) columns(schema *arrow.Schema) []int {
 	}
 	p.schema = schema
 	return p.cols
+}
+
+// columnOf is the index of the column named name in schema, -1 when missing.
+func (p *Profile) columnOf(schema *arrow.Schema, name string) int {
+	if i, ok := p.byName[name]; ok && i < len(p.cols) {
+		return p.cols[i]
+	}
+	if is := schema.FieldIndices(name); len(is) > 0 {
+		return is[0]
+	}
+	return -1
 }
 
 type number interface {

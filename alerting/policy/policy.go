@@ -226,6 +226,10 @@ type Observation struct {
 	Drifted      []Drift
 	Stable       []string
 	Insufficient []string
+	// Quiet are checked without drift like Stable, but not listed in alerts:
+	// segments' findings (income@country=DE), hundreds in a window, that only
+	// need to count as clean for a segment's drift to resolve.
+	Quiet []string
 	// NoData reports that the window had no data, or too little to judge.
 	// Any later window of the stream with data counts towards resolving it.
 	NoData bool
@@ -283,6 +287,9 @@ func (p *Policy) Observe(s *State, o Observation, now time.Time) []alerting.Deci
 	verdicts := make(map[string]verdict, len(o.Drifted)+len(o.Stable))
 	evidence := make(map[string]Drift, len(o.Drifted))
 	for _, f := range o.Stable {
+		verdicts[f] = clean
+	}
+	for _, f := range o.Quiet {
 		verdicts[f] = clean
 	}
 	for _, d := range o.Drifted {

@@ -843,3 +843,32 @@ func TestObjectiveEpisodes(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietFindingsResolveButAreNotListed: a segment's drift joins the model's
+// episode; the segments judged without drift (Quiet) count as clean, so the
+// segment's drift resolves, but they are not listed as stable in the alert.
+func TestQuietFindingsResolveButAreNotListed(t *testing.T) {
+	p := mustNew(t, Rules{FireAfter: 1, ResolveAfter: 2}, nil)
+	s := &State{}
+	quiet := func(o Observation, names ...string) Observation { o.Quiet = names; return o }
+	steps := []struct {
+		obs  Observation
+		want string
+	}{
+		{quiet(window(0, "income@country=DE|income,age"), "age@country=DE", "income@country=FR"), "fire income@country=DE warning"},
+		{quiet(window(1, "|income,age"), "income@country=DE", "income@country=FR"), ""},
+		{quiet(window(2, "|income,age"), "income@country=DE", "income@country=FR"), "resolve income@country=DE"},
+	}
+	for i, st := range steps {
+		var got []string
+		for _, d := range p.Observe(s, st.obs, t0) {
+			got = append(got, summary(d))
+			if a := d.Alert; slices.ContainsFunc(a.Stable, func(f string) bool { return strings.Contains(f, "@") }) {
+				t.Errorf("window %d: the alert lists segments as stable: %v", i, a.Stable)
+			}
+		}
+		if g := strings.Join(got, "; "); g != st.want {
+			t.Errorf("window %d: got %q, want %q", i, g, st.want)
+		}
+	}
+}

@@ -59,7 +59,12 @@ func Blocks(a alerting.Alert) []slackapi.Block {
 	if len(shown) > maxFeatureSections {
 		shown = shown[:maxFeatureSections]
 	}
-	for _, c := range shown {
+	for i, c := range shown {
+		if inSegment(c) && (i == 0 || !inSegment(shown[i-1])) {
+			// A segment's drift is part of the model's episode, listed after the whole
+			// traffic's under a line of its own.
+			blocks = append(blocks, contextBlock(":mag: Within segments (feature@key=value, with the segment's share of the rows):"))
+		}
 		text := "*" + escape(clip(c.Feature, maxNameRunes)) + "* — " + escape(c.Headline())
 		if s := strings.TrimSpace(c.Summary); s != "" {
 			text += "\n" + escape(s)
@@ -109,9 +114,16 @@ func Text(a alerting.Alert) string {
 	return clipMrkdwn(escape(b.String()), maxFallbackText)
 }
 
-// ranked returns the changes strongest first: by score over threshold when a
-// threshold is known, so KS and PSI compare on one scale. The sort is stable,
-// keeping the caller's order among equals.
+// inSegment reports whether c is about one segment's rows: its feature is
+// "feature@key=value" (detectors.SegmentName).
+func inSegment(c alerting.Change) bool {
+	_, seg, ok := strings.Cut(c.Feature, "@")
+	return ok && strings.Contains(seg, "=")
+}
+
+// ranked returns the whole traffic's changes, then the segments', each strongest
+// first: by score over threshold when a threshold is known, so KS and PSI compare
+// on one scale. The sort is stable, keeping the caller's order among equals.
 func ranked(in []alerting.Change) []alerting.Change {
 	out := append([]alerting.Change(nil), in...)
 	strength := func(c alerting.Change) float64 {
@@ -124,7 +136,12 @@ func ranked(in []alerting.Change) []alerting.Change {
 		}
 		return s
 	}
-	sort.SliceStable(out, func(i, j int) bool { return strength(out[i]) > strength(out[j]) })
+	sort.SliceStable(out, func(i, j int) bool {
+		if a, b := inSegment(out[i]), inSegment(out[j]); a != b {
+			return b
+		}
+		return strength(out[i]) > strength(out[j])
+	})
 	return out
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,30 @@ func superseded() alerting.Decision {
 	r.Resolved = []string{"car_value", "loan_length", "salary_range"}
 	r.Reason = "superseded by version v4: version v3 sent nothing while 3 windows of the model closed"
 	return r
+}
+
+// segmentEpisode is a car-loan episode whose drift is confined to one segment: it
+// fires on income in country=DE alone (10% of the rows), and a window later
+// car_value drifts in the whole traffic and in country=FR, all in the model's
+// one episode.
+func segmentEpisode() (fire, update alerting.Decision) {
+	a := carLoanAlert()
+	started := a.WindowStart
+	a.Severity = alerting.SeverityWarning
+	a.Drifted = []alerting.Change{{Feature: "income@country=DE", Detector: "ks", Score: 0.75, Threshold: 0.1, PValue: 1e-190,
+		Summary: "drift only in country=DE (10.6% of rows): income p50 41.2k → 50k, mean 41.1k → 50k (PSI 4.02)",
+		Rule:    "KS D 0.75, lower bound 0.7 ≥ min 0.1; BH p<0.001 ≤ 0.05"}}
+	a.Stable = []string{"age", "car_value", "country", "income", "loan_length", "salary_range"}
+	fire = alerting.Decision{Alert: a, Step: alerting.StepFire, Started: started, New: []string{"income@country=DE"}}
+
+	u := a
+	u.WindowStart, u.WindowEnd = started.Add(time.Hour), started.Add(2*time.Hour)
+	u.Drifted = append(slices.Clone(a.Drifted),
+		alerting.Change{Feature: "car_value", Detector: "ks", Score: 0.21, Threshold: 0.1, PValue: 1e-9, Summary: "p50 29.6k → 35.2k, mean 31.0k → 36.1k (PSI 0.31)"},
+		alerting.Change{Feature: "car_value@country=FR", Detector: "ks", Score: 0.44, Threshold: 0.1, PValue: 1e-30, Summary: "in country=FR (19.8% of rows): car_value p50 30.1k → 44.0k, mean 31.5k → 45.2k (PSI 1.10)"})
+	u.Stable = []string{"age", "country", "income", "loan_length", "salary_range"}
+	update = alerting.Decision{Alert: u, Step: alerting.StepUpdate, Started: started, New: []string{"car_value", "car_value@country=FR"}}
+	return fire, update
 }
 
 func manyFeatures() alerting.Decision {
@@ -102,6 +127,7 @@ type rendered struct {
 // (testdata/episode_*.txt). Review the .txt files after go test -update.
 func TestEpisodeGolden(t *testing.T) {
 	fire, update, resolve := episode()
+	segFire, segUpdate := segmentEpisode()
 	parent := func(nt alerting.Decision, how string) rendered {
 		return rendered{how, ParentText(nt), ParentBlocks(nt)}
 	}
@@ -117,6 +143,8 @@ func TestEpisodeGolden(t *testing.T) {
 		{"resolved", []rendered{reply(resolve), parent(resolve, "chat.update (parent)")}},
 		{"superseded", []rendered{reply(superseded()), parent(superseded(), "chat.update (parent)")}},
 		{"many_features", []rendered{parent(manyFeatures(), "chat.postMessage (parent)")}},
+		{"segment_fire", []rendered{parent(segFire, "chat.postMessage (parent)")}},
+		{"segment_followup", []rendered{reply(segUpdate), parent(segUpdate, "chat.update (parent)")}},
 		{"no_data", []rendered{parent(noData(), "chat.postMessage (parent)")}},
 		{"blind", []rendered{parent(blind(), "chat.postMessage (parent)")}},
 		{"objective", func() []rendered {

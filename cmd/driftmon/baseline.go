@@ -68,7 +68,7 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		bar = backtest.ProgressFor(stderr, *input)
 	}
 	fields := engine.StreamFields(sc)
-	p, err := backtest.BuildProfile(ctx, in, fields, bar.Update)
+	p, err := backtest.BuildProfile(ctx, in, fields, engine.SegmentKeys(sc), bar.Update)
 	bar.Done()
 	if err != nil {
 		return err

@@ -431,6 +431,10 @@ func observation(r engine.Result, dashboard string) policy.Observation {
 				Threshold: f.Threshold, PValue: f.AdjustedP, Summary: f.Summary(), Rule: f.Rule,
 				Distribution: r.Distribution(f.Feature)}})
 		case detectors.Stable:
+			if f.Segment != "" {
+				o.Quiet = append(o.Quiet, f.Feature)
+				continue
+			}
 			o.Stable = append(o.Stable, f.Feature)
 		default:
 			o.Insufficient = append(o.Insufficient, f.Feature)

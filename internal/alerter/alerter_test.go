@@ -373,3 +373,19 @@ alerting:
 		}
 	}
 }
+
+// TestSegmentFindingsInTheObservation: a segment's drift is a drifted feature of the
+// model's window under its segment name; the segments judged without drift count as
+// clean (so that a segment's alert resolves) without being listed as stable.
+func TestSegmentFindingsInTheObservation(t *testing.T) {
+	r := engine.Result{Stream: "loans", Model: "m", Rows: 5000, Findings: []detectors.Finding{
+		{Feature: "income", Verdict: detectors.Stable},
+		{Feature: "income@country=DE", Segment: "country=DE", SegmentShare: 0.1, Verdict: detectors.Drift, Detector: "ks"},
+		{Feature: "income@country=FR", Segment: "country=FR", SegmentShare: 0.2, Verdict: detectors.Stable},
+	}}
+	o := observation(r, "")
+	if len(o.Drifted) != 1 || o.Drifted[0].Feature != "income@country=DE" || !slices.Equal(o.Stable, []string{"income"}) ||
+		!slices.Equal(o.Quiet, []string{"income@country=FR"}) {
+		t.Errorf("drifted %v, stable %v, quiet %v", o.Drifted, o.Stable, o.Quiet)
+	}
+}

@@ -105,10 +105,11 @@ func Run(ctx context.Context, e *engine.Engine, in *Input, opts Options) (Summar
 }
 
 // BuildProfile summarises every row of in into one profile of fields, with the same
-// sketches (default sketch options) that live windows use: a reference. When in has
-// event times, the profile's Start and End are the first and last of them.
-func BuildProfile(ctx context.Context, in *Input, fields []sketch.Field, progress func(rows int64)) (*sketch.Profile, error) {
-	p := sketch.NewProfile(fields, sketch.Options{})
+// sketches (default sketch options, and the segments of segments) that live windows
+// use: a reference. When in has event times, the profile's Start and End are the first
+// and last of them.
+func BuildProfile(ctx context.Context, in *Input, fields []sketch.Field, segments []sketch.SegmentKey, progress func(rows int64)) (*sketch.Profile, error) {
+	p := sketch.NewProfile(fields, sketch.Options{Segments: segments})
 	first, last := int64(math.MaxInt64), int64(math.MinInt64)
 	for in.Next() {
 		if err := ctx.Err(); err != nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,7 +226,7 @@ func TestOpenFindsFieldsByPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	p, err := BuildProfile(context.Background(), in, engine.StreamFields(sc), nil)
+	p, err := BuildProfile(context.Background(), in, engine.StreamFields(sc), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,5 +447,65 @@ func TestBacktestJudgesObjectives(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestBacktestJudgesSegmentsAgainstABaseline: a baseline built from training data
+// (what `driftmon baseline` writes) keeps the stream's segments, so a backtest against
+// it finds a shift confined to one country that the whole traffic's tests miss.
+func TestBacktestJudgesSegmentsAgainstABaseline(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, rows int, shift float64, seed uint64) string {
+		r := rand.New(rand.NewPCG(seed, 23))
+		var b strings.Builder
+		b.WriteString("country,income\n")
+		for range rows {
+			c := []string{"DE", "FR", "IT", "ES", "NL", "BE", "PL", "AT", "SE", "PT"}[r.IntN(10)]
+			income := 45000 + 15000*r.NormFloat64()
+			if c == "DE" {
+				income = 41000 + shift + 4000*r.NormFloat64()
+			}
+			fmt.Fprintf(&b, "%s,%.0f\n", c, income)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	train, prod := write("train.csv", 20000, 0, 1), write("prod.csv", 10000, 9000, 2)
+	sc := &config.Stream{Name: "loans", Features: map[string]config.Field{
+		"country": {Type: "categorical", Path: "country"}, "income": {Type: "numeric", Path: "income"},
+	}, Window: config.Window{Rows: 5000}, Segments: []config.Segment{{By: "country", Top: 20, MaxValues: 256}}}
+	in, err := Open(train, sc, InputOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := BuildProfile(context.Background(), in, engine.StreamFields(sc), engine.SegmentKeys(sc), nil)
+	in.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Reference.Baseline = filepath.Join(dir, "train"+engine.ProfileExt)
+	if err := engine.WriteProfile(sc.Reference.Baseline, ref); err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, err = Open(prod, sc, InputOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var drifted [][]string
+	if _, err := Run(context.Background(), e, in, Options{OnWindow: func(w Window) error {
+		drifted = append(drifted, w.Drifted())
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(drifted) != 2 || !slices.Equal(drifted[0], []string{"income@country=DE"}) || !slices.Equal(drifted[1], []string{"income@country=DE"}) {
+		t.Errorf("drifted %v, want income in country=DE alone in both windows", drifted)
 	}
 }

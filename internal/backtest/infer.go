@@ -106,7 +106,7 @@ func Infer(ctx context.Context, path string, opts InferOptions) (*Inferred, erro
 		return nil, err
 	}
 	defer in.Close()
-	all, err := BuildProfile(ctx, in, fields, opts.Progress)
+	all, err := BuildProfile(ctx, in, fields, nil, opts.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"strings"
+
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/sketch"
@@ -20,6 +22,9 @@ func (r Result) Distribution(feature string) *alerting.Distribution {
 		return nil
 	}
 	rf, cf := ref.Feature(feature), cur.Feature(feature)
+	if rf == nil && cf == nil {
+		rf, cf = segmentFeatures(ref, cur, feature)
+	}
 	if rf == nil || cf == nil {
 		return nil
 	}
@@ -71,4 +76,23 @@ func (r Result) Distribution(feature string) *alerting.Distribution {
 		return d
 	}
 	return nil
+}
+
+// segmentFeatures finds a segment finding's feature (detectors.SegmentName:
+// "income@country=DE") in the segments of both profiles.
+func segmentFeatures(ref, cur *sketch.Profile, name string) (rf, cf *sketch.Feature) {
+	feature, segment, ok := strings.Cut(name, "@")
+	by, value, ok2 := strings.Cut(segment, "=")
+	if !ok || !ok2 {
+		return nil, nil
+	}
+	rs, cs := ref.SegmentsBy(by), cur.SegmentsBy(by)
+	if rs == nil || cs == nil {
+		return nil, nil
+	}
+	rp, cp := rs.Profile(value), cs.Profile(value)
+	if rp == nil || cp == nil {
+		return nil, nil
+	}
+	return rp.Feature(feature), cp.Feature(feature)
 }

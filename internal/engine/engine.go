@@ -224,6 +224,10 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 	if e.detOpts.MinReferenceRows == 0 {
 		e.detOpts.MinReferenceRows = detectors.DefaultMinReferenceRows
 	}
+	e.sketchOpts.Segments = SegmentKeys(sc)
+	for _, g := range sc.Segments {
+		e.detOpts.Segments = append(e.detOpts.Segments, detectors.Segment{By: g.By, Top: g.Top})
+	}
 	e.clock = window.NewClock(e.window)
 	e.rolling = newRolling(sc.Reference, sc.Window.Size)
 	e.perVersion = sc.Reference.PerVersion

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,16 @@ func StreamFields(sc *config.Stream) []sketch.Field {
 		panic("BUG: an engine without a baseline cannot fail: " + err.Error())
 	}
 	return e.Fields()
+}
+
+// SegmentKeys are the sketch options' segment keys of a stream (streams[].segments):
+// what a reference built for the stream must keep for its segments to be judged.
+func SegmentKeys(sc *config.Stream) []sketch.SegmentKey {
+	var keys []sketch.SegmentKey
+	for _, g := range sc.Segments {
+		keys = append(keys, sketch.SegmentKey{By: g.By, MaxValues: cmp.Or(g.MaxValues, config.DefaultSegmentMaxValues)})
+	}
+	return keys
 }
 
 // CheckReference reports every way ref's fields differ from fields: features the

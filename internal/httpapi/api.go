@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
@@ -178,6 +179,9 @@ type versionInfo struct {
 	DriftedWindows int64          `json:"drifted_windows"`
 	Kept           int            `json:"kept"`
 	Latest         *windowSummary `json:"latest"`
+	// SegmentKeys are the keys its windows have segment findings of
+	// (streams[].segments): what /api/v1/windows?segments= takes.
+	SegmentKeys []string `json:"segment_keys,omitempty"`
 }
 
 // windowSummary is a Window without findings and distributions.
@@ -216,7 +220,8 @@ func (s *Server) listStreams(w http.ResponseWriter, _ *http.Request) {
 		if n := len(si.Models); n == 0 || si.Models[n-1].Model != m.key.model {
 			si.Models = append(si.Models, modelInfo{Model: m.key.model})
 		}
-		v := versionInfo{Version: m.key.version, Windows: m.closed, DriftedWindows: m.drifted, Kept: len(m.windows)}
+		v := versionInfo{Version: m.key.version, Windows: m.closed, DriftedWindows: m.drifted, Kept: len(m.windows),
+			SegmentKeys: slices.Clone(m.segmentKeys)}
 		if n := len(m.windows); n > 0 {
 			l := m.windows[n-1]
 			v.Latest = &windowSummary{ID: l.ID, Start: l.Start, End: l.End, Rows: l.Rows, Reference: l.Reference, Warmup: l.Warmup, Drifted: l.Drifted}
@@ -254,7 +259,28 @@ func (s *Server) listWindows(w http.ResponseWriter, r *http.Request) {
 	}
 	// Newest first; windows are immutable, so they are read outside the lock.
 	slices.SortStableFunc(wins, func(a, b *report.Window) int { return b.End.Compare(a.End) })
-	writeJSON(w, http.StatusOK, map[string]any{"windows": wins[:min(limit, len(wins))]})
+	wins = wins[:min(limit, len(wins))]
+	if q.Has("segments") {
+		wins = segmentsOnly(wins, q.Get("segments"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"windows": wins})
+}
+
+// segmentsOnly is wins with, of their segment findings, only those of key ("none":
+// none). With twenty segments of twenty-five features a window has 500 of them, and
+// the dashboard, which shows one key at a time, asks for that key's only. The windows
+// are copies: the kept ones are shared and immutable.
+func segmentsOnly(wins []*report.Window, key string) []*report.Window {
+	out := make([]*report.Window, len(wins))
+	for i, win := range wins {
+		c := *win
+		c.Findings = slices.DeleteFunc(slices.Clone(win.Findings), func(f report.Finding) bool {
+			k, _, _ := strings.Cut(f.Segment, "=")
+			return f.Segment != "" && (key == "none" || k != key)
+		})
+		out[i] = &c
+	}
+	return out
 }
 
 // latestFinding is a finding of a model's latest compared window.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"html"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,20 +31,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Skipf("needs %s: apt-get install chromium", chromium)
 	}
 	f := newFixture(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	url := "http://" + ln.Addr().String() + "/"
+	url := "http://" + serve(t, f.srv, nil) + "/"
 
 	dom, console := runChromium(t, "--dump-dom", "--enable-logging=stderr", "--v=0", url)
 	// The page's Content-Security-Policy must not block anything the page does (the
@@ -293,4 +279,47 @@ func cellsOf(dom string) []cell {
 		}
 	}
 	return out
+}
+
+// TestDashboardSplitsBySegment: a model with segment findings gets a heat map of the
+// whole traffic (no segment rows), and split by a segment key (?split=segment, or the
+// select above the map) one row per segment and feature, largest segment first, with
+// the shifted feature's segment cells drifted.
+func TestDashboardSplitsBySegment(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("needs %s: apt-get install chromium", chromium)
+	}
+	srv := New(Options{Token: testToken, Source: &fakeSource{}, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+	for _, r := range segmentedResults(t, 1, 1) {
+		srv.Record(r)
+	}
+	url := "http://" + serve(t, srv, nil) + "/"
+	rows := func(dom string) (names, drifted []string) {
+		for _, c := range cellsOf(dom) {
+			if !slices.Contains(names, c.feature) {
+				names = append(names, c.feature)
+			}
+			if slices.Contains(c.classes, "drifted") && !slices.Contains(drifted, c.feature) {
+				drifted = append(drifted, c.feature)
+			}
+		}
+		return names, drifted
+	}
+	whole, _ := runChromium(t, "--dump-dom", url)
+	if !strings.Contains(whole, `data-split=`) || !strings.Contains(whole, `<option value="segment">by segment</option>`) {
+		t.Errorf("no split select offering the segment key")
+	}
+	if names, _ := rows(whole); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "@") }) || len(names) == 0 {
+		t.Errorf("whole traffic heat map rows %v: want the features, no segment rows", names)
+	}
+	split, _ := runChromium(t, "--dump-dom", url+"?split=segment")
+	names, drifted := rows(split)
+	// retail (half the rows) before smb; corporate has too few reference rows.
+	want := []string{"age@segment=retail", "income@segment=retail", "tier@segment=retail", "age@segment=smb", "income@segment=smb", "tier@segment=smb"}
+	if !slices.Equal(names, want) {
+		t.Errorf("split heat map rows %v, want %v", names, want)
+	}
+	if !slices.Equal(drifted, []string{"income@segment=retail", "income@segment=smb"}) {
+		t.Errorf("drifted rows %v, want income's in each segment", drifted)
+	}
 }

@@ -47,7 +47,7 @@ var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 // window builds one window's profile from seeded data through an Arrow record, the
 // way the monitor feeds it. shifted moves income's mean by one and a half standard
 // deviations.
-func window(t testing.TB, seed uint64, start time.Time, shifted bool) *sketch.Profile {
+func window(t testing.TB, seed uint64, start time.Time, shifted bool, segments ...sketch.SegmentKey) *sketch.Profile {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	mem := memory.NewGoAllocator()
@@ -59,7 +59,7 @@ func window(t testing.TB, seed uint64, start time.Time, shifted bool) *sketch.Pr
 	}, nil)
 	b := array.NewRecordBuilder(mem, schema)
 	defer b.Release()
-	segments := []string{"retail", "retail", "retail", "smb", "smb", "corporate"}
+	values := []string{"retail", "retail", "retail", "smb", "smb", "corporate"}
 	for range windowRows {
 		b.Field(0).(*array.Float64Builder).Append(40 + 12*rng.NormFloat64())
 		income := 52000 + 9000*rng.NormFloat64()
@@ -70,13 +70,13 @@ func window(t testing.TB, seed uint64, start time.Time, shifted bool) *sketch.Pr
 		if rng.IntN(50) == 0 {
 			b.Field(2).(*array.StringBuilder).AppendNull()
 		} else {
-			b.Field(2).(*array.StringBuilder).Append(segments[rng.IntN(len(segments))])
+			b.Field(2).(*array.StringBuilder).Append(values[rng.IntN(len(values))])
 		}
 		b.Field(3).(*array.Float64Builder).Append(float64(rng.IntN(5)))
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
-	p := sketch.NewProfile(testFields, sketch.Options{})
+	p := sketch.NewProfile(testFields, sketch.Options{Segments: segments})
 	p.Update(rec, nil)
 	p.Start, p.End = start, start.Add(10*time.Minute)
 	return p
@@ -86,12 +86,28 @@ func window(t testing.TB, seed uint64, start time.Time, shifted bool) *sketch.Pr
 // "car-loan" 3.2.0: two warm-up windows that become the reference, stable windows,
 // then shifted ones, each compared by the real detectors.
 func results(t testing.TB, stable, shifted int) []engine.Result {
+	return judged(t, stable, shifted, detectors.Options{})
+}
+
+// segmentedResults are results' windows of the model "car-loan-eu" with segments by
+// the field "segment" (retail, smb and corporate: 3, 2 and 1 in 6 rows; corporate too
+// small for a verdict against two windows).
+func segmentedResults(t testing.TB, stable, shifted int) []engine.Result {
+	rs := judged(t, stable, shifted, detectors.Options{Segments: []detectors.Segment{{By: "segment", Top: 3}}},
+		sketch.SegmentKey{By: "segment", MaxValues: 10})
+	for i := range rs {
+		rs[i].Model = "car-loan-eu"
+	}
+	return rs
+}
+
+func judged(t testing.TB, stable, shifted int, opts detectors.Options, segments ...sketch.SegmentKey) []engine.Result {
 	t.Helper()
 	var out []engine.Result
 	var ref *sketch.Profile
 	for i := range 2 + stable + shifted {
 		start := t0.Add(time.Duration(i) * 10 * time.Minute)
-		p := window(t, uint64(i+1), start, i >= 2+stable)
+		p := window(t, uint64(i+1), start, i >= 2+stable, segments...)
 		r := engine.Result{
 			Stream: "credit", Model: "car-loan", ModelVersion: "3.2.0",
 			Start: start, End: start.Add(10 * time.Minute), Rows: p.Rows, Profile: p,
@@ -105,7 +121,7 @@ func results(t testing.TB, stable, shifted int) []engine.Result {
 			}
 		} else {
 			r.Reference, r.ReferenceProfile = "first 2 window(s) after start", ref
-			r.Findings = detectors.Evaluate(ref, p, detectors.Options{})
+			r.Findings = detectors.Evaluate(ref, p, opts)
 		}
 		// Objectives and the latency panel, with income standing in for a latency:
 		// its p99 breaches 80,000 in the shifted windows only.

@@ -228,3 +228,32 @@ func jsonType(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// TestSegmentFindingsMatchOpenAPI: windows and findings with segment findings (their
+// segment, share and whether only the segment drifted) have the documented shape,
+// ?segments= keeps one key's or none, and the streams name the keys.
+func TestSegmentFindingsMatchOpenAPI(t *testing.T) {
+	srv := New(Options{Token: testToken, Source: &fakeSource{}, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+	for _, r := range segmentedResults(t, 1, 1) {
+		srv.Record(r)
+	}
+	for _, path := range []string{"/api/v1/windows", "/api/v1/findings", "/api/v1/windows?segments=segment"} {
+		code, _, body := do(t, srv.Handler(), "GET", path, "", "")
+		if code != 200 || !strings.Contains(string(body), `"segment":"segment=retail","segment_share":0.4`) {
+			t.Fatalf("GET %s = %d, without segment findings:\n%.600s", path, code, body)
+		}
+		checkShape(t, "GET", strings.Split(path, "?")[0], code, body)
+	}
+	// The dashboard asks for one key's segment findings, or none.
+	for _, path := range []string{"/api/v1/windows?segments=none", "/api/v1/windows?segments=country"} {
+		code, _, body := do(t, srv.Handler(), "GET", path, "", "")
+		if code != 200 || strings.Contains(string(body), `"segment":`) || !strings.Contains(string(body), `"feature":"income"`) {
+			t.Errorf("GET %s = %d: want the whole traffic's findings and no segment's\n%.600s", path, code, body)
+		}
+	}
+	code, _, body := do(t, srv.Handler(), "GET", "/api/v1/streams", "", "")
+	if !strings.Contains(string(body), `"segment_keys":["segment"]`) {
+		t.Errorf("streams do not name the segment keys: %s", body)
+	}
+	checkShape(t, "GET", "/api/v1/streams", code, body)
+}

@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"slices"
+	"strings"
+
 	"github.com/driftmon/driftmon/detectors"
+
 	"github.com/driftmon/driftmon/internal/engine"
 	"github.com/driftmon/driftmon/internal/report"
 )
@@ -25,6 +29,9 @@ type modelHistory struct {
 	// perf is the latest performance result of each window by start, oldest
 	// first, at most Server.history (RecordPerformance).
 	perf []*perfWindow
+	// segmentKeys are the keys of the segment findings seen, in the order first seen
+	// (at most config.MaxSegmentKeys a stream).
+	segmentKeys []string
 }
 
 // Record keeps what the dashboard and the API need of a closed window: its
@@ -39,6 +46,11 @@ func (s *Server) Record(r engine.Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.modelOf(key)
+	for _, f := range w.Findings {
+		if k, _, ok := strings.Cut(f.Segment, "="); ok && !slices.Contains(m.segmentKeys, k) {
+			m.segmentKeys = append(m.segmentKeys, k)
+		}
+	}
 	m.closed++
 	if len(w.Drifted) > 0 {
 		m.drifted++

@@ -93,6 +93,15 @@ func datasetStream(topic, window string) string {
 `, topic, window)
 }
 
+// segmentedStream is datasetStream judged per value of c too (segments), for the kill
+// -9, restart and cluster tests, which hold the segments to the same contract as the
+// whole traffic; reference.min_rows lets the two-window warm-up judge them (a segment
+// holds a quarter of a model's rows).
+func segmentedStream(topic, window string) string {
+	return strings.Replace(datasetStream(topic, window), "reference: {warmup_windows: 2}\n",
+		"reference: {warmup_windows: 2, min_rows: 200}\n    segments: [{by: c, top: 4}]\n", 1)
+}
+
 // testConfig is a config of one stream "s" on topic with the dataset's fields; window
 // is the YAML of its window ("{rows: 500}", "{size: 1m}").
 func testConfig(t *testing.T, brokers, topic, window, extra string) *config.Config {

@@ -88,7 +88,7 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
   webhooks: [{name: retrain, url: %[5]q, secret: %[6]q, every_window: true},
              {name: rollback, url: %[5]q, secret: %[6]q, objectives: [x p90, c share of d]}]
-`, addr, group, many+"-partials", datasetStream(many, "{size: 1m}"), hookURL, secret)
+`, addr, group, many+"-partials", segmentedStream(many, "{size: 1m}"), hookURL, secret)
 		})
 		nodes[i].start()
 	}
@@ -170,6 +170,11 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 	}
 	got := distinct(t, lines, scoreTolerance)
 	t.Logf("%d windows judged by the cluster, %d by one process; %d alerts", len(got), len(want), len(wantAlerts))
+	if judged, drifted := segmentVerdicts(want); judged == 0 || drifted == 0 {
+		t.Fatalf("one process judged %d segment findings, %d drifting: the data does not exercise the segments", judged, drifted)
+	} else {
+		t.Logf("%d segment findings judged, %d drifting", judged, drifted)
+	}
 	// A window judged but not yet recorded when the leader was killed is judged
 	// again by the next, the same (distinct checks), as one process does after a
 	// kill -9; alerts and webhooks are recorded once whatever.

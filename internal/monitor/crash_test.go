@@ -352,7 +352,7 @@ state: {path: %q, checkpoint_records: 1500, checkpoint_interval: 300ms}
 %salerting:
   webhooks: [{name: retrain, url: %[4]q, secret: %[5]q, every_window: true},
              {name: rollback, url: %[4]q, secret: %[5]q, objectives: [x p90, c share of d]}]
-`, addr, filepath.Join(dir, "state.db"), datasetStream(topic, window), hookURL, secret)
+`, addr, filepath.Join(dir, "state.db"), segmentedStream(topic, window), hookURL, secret)
 	})
 }
 
@@ -562,6 +562,22 @@ func near(a, b alerting.Number, tol float64) bool {
 	return math.Abs(x-y) <= tol
 }
 
+// segmentVerdicts counts the segment findings of results judged and drifted: the
+// contract tests must judge segments too.
+func segmentVerdicts(results map[string]resultfile.Line) (judged, drifted int) {
+	for _, r := range results {
+		for _, f := range r.Findings {
+			if f.Segment != "" {
+				judged++
+				if f.Verdict == "drift" {
+					drifted++
+				}
+			}
+		}
+	}
+	return judged, drifted
+}
+
 // alertIDs are the ids of the alerts the results call for.
 func alertIDs(results map[string]resultfile.Line) []string {
 	var ids []string
@@ -649,6 +665,9 @@ func TestKillNineAndRestartGivesTheWindowsOfAnUninterruptedRun(t *testing.T) {
 			if len(want) < 20 || len(wantAlerts) < 3 {
 				t.Fatalf("the uninterrupted run closed %d windows and raised %d alerts: the data does not exercise the monitor", len(want), len(wantAlerts))
 			}
+			if judged, drifted := segmentVerdicts(want); judged == 0 || drifted == 0 {
+				t.Fatalf("the uninterrupted run judged %d segment findings, %d drifting: the data does not exercise the segments", judged, drifted)
+			}
 
 			// The same events, produced while a monitor reads them and is killed with
 			// SIGKILL at seeded moments, then restarted each time.
@@ -679,7 +698,8 @@ func TestKillNineAndRestartGivesTheWindowsOfAnUninterruptedRun(t *testing.T) {
 
 			lines := crashed.lines()
 			got := distinct(t, lines, scoreTolerance)
-			t.Logf("%d windows, %d reported again after a kill; %d alerts", len(got), len(lines)-len(got), len(wantAlerts))
+			judged, drifted := segmentVerdicts(want)
+			t.Logf("%d windows, %d reported again after a kill; %d alerts; %d segment findings judged, %d drifting", len(got), len(lines)-len(got), len(wantAlerts), judged, drifted)
 			compareResults(t, want, got)
 			if ids, wantIDs := alertIDs(got), alertIDs(want); !slices.Equal(ids, wantIDs) {
 				t.Errorf("the restarted monitor's results call for alerts %v, the uninterrupted run's for %v", ids, wantIDs)

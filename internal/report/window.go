@@ -121,6 +121,13 @@ type Finding struct {
 	Note        string      `json:"note,omitempty"`
 	Summary     string      `json:"summary"`
 	Explanation Explanation `json:"explanation"`
+	// Segment, for a finding about one segment's rows, is the segment as key=value
+	// ("country=DE"; Feature is then "income@country=DE"), SegmentShare its share of
+	// the window's rows and SegmentOnly whether it drifted while the whole traffic's
+	// finding of the feature did not. Absent for the whole traffic.
+	Segment      string `json:"segment,omitempty"`
+	SegmentShare num    `json:"segment_share,omitempty"`
+	SegmentOnly  bool   `json:"segment_only,omitempty"`
 }
 
 // Effect is detectors.Effect with non-finite numbers as null.
@@ -252,6 +259,7 @@ func newFinding(f detectors.Finding) Finding {
 		Scores:  make(map[string]num, len(f.Scores)),
 		Effects: make([]Effect, len(f.Effects)), Rule: f.Rule,
 		Note: f.Note, Summary: f.Summary(),
+		Segment: f.Segment, SegmentShare: num(f.SegmentShare), SegmentOnly: f.SegmentOnly,
 	}
 	for i, e := range f.Effects {
 		out.Effects[i] = Effect{Statistic: e.Statistic, Value: num(e.Value), LowerBound: num(e.Lower), Min: num(e.Min), Reached: e.Reached()}

@@ -9,6 +9,10 @@ const WINDOWS = 24;          // columns of the heat map
 const PERF_WINDOWS = 12;     // lines of a performance panel
 const REFRESH_MS = 10000;
 const selected = new Map();  // model key → selected window id
+// model key → the segment key its heat map is split by ("" the whole traffic); the
+// page's ?split=country preselects one for every model.
+const splits = new Map();
+const SPLIT = new URLSearchParams(location.search).get("split") || "";
 
 // el builds an element: el("td", {class: "cell", "data-feature": "x"}, child, "text").
 // A style is set through the element's CSSOM, which the page's Content-Security-Policy
@@ -77,13 +81,31 @@ function mix(a, b, t) {
   return "rgb(" + a.map((x, i) => Math.round(x + (b[i] - x) * t)).join(",") + ")";
 }
 
+// featureOrder is the heat map's rows for the whole traffic: the features and the
+// model's own findings, not the segments' (hundreds of them in a window).
 function featureOrder(windows) {
   const names = [];
   for (const w of windows) {
     for (const d of w.distributions) if (!names.includes(d.feature)) names.push(d.feature);
-    for (const f of w.findings) if (!names.includes(f.feature)) names.push(f.feature);
+    for (const f of w.findings) if (!f.segment && !names.includes(f.feature)) names.push(f.feature);
   }
   return names;
+}
+
+// segmentOrder is the heat map's rows split by key: each segment's findings
+// (income@country=DE), the segments with the largest share of the rows first.
+function segmentOrder(windows, key) {
+  const share = new Map(), names = [];
+  for (const w of windows) {
+    for (const f of w.findings) {
+      if (!f.segment || !f.segment.startsWith(key + "=")) continue;
+      share.set(f.segment, Math.max(share.get(f.segment) || 0, f.segment_share || 0));
+      if (!names.includes(f.feature)) names.push(f.feature);
+    }
+  }
+  const seg = n => n.slice(n.indexOf("@") + 1);
+  return names.map((n, i) => [n, i]).sort((a, b) =>
+    (share.get(seg(b[0])) - share.get(seg(a[0]))) || seg(a[0]).localeCompare(seg(b[0])) || a[1] - b[1]).map(x => x[0]);
 }
 
 // renderModel draws one model version; perf is its performance windows, newest
@@ -107,16 +129,24 @@ function renderModel(stream, model, version, windows, perf) {
     const compared = windows.filter(w => !w.warmup);
     selected.set(key, (compared.length ? compared[compared.length - 1] : windows[windows.length - 1]).id);
   }
-  const features = featureOrder(windows);
+  const keys = version.segment_keys || [];
   const objectives = objectiveOrder(windows);
   const heat = el("div", { class: "heatmap-wrap" });
   const dists = el("div", {});
   const draw = () => {
-    const sel = selected.get(key);
-    heat.replaceChildren(heatmap(features, windows, sel, id => { selected.set(key, id); draw(); }, objectives));
+    const sel = selected.get(key), split = splits.get(key);
+    const rows = split ? segmentOrder(windows, split) : featureOrder(windows);
+    heat.replaceChildren(heatmap(rows, windows, sel, id => { selected.set(key, id); draw(); }, objectives));
     dists.replaceChildren(distributions(windows.find(w => w.id === sel)));
   };
   draw();
+  if (keys.length) {
+    // The heat map of the whole traffic, or of each segment of a key.
+    const options = [el("option", { value: "" }, "whole traffic")].concat(
+      keys.map(k => el("option", { value: k, selected: k === splits.get(key) ? "selected" : null }, "by " + k)));
+    section.append(el("p", { class: "split" }, "Heat map: ",
+      el("select", { "data-split": key, onchange: e => { splits.set(key, e.target.value); refresh(); } }, options)));
+  }
   section.append(heat, legend());
   const lat = windows.some(w => w.latency) ? latencyPanel(windows) : null;
   if (lat) section.append(lat);
@@ -396,7 +426,13 @@ async function refresh() {
       if (s.blind) blind.push(s.name);
       for (const m of s.models) {
         for (const v of m.versions) {
-          const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS });
+          // Only the segment findings of the key the heat map is split by, if any: a
+          // window of twenty segments has hundreds.
+          const key = JSON.stringify([s.name, m.model, v.version]);
+          const keys = v.segment_keys || [];
+          if (!splits.has(key)) splits.set(key, keys.includes(SPLIT) ? SPLIT : "");
+          const q = new URLSearchParams({ stream: s.name, model: m.model, version: v.version, limit: WINDOWS,
+            segments: splits.get(key) || "none" });
           const { windows } = await getJSON("api/v1/windows?" + q);
           sections.push(renderModel(s, m.model, v, windows.reverse(), perf.get(JSON.stringify([s.name, m.model, v.version])) || []));
         }
@@ -414,7 +450,9 @@ async function refresh() {
     status.classList.add("error");
     status.textContent = "cannot read the API: " + e.message;
   }
-  setTimeout(refresh, REFRESH_MS);
+  clearTimeout(timer); // a split chosen meanwhile refreshed already
+  timer = setTimeout(refresh, REFRESH_MS);
 }
 
+let timer;
 refresh();
