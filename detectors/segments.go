@@ -22,6 +22,17 @@ type Segment struct {
 // API tell it from the whole traffic's finding by it.
 func SegmentName(feature, segment string) string { return feature + "@" + segment }
 
+// SegmentsFeature is the Feature of the finding, of KindSegments, that says a
+// key's segments could not be judged at all: "(segments by country)".
+func SegmentsFeature(by string) string { return "(segments by " + by + ")" }
+
+// KindSegments and DetectorSegments are the Kind and Detector of that finding;
+// it is never drift, only insufficient data with a note saying why.
+const (
+	KindSegments     = "segments"
+	DetectorSegments = "segments"
+)
+
 // segmentFindings judges every feature of each of the Top segments of each key
 // that both profiles segment by, as Evaluate judges the whole traffic's, and
 // returns the findings that have enough data, to be decided in the same
@@ -41,7 +52,15 @@ func segmentFindings(ref, cur *sketch.Profile, opts Options) []Finding {
 	var out []Finding
 	for _, g := range opts.Segments {
 		rs, cs := ref.SegmentsBy(g.By), cur.SegmentsBy(g.By)
-		if rs == nil || cs == nil {
+		if cs == nil {
+			continue
+		}
+		if rs == nil {
+			// Say so: a reference made or handed over without these segments
+			// would otherwise leave them unjudged without a word.
+			out = append(out, Finding{Feature: SegmentsFeature(g.By), Kind: KindSegments, Detector: DetectorSegments,
+				PValue: 1, AdjustedP: 1, Verdict: InsufficientData,
+				Note: "the reference has no segments by " + g.By + " (made before they were configured, or handed over without them): rebuild it with driftmon baseline"})
 			continue
 		}
 		for _, v := range rs.Top(g.Top) {

@@ -77,3 +77,33 @@ func TestSegmentsNoDriftFalseAlarms(t *testing.T) {
 		t.Errorf("false alarm rate %.3f > %.3f", rate, DefaultFDR+0.02)
 	}
 }
+
+// TestReferenceWithoutSegmentsSaysSo: a reference without a key's segments (made
+// before they were configured, or handed over without them) gives one insufficient
+// finding that says why, not silence; with them it gives none.
+func TestReferenceWithoutSegmentsSaysSo(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	sopts := sketch.Options{GridPairs: -1, Segments: []sketch.SegmentKey{{By: "country", MaxValues: 256}}}
+	opts := Options{Segments: []Segment{{By: "country", Top: 20}}}
+	plain := profileOf(t, segmentColumns(r, 5000), sketch.Options{GridPairs: -1}, 1000)
+	segmented := profileOf(t, segmentColumns(r, 5000), sopts, 1000)
+	cur := profileOf(t, segmentColumns(r, 4000), sopts, 1000)
+	var notes []Finding
+	for _, f := range Evaluate(plain, cur, opts) {
+		if f.Kind == KindSegments {
+			notes = append(notes, f)
+		}
+		if f.Segment != "" {
+			t.Errorf("a segment judged against a reference without segments: %s", f.Feature)
+		}
+	}
+	if len(notes) != 1 || notes[0].Feature != "(segments by country)" || notes[0].Verdict != InsufficientData ||
+		notes[0].Note == "" {
+		t.Fatalf("findings of kind segments %+v, want one insufficient (segments by country) with a note", notes)
+	}
+	for _, f := range Evaluate(segmented, cur, opts) {
+		if f.Kind == KindSegments {
+			t.Errorf("a reference with segments: %s %s", f.Feature, f.Note)
+		}
+	}
+}
