@@ -238,23 +238,35 @@ func (s *Server) listStreams(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"role": s.role(), "streams": out})
 }
 
-func (s *Server) listWindows(w http.ResponseWriter, r *http.Request) {
+// eachModel calls fn, holding s.mu, with each model version the request's stream,
+// model and version parameters select, and returns the request's limit (default 50);
+// false when it has answered an error instead.
+func (s *Server) eachModel(w http.ResponseWriter, r *http.Request, fn func(m *modelHistory, limit int)) (int, bool) {
 	q := r.URL.Query()
 	limit, err := limitParam(q, 50)
 	if err != nil {
 		writeErr(w, err)
-		return
+		return 0, false
 	}
 	known, _ := s.sourceStreams()
-	wins := []*report.Window{}
 	s.mu.Lock()
 	models, err := s.selectModels(selectorOf(q), known)
 	for _, m := range models {
-		wins = append(wins, m.windows...)
+		fn(m, limit)
 	}
 	s.mu.Unlock()
 	if err != nil {
 		writeErr(w, err)
+		return 0, false
+	}
+	return limit, true
+}
+
+func (s *Server) listWindows(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wins := []*report.Window{}
+	limit, ok := s.eachModel(w, r, func(m *modelHistory, _ int) { wins = append(wins, m.windows...) })
+	if !ok {
 		return
 	}
 	// Newest first; windows are immutable, so they are read outside the lock.

@@ -54,29 +54,18 @@ type modelPerformance struct {
 // listPerformance answers the models' performance windows, newest first, at most
 // limit per model. Models without any performance result are left out.
 func (s *Server) listPerformance(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, err := limitParam(q, 50)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	known, _ := s.sourceStreams()
 	out := []modelPerformance{}
-	s.mu.Lock()
-	models, err := s.selectModels(selectorOf(q), known)
-	for _, m := range models {
+	_, ok := s.eachModel(w, r, func(m *modelHistory, limit int) {
 		if len(m.perf) == 0 {
-			continue
+			return
 		}
 		mp := modelPerformance{Stream: m.key.stream, Model: m.key.model, Version: m.key.version}
 		for i := len(m.perf) - 1; i >= 0 && len(mp.Windows) < limit; i-- {
 			mp.Windows = append(mp.Windows, &m.perf[i].PerformanceWindow)
 		}
 		out = append(out, mp)
-	}
-	s.mu.Unlock()
-	if err != nil {
-		writeErr(w, err)
+	})
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"models": out})
