@@ -146,7 +146,7 @@ func EncodeCheckpoint(e *Engine, pos *Position) ([]byte, error) {
 	// seasonal references still reads the checkpoints and cluster records of streams
 	// without one, so the processes of a cluster can be upgraded one at a time.
 	version := byte(1)
-	if e.rolling != nil {
+	if e.refs.rolling != nil {
 		version = 3
 	}
 	for _, m := range e.order {
@@ -571,19 +571,19 @@ func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 	for _, rm := range cp.models {
 		m := &model{key: rm.key, windows: window.RestoreTracker(e.window, e.newProfile, rm.tracker)}
 		switch {
-		case e.rolling != nil:
+		case e.refs.rolling != nil:
 			m.history = &history{}
 			switch {
 			case rm.refKind == refRolling || rm.refKind == refHandedOver:
 				*m.history = rm.history
-				m.history.trim(e.rolling) // the config may keep fewer windows now
+				m.history.trim(e.refs.rolling) // the config may keep fewer windows now
 				m.warmupLeft = rm.warmupLeft
 			}
 			// Otherwise the config changed to trailing or seasonal since the
 			// checkpoint: the model's history starts with its next window.
-		case e.baseline != nil:
+		case e.refs.baseline != nil:
 			// The config names a baseline (perhaps a new one): it is the reference.
-			m.ref, m.refName = e.baseline, e.baselineName
+			m.ref, m.refName = e.refs.baseline, e.refs.baselineName
 		case rm.refKind == refHandedOver:
 			// Withdrawn since, unless handed over below: a warm-up starts with the
 			// next window (fallBack).
@@ -598,7 +598,7 @@ func (e *Engine) Restore(cp *Checkpoint, withClock bool) {
 		}
 		// The version's handed-over reference, as the caller stores it now: the one
 		// the checkpoint was judged with, or one handed over since.
-		if h := e.handed[m.key]; h != nil {
+		if h := e.refs.handed[m.key]; h != nil {
 			e.useHandover(m, h)
 		}
 		e.addModel(m)

@@ -31,6 +31,24 @@ import (
 	"github.com/driftmon/driftmon/sketch"
 )
 
+// refs are where an engine's models take their references from.
+type refs struct {
+	// baseline is the reference of every model when the config names one. All models
+	// of the stream read it from the engine's one goroutine.
+	baseline     *sketch.Profile
+	baselineName string
+	// rolling is the trailing or seasonal reference rule, nil for a baseline or a
+	// warm-up (history.go).
+	rolling *rolling
+	// handed are the references handed over per version, seen or not yet seen;
+	// perVersion is reference.per_version, the path template of reference files; read
+	// are the references read from those files and not yet taken by NewlyRead
+	// (handover.go).
+	handed     map[modelKey]*Handover
+	perVersion string
+	read       []*Handover
+}
+
 // Engine is one stream's windows, references and detectors: Arrow records in, window
 // results out. The monitor runs one per stream behind a Kafka source; a backtest runs
 // one over files. It is not safe for concurrent use: the sketches it owns are mutated
@@ -47,20 +65,8 @@ type Engine struct {
 	objectives []detectors.Objective
 	window     window.Spec
 
-	// baseline is the reference of every model when the config names one. All models
-	// of the stream read it from the engine's one goroutine.
-	baseline     *sketch.Profile
-	baselineName string
-	// rolling is the trailing or seasonal reference rule, nil for a baseline or a
-	// warm-up (history.go).
-	rolling *rolling
-	// handed are the references handed over per version, seen or not yet seen;
-	// perVersion is reference.per_version, the path template of reference files; read
-	// are the references read from those files and not yet taken by NewlyRead
-	// (handover.go).
-	handed     map[modelKey]*Handover
-	perVersion string
-	read       []*Handover
+	// refs are where the models' references come from.
+	refs refs
 
 	models map[modelKey]*model
 	// order is every model, sorted by key: the order in which windows that close
@@ -229,15 +235,15 @@ func New(sc *config.Stream, log *slog.Logger) (*Engine, error) {
 		e.detOpts.Segments = append(e.detOpts.Segments, detectors.Segment{By: g.By, Top: g.Top})
 	}
 	e.clock = window.NewClock(e.window)
-	e.rolling = newRolling(sc.Reference, sc.Window.Size)
-	e.perVersion = sc.Reference.PerVersion
+	e.refs.rolling = newRolling(sc.Reference, sc.Window.Size)
+	e.refs.perVersion = sc.Reference.PerVersion
 	if sc.Reference.Baseline != "" {
 		p, err := loadBaseline(sc.Reference.Baseline, e.fields, e.sketchOpts)
 		if err != nil {
 			return nil, fmt.Errorf("reference.baseline: %w", err)
 		}
-		e.baseline = p
-		e.baselineName = fmt.Sprintf("baseline %s (%s rows)", baseName(sc.Reference.Baseline), alerting.FormatCount(p.Rows))
+		e.refs.baseline = p
+		e.refs.baselineName = fmt.Sprintf("baseline %s (%s rows)", baseName(sc.Reference.Baseline), alerting.FormatCount(p.Rows))
 	}
 	return e, nil
 }
@@ -476,20 +482,20 @@ func (e *Engine) model(name, version string) *model {
 	key := modelKey{strings.Clone(name), strings.Clone(version)}
 	m := &model{key: key, windows: window.NewTracker(e.window, e.newProfile, e.clock.ClosedTo())}
 	switch {
-	case e.rolling != nil:
+	case e.refs.rolling != nil:
 		m.history = &history{}
 		if e.window.Size > 0 {
 			m.warmupLeft = 1 // its first window is left out, see warmUp
 		}
-	case e.baseline != nil:
-		m.ref, m.refName = e.baseline, e.baselineName
+	case e.refs.baseline != nil:
+		m.ref, m.refName = e.refs.baseline, e.refs.baselineName
 	default:
 		m.warmupLeft = e.cfg.Reference.WarmupWindows
 		if e.window.Size > 0 {
 			m.warmupLeft++ // its first window is left out of the warm-up, see warmUp
 		}
 	}
-	if h := e.handed[key]; h != nil {
+	if h := e.refs.handed[key]; h != nil {
 		e.useHandover(m, h)
 	} else if h := e.readHandover(key.model, key.version); h != nil {
 		e.useHandover(m, h)
@@ -582,7 +588,7 @@ func objectivesOf(sc *config.Stream) []detectors.Objective {
 // closeFallback judges a window of a version without a handed-over reference against
 // the stream's reference, or adds it to the reference being built.
 func (e *Engine) closeFallback(m *model, w *window.Window, r *Result) {
-	if e.rolling != nil {
+	if e.refs.rolling != nil {
 		e.closeRolling(m, w, r)
 		return
 	}

@@ -149,10 +149,10 @@ func (e *Engine) HandOver(h *Handover) {
 		return
 	}
 	key := modelKey{h.Model, h.Version}
-	if e.handed == nil {
-		e.handed = map[modelKey]*Handover{}
+	if e.refs.handed == nil {
+		e.refs.handed = map[modelKey]*Handover{}
 	}
-	e.handed[key] = h
+	e.refs.handed[key] = h
 	if m := e.models[key]; m != nil {
 		e.useHandover(m, h)
 	}
@@ -164,10 +164,10 @@ func (e *Engine) HandOver(h *Handover) {
 // falls back to the stream's configured reference.
 func (e *Engine) Withdraw(model, version string) {
 	key := modelKey{model, version}
-	if _, ok := e.handed[key]; !ok {
+	if _, ok := e.refs.handed[key]; !ok {
 		return
 	}
-	delete(e.handed, key)
+	delete(e.refs.handed, key)
 	if m := e.models[key]; m != nil {
 		e.fallBack(m)
 	}
@@ -193,7 +193,7 @@ func (e *Engine) SyncHandovers(records [][]byte) error {
 		}
 		key := modelKey{hdr.Model, hdr.Version}
 		seen[key] = true
-		if h := e.handed[key]; h != nil && h.same(hdr, len(rec)) {
+		if h := e.refs.handed[key]; h != nil && h.same(hdr, len(rec)) {
 			continue
 		}
 		h, err := DecodeHandover(rec, e.fields)
@@ -203,7 +203,7 @@ func (e *Engine) SyncHandovers(records [][]byte) error {
 		}
 		e.HandOver(h)
 	}
-	for key := range e.handed {
+	for key := range e.refs.handed {
 		if !seen[key] && !e.unsaved(key) {
 			e.Withdraw(key.model, key.version)
 		}
@@ -212,7 +212,7 @@ func (e *Engine) SyncHandovers(records [][]byte) error {
 }
 
 func (e *Engine) unsaved(key modelKey) bool {
-	for _, h := range e.read {
+	for _, h := range e.refs.read {
 		if h.Model == key.model && h.Version == key.version {
 			return true
 		}
@@ -225,14 +225,14 @@ func (e *Engine) unsaved(key modelKey) bool {
 // restart, or a new leader, then judges the version against what this engine read,
 // whatever became of the file.
 func (e *Engine) NewlyRead() []*Handover {
-	read := e.read
-	e.read = nil
+	read := e.refs.read
+	e.refs.read = nil
 	return read
 }
 
 // HandedOver returns the reference handed over for (model, version), or nil.
 func (e *Engine) HandedOver(model, version string) *Handover {
-	return e.handed[modelKey{model, version}]
+	return e.refs.handed[modelKey{model, version}]
 }
 
 // useHandover makes h m's reference.
@@ -250,9 +250,9 @@ func (e *Engine) fallBack(m *model) {
 	m.handed = nil
 	m.ref, m.refName, m.fromWarmup, m.warmup, m.warmupLeft = nil, "", false, nil, 0
 	switch {
-	case e.rolling != nil:
-	case e.baseline != nil:
-		m.ref, m.refName = e.baseline, e.baselineName
+	case e.refs.rolling != nil:
+	case e.refs.baseline != nil:
+		m.ref, m.refName = e.refs.baseline, e.refs.baselineName
 	default:
 		m.warmupLeft = e.cfg.Reference.WarmupWindows
 	}
@@ -260,7 +260,7 @@ func (e *Engine) fallBack(m *model) {
 
 // takesHandovers reports whether the stream's versions may have references of their
 // own: then a result judged against the fallback says that none was handed over.
-func (e *Engine) takesHandovers() bool { return e.perVersion != "" || len(e.handed) > 0 }
+func (e *Engine) takesHandovers() bool { return e.refs.perVersion != "" || len(e.refs.handed) > 0 }
 
 // Fallback describes what a version without a handed-over reference is judged
 // against: "warm-up: the first 3 windows of each version". It reads only the config,
@@ -268,8 +268,8 @@ func (e *Engine) takesHandovers() bool { return e.perVersion != "" || len(e.hand
 func (e *Engine) Fallback() string {
 	r := e.cfg.Reference
 	switch {
-	case e.baselineName != "":
-		return e.baselineName
+	case e.refs.baselineName != "":
+		return e.refs.baselineName
 	case r.Trailing != nil:
 		return fmt.Sprintf("trailing: the version's last %d judged windows", r.Trailing.Windows)
 	case r.Seasonal != nil:
@@ -284,11 +284,11 @@ func (e *Engine) Fallback() string {
 // nil when there is none (the version falls back) or it cannot be used, which is
 // logged: a version must not go unjudged because of a bad file.
 func (e *Engine) readHandover(model, version string) *Handover {
-	if e.perVersion == "" || e.partial {
+	if e.refs.perVersion == "" || e.partial {
 		return nil
 	}
 	log := e.log.With("model", model, "version", version)
-	path, ok := expandPerVersion(e.perVersion, model, version)
+	path, ok := expandPerVersion(e.refs.perVersion, model, version)
 	if !ok {
 		log.Warn("reference.per_version: the model or version is not a safe file name; falling back", "reference", e.Fallback())
 		return nil
@@ -310,11 +310,11 @@ func (e *Engine) readHandover(model, version string) *Handover {
 		log.Error("cannot use the version's reference file: falling back", "path", path, "err", err, "reference", e.Fallback())
 		return nil
 	}
-	e.read = append(e.read, h)
-	if e.handed == nil {
-		e.handed = map[modelKey]*Handover{}
+	e.refs.read = append(e.refs.read, h)
+	if e.refs.handed == nil {
+		e.refs.handed = map[modelKey]*Handover{}
 	}
-	e.handed[modelKey{model, version}] = h
+	e.refs.handed[modelKey{model, version}] = h
 	log.Info("reference read from file", "path", path, "rows", h.Profile.Rows)
 	return h
 }

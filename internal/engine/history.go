@@ -283,7 +283,7 @@ func (e *Engine) closeRolling(m *model, w *window.Window, r *Result) {
 		r.Reference = firstWindowNote
 		return
 	}
-	sel := m.history.selectFor(e.rolling, w.Start.UnixNano())
+	sel := m.history.selectFor(e.refs.rolling, w.Start.UnixNano())
 	var ref *sketch.Profile
 	if len(sel.windows) > 0 {
 		ref = sel.merge(e)
@@ -304,11 +304,11 @@ func (e *Engine) closeRolling(m *model, w *window.Window, r *Result) {
 	// phases of a rhythm can look like drift, and leaving it out would keep its
 	// phase without a reference of its own for good (measured: 236 of 334 windows of
 	// the seasonal null stream drifted so).
-	if e.rolling.skip && !sel.fallback && (len(r.Drifted()) > 0 || len(r.Violations()) > 0) {
+	if e.refs.rolling.skip && !sel.fallback && (len(r.Drifted()) > 0 || len(r.Violations()) > 0) {
 		m.history.leftOut++
 		return
 	}
-	m.history.keep(e.rolling, w)
+	m.history.keep(e.refs.rolling, w)
 }
 
 // held is the encoding h holds of the kept window with digest, for DecodeCheckpoint

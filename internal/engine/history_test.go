@@ -202,7 +202,7 @@ func TestHistoryBounds(t *testing.T) {
 	}
 	want := hour(tr.hours - 6).UnixNano()
 	e.cfg = rhythmStream(t, "{seasonal: {period: 6h, cycles: 1}}")
-	e.rolling = newRolling(e.cfg.Reference, e.window.Size)
+	e.refs.rolling = newRolling(e.cfg.Reference, e.window.Size)
 	reload(t, e)
 	if h := e.order[0].history; len(h.windows) != 6 || h.windows[0].start != want {
 		t.Errorf("after cycles 2 → 1: %d windows kept", len(h.windows))
@@ -327,7 +327,7 @@ func BenchmarkRollingReference(b *testing.B) {
 		b.Run(tt.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				m.history.selectFor(e.rolling, next).merge(e)
+				m.history.selectFor(e.refs.rolling, next).merge(e)
 			}
 		})
 	}

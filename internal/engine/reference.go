@@ -141,6 +141,6 @@ func NewWithReference(sc *config.Stream, ref *sketch.Profile, name string, log *
 	if name == "" {
 		name = fmt.Sprintf("reference (%s rows)", alerting.FormatCount(ref.Rows))
 	}
-	e.baseline, e.baselineName = ref, name
+	e.refs.baseline, e.refs.baselineName = ref, name
 	return e, nil
 }

@@ -44,8 +44,8 @@ func TestProfileBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.baseline.Rows != 3 || e.baseline.Feature("x").Num.Max() != 3 || !strings.Contains(e.baselineName, "ref.profile (3 rows)") {
-		t.Errorf("baseline %d rows, name %q", e.baseline.Rows, e.baselineName)
+	if e.refs.baseline.Rows != 3 || e.refs.baseline.Feature("x").Num.Max() != 3 || !strings.Contains(e.refs.baselineName, "ref.profile (3 rows)") {
+		t.Errorf("baseline %d rows, name %q", e.refs.baseline.Rows, e.refs.baselineName)
 	}
 
 	_, err = New(stream(map[string]config.Field{"x": {Type: "categorical"}, "y": {Type: "numeric"}}), nil)
@@ -97,8 +97,8 @@ func TestNewEngineWithReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.baseline != ref || e.baselineName != "reference (0 rows)" {
-		t.Errorf("baseline %p (want %p), name %q", e.baseline, ref, e.baselineName)
+	if e.refs.baseline != ref || e.refs.baselineName != "reference (0 rows)" {
+		t.Errorf("baseline %p (want %p), name %q", e.refs.baseline, ref, e.refs.baselineName)
 	}
 	if got := StreamFields(sc); len(got) != 1 || got[0] != (sketch.Field{Name: "x", Kind: sketch.KindNumeric}) {
 		t.Errorf("StreamFields: %v", got)

@@ -368,7 +368,7 @@ func TestSegmentsOfABaselineFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := e.baseline.SegmentsBy("country"); s == nil || s.Len() != len(segCountries) {
+	if s := e.refs.baseline.SegmentsBy("country"); s == nil || s.Len() != len(segCountries) {
 		t.Fatalf("baseline segments: %v", s)
 	}
 }
