@@ -67,24 +67,24 @@ func (s *Server) RecordDelivery(route string, a alerting.Alert, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		s.failed[route]++
+		s.kept.failed[route]++
 	} else {
-		s.sent[route]++
+		s.kept.sent[route]++
 	}
-	if len(s.deliveries) >= maxDeliveries {
-		n := copy(s.deliveries, s.deliveries[len(s.deliveries)-maxDeliveries+1:])
-		s.deliveries = s.deliveries[:n]
+	if len(s.kept.deliveries) >= maxDeliveries {
+		n := copy(s.kept.deliveries, s.kept.deliveries[len(s.kept.deliveries)-maxDeliveries+1:])
+		s.kept.deliveries = s.kept.deliveries[:n]
 	}
-	s.deliveries = append(s.deliveries, d)
+	s.kept.deliveries = append(s.kept.deliveries, d)
 
-	rec := s.alerts[a.ID]
+	rec := s.kept.alerts[a.ID]
 	if rec == nil {
 		rec = alertRecordOf(a, now)
-		s.alerts[a.ID] = rec
-		s.alertOrder = append(s.alertOrder, a.ID)
-		if len(s.alertOrder) > maxAlerts {
-			delete(s.alerts, s.alertOrder[0])
-			s.alertOrder = slices.Delete(s.alertOrder, 0, 1)
+		s.kept.alerts[a.ID] = rec
+		s.kept.alertOrder = append(s.kept.alertOrder, a.ID)
+		if len(s.kept.alertOrder) > maxAlerts {
+			delete(s.kept.alerts, s.kept.alertOrder[0])
+			s.kept.alertOrder = slices.Delete(s.kept.alertOrder, 0, 1)
 		}
 	}
 	i := slices.IndexFunc(rec.Routes, func(r routeDelivery) bool { return r.Route == route })

@@ -110,7 +110,7 @@ func (sel selector) matches(k modelKey) bool {
 func (s *Server) selectModels(sel selector, knownStreams map[string]bool) ([]*modelHistory, error) {
 	var out []*modelHistory
 	streamSeen := knownStreams[sel.stream]
-	for k, m := range s.models {
+	for k, m := range s.kept.models {
 		if k.stream == sel.stream {
 			streamSeen = true
 		}
@@ -348,8 +348,8 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	sel := selectorOf(q)
 	out := []alertRecord{}
 	s.mu.Lock()
-	for i := len(s.alertOrder) - 1; i >= 0 && len(out) < limit; i-- {
-		a := s.alerts[s.alertOrder[i]]
+	for i := len(s.kept.alertOrder) - 1; i >= 0 && len(out) < limit; i-- {
+		a := s.kept.alerts[s.kept.alertOrder[i]]
 		if sel.matches(modelKey{a.Stream, a.Model, a.Version}) {
 			out = append(out, copyAlert(a))
 		}
@@ -371,8 +371,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []delivery{}
 	s.mu.Lock()
-	for i := len(s.deliveries) - 1; i >= 0 && len(out) < limit; i-- {
-		d := s.deliveries[i]
+	for i := len(s.kept.deliveries) - 1; i >= 0 && len(out) < limit; i-- {
+		d := s.kept.deliveries[i]
 		if (q.Has("route") && d.Route != q.Get("route")) ||
 			(q.Has("alert_id") && d.AlertID != q.Get("alert_id")) ||
 			(q.Has("status") && d.Status != q.Get("status")) {

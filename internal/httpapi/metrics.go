@@ -169,13 +169,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for route, n := range s.sent {
+	for route, n := range s.kept.sent {
 		metric(descSent, prometheus.CounterValue, float64(n), route)
 	}
-	for route, n := range s.failed {
+	for route, n := range s.kept.failed {
 		metric(descFailed, prometheus.CounterValue, float64(n), route)
 	}
-	for k, m := range s.models {
+	for k, m := range s.kept.models {
 		metric(descWindowsClosed, prometheus.CounterValue, float64(m.closed), k.stream, k.model, k.version)
 		metric(descWindowsDrifted, prometheus.CounterValue, float64(m.drifted), k.stream, k.model, k.version)
 		if n := len(m.windows); n > 0 {

@@ -109,6 +109,16 @@ const (
 //go:embed assets
 var assets embed.FS
 
+// kept is what the server has been told and answers from (Server.mu guards it).
+type kept struct {
+	models     map[modelKey]*modelHistory
+	alerts     map[string]*alertRecord
+	alertOrder []string // alert IDs, oldest first
+	deliveries []delivery
+	sent       map[string]int64 // deliveries by route
+	failed     map[string]int64
+}
+
 // Server is the HTTP face of a monitor. Its methods are safe for concurrent use.
 type Server struct {
 	log     *slog.Logger
@@ -127,14 +137,10 @@ type Server struct {
 	limits     config.HTTP
 	handler    http.Handler // mux behind guard
 
-	mu         sync.Mutex
-	models     map[modelKey]*modelHistory
-	alerts     map[string]*alertRecord
-	alertOrder []string // alert IDs, oldest first
-	deliveries []delivery
-	sent       map[string]int64 // deliveries by route
-	failed     map[string]int64
-	silences   *policy.Silences
+	// mu guards kept.
+	mu       sync.Mutex
+	kept     kept
+	silences *policy.Silences
 
 	addrMu sync.Mutex
 	addr   string
@@ -153,11 +159,9 @@ func New(opts Options) *Server {
 		references: opts.References,
 		build:      opts.Build,
 		limits:     opts.Limits.WithDefaults(),
-		models:     map[modelKey]*modelHistory{},
-		alerts:     map[string]*alertRecord{},
-		sent:       map[string]int64{},
-		failed:     map[string]int64{},
-		silences:   opts.Silences,
+		kept: kept{models: map[modelKey]*modelHistory{}, alerts: map[string]*alertRecord{},
+			sent: map[string]int64{}, failed: map[string]int64{}},
+		silences: opts.Silences,
 	}
 	if s.silences == nil {
 		s.silences = &policy.Silences{}

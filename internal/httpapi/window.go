@@ -78,10 +78,10 @@ func (s *Server) Record(r engine.Result) {
 
 // modelOf returns the model's history, creating it on first sight; s.mu must be held.
 func (s *Server) modelOf(key modelKey) *modelHistory {
-	m := s.models[key]
+	m := s.kept.models[key]
 	if m == nil {
 		m = &modelHistory{key: key}
-		s.models[key] = m
+		s.kept.models[key] = m
 	}
 	return m
 }
