@@ -539,15 +539,18 @@ func diffResult(a, b resultfile.Line, tol float64) string {
 				f.Feature, f.Verdict, f.Score, f.PSI, g.Feature, g.Verdict, g.Score, g.PSI)
 		}
 	}
-	// Objectives: the verdicts exactly, the statistic within tol (a digest's quantile
-	// moves a little with how the partitions interleaved; its error band does not let
-	// that flip a verdict, see detectors.EvaluateObjectives).
+	// Objectives: the verdicts exactly, the statistic within tol or each within the
+	// other's sketch error band (a digest's quantile moves with how the partitions
+	// interleaved, as far as its band allows, and the band keeps that from flipping a
+	// verdict, see detectors.EvaluateObjectives; exact statistics have no band).
 	if len(a.Objectives) != len(b.Objectives) {
 		return fmt.Sprintf("%d/%d objectives", len(a.Objectives), len(b.Objectives))
 	}
+	inBand := func(x, lo, hi alerting.Number) bool { return tol > 0 && x >= lo && x <= hi }
 	for i, o := range a.Objectives {
 		p := b.Objectives[i]
-		if o.Name != p.Name || o.Verdict != p.Verdict || !near(o.Value, p.Value, tol) {
+		agree := near(o.Value, p.Value, tol) || inBand(o.Value, p.Low, p.High) && inBand(p.Value, o.Low, o.High)
+		if o.Name != p.Name || o.Verdict != p.Verdict || !agree {
 			return fmt.Sprintf("objective %s: %s, then %s: %s", o.Name, o.Rule, p.Name, p.Rule)
 		}
 	}
