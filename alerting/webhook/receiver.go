@@ -47,6 +47,7 @@ type Receiver struct {
 	deliveries []Delivery
 	seen       map[string]bool
 	requests   int
+	rejected   int
 }
 
 // NewReceiver validates opts and returns a Receiver.
@@ -71,26 +72,26 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.requests++
 	r.mu.Unlock()
 	if req.Method != http.MethodPost {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		r.reject(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			r.reject(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		http.Error(w, "cannot read body", http.StatusBadRequest)
+		r.reject(w, "cannot read body", http.StatusBadRequest)
 		return
 	}
 	if err := Verify(r.secret, req.Header, body, r.now()); err != nil {
 		r.logger.Warn("webhook rejected", "err", err)
-		http.Error(w, "invalid signature", http.StatusUnauthorized)
+		r.reject(w, "invalid signature", http.StatusUnauthorized)
 		return
 	}
 	if !json.Valid(body) {
-		http.Error(w, "body is not JSON", http.StatusBadRequest)
+		r.reject(w, "body is not JSON", http.StatusBadRequest)
 		return
 	}
 	unix, _ := strconv.ParseInt(req.Header.Get(HeaderTimestamp), 10, 64) // Verify parsed it
@@ -107,6 +108,22 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.onDelivery(d)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// reject answers a request the receiver refuses, and counts it.
+func (r *Receiver) reject(w http.ResponseWriter, msg string, code int) {
+	r.mu.Lock()
+	r.rejected++
+	r.mu.Unlock()
+	http.Error(w, msg, code)
+}
+
+// Rejected counts the requests refused: not a POST, too large, a wrong signature or
+// timestamp, or a body that is not JSON.
+func (r *Receiver) Rejected() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rejected
 }
 
 // Deliveries returns the verified deliveries, one per webhook-id, in

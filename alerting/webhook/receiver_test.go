@@ -57,4 +57,8 @@ func TestReceiver(t *testing.T) {
 	if r.Requests() != len(tests) {
 		t.Errorf("Requests = %d, want %d", r.Requests(), len(tests))
 	}
+	// The bad signature and the body that is not JSON; the duplicate is no rejection.
+	if r.Rejected() != 2 {
+		t.Errorf("Rejected = %d, want 2", r.Rejected())
+	}
 }

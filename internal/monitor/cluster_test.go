@@ -187,8 +187,15 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 	for _, d := range nodes {
 		d.stop()
 	}
-	if dup := receiver.Requests() - len(receiver.Deliveries()); dup != 0 {
-		t.Errorf("%d webhook requests repeated a webhook-id (or were rejected)", dup)
+	// Delivery is at least once with a stable webhook-id (README; RELIABILITY.md): a call
+	// in flight when the leader is killed is made again, with its id, by the next
+	// leader. So the one leader kill may repeat one call; the follower's kill none, and
+	// no request may be refused.
+	rejected := receiver.Rejected()
+	dup := receiver.Requests() - rejected - len(receiver.Deliveries())
+	t.Logf("%d webhook requests repeated a webhook-id", dup)
+	if rejected != 0 || dup > 1 {
+		t.Errorf("%d webhook requests refused by the receiver, %d repeated a webhook-id; want none and at most one (the call in flight at the leader's kill)", rejected, dup)
 	}
 	if t.Failed() {
 		for _, d := range nodes {
