@@ -462,13 +462,12 @@ func (g *Grid) merge(o *Grid) {
 		return
 	}
 	g.Seal()
+	f := o.folded()
 	if len(g.parts) == 0 {
-		f := o.folded()
 		g.parts = []gridPart{f.clone()}
 		g.parts[0].src = 0
 		return
 	}
-	f := o.folded()
 	g.parts[0].merge(&f)
 }
 
