@@ -360,16 +360,13 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 				m = &member{}
 				g.members[f] = m
 			}
-			if m.Bad == 0 {
-				m.FirstStart, m.FirstEnd = o.WindowStart, o.WindowEnd
-			}
-			m.Bad++
+			m.Bad.extend(o)
 			m.Clean = 0
 			if ev, ok := evidence[f]; ok {
 				m.Change = ev.Change
 				m.Critical = ev.PSI >= p.rules.CriticalPSI
 			}
-			if !m.Firing && m.Bad >= p.rules.FireAfter {
+			if !m.Firing && m.Bad.N >= p.rules.FireAfter {
 				m.Firing = true
 			}
 		case clean:
@@ -377,12 +374,12 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 				continue
 			}
 			m.Clean++
-			m.Bad = 0
+			m.Bad.N = 0
 			if m.Firing && m.Clean >= p.rules.ResolveAfter {
 				m.Firing = false
 			}
 		}
-		if !m.Firing && m.Bad == 0 {
+		if !m.Firing && m.Bad.N == 0 {
 			delete(g.members, f)
 		}
 	}
@@ -409,8 +406,8 @@ func (p *Policy) step(s *State, k groupKey, o Observation, verdicts map[string]v
 		ep = &episode{ID: alerting.StableID("ep_", k.Stream, k.Model, k.Version, string(k.Kind), o.WindowStart.UTC().Format(time.RFC3339Nano)), Started: o.WindowStart,
 			FirstStart: o.WindowStart, FirstEnd: o.WindowEnd}
 		for _, f := range firing {
-			if m := g.members[f]; !m.FirstStart.IsZero() && m.FirstStart.Before(ep.FirstStart) {
-				ep.FirstStart, ep.FirstEnd = m.FirstStart, m.FirstEnd
+			if m := g.members[f]; !m.Bad.FirstStart.IsZero() && m.Bad.FirstStart.Before(ep.FirstStart) {
+				ep.FirstStart, ep.FirstEnd = m.Bad.FirstStart, m.Bad.FirstEnd
 			}
 		}
 		g.Episode = ep
@@ -555,7 +552,7 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 		enough := t.MinFeatures > 0 && len(drifted) >= t.MinFeatures && kind != alerting.KindObjective
 		if !enough && len(key) == 0 {
 			if ts != nil && !o.Provisional { // a provisional window is no evidence of calm
-				ts.Count = 0
+				ts.Streak.N = 0
 				if s.forgettable(k, ts, t.Cooldown, o.WindowEnd) {
 					delete(s.triggers, k)
 				}
@@ -566,11 +563,8 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 			ts = &trigger{}
 			s.triggers[k] = ts
 		}
-		if ts.Count == 0 {
-			ts.FirstStart, ts.FirstEnd = o.WindowStart, o.WindowEnd
-		}
-		ts.Count++
-		if ts.Count < t.ForWindows {
+		ts.Streak.extend(o)
+		if ts.Streak.N < t.ForWindows {
 			continue
 		}
 		fresh := ep == nil || ts.Episode != ep.ID
@@ -614,7 +608,7 @@ func (p *Policy) retrain(s *State, o Observation, inhibited bool, now time.Time,
 		}
 		ts.Last = o.WindowEnd
 		if t.EveryWindow {
-			ts.Count = 0
+			ts.Streak.N = 0
 		}
 		if ep != nil {
 			if fresh {
@@ -642,7 +636,7 @@ func (p *Policy) retrainDecision(t Trigger, o Observation, drifted []alerting.Ch
 		Reference: o.Reference, DashboardURL: o.DashboardURL,
 		Severity: alerting.SeverityWarning, Drifted: drifted,
 		Stable: slices.Clone(o.Stable), Insufficient: slices.Clone(o.Insufficient),
-		FirstWindowStart: ts.FirstStart, FirstWindowEnd: ts.FirstEnd,
+		FirstWindowStart: ts.Streak.FirstStart, FirstWindowEnd: ts.Streak.FirstEnd,
 	}
 	if ep != nil {
 		d.Started = ep.Started

@@ -39,13 +39,28 @@ type group struct {
 
 // member is one alert: a feature (or Dataset) of a group.
 type member struct {
-	Bad, Clean int
-	Firing     bool
-	Critical   bool
-	Change     alerting.Change // latest evidence
-	// FirstStart and FirstEnd bound the first window of the current run of
-	// drifting windows; zero in state written before they were kept.
+	Bad      streak // the current streak of drifting windows
+	Clean    int    // clean windows since the last drifting one
+	Firing   bool
+	Critical bool
+	Change   alerting.Change // latest evidence
+}
+
+// streak is a stretch of consecutive windows that count towards something: a
+// feature's drift (member.Bad) or a webhook's trigger (trigger.Streak). It keeps how
+// many, and the bounds of the first window; they are zero in state written
+// before they were kept.
+type streak struct {
+	N                    int
 	FirstStart, FirstEnd time.Time
+}
+
+// extend counts o's window into the streak, remembering it when it is the first.
+func (r *streak) extend(o Observation) {
+	if r.N == 0 {
+		r.FirstStart, r.FirstEnd = o.WindowStart, o.WindowEnd
+	}
+	r.N++
 }
 
 // episode is a group's stretch of firing, from Fire to Resolve.
@@ -71,10 +86,8 @@ type triggerKey struct {
 }
 
 type trigger struct {
-	Count int       // consecutive qualifying windows
-	Last  time.Time // window end of the last call
-	// FirstStart and FirstEnd bound the first window of the qualifying run.
-	FirstStart, FirstEnd time.Time
+	Streak streak    // consecutive qualifying windows
+	Last   time.Time // window end of the last call
 	// Episode is the episode the last call was for, and Called the features
 	// the episode's calls named (for escalations).
 	Episode string
@@ -343,8 +356,8 @@ func (s *State) MarshalJSON() ([]byte, error) {
 		gj := groupJSON{Stream: k.Stream, Model: k.Model, Version: k.Version, Kind: k.Kind, Members: []memberJSON{}}
 		for _, f := range sortedKeys(g.members) {
 			m := g.members[f]
-			gj.Members = append(gj.Members, memberJSON{Feature: f, Bad: m.Bad, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change,
-				FirstStart: m.FirstStart.UTC(), FirstEnd: m.FirstEnd.UTC()})
+			gj.Members = append(gj.Members, memberJSON{Feature: f, Bad: m.Bad.N, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change,
+				FirstStart: m.Bad.FirstStart.UTC(), FirstEnd: m.Bad.FirstEnd.UTC()})
 		}
 		if e := g.Episode; e != nil {
 			gj.Episode = &episodeJSON{ID: e.ID, Started: e.Started.UTC(), Seq: e.Seq, Notified: e.Notified, LastSent: e.LastSent.UTC(), Severity: e.Severity, Shown: e.Shown,
@@ -357,8 +370,8 @@ func (s *State) MarshalJSON() ([]byte, error) {
 		return lessKey(groupKey{a.Stream, a.Model, a.Version, a.Kind}, groupKey{b.Stream, b.Model, b.Version, b.Kind})
 	})
 	for k, t := range s.triggers {
-		out.Triggers = append(out.Triggers, triggerJSON{Name: k.Name, Kind: k.Kind, Stream: k.Stream, Model: k.Model, Version: k.Version, Count: t.Count, Last: t.Last.UTC(),
-			FirstStart: t.FirstStart.UTC(), FirstEnd: t.FirstEnd.UTC(), Episode: t.Episode, Called: t.Called, Noted: t.Noted})
+		out.Triggers = append(out.Triggers, triggerJSON{Name: k.Name, Kind: k.Kind, Stream: k.Stream, Model: k.Model, Version: k.Version, Count: t.Streak.N, Last: t.Last.UTC(),
+			FirstStart: t.Streak.FirstStart.UTC(), FirstEnd: t.Streak.FirstEnd.UTC(), Episode: t.Episode, Called: t.Called, Noted: t.Noted})
 	}
 	sort.Slice(out.Triggers, func(i, j int) bool {
 		a, b := out.Triggers[i], out.Triggers[j]
@@ -395,8 +408,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	for _, gj := range in.Groups {
 		g := &group{members: map[string]*member{}}
 		for _, m := range gj.Members {
-			g.members[m.Feature] = &member{Bad: m.Bad, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change,
-				FirstStart: m.FirstStart, FirstEnd: m.FirstEnd}
+			g.members[m.Feature] = &member{Bad: streak{m.Bad, m.FirstStart, m.FirstEnd}, Clean: m.Clean, Firing: m.Firing, Critical: m.Critical, Change: m.Change}
 		}
 		if e := gj.Episode; e != nil {
 			g.Episode = &episode{ID: e.ID, Started: e.Started, Seq: e.Seq, Notified: e.Notified, LastSent: e.LastSent, Severity: e.Severity, Shown: e.Shown,
@@ -405,7 +417,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 		s.groups[groupKey{gj.Stream, gj.Model, gj.Version, gj.Kind}] = g
 	}
 	for _, t := range in.Triggers {
-		ts := &trigger{Count: t.Count, Last: t.Last, FirstStart: t.FirstStart, FirstEnd: t.FirstEnd,
+		ts := &trigger{Streak: streak{t.Count, t.FirstStart, t.FirstEnd}, Last: t.Last,
 			Episode: t.Episode, Called: t.Called, Noted: t.Noted}
 		kind := cmp.Or(t.Kind, alerting.KindDrift)
 		if t.Kind == "" && ts.Episode == "" && !ts.Last.IsZero() {
