@@ -122,14 +122,7 @@ type Stats struct {
 // nothing in a final window, as long as each labels partition is in time order give or
 // take window.lateness.
 type Join struct {
-	stream   string
-	cfg      config.Labels
-	rule     detectors.PerformanceRule
-	detOpts  detectors.Options // the label shift's test level and minimums
-	kind     sketch.PerformanceKind
-	size     int64 // window size, ns
-	maxDelay int64 // ns
-	dec      *ingest.JSONDecoder
+	setup
 
 	preds   map[string]pendingPred
 	orphans map[string]orphanLabel
@@ -149,6 +142,18 @@ type Join struct {
 	published atomic.Pointer[Stats]
 	// changed are the ids whose pending entry changed since the last checkpoint.
 	changedPreds, changedOrphans map[string]bool
+}
+
+// setup is what New makes of the stream's configuration, fixed for the life of a Join.
+type setup struct {
+	stream   string
+	cfg      config.Labels
+	rule     detectors.PerformanceRule
+	detOpts  detectors.Options // the label shift's test level and minimums
+	kind     sketch.PerformanceKind
+	size     int64 // window size, ns
+	maxDelay int64 // ns
+	dec      *ingest.JSONDecoder
 }
 
 // modelKey identifies what is monitored within a stream.
@@ -208,8 +213,8 @@ func New(sc *config.Stream, detOpts detectors.Options) (*Join, error) {
 		rule.Max = *r.Max
 	}
 	j := &Join{
-		stream: sc.Name, cfg: l, rule: rule, detOpts: detOpts, kind: kind, dec: dec,
-		size: int64(sc.Window.Size), maxDelay: int64(l.MaxDelay),
+		setup: setup{stream: sc.Name, cfg: l, rule: rule, detOpts: detOpts, kind: kind, dec: dec,
+			size: int64(sc.Window.Size), maxDelay: int64(l.MaxDelay)},
 		preds: map[string]pendingPred{}, orphans: map[string]orphanLabel{},
 		windows: map[winKey]*perfWindow{}, refs: map[modelKey][]*sketch.Performance{},
 		refInfo: map[modelKey]*detectors.PerformanceReference{},

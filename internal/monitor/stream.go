@@ -54,8 +54,7 @@ type stream struct {
 	// stream's versions: the next step gives them to the engine (syncHandovers).
 	handoversChanged atomic.Bool
 	verdicts         *alerter.Verdicts
-	// pos is how far the stream has read; its counters are guarded by mu.
-	pos   *engine.Position
+	progress
 	every schedule
 	stash []engine.Result // results of windows closed by a rebalance, not yet reported
 	// preds is what the latest checkpoint made durable of the predictions' source.
@@ -64,11 +63,17 @@ type stream struct {
 	sight  *sight
 
 	// work is held by whichever source's goroutine works on the stream: the
-	// predictions' or the labels'. Everything above is owned by its holder.
+	// predictions' or the labels'. Everything above is owned by its holder, but
+	// progress is read by other goroutines too.
 	work sync.Mutex
+}
 
-	// Counters read by Stats; pos's counters too.
+// progress is how far a stream has read (pos) and what it counted on the way. The
+// counters are guarded by mu, for Stats, the sight and the loss counter on other
+// goroutines; pos.Next is the stream.work holder's.
+type progress struct {
 	mu          sync.Mutex
+	pos         *engine.Position
 	late        int64
 	checkpoints int64
 }
@@ -89,7 +94,7 @@ func newStream(cfg *config.Config, sc *config.Stream, log *slog.Logger, out *sin
 	if err != nil {
 		return nil, err
 	}
-	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), pos: engine.NewPosition(),
+	s := &stream{cfg: sc, log: log, dec: dec, engine: eng, sink: out, every: newSchedule(cfg.State), progress: progress{pos: engine.NewPosition()},
 		sight: newSight(sc)}
 	if s.src, err = newSource(cfg, sc.Topic, cfg.Kafka.GroupID, dialer, log, s.countLoss); err != nil {
 		return nil, err

@@ -109,26 +109,48 @@ type campaign struct {
 	bin      string
 	feeds    []*feed
 	registry *srfake.Registry
+	secrets
 
+	soak, ref *deployment
+	receivers
+	tmpfs string // the soak's state directory when it is a tmpfs mount
+
+	phaseBegin time.Time
+	refPending int // what the reference's outbox held when it was stopped
+	faultCounts
+	tally
+}
+
+// secrets are what the campaign gives both deployments to authenticate with, and
+// what its receivers check.
+type secrets struct {
 	slackToken, apiToken, hookSecret, hookBearer string
+}
 
-	soak, ref           *deployment
+// receivers are the Slack and webhook receivers of each deployment.
+type receivers struct {
 	soakHook, refHook   *hookSink
 	soakSlack, refSlack *slackSink
-	tmpfs               string // the soak's state directory when it is a tmpfs mount
+}
 
-	phaseBegin     time.Time
-	refPending     int // what the reference's outbox held when it was stopped
-	retries        int
-	prodErr        error
-	hold           atomic.Bool // a fault owns driftmon's restarts
+// faultCounts are the fault runner's: whether a fault owns driftmon's restarts (the
+// supervisor then leaves them alone), and what it did, for the report.
+type faultCounts struct {
+	hold           atomic.Bool
 	kills          atomic.Int64
 	restarts       atomic.Int64
 	brokerRestarts atomic.Int64
-	crashes        []string
-	mu             sync.Mutex
-	notes          []string // what happened, for the report
+}
 
+// tally is what the campaign's goroutines (producers, faults, API checks, the
+// supervisor) report as they go, guarded by mu; the report (and c.rep while they
+// run) is written under it too.
+type tally struct {
+	mu        sync.Mutex
+	retries   int   // writes the producers repeated after a failure
+	prodErr   error // the producer error that ended the traffic
+	crashes   []string
+	notes     []string          // what happened, for the report
 	apiChecks map[string][2]int // check → {passed, made}
 	apiSkip   int
 }
@@ -155,7 +177,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.KafkaScript = ".ci/kafka.sh"
 	}
 	c := &campaign{opts: opts, prof: prof, out: opts.Out, rng: rand.New(rand.NewPCG(opts.Seed, 0x50a4)),
-		rep: &Report{Seed: opts.Seed, Profile: opts.Profile}, apiChecks: map[string][2]int{}}
+		rep: &Report{Seed: opts.Seed, Profile: opts.Profile}, tally: tally{apiChecks: map[string][2]int{}}}
 	defer c.cleanup()
 	if err := c.setup(ctx); err != nil {
 		return nil, err
