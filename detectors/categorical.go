@@ -137,34 +137,35 @@ func ChiSquareQuantile(p, k float64) float64 {
 
 // GammaP returns the regularized lower incomplete gamma function P(a, x).
 func GammaP(a, x float64) float64 {
-	switch {
-	case !(a > 0) || math.IsNaN(x):
-		return math.NaN()
-	case x <= 0:
-		return 0
-	case math.IsInf(x, 1):
-		return 1
-	case x < a+1:
-		return gammaSeries(a, x)
-	}
-	return 1 - gammaFraction(a, x)
+	p, _ := incompleteGamma(a, x)
+	return p
 }
 
 // GammaQ returns the regularized upper incomplete gamma function
 // Q(a, x) = 1 − P(a, x), computed directly in the upper tail so small
 // p-values keep their precision.
 func GammaQ(a, x float64) float64 {
+	_, q := incompleteGamma(a, x)
+	return q
+}
+
+// incompleteGamma returns P(a, x) and Q(a, x). Each side of a+1 has the
+// expansion that converges there (the series below, the continued fraction
+// above); the other value is its complement.
+func incompleteGamma(a, x float64) (p, q float64) {
 	switch {
 	case !(a > 0) || math.IsNaN(x):
-		return math.NaN()
+		return math.NaN(), math.NaN()
 	case x <= 0:
-		return 1
+		return 0, 1
 	case math.IsInf(x, 1):
-		return 0
+		return 1, 0
 	case x < a+1:
-		return 1 - gammaSeries(a, x)
+		p = gammaSeries(a, x)
+		return p, 1 - p
 	}
-	return gammaFraction(a, x)
+	q = gammaFraction(a, x)
+	return 1 - q, q
 }
 
 // gammaSeries evaluates P(a, x) by its power series (x < a+1).

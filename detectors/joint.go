@@ -317,6 +317,39 @@ func binTable(cells [][]int64, xbin, ybin []int, kx, ky int) [][]float64 {
 	return t
 }
 
+// rake scales each row of fit (each column when byColumn) to the sum of obs's, and
+// returns the largest difference of sums it found: one step of iterative
+// proportional fitting.
+func rake(obs, fit [][]float64, byColumn bool) float64 {
+	outer, inner := len(obs), len(obs[0])
+	if byColumn {
+		outer, inner = inner, outer
+	}
+	cell := func(i, j int) (int, int) {
+		if byColumn {
+			return j, i
+		}
+		return i, j
+	}
+	var worst float64
+	for i := range outer {
+		var want, got float64
+		for j := range inner {
+			a, b := cell(i, j)
+			want += obs[a][b]
+			got += fit[a][b]
+		}
+		worst = max(worst, math.Abs(want-got))
+		if got > 0 {
+			for j := range inner {
+				a, b := cell(i, j)
+				fit[a][b] *= want / got
+			}
+		}
+	}
+	return worst
+}
+
 // noInteractionFit fits the log-linear model of no three-way interaction to the
 // 2×kx×ky table (ref, cur) by iterative proportional fitting: the fitted
 // counts keep each side's x and y margins and the pooled cells. It returns the
@@ -341,33 +374,8 @@ func noInteractionFit(ref, cur [][]float64) ([2][][]float64, int) {
 	}
 	for iter := 0; iter < 500; iter++ {
 		var worst float64
-		for s := range 2 {
-			for a := range kx { // x margins of each side
-				var want, got float64
-				for b := range ky {
-					want += obs[s][a][b]
-					got += fit[s][a][b]
-				}
-				worst = max(worst, math.Abs(want-got))
-				if got > 0 {
-					for b := range ky {
-						fit[s][a][b] *= want / got
-					}
-				}
-			}
-			for b := range ky { // y margins of each side
-				var want, got float64
-				for a := range kx {
-					want += obs[s][a][b]
-					got += fit[s][a][b]
-				}
-				worst = max(worst, math.Abs(want-got))
-				if got > 0 {
-					for a := range kx {
-						fit[s][a][b] *= want / got
-					}
-				}
-			}
+		for s := range 2 { // the x margins, then the y margins, of each side
+			worst = max(worst, rake(obs[s], fit[s], false), rake(obs[s], fit[s], true))
 		}
 		for a := range kx { // the pooled cells
 			for b := range ky {

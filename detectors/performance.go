@@ -92,45 +92,44 @@ const (
 	MetricMAPE      = "mape"
 )
 
+// performanceMetrics are the metrics of each kind, in display order, each with
+// where Metrics keeps it and whether higher is better.
+var performanceMetrics = map[sketch.PerformanceKind][]struct {
+	name   string
+	value  func(Metrics) float64
+	higher bool
+}{
+	sketch.Classification: {
+		{MetricAccuracy, func(m Metrics) float64 { return m.Accuracy }, true},
+		{MetricPrecision, func(m Metrics) float64 { return m.Precision }, true},
+		{MetricRecall, func(m Metrics) float64 { return m.Recall }, true},
+		{MetricF1, func(m Metrics) float64 { return m.F1 }, true},
+		{MetricROCAUC, func(m Metrics) float64 { return m.ROCAUC }, true},
+		{MetricLogLoss, func(m Metrics) float64 { return m.LogLoss }, false},
+	},
+	sketch.Regression: {
+		{MetricMAE, func(m Metrics) float64 { return m.MAE }, false},
+		{MetricRMSE, func(m Metrics) float64 { return m.RMSE }, false},
+		{MetricMAPE, func(m Metrics) float64 { return m.MAPE }, false},
+	},
+}
+
 // PerformanceMetricNames lists the names valid for a kind, in display order
 // (nil for an unknown kind).
 func PerformanceMetricNames(kind sketch.PerformanceKind) []string {
-	switch kind {
-	case sketch.Classification:
-		return []string{MetricAccuracy, MetricPrecision, MetricRecall, MetricF1, MetricROCAUC, MetricLogLoss}
-	case sketch.Regression:
-		return []string{MetricMAE, MetricRMSE, MetricMAPE}
+	var names []string
+	for _, d := range performanceMetrics[kind] {
+		names = append(names, d.name)
 	}
-	return nil
+	return names
 }
 
 // Metric returns the named metric and whether higher is better; ok is false
 // for an unknown name or one of the other kind.
 func (m Metrics) Metric(name string) (value float64, higherIsBetter bool, ok bool) {
-	if m.Kind == sketch.Classification {
-		switch name {
-		case MetricAccuracy:
-			return m.Accuracy, true, true
-		case MetricPrecision:
-			return m.Precision, true, true
-		case MetricRecall:
-			return m.Recall, true, true
-		case MetricF1:
-			return m.F1, true, true
-		case MetricROCAUC:
-			return m.ROCAUC, true, true
-		case MetricLogLoss:
-			return m.LogLoss, false, true
-		}
-	}
-	if m.Kind == sketch.Regression {
-		switch name {
-		case MetricMAE:
-			return m.MAE, false, true
-		case MetricRMSE:
-			return m.RMSE, false, true
-		case MetricMAPE:
-			return m.MAPE, false, true
+	for _, d := range performanceMetrics[m.Kind] {
+		if d.name == name {
+			return d.value(m), d.higher, true
 		}
 	}
 	return math.NaN(), false, false

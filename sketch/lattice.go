@@ -72,29 +72,24 @@ func (l lattice) align() lattice {
 // join is the finest lattice of which both l and o are refinements.
 func (l lattice) join(o lattice) lattice {
 	j := lattice{shift: max(l.shift, o.shift), cenMin: min(l.cenMin, o.cenMin), cenMax: max(l.cenMax, o.cenMax)}
-	if l.hasBottom || o.hasBottom {
-		j.hasBottom = true
-		switch {
-		case !l.hasBottom:
-			j.botMax = o.botMax
-		case !o.hasBottom:
-			j.botMax = l.botMax
-		default:
-			j.botMax = max(l.botMax, o.botMax)
-		}
-	}
-	if l.hasTop || o.hasTop {
-		j.hasTop = true
-		switch {
-		case !l.hasTop:
-			j.topMin = o.topMin
-		case !o.hasTop:
-			j.topMin = l.topMin
-		default:
-			j.topMin = min(l.topMin, o.topMin)
-		}
-	}
+	j.hasBottom, j.botMax = joinEdge(l.hasBottom, l.botMax, o.hasBottom, o.botMax, func(a, b uint64) uint64 { return max(a, b) })
+	j.hasTop, j.topMin = joinEdge(l.hasTop, l.topMin, o.hasTop, o.topMin, func(a, b uint64) uint64 { return min(a, b) })
 	return j.align()
+}
+
+// joinEdge joins one open-ended edge bucket of two lattices (the bottom or the
+// top): the join has it when either does, and its bound is the one lattice's
+// that has it, or the coarser of both (wider: the larger bottom, the smaller top).
+func joinEdge(lHas bool, l uint64, oHas bool, o uint64, coarser func(a, b uint64) uint64) (bool, uint64) {
+	switch {
+	case lHas && oHas:
+		return true, coarser(l, o)
+	case lHas:
+		return true, l
+	case oHas:
+		return true, o
+	}
+	return false, 0
 }
 
 // regular reports whether id is neither the bottom, central nor top bucket.
