@@ -272,6 +272,18 @@ func (r *avroReader) length() (int, bool) {
 	return int(n), true
 }
 
+// index reads the index of an enum's symbol or a union's branch, of which there are n.
+func (r *avroReader) index(n int, of string) (int, bool) {
+	x, ok := r.long()
+	if !ok {
+		return 0, false
+	}
+	if x < 0 || x >= int64(n) {
+		return 0, r.fail(of + " index out of range")
+	}
+	return int(x), true
+}
+
 func (r *avroReader) next(n int) ([]byte, bool) {
 	if n > len(r.b)-r.i {
 		return nil, r.fail("unexpected end of input")
@@ -348,21 +360,15 @@ func (d *AvroDecoder) value(n *avroNode, depth int) bool {
 			return false
 		}
 	case opEnum:
-		x, ok := r.long()
+		x, ok := r.index(len(n.symbols), "enum")
 		if !ok {
 			return false
-		}
-		if x < 0 || x >= int64(len(n.symbols)) {
-			return r.fail("enum index out of range")
 		}
 		v.b, v.sym = n.symbols[x], true
 	case opUnion:
-		x, ok := r.long()
+		x, ok := r.index(len(n.branches), "union")
 		if !ok {
 			return false
-		}
-		if x < 0 || x >= int64(len(n.branches)) {
-			return r.fail("union index out of range")
 		}
 		return d.value(n.branches[x], depth)
 	case opRecord:

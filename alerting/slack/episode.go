@@ -287,20 +287,15 @@ func status(d alerting.Decision) string {
 	if !d.Started.IsZero() {
 		b.WriteString(" since " + clock(d.Started, a.WindowEnd))
 	}
+	one, many := "feature drifting", "features drifting"
 	if kind(d) == alerting.KindObjective {
-		switch n := len(a.Drifted); n {
-		case 1:
-			b.WriteString(" · 1 objective breached")
-		default:
-			b.WriteString(" · " + alerting.FormatCount(int64(n)) + " objectives breached")
-		}
+		one, many = "objective breached", "objectives breached"
 	}
-	if kind(d) == alerting.KindDrift {
-		switch n := len(a.Drifted); n {
-		case 1:
-			b.WriteString(" · 1 feature drifting")
-		default:
-			b.WriteString(" · " + alerting.FormatCount(int64(n)) + " features drifting")
+	if k := kind(d); k == alerting.KindDrift || k == alerting.KindObjective {
+		if n := len(a.Drifted); n == 1 {
+			b.WriteString(" · 1 " + one)
+		} else {
+			b.WriteString(" · " + alerting.FormatCount(int64(n)) + " " + many)
 		}
 	}
 	b.WriteString(" · as of " + escape(alerting.FormatWindow(a.WindowStart, a.WindowEnd)))

@@ -158,6 +158,12 @@ func Build(opts Options) (v1.Image, error) {
 	return img, nil
 }
 
+// imageArch is the image architecture (GOARCH's name) of each ELF machine.
+var imageArch = map[elf.Machine]string{
+	elf.EM_X86_64: "amd64", elf.EM_AARCH64: "arm64", elf.EM_386: "386", elf.EM_ARM: "arm",
+	elf.EM_PPC64: "ppc64le", elf.EM_S390: "s390x", elf.EM_RISCV: "riscv64",
+}
+
 // staticLinuxArch returns the image architecture of a statically linked Linux ELF
 // binary, and an error saying what is wrong with any other file: a dynamically linked
 // binary would not start on an empty base.
@@ -172,21 +178,8 @@ func staticLinuxArch(path string) (string, error) {
 			return "", fmt.Errorf("%s is dynamically linked; build it with CGO_ENABLED=0 so that it runs on an empty base", path)
 		}
 	}
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return "amd64", nil
-	case elf.EM_AARCH64:
-		return "arm64", nil
-	case elf.EM_386:
-		return "386", nil
-	case elf.EM_ARM:
-		return "arm", nil
-	case elf.EM_PPC64:
-		return "ppc64le", nil
-	case elf.EM_S390:
-		return "s390x", nil
-	case elf.EM_RISCV:
-		return "riscv64", nil
+	if arch, ok := imageArch[f.Machine]; ok {
+		return arch, nil
 	}
 	return "", fmt.Errorf("%s is built for %v, which the image does not know", path, f.Machine)
 }

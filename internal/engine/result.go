@@ -39,32 +39,30 @@ type Result struct {
 
 // Drifted is the names of the features that drifted, in feature order.
 func (r Result) Drifted() []string {
-	var names []string
-	for _, f := range r.Findings {
-		if f.Verdict == detectors.Drift {
-			names = append(names, f.Feature)
-		}
-	}
-	return names
+	return namesOf(r.Findings, func(f detectors.Finding) (string, bool) { return f.Feature, f.Verdict == detectors.Drift })
 }
 
 // Violations is the summaries of the data-quality checks the window failed.
 func (r Result) Violations() []string {
-	var out []string
-	for _, q := range r.Quality {
-		if q.Verdict == detectors.Violation {
-			out = append(out, q.Summary())
+	return namesOf(r.Quality, func(q detectors.QualityFinding) (string, bool) {
+		if q.Verdict != detectors.Violation {
+			return "", false // no summary made for a check that passed
 		}
-	}
-	return out
+		return q.Summary(), true
+	})
 }
 
 // Breached is the names of the objectives the window breached, in config order.
 func (r Result) Breached() []string {
+	return namesOf(r.Objectives, func(o detectors.ObjectiveFinding) (string, bool) { return o.Name, o.Verdict == detectors.Breached })
+}
+
+// namesOf is what name says of each of xs it keeps, in order; nil when it keeps none.
+func namesOf[T any](xs []T, name func(T) (string, bool)) []string {
 	var out []string
-	for _, o := range r.Objectives {
-		if o.Verdict == detectors.Breached {
-			out = append(out, o.Name)
+	for _, x := range xs {
+		if n, ok := name(x); ok {
+			out = append(out, n)
 		}
 	}
 	return out

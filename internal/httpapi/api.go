@@ -340,48 +340,58 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := limitParam(q, 100)
+	sel := selectorOf(q)
+	s.mu.Lock()
+	out, err := newestFirst(q, s.kept.alertOrder, func(id string) (alertRecord, bool) {
+		a := s.kept.alerts[id]
+		if !sel.matches(modelKey{a.Stream, a.Model, a.Version}) {
+			return alertRecord{}, false
+		}
+		return copyAlert(a), true
+	})
+	s.mu.Unlock()
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	sel := selectorOf(q)
-	out := []alertRecord{}
-	s.mu.Lock()
-	for i := len(s.kept.alertOrder) - 1; i >= 0 && len(out) < limit; i-- {
-		a := s.kept.alerts[s.kept.alertOrder[i]]
-		if sel.matches(modelKey{a.Stream, a.Model, a.Version}) {
-			out = append(out, copyAlert(a))
-		}
-	}
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := limitParam(q, 100)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
 	if st := q.Get("status"); q.Has("status") && st != statusDelivered && st != statusFailed {
 		writeErr(w, badRequest("status: %q is not %q or %q", st, statusDelivered, statusFailed))
 		return
 	}
-	out := []delivery{}
 	s.mu.Lock()
-	for i := len(s.kept.deliveries) - 1; i >= 0 && len(out) < limit; i-- {
-		d := s.kept.deliveries[i]
-		if (q.Has("route") && d.Route != q.Get("route")) ||
-			(q.Has("alert_id") && d.AlertID != q.Get("alert_id")) ||
-			(q.Has("status") && d.Status != q.Get("status")) {
-			continue
-		}
-		out = append(out, d)
-	}
+	out, err := newestFirst(q, s.kept.deliveries, func(d delivery) (delivery, bool) {
+		return d, (!q.Has("route") || d.Route == q.Get("route")) &&
+			(!q.Has("alert_id") || d.AlertID == q.Get("alert_id")) &&
+			(!q.Has("status") || d.Status == q.Get("status"))
+	})
 	s.mu.Unlock()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+}
+
+// newestFirst answers a list of what the server keeps in arrival order: it walks
+// items from the newest and returns what pick keeps, at most the request's limit
+// (default 100). The list is empty, not null, when nothing is kept.
+func newestFirst[T, U any](q url.Values, items []T, pick func(T) (U, bool)) ([]U, error) {
+	limit, err := limitParam(q, 100)
+	if err != nil {
+		return nil, err
+	}
+	out := []U{}
+	for i := len(items) - 1; i >= 0 && len(out) < limit; i-- {
+		if u, ok := pick(items[i]); ok {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, _ *http.Request) {

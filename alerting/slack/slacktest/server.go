@@ -521,46 +521,49 @@ func checkBlock(b block) error {
 			}
 		}
 	case "context":
-		if len(b.Elements) == 0 || len(b.Elements) > maxContextElems {
-			return fmt.Errorf("%d context elements, 1 to %d allowed", len(b.Elements), maxContextElems)
-		}
-		for j, e := range b.Elements {
-			var t textObject
-			if err := json.Unmarshal(e, &t); err != nil {
-				return fmt.Errorf("elements[%d]: %w", j, err)
-			}
+		return checkElements(b, "context", maxContextElems, func(t textObject) error {
 			if t.Type == "image" {
-				continue
+				return nil
 			}
-			if err := checkText(t, maxSectionText); err != nil {
-				return fmt.Errorf("elements[%d]: %w", j, err)
-			}
-		}
+			return checkText(t, maxSectionText)
+		})
 	case "actions":
-		if len(b.Elements) == 0 || len(b.Elements) > maxActionElems {
-			return fmt.Errorf("%d action elements, 1 to %d allowed", len(b.Elements), maxActionElems)
-		}
-		for j, raw := range b.Elements {
-			var e element
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return fmt.Errorf("elements[%d]: %w", j, err)
-			}
+		return checkElements(b, "action", maxActionElems, func(e element) error {
 			if e.Type != "button" {
-				continue
+				return nil
 			}
 			if e.Text == nil || e.Text.Type != "plain_text" {
-				return fmt.Errorf("elements[%d]: button needs a plain_text text", j)
+				return fmt.Errorf("button needs a plain_text text")
 			}
 			if err := checkText(*e.Text, maxButtonText); err != nil {
-				return fmt.Errorf("elements[%d]: %w", j, err)
+				return err
 			}
 			if utf8.RuneCountInString(e.URL) > maxURL {
-				return fmt.Errorf("elements[%d]: url longer than %d", j, maxURL)
+				return fmt.Errorf("url longer than %d", maxURL)
 			}
-		}
+			return nil
+		})
 	case "divider", "image", "rich_text", "markdown", "video", "file", "input":
 	default:
 		return fmt.Errorf("unknown block type %q", b.Type)
+	}
+	return nil
+}
+
+// checkElements checks the elements of a context or actions block: 1 to most of
+// them, each decoded as a T and checked by check.
+func checkElements[T any](b block, kind string, most int, check func(T) error) error {
+	if len(b.Elements) == 0 || len(b.Elements) > most {
+		return fmt.Errorf("%d %s elements, 1 to %d allowed", len(b.Elements), kind, most)
+	}
+	for j, raw := range b.Elements {
+		var e T
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("elements[%d]: %w", j, err)
+		}
+		if err := check(e); err != nil {
+			return fmt.Errorf("elements[%d]: %w", j, err)
+		}
 	}
 	return nil
 }
