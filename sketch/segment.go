@@ -266,9 +266,10 @@ func (s *Segments) update(rec arrow.Record, idx []int, col int) {
 	}
 }
 
-// keyReader returns a reader of a row's value of a categorical column as text
-// (the texts a categorical feature counts), false for a null; nil for a column
-// type no categorical feature reads.
+// keyReader returns a reader of a row's value of a column as text, false for a
+// null: the same texts a categorical feature of the column counts (updateCategorical),
+// so a segment's value reads as the category does. nil for a column type no
+// categorical feature reads.
 func keyReader(col arrow.Array) func(int) (string, bool) {
 	hasNulls := col.NullN() > 0
 	valid := func(r int) bool { return !hasNulls || !col.IsNull(r) }
@@ -297,14 +298,21 @@ func keyReader(col arrow.Array) func(int) (string, bool) {
 			}
 			return text(k), true
 		}
-	case *array.Int64:
-		return func(r int) (string, bool) { return strconv.FormatInt(a.Value(r), 10), valid(r) }
-	case *array.Int32:
-		return func(r int) (string, bool) { return strconv.FormatInt(int64(a.Value(r)), 10), valid(r) }
-	case *array.Uint64:
-		return func(r int) (string, bool) { return strconv.FormatUint(a.Value(r), 10), valid(r) }
+	case *array.Int8, *array.Int16, *array.Int32, *array.Int64, *array.Uint8, *array.Uint16, *array.Uint32, *array.Uint64:
+		// ValueStr is strconv's decimal text, what observeInts and observeUints count.
+		return func(r int) (string, bool) { return col.ValueStr(r), valid(r) }
+	case *array.Float64:
+		return floatKeys(a.Float64Values(), 64, valid)
+	case *array.Float32:
+		return floatKeys(a.Float32Values(), 32, valid)
+	case *array.Null:
+		return func(int) (string, bool) { return "", false }
 	}
 	return nil
+}
+
+func floatKeys[T ~float32 | ~float64](vals []T, bits int, valid func(int) bool) func(int) (string, bool) {
+	return func(r int) (string, bool) { return string(AppendFloatText(nil, float64(vals[r]), bits)), valid(r) }
 }
 
 // merge adds o's segments into s (the same key).

@@ -254,3 +254,104 @@ func TestSegmentProfilesAreLean(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentKeysReadAsTheirCategories checks that a segment key of each Arrow type
+// a categorical feature reads gives the texts the categorical sketch counts: a key
+// column of another type would put every row in "other" without a word.
+func TestSegmentKeysReadAsTheirCategories(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	cases := []struct {
+		name  string
+		build func() arrow.Array
+		want  []string // row by row; "" for a null
+	}{
+		{"int8", func() arrow.Array {
+			b := array.NewInt8Builder(mem)
+			b.AppendValues([]int8{-3, 7, 0, -3}, []bool{true, true, false, true})
+			return b.NewArray()
+		}, []string{"-3", "7", "", "-3"}},
+		{"int16", func() arrow.Array {
+			b := array.NewInt16Builder(mem)
+			b.AppendValues([]int16{-300, 7}, nil)
+			return b.NewArray()
+		}, []string{"-300", "7"}},
+		{"int32", func() arrow.Array {
+			b := array.NewInt32Builder(mem)
+			b.AppendValues([]int32{49, 1}, nil)
+			return b.NewArray()
+		}, []string{"49", "1"}},
+		{"int64", func() arrow.Array {
+			b := array.NewInt64Builder(mem)
+			b.AppendValues([]int64{-1 << 40, 2}, nil)
+			return b.NewArray()
+		}, []string{"-1099511627776", "2"}},
+		{"uint8", func() arrow.Array {
+			b := array.NewUint8Builder(mem)
+			b.AppendValues([]uint8{255, 0, 9}, []bool{true, true, false})
+			return b.NewArray()
+		}, []string{"255", "0", ""}},
+		{"uint16", func() arrow.Array {
+			b := array.NewUint16Builder(mem)
+			b.AppendValues([]uint16{65535}, nil)
+			return b.NewArray()
+		}, []string{"65535"}},
+		{"uint32", func() arrow.Array {
+			b := array.NewUint32Builder(mem)
+			b.AppendValues([]uint32{4000000000}, nil)
+			return b.NewArray()
+		}, []string{"4000000000"}},
+		{"uint64", func() arrow.Array {
+			b := array.NewUint64Builder(mem)
+			b.AppendValues([]uint64{1 << 63}, nil)
+			return b.NewArray()
+		}, []string{"9223372036854775808"}},
+		{"float64", func() arrow.Array {
+			b := array.NewFloat64Builder(mem)
+			b.AppendValues([]float64{3, 0.5, 1e-7, 1e21}, nil)
+			return b.NewArray()
+		}, []string{"3", "0.5", "1e-7", "1e+21"}},
+		{"float32", func() arrow.Array {
+			b := array.NewFloat32Builder(mem)
+			b.AppendValues([]float32{0.1, 2}, nil)
+			return b.NewArray()
+		}, []string{"0.1", "2"}},
+		{"bool", func() arrow.Array {
+			b := array.NewBooleanBuilder(mem)
+			b.AppendValues([]bool{true, false, true}, []bool{true, true, false})
+			return b.NewArray()
+		}, []string{"true", "false", ""}},
+		{"string", func() arrow.Array {
+			b := array.NewStringBuilder(mem)
+			b.AppendValues([]string{"DE", "FR", ""}, []bool{true, true, false})
+			return b.NewArray()
+		}, []string{"DE", "FR", ""}},
+		{"null", func() arrow.Array { return array.NewNull(2) }, []string{"", ""}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			col := tc.build()
+			defer col.Release()
+			read := keyReader(col)
+			if read == nil {
+				t.Fatalf("keyReader reads no %s column", col.DataType())
+			}
+			c := newCategorical(Options{}.withDefaults())
+			idx := make([]int, col.Len())
+			for r := range idx {
+				idx[r] = r
+			}
+			if !updateCategorical(c, col, idx) {
+				t.Fatalf("the categorical sketch reads no %s column", col.DataType())
+			}
+			for r, want := range tc.want {
+				got, ok := read(r)
+				if ok != (want != "") || got != want && ok {
+					t.Errorf("row %d: key %q, %v; want %q (\"\" is a null)", r, got, ok, want)
+				}
+				if ok && c.CountOf(got) == 0 {
+					t.Errorf("row %d: key %q is not a category the sketch counted (%v)", r, got, c.Counts())
+				}
+			}
+		})
+	}
+}
