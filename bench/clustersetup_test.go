@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/driftmon/driftmon/internal/monitor"
+)
+
+// BenchmarkClusterSetup runs one setup of BenchmarkCluster, to compare two builds
+// side by side: DRIFTMON_BENCH_INSTANCES monitors in one cluster (default 3; 0 is one
+// monitor without a cluster), with the joint finding off when DRIFTMON_BENCH_JOINT is
+// "off". It uses nothing but monitor.New and Stats, so the file can be copied into
+// an older checkout as it is.
+//
+// Besides BenchmarkCluster's steady rate it reports the rate of the whole pass and the
+// CPU per event. The steady span starts once every instance reads, and with three
+// instances that is 1 s or 2 s after the start, as the group's heartbeats fall: which
+// one moves the steady rate by 10–20%, more than a build does. On a 2-core machine the
+// instances are bound by CPU, and the CPU per event does not depend on when the group
+// settled, so that is the figure to compare.
+func BenchmarkClusterSetup(b *testing.B) {
+	const n = 600_000
+	instances, cluster := 3, true
+	if v := os.Getenv("DRIFTMON_BENCH_INSTANCES"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 0 {
+			b.Fatalf("DRIFTMON_BENCH_INSTANCES=%q: want 0 (no cluster) or more", v)
+		}
+		instances, cluster = max(k, 1), k > 0
+	}
+	window := "{size: 10s}"
+	if os.Getenv("DRIFTMON_BENCH_JOINT") == "off" {
+		window += "\n    detectors: {joint: {disable: true}}"
+	}
+	values := make([][]byte, n)
+	for i, e := range events(13, n) {
+		values[i] = jsonEvent(nil, &e)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(clusterPartitions, "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	addr := c.ListenAddrs()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	produceAll(ctx, b, addr, "bench", values)
+
+	var steady, whole, cpu, join float64
+	iter := 0
+	for b.Loop() {
+		suffix := fmt.Sprintf("setup-%d-%d", iter, time.Now().UnixNano())
+		mons := make([]*monitor.Monitor, instances)
+		for k := range mons {
+			extra := ""
+			if cluster {
+				extra = fmt.Sprintf("cluster: {partials_topic: %q, session_timeout: 6s}", "partials-"+suffix)
+			}
+			mon, err := monitor.New(workloadConfig(b, addr, "bench", "bench-"+suffix, window, extra), monitor.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			mons[k] = mon
+		}
+		p := passOf(ctx, b, n, mons)
+		b.Logf("run %d: %d instance(s), every one reading after %s: %.0f events/s steady, %.0f for the whole pass, %.2f µs CPU/event",
+			iter, instances, p.join.Round(time.Millisecond), float64(p.events)/p.steady.Seconds(), n/p.whole.Seconds(), float64(p.cpu.Nanoseconds())/1e3/n)
+		steady += float64(p.events) / p.steady.Seconds()
+		whole += n / p.whole.Seconds()
+		cpu += float64(p.cpu.Nanoseconds()) / 1e3 / n
+		join += p.join.Seconds()
+		iter++
+	}
+	b.ReportMetric(steady/float64(iter), "steady-events/s")
+	b.ReportMetric(whole/float64(iter), "events/s")
+	b.ReportMetric(cpu/float64(iter), "cpu-µs/event")
+	b.ReportMetric(join/float64(iter), "join-s")
+}
+
+// setupPass is one pass of BenchmarkClusterSetup: the steady span as consumeAll
+// measures it, and the whole pass with the CPU it took.
+type setupPass struct {
+	events              int64 // counted in the steady span
+	steady, whole, join time.Duration
+	cpu                 time.Duration // of the whole pass
+}
+
+// passOf runs the monitors until their positions add up to n events. Unlike
+// consumeAll it does not wait for the last windows, and it ends rather than fails when
+// a rebalance made two instances count a partition at once.
+func passOf(ctx context.Context, b *testing.B, n int64, mons []*monitor.Monitor) setupPass {
+	ctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, len(mons))
+	t0, cpu0 := time.Now(), cpuTime()
+	for _, m := range mons {
+		go func() { errc <- m.Run(ctx) }()
+	}
+	defer func() {
+		cancel()
+		for range mons {
+			if err := <-errc; err != nil {
+				b.Errorf("monitor: %v", err)
+			}
+		}
+	}()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var all time.Time
+	var c0 int64
+	for {
+		select {
+		case <-ctx.Done():
+			b.Fatalf("timed out")
+		case err := <-errc:
+			b.Fatalf("a monitor stopped: %v", err)
+		case now := <-tick.C:
+			var sum int64
+			reading := 0
+			for _, m := range mons {
+				c := m.Stats()["bench"].Events
+				sum += c
+				if c > 0 {
+					reading++
+				}
+			}
+			if all.IsZero() && reading == len(mons) {
+				all, c0 = now, sum
+			}
+			if sum < n || all.IsZero() {
+				continue
+			}
+			return setupPass{events: max(n-c0, 1), steady: now.Sub(all), whole: now.Sub(t0), join: all.Sub(t0), cpu: cpuTime() - cpu0}
+		}
+	}
+}
