@@ -214,6 +214,15 @@ var ruleCases = map[string][]ruleCase{
 			driftmon_performance_degraded{stream="credit", model="m", version="1", status="provisional"} 1x10`,
 			10 * time.Minute, nil},
 	},
+	"DriftmonObjectiveBreached": {
+		{"p99 latency over its bound", `
+			driftmon_objective_breached{stream="credit", model="m", version="1", objective="latency_ms p99"} 0x5 1x5
+			driftmon_objective_breached{stream="credit", model="m", version="1", objective="rows"} 0x10`,
+			10 * time.Minute, []string{`{model="m", objective="latency_ms p99", stream="credit", version="1"}`}},
+		{"met again", `
+			driftmon_objective_breached{stream="credit", model="m", version="1", objective="latency_ms p99"} 1x5 0x5`,
+			10 * time.Minute, nil},
+	},
 	"DriftmonNotificationsFailing": {
 		{"Slack failed", `driftmon_notifications_failed_total{route="slack"} 0x10 1x30`, 20 * time.Minute, []string{`{route="slack"}`}},
 		{"all delivered", `

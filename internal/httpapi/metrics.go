@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"math"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -38,6 +37,7 @@ var (
 	descWindowEnd = prometheus.NewDesc("driftmon_window_end_timestamp_seconds",
 		"End of the latest closed window (Unix seconds), per model version: its age tells whether windows still close.", modelLabels, nil)
 	objectiveLabels    = []string{"stream", "model", "version", "objective"}
+	latencyLabels      = []string{"stream", "model", "version", "quantile"}
 	descObjectiveValue = prometheus.NewDesc("driftmon_objective_value",
 		"Statistic an objective bounds (streams[].objectives) in the latest closed window with a verdict, e.g. a p99 latency.", objectiveLabels, nil)
 	descObjectiveBreached = prometheus.NewDesc("driftmon_objective_breached",
@@ -45,7 +45,7 @@ var (
 	descObjectiveBreaches = prometheus.NewDesc("driftmon_objective_breaches_total",
 		"Closed windows that breached the objective, per model version.", objectiveLabels, nil)
 	descLatency = prometheus.NewDesc("driftmon_latency",
-		"Quantiles of the stream's latency_field in the latest closed window, per model version.", append(slices.Clone(modelLabels), "quantile"), nil)
+		"Quantiles of the stream's latency_field in the latest closed window, per model version.", latencyLabels, nil)
 	descRowsPerMinute = prometheus.NewDesc("driftmon_rows_per_minute",
 		"Rows per minute of the latest closed event-time window, per model version: the model's throughput.", modelLabels, nil)
 	descDriftScore = prometheus.NewDesc("driftmon_feature_drift_score",
