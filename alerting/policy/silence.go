@@ -21,7 +21,10 @@ type Silence struct {
 	Stream  string `json:"stream,omitempty"`
 	Model   string `json:"model,omitempty"`
 	Feature string `json:"feature,omitempty"`
-	// Kind is the alert kind: "drift" or "data_quality"; empty matches any.
+	// Kind is the alert kind it mutes: empty or "drift" for drift, "performance" or
+	// "objective" for those (SilenceableKinds). "data_quality" is kept as silences of
+	// earlier builds named it, and mutes nothing: data-quality checks raise no alert
+	// of their own.
 	Kind      string    `json:"kind,omitempty"`
 	Comment   string    `json:"comment,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -34,9 +37,12 @@ func (sl Silence) matches(stream, model, feature string, kind alerting.Kind, now
 	return now.Before(sl.ExpiresAt) &&
 		(sl.Stream == "" || sl.Stream == stream) &&
 		(sl.Model == "" || sl.Model == model) &&
-		(sl.Kind == "" || sl.Kind == string(kind)) &&
+		(sl.Kind == string(kind) || sl.Kind == "" && kind == alerting.KindDrift) &&
 		(sl.Feature == "" || sl.Feature == feature)
 }
+
+// SilenceableKinds are the kinds of alert a silence can mute.
+var SilenceableKinds = []alerting.Kind{alerting.KindDrift, alerting.KindPerformance, alerting.KindObjective}
 
 // silenceBucket holds the silences in the state store, one per ID.
 const silenceBucket = "alert_silences"
@@ -103,11 +109,12 @@ func (s *Silences) Active(now time.Time) []Silence {
 }
 
 // Silenced reports whether an active silence mutes an alert of kind about feature of
-// model in stream at time now. Only drift alerts are ever silenced: alerts that data
-// is missing or lost, performance alerts and retraining calls are not, whatever a
-// silence's matchers say.
+// model in stream at time now. A silence without a kind mutes drift alerts only; one
+// that names performance or objective mutes those alerts (feature matching the metric
+// or the objective). Alerts that data is missing, lost or unjudged, and retraining
+// calls, are never silenced, whatever a silence's matchers say.
 func (s *Silences) Silenced(stream, model, feature string, kind alerting.Kind, now time.Time) bool {
-	if kind != alerting.KindDrift {
+	if !slices.Contains(SilenceableKinds, kind) {
 		return false
 	}
 	s.mu.Lock()

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +86,62 @@ func TestSilencesSurviveARestart(t *testing.T) {
 	restore(t0.Add(3 * time.Hour)) // restarted after the silence expired
 	if got := after.Active(t0.Add(3 * time.Hour)); len(got) != 0 {
 		t.Errorf("restored %+v after expiry, want none", got)
+	}
+}
+
+// TestSilenceKinds: a silence without a kind mutes drift only, as before silences could
+// name one; naming performance or objective mutes those alerts and not drift; no
+// silence mutes availability alerts; data_quality (kept for old silences) mutes nothing.
+func TestSilenceKinds(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	all := []alerting.Kind{alerting.KindDrift, alerting.KindPerformance, alerting.KindObjective,
+		alerting.KindNoData, alerting.KindDataLoss, alerting.KindBlind, alerting.KindRetrain}
+	for _, tc := range []struct {
+		kind  string
+		mutes []alerting.Kind
+	}{
+		{"", []alerting.Kind{alerting.KindDrift}},
+		{"drift", []alerting.Kind{alerting.KindDrift}},
+		{"performance", []alerting.Kind{alerting.KindPerformance}},
+		{"objective", []alerting.Kind{alerting.KindObjective}},
+		{"data_quality", nil},
+		{"no_data", nil},
+	} {
+		s := &Silences{}
+		s.Add(Silence{Stream: "credit", Kind: tc.kind, ExpiresAt: now.Add(time.Hour)})
+		for _, k := range all {
+			want := slices.Contains(tc.mutes, k)
+			if got := s.Silenced("credit", "m", "latency_ms p99", k, now); got != want {
+				t.Errorf("silence of kind %q: Silenced(%s) = %v, want %v", tc.kind, k, got, want)
+			}
+		}
+		if s.Silenced("fraud", "m", "latency_ms p99", alerting.KindObjective, now) {
+			t.Errorf("silence of kind %q mutes another stream", tc.kind)
+		}
+	}
+}
+
+// TestObjectiveSilenceMutesTheBreach: through the policy, a silence of kind objective
+// mutes the objective episode of the objective it names, and neither the drift alert
+// of the same window nor another objective's breach.
+func TestObjectiveSilenceMutesTheBreach(t *testing.T) {
+	silences := &Silences{}
+	silences.Add(Silence{Model: "car-loan", Feature: "latency_ms p99", Kind: "objective", ExpiresAt: t0.Add(24 * time.Hour)})
+	p := mustNew(t, Rules{}, silences.Silenced)
+	s := &State{}
+	for i, tc := range []struct{ kind, spec, want string }{
+		{"objective", "latency_ms p99|rows", "muted:silenced objective fire  warning"},
+		{"", "a|b", "fire a warning"},
+		{"objective", "rows|latency_ms p99", "objective fire rows warning"},
+	} {
+		o := window(i, tc.spec)
+		o.Kind = alerting.Kind(tc.kind)
+		var got []string
+		for _, d := range p.Observe(s, o, t0) {
+			got = append(got, summary(d))
+		}
+		if g := strings.Join(got, "; "); g != tc.want {
+			t.Errorf("window %d (%s %s): got %q, want %q", i, tc.kind, tc.spec, g, tc.want)
+		}
 	}
 }

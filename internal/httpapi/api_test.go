@@ -188,6 +188,8 @@ func TestAPI(t *testing.T) {
 		{name: "create silence without expiry", method: "POST", target: "/api/v1/silences", token: testToken, body: `{"model":"car-loan"}`, code: 400},
 		{name: "create silence in the past", method: "POST", target: "/api/v1/silences", token: testToken, body: `{"model":"car-loan","expires_at":"2020-01-01T00:00:00Z"}`, code: 400},
 		{name: "create silence of unknown kind", method: "POST", target: "/api/v1/silences", token: testToken, body: `{"model":"car-loan","kind":"vibes","duration":"1h"}`, code: 400},
+		{name: "create silence of objectives", method: "POST", target: "/api/v1/silences", token: testToken, body: `{"model":"car-loan","feature":"latency_ms p99","kind":"objective","duration":"1h"}`, code: 201},
+		{name: "create silence of a kind no silence mutes", method: "POST", target: "/api/v1/silences", token: testToken, body: `{"model":"car-loan","kind":"no_data","duration":"1h"}`, code: 400},
 		{name: "create silence with unknown field", method: "POST", target: "/api/v1/silences", token: testToken, body: `{"modle":"car-loan","duration":"1h"}`, code: 400},
 		{name: "create silence not JSON", method: "POST", target: "/api/v1/silences", token: testToken, body: `model=car-loan`, code: 400},
 		{name: "delete silence without token", method: "DELETE", target: "/api/v1/silences/sil_x", code: 401},

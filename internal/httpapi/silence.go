@@ -3,15 +3,26 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/driftmon/driftmon/alerting"
 	"github.com/driftmon/driftmon/alerting/policy"
 )
 
-// KindDataQuality is the other alert kind a silence may name besides
-// alerting.KindDrift.
+// KindDataQuality is a kind a silence may name for compatibility with earlier
+// builds; it mutes nothing, as data-quality checks raise no alert of their own.
 const KindDataQuality = "data_quality"
+
+// silenceKinds are the kinds a silence request may name: "" (drift), the kinds a
+// silence mutes (policy.SilenceableKinds), and KindDataQuality.
+func silenceKinds() []string {
+	kinds := []string{""}
+	for _, k := range policy.SilenceableKinds {
+		kinds = append(kinds, string(k))
+	}
+	return append(kinds, KindDataQuality)
+}
 
 // silenceRequest is the body of POST /api/v1/silences.
 type silenceRequest struct {
@@ -35,10 +46,8 @@ func (req silenceRequest) silence(now time.Time) (policy.Silence, error) {
 	if req.Stream == "" && req.Model == "" && req.Feature == "" && req.Kind == "" {
 		errs = append(errs, errors.New("at least one matcher (stream, model, feature, kind) is required"))
 	}
-	switch req.Kind {
-	case "", string(alerting.KindDrift), KindDataQuality:
-	default:
-		errs = append(errs, fmt.Errorf("kind: %q is not one of %q, %q", req.Kind, alerting.KindDrift, KindDataQuality))
+	if kinds := silenceKinds(); !slices.Contains(kinds, req.Kind) {
+		errs = append(errs, fmt.Errorf("kind: %q is not one of %q", req.Kind, kinds[1:]))
 	}
 	exp := req.ExpiresAt
 	switch {
