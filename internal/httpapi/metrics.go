@@ -55,7 +55,7 @@ var (
 	descDriftPValue = prometheus.NewDesc("driftmon_feature_drift_p_value",
 		"Benjamini–Hochberg adjusted p-value of the primary test in the latest compared window.", featureLabels, nil)
 	descDrifted = prometheus.NewDesc("driftmon_feature_drifted",
-		"1 when the feature drifted in the latest compared window, else 0.", []string{"stream", "model", "version", "feature"}, nil)
+		"1 when the feature (or feature@segment, streams[].segments) drifted in the latest compared window, else 0.", []string{"stream", "model", "version", "feature"}, nil)
 	descLabels = prometheus.NewDesc("driftmon_labels_total",
 		"The label join's outcomes, per stream: labels matched with their prediction, expired (no prediction within max_delay), "+
 			"too_late (the prediction's window was final), duplicate (a second label or prediction of an event id); "+
@@ -235,8 +235,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				drifted = 1
 			}
 			metric(descDrifted, prometheus.GaugeValue, drifted, k.stream, k.model, k.version, f.Feature)
-			if f.Verdict == string(detectors.InsufficientData) {
-				continue // no score worth graphing
+			if f.Verdict == string(detectors.InsufficientData) || f.Segment != "" {
+				// No score worth graphing; and a segment's finding says only whether
+				// it drifted: its scores would be up to segments.top × features more
+				// series of each of the three gauges below per model version (the API
+				// and the dashboard have them).
+				continue
 			}
 			labels := []string{k.stream, k.model, k.version, f.Feature, f.Detector}
 			metric(descDriftScore, prometheus.GaugeValue, float64(f.Score), labels...)

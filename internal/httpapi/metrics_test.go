@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/monitor"
 	"github.com/driftmon/driftmon/internal/version"
 )
@@ -283,5 +285,34 @@ streams:
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "cannot count the outbox") {
 		t.Errorf("an unreadable outbox logged %q, want an ERROR", logs.String())
+	}
+}
+
+// TestSegmentFindingsExportOnlyWhetherTheyDrifted: a segment's finding
+// (streams[].segments) adds one driftmon_feature_drifted series, not the score,
+// threshold and p-value gauges that a whole-traffic feature has: with 20 segments
+// of 25 features those would be 1,500 more series per model version.
+func TestSegmentFindingsExportOnlyWhetherTheyDrifted(t *testing.T) {
+	f := newFixture(t)
+	r := f.res[len(f.res)-1]
+	r.Findings = slices.Clone(r.Findings)
+	seg := r.Findings[0]
+	seg.Feature, seg.Segment, seg.SegmentShare = detectors.SegmentName(seg.Feature, "country=DE"), "country=DE", 0.1
+	seg.Verdict = detectors.Drift
+	r.Findings = append(r.Findings, seg)
+	f.srv.Record(r)
+	fams := scrape(t, f.srv)
+	labels := map[string]string{"stream": "credit", "model": "car-loan", "version": "3.2.0", "feature": seg.Feature}
+	if v, ok := value(fams, "driftmon_feature_drifted", labels); !ok || v != 1 {
+		t.Errorf("driftmon_feature_drifted%v = %v, %v; want 1", labels, v, ok)
+	}
+	for _, name := range []string{"driftmon_feature_drift_score", "driftmon_feature_drift_threshold", "driftmon_feature_drift_p_value"} {
+		if _, ok := value(fams, name, labels); ok {
+			t.Errorf("%s has a series for the segment's finding %s", name, seg.Feature)
+		}
+		whole := map[string]string{"stream": "credit", "model": "car-loan", "version": "3.2.0", "feature": r.Findings[0].Feature}
+		if _, ok := value(fams, name, whole); !ok {
+			t.Errorf("%s lost the whole traffic's %s", name, r.Findings[0].Feature)
+		}
 	}
 }
