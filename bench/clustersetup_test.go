@@ -92,9 +92,8 @@ type setupPass struct {
 	cpu                 time.Duration // of the whole pass
 }
 
-// passOf runs the monitors until their positions add up to n events. Unlike
-// consumeAll it does not wait for the last windows, and it ends rather than fails when
-// a rebalance made two instances count a partition at once.
+// passOf runs the monitors until their counts add up to n events, as consumeAll
+// does, without waiting for the last windows.
 func passOf(ctx context.Context, b *testing.B, n int64, mons []*monitor.Monitor) setupPass {
 	ctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, len(mons))
@@ -133,8 +132,11 @@ func passOf(ctx context.Context, b *testing.B, n int64, mons []*monitor.Monitor)
 			if all.IsZero() && reading == len(mons) {
 				all, c0 = now, sum
 			}
-			if sum < n || all.IsZero() {
-				continue
+			if sum != n {
+				continue // above n: a rebalance's old owner still counts a partition
+			}
+			if all.IsZero() {
+				b.Fatalf("counted all %d events before all %d instances read", n, len(mons))
 			}
 			return setupPass{events: max(n-c0, 1), steady: now.Sub(all), whole: now.Sub(t0), join: all.Sub(t0), cpu: cpuTime() - cpu0}
 		}
