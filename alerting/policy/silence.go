@@ -13,8 +13,8 @@ import (
 	"github.com/driftmon/driftmon/alerting"
 )
 
-// Silence mutes drift alerts that match all of its non-empty matchers until it
-// expires.
+// Silence mutes the alerts of its kind (drift by default, see Silences.Silenced) that
+// match all of its non-empty matchers until it expires.
 type Silence struct {
 	ID string `json:"id"`
 	// Stream, Model and Feature are matchers; empty matches anything.

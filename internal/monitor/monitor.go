@@ -42,9 +42,10 @@ import (
 type Options struct {
 	// Logger receives the monitor's logs; nil discards them.
 	Logger *slog.Logger
-	// Silences mute drift alerts (the HTTP API adds and removes them); silenced
-	// decisions are audited, not sent. The monitor saves them with the alert state
-	// and restores them on start. nil: an empty set of the monitor's own.
+	// Silences mute alerts (drift, or the performance and objective alerts a silence
+	// names; the HTTP API adds and removes them); silenced decisions are audited, not
+	// sent. The monitor saves them with the alert state and restores them on start.
+	// nil: an empty set of the monitor's own.
 	Silences *policy.Silences
 	// OnWindow, when set, is called with each closed window's result, on the stream's
 	// goroutine, before alerts are sent. It must not block for long, and must not keep
