@@ -56,6 +56,16 @@ const silenceBucket = "alert_silences"
 type Silences struct {
 	mu  sync.Mutex
 	set map[string]Silence
+	// changes counts the silences added and removed, so a stream can tell that its
+	// next checkpoint has a silence to save even while it reads nothing.
+	changes uint64
+}
+
+// Changes counts the silences added and removed since the set was made.
+func (s *Silences) Changes() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changes
 }
 
 // Add stores sl under a new ID and returns it.
@@ -72,6 +82,7 @@ func (s *Silences) Add(sl Silence) Silence {
 		}
 	}
 	s.set[sl.ID] = sl
+	s.changes++
 	return sl
 }
 
@@ -83,6 +94,7 @@ func (s *Silences) Remove(id string) bool {
 		return false
 	}
 	delete(s.set, id)
+	s.changes++
 	return true
 }
 

@@ -225,6 +225,16 @@ type Verdicts struct {
 	Decided []alerting.Decision
 	// LossSeen is the lost-message count the data-loss alert last looked at.
 	LossSeen int64
+	// silencesSaved is the silences' change count (policy.Silences.Changes) as of
+	// the last recorded transaction, and silencesSaving as of the one being recorded.
+	silencesSaved, silencesSaving uint64
+}
+
+// SilencesChanged reports whether a silence was added or removed since the stream's
+// last recorded transaction. The stream then checkpoints even while it reads nothing,
+// so that a restart keeps a silence made in a quiet hour.
+func (al *Alerter) SilencesChanged(v *Verdicts) bool {
+	return al.silences.Changes() != v.silencesSaved
 }
 
 // Observe applies a closed window to the stream's policy state and keeps the decisions
@@ -380,6 +390,7 @@ func (al *Alerter) Record(tx *state.Tx, v *Verdicts) error {
 	if err := tx.Put(alertStateBucket, v.Stream, b); err != nil {
 		return err
 	}
+	v.silencesSaving = al.silences.Changes()
 	if err := al.silences.Save(tx, time.Now()); err != nil {
 		return err
 	}
@@ -390,6 +401,7 @@ func (al *Alerter) Record(tx *state.Tx, v *Verdicts) error {
 // that it has new items.
 func (al *Alerter) Recorded(v *Verdicts) {
 	v.Decided = nil
+	v.silencesSaved = v.silencesSaving
 	al.wake()
 }
 

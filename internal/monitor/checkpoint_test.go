@@ -401,3 +401,65 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 		t.Errorf("restored offsets %v and %d events, want the first checkpoint's", got, again.stats().Events)
 	}
 }
+
+// TestIdleStreamSavesANewSilence: a silence made while the stream reads nothing reaches
+// the state file within a checkpoint interval, so a restart keeps it. An idle stream
+// checkpoints only when something changed, and a silence did not count: a restart in a
+// quiet hour lost it.
+func TestIdleStreamSavesANewSilence(t *testing.T) {
+	path := t.TempDir() + "/state.db"
+	cfg := testConfig(t, "127.0.0.1:1", "events", "{size: 1m}", "state: {path: "+path+", checkpoint_interval: 1ms}")
+	st, err := openState(cfg.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	discard := slog.New(slog.DiscardHandler)
+	silences := &policy.Silences{}
+	al, err := alerter.New(cfg, discard, silences, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newStream(cfg, &cfg.Streams[0], discard, &sink{log: discard, alerter: al})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store, s.alertStore = st, st
+	if s.verdicts, err = al.Restore(st, cfg.Streams[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	msgs := dataset{seed: 7, n: 1000, parts: 2, step: 100 * time.Millisecond, shiftAt: 1000}.messages()
+	if err := s.step(msgs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.record(true); err != nil {
+		t.Fatal(err)
+	}
+	idle := func() int64 {
+		t.Helper()
+		time.Sleep(2 * time.Millisecond) // past the checkpoint interval
+		if err := s.step(nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		return s.stats().Checkpoints
+	}
+	quiet := idle()
+	sl := silences.Add(policy.Silence{Stream: cfg.Streams[0].Name, ExpiresAt: time.Now().Add(time.Hour)})
+	if n := idle(); n != quiet+1 {
+		t.Errorf("%d checkpoints after an idle step with a new silence, want %d", n, quiet+1)
+	}
+	if n := idle(); n != quiet+1 {
+		t.Errorf("%d checkpoints after a further idle step, want still %d", n, quiet+1)
+	}
+	restarted := &policy.Silences{}
+	al2, err := alerter.New(cfg, discard, restarted, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := al2.Restore(st, cfg.Streams[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	if got := restarted.Active(time.Now()); len(got) != 1 || got[0].ID != sl.ID {
+		t.Errorf("silences after a restart: %v, want %s", got, sl.ID)
+	}
+}

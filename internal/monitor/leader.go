@@ -174,8 +174,8 @@ func (j *judge) pass(ctx context.Context) error {
 		// Events are read but no window closes: the blind alert, recorded below.
 		j.log.Warn("events are read but no window has closed: the stream is blind", "for", j.sight.stall, "events", p.Total, "late_or_refused", p.Bad)
 		j.sink.alerter.ObserveStall(j.verdicts, j.engine)
-	case p.Empty():
-		return nil
+	case p.Empty() && !j.sink.alerter.SilencesChanged(j.verdicts):
+		return nil // nothing to record (a silence made meanwhile is, so a failover keeps it)
 	}
 	j.worker.judgedBlind.Store(j.sight.blind.Load())
 	// Messages deleted before any process read them fire the data-loss alert, as in

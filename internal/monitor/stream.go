@@ -236,7 +236,7 @@ func (s *stream) step(preds, labs []ingest.Message) error {
 		}
 		perf = s.labels.join.Advance(s.engine.Clock().Watermark(), time.Now())
 	}
-	if len(results) > 0 || len(perf) > 0 {
+	if len(results) > 0 || len(perf) > 0 || s.sink.alerter.SilencesChanged(s.verdicts) {
 		s.every.dirty = true
 	}
 	blind := false
