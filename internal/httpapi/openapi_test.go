@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/driftmon/driftmon/detectors"
 )
 
 func openAPIDoc(t *testing.T) map[string]any {
@@ -256,4 +258,34 @@ func TestSegmentFindingsMatchOpenAPI(t *testing.T) {
 		t.Errorf("streams do not name the segment keys: %s", body)
 	}
 	checkShape(t, "GET", "/api/v1/streams", code, body)
+}
+
+// TestQualityChecksMatchOpenAPI: a window's failed data-quality checks are in the
+// windows the API lists, in the documented shape; passed checks are not.
+func TestQualityChecksMatchOpenAPI(t *testing.T) {
+	srv := New(Options{Token: testToken, Source: &fakeSource{}, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
+	rs := results(t, 1, 1)
+	r := rs[len(rs)-1]
+	r.Quality = append(slices.Clone(r.Quality),
+		detectors.QualityFinding{Feature: "income", Check: detectors.CheckNullRate, Verdict: detectors.Violation,
+			Ref: 0.01, Cur: 0.3, Score: 0.29, Threshold: 0.05, Tested: true, PValue: 1e-12, AdjustedP: 1e-11},
+		detectors.QualityFinding{Check: detectors.CheckVolume, Verdict: detectors.Violation, Ref: 1000, Cur: 200, Score: 0.2, Threshold: 0.5},
+		detectors.QualityFinding{Feature: "age", Check: detectors.CheckNullRate, Verdict: detectors.OK, Tested: true, AdjustedP: 0.9})
+	for _, x := range rs[:len(rs)-1] {
+		srv.Record(x)
+	}
+	srv.Record(r)
+	code, _, body := do(t, srv.Handler(), "GET", "/api/v1/windows", "", "")
+	for _, want := range []string{
+		`"quality":[{"feature":"income","check":"null_rate","summary":"null rate 1.0% → 30.0%"`,
+		`{"check":"volume","summary":"200 rows, expected 1k (0.2×)","ref":1000,"cur":200,"score":0.2,"threshold":0.5}`,
+	} {
+		if code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET /api/v1/windows = %d, without %s:\n%.2000s", code, want, body)
+		}
+	}
+	if strings.Contains(string(body), `"feature":"age","check"`) {
+		t.Error("a passed check is listed")
+	}
+	checkShape(t, "GET", "/api/v1/windows", code, body)
 }

@@ -173,7 +173,7 @@ state: {checkpoint_records: 1500, checkpoint_interval: 300ms}
 	if judged, drifted := segmentVerdicts(want); judged == 0 || drifted == 0 {
 		t.Fatalf("one process judged %d segment findings, %d drifting: the data does not exercise the segments", judged, drifted)
 	} else {
-		t.Logf("%d segment findings judged, %d drifting", judged, drifted)
+		t.Logf("%d segment findings judged, %d drifting; %d failed quality checks", judged, drifted, failedChecks(want))
 	}
 	// A window judged but not yet recorded when the leader was killed is judged
 	// again by the next, the same (distinct checks), as one process does after a

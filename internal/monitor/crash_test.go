@@ -539,6 +539,17 @@ func diffResult(a, b resultfile.Line, tol float64) string {
 				f.Feature, f.Verdict, f.Score, f.PSI, g.Feature, g.Verdict, g.Score, g.PSI)
 		}
 	}
+	// Data-quality checks: the same ones failed (their measures are exact counts or,
+	// for out_of_range, the window's own values against the reference's range).
+	failed := func(w resultfile.Line) (out []string) {
+		for _, q := range w.Quality {
+			out = append(out, q.Feature+" "+q.Check)
+		}
+		return out
+	}
+	if fa, fb := failed(a), failed(b); !slices.Equal(fa, fb) {
+		return fmt.Sprintf("failed quality checks %v, then %v", fa, fb)
+	}
 	// Objectives: the verdicts exactly, the statistic within tol or each within the
 	// other's sketch error band (a digest's quantile moves with how the partitions
 	// interleaved, as far as its band allows, and the band keeps that from flipping a
@@ -579,6 +590,14 @@ func segmentVerdicts(results map[string]resultfile.Line) (judged, drifted int) {
 		}
 	}
 	return judged, drifted
+}
+
+// failedChecks counts the data-quality checks the results failed.
+func failedChecks(results map[string]resultfile.Line) (n int) {
+	for _, r := range results {
+		n += len(r.Quality)
+	}
+	return n
 }
 
 // alertIDs are the ids of the alerts the results call for.
@@ -702,7 +721,8 @@ func TestKillNineAndRestartGivesTheWindowsOfAnUninterruptedRun(t *testing.T) {
 			lines := crashed.lines()
 			got := distinct(t, lines, scoreTolerance)
 			judged, drifted := segmentVerdicts(want)
-			t.Logf("%d windows, %d reported again after a kill; %d alerts; %d segment findings judged, %d drifting", len(got), len(lines)-len(got), len(wantAlerts), judged, drifted)
+			t.Logf("%d windows, %d reported again after a kill; %d alerts; %d segment findings judged, %d drifting; %d failed quality checks",
+				len(got), len(lines)-len(got), len(wantAlerts), judged, drifted, failedChecks(want))
 			compareResults(t, want, got)
 			if ids, wantIDs := alertIDs(got), alertIDs(want); !slices.Equal(ids, wantIDs) {
 				t.Errorf("the restarted monitor's results call for alerts %v, the uninterrupted run's for %v", ids, wantIDs)

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -9,7 +10,9 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/driftmon/driftmon/config"
+	"github.com/driftmon/driftmon/detectors"
 	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/report"
 )
 
 // TestWindowsCarryDataQualityChecks: a feature that starts arriving empty is a
@@ -61,5 +64,26 @@ streams:
 	v := results[2].Violations()
 	if len(v) != 1 || !strings.Contains(v[0], "null rate") {
 		t.Errorf("window with a third nulls: violations %v, want the null rate", v)
+	}
+
+	// The API, the results file and backtests show the failed check with the window.
+	if q := report.NewWindow(results[1]).Quality; q != nil {
+		t.Errorf("clean window's quality %+v, want none", q)
+	}
+	w := report.NewWindow(results[2])
+	if len(w.Quality) != 1 {
+		t.Fatalf("window with a third nulls: quality %+v, want the null rate", w.Quality)
+	}
+	q := w.Quality[0]
+	if q.Feature != "x" || q.Check != detectors.CheckNullRate || q.Summary != v[0] || q.AdjustedP == nil ||
+		float64(q.Cur) < 0.33 || float64(q.Cur) > 0.34 || q.Ref != 0 {
+		t.Errorf("quality check %+v, want x's null rate 0 → a third, with its adjusted p-value", q)
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"quality":[{"feature":"x","check":"null_rate","summary":"null rate 0.0% → 33.4%"`) {
+		t.Errorf("window JSON lacks the failed check: %s", b)
 	}
 }

@@ -54,6 +54,28 @@ type Window struct {
 	// Latency is the model's inference latency and throughput in the window, from the
 	// stream's latency_field; left out without one.
 	Latency *Latency `json:"latency,omitempty"`
+	// Quality are the data-quality checks the window failed (null, NaN and type-error
+	// rates, out of range, new categories, distinct count, volume): what changed that
+	// the drift tests of the values do not see. Left out when none failed.
+	Quality []QualityCheck `json:"quality,omitempty"`
+}
+
+// QualityCheck is a failed detectors.QualityFinding with JSON names.
+type QualityCheck struct {
+	// Feature is empty for the window's volume.
+	Feature string `json:"feature,omitempty"`
+	Check   string `json:"check"`
+	// Summary says what the check found, e.g. "null rate 0.2% → 8.1%".
+	Summary string `json:"summary"`
+	// Ref and Cur are what the check measures on each side, Score the effect compared
+	// with Threshold (see detectors.QualityFinding); AdjustedP is the test's
+	// Benjamini–Hochberg adjusted p-value, left out for checks decided by their
+	// threshold alone.
+	Ref       num  `json:"ref"`
+	Cur       num  `json:"cur"`
+	Score     num  `json:"score"`
+	Threshold num  `json:"threshold"`
+	AdjustedP *num `json:"adjusted_p_value,omitempty"`
 }
 
 // Latency is engine.Latency with JSON names and non-finite numbers as null.
@@ -244,6 +266,18 @@ func NewWindow(r engine.Result) Window {
 	w.Breached = r.Breached()
 	for _, f := range r.Objectives {
 		w.Objectives = append(w.Objectives, newObjective(f))
+	}
+	for _, q := range r.Quality {
+		if q.Verdict != detectors.Violation {
+			continue
+		}
+		c := QualityCheck{Feature: q.Feature, Check: q.Check, Summary: q.Summary(),
+			Ref: num(q.Ref), Cur: num(q.Cur), Score: num(q.Score), Threshold: num(q.Threshold)}
+		if q.Tested {
+			p := num(q.AdjustedP)
+			c.AdjustedP = &p
+		}
+		w.Quality = append(w.Quality, c)
 	}
 	return w
 }
