@@ -88,74 +88,19 @@ func BenchmarkCluster(b *testing.B) {
 	}
 }
 
-// consumeAll runs the monitors until they have counted all n events (each partition
-// once: a partition's count moves to its new owner in a rebalance) and the windows
-// judged have stopped coming. The steady span starts once every instance has counted
-// events (the group has settled) and ends when all n are counted.
+// consumeAll runs the monitors until they have counted all n events (runCounting) and
+// the windows judged have stopped coming. The steady span starts once every instance
+// has counted events (the group has settled) and ends when all n are counted.
 func consumeAll(ctx context.Context, b *testing.B, n int64, mons []*monitor.Monitor, windows *atomic.Int64) pass {
-	ctx, cancel := context.WithCancel(ctx)
-	errc := make(chan error, len(mons))
-	t0 := time.Now()
-	for _, m := range mons {
-		go func() { errc <- m.Run(ctx) }()
+	c, stop := runCounting(ctx, b, n, mons)
+	defer stop()
+	p := pass{events: n - c.c0, steady: c.end.Sub(c.all), join: c.all.Sub(c.t0), cpu: c.cpuEnd - c.cpuAll}
+	// The last windows are judged after the next checkpoint publishes them
+	// (state.checkpoint_interval, 5 s by default).
+	for last := int64(-1); windows.Load() != last; time.Sleep(6 * time.Second) {
+		last = windows.Load()
 	}
-	defer func() {
-		cancel()
-		for range mons {
-			if err := <-errc; err != nil {
-				b.Errorf("monitor: %v", err)
-			}
-		}
-	}()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	var all, over time.Time
-	var c0 int64
-	var cpu0 time.Duration
-	for {
-		select {
-		case <-ctx.Done():
-			b.Fatalf("timed out")
-		case err := <-errc:
-			b.Fatalf("a monitor stopped: %v", err)
-		case now := <-tick.C:
-			var sum int64
-			reading := 0
-			for _, m := range mons {
-				c := m.Stats()["bench"].Events
-				sum += c
-				if c > 0 {
-					reading++
-				}
-			}
-			if all.IsZero() && reading == len(mons) {
-				all, c0, cpu0 = now, sum, cpuTime()
-			}
-			switch {
-			case sum <= n:
-				over = time.Time{}
-			case over.IsZero():
-				over = now
-			case now.Sub(over) > 30*time.Second:
-				b.Fatalf("counted %d events of %d for 30 s with %d of %d instances reading", sum, n, reading, len(mons))
-			}
-			if sum != n {
-				// Above n, two instances count a partition for a moment: during a
-				// rebalance its old owner has not yet dropped it. Wait until it has.
-				continue
-			}
-			if all.IsZero() {
-				b.Fatalf("counted all %d events before all %d instances read", n, len(mons))
-			}
-			p := pass{events: n - c0, steady: now.Sub(all), join: all.Sub(t0), cpu: cpuTime() - cpu0}
-			// The last windows are judged after the next checkpoint publishes them
-			// (state.checkpoint_interval, 5 s by default).
-			for last := int64(-1); windows.Load() != last; time.Sleep(6 * time.Second) {
-				last = windows.Load()
-			}
-			return p
-		}
-	}
+	return p
 }
 
 // newClusterMonitor is a monitor of the workload with 10 s event-time windows, in a

@@ -95,50 +95,83 @@ type setupPass struct {
 // passOf runs the monitors until their counts add up to n events, as consumeAll
 // does, without waiting for the last windows.
 func passOf(ctx context.Context, b *testing.B, n int64, mons []*monitor.Monitor) setupPass {
+	c, stop := runCounting(ctx, b, n, mons)
+	stop()
+	return setupPass{events: max(n-c.c0, 1), steady: c.end.Sub(c.all), whole: c.end.Sub(c.t0), join: c.all.Sub(c.t0), cpu: c.cpuEnd - c.cpu0}
+}
+
+// counting is when a pass of runCounting started, when every instance was reading
+// (having counted c0 events by then) and when all events were counted, with the
+// process's CPU time at each.
+type counting struct {
+	t0, all, end         time.Time
+	c0                   int64
+	cpu0, cpuAll, cpuEnd time.Duration
+}
+
+// runCounting runs the monitors until they have counted all n events, each partition
+// once: a partition's count moves to its new owner in a rebalance, and for a moment
+// both count it, which it waits out (for 30 s at most). It returns with the monitors
+// still running; stop cancels them and reports their errors. BenchmarkCluster
+// (consumeAll) and BenchmarkClusterSetup share it; it lives here so that this file
+// still runs as it is in an older checkout.
+func runCounting(ctx context.Context, b *testing.B, n int64, mons []*monitor.Monitor) (counting, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, len(mons))
-	t0, cpu0 := time.Now(), cpuTime()
+	c := counting{t0: time.Now(), cpu0: cpuTime()}
 	for _, m := range mons {
 		go func() { errc <- m.Run(ctx) }()
 	}
-	defer func() {
+	stop := func() {
 		cancel()
 		for range mons {
 			if err := <-errc; err != nil {
 				b.Errorf("monitor: %v", err)
 			}
 		}
-	}()
+	}
+	fail := func(format string, args ...any) {
+		cancel() // the monitors stop; the benchmark does not wait for them
+		b.Fatalf(format, args...)
+	}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	var all time.Time
-	var c0 int64
+	var over time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			b.Fatalf("timed out")
+			fail("timed out")
 		case err := <-errc:
-			b.Fatalf("a monitor stopped: %v", err)
+			fail("a monitor stopped: %v", err)
 		case now := <-tick.C:
 			var sum int64
 			reading := 0
 			for _, m := range mons {
-				c := m.Stats()["bench"].Events
-				sum += c
-				if c > 0 {
+				k := m.Stats()["bench"].Events
+				sum += k
+				if k > 0 {
 					reading++
 				}
 			}
-			if all.IsZero() && reading == len(mons) {
-				all, c0 = now, sum
+			if c.all.IsZero() && reading == len(mons) {
+				c.all, c.c0, c.cpuAll = now, sum, cpuTime()
+			}
+			switch {
+			case sum <= n:
+				over = time.Time{}
+			case over.IsZero():
+				over = now
+			case now.Sub(over) > 30*time.Second:
+				fail("counted %d events of %d for 30 s with %d of %d instances reading", sum, n, reading, len(mons))
 			}
 			if sum != n {
 				continue // above n: a rebalance's old owner still counts a partition
 			}
-			if all.IsZero() {
-				b.Fatalf("counted all %d events before all %d instances read", n, len(mons))
+			if c.all.IsZero() {
+				fail("counted all %d events before all %d instances read", n, len(mons))
 			}
-			return setupPass{events: max(n-c0, 1), steady: now.Sub(all), whole: now.Sub(t0), join: all.Sub(t0), cpu: cpuTime() - cpu0}
+			c.end, c.cpuEnd = now, cpuTime()
+			return c, stop
 		}
 	}
 }
