@@ -377,21 +377,26 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
 }
 
-// newestFirst answers a list of what the server keeps in arrival order: it walks
-// items from the newest and returns what pick keeps, at most the request's limit
-// (default 100). The list is empty, not null, when nothing is kept.
+// newestFirst answers a list of what the server keeps in arrival order, newest
+// first, at most the request's limit (default 100; see newest).
 func newestFirst[T, U any](q url.Values, items []T, pick func(T) (U, bool)) ([]U, error) {
 	limit, err := limitParam(q, 100)
 	if err != nil {
 		return nil, err
 	}
+	return newest(items, limit, pick), nil
+}
+
+// newest walks items (kept in arrival order) from the newest and returns what pick
+// keeps, at most limit. The list is empty, not null, when nothing is kept.
+func newest[T, U any](items []T, limit int, pick func(T) (U, bool)) []U {
 	out := []U{}
 	for i := len(items) - 1; i >= 0 && len(out) < limit; i-- {
 		if u, ok := pick(items[i]); ok {
 			out = append(out, u)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, _ *http.Request) {

@@ -59,11 +59,8 @@ func (s *Server) listPerformance(w http.ResponseWriter, r *http.Request) {
 		if len(m.perf) == 0 {
 			return
 		}
-		mp := modelPerformance{Stream: m.key.stream, Model: m.key.model, Version: m.key.version}
-		for i := len(m.perf) - 1; i >= 0 && len(mp.Windows) < limit; i-- {
-			mp.Windows = append(mp.Windows, &m.perf[i].PerformanceWindow)
-		}
-		out = append(out, mp)
+		out = append(out, modelPerformance{Stream: m.key.stream, Model: m.key.model, Version: m.key.version,
+			Windows: newest(m.perf, limit, func(w *perfWindow) (*report.PerformanceWindow, bool) { return &w.PerformanceWindow, true })})
 	})
 	if !ok {
 		return
