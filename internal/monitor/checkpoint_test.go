@@ -19,6 +19,7 @@ import (
 	"github.com/driftmon/driftmon/ingest"
 	"github.com/driftmon/driftmon/internal/alerter"
 	"github.com/driftmon/driftmon/internal/engine"
+	"github.com/driftmon/driftmon/internal/state"
 )
 
 // dataset is a seeded inference log: a numeric feature x that shifts by shift
@@ -334,6 +335,25 @@ func TestCheckpointErrorsAreClear(t *testing.T) {
 	}
 }
 
+// storedStream is cfg's first stream on the state file st, alerting through al,
+// restored from what st holds, as the monitor opens it.
+func storedStream(t *testing.T, cfg *config.Config, st *state.Store, al *alerter.Alerter) *stream {
+	t.Helper()
+	discard := slog.New(slog.DiscardHandler)
+	s, err := newStream(cfg, &cfg.Streams[0], discard, &sink{log: discard, alerter: al})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store, s.alertStore = st, st
+	if err := s.restore(); err != nil {
+		t.Fatal(err)
+	}
+	if s.verdicts, err = al.Restore(st, cfg.Streams[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestCheckpointSharesTheTransaction checks that what the monitor adds to a checkpoint
 // (alert state, the outbox) is written with the windows and offsets, or not at all,
 // and that a new stream on the same state file starts where the checkpoint is.
@@ -349,20 +369,7 @@ func TestCheckpointSharesTheTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func() *stream {
-		s, err := newStream(cfg, &cfg.Streams[0], slog.New(slog.DiscardHandler), &sink{log: slog.New(slog.DiscardHandler), alerter: al})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.store, s.alertStore = st, st
-		if err := s.restore(); err != nil {
-			t.Fatal(err)
-		}
-		if s.verdicts, err = al.Restore(st, cfg.Streams[0].Name); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *stream { return storedStream(t, cfg, st, al) }
 	s := open()
 	// The alert state's lost-message count stands for what the alerts write.
 	s.verdicts.LossSeen = 2000
@@ -420,14 +427,7 @@ func TestIdleStreamSavesANewSilence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newStream(cfg, &cfg.Streams[0], discard, &sink{log: discard, alerter: al})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.store, s.alertStore = st, st
-	if s.verdicts, err = al.Restore(st, cfg.Streams[0].Name); err != nil {
-		t.Fatal(err)
-	}
+	s := storedStream(t, cfg, st, al)
 	msgs := dataset{seed: 7, n: 1000, parts: 2, step: 100 * time.Millisecond, shiftAt: 1000}.messages()
 	if err := s.step(msgs, nil); err != nil {
 		t.Fatal(err)
