@@ -558,7 +558,7 @@ func (e *Engine) close(m *model, w *window.Window) Result {
 	if !e.partial {
 		// Objectives need no reference: warm-up windows are judged too. A model's first
 		// event-time window may hold only part of its traffic, so its rows are not.
-		r.Objectives = detectors.EvaluateObjectives(w.Profile, e.objectives, e.window.Size, strings.HasSuffix(r.Reference, firstWindowNote))
+		r.Objectives = detectors.EvaluateObjectives(w.Profile, e.objectives, e.window.Size, r.firstWindow)
 		r.Latency = latencyOf(w.Profile, e.cfg.LatencyField, e.window.Size)
 	}
 	return r
@@ -637,7 +637,7 @@ func (e *Engine) warmUp(m *model, w *window.Window, r *Result) {
 	r.Warmup = true
 	if e.window.Size > 0 && m.warmupLeft > n {
 		m.warmupLeft--
-		r.Reference = firstWindowNote
+		r.Reference, r.firstWindow = firstWindowNote, true
 		return
 	}
 	if m.warmup == nil {

@@ -280,7 +280,7 @@ func (e *Engine) closeRolling(m *model, w *window.Window, r *Result) {
 		// The model's first event-time window: see the package comment above.
 		m.warmupLeft--
 		r.Warmup = true
-		r.Reference = firstWindowNote
+		r.Reference, r.firstWindow = firstWindowNote, true
 		return
 	}
 	sel := m.history.selectFor(e.refs.rolling, w.Start.UnixNano())

@@ -17,7 +17,10 @@ type Result struct {
 	// window became (part of) the reference instead of being compared.
 	Reference string
 	Warmup    bool
-	Findings  []detectors.Finding
+	// firstWindow marks a model's first event-time window (Reference firstWindowNote),
+	// which may hold only part of its traffic: its row objectives are not judged.
+	firstWindow bool
+	Findings    []detectors.Finding
 	// Quality are the window's data-quality checks against the reference: null, NaN
 	// and type-error rates, out-of-range and new-category shares, distinct counts, and
 	// (event-time windows with a warm-up reference) volume.
