@@ -77,6 +77,10 @@ type ObjectiveFinding struct {
 	// Rule says in words what was judged, e.g. "objective breached: latency_ms p99
 	// 312 ms > 250 ms (sketch error band 309–316 ms)".
 	Rule string
+	// Summary is the statistic against its bounds in a few words, the Rule without
+	// its verdict and name, e.g. "312 ms > 250 ms (sketch error band 309–316 ms)";
+	// empty without a verdict.
+	Summary string
 	// Note says why a finding is insufficient_data.
 	Note string
 }
@@ -292,20 +296,22 @@ func judgeObjective(f ObjectiveFinding, o Objective) ObjectiveFinding {
 			f.Value = f.Low
 		}
 	}
+	var verdict string
 	switch {
 	case lo > f.Max:
-		f.Verdict = Breached
-		f.Rule = "objective breached: " + name + " " + f.format(f.Value) + " > " + f.format(f.Max) + f.band()
+		f.Verdict, verdict = Breached, "objective breached"
+		f.Summary = f.format(f.Value) + " > " + f.format(f.Max) + f.band()
 	case hi < f.Min:
-		f.Verdict = Breached
-		f.Rule = "objective breached: " + name + " " + f.format(f.Value) + " < " + f.format(f.Min) + f.band()
+		f.Verdict, verdict = Breached, "objective breached"
+		f.Summary = f.format(f.Value) + " < " + f.format(f.Min) + f.band()
 	case lo >= f.Min && hi <= f.Max || o.Stat == StatValue:
-		f.Verdict = Met
-		f.Rule = "objective met: " + name + " " + f.format(f.Value) + " within " + f.bounds() + f.band()
+		f.Verdict, verdict = Met, "objective met"
+		f.Summary = f.format(f.Value) + " within " + f.bounds() + f.band()
 	default:
-		f.Verdict = WithinError
-		f.Rule = "within sketch error: " + name + " " + f.format(f.Value) + f.band() + ", bound " + f.bounds()
+		f.Verdict, verdict = WithinError, "within sketch error"
+		f.Summary = f.format(f.Value) + f.band() + ", bound " + f.bounds()
 	}
+	f.Rule = verdict + ": " + name + " " + f.Summary
 	return f
 }
 

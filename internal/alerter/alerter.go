@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -285,7 +284,7 @@ func (al *Alerter) observeObjectives(v *Verdicts, r engine.Result, now time.Time
 		switch f.Verdict {
 		case detectors.Breached:
 			o.Drifted = append(o.Drifted, policy.Drift{Change: alerting.Change{Feature: f.Name, Detector: webhook.DetectorObjective,
-				Score: f.Value, Threshold: f.Bound(), PValue: math.NaN(), Rule: f.Rule, Summary: objectiveSummary(f)}})
+				Score: f.Value, Threshold: f.Bound(), PValue: math.NaN(), Rule: f.Rule, Summary: f.Summary}})
 		case detectors.Met:
 			o.Stable = append(o.Stable, f.Name)
 		default:
@@ -293,13 +292,6 @@ func (al *Alerter) observeObjectives(v *Verdicts, r engine.Result, now time.Time
 		}
 	}
 	v.Decided = append(v.Decided, al.policy.Observe(v.State, o, now)...)
-}
-
-// objectiveSummary is a breach in a few words, e.g. "p99 312 ms > 250 ms": the rule
-// without its verdict and name.
-func objectiveSummary(f detectors.ObjectiveFinding) string {
-	s := strings.TrimPrefix(f.Rule, "objective breached: ")
-	return strings.TrimSpace(strings.TrimPrefix(s, f.Name))
 }
 
 // referenceID identifies a reference profile: "ref_" and 32 hex digits of a

@@ -340,7 +340,7 @@ alerting:
 			r.Warmup, r.Findings, r.Reference = true, nil, "warm-up: 1 of 2 windows"
 		}
 		r.Objectives = []detectors.ObjectiveFinding{{Name: "x p99", Field: "x", Stat: detectors.StatQuantile, Verdict: verdict,
-			Value: 312, Min: math.Inf(-1), Max: 250, Rule: "objective breached: x p99 312 ms > 250 ms"}}
+			Value: 312, Min: math.Inf(-1), Max: 250, Rule: "objective breached: x p99 312 ms > 250 ms", Summary: "312 ms > 250 ms"}}
 		return r
 	}
 	steps := []struct {
