@@ -400,16 +400,10 @@ func newest[T, U any](items []T, limit int, pick func(T) (U, bool)) []U {
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, _ *http.Request) {
-	if s.followerRefuses(w) {
-		return
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"silences": s.silences.Active(s.now())})
 }
 
 func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
-	if s.followerRefuses(w) {
-		return
-	}
 	var req silenceRequest
 	if err := decodeBody(r, &req); err != nil {
 		writeErr(w, err)
@@ -428,9 +422,6 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSilence(w http.ResponseWriter, r *http.Request) {
-	if s.followerRefuses(w) {
-		return
-	}
 	id := r.PathValue("id")
 	if !s.silences.Remove(id) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no silence %q", id))

@@ -34,14 +34,18 @@ func (s *Server) cluster(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, clusterInfo{Role: role, Leader: role == roleLeader || role == roleSingle})
 }
 
-// followerRefuses answers 503 on a cluster's follower and reports whether it did. The
-// silences are the leader's (kept with its alert state, which the next leader loads):
-// a silence a follower accepted would mute nothing and be replaced when it took over.
-func (s *Server) followerRefuses(w http.ResponseWriter) bool {
-	if s.role() != roleFollower {
-		return false
-	}
-	writeError(w, http.StatusServiceUnavailable,
-		"this process is a cluster follower: silences are the leader's (GET /api/v1/cluster says which process leads)")
-	return true
+// leaderOnly answers 503 on a cluster's follower instead of calling next: for the
+// silences, which are the leader's (kept with its alert state, which the next leader
+// loads), so a silence a follower accepted would mute nothing and be replaced when it
+// took over.
+func (s *Server) leaderOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.role() == roleFollower {
+			refuseBody(w, r)
+			writeError(w, http.StatusServiceUnavailable,
+				"this process is a cluster follower: silences are the leader's (GET /api/v1/cluster says which process leads)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
